@@ -1,0 +1,285 @@
+//! The certificate aggregate's state and the value types it is made of.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::CommandId;
+use crate::error::{DomainError, Reason, Rule};
+use crate::names::DomainName;
+use crate::time::Timestamp;
+
+/// A certificate's id: opaque to clients, safe as a NATS subject token and a sled key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CertificateId(String);
+
+impl CertificateId {
+    /// The longest id accepted.
+    pub const MAX_LEN: usize = 64;
+
+    /// Accepts 1 to 64 ASCII letters, digits, `-` and `_`.
+    pub fn parse(id: &str) -> Result<Self, DomainError> {
+        let ok = !id.is_empty()
+            && id.len() <= Self::MAX_LEN
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok {
+            Ok(CertificateId(id.to_string()))
+        } else {
+            Err(DomainError::invalid(
+                Reason::InvalidArgument,
+                format!(
+                    "{id:?} is not a certificate id: ids are 1 to 64 letters, digits, '-' or '_'"
+                ),
+            ))
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CertificateId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for CertificateId {
+    type Error = DomainError;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        CertificateId::parse(&value)
+    }
+}
+
+impl From<CertificateId> for String {
+    fn from(value: CertificateId) -> Self {
+        value.0
+    }
+}
+
+/// The issuing brand. Wotrus and DNSPod follow their own revocation paths (REV-10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Brand {
+    TrustAsia,
+    Wotrus,
+    DnsPod,
+    GeoTrust,
+    DigiCert,
+    GlobalSign,
+    Sectigo,
+    /// A brand this product does not sell, e.g. the issuer of an uploaded certificate.
+    Other,
+}
+
+/// Validation level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Level {
+    Dv,
+    Ov,
+    Ev,
+}
+
+/// Key algorithm and size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum KeyAlgorithm {
+    Rsa2048,
+    Rsa3072,
+    Rsa4096,
+    EccP256,
+    EccP384,
+    Sm2,
+    /// Any other key, possible only on uploaded certificates.
+    Other,
+}
+
+/// Where the certificate came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Source {
+    /// Issued through this product.
+    Platform,
+    /// A third-party certificate the customer stored here.
+    Uploaded,
+}
+
+/// Automatic ownership validation set up for one domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ValidationSetup {
+    None,
+    /// `DNS_AUTO`: the product manages the DNS record.
+    DnsAuto,
+    /// Automatic file validation.
+    FileAuto,
+}
+
+/// RFC 5280 revocation reasons a customer may give (REV-9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RevocationReason {
+    Unspecified,
+    KeyCompromise,
+    AffiliationChanged,
+    Superseded,
+    CessationOfOperation,
+}
+
+impl RevocationReason {
+    /// REV-9: only codes 0, 1, 3, 4 and 5 are accepted.
+    pub fn from_rfc5280_code(code: i32) -> Result<Self, DomainError> {
+        match code {
+            0 => Ok(RevocationReason::Unspecified),
+            1 => Ok(RevocationReason::KeyCompromise),
+            3 => Ok(RevocationReason::AffiliationChanged),
+            4 => Ok(RevocationReason::Superseded),
+            5 => Ok(RevocationReason::CessationOfOperation),
+            other => Err(DomainError::invalid_by(
+                Rule::Rev9,
+                Reason::InvalidRevocationReason,
+                format!(
+                    "revocation reason code {other} is not accepted; use unspecified (0), \
+                     keyCompromise (1), affiliationChanged (3), superseded (4) or \
+                     cessationOfOperation (5)"
+                ),
+            )),
+        }
+    }
+
+    /// The RFC 5280 `CRLReason` code.
+    pub const fn rfc5280_code(self) -> i32 {
+        match self {
+            RevocationReason::Unspecified => 0,
+            RevocationReason::KeyCompromise => 1,
+            RevocationReason::AffiliationChanged => 3,
+            RevocationReason::Superseded => 4,
+            RevocationReason::CessationOfOperation => 5,
+        }
+    }
+}
+
+/// How a revocation proceeds, by brand and level (REV-10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RevocationPath {
+    /// Nothing more is needed: revoked at once.
+    Immediate,
+    /// Every domain has `DNS_AUTO` set up: the product proves ownership itself.
+    AutomaticValidation,
+    /// The customer proves ownership of every domain by DNS or file within the deadline.
+    DomainValidation,
+    /// A reviewer decides; `document_required` when a stamped document must come first.
+    ManualReview { document_required: bool },
+}
+
+impl RevocationPath {
+    /// Whether a reviewer decides this revocation, so a description is required (REV-9).
+    pub fn needs_review(self) -> bool {
+        matches!(self, RevocationPath::ManualReview { .. })
+    }
+}
+
+/// A revocation that has been requested, and perhaps completed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    pub reason: RevocationReason,
+    pub description: String,
+    pub path: RevocationPath,
+    pub requested_at: Timestamp,
+    /// Set once the certificate is revoked; never changes afterwards (REV-17).
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// Derived status, computed from the state and `now`; never stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Status {
+    Issued,
+    RevocationPending,
+    Revoked,
+    ReissuePending,
+    Expired,
+    Deleted,
+}
+
+/// The roles a caller can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Role {
+    Customer,
+    Reviewer,
+    Admin,
+}
+
+/// Who issues a command: recorded on every event (GEN-4) and checked for access (GEN-3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub subject: String,
+    pub account: String,
+    pub roles: Vec<Role>,
+}
+
+impl Actor {
+    /// GEN-3: admins see every account; everyone else sees their own account only.
+    pub fn may_access(&self, account: &str) -> bool {
+        self.roles.contains(&Role::Admin) || self.account == account
+    }
+}
+
+/// A certificate as its events have made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certificate {
+    pub id: CertificateId,
+    pub account: String,
+    pub brand: Brand,
+    pub level: Level,
+    pub paid: bool,
+    pub algorithm: KeyAlgorithm,
+    /// The primary common name first, then the SANs.
+    pub domains: Vec<DomainName>,
+    pub term_years: u32,
+    pub source: Source,
+    pub issued_at: Timestamp,
+    pub not_before: Timestamp,
+    pub not_after: Timestamp,
+    /// Set on a reissued certificate: the certificate it was reissued from.
+    pub original: Option<CertificateId>,
+    pub validation_setup: BTreeMap<DomainName, ValidationSetup>,
+    pub renewal_ordered: bool,
+    /// Hex SHA-256 of the SubjectPublicKeyInfo, when the key is known.
+    pub public_key_sha256: Option<String>,
+    /// Hex serial number, when the X.509 certificate is known.
+    pub serial_number: Option<String>,
+    pub revocation: Option<Revocation>,
+    pub deleted: bool,
+    /// Commands already applied, so a retried command appends nothing (GEN-1).
+    pub applied_commands: BTreeSet<CommandId>,
+}
+
+impl Certificate {
+    /// The status at `now`.
+    pub fn status(&self, now: Timestamp) -> Status {
+        if self.deleted {
+            return Status::Deleted;
+        }
+        match &self.revocation {
+            Some(Revocation {
+                revoked_at: Some(_),
+                ..
+            }) => Status::Revoked,
+            Some(Revocation {
+                revoked_at: None, ..
+            }) => Status::RevocationPending,
+            None if now >= self.not_after => Status::Expired,
+            None => Status::Issued,
+        }
+    }
+
+    /// The automatic validation set up for `domain`.
+    pub fn validation_for(&self, domain: &DomainName) -> ValidationSetup {
+        self.validation_setup
+            .get(domain)
+            .copied()
+            .unwrap_or(ValidationSetup::None)
+    }
+}

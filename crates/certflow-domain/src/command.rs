@@ -1,0 +1,84 @@
+//! Commands: what a caller asks of a certificate.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::certificate::{Brand, CertificateId, KeyAlgorithm, Level, ValidationSetup};
+use crate::names::DomainName;
+use crate::time::Timestamp;
+
+/// The id of one command, derived from the caller's request id: the same request id always
+/// yields the same command id, which is how a retry is recognised (GEN-1).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CommandId(pub String);
+
+impl fmt::Display for CommandId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Records a certificate that the platform issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueCertificate {
+    pub id: CertificateId,
+    pub account: String,
+    pub brand: Brand,
+    pub level: Level,
+    pub paid: bool,
+    pub algorithm: KeyAlgorithm,
+    pub domains: Vec<String>,
+    pub term_years: u32,
+    /// Defaults to the command's time.
+    pub not_before: Option<Timestamp>,
+    /// Defaults to `not_before` plus the policy's default validity.
+    pub not_after: Option<Timestamp>,
+    pub validation_setup: BTreeMap<String, ValidationSetup>,
+    pub renewal_ordered: bool,
+}
+
+/// Stores a third-party certificate, already parsed from its PEM by the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadCertificate {
+    pub id: CertificateId,
+    pub account: String,
+    pub level: Level,
+    pub algorithm: KeyAlgorithm,
+    pub domains: Vec<DomainName>,
+    pub not_before: Timestamp,
+    pub not_after: Timestamp,
+    pub public_key_sha256: String,
+    pub serial_number: String,
+    pub issuer: String,
+    pub pem: String,
+}
+
+/// Asks for a certificate to be revoked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRevocation {
+    pub id: CertificateId,
+    /// The RFC 5280 reason code as the caller sent it; REV-9 decides whether it is allowed.
+    pub reason_code: i32,
+    pub description: String,
+}
+
+/// Everything a caller can ask of a certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Issue(IssueCertificate),
+    Upload(UploadCertificate),
+    RequestRevocation(RequestRevocation),
+}
+
+impl Command {
+    /// The certificate the command is about.
+    pub fn certificate_id(&self) -> &CertificateId {
+        match self {
+            Command::Issue(c) => &c.id,
+            Command::Upload(c) => &c.id,
+            Command::RequestRevocation(c) => &c.id,
+        }
+    }
+}

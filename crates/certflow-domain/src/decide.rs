@@ -1,0 +1,914 @@
+//! `decide` and `evolve`: the rules, as pure functions of state, command and context.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::certificate::{
+    Actor, Brand, Certificate, KeyAlgorithm, Level, Revocation, RevocationPath, RevocationReason,
+    Source, Status, ValidationSetup,
+};
+use crate::command::{Command, CommandId, IssueCertificate, RequestRevocation, UploadCertificate};
+use crate::error::{DomainError, Reason, Rule};
+use crate::event::{
+    CertificateIssued, CertificateRevoked, CertificateUploaded, Event, RevocationCause,
+    RevocationRequested,
+};
+use crate::names::DomainName;
+use crate::time::{Duration, Timestamp};
+
+/// A certificate's state: `None` until its first event.
+pub type State = Option<Certificate>;
+
+/// The durations and dates the rules depend on. Defaults follow `RULES.md`; tests shrink them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// REV-3: a renewal ordered this close to expiry blocks revocation.
+    pub renewal_window: Duration,
+    /// REV-11: how long a domain validation challenge stays open.
+    pub validation_window: Duration,
+    /// REV-6: certificates issued before this are revoked by support only.
+    pub legacy_cutoff: Timestamp,
+    /// Validity of an issued certificate when the command does not give `not_after`.
+    pub default_validity: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            renewal_window: Duration::days(30),
+            validation_window: Duration::days(3),
+            // 2020-03-25T00:00:00Z
+            legacy_cutoff: Timestamp::from_unix_seconds(1_585_094_400),
+            default_validity: Duration::days(365),
+        }
+    }
+}
+
+/// What a decision may depend on besides state and command.
+#[derive(Debug, Clone)]
+pub struct Context<'a> {
+    pub now: Timestamp,
+    pub command_id: &'a CommandId,
+    pub actor: &'a Actor,
+    pub policy: &'a Policy,
+}
+
+/// Longest free-text field accepted (descriptions, accounts).
+const MAX_TEXT: usize = 2_000;
+/// Most names one certificate may carry.
+const MAX_DOMAINS: usize = 250;
+
+/// What `command` means on `state`: the events to append, or the refusal.
+///
+/// A command whose id the state has already applied yields no events (GEN-1): the caller
+/// answers with the current state and appends nothing.
+pub fn decide(state: &State, command: &Command, ctx: &Context<'_>) -> Result<Vec<Event>, DomainError> {
+    if let Some(cert) = state
+        && cert.applied_commands.contains(ctx.command_id)
+    {
+        return Ok(Vec::new());
+    }
+    match command {
+        Command::Issue(cmd) => decide_issue(state, cmd, ctx),
+        Command::Upload(cmd) => decide_upload(state, cmd, ctx),
+        Command::RequestRevocation(cmd) => decide_revocation(state, cmd, ctx),
+    }
+}
+
+/// The state after `event`.
+pub fn evolve(state: State, event: &Event) -> State {
+    match (state, event) {
+        (None, Event::Issued(e)) => Some(Certificate {
+            id: e.id.clone(),
+            account: e.account.clone(),
+            brand: e.brand,
+            level: e.level,
+            paid: e.paid,
+            algorithm: e.algorithm,
+            domains: e.domains.clone(),
+            term_years: e.term_years,
+            source: Source::Platform,
+            issued_at: e.issued_at,
+            not_before: e.not_before,
+            not_after: e.not_after,
+            original: None,
+            validation_setup: e.validation_setup.clone(),
+            renewal_ordered: e.renewal_ordered,
+            public_key_sha256: None,
+            serial_number: None,
+            revocation: None,
+            deleted: false,
+            applied_commands: BTreeSet::new(),
+        }),
+        (None, Event::Uploaded(e)) => Some(Certificate {
+            id: e.id.clone(),
+            account: e.account.clone(),
+            brand: Brand::Other,
+            level: e.level,
+            paid: true,
+            algorithm: e.algorithm,
+            domains: e.domains.clone(),
+            term_years: 1,
+            source: Source::Uploaded,
+            issued_at: e.uploaded_at,
+            not_before: e.not_before,
+            not_after: e.not_after,
+            original: None,
+            validation_setup: BTreeMap::new(),
+            renewal_ordered: false,
+            public_key_sha256: Some(e.public_key_sha256.clone()),
+            serial_number: Some(e.serial_number.clone()),
+            revocation: None,
+            deleted: false,
+            applied_commands: BTreeSet::new(),
+        }),
+        (Some(mut cert), Event::RevocationRequested(e)) => {
+            cert.revocation = Some(Revocation {
+                reason: e.reason,
+                description: e.description.clone(),
+                path: e.path,
+                requested_at: e.requested_at,
+                revoked_at: None,
+            });
+            Some(cert)
+        }
+        (Some(mut cert), Event::Revoked(e)) => {
+            match &mut cert.revocation {
+                // REV-17: the first revocation time is the one that stays.
+                Some(Revocation {
+                    revoked_at: Some(_),
+                    ..
+                }) => {}
+                Some(revocation) => {
+                    revocation.reason = e.reason;
+                    revocation.revoked_at = Some(e.revoked_at);
+                }
+                None => {
+                    cert.revocation = Some(Revocation {
+                        reason: e.reason,
+                        description: String::new(),
+                        path: RevocationPath::Immediate,
+                        requested_at: e.revoked_at,
+                        revoked_at: Some(e.revoked_at),
+                    });
+                }
+            }
+            Some(cert)
+        }
+        // An event that does not fit the state changes nothing; the log is the authority
+        // and decide never emits such a pair.
+        (state, _) => state,
+    }
+}
+
+/// The state after one appended batch: its events, and its command marked as applied.
+pub fn replay(state: State, command_id: &CommandId, events: &[Event]) -> State {
+    let mut state = events.iter().fold(state, evolve);
+    if let Some(cert) = &mut state {
+        cert.applied_commands.insert(command_id.clone());
+    }
+    state
+}
+
+/// REV-10: the path a revocation of `cert` takes.
+pub fn revocation_path(cert: &Certificate) -> RevocationPath {
+    let every_domain = |ok: &dyn Fn(ValidationSetup) -> bool| {
+        cert.domains.iter().all(|d| ok(cert.validation_for(d)))
+    };
+    let automatic = |v: ValidationSetup| v != ValidationSetup::None;
+    match (cert.brand, cert.level) {
+        (Brand::Wotrus, _) | (Brand::DnsPod, Level::Dv) => RevocationPath::ManualReview {
+            document_required: false,
+        },
+        (Brand::DnsPod, Level::Ov | Level::Ev) => RevocationPath::ManualReview {
+            document_required: true,
+        },
+        (brand, Level::Dv) => {
+            let trustasia_multi_year_wildcard = brand == Brand::TrustAsia
+                && (2..=3).contains(&cert.term_years)
+                && cert.domains.iter().any(DomainName::is_wildcard);
+            if trustasia_multi_year_wildcard && every_domain(&automatic) {
+                RevocationPath::Immediate
+            } else if every_domain(&|v| v == ValidationSetup::DnsAuto) {
+                RevocationPath::AutomaticValidation
+            } else {
+                RevocationPath::DomainValidation
+            }
+        }
+        (_, Level::Ov | Level::Ev) => RevocationPath::ManualReview {
+            document_required: !every_domain(&automatic),
+        },
+    }
+}
+
+fn decide_issue(
+    state: &State,
+    cmd: &IssueCertificate,
+    ctx: &Context<'_>,
+) -> Result<Vec<Event>, DomainError> {
+    if state.is_some() {
+        return Err(DomainError::already_exists(&cmd.id));
+    }
+    let account = checked_account(&cmd.account)?;
+    if cmd.brand == Brand::Other {
+        return Err(DomainError::invalid(
+            Reason::InvalidArgument,
+            "a platform certificate needs one of the brands this product issues",
+        ));
+    }
+    match cmd.algorithm {
+        KeyAlgorithm::Other => {
+            return Err(DomainError::invalid(
+                Reason::InvalidArgument,
+                "key algorithm must be RSA 2048/3072/4096, ECC P-256/P-384 or SM2",
+            ));
+        }
+        KeyAlgorithm::Sm2 if cmd.brand != Brand::DnsPod => {
+            return Err(DomainError::invalid(
+                Reason::InvalidArgument,
+                "SM2 keys are issued for DNSPod GM certificates only",
+            ));
+        }
+        _ => {}
+    }
+    if !(1..=3).contains(&cmd.term_years) {
+        return Err(DomainError::invalid(
+            Reason::InvalidArgument,
+            format!("term is 1, 2 or 3 years, not {}", cmd.term_years),
+        ));
+    }
+    let domains = checked_domains(cmd.domains.iter().map(String::as_str))?;
+    let mut validation_setup = BTreeMap::new();
+    for (name, setup) in &cmd.validation_setup {
+        let name = DomainName::parse(name)?;
+        if !domains.contains(&name) {
+            return Err(DomainError::invalid(
+                Reason::InvalidArgument,
+                format!("validation is set up for {name}, which is not on the certificate"),
+            ));
+        }
+        validation_setup.insert(name, *setup);
+    }
+    let not_before = cmd.not_before.unwrap_or(ctx.now);
+    let not_after = cmd
+        .not_after
+        .unwrap_or(not_before.plus(ctx.policy.default_validity));
+    if not_after <= not_before {
+        return Err(DomainError::invalid(
+            Reason::InvalidValidity,
+            "not_after must be later than not_before",
+        ));
+    }
+    Ok(vec![Event::Issued(CertificateIssued {
+        id: cmd.id.clone(),
+        account,
+        brand: cmd.brand,
+        level: cmd.level,
+        paid: cmd.paid,
+        algorithm: cmd.algorithm,
+        domains,
+        term_years: cmd.term_years,
+        issued_at: not_before,
+        not_before,
+        not_after,
+        validation_setup,
+        renewal_ordered: cmd.renewal_ordered,
+    })])
+}
+
+fn decide_upload(
+    state: &State,
+    cmd: &UploadCertificate,
+    ctx: &Context<'_>,
+) -> Result<Vec<Event>, DomainError> {
+    if state.is_some() {
+        return Err(DomainError::already_exists(&cmd.id));
+    }
+    let account = checked_account(&cmd.account)?;
+    let domains = checked_domains(cmd.domains.iter().map(DomainName::as_str))?;
+    if cmd.not_after <= cmd.not_before {
+        return Err(DomainError::invalid(
+            Reason::InvalidValidity,
+            "the certificate's notAfter is not later than its notBefore",
+        ));
+    }
+    Ok(vec![Event::Uploaded(CertificateUploaded {
+        id: cmd.id.clone(),
+        account,
+        level: cmd.level,
+        algorithm: cmd.algorithm,
+        domains,
+        uploaded_at: ctx.now,
+        not_before: cmd.not_before,
+        not_after: cmd.not_after,
+        public_key_sha256: cmd.public_key_sha256.clone(),
+        serial_number: cmd.serial_number.clone(),
+        issuer: cmd.issuer.clone(),
+        pem: cmd.pem.clone(),
+    })])
+}
+
+fn decide_revocation(
+    state: &State,
+    cmd: &RequestRevocation,
+    ctx: &Context<'_>,
+) -> Result<Vec<Event>, DomainError> {
+    let cert = visible(state, &cmd.id, ctx.actor)?;
+    let reason = RevocationReason::from_rfc5280_code(cmd.reason_code)?;
+    if cmd.description.chars().count() > MAX_TEXT {
+        return Err(DomainError::invalid(
+            Reason::InvalidArgument,
+            format!("the description is longer than {MAX_TEXT} characters"),
+        ));
+    }
+    if cert.source == Source::Uploaded {
+        return Err(DomainError::refused(
+            Rule::Rev1,
+            Reason::UploadedCertNotRevocable,
+            "an uploaded certificate was not issued here and cannot be revoked here; \
+             ask its issuing CA, or delete it from your account",
+        ));
+    }
+    match cert.status(ctx.now) {
+        Status::Revoked => {
+            return Err(DomainError::refused(
+                Rule::Rev17,
+                Reason::AlreadyRevoked,
+                "the certificate is already revoked; nothing more to do",
+            ));
+        }
+        Status::RevocationPending => {
+            return Err(DomainError::refused(
+                Rule::Rev2,
+                Reason::RevocationInProgress,
+                "a revocation of this certificate is already in progress; follow it with \
+                 GetCertificate",
+            ));
+        }
+        Status::Expired => {
+            return Err(DomainError::refused(
+                Rule::Rev2,
+                Reason::CertExpired,
+                "the certificate has expired and no longer needs revoking",
+            ));
+        }
+        Status::Issued | Status::ReissuePending | Status::Deleted => {}
+    }
+    if let Some(original) = &cert.original {
+        return Err(DomainError::refused(
+            Rule::Rev4,
+            Reason::ReissuedCertNotRevocable,
+            format!("this certificate was reissued from {original}; revoke {original} instead"),
+        ));
+    }
+    if cert.issued_at < ctx.policy.legacy_cutoff {
+        return Err(DomainError::refused(
+            Rule::Rev6,
+            Reason::LegacyCertContactSupport,
+            "certificates issued before 2020-03-25 cannot be revoked self-service; \
+             contact support to revoke it",
+        ));
+    }
+    let own_renewal_rules = matches!(cert.brand, Brand::Wotrus | Brand::DnsPod);
+    let remaining = cert.not_after.since(ctx.now);
+    if !own_renewal_rules && cert.renewal_ordered && remaining <= ctx.policy.renewal_window {
+        return Err(DomainError::refused(
+            Rule::Rev3,
+            Reason::ExpiringRenewalNotRevocable,
+            "the certificate expires within 30 days and a renewal is ordered; deploy the \
+             renewed certificate and let this one expire",
+        ));
+    }
+    let path = revocation_path(cert);
+    if path.needs_review() && cmd.description.trim().is_empty() {
+        return Err(DomainError::invalid_by(
+            Rule::Rev9,
+            Reason::RevocationDescriptionRequired,
+            "a reviewer decides this revocation: describe why the certificate must be revoked",
+        ));
+    }
+    let requested = Event::RevocationRequested(RevocationRequested {
+        reason,
+        description: cmd.description.trim().to_string(),
+        path,
+        requested_at: ctx.now,
+    });
+    match path {
+        RevocationPath::Immediate | RevocationPath::AutomaticValidation => Ok(vec![
+            requested,
+            Event::Revoked(CertificateRevoked {
+                reason,
+                revoked_at: ctx.now,
+                cause: RevocationCause::Requested,
+            }),
+        ]),
+        RevocationPath::DomainValidation | RevocationPath::ManualReview { .. } => {
+            Ok(vec![requested])
+        }
+    }
+}
+
+/// The certificate as `actor` may see it: absent, deleted and foreign ones are all
+/// `NOT_FOUND`, so nobody learns that another account's certificate exists (GEN-3, DEL-2).
+fn visible<'s>(
+    state: &'s State,
+    id: &crate::CertificateId,
+    actor: &Actor,
+) -> Result<&'s Certificate, DomainError> {
+    match state {
+        Some(cert) if !cert.deleted && actor.may_access(&cert.account) => Ok(cert),
+        _ => Err(DomainError::not_found(id)),
+    }
+}
+
+fn checked_account(account: &str) -> Result<String, DomainError> {
+    let account = account.trim();
+    if account.is_empty() || account.len() > 128 {
+        return Err(DomainError::invalid(
+            Reason::InvalidArgument,
+            "account is required and at most 128 characters",
+        ));
+    }
+    Ok(account.to_string())
+}
+
+fn checked_domains<'a>(
+    names: impl Iterator<Item = &'a str>,
+) -> Result<Vec<DomainName>, DomainError> {
+    let mut domains: Vec<DomainName> = Vec::new();
+    for name in names {
+        let name = DomainName::parse(name)?;
+        if domains.contains(&name) {
+            return Err(DomainError::invalid(
+                Reason::InvalidDomainName,
+                format!("{name} is listed twice"),
+            ));
+        }
+        domains.push(name);
+    }
+    if domains.is_empty() {
+        return Err(DomainError::invalid(
+            Reason::InvalidDomainName,
+            "a certificate needs at least one domain",
+        ));
+    }
+    if domains.len() > MAX_DOMAINS {
+        return Err(DomainError::invalid(
+            Reason::InvalidDomainName,
+            format!("a certificate carries at most {MAX_DOMAINS} domains"),
+        ));
+    }
+    Ok(domains)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certificate::{CertificateId, Role};
+
+    const DAY: Duration = Duration::days(1);
+
+    fn now() -> Timestamp {
+        // 2026-06-01T00:00:00Z
+        Timestamp::from_unix_seconds(1_780_272_000)
+    }
+
+    fn admin() -> Actor {
+        Actor {
+            subject: "ops".into(),
+            account: "platform".into(),
+            roles: vec![Role::Admin],
+        }
+    }
+
+    fn customer(account: &str) -> Actor {
+        Actor {
+            subject: format!("{account}-user"),
+            account: account.into(),
+            roles: vec![Role::Customer],
+        }
+    }
+
+    fn id() -> CertificateId {
+        CertificateId::parse("cert-1").expect("valid id")
+    }
+
+    /// A DV certificate of a brand with no special path, `DNS_AUTO` on its one domain.
+    fn issue() -> IssueCertificate {
+        IssueCertificate {
+            id: id(),
+            account: "acme".into(),
+            brand: Brand::GeoTrust,
+            level: Level::Dv,
+            paid: true,
+            algorithm: KeyAlgorithm::Rsa2048,
+            domains: vec!["www.example.com".into()],
+            term_years: 1,
+            not_before: Some(now().minus(DAY.times(10))),
+            not_after: Some(now().plus(DAY.times(300))),
+            validation_setup: BTreeMap::from([(
+                "www.example.com".to_string(),
+                ValidationSetup::DnsAuto,
+            )]),
+            renewal_ordered: false,
+        }
+    }
+
+    fn revoke(reason_code: i32) -> Command {
+        Command::RequestRevocation(RequestRevocation {
+            id: id(),
+            reason_code,
+            description: String::new(),
+        })
+    }
+
+    /// The events `given` commands produce, each applied in turn.
+    fn state_after(given: &[Command]) -> State {
+        given.iter().enumerate().fold(None, |state, (n, cmd)| {
+            let command_id = CommandId(format!("given-{n}"));
+            let ctx = Context {
+                now: now(),
+                command_id: &command_id,
+                actor: &admin(),
+                policy: &Policy::default(),
+            };
+            let events = decide(&state, cmd, &ctx).expect("given command is accepted");
+            replay(state, &command_id, &events)
+        })
+    }
+
+    /// Given these commands, when this one (by `actor`), then this outcome.
+    fn check_as(
+        actor: &Actor,
+        given: &[Command],
+        when: Command,
+    ) -> Result<Vec<Event>, DomainError> {
+        let state = state_after(given);
+        let command_id = CommandId("when".into());
+        let ctx = Context {
+            now: now(),
+            command_id: &command_id,
+            actor,
+            policy: &Policy::default(),
+        };
+        decide(&state, &when, &ctx)
+    }
+
+    fn check(given: &[Command], when: Command) -> Result<Vec<Event>, DomainError> {
+        check_as(&admin(), given, when)
+    }
+
+    fn refused_with(result: Result<Vec<Event>, DomainError>, rule: Rule, reason: Reason) {
+        let err = result.expect_err("command must be refused");
+        assert_eq!(err.reason(), reason, "{err}");
+        assert_eq!(err.rule(), Some(rule), "{err}");
+    }
+
+    fn types(events: &[Event]) -> Vec<&'static str> {
+        events.iter().map(Event::type_name).collect()
+    }
+
+    impl Duration {
+        fn times(self, n: i64) -> Duration {
+            Duration::millis(self.as_millis() * n)
+        }
+    }
+
+    #[test]
+    fn issue_records_a_platform_certificate() {
+        let events = check(&[], Command::Issue(issue())).expect("accepted");
+        assert_eq!(types(&events), ["CertificateIssued"]);
+        let cert = replay(None, &CommandId("c".into()), &events).expect("created");
+        assert_eq!(cert.source, Source::Platform);
+        assert_eq!(cert.status(now()), Status::Issued);
+    }
+
+    #[test]
+    fn gen5_issue_with_bad_input_is_invalid_argument() {
+        let cases: Vec<(IssueCertificate, Reason)> = vec![
+            (
+                IssueCertificate {
+                    domains: vec![],
+                    ..issue()
+                },
+                Reason::InvalidDomainName,
+            ),
+            (
+                IssueCertificate {
+                    domains: vec!["not a name".into()],
+                    ..issue()
+                },
+                Reason::InvalidDomainName,
+            ),
+            (
+                IssueCertificate {
+                    account: " ".into(),
+                    ..issue()
+                },
+                Reason::InvalidArgument,
+            ),
+            (
+                IssueCertificate {
+                    term_years: 4,
+                    ..issue()
+                },
+                Reason::InvalidArgument,
+            ),
+            (
+                IssueCertificate {
+                    algorithm: KeyAlgorithm::Sm2,
+                    ..issue()
+                },
+                Reason::InvalidArgument,
+            ),
+            (
+                IssueCertificate {
+                    not_after: Some(now().minus(DAY.times(20))),
+                    ..issue()
+                },
+                Reason::InvalidValidity,
+            ),
+        ];
+        for (cmd, reason) in cases {
+            let err = check(&[], Command::Issue(cmd.clone())).expect_err("refused");
+            assert_eq!(err.reason(), reason, "{cmd:?}");
+            assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument);
+        }
+    }
+
+    #[test]
+    fn issuing_twice_is_already_exists() {
+        let err = check(&[Command::Issue(issue())], Command::Issue(issue())).expect_err("refused");
+        assert_eq!(err.reason(), Reason::AlreadyExists);
+    }
+
+    #[test]
+    fn gen1_a_retried_command_appends_nothing() {
+        let command_id = CommandId("rev-1".into());
+        let ctx = Context {
+            now: now(),
+            command_id: &command_id,
+            actor: &admin(),
+            policy: &Policy::default(),
+        };
+        let state = state_after(&[Command::Issue(issue())]);
+        let first = decide(&state, &revoke(1), &ctx).expect("accepted");
+        let state = replay(state, &command_id, &first);
+        let retry = decide(&state, &revoke(1), &ctx).expect("a retry is not refused");
+        assert!(retry.is_empty(), "a retry appends nothing");
+    }
+
+    #[test]
+    fn rev1_uploaded_certificates_are_not_revocable() {
+        let upload = Command::Upload(UploadCertificate {
+            id: id(),
+            account: "acme".into(),
+            level: Level::Dv,
+            algorithm: KeyAlgorithm::EccP256,
+            domains: vec![DomainName::parse("example.org").expect("valid")],
+            not_before: now().minus(DAY),
+            not_after: now().plus(DAY.times(90)),
+            public_key_sha256: "ab".into(),
+            serial_number: "01".into(),
+            issuer: "CN=Other CA".into(),
+            pem: String::new(),
+        });
+        refused_with(
+            check(&[upload], revoke(0)),
+            Rule::Rev1,
+            Reason::UploadedCertNotRevocable,
+        );
+    }
+
+    #[test]
+    fn rev2_pending_revocation_refuses_another() {
+        let wotrus = IssueCertificate {
+            brand: Brand::Wotrus,
+            ..issue()
+        };
+        let pending = Command::RequestRevocation(RequestRevocation {
+            id: id(),
+            reason_code: 4,
+            description: "moved to another CA".into(),
+        });
+        refused_with(
+            check(&[Command::Issue(wotrus), pending], revoke(4)),
+            Rule::Rev2,
+            Reason::RevocationInProgress,
+        );
+    }
+
+    #[test]
+    fn rev2_expired_certificate_is_not_revocable() {
+        let expired = IssueCertificate {
+            not_before: Some(now().minus(DAY.times(400))),
+            not_after: Some(now().minus(DAY)),
+            ..issue()
+        };
+        refused_with(
+            check(&[Command::Issue(expired)], revoke(0)),
+            Rule::Rev2,
+            Reason::CertExpired,
+        );
+    }
+
+    #[test]
+    fn rev3_expiring_with_renewal_ordered_is_not_revocable() {
+        let expiring = IssueCertificate {
+            not_after: Some(now().plus(DAY.times(30))),
+            renewal_ordered: true,
+            ..issue()
+        };
+        refused_with(
+            check(&[Command::Issue(expiring.clone())], revoke(0)),
+            Rule::Rev3,
+            Reason::ExpiringRenewalNotRevocable,
+        );
+        // Without a renewal, or with 31 days left, it may be revoked.
+        let no_renewal = IssueCertificate {
+            renewal_ordered: false,
+            ..expiring.clone()
+        };
+        assert!(check(&[Command::Issue(no_renewal)], revoke(0)).is_ok());
+        let further = IssueCertificate {
+            not_after: Some(now().plus(DAY.times(31))),
+            ..expiring.clone()
+        };
+        assert!(check(&[Command::Issue(further)], revoke(0)).is_ok());
+        // Wotrus and DNSPod are exempt: they go to review instead.
+        let wotrus = IssueCertificate {
+            brand: Brand::Wotrus,
+            ..expiring
+        };
+        let with_description = Command::RequestRevocation(RequestRevocation {
+            id: id(),
+            reason_code: 0,
+            description: "no longer used".into(),
+        });
+        assert!(check(&[Command::Issue(wotrus)], with_description).is_ok());
+    }
+
+    #[test]
+    fn rev4_reissued_certificate_is_revoked_through_its_original() {
+        let mut state = state_after(&[Command::Issue(issue())]);
+        if let Some(cert) = &mut state {
+            cert.original = Some(CertificateId::parse("orig-1").expect("valid"));
+        }
+        let command_id = CommandId("when".into());
+        let ctx = Context {
+            now: now(),
+            command_id: &command_id,
+            actor: &admin(),
+            policy: &Policy::default(),
+        };
+        refused_with(
+            decide(&state, &revoke(0), &ctx),
+            Rule::Rev4,
+            Reason::ReissuedCertNotRevocable,
+        );
+    }
+
+    #[test]
+    fn rev6_legacy_certificates_need_support() {
+        let legacy = IssueCertificate {
+            // 2020-03-24T23:59:59Z, one second before the cut-off.
+            not_before: Some(Timestamp::from_unix_seconds(1_585_094_399)),
+            not_after: Some(now().plus(DAY.times(100))),
+            ..issue()
+        };
+        refused_with(
+            check(&[Command::Issue(legacy.clone())], revoke(0)),
+            Rule::Rev6,
+            Reason::LegacyCertContactSupport,
+        );
+        let at_cutoff = IssueCertificate {
+            not_before: Some(Timestamp::from_unix_seconds(1_585_094_400)),
+            ..legacy
+        };
+        assert!(check(&[Command::Issue(at_cutoff)], revoke(0)).is_ok());
+    }
+
+    #[test]
+    fn rev9_only_the_five_allowed_reason_codes() {
+        for code in [0, 1, 3, 4, 5] {
+            let events = check(&[Command::Issue(issue())], revoke(code)).expect("allowed");
+            let Some(Event::Revoked(revoked)) = events.last() else {
+                panic!("expected a revocation, got {events:?}");
+            };
+            assert_eq!(revoked.reason.rfc5280_code(), code);
+        }
+        for code in [-1, 2, 6, 7, 8, 9, 10, 99] {
+            let err = check(&[Command::Issue(issue())], revoke(code)).expect_err("refused");
+            assert_eq!(err.reason(), Reason::InvalidRevocationReason, "code {code}");
+            assert_eq!(err.rule(), Some(Rule::Rev9));
+            assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument);
+        }
+    }
+
+    #[test]
+    fn rev9_description_required_where_review_follows() {
+        let wotrus = IssueCertificate {
+            brand: Brand::Wotrus,
+            ..issue()
+        };
+        refused_with(
+            check(&[Command::Issue(wotrus)], revoke(0)),
+            Rule::Rev9,
+            Reason::RevocationDescriptionRequired,
+        );
+    }
+
+    #[test]
+    fn rev10_paths_by_brand_and_level() {
+        let with = |brand, level, term_years, domains: &[&str], setup| {
+            let cmd = IssueCertificate {
+                brand,
+                level,
+                term_years,
+                domains: domains.iter().map(|d| d.to_string()).collect(),
+                validation_setup: domains.iter().map(|d| (d.to_string(), setup)).collect(),
+                ..issue()
+            };
+            let state = state_after(&[Command::Issue(cmd)]);
+            revocation_path(state.as_ref().expect("issued"))
+        };
+        use RevocationPath::*;
+        use ValidationSetup::{DnsAuto, FileAuto, None as NoSetup};
+        let review = ManualReview {
+            document_required: false,
+        };
+        let review_doc = ManualReview {
+            document_required: true,
+        };
+        let one = &["a.example.com"][..];
+        let wild = &["*.example.com"][..];
+        assert_eq!(with(Brand::Wotrus, Level::Dv, 1, one, DnsAuto), review);
+        assert_eq!(with(Brand::Wotrus, Level::Ev, 1, one, NoSetup), review);
+        assert_eq!(with(Brand::DnsPod, Level::Dv, 1, one, NoSetup), review);
+        assert_eq!(with(Brand::DnsPod, Level::Ov, 1, one, DnsAuto), review_doc);
+        assert_eq!(with(Brand::GeoTrust, Level::Dv, 1, one, NoSetup), DomainValidation);
+        assert_eq!(with(Brand::GeoTrust, Level::Dv, 1, one, FileAuto), DomainValidation);
+        assert_eq!(with(Brand::GeoTrust, Level::Dv, 1, one, DnsAuto), AutomaticValidation);
+        assert_eq!(with(Brand::TrustAsia, Level::Dv, 2, wild, FileAuto), Immediate);
+        assert_eq!(with(Brand::TrustAsia, Level::Dv, 3, wild, DnsAuto), Immediate);
+        assert_eq!(with(Brand::TrustAsia, Level::Dv, 1, wild, FileAuto), DomainValidation);
+        assert_eq!(with(Brand::TrustAsia, Level::Dv, 2, one, FileAuto), DomainValidation);
+        assert_eq!(with(Brand::TrustAsia, Level::Dv, 2, wild, NoSetup), DomainValidation);
+        assert_eq!(with(Brand::DigiCert, Level::Ov, 1, one, NoSetup), review_doc);
+        assert_eq!(with(Brand::DigiCert, Level::Ev, 1, one, FileAuto), review);
+    }
+
+    #[test]
+    fn rev10_dns_auto_dv_is_revoked_at_once() {
+        let events = check(&[Command::Issue(issue())], revoke(1)).expect("accepted");
+        assert_eq!(types(&events), ["RevocationRequested", "CertificateRevoked"]);
+        let state = replay(state_after(&[Command::Issue(issue())]), &CommandId("r".into()), &events);
+        assert_eq!(state.expect("exists").status(now()), Status::Revoked);
+    }
+
+    #[test]
+    fn rev10_validation_and_review_paths_leave_the_revocation_pending() {
+        let manual_dns = IssueCertificate {
+            validation_setup: BTreeMap::new(),
+            ..issue()
+        };
+        let events = check(&[Command::Issue(manual_dns.clone())], revoke(0)).expect("accepted");
+        assert_eq!(types(&events), ["RevocationRequested"]);
+        let state = replay(
+            state_after(&[Command::Issue(manual_dns)]),
+            &CommandId("r".into()),
+            &events,
+        );
+        assert_eq!(state.expect("exists").status(now()), Status::RevocationPending);
+    }
+
+    #[test]
+    fn rev17_revoking_again_is_already_revoked_and_keeps_the_time() {
+        let given = [Command::Issue(issue()), revoke(1)];
+        refused_with(check(&given, revoke(1)), Rule::Rev17, Reason::AlreadyRevoked);
+        let state = state_after(&given).expect("exists");
+        let first_time = state.revocation.as_ref().and_then(|r| r.revoked_at);
+        // A second revoked event (e.g. a cascade racing a direct revocation) keeps the first time.
+        let later = Event::Revoked(CertificateRevoked {
+            reason: RevocationReason::Superseded,
+            revoked_at: now().plus(DAY),
+            cause: RevocationCause::Requested,
+        });
+        let after = evolve(Some(state), &later).expect("exists");
+        assert_eq!(after.revocation.and_then(|r| r.revoked_at), first_time);
+    }
+
+    #[test]
+    fn gen3_another_accounts_certificate_is_not_found() {
+        let err = check_as(&customer("globex"), &[Command::Issue(issue())], revoke(0))
+            .expect_err("refused");
+        assert_eq!(err.reason(), Reason::NotFound);
+        assert!(check_as(&customer("acme"), &[Command::Issue(issue())], revoke(0)).is_ok());
+    }
+
+    #[test]
+    fn unknown_certificate_is_not_found() {
+        let err = check(&[], revoke(0)).expect_err("refused");
+        assert_eq!(err.reason(), Reason::NotFound);
+        assert_eq!(err.kind(), crate::ErrorKind::NotFound);
+    }
+}

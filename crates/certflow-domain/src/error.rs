@@ -1,0 +1,190 @@
+//! Refusals: what the caller did that the rules do not allow, with the rule and reason code.
+
+use std::fmt;
+
+/// The rule ids of `RULES.md` that the domain enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rule {
+    Rev1,
+    Rev2,
+    Rev3,
+    Rev4,
+    Rev6,
+    Rev9,
+    Rev10,
+    Rev17,
+    Gen1,
+    Gen3,
+    Gen5,
+    Del2,
+}
+
+impl Rule {
+    /// The id as `RULES.md` writes it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Rule::Rev1 => "REV-1",
+            Rule::Rev2 => "REV-2",
+            Rule::Rev3 => "REV-3",
+            Rule::Rev4 => "REV-4",
+            Rule::Rev6 => "REV-6",
+            Rule::Rev9 => "REV-9",
+            Rule::Rev10 => "REV-10",
+            Rule::Rev17 => "REV-17",
+            Rule::Gen1 => "GEN-1",
+            Rule::Gen3 => "GEN-3",
+            Rule::Gen5 => "GEN-5",
+            Rule::Del2 => "DEL-2",
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The machine-readable reason a command was refused: `google.rpc.ErrorInfo.reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    NotFound,
+    AlreadyExists,
+    InvalidArgument,
+    InvalidDomainName,
+    InvalidValidity,
+    UploadedCertNotRevocable,
+    AlreadyRevoked,
+    RevocationInProgress,
+    CertExpired,
+    ExpiringRenewalNotRevocable,
+    ReissuedCertNotRevocable,
+    LegacyCertContactSupport,
+    InvalidRevocationReason,
+    RevocationDescriptionRequired,
+}
+
+impl Reason {
+    /// The code as `RULES.md` writes it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Reason::NotFound => "NOT_FOUND",
+            Reason::AlreadyExists => "ALREADY_EXISTS",
+            Reason::InvalidArgument => "INVALID_ARGUMENT",
+            Reason::InvalidDomainName => "INVALID_DOMAIN_NAME",
+            Reason::InvalidValidity => "INVALID_VALIDITY",
+            Reason::UploadedCertNotRevocable => "UPLOADED_CERT_NOT_REVOCABLE",
+            Reason::AlreadyRevoked => "ALREADY_REVOKED",
+            Reason::RevocationInProgress => "REVOCATION_IN_PROGRESS",
+            Reason::CertExpired => "CERT_EXPIRED",
+            Reason::ExpiringRenewalNotRevocable => "EXPIRING_RENEWAL_NOT_REVOCABLE",
+            Reason::ReissuedCertNotRevocable => "REISSUED_CERT_NOT_REVOCABLE",
+            Reason::LegacyCertContactSupport => "LEGACY_CERT_CONTACT_SUPPORT",
+            Reason::InvalidRevocationReason => "INVALID_REVOCATION_REASON",
+            Reason::RevocationDescriptionRequired => "REVOCATION_DESCRIPTION_REQUIRED",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a refusal maps onto the gRPC status codes a client sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The input itself is wrong (`INVALID_ARGUMENT`).
+    InvalidArgument,
+    /// No such certificate for this caller (`NOT_FOUND`).
+    NotFound,
+    /// It exists already (`ALREADY_EXISTS`).
+    AlreadyExists,
+    /// A rule forbids it in the certificate's current state (`FAILED_PRECONDITION`).
+    FailedPrecondition,
+}
+
+/// A command the rules refuse. Nothing is appended for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DomainError {
+    kind: ErrorKind,
+    reason: Reason,
+    rule: Option<Rule>,
+    message: String,
+}
+
+impl DomainError {
+    /// Refused by `rule` in the current state.
+    pub fn refused(rule: Rule, reason: Reason, message: impl Into<String>) -> Self {
+        DomainError {
+            kind: ErrorKind::FailedPrecondition,
+            reason,
+            rule: Some(rule),
+            message: message.into(),
+        }
+    }
+
+    /// The input is malformed.
+    pub fn invalid(reason: Reason, message: impl Into<String>) -> Self {
+        DomainError {
+            kind: ErrorKind::InvalidArgument,
+            reason,
+            rule: Some(Rule::Gen5),
+            message: message.into(),
+        }
+    }
+
+    /// Bad input that a specific rule names (e.g. REV-9's reason codes).
+    pub fn invalid_by(rule: Rule, reason: Reason, message: impl Into<String>) -> Self {
+        DomainError {
+            kind: ErrorKind::InvalidArgument,
+            reason,
+            rule: Some(rule),
+            message: message.into(),
+        }
+    }
+
+    /// The certificate does not exist for this caller (GEN-3, DEL-2).
+    pub fn not_found(id: &crate::CertificateId) -> Self {
+        DomainError {
+            kind: ErrorKind::NotFound,
+            reason: Reason::NotFound,
+            rule: None,
+            message: format!("certificate {id} not found; list your certificates to find its id"),
+        }
+    }
+
+    /// The certificate exists already.
+    pub fn already_exists(id: &crate::CertificateId) -> Self {
+        DomainError {
+            kind: ErrorKind::AlreadyExists,
+            reason: Reason::AlreadyExists,
+            rule: None,
+            message: format!(
+                "certificate {id} exists already; send a new request id to record another"
+            ),
+        }
+    }
+
+    /// The gRPC-facing category.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The reason code.
+    pub fn reason(&self) -> Reason {
+        self.reason
+    }
+
+    /// The rule that refused, if one did.
+    pub fn rule(&self) -> Option<Rule> {
+        self.rule
+    }
+
+    /// The sentence for humans, saying what to do instead.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}

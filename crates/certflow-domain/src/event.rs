@@ -1,0 +1,91 @@
+//! Events: the facts the log keeps. Add variants and fields; never change a meaning.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::certificate::{
+    Brand, CertificateId, KeyAlgorithm, Level, RevocationPath, RevocationReason, ValidationSetup,
+};
+use crate::names::DomainName;
+use crate::time::Timestamp;
+
+/// A platform-issued certificate was recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateIssued {
+    pub id: CertificateId,
+    pub account: String,
+    pub brand: Brand,
+    pub level: Level,
+    pub paid: bool,
+    pub algorithm: KeyAlgorithm,
+    pub domains: Vec<DomainName>,
+    pub term_years: u32,
+    pub issued_at: Timestamp,
+    pub not_before: Timestamp,
+    pub not_after: Timestamp,
+    pub validation_setup: BTreeMap<DomainName, ValidationSetup>,
+    pub renewal_ordered: bool,
+}
+
+/// A third-party certificate was stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateUploaded {
+    pub id: CertificateId,
+    pub account: String,
+    pub level: Level,
+    pub algorithm: KeyAlgorithm,
+    pub domains: Vec<DomainName>,
+    pub uploaded_at: Timestamp,
+    pub not_before: Timestamp,
+    pub not_after: Timestamp,
+    pub public_key_sha256: String,
+    pub serial_number: String,
+    pub issuer: String,
+    pub pem: String,
+}
+
+/// A revocation was requested; from now on the certificate is not downloadable (REV-8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationRequested {
+    pub reason: RevocationReason,
+    pub description: String,
+    pub path: RevocationPath,
+    pub requested_at: Timestamp,
+}
+
+/// Why a certificate was revoked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RevocationCause {
+    /// Its own revocation request completed.
+    Requested,
+}
+
+/// The certificate is revoked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateRevoked {
+    pub reason: RevocationReason,
+    pub revoked_at: Timestamp,
+    pub cause: RevocationCause,
+}
+
+/// Everything that can happen to a certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    Issued(CertificateIssued),
+    Uploaded(CertificateUploaded),
+    RevocationRequested(RevocationRequested),
+    Revoked(CertificateRevoked),
+}
+
+impl Event {
+    /// A stable name for headers, logs and history.
+    pub const fn type_name(&self) -> &'static str {
+        match self {
+            Event::Issued(_) => "CertificateIssued",
+            Event::Uploaded(_) => "CertificateUploaded",
+            Event::RevocationRequested(_) => "RevocationRequested",
+            Event::Revoked(_) => "CertificateRevoked",
+        }
+    }
+}

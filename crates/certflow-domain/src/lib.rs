@@ -1,0 +1,35 @@
+//! The certificate aggregate of certflow, as pure functions.
+//!
+//! Every service that changes a certificate loads its history from the event log, folds it
+//! with [`evolve`] into a [`State`], asks [`decide`] what a [`Command`] means on that state,
+//! and appends the resulting [`Event`]s. The projection folds the same events with the same
+//! [`evolve`], so the read side can never disagree with the write side about what an event
+//! means.
+//!
+//! This crate does no IO and never reads a clock: time, the actor and the policy come in a
+//! [`Context`]. Every rule of `RULES.md` that it enforces names its [`Rule`] id, and every
+//! refusal carries the [`Reason`] code that clients see.
+
+#![forbid(unsafe_code)]
+
+mod certificate;
+mod command;
+mod decide;
+mod error;
+mod event;
+mod names;
+mod time;
+
+pub use certificate::{
+    Actor, Brand, Certificate, CertificateId, KeyAlgorithm, Level, Revocation, RevocationPath,
+    RevocationReason, Role, Source, Status, ValidationSetup,
+};
+pub use command::{Command, CommandId, IssueCertificate, RequestRevocation, UploadCertificate};
+pub use decide::{Context, Policy, State, decide, evolve, replay, revocation_path};
+pub use error::{DomainError, ErrorKind, Reason, Rule};
+pub use event::{
+    CertificateIssued, CertificateRevoked, CertificateUploaded, Event, RevocationCause,
+    RevocationRequested,
+};
+pub use names::DomainName;
+pub use time::{Duration, Timestamp};

@@ -1,0 +1,30 @@
+//! Compiles `proto/` with protox (no system `protoc`) and generates prost types and tonic
+//! stubs, plus the descriptor set that gRPC server reflection serves.
+
+use std::path::PathBuf;
+
+use prost::Message;
+
+const FILES: &[&str] = &[
+    "certflow/v1/types.proto",
+    "certflow/v1/certificate_service.proto",
+    "certflow/v1/revocation_service.proto",
+    "certflow/events/v1/events.proto",
+    "certflow/bus/v1/bus.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    println!("cargo:rerun-if-changed={}", proto_root.display());
+    let descriptors = protox::compile(FILES, [&proto_root])?;
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out_dir.join("certflow_descriptor.bin"),
+        descriptors.encode_to_vec(),
+    )?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(descriptors)?;
+    Ok(())
+}

@@ -1,0 +1,501 @@
+//! The mapping between proto messages and domain types.
+//!
+//! Enum values arrive from clients as raw `i32`s; every `*_from_proto` refuses unknown and
+//! `UNSPECIFIED` values with a sentence that names the field, so a wrong enum never reaches
+//! a decision (GEN-5).
+
+use std::collections::BTreeMap;
+
+use certflow_domain::{
+    Brand, Certificate, CertificateId, CertificateIssued, CertificateRevoked, CertificateUploaded,
+    DomainError, DomainName, Event, KeyAlgorithm, Level, Reason, RevocationCause,
+    RevocationPath, RevocationReason, RevocationRequested, Source, Status, Timestamp,
+    ValidationSetup,
+};
+use prost::Message;
+
+use crate::events::v1 as pe;
+use crate::v1 as pb;
+
+/// Why stored bytes could not be read back as events.
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    /// The bytes are not a valid protobuf message.
+    #[error("undecodable event batch: {0}")]
+    Decode(#[from] prost::DecodeError),
+    /// A field the event cannot do without is absent.
+    #[error("event is missing {0}")]
+    Missing(&'static str),
+    /// A field holds a value the domain does not accept.
+    #[error("event holds an invalid value: {0}")]
+    Invalid(#[from] DomainError),
+}
+
+fn unknown(field: &str, value: i32) -> DomainError {
+    DomainError::invalid(
+        Reason::InvalidArgument,
+        format!("{field} is required; {value} is not one of its values"),
+    )
+}
+
+/// A domain timestamp as a protobuf one.
+pub fn timestamp_to_proto(t: Timestamp) -> prost_types::Timestamp {
+    let millis = t.unix_millis();
+    prost_types::Timestamp {
+        seconds: millis.div_euclid(1000),
+        nanos: (millis.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+/// A protobuf timestamp as a domain one (millisecond precision).
+pub fn timestamp_from_proto(t: &prost_types::Timestamp) -> Timestamp {
+    Timestamp::from_unix_millis(
+        t.seconds
+            .saturating_mul(1000)
+            .saturating_add(i64::from(t.nanos / 1_000_000)),
+    )
+}
+
+fn required_time(t: &Option<prost_types::Timestamp>, field: &'static str) -> Result<Timestamp, ConvertError> {
+    t.as_ref()
+        .map(timestamp_from_proto)
+        .ok_or(ConvertError::Missing(field))
+}
+
+/// Brand to proto.
+pub fn brand_to_proto(brand: Brand) -> pb::Brand {
+    match brand {
+        Brand::TrustAsia => pb::Brand::Trustasia,
+        Brand::Wotrus => pb::Brand::Wotrus,
+        Brand::DnsPod => pb::Brand::Dnspod,
+        Brand::GeoTrust => pb::Brand::Geotrust,
+        Brand::DigiCert => pb::Brand::Digicert,
+        Brand::GlobalSign => pb::Brand::Globalsign,
+        Brand::Sectigo => pb::Brand::Sectigo,
+        Brand::Other => pb::Brand::Other,
+    }
+}
+
+/// Brand from a client's raw value.
+pub fn brand_from_proto(value: i32) -> Result<Brand, DomainError> {
+    Ok(match pb::Brand::try_from(value) {
+        Ok(pb::Brand::Trustasia) => Brand::TrustAsia,
+        Ok(pb::Brand::Wotrus) => Brand::Wotrus,
+        Ok(pb::Brand::Dnspod) => Brand::DnsPod,
+        Ok(pb::Brand::Geotrust) => Brand::GeoTrust,
+        Ok(pb::Brand::Digicert) => Brand::DigiCert,
+        Ok(pb::Brand::Globalsign) => Brand::GlobalSign,
+        Ok(pb::Brand::Sectigo) => Brand::Sectigo,
+        Ok(pb::Brand::Other) => Brand::Other,
+        Ok(pb::Brand::Unspecified) | Err(_) => return Err(unknown("brand", value)),
+    })
+}
+
+/// Level to proto.
+pub fn level_to_proto(level: Level) -> pb::Level {
+    match level {
+        Level::Dv => pb::Level::Dv,
+        Level::Ov => pb::Level::Ov,
+        Level::Ev => pb::Level::Ev,
+    }
+}
+
+/// Level from a client's raw value.
+pub fn level_from_proto(value: i32) -> Result<Level, DomainError> {
+    match pb::Level::try_from(value) {
+        Ok(pb::Level::Dv) => Ok(Level::Dv),
+        Ok(pb::Level::Ov) => Ok(Level::Ov),
+        Ok(pb::Level::Ev) => Ok(Level::Ev),
+        Ok(pb::Level::Unspecified) | Err(_) => Err(unknown("level", value)),
+    }
+}
+
+/// Key algorithm to proto.
+pub fn algorithm_to_proto(algorithm: KeyAlgorithm) -> pb::KeyAlgorithm {
+    match algorithm {
+        KeyAlgorithm::Rsa2048 => pb::KeyAlgorithm::Rsa2048,
+        KeyAlgorithm::Rsa3072 => pb::KeyAlgorithm::Rsa3072,
+        KeyAlgorithm::Rsa4096 => pb::KeyAlgorithm::Rsa4096,
+        KeyAlgorithm::EccP256 => pb::KeyAlgorithm::EccP256,
+        KeyAlgorithm::EccP384 => pb::KeyAlgorithm::EccP384,
+        KeyAlgorithm::Sm2 => pb::KeyAlgorithm::Sm2,
+        KeyAlgorithm::Other => pb::KeyAlgorithm::Other,
+    }
+}
+
+/// Key algorithm from a client's raw value.
+pub fn algorithm_from_proto(value: i32) -> Result<KeyAlgorithm, DomainError> {
+    Ok(match pb::KeyAlgorithm::try_from(value) {
+        Ok(pb::KeyAlgorithm::Rsa2048) => KeyAlgorithm::Rsa2048,
+        Ok(pb::KeyAlgorithm::Rsa3072) => KeyAlgorithm::Rsa3072,
+        Ok(pb::KeyAlgorithm::Rsa4096) => KeyAlgorithm::Rsa4096,
+        Ok(pb::KeyAlgorithm::EccP256) => KeyAlgorithm::EccP256,
+        Ok(pb::KeyAlgorithm::EccP384) => KeyAlgorithm::EccP384,
+        Ok(pb::KeyAlgorithm::Sm2) => KeyAlgorithm::Sm2,
+        Ok(pb::KeyAlgorithm::Other) => KeyAlgorithm::Other,
+        Ok(pb::KeyAlgorithm::Unspecified) | Err(_) => {
+            return Err(unknown("key_algorithm", value));
+        }
+    })
+}
+
+/// Validation setup to proto.
+pub fn validation_to_proto(setup: ValidationSetup) -> pb::ValidationSetup {
+    match setup {
+        ValidationSetup::None => pb::ValidationSetup::None,
+        ValidationSetup::DnsAuto => pb::ValidationSetup::DnsAuto,
+        ValidationSetup::FileAuto => pb::ValidationSetup::FileAuto,
+    }
+}
+
+/// Validation setup from a client's raw value.
+pub fn validation_from_proto(value: i32) -> Result<ValidationSetup, DomainError> {
+    match pb::ValidationSetup::try_from(value) {
+        Ok(pb::ValidationSetup::None) => Ok(ValidationSetup::None),
+        Ok(pb::ValidationSetup::DnsAuto) => Ok(ValidationSetup::DnsAuto),
+        Ok(pb::ValidationSetup::FileAuto) => Ok(ValidationSetup::FileAuto),
+        Ok(pb::ValidationSetup::Unspecified) | Err(_) => {
+            Err(unknown("validation_setup.setup", value))
+        }
+    }
+}
+
+/// Revocation reason to proto; the enum numbers are the RFC 5280 codes.
+pub fn reason_to_proto(reason: RevocationReason) -> pb::RevocationReason {
+    pb::RevocationReason::try_from(reason.rfc5280_code())
+        .unwrap_or(pb::RevocationReason::Unspecified)
+}
+
+/// Revocation path to proto.
+pub fn path_to_proto(path: RevocationPath) -> pb::RevocationPath {
+    match path {
+        RevocationPath::Immediate => pb::RevocationPath::Immediate,
+        RevocationPath::AutomaticValidation => pb::RevocationPath::AutomaticValidation,
+        RevocationPath::DomainValidation => pb::RevocationPath::DomainValidation,
+        RevocationPath::ManualReview {
+            document_required: false,
+        } => pb::RevocationPath::ManualReview,
+        RevocationPath::ManualReview {
+            document_required: true,
+        } => pb::RevocationPath::ManualReviewAfterDocument,
+    }
+}
+
+fn path_from_proto(value: i32) -> Result<RevocationPath, DomainError> {
+    match pb::RevocationPath::try_from(value) {
+        Ok(pb::RevocationPath::Immediate) => Ok(RevocationPath::Immediate),
+        Ok(pb::RevocationPath::AutomaticValidation) => Ok(RevocationPath::AutomaticValidation),
+        Ok(pb::RevocationPath::DomainValidation) => Ok(RevocationPath::DomainValidation),
+        Ok(pb::RevocationPath::ManualReview) => Ok(RevocationPath::ManualReview {
+            document_required: false,
+        }),
+        Ok(pb::RevocationPath::ManualReviewAfterDocument) => Ok(RevocationPath::ManualReview {
+            document_required: true,
+        }),
+        Ok(pb::RevocationPath::Unspecified) | Err(_) => Err(unknown("path", value)),
+    }
+}
+
+/// Status to proto.
+pub fn status_to_proto(status: Status) -> pb::CertificateStatus {
+    match status {
+        Status::Issued => pb::CertificateStatus::Issued,
+        Status::RevocationPending => pb::CertificateStatus::RevocationPending,
+        Status::Revoked => pb::CertificateStatus::Revoked,
+        Status::ReissuePending => pb::CertificateStatus::ReissuePending,
+        Status::Expired => pb::CertificateStatus::Expired,
+        Status::Deleted => pb::CertificateStatus::Deleted,
+    }
+}
+
+/// Status filter from a client's raw value; `None` for unset.
+pub fn status_from_proto(value: i32) -> Result<Option<Status>, DomainError> {
+    Ok(Some(match pb::CertificateStatus::try_from(value) {
+        Ok(pb::CertificateStatus::Unspecified) => return Ok(None),
+        Ok(pb::CertificateStatus::Issued) => Status::Issued,
+        Ok(pb::CertificateStatus::RevocationPending) => Status::RevocationPending,
+        Ok(pb::CertificateStatus::Revoked) => Status::Revoked,
+        Ok(pb::CertificateStatus::ReissuePending) => Status::ReissuePending,
+        Ok(pb::CertificateStatus::Expired) => Status::Expired,
+        Ok(pb::CertificateStatus::Deleted) => Status::Deleted,
+        Err(_) => return Err(unknown("status", value)),
+    }))
+}
+
+fn setups_to_proto(setup: &BTreeMap<DomainName, ValidationSetup>) -> Vec<pb::DomainValidationSetup> {
+    setup
+        .iter()
+        .map(|(domain, setup)| pb::DomainValidationSetup {
+            domain: domain.to_string(),
+            setup: validation_to_proto(*setup) as i32,
+        })
+        .collect()
+}
+
+/// Per-domain validation setup from a client's list; a domain listed twice is refused.
+pub fn setups_from_proto(
+    setups: &[pb::DomainValidationSetup],
+) -> Result<BTreeMap<String, ValidationSetup>, DomainError> {
+    let mut map = BTreeMap::new();
+    for entry in setups {
+        let setup = validation_from_proto(entry.setup)?;
+        if map.insert(entry.domain.clone(), setup).is_some() {
+            return Err(DomainError::invalid(
+                Reason::InvalidArgument,
+                format!("validation_setup lists {} twice", entry.domain),
+            ));
+        }
+    }
+    Ok(map)
+}
+
+/// The API view of a certificate, with its status at `now`.
+pub fn certificate_to_proto(cert: &Certificate, now: Timestamp) -> pb::Certificate {
+    pb::Certificate {
+        id: cert.id.to_string(),
+        account: cert.account.clone(),
+        brand: brand_to_proto(cert.brand) as i32,
+        level: level_to_proto(cert.level) as i32,
+        paid: cert.paid,
+        key_algorithm: algorithm_to_proto(cert.algorithm) as i32,
+        domains: cert.domains.iter().map(ToString::to_string).collect(),
+        term_years: cert.term_years,
+        source: match cert.source {
+            Source::Platform => pb::CertificateSource::Platform,
+            Source::Uploaded => pb::CertificateSource::Uploaded,
+        } as i32,
+        issued_at: Some(timestamp_to_proto(cert.issued_at)),
+        not_before: Some(timestamp_to_proto(cert.not_before)),
+        not_after: Some(timestamp_to_proto(cert.not_after)),
+        original_id: cert
+            .original
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        validation_setup: setups_to_proto(&cert.validation_setup),
+        status: status_to_proto(cert.status(now)) as i32,
+        revocation: cert.revocation.as_ref().map(|r| pb::Revocation {
+            reason: reason_to_proto(r.reason) as i32,
+            description: r.description.clone(),
+            path: path_to_proto(r.path) as i32,
+            requested_at: Some(timestamp_to_proto(r.requested_at)),
+            revoked_at: r.revoked_at.map(timestamp_to_proto),
+        }),
+        renewal_ordered: cert.renewal_ordered,
+        public_key_sha256: cert.public_key_sha256.clone().unwrap_or_default(),
+        serial_number: cert.serial_number.clone().unwrap_or_default(),
+    }
+}
+
+/// One domain event on the wire.
+pub fn event_to_proto(event: &Event) -> pe::CertificateEvent {
+    use pe::certificate_event::Event as E;
+    let event = match event {
+        Event::Issued(e) => E::Issued(pe::CertificateIssued {
+            id: e.id.to_string(),
+            account: e.account.clone(),
+            brand: brand_to_proto(e.brand) as i32,
+            level: level_to_proto(e.level) as i32,
+            paid: e.paid,
+            key_algorithm: algorithm_to_proto(e.algorithm) as i32,
+            domains: e.domains.iter().map(ToString::to_string).collect(),
+            term_years: e.term_years,
+            issued_at: Some(timestamp_to_proto(e.issued_at)),
+            not_before: Some(timestamp_to_proto(e.not_before)),
+            not_after: Some(timestamp_to_proto(e.not_after)),
+            validation_setup: setups_to_proto(&e.validation_setup),
+            renewal_ordered: e.renewal_ordered,
+        }),
+        Event::Uploaded(e) => E::Uploaded(pe::CertificateUploaded {
+            id: e.id.to_string(),
+            account: e.account.clone(),
+            level: level_to_proto(e.level) as i32,
+            key_algorithm: algorithm_to_proto(e.algorithm) as i32,
+            domains: e.domains.iter().map(ToString::to_string).collect(),
+            uploaded_at: Some(timestamp_to_proto(e.uploaded_at)),
+            not_before: Some(timestamp_to_proto(e.not_before)),
+            not_after: Some(timestamp_to_proto(e.not_after)),
+            public_key_sha256: e.public_key_sha256.clone(),
+            serial_number: e.serial_number.clone(),
+            issuer: e.issuer.clone(),
+            pem: e.pem.clone(),
+        }),
+        Event::RevocationRequested(e) => E::RevocationRequested(pe::RevocationRequested {
+            reason: reason_to_proto(e.reason) as i32,
+            description: e.description.clone(),
+            path: path_to_proto(e.path) as i32,
+            requested_at: Some(timestamp_to_proto(e.requested_at)),
+        }),
+        Event::Revoked(e) => E::Revoked(pe::CertificateRevoked {
+            reason: reason_to_proto(e.reason) as i32,
+            revoked_at: Some(timestamp_to_proto(e.revoked_at)),
+            cause: match e.cause {
+                RevocationCause::Requested => pe::RevocationCause::Requested,
+            } as i32,
+        }),
+    };
+    pe::CertificateEvent { event: Some(event) }
+}
+
+/// One domain event from the wire.
+pub fn event_from_proto(event: pe::CertificateEvent) -> Result<Event, ConvertError> {
+    use pe::certificate_event::Event as E;
+    let domains = |names: &[String]| -> Result<Vec<DomainName>, DomainError> {
+        names.iter().map(|n| DomainName::parse(n)).collect()
+    };
+    Ok(match event.event.ok_or(ConvertError::Missing("event"))? {
+        E::Issued(e) => Event::Issued(CertificateIssued {
+            id: CertificateId::parse(&e.id)?,
+            account: e.account,
+            brand: brand_from_proto(e.brand)?,
+            level: level_from_proto(e.level)?,
+            paid: e.paid,
+            algorithm: algorithm_from_proto(e.key_algorithm)?,
+            domains: domains(&e.domains)?,
+            term_years: e.term_years,
+            issued_at: required_time(&e.issued_at, "issued_at")?,
+            not_before: required_time(&e.not_before, "not_before")?,
+            not_after: required_time(&e.not_after, "not_after")?,
+            validation_setup: setups_from_proto(&e.validation_setup)?
+                .into_iter()
+                .map(|(d, s)| Ok((DomainName::parse(&d)?, s)))
+                .collect::<Result<_, DomainError>>()?,
+            renewal_ordered: e.renewal_ordered,
+        }),
+        E::Uploaded(e) => Event::Uploaded(CertificateUploaded {
+            id: CertificateId::parse(&e.id)?,
+            account: e.account,
+            level: level_from_proto(e.level)?,
+            algorithm: algorithm_from_proto(e.key_algorithm)?,
+            domains: domains(&e.domains)?,
+            uploaded_at: required_time(&e.uploaded_at, "uploaded_at")?,
+            not_before: required_time(&e.not_before, "not_before")?,
+            not_after: required_time(&e.not_after, "not_after")?,
+            public_key_sha256: e.public_key_sha256,
+            serial_number: e.serial_number,
+            issuer: e.issuer,
+            pem: e.pem,
+        }),
+        E::RevocationRequested(e) => Event::RevocationRequested(RevocationRequested {
+            reason: RevocationReason::from_rfc5280_code(e.reason)?,
+            description: e.description,
+            path: path_from_proto(e.path)?,
+            requested_at: required_time(&e.requested_at, "requested_at")?,
+        }),
+        E::Revoked(e) => Event::Revoked(CertificateRevoked {
+            reason: RevocationReason::from_rfc5280_code(e.reason)?,
+            revoked_at: required_time(&e.revoked_at, "revoked_at")?,
+            cause: match pe::RevocationCause::try_from(e.cause) {
+                Ok(pe::RevocationCause::Requested) => RevocationCause::Requested,
+                _ => return Err(ConvertError::Missing("cause")),
+            },
+        }),
+    })
+}
+
+/// A command's events as one message body.
+pub fn encode_batch(events: &[Event]) -> Vec<u8> {
+    pe::EventBatch {
+        events: events.iter().map(event_to_proto).collect(),
+    }
+    .encode_to_vec()
+}
+
+/// A message body back as the command's events.
+pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Event>, ConvertError> {
+    pe::EventBatch::decode(bytes)?
+        .events
+        .into_iter()
+        .map(event_from_proto)
+        .collect()
+}
+
+/// A one-line account of an event, for histories.
+pub fn event_summary(event: &Event) -> String {
+    match event {
+        Event::Issued(e) => format!(
+            "issued {:?} {:?} certificate for {}",
+            e.brand,
+            e.level,
+            e.domains
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Event::Uploaded(e) => format!("uploaded certificate issued by {}", e.issuer),
+        Event::RevocationRequested(e) => format!(
+            "revocation requested ({:?}), path {:?}",
+            e.reason, e.path
+        ),
+        Event::Revoked(e) => format!("revoked ({:?}), cause {:?}", e.reason, e.cause),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip_including_before_the_epoch() {
+        for millis in [0, 1, 999, 1_585_094_400_123, -1, -1_500] {
+            let t = Timestamp::from_unix_millis(millis);
+            let p = timestamp_to_proto(t);
+            assert!((0..1_000_000_000).contains(&p.nanos));
+            assert_eq!(timestamp_from_proto(&p), t);
+        }
+    }
+
+    #[test]
+    fn gen5_unknown_enum_values_are_refused() {
+        assert!(brand_from_proto(0).is_err());
+        assert!(brand_from_proto(42).is_err());
+        assert!(level_from_proto(9).is_err());
+        assert!(algorithm_from_proto(-3).is_err());
+        assert!(status_from_proto(77).is_err());
+        assert_eq!(status_from_proto(0).ok(), Some(None));
+    }
+
+    #[test]
+    fn events_round_trip() {
+        let id = CertificateId::parse("c1").expect("valid");
+        let domain = DomainName::parse("a.example.com").expect("valid");
+        let events = vec![
+            Event::Issued(CertificateIssued {
+                id,
+                account: "acme".into(),
+                brand: Brand::TrustAsia,
+                level: Level::Dv,
+                paid: false,
+                algorithm: KeyAlgorithm::EccP384,
+                domains: vec![domain.clone()],
+                term_years: 2,
+                issued_at: Timestamp::from_unix_seconds(10),
+                not_before: Timestamp::from_unix_seconds(10),
+                not_after: Timestamp::from_unix_seconds(20),
+                validation_setup: BTreeMap::from([(domain, ValidationSetup::FileAuto)]),
+                renewal_ordered: true,
+            }),
+            Event::RevocationRequested(RevocationRequested {
+                reason: RevocationReason::CessationOfOperation,
+                description: "closing".into(),
+                path: RevocationPath::ManualReview {
+                    document_required: true,
+                },
+                requested_at: Timestamp::from_unix_seconds(15),
+            }),
+            Event::Revoked(CertificateRevoked {
+                reason: RevocationReason::Unspecified,
+                revoked_at: Timestamp::from_unix_seconds(16),
+                cause: RevocationCause::Requested,
+            }),
+        ];
+        let decoded = decode_batch(&encode_batch(&events)).expect("decodes");
+        assert_eq!(decoded, events);
+    }
+
+    #[test]
+    fn garbage_is_a_decode_error_not_a_panic() {
+        assert!(decode_batch(&[0xff, 0xff, 0xff]).is_err());
+    }
+}
