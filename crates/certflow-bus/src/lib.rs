@@ -1,1 +1,51 @@
+//! The NATS contract between the gateway and the services.
+//!
+//! The gateway sends every command and query as a NATS request to a subject in [`subjects`],
+//! on a queue group, so any number of instances of the owning service can answer. The request
+//! body is the gRPC request message itself; who sent it travels in headers (see
+//! [`certflow_eventstore::headers`]); the answer is a [`Reply`]: the encoded gRPC response,
+//! or a [`Refusal`] the gateway turns into a gRPC status with an `ErrorInfo`.
+//!
+//! [`Responder`] is the serving loop every service runs; [`BusClient`] is the gateway's side.
 
+#![forbid(unsafe_code)]
+
+mod client;
+mod command;
+mod reply;
+mod serve;
+
+pub use certflow_proto::bus::v1::{Refusal, Reply, reply::Outcome};
+pub use client::{BusClient, BusError};
+pub use command::{CommandError, CommandRuntime};
+pub use reply::{code, command_meta, not_available, now, refused, response, unavailable};
+pub use serve::{Request, Responder};
+pub use tokio_util::sync::CancellationToken;
+
+/// Subjects of commands and queries. Each service listens on its own prefix.
+pub mod subjects {
+    /// Records a platform-issued certificate.
+    pub const ISSUE_CERTIFICATE: &str = "certflow.cmd.issuance.issue";
+    /// Stores an uploaded certificate.
+    pub const UPLOAD_CERTIFICATE: &str = "certflow.cmd.issuance.upload";
+    /// Everything the issuance service answers.
+    pub const ISSUANCE: &str = "certflow.cmd.issuance.>";
+    /// Requests a revocation.
+    pub const REQUEST_REVOCATION: &str = "certflow.cmd.revocation.request";
+    /// Everything the revocation service answers.
+    pub const REVOCATION: &str = "certflow.cmd.revocation.>";
+    /// Everything the reissue service answers.
+    pub const REISSUE: &str = "certflow.cmd.reissue.>";
+    /// Everything the validation service answers.
+    pub const VALIDATION: &str = "certflow.cmd.validation.>";
+    /// Everything the review service answers.
+    pub const REVIEW: &str = "certflow.cmd.review.>";
+    /// One certificate.
+    pub const GET_CERTIFICATE: &str = "certflow.query.certificate.get";
+    /// A page of certificates.
+    pub const LIST_CERTIFICATES: &str = "certflow.query.certificate.list";
+    /// A certificate's history.
+    pub const CERTIFICATE_HISTORY: &str = "certflow.query.certificate.history";
+    /// Everything the projection answers.
+    pub const QUERIES: &str = "certflow.query.>";
+}

@@ -1,1 +1,133 @@
+//! The revocation service: decides revocation requests and appends their events.
+//!
+//! It answers `certflow.cmd.revocation.>` on the queue group `revocation`. Each request is
+//! decided by the domain on the certificate's current state and appended with optimistic
+//! concurrency, so of many concurrent revocations of one certificate exactly one wins and
+//! the rest are decided again on the state it left (GEN-2).
+//!
+//! Revocations whose path needs domain validation or a reviewer (REV-10) are refused with
+//! `UNIMPLEMENTED` for now, before anything is appended, so no certificate is left waiting
+//! on a step that nothing would take.
 
+#![forbid(unsafe_code)]
+
+use certflow_bus::{
+    CancellationToken, CommandError, CommandRuntime, Request, Responder, command_meta, refused,
+    subjects,
+};
+use certflow_domain::{
+    CertificateId, Command, DomainError, Event, Reason, RequestRevocation, RevocationPath, decide,
+};
+use certflow_proto::bus::v1::Reply;
+use certflow_proto::convert::certificate_to_proto;
+use certflow_proto::v1::{RequestRevocationRequest, RequestRevocationResponse};
+use prost::Message;
+
+/// Errors starting the service.
+#[derive(Debug, thiserror::Error)]
+pub enum RevocationError {
+    #[error(transparent)]
+    Bus(#[from] certflow_bus::BusError),
+}
+
+/// The revocation service, subscribed and ready to run.
+#[derive(Debug)]
+pub struct RevocationService {
+    runtime: CommandRuntime,
+    responder: Responder,
+}
+
+impl RevocationService {
+    /// Subscribes to the service's commands.
+    pub async fn bind(
+        client: async_nats::Client,
+        runtime: CommandRuntime,
+    ) -> Result<Self, RevocationError> {
+        let responder = Responder::bind(client, subjects::REVOCATION, "revocation").await?;
+        Ok(RevocationService { runtime, responder })
+    }
+
+    /// Answers commands until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let runtime = self.runtime;
+        self.responder
+            .run(shutdown, move |request| {
+                let runtime = runtime.clone();
+                async move { handle(&runtime, request).await }
+            })
+            .await;
+    }
+}
+
+async fn handle(runtime: &CommandRuntime, request: Request) -> Reply {
+    match request.subject.as_str() {
+        subjects::REQUEST_REVOCATION => request_revocation(runtime, request).await,
+        other => {
+            certflow_bus::unavailable(format!("the revocation service has no command {other}"))
+        }
+    }
+}
+
+async fn request_revocation(runtime: &CommandRuntime, request: Request) -> Reply {
+    let parsed = RequestRevocationRequest::decode(request.payload.clone())
+        .map_err(|err| {
+            DomainError::invalid(Reason::InvalidArgument, format!("undecodable request: {err}"))
+        })
+        .and_then(|req| {
+            let meta = command_meta(&req.request_id, request.headers.as_ref())?;
+            let command = RequestRevocation {
+                id: CertificateId::parse(&req.certificate_id)?,
+                reason_code: req.reason,
+                description: req.description,
+            };
+            Ok((meta, command))
+        });
+    let (meta, command) = match parsed {
+        Ok(parsed) => parsed,
+        Err(err) => return refused(&err),
+    };
+    let id = command.id.clone();
+    let command = Command::RequestRevocation(command);
+    runtime
+        .run(
+            &meta,
+            &id,
+            |state, ctx| {
+                let events = decide(state, &command, ctx)?;
+                refuse_unavailable_paths(&events)?;
+                Ok(events)
+            },
+            |cert, now| RequestRevocationResponse {
+                certificate: Some(certificate_to_proto(cert, now)),
+            },
+        )
+        .await
+}
+
+/// Domain validation by the customer and manual review come with the validation and review
+/// services; until then such a request is refused rather than left pending forever.
+fn refuse_unavailable_paths(events: &[Event]) -> Result<(), CommandError> {
+    for event in events {
+        if let Event::RevocationRequested(requested) = event {
+            match requested.path {
+                RevocationPath::Immediate | RevocationPath::AutomaticValidation => {}
+                RevocationPath::DomainValidation => {
+                    return Err(CommandError::Unimplemented(
+                        "this certificate needs domain validation by DNS or file to be \
+                         revoked, which is not available yet; set up DNS_AUTO validation for \
+                         its domains or contact support"
+                            .into(),
+                    ));
+                }
+                RevocationPath::ManualReview { .. } => {
+                    return Err(CommandError::Unimplemented(
+                        "this certificate's brand and level need a manual review to be \
+                         revoked, which is not available yet; contact support"
+                            .into(),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}

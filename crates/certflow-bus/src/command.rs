@@ -1,0 +1,131 @@
+//! Running one command: answer a retry from its first outcome, otherwise decide and append
+//! through the event store, and remember the outcome.
+
+use std::sync::Arc;
+
+use certflow_domain::{
+    Certificate, CertificateId, Context, DomainError, Event, Policy, State, Timestamp,
+};
+use certflow_eventstore::{CommandMeta, EventStore, ExecuteError, Outcomes, StoreError};
+use certflow_proto::bus::v1::{Refusal, Reply, reply::Outcome};
+use prost::Message;
+use tracing::{debug, warn};
+
+use crate::reply::{code, now, refused, unavailable};
+
+/// Why a service refuses a command.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The rules refuse it.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// The product does not offer this yet.
+    #[error("{0}")]
+    Unimplemented(String),
+}
+
+/// What every command-handling service shares: the log, the outcomes and the policy.
+#[derive(Debug, Clone)]
+pub struct CommandRuntime {
+    pub store: EventStore,
+    pub outcomes: Outcomes,
+    pub policy: Arc<Policy>,
+}
+
+impl CommandRuntime {
+    /// Runs a command on certificate `id`. `decide` is called with the state and context
+    /// (again after every lost race); `respond` builds the response from the certificate
+    /// afterwards. The reply is recorded so a retry with the same request id gets it again
+    /// (GEN-1); failures of the infrastructure are not recorded, so a retry runs anew.
+    pub async fn run<D, R, M>(
+        &self,
+        meta: &CommandMeta,
+        id: &CertificateId,
+        mut decide: D,
+        respond: R,
+    ) -> Reply
+    where
+        D: FnMut(&State, &Context<'_>) -> Result<Vec<Event>, CommandError>,
+        R: FnOnce(&Certificate, Timestamp) -> M,
+        M: Message,
+    {
+        match self.outcomes.get(&meta.command_id).await {
+            Ok(Some(first)) => match Reply::decode(first) {
+                Ok(reply) => {
+                    debug!(command = %meta.command_id, "answering a retry from its first outcome");
+                    return reply;
+                }
+                Err(err) => warn!(error = %err, "unreadable recorded outcome, deciding again"),
+            },
+            Ok(None) => {}
+            Err(err) => return unavailable(format!("{err}; retry with the same request id")),
+        }
+        let now = now();
+        let result = self
+            .store
+            .execute(id, meta, |state| {
+                let ctx = Context {
+                    now,
+                    command_id: &meta.command_id,
+                    actor: &meta.actor,
+                    policy: &self.policy,
+                };
+                decide(state, &ctx)
+            })
+            .await;
+        let reply = match result {
+            Ok(executed) => match &executed.state {
+                Some(cert) => crate::reply::response(&respond(cert, now)),
+                None => internal("the command left no certificate behind"),
+            },
+            Err(ExecuteError::Refused(CommandError::Domain(err))) => refused(&err),
+            Err(ExecuteError::Refused(CommandError::Unimplemented(message))) => Reply {
+                outcome: Some(Outcome::Refusal(Refusal {
+                    code: code::UNIMPLEMENTED,
+                    reason: "NOT_AVAILABLE".into(),
+                    message,
+                    rule: String::new(),
+                })),
+            },
+            Err(ExecuteError::Store(StoreError::Conflict { .. })) => {
+                return Reply {
+                    outcome: Some(Outcome::Refusal(Refusal {
+                        code: code::ABORTED,
+                        reason: "CONCURRENT_MODIFICATION".into(),
+                        message: "the certificate kept changing while this command was \
+                                  decided; retry with the same request id"
+                            .into(),
+                        rule: "GEN-2".into(),
+                    })),
+                };
+            }
+            Err(ExecuteError::Store(err)) => {
+                warn!(error = %err, %id, "command failed on the event log");
+                return unavailable("the event log is unavailable; retry with the same request id");
+            }
+        };
+        match self
+            .outcomes
+            .record(&meta.command_id, reply.encode_to_vec().into())
+            .await
+        {
+            Ok(standing) => Reply::decode(standing).unwrap_or(reply),
+            Err(err) => {
+                // The events (if any) are in the log, which answers a retry by itself.
+                warn!(error = %err, "could not record the outcome");
+                reply
+            }
+        }
+    }
+}
+
+fn internal(message: &str) -> Reply {
+    Reply {
+        outcome: Some(Outcome::Refusal(Refusal {
+            code: code::INTERNAL,
+            reason: "INTERNAL".into(),
+            message: message.into(),
+            rule: String::new(),
+        })),
+    }
+}

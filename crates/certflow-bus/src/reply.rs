@@ -1,0 +1,101 @@
+//! Building replies, and reading who sent a command.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_nats::HeaderMap;
+use certflow_domain::{DomainError, ErrorKind, Reason, Timestamp};
+use certflow_eventstore::CommandMeta;
+use certflow_proto::bus::v1::{Refusal, Reply, reply::Outcome};
+use prost::Message;
+
+/// gRPC status codes (google.rpc.Code) used in refusals.
+pub mod code {
+    pub const INVALID_ARGUMENT: i32 = 3;
+    pub const NOT_FOUND: i32 = 5;
+    pub const ALREADY_EXISTS: i32 = 6;
+    pub const PERMISSION_DENIED: i32 = 7;
+    pub const FAILED_PRECONDITION: i32 = 9;
+    pub const ABORTED: i32 = 10;
+    pub const UNIMPLEMENTED: i32 = 12;
+    pub const INTERNAL: i32 = 13;
+    pub const UNAVAILABLE: i32 = 14;
+}
+
+/// The current time, for services (the domain never reads a clock).
+pub fn now() -> Timestamp {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default();
+    Timestamp::from_unix_millis(millis)
+}
+
+/// A successful reply carrying `response`.
+pub fn response<M: Message>(response: &M) -> Reply {
+    Reply {
+        outcome: Some(Outcome::Response(response.encode_to_vec())),
+    }
+}
+
+/// A refusal by the rules.
+pub fn refused(err: &DomainError) -> Reply {
+    let code = match err.kind() {
+        ErrorKind::InvalidArgument => code::INVALID_ARGUMENT,
+        ErrorKind::NotFound => code::NOT_FOUND,
+        ErrorKind::AlreadyExists => code::ALREADY_EXISTS,
+        ErrorKind::FailedPrecondition => code::FAILED_PRECONDITION,
+    };
+    Reply {
+        outcome: Some(Outcome::Refusal(Refusal {
+            code,
+            reason: err.reason().as_str().to_string(),
+            message: err.message().to_string(),
+            rule: err.rule().map(|r| r.as_str().to_string()).unwrap_or_default(),
+        })),
+    }
+}
+
+/// A failure that is not the caller's: the log or a peer was unavailable. Retrying with the
+/// same request id is safe.
+pub fn unavailable(message: impl Into<String>) -> Reply {
+    Reply {
+        outcome: Some(Outcome::Refusal(Refusal {
+            code: code::UNAVAILABLE,
+            reason: "UNAVAILABLE".into(),
+            message: message.into(),
+            rule: String::new(),
+        })),
+    }
+}
+
+/// The answer of a service to a command it does not offer yet.
+pub fn not_available(service: &str, subject: &str) -> Reply {
+    Reply {
+        outcome: Some(Outcome::Refusal(Refusal {
+            code: code::UNIMPLEMENTED,
+            reason: "NOT_AVAILABLE".into(),
+            message: format!("the {service} service does not offer {subject} yet"),
+            rule: String::new(),
+        })),
+    }
+}
+
+/// The metadata of a command: the request id from its body (checked here, GEN-1), the actor
+/// and correlation id from the headers the gateway set.
+pub fn command_meta(
+    request_id: &str,
+    headers: Option<&HeaderMap>,
+) -> Result<CommandMeta, DomainError> {
+    let request_id = request_id.trim();
+    if request_id.is_empty()
+        || request_id.len() > 128
+        || !request_id.chars().all(|c| c.is_ascii_graphic())
+    {
+        return Err(DomainError::invalid(
+            Reason::InvalidArgument,
+            "request_id is required: 1 to 128 printable characters, e.g. a UUID; reuse it \
+             only to retry the same request",
+        ));
+    }
+    Ok(CommandMeta::from_request(request_id, headers))
+}

@@ -1,0 +1,115 @@
+//! The serving loop: a queue subscription, a bounded number of requests in flight, one reply
+//! per request.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use async_nats::{HeaderMap, Subject};
+use bytes::Bytes;
+use certflow_proto::bus::v1::Reply;
+use futures::StreamExt;
+use prost::Message;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info_span, warn};
+
+use crate::client::BusError;
+
+/// Requests handled at once by one responder; more wait in the subscription.
+const IN_FLIGHT: usize = 256;
+
+/// One request as a service sees it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub subject: Subject,
+    pub headers: Option<HeaderMap>,
+    pub payload: Bytes,
+}
+
+/// A queue subscription ready to serve. Subscribing happens in [`Responder::bind`], so once
+/// a service has bound, requests are not lost while it starts up.
+#[derive(Debug)]
+pub struct Responder {
+    client: async_nats::Client,
+    subscriber: async_nats::Subscriber,
+    subject: String,
+}
+
+impl Responder {
+    /// Subscribes to `subject` in queue group `queue`.
+    pub async fn bind(
+        client: async_nats::Client,
+        subject: &str,
+        queue: &str,
+    ) -> Result<Self, BusError> {
+        let subscriber = client
+            .queue_subscribe(subject.to_string(), queue.to_string())
+            .await
+            .map_err(|e| BusError::Nats(e.into()))?;
+        client.flush().await.map_err(|e| BusError::Nats(e.into()))?;
+        Ok(Responder {
+            client,
+            subscriber,
+            subject: subject.to_string(),
+        })
+    }
+
+    /// Answers requests with `handler` until `shutdown`, then stops taking new ones and
+    /// finishes those in flight.
+    pub async fn run<H, F>(mut self, shutdown: CancellationToken, handler: H)
+    where
+        H: Fn(Request) -> F + Send + Sync + 'static,
+        F: Future<Output = Reply> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let permits = Arc::new(Semaphore::new(IN_FLIGHT));
+        let mut in_flight = JoinSet::new();
+        loop {
+            let message = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                message = self.subscriber.next() => match message {
+                    Some(message) => message,
+                    None => break,
+                },
+            };
+            // Reap finished tasks so the set does not grow without bound.
+            while in_flight.try_join_next().is_some() {}
+            let Some(reply_to) = message.reply.clone() else {
+                warn!(subject = %message.subject, "request without a reply subject, dropped");
+                continue;
+            };
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
+            let handler = handler.clone();
+            let client = self.client.clone();
+            let span = info_span!("request", subject = %message.subject);
+            in_flight.spawn(
+                async move {
+                    let request = Request {
+                        subject: message.subject,
+                        headers: message.headers,
+                        payload: message.payload,
+                    };
+                    let reply = handler(request).await;
+                    if let Err(err) = client
+                        .publish(reply_to, Bytes::from(reply.encode_to_vec()))
+                        .await
+                    {
+                        warn!(error = %err, "could not send reply");
+                    }
+                    drop(permit);
+                }
+                .instrument(span),
+            );
+        }
+        if let Err(err) = self.subscriber.unsubscribe().await {
+            warn!(subject = %self.subject, error = %err, "unsubscribe failed");
+        }
+        while in_flight.join_next().await.is_some() {}
+        if let Err(err) = self.client.flush().await {
+            warn!(error = %err, "flush of last replies failed");
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! Command metadata and its NATS headers, shared by command requests and event messages.
+
+use async_nats::HeaderMap;
+use certflow_domain::{Actor, CommandId, Role};
+use uuid::Uuid;
+
+/// Header names. The same names carry a command from the gateway to a service and sit on the
+/// event message the command appended, so the history can say who, when and why.
+pub mod headers {
+    /// The client's request id (GEN-1).
+    pub const REQUEST_ID: &str = "Certflow-Request-Id";
+    /// The command id derived from account and request id.
+    pub const COMMAND_ID: &str = "Certflow-Command-Id";
+    /// Ties together everything one client call caused.
+    pub const CORRELATION_ID: &str = "Certflow-Correlation-Id";
+    /// The command or event that caused this one, when it was not a client call.
+    pub const CAUSATION_ID: &str = "Certflow-Causation-Id";
+    /// The authenticated subject (user or service).
+    pub const ACTOR_SUBJECT: &str = "Certflow-Actor-Subject";
+    /// The caller's account.
+    pub const ACTOR_ACCOUNT: &str = "Certflow-Actor-Account";
+    /// Comma-separated roles: customer, reviewer, admin.
+    pub const ACTOR_ROLES: &str = "Certflow-Actor-Roles";
+    /// Comma-separated event type names of the batch.
+    pub const EVENT_TYPES: &str = "Certflow-Event-Types";
+    /// Version of the event schema the payload follows.
+    pub const SCHEMA_VERSION: &str = "Certflow-Schema-Version";
+    /// W3C trace context.
+    pub const TRACEPARENT: &str = "traceparent";
+    /// What the payload is.
+    pub const CONTENT_TYPE: &str = "Content-Type";
+}
+
+/// Namespace of the v5 UUIDs that turn (account, request id) into a command id.
+const COMMAND_NAMESPACE: Uuid = Uuid::from_u128(0x6c0e_2a57_8f3d_4b8e_9a51_c3e1_7d42_b9f0);
+
+/// Who sent a command, which request it is, and what it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandMeta {
+    pub command_id: CommandId,
+    pub request_id: String,
+    pub correlation_id: String,
+    pub causation_id: Option<String>,
+    pub actor: Actor,
+    pub traceparent: Option<String>,
+}
+
+impl CommandMeta {
+    /// Metadata of a client request. The command id is derived from the actor's account and
+    /// the request id, so the same request retried is the same command, and two accounts
+    /// can never collide on a request id.
+    pub fn for_request(request_id: &str, correlation_id: &str, actor: Actor) -> Self {
+        let command_id = Uuid::new_v5(
+            &COMMAND_NAMESPACE,
+            format!("{}\n{}", actor.account, request_id).as_bytes(),
+        );
+        CommandMeta {
+            command_id: CommandId(command_id.to_string()),
+            request_id: request_id.to_string(),
+            correlation_id: correlation_id.to_string(),
+            causation_id: None,
+            actor,
+            traceparent: None,
+        }
+    }
+
+    /// Writes the metadata into `headers`.
+    pub fn write_headers(&self, headers: &mut HeaderMap) {
+        headers.insert(headers::COMMAND_ID, self.command_id.0.as_str());
+        headers.insert(headers::REQUEST_ID, self.request_id.as_str());
+        headers.insert(headers::CORRELATION_ID, self.correlation_id.as_str());
+        if let Some(causation) = &self.causation_id {
+            headers.insert(headers::CAUSATION_ID, causation.as_str());
+        }
+        write_actor(headers, &self.actor);
+        if let Some(traceparent) = &self.traceparent {
+            headers.insert(headers::TRACEPARENT, traceparent.as_str());
+        }
+    }
+
+    /// Metadata of a command request: the request id from its body, the rest from the
+    /// headers the gateway set. A missing correlation id becomes the request id.
+    pub fn from_request(request_id: &str, headers: Option<&HeaderMap>) -> Self {
+        let get = |name: &str| header(headers, name);
+        let actor = actor_from_headers(headers);
+        let correlation = get(headers::CORRELATION_ID).unwrap_or_else(|| request_id.to_string());
+        let mut meta = CommandMeta::for_request(request_id, &correlation, actor);
+        meta.causation_id = get(headers::CAUSATION_ID);
+        meta.traceparent = get(headers::TRACEPARENT);
+        meta
+    }
+
+    /// Reads metadata written by [`CommandMeta::write_headers`]; `None` if the command id
+    /// or actor is missing.
+    pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
+        let get = |name: &str| header(Some(headers), name);
+        Some(CommandMeta {
+            command_id: CommandId(get(headers::COMMAND_ID)?),
+            request_id: get(headers::REQUEST_ID).unwrap_or_default(),
+            correlation_id: get(headers::CORRELATION_ID).unwrap_or_default(),
+            causation_id: get(headers::CAUSATION_ID),
+            actor: Actor {
+                subject: get(headers::ACTOR_SUBJECT)?,
+                account: get(headers::ACTOR_ACCOUNT)?,
+                roles: roles_from_header(&get(headers::ACTOR_ROLES).unwrap_or_default()),
+            },
+            traceparent: get(headers::TRACEPARENT),
+        })
+    }
+}
+
+fn header(headers: Option<&HeaderMap>, name: &str) -> Option<String> {
+    headers
+        .and_then(|h| h.get(name))
+        .map(|v| v.as_str().to_string())
+}
+
+/// The actor of a request, from the headers the gateway set.
+pub fn actor_from_headers(headers: Option<&HeaderMap>) -> Actor {
+    Actor {
+        subject: header(headers, headers::ACTOR_SUBJECT).unwrap_or_else(|| "anonymous".into()),
+        account: header(headers, headers::ACTOR_ACCOUNT).unwrap_or_default(),
+        roles: roles_from_header(&header(headers, headers::ACTOR_ROLES).unwrap_or_default()),
+    }
+}
+
+/// The actor as the gateway writes it into request headers.
+pub fn write_actor(headers: &mut HeaderMap, actor: &Actor) {
+    headers.insert(headers::ACTOR_SUBJECT, actor.subject.as_str());
+    headers.insert(headers::ACTOR_ACCOUNT, actor.account.as_str());
+    headers.insert(headers::ACTOR_ROLES, roles_to_header(&actor.roles).as_str());
+}
+
+fn roles_to_header(roles: &[Role]) -> String {
+    roles
+        .iter()
+        .map(|r| match r {
+            Role::Customer => "customer",
+            Role::Reviewer => "reviewer",
+            Role::Admin => "admin",
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn roles_from_header(value: &str) -> Vec<Role> {
+    value
+        .split(',')
+        .filter_map(|r| match r.trim() {
+            "customer" => Some(Role::Customer),
+            "reviewer" => Some(Role::Reviewer),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actor(account: &str) -> Actor {
+        Actor {
+            subject: "alice".into(),
+            account: account.into(),
+            roles: vec![Role::Customer, Role::Reviewer],
+        }
+    }
+
+    #[test]
+    fn gen1_same_request_same_command_id_scoped_by_account() {
+        let a = CommandMeta::for_request("r-1", "c", actor("acme"));
+        let b = CommandMeta::for_request("r-1", "other", actor("acme"));
+        let c = CommandMeta::for_request("r-1", "c", actor("globex"));
+        assert_eq!(a.command_id, b.command_id);
+        assert_ne!(a.command_id, c.command_id);
+    }
+
+    #[test]
+    fn headers_round_trip() {
+        let mut meta = CommandMeta::for_request("r-1", "corr", actor("acme"));
+        meta.causation_id = Some("cause".into());
+        let mut map = HeaderMap::new();
+        meta.write_headers(&mut map);
+        assert_eq!(CommandMeta::from_headers(&map), Some(meta));
+    }
+}

@@ -1,0 +1,517 @@
+//! The events stream: append with optimistic concurrency, load, execute, follow.
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, message::PublishMessage, stream};
+use async_nats::{HeaderMap, header};
+use bytes::Bytes;
+use certflow_domain::{CertificateId, Event, State, Timestamp, replay};
+use certflow_proto::convert::{ConvertError, decode_batch, encode_batch};
+use futures::{FutureExt, StreamExt};
+use tracing::{debug, warn};
+
+use crate::meta::{CommandMeta, headers};
+
+/// JetStream's "wrong last sequence" error code.
+const WRONG_LAST_SEQUENCE: u64 = 10071;
+/// The code clustered servers from 2.11 may answer for the same race.
+const WRONG_LAST_SEQUENCE_CLUSTERED: u64 = 10164;
+
+/// Where the events live and how they are kept.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Stream name.
+    pub stream: String,
+    /// Every subject of the stream starts with this.
+    pub subject_prefix: String,
+    /// Stream replicas (1 on a single server, 3 in a cluster).
+    pub replicas: usize,
+    /// JetStream's `Nats-Msg-Id` de-duplication window.
+    pub duplicate_window: Duration,
+    /// How often an append whose acknowledgement timed out is sent again (same id, same
+    /// expected sequence: a landed first try is answered as a duplicate).
+    pub publish_attempts: u32,
+    /// How often a command is decided again after losing an optimistic-concurrency race.
+    pub decide_attempts: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            stream: "CERTFLOW_EVENTS".into(),
+            subject_prefix: "certflow.events".into(),
+            replicas: 1,
+            duplicate_window: Duration::from_secs(120),
+            publish_attempts: 3,
+            decide_attempts: 16,
+        }
+    }
+}
+
+/// What went wrong talking to the event log.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another command appended to the certificate after we read it (GEN-2).
+    #[error("certificate {id} changed since sequence {expected}")]
+    Conflict { id: CertificateId, expected: u64 },
+    /// JetStream did not answer, or answered with an error we cannot act on.
+    #[error("event log unavailable: {0}")]
+    Unavailable(#[source] async_nats::Error),
+    /// A stored message could not be read back as events.
+    #[error("message {sequence} holds unreadable events: {source}")]
+    Corrupt {
+        sequence: u64,
+        #[source]
+        source: ConvertError,
+    },
+}
+
+impl StoreError {
+    fn unavailable(err: impl Into<async_nats::Error>) -> Self {
+        StoreError::Unavailable(err.into())
+    }
+}
+
+/// One command's events as stored, with their metadata.
+#[derive(Debug, Clone)]
+pub struct RecordedBatch {
+    pub certificate_id: CertificateId,
+    /// Stream sequence of the message.
+    pub sequence: u64,
+    /// When JetStream stored it.
+    pub recorded_at: Timestamp,
+    pub meta: CommandMeta,
+    pub events: Vec<Event>,
+}
+
+/// A certificate's state and the stream sequence it was read at (0: no events yet).
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub state: State,
+    pub version: u64,
+}
+
+/// The acknowledgement of an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub sequence: u64,
+    /// The command id had been appended already; nothing new was stored.
+    pub duplicate: bool,
+}
+
+/// The outcome of [`EventStore::execute`].
+#[derive(Debug, Clone)]
+pub struct Executed {
+    /// The certificate after the command.
+    pub state: State,
+    /// Whether this call appended events (false: a retry of an applied command).
+    pub appended: bool,
+}
+
+/// Why [`EventStore::execute`] did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecuteError<E: StdError + 'static> {
+    /// The decision refused the command.
+    #[error(transparent)]
+    Refused(E),
+    /// The log failed, or the command lost the race more often than allowed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The event log.
+#[derive(Clone)]
+pub struct EventStore {
+    js: jetstream::Context,
+    stream: stream::Stream,
+    config: Arc<StoreConfig>,
+}
+
+impl std::fmt::Debug for EventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStore")
+            .field("stream", &self.config.stream)
+            .finish()
+    }
+}
+
+impl EventStore {
+    /// Opens the events stream, creating it on first use.
+    pub async fn open(client: async_nats::Client, config: StoreConfig) -> Result<Self, StoreError> {
+        let js = jetstream::new(client);
+        let stream = js
+            .get_or_create_stream(stream::Config {
+                name: config.stream.clone(),
+                description: Some("certflow domain events, one subject per aggregate".into()),
+                subjects: vec![format!("{}.>", config.subject_prefix)],
+                storage: stream::StorageType::File,
+                num_replicas: config.replicas,
+                duplicate_window: config.duplicate_window,
+                allow_direct: true,
+                deny_delete: true,
+                deny_purge: true,
+                ..Default::default()
+            })
+            .await
+            .map_err(StoreError::unavailable)?;
+        Ok(EventStore {
+            js,
+            stream,
+            config: Arc::new(config),
+        })
+    }
+
+    /// The subject of one certificate's events.
+    pub fn subject(&self, id: &CertificateId) -> String {
+        format!("{}.certificate.{}", self.config.subject_prefix, id)
+    }
+
+    fn certificate_subjects(&self) -> String {
+        format!("{}.certificate.>", self.config.subject_prefix)
+    }
+
+    /// Every batch of a certificate, in order.
+    pub async fn history(&self, id: &CertificateId) -> Result<Vec<RecordedBatch>, StoreError> {
+        let subject = self.subject(id);
+        let mut batches = Vec::new();
+        let mut from = None;
+        loop {
+            match self
+                .stream
+                .direct_get_next_for_subject(subject.as_str(), from)
+                .await
+            {
+                Ok(message) => {
+                    from = Some(message.sequence + 1);
+                    batches.push(RecordedBatch::parse(
+                        &message.subject,
+                        message.sequence,
+                        offset_to_timestamp(message.time),
+                        &message.headers,
+                        &message.payload,
+                        &self.config.subject_prefix,
+                    )?);
+                }
+                Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => {
+                    return Ok(batches);
+                }
+                Err(err) => return Err(StoreError::unavailable(err)),
+            }
+        }
+    }
+
+    /// A certificate's current state and version.
+    pub async fn load(&self, id: &CertificateId) -> Result<Loaded, StoreError> {
+        let batches = self.history(id).await?;
+        let version = batches.last().map_or(0, |b| b.sequence);
+        let state = batches
+            .iter()
+            .fold(None, |state, b| replay(state, &b.meta.command_id, &b.events));
+        Ok(Loaded { state, version })
+    }
+
+    /// Appends one command's events to a certificate, if its last sequence is still
+    /// `expected` (0: the certificate has no events yet).
+    pub async fn append(
+        &self,
+        id: &CertificateId,
+        expected: u64,
+        events: &[Event],
+        meta: &CommandMeta,
+    ) -> Result<Appended, StoreError> {
+        let mut headers = HeaderMap::new();
+        meta.write_headers(&mut headers);
+        headers.insert(header::NATS_MESSAGE_ID, meta.command_id.0.as_str());
+        headers.insert(
+            header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
+            expected.to_string().as_str(),
+        );
+        let types: Vec<&str> = events.iter().map(Event::type_name).collect();
+        headers.insert(headers::EVENT_TYPES, types.join(",").as_str());
+        headers.insert(headers::SCHEMA_VERSION, "1");
+        headers.insert(
+            headers::CONTENT_TYPE,
+            "application/protobuf; proto=certflow.events.v1.EventBatch",
+        );
+        let payload = Bytes::from(encode_batch(events));
+        let subject = self.subject(id);
+
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let publish = PublishMessage::build()
+                .headers(headers.clone())
+                .payload(payload.clone());
+            let result = match self.js.send_publish(subject.clone(), publish).await {
+                Ok(ack) => ack.await,
+                Err(err) => Err(err),
+            };
+            match result {
+                Ok(ack) => {
+                    return Ok(Appended {
+                        sequence: ack.sequence,
+                        duplicate: ack.duplicate,
+                    });
+                }
+                Err(err) if is_wrong_last_sequence(&err) => {
+                    return Err(StoreError::Conflict {
+                        id: id.clone(),
+                        expected,
+                    });
+                }
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        jetstream::context::PublishErrorKind::TimedOut
+                            | jetstream::context::PublishErrorKind::BrokenPipe
+                    ) && attempt < self.config.publish_attempts =>
+                {
+                    // Ambiguous: it may have landed. The same message id makes the retry
+                    // safe: JetStream answers a landed one as a duplicate.
+                    warn!(%id, attempt, error = %err, "append not acknowledged, sending again");
+                }
+                Err(err) => return Err(StoreError::unavailable(err)),
+            }
+        }
+    }
+
+    /// Runs one command against a certificate: load, decide, append; when another command
+    /// got there first, decide again on the new state (GEN-2). A decision with no events
+    /// (a retry of an applied command, GEN-1) appends nothing.
+    pub async fn execute<E, F>(
+        &self,
+        id: &CertificateId,
+        meta: &CommandMeta,
+        mut decide: F,
+    ) -> Result<Executed, ExecuteError<E>>
+    where
+        E: StdError + 'static,
+        F: FnMut(&State) -> Result<Vec<Event>, E>,
+    {
+        let mut conflicts = 0;
+        loop {
+            let loaded = self.load(id).await?;
+            let events = decide(&loaded.state).map_err(ExecuteError::Refused)?;
+            if events.is_empty() {
+                return Ok(Executed {
+                    state: loaded.state,
+                    appended: false,
+                });
+            }
+            match self.append(id, loaded.version, &events, meta).await {
+                Ok(Appended {
+                    duplicate: false, ..
+                }) => {
+                    return Ok(Executed {
+                        state: replay(loaded.state, &meta.command_id, &events),
+                        appended: true,
+                    });
+                }
+                Ok(Appended {
+                    duplicate: true, ..
+                }) => {
+                    // The same command landed before (a concurrent retry): answer from the
+                    // log as it is now.
+                    let loaded = self.load(id).await?;
+                    return Ok(Executed {
+                        state: loaded.state,
+                        appended: false,
+                    });
+                }
+                Err(StoreError::Conflict { .. }) if conflicts + 1 < self.config.decide_attempts => {
+                    conflicts += 1;
+                    debug!(%id, conflicts, "lost an append race, deciding again");
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+
+    /// The stream sequence of the last event of any certificate (0: none).
+    pub async fn last_sequence(&self) -> Result<u64, StoreError> {
+        let info = self
+            .stream
+            .get_info()
+            .await
+            .map_err(StoreError::unavailable)?;
+        Ok(info.state.last_sequence)
+    }
+
+    /// Follows every certificate's events after `after_sequence` through the durable pull
+    /// consumer `durable`, re-created at that position so the caller's own record of what
+    /// it applied is the only truth about where to resume.
+    pub async fn follow(&self, durable: &str, after_sequence: u64) -> Result<EventFeed, StoreError> {
+        match self.stream.delete_consumer(durable).await {
+            Ok(_) => {}
+            Err(err) if is_not_found(&err) => {}
+            Err(err) => return Err(StoreError::unavailable(err)),
+        }
+        let deliver_policy = if after_sequence == 0 {
+            consumer::DeliverPolicy::All
+        } else {
+            consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: after_sequence + 1,
+            }
+        };
+        let consumer = self
+            .stream
+            .create_consumer(consumer::pull::Config {
+                durable_name: Some(durable.to_string()),
+                description: Some("certflow projection".into()),
+                filter_subject: self.certificate_subjects(),
+                deliver_policy,
+                ack_policy: consumer::AckPolicy::All,
+                ack_wait: Duration::from_secs(30),
+                max_ack_pending: 20_000,
+                ..Default::default()
+            })
+            .await
+            .map_err(StoreError::unavailable)?;
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(1_000)
+            .messages()
+            .await
+            .map_err(StoreError::unavailable)?;
+        Ok(EventFeed {
+            messages,
+            subject_prefix: self.config.subject_prefix.clone(),
+        })
+    }
+}
+
+fn is_wrong_last_sequence(err: &jetstream::context::PublishError) -> bool {
+    if err.kind() == jetstream::context::PublishErrorKind::WrongLastSequence {
+        return true;
+    }
+    err.source()
+        .and_then(|source| source.downcast_ref::<jetstream::Error>())
+        .is_some_and(|js| {
+            matches!(
+                js.error_code().0,
+                WRONG_LAST_SEQUENCE | WRONG_LAST_SEQUENCE_CLUSTERED
+            )
+        })
+}
+
+fn is_not_found(err: &stream::ConsumerError) -> bool {
+    matches!(
+        err.kind(),
+        stream::ConsumerErrorKind::JetStream(ref js)
+            if js.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND
+    )
+}
+
+fn offset_to_timestamp(time: async_nats::datetime::DateTime) -> Timestamp {
+    Timestamp::from_unix_millis((time.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+impl RecordedBatch {
+    fn parse(
+        subject: &str,
+        sequence: u64,
+        recorded_at: Timestamp,
+        headers: &HeaderMap,
+        payload: &[u8],
+        subject_prefix: &str,
+    ) -> Result<Self, StoreError> {
+        let corrupt = |source| StoreError::Corrupt { sequence, source };
+        let id = subject
+            .strip_prefix(subject_prefix)
+            .and_then(|rest| rest.strip_prefix(".certificate."))
+            .ok_or(ConvertError::Missing("certificate subject"))
+            .map_err(corrupt)?;
+        let certificate_id = CertificateId::parse(id)
+            .map_err(ConvertError::Invalid)
+            .map_err(corrupt)?;
+        let meta = CommandMeta::from_headers(headers)
+            .ok_or(ConvertError::Missing("command headers"))
+            .map_err(corrupt)?;
+        let events = decode_batch(payload).map_err(corrupt)?;
+        Ok(RecordedBatch {
+            certificate_id,
+            sequence,
+            recorded_at,
+            meta,
+            events,
+        })
+    }
+}
+
+/// One message of the feed; acknowledging it acknowledges every earlier one too.
+#[derive(Debug)]
+pub struct Delivered {
+    /// Stream sequence of the message.
+    pub sequence: u64,
+    /// The batch, or why it could not be read.
+    pub batch: Result<RecordedBatch, StoreError>,
+    message: jetstream::Message,
+}
+
+impl Delivered {
+    /// Acknowledges this message and, the consumer acking all, every one before it. Call it
+    /// only once their effects are durable.
+    pub async fn ack(&self) -> Result<(), StoreError> {
+        self.message
+            .ack()
+            .await
+            .map_err(|err| StoreError::Unavailable(err))
+    }
+}
+
+/// Events after a position, in stream order, from a durable pull consumer.
+pub struct EventFeed {
+    messages: consumer::pull::Stream,
+    subject_prefix: String,
+}
+
+impl std::fmt::Debug for EventFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventFeed").finish_non_exhaustive()
+    }
+}
+
+impl EventFeed {
+    /// Waits for the next message, then takes up to `max` messages that are already here,
+    /// so a consumer can apply them in one durable write.
+    pub async fn next_chunk(&mut self, max: usize) -> Option<Result<Vec<Delivered>, StoreError>> {
+        let first = match self.messages.next().await? {
+            Ok(message) => message,
+            Err(err) => return Some(Err(StoreError::unavailable(err))),
+        };
+        let mut chunk = vec![self.delivered(first)];
+        while chunk.len() < max {
+            match self.messages.next().now_or_never() {
+                Some(Some(Ok(message))) => chunk.push(self.delivered(message)),
+                Some(Some(Err(err))) => {
+                    warn!(error = %err, "event feed hiccup; continuing with what arrived");
+                    break;
+                }
+                Some(None) | None => break,
+            }
+        }
+        Some(chunk.into_iter().collect())
+    }
+
+    fn delivered(&self, message: jetstream::Message) -> Result<Delivered, StoreError> {
+        let info = message.info().map_err(StoreError::Unavailable)?;
+        let sequence = info.stream_sequence;
+        let recorded_at = offset_to_timestamp(info.published);
+        let empty = HeaderMap::new();
+        let batch = RecordedBatch::parse(
+            &message.subject,
+            sequence,
+            recorded_at,
+            message.headers.as_ref().unwrap_or(&empty),
+            &message.payload,
+            &self.subject_prefix,
+        );
+        Ok(Delivered {
+            sequence,
+            batch,
+            message,
+        })
+    }
+}

@@ -1,0 +1,176 @@
+//! Reading an uploaded PEM certificate with x509-parser.
+
+use certflow_domain::{
+    CertificateId, DomainError, DomainName, KeyAlgorithm, Level, Reason, Timestamp,
+    UploadCertificate,
+};
+use sha2::{Digest, Sha256};
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::pem::Pem;
+use x509_parser::public_key::PublicKey;
+
+/// Largest PEM accepted: a leaf and a long chain fit many times over.
+pub const MAX_PEM_BYTES: usize = 64 * 1024;
+
+const OID_P256: &str = "1.2.840.10045.3.1.7";
+const OID_P384: &str = "1.3.132.0.34";
+const OID_SM2: &str = "1.2.156.10197.1.301";
+const OID_EV: &str = "2.23.140.1.1";
+const OID_OV: &str = "2.23.140.1.2.2";
+const OID_IV: &str = "2.23.140.1.2.3";
+
+fn invalid(message: impl Into<String>) -> DomainError {
+    DomainError::invalid(Reason::InvalidCertificate, message)
+}
+
+/// Parses the leaf certificate of `pem` into an upload command for certificate `id`.
+pub fn parse_upload(
+    id: CertificateId,
+    account: &str,
+    pem: &str,
+) -> Result<UploadCertificate, DomainError> {
+    if pem.len() > MAX_PEM_BYTES {
+        return Err(invalid(format!(
+            "the PEM is {} bytes; at most {MAX_PEM_BYTES} are accepted",
+            pem.len()
+        )));
+    }
+    let leaf = Pem::iter_from_buffer(pem.as_bytes())
+        .filter_map(Result::ok)
+        .find(|block| block.label == "CERTIFICATE")
+        .ok_or_else(|| {
+            invalid("no PEM block labelled CERTIFICATE found; paste the certificate as PEM")
+        })?;
+    let cert = leaf
+        .parse_x509()
+        .map_err(|err| invalid(format!("the CERTIFICATE block is not a valid X.509 certificate: {err}")))?;
+
+    let mut domains: Vec<DomainName> = Vec::new();
+    let mut add = |name: &str| {
+        if let Ok(name) = DomainName::parse(name)
+            && !domains.contains(&name)
+        {
+            domains.push(name);
+        }
+    };
+    if let Some(cn) = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+    {
+        add(cn);
+    }
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            if let GeneralName::DNSName(dns) = name {
+                add(dns);
+            }
+        }
+    }
+    if domains.is_empty() {
+        return Err(invalid("the certificate names no DNS domain"));
+    }
+
+    let spki = cert.public_key();
+    let curve = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok())
+        .map(|oid| oid.to_id_string());
+    let algorithm = match (spki.parsed(), curve.as_deref()) {
+        (Ok(PublicKey::RSA(rsa)), _) => match rsa.key_size() {
+            2048 => KeyAlgorithm::Rsa2048,
+            3072 => KeyAlgorithm::Rsa3072,
+            4096 => KeyAlgorithm::Rsa4096,
+            _ => KeyAlgorithm::Other,
+        },
+        (_, Some(OID_P256)) => KeyAlgorithm::EccP256,
+        (_, Some(OID_P384)) => KeyAlgorithm::EccP384,
+        (_, Some(OID_SM2)) => KeyAlgorithm::Sm2,
+        _ => KeyAlgorithm::Other,
+    };
+
+    let mut level = Level::Dv;
+    for ext in cert.extensions() {
+        if let ParsedExtension::CertificatePolicies(policies) = ext.parsed_extension() {
+            for policy in policies.iter() {
+                match policy.policy_id.to_id_string().as_str() {
+                    OID_EV => level = Level::Ev,
+                    OID_OV | OID_IV if level != Level::Ev => level = Level::Ov,
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    let validity = cert.validity();
+    Ok(UploadCertificate {
+        id,
+        account: account.to_string(),
+        level,
+        algorithm,
+        domains,
+        not_before: Timestamp::from_unix_seconds(validity.not_before.timestamp()),
+        not_after: Timestamp::from_unix_seconds(validity.not_after.timestamp()),
+        public_key_sha256: hex(&Sha256::digest(spki.raw)),
+        serial_number: cert.raw_serial_as_string(),
+        issuer: cert.issuer().to_string(),
+        pem: pem.to_string(),
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id() -> CertificateId {
+        CertificateId::parse("u1").expect("valid")
+    }
+
+    #[test]
+    fn gen5_garbage_is_invalid_certificate() {
+        for pem in [
+            "",
+            "hello",
+            "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        ] {
+            let err = parse_upload(id(), "acme", pem).expect_err("refused");
+            assert_eq!(err.reason(), Reason::InvalidCertificate, "{pem:?}");
+        }
+    }
+
+    #[test]
+    fn gen5_oversized_pem_is_refused() {
+        let pem = "A".repeat(MAX_PEM_BYTES + 1);
+        let err = parse_upload(id(), "acme", &pem).expect_err("refused");
+        assert_eq!(err.reason(), Reason::InvalidCertificate);
+    }
+
+    #[test]
+    fn a_real_certificate_is_read() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).expect("key");
+        let mut params = rcgen::CertificateParams::new(vec![
+            "www.example.org".to_string(),
+            "api.example.org".to_string(),
+        ])
+        .expect("params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "www.example.org");
+        let cert = params.self_signed(&key).expect("self-signed");
+        let upload = parse_upload(id(), "acme", &cert.pem()).expect("parsed");
+        assert_eq!(upload.algorithm, KeyAlgorithm::EccP384);
+        assert_eq!(upload.level, Level::Dv);
+        let names: Vec<&str> = upload.domains.iter().map(DomainName::as_str).collect();
+        assert_eq!(names, ["www.example.org", "api.example.org"]);
+        assert_eq!(upload.public_key_sha256.len(), 64);
+        assert!(upload.not_after > upload.not_before);
+    }
+}

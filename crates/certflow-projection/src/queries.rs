@@ -1,0 +1,148 @@
+//! Answers to the gateway's queries, from sled.
+
+use certflow_bus::{Request, refused, response, subjects, unavailable};
+use certflow_domain::{Actor, CertificateId, DomainError, Reason, Role, Status};
+use certflow_eventstore::actor_from_headers;
+use certflow_proto::bus::v1::Reply;
+use certflow_proto::convert::{certificate_to_proto, status_from_proto};
+use certflow_proto::v1::{
+    GetCertificateHistoryRequest, GetCertificateHistoryResponse, GetCertificateRequest,
+    GetCertificateResponse, ListCertificatesRequest, ListCertificatesResponse,
+};
+use prost::Message;
+use tracing::warn;
+
+use crate::view::{ProjectionDb, Record, ViewError};
+
+/// Page size when the request gives none.
+const DEFAULT_PAGE: usize = 50;
+/// Largest page served; larger requests are served this many.
+const MAX_PAGE: usize = 500;
+
+/// Answers one query.
+pub(crate) fn answer(db: &ProjectionDb, request: Request) -> Reply {
+    let actor = actor_from_headers(request.headers.as_ref());
+    let result = match request.subject.as_str() {
+        subjects::GET_CERTIFICATE => decode(&request).and_then(|req| get(db, &actor, req)),
+        subjects::LIST_CERTIFICATES => decode(&request).and_then(|req| list(db, &actor, req)),
+        subjects::CERTIFICATE_HISTORY => decode(&request).and_then(|req| history(db, &actor, req)),
+        other => return unavailable(format!("the projection has no query {other}")),
+    };
+    match result {
+        Ok(reply) => reply,
+        Err(QueryError::Refused(err)) => refused(&err),
+        Err(QueryError::View(err)) => {
+            warn!(error = %err, "projection read failed");
+            unavailable("the projection could not be read; try again")
+        }
+    }
+}
+
+enum QueryError {
+    Refused(DomainError),
+    View(ViewError),
+}
+
+impl From<DomainError> for QueryError {
+    fn from(err: DomainError) -> Self {
+        QueryError::Refused(err)
+    }
+}
+
+impl From<ViewError> for QueryError {
+    fn from(err: ViewError) -> Self {
+        QueryError::View(err)
+    }
+}
+
+fn decode<M: Message + Default>(request: &Request) -> Result<M, QueryError> {
+    M::decode(request.payload.clone()).map_err(|err| {
+        QueryError::Refused(DomainError::invalid(
+            Reason::InvalidArgument,
+            format!("undecodable request: {err}"),
+        ))
+    })
+}
+
+/// The record if `actor` may see it: absent, deleted and foreign ones are all `NOT_FOUND`
+/// (GEN-3, DEL-2).
+fn visible(db: &ProjectionDb, actor: &Actor, id: &str) -> Result<Record, QueryError> {
+    let id = CertificateId::parse(id)?;
+    match db.get(&id)? {
+        Some(record)
+            if !record.certificate.deleted && actor.may_access(&record.certificate.account) =>
+        {
+            Ok(record)
+        }
+        _ => Err(DomainError::not_found(&id).into()),
+    }
+}
+
+fn get(db: &ProjectionDb, actor: &Actor, req: GetCertificateRequest) -> Result<Reply, QueryError> {
+    let record = visible(db, actor, &req.id)?;
+    Ok(response(&GetCertificateResponse {
+        certificate: Some(certificate_to_proto(&record.certificate, certflow_bus::now())),
+    }))
+}
+
+fn list(
+    db: &ProjectionDb,
+    actor: &Actor,
+    req: ListCertificatesRequest,
+) -> Result<Reply, QueryError> {
+    let status = status_from_proto(req.status)?;
+    let page_size = match req.page_size as usize {
+        0 => DEFAULT_PAGE,
+        n => n.min(MAX_PAGE),
+    };
+    let after = if req.page_token.is_empty() {
+        None
+    } else {
+        Some(CertificateId::parse(&req.page_token).map_err(|_| {
+            DomainError::invalid(
+                Reason::InvalidArgument,
+                "page_token is not one this service gave out; start again without it",
+            )
+        })?)
+    };
+    let account = if actor.roles.contains(&Role::Admin) {
+        (!req.account.is_empty()).then_some(req.account.as_str())
+    } else {
+        Some(actor.account.as_str())
+    };
+    let now = certflow_bus::now();
+    let mut certificates = Vec::with_capacity(page_size);
+    let mut next_page_token = String::new();
+    for record in db.scan_after(after.as_ref()) {
+        let cert = record?.certificate;
+        let cert_status = cert.status(now);
+        if cert_status == Status::Deleted
+            || account.is_some_and(|a| a != cert.account)
+            || status.is_some_and(|s| s != cert_status)
+        {
+            continue;
+        }
+        if certificates.len() == page_size {
+            next_page_token = certificates
+                .last()
+                .map(|c: &certflow_proto::v1::Certificate| c.id.clone())
+                .unwrap_or_default();
+            break;
+        }
+        certificates.push(certificate_to_proto(&cert, now));
+    }
+    Ok(response(&ListCertificatesResponse {
+        certificates,
+        next_page_token,
+    }))
+}
+
+fn history(
+    db: &ProjectionDb,
+    actor: &Actor,
+    req: GetCertificateHistoryRequest,
+) -> Result<Reply, QueryError> {
+    let record = visible(db, actor, &req.id)?;
+    let events = db.history(&record.certificate.id)?;
+    Ok(response(&GetCertificateHistoryResponse { events }))
+}
