@@ -1,1 +1,282 @@
+//! The certflow server as a library: start any set of services against one NATS.
+//!
+//! `certd all` runs every service in one process, but they still talk only over NATS, so
+//! the same services can run as separate processes (`certd revocation`, `certd gateway`, …)
+//! or as many instances of each without any change. [`start`] returns once every selected
+//! service has subscribed and the gateway is listening, so a caller (a test, or `make run`)
+//! can use it right away.
 
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use certflow_bus::{BusClient, CancellationToken, CommandRuntime};
+use certflow_domain::Policy;
+use certflow_eventstore::{EventStore, Outcomes, StoreConfig, StoreError};
+use certflow_gateway::Gateway;
+use certflow_issuance::IssuanceService;
+use certflow_projection::{ProjectionConfig, ProjectionService};
+use certflow_reissue::ReissueService;
+use certflow_revocation::RevocationService;
+use certflow_review::ReviewService;
+use certflow_validation::ValidationService;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tracing::{error, info};
+
+/// The services certd can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    Gateway,
+    Issuance,
+    Revocation,
+    Reissue,
+    Validation,
+    Review,
+    Projection,
+}
+
+impl Service {
+    /// Every service, as `certd all` runs them.
+    pub const ALL: [Service; 7] = [
+        Service::Projection,
+        Service::Issuance,
+        Service::Revocation,
+        Service::Reissue,
+        Service::Validation,
+        Service::Review,
+        Service::Gateway,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Service::Gateway => "gateway",
+            Service::Issuance => "issuance",
+            Service::Revocation => "revocation",
+            Service::Reissue => "reissue",
+            Service::Validation => "validation",
+            Service::Review => "review",
+            Service::Projection => "projection",
+        }
+    }
+}
+
+/// Everything the services need to know.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The NATS server, e.g. `nats://127.0.0.1:4222`.
+    pub nats_url: String,
+    /// Where the gateway listens; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Where the projection keeps its sled database.
+    pub data_dir: PathBuf,
+    /// Wipe the projection and replay the whole log on start.
+    pub rebuild_projection: bool,
+    /// Name of this projection replica's durable consumer.
+    pub projection_consumer: String,
+    /// How long the gateway waits for a service.
+    pub request_timeout: Duration,
+    /// How long a command's first outcome is remembered for retries.
+    pub outcome_ttl: Duration,
+    /// The event stream.
+    pub store: StoreConfig,
+    /// The rules' durations and dates.
+    pub policy: Policy,
+}
+
+impl Config {
+    /// Defaults for a local run against `nats_url`, keeping data under `data_dir`.
+    pub fn new(nats_url: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
+        Config {
+            nats_url: nats_url.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            data_dir: data_dir.into(),
+            rebuild_projection: false,
+            projection_consumer: "projection".into(),
+            request_timeout: Duration::from_secs(10),
+            outcome_ttl: Duration::from_secs(24 * 3600),
+            store: StoreConfig::default(),
+            policy: Policy::default(),
+        }
+    }
+}
+
+/// Why the services could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum CertdError {
+    #[error("cannot connect to NATS at {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: async_nats::ConnectError,
+    },
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{service}: {message}")]
+    Service {
+        service: &'static str,
+        message: String,
+    },
+}
+
+fn service_error(service: Service, err: impl std::fmt::Display) -> CertdError {
+    CertdError::Service {
+        service: service.name(),
+        message: err.to_string(),
+    }
+}
+
+/// A running set of services.
+#[derive(Debug)]
+pub struct Running {
+    /// Where the gateway listens, when it runs.
+    pub gateway_address: Option<SocketAddr>,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+    client: async_nats::Client,
+}
+
+impl Running {
+    /// A token that stops everything when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until every service has stopped (after the shutdown token is cancelled).
+    pub async fn wait(mut self) {
+        while let Some(result) = self.tasks.join_next().await {
+            if let Err(err) = result {
+                error!(error = %err, "a service task failed");
+            }
+        }
+        if let Err(err) = self.client.flush().await {
+            error!(error = %err, "final NATS flush failed");
+        }
+    }
+
+    /// Stops every service and waits for them.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.wait().await;
+    }
+}
+
+/// Connects to NATS and starts `services`. Returns once all are subscribed and listening.
+pub async fn start(config: Config, services: &[Service]) -> Result<Running, CertdError> {
+    let client = async_nats::ConnectOptions::new()
+        .name("certd")
+        .connect(config.nats_url.as_str())
+        .await
+        .map_err(|source| CertdError::Connect {
+            url: config.nats_url.clone(),
+            source,
+        })?;
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let mut gateway_address = None;
+
+    let needs_store = services
+        .iter()
+        .any(|s| !matches!(s, Service::Gateway | Service::Reissue | Service::Validation | Service::Review));
+    let store = if needs_store {
+        Some(EventStore::open(client.clone(), config.store.clone()).await?)
+    } else {
+        None
+    };
+    let runtime = match &store {
+        Some(store) if services.iter().any(|s| matches!(s, Service::Issuance | Service::Revocation)) => {
+            let outcomes = Outcomes::open(client.clone(), config.outcome_ttl, config.store.replicas).await?;
+            Some(CommandRuntime {
+                store: store.clone(),
+                outcomes,
+                policy: Arc::new(config.policy.clone()),
+            })
+        }
+        _ => None,
+    };
+
+    for &service in services {
+        let token = shutdown.clone();
+        match service {
+            Service::Projection => {
+                let Some(store) = &store else { continue };
+                let projection = ProjectionService::bind(
+                    client.clone(),
+                    store,
+                    &ProjectionConfig {
+                        db_path: config.data_dir.join("projection"),
+                        durable: config.projection_consumer.clone(),
+                        rebuild: config.rebuild_projection,
+                    },
+                )
+                .await
+                .map_err(|e| service_error(service, e))?;
+                tasks.spawn(projection.run(token));
+            }
+            Service::Issuance => {
+                let Some(runtime) = runtime.clone() else { continue };
+                let issuance = IssuanceService::bind(client.clone(), runtime)
+                    .await
+                    .map_err(|e| service_error(service, e))?;
+                tasks.spawn(issuance.run(token));
+            }
+            Service::Revocation => {
+                let Some(runtime) = runtime.clone() else { continue };
+                let revocation = RevocationService::bind(client.clone(), runtime)
+                    .await
+                    .map_err(|e| service_error(service, e))?;
+                tasks.spawn(revocation.run(token));
+            }
+            Service::Reissue => {
+                let reissue = ReissueService::bind(client.clone())
+                    .await
+                    .map_err(|e| service_error(service, e))?;
+                tasks.spawn(reissue.run(token));
+            }
+            Service::Validation => {
+                let validation = ValidationService::bind(client.clone())
+                    .await
+                    .map_err(|e| service_error(service, e))?;
+                tasks.spawn(validation.run(token));
+            }
+            Service::Review => {
+                let review = ReviewService::bind(client.clone())
+                    .await
+                    .map_err(|e| service_error(service, e))?;
+                tasks.spawn(review.run(token));
+            }
+            Service::Gateway => {
+                let listener = TcpListener::bind(config.listen)
+                    .await
+                    .map_err(|source| CertdError::Listen {
+                        address: config.listen,
+                        source,
+                    })?;
+                gateway_address = listener.local_addr().ok();
+                let gateway = Gateway::new(BusClient::new(client.clone(), config.request_timeout));
+                tasks.spawn(async move {
+                    if let Err(err) = gateway.serve(listener, token.clone()).await {
+                        error!(error = %err, "gateway stopped");
+                        token.cancel();
+                    }
+                });
+            }
+        }
+        info!(service = service.name(), "started");
+    }
+    Ok(Running {
+        gateway_address,
+        shutdown,
+        tasks,
+        client,
+    })
+}

@@ -2,20 +2,24 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, kv};
+use async_nats::jetstream::{self, message::PublishMessage, stream};
+use async_nats::{HeaderMap, header};
 use bytes::Bytes;
 use certflow_domain::CommandId;
 
 use crate::store::StoreError;
 
-/// Replies by command id, in a JetStream key-value bucket that forgets them after `ttl`.
+/// Replies by command id, one subject per command in a stream that forgets them after a
+/// time to live.
 ///
 /// Successes could be recognised from the history alone (the command id is on the events),
 /// but refusals append nothing, so without this a retried refused request would be decided
-/// again on a state that may have moved on.
+/// again on a state that may have moved on. A reply is recorded with
+/// `Nats-Expected-Last-Subject-Sequence: 0`, so of two concurrent records the first stands.
 #[derive(Clone)]
 pub struct Outcomes {
-    bucket: kv::Store,
+    js: jetstream::Context,
+    stream: stream::Stream,
 }
 
 impl std::fmt::Debug for Outcomes {
@@ -25,51 +29,68 @@ impl std::fmt::Debug for Outcomes {
 }
 
 impl Outcomes {
-    /// The default bucket name.
-    pub const BUCKET: &'static str = "CERTFLOW_OUTCOMES";
+    /// The stream's name.
+    pub const STREAM: &'static str = "CERTFLOW_OUTCOMES";
+    const PREFIX: &'static str = "certflow.outcomes";
 
-    /// Opens the bucket, creating it on first use.
+    /// Opens the stream, creating it on first use.
     pub async fn open(
         client: async_nats::Client,
         ttl: Duration,
         replicas: usize,
     ) -> Result<Self, StoreError> {
         let js = jetstream::new(client);
-        let bucket = match js.get_key_value(Self::BUCKET).await {
-            Ok(bucket) => bucket,
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: Self::BUCKET.into(),
-                    description: "first reply of each certflow command".into(),
-                    history: 1,
-                    max_age: ttl,
-                    storage: jetstream::stream::StorageType::File,
-                    num_replicas: replicas,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| StoreError::Unavailable(e.into()))?,
-        };
-        Ok(Outcomes { bucket })
+        let stream = js
+            .get_or_create_stream(stream::Config {
+                name: Self::STREAM.into(),
+                description: Some("first reply of each certflow command".into()),
+                subjects: vec![format!("{}.>", Self::PREFIX)],
+                storage: stream::StorageType::File,
+                num_replicas: replicas,
+                max_age: ttl,
+                max_messages_per_subject: 1,
+                allow_direct: true,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| StoreError::Unavailable(e.into()))?;
+        Ok(Outcomes { js, stream })
+    }
+
+    fn subject(command: &CommandId) -> String {
+        format!("{}.{}", Self::PREFIX, command.0)
     }
 
     /// The reply first given to `command`, if any.
     pub async fn get(&self, command: &CommandId) -> Result<Option<Bytes>, StoreError> {
-        self.bucket
-            .get(command.0.as_str())
+        match self
+            .stream
+            .direct_get_last_for_subject(Self::subject(command))
             .await
-            .map_err(|e| StoreError::Unavailable(e.into()))
+        {
+            Ok(message) => Ok(Some(message.payload)),
+            Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
+            Err(err) => Err(StoreError::Unavailable(err.into())),
+        }
     }
 
     /// Records the reply to `command` unless one is recorded already; returns the reply that
     /// stands (ours, or the one a concurrent retry recorded first).
     pub async fn record(&self, command: &CommandId, reply: Bytes) -> Result<Bytes, StoreError> {
-        match self.bucket.create(command.0.as_str(), reply.clone()).await {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, "0");
+        let publish = PublishMessage::build()
+            .headers(headers)
+            .payload(reply.clone());
+        let acked = match self.js.send_publish(Self::subject(command), publish).await {
+            Ok(ack) => ack.await,
+            Err(err) => Err(err),
+        };
+        match acked {
             Ok(_) => Ok(reply),
-            Err(err) if err.kind() == kv::CreateErrorKind::AlreadyExists => Ok(self
-                .get(command)
-                .await?
-                .unwrap_or(reply)),
+            Err(err) if err.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {
+                Ok(self.get(command).await?.unwrap_or(reply))
+            }
             Err(err) => Err(StoreError::Unavailable(err.into())),
         }
     }

@@ -35,6 +35,8 @@ pub struct StoreConfig {
     pub publish_attempts: u32,
     /// How often a command is decided again after losing an optimistic-concurrency race.
     pub decide_attempts: u32,
+    /// How long to wait for JetStream to acknowledge a publish or answer an API call.
+    pub request_timeout: Duration,
 }
 
 impl Default for StoreConfig {
@@ -46,6 +48,7 @@ impl Default for StoreConfig {
             duplicate_window: Duration::from_secs(120),
             publish_attempts: 3,
             decide_attempts: 16,
+            request_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -140,7 +143,8 @@ impl std::fmt::Debug for EventStore {
 impl EventStore {
     /// Opens the events stream, creating it on first use.
     pub async fn open(client: async_nats::Client, config: StoreConfig) -> Result<Self, StoreError> {
-        let js = jetstream::new(client);
+        let mut js = jetstream::new(client);
+        js.set_timeout(config.request_timeout);
         let stream = js
             .get_or_create_stream(stream::Config {
                 name: config.stream.clone(),

@@ -1,1 +1,283 @@
+//! Test harness: real parts only.
+//!
+//! [`NatsServer`] starts a real `nats-server` with JetStream on an ephemeral port and a
+//! temporary store directory (the binary from `NATS_SERVER_BIN`, else `PATH`, else
+//! `/usr/sbin/nats-server`); [`Certflow`] starts the whole service set against it with the
+//! gateway on `127.0.0.1:0`. Everything stops when dropped.
 
+#![forbid(unsafe_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use certd::{Config, Running, Service};
+use certflow_proto::v1::certificate_service_client::CertificateServiceClient;
+use certflow_proto::v1::revocation_service_client::RevocationServiceClient;
+use tempfile::TempDir;
+use tonic::transport::Channel;
+
+/// Why the harness could not start something.
+#[derive(Debug, thiserror::Error)]
+pub enum TestkitError {
+    #[error("cannot start nats-server ({binary}): {source}")]
+    Spawn {
+        binary: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("nats-server did not become ready: {0}")]
+    NotReady(String),
+    #[error("temporary directory: {0}")]
+    TempDir(#[from] std::io::Error),
+    #[error(transparent)]
+    Certd(#[from] certd::CertdError),
+    #[error("gRPC channel: {0}")]
+    Channel(#[from] tonic::transport::Error),
+    #[error("the gateway did not start")]
+    NoGateway,
+}
+
+/// The `nats-server` binary the tests use.
+pub fn nats_server_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("NATS_SERVER_BIN") {
+        return PathBuf::from(path);
+    }
+    if let Some(paths) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&paths) {
+            let candidate = dir.join("nats-server");
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    PathBuf::from("/usr/sbin/nats-server")
+}
+
+/// A real nats-server with JetStream, stopped (SIGKILL) on drop.
+#[derive(Debug)]
+pub struct NatsServer {
+    child: Option<Child>,
+    port: u16,
+    store: TempDir,
+}
+
+impl NatsServer {
+    /// Starts a server on an ephemeral port with a new store directory.
+    pub fn start() -> Result<Self, TestkitError> {
+        let store = tempfile::Builder::new().prefix("certflow-nats-").tempdir()?;
+        let (child, port) = spawn(store.path(), None)?;
+        Ok(NatsServer {
+            child: Some(child),
+            port,
+            store,
+        })
+    }
+
+    /// The client URL.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server at once (SIGKILL), keeping its store.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Freezes the server (SIGSTOP): it keeps its connections but answers nothing.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws a paused server (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .arg(signal)
+                .arg(child.id().to_string())
+                .status();
+        }
+    }
+
+    /// Starts the server again on the same port and store.
+    pub fn restart(&mut self) -> Result<(), TestkitError> {
+        self.kill();
+        let (child, _) = spawn(self.store.path(), Some(self.port))?;
+        self.child = Some(child);
+        Ok(())
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Spawns nats-server and waits until it reports that clients can connect.
+fn spawn(store: &Path, port: Option<u16>) -> Result<(Child, u16), TestkitError> {
+    let binary = nats_server_binary();
+    let port_arg = port.map_or_else(|| "-1".to_string(), |p| p.to_string());
+    let mut child = Command::new(&binary)
+        .args(["-js", "-a", "127.0.0.1", "-p", &port_arg, "-sd"])
+        .arg(store)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| TestkitError::Spawn {
+            binary: binary.clone(),
+            source,
+        })?;
+    let Some(stderr) = child.stderr.take() else {
+        let _ = child.kill();
+        return Err(TestkitError::NotReady("no stderr".into()));
+    };
+    let (tx, rx) = mpsc::channel();
+    // The log must be drained for the server's whole life, or it blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut port = None;
+        let mut sent = false;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("Listening for client connections on ").nth(1) {
+                port = rest.rsplit(':').next().and_then(|p| p.trim().parse::<u16>().ok());
+            }
+            if !sent && line.contains("Server is ready") {
+                let _ = tx.send(port.ok_or_else(|| line.clone()));
+                sent = true;
+            }
+        }
+        if !sent {
+            let _ = tx.send(Err("nats-server exited before it was ready".into()));
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(Ok(port)) => Ok((child, port)),
+        Ok(Err(why)) => {
+            let _ = child.kill();
+            Err(TestkitError::NotReady(why))
+        }
+        Err(_) => {
+            let _ = child.kill();
+            Err(TestkitError::NotReady("timed out after 20s".into()))
+        }
+    }
+}
+
+/// The whole service set on a fresh nats-server, gateway on `127.0.0.1:0`.
+#[derive(Debug)]
+pub struct Certflow {
+    pub nats: NatsServer,
+    pub data: TempDir,
+    running: Option<Running>,
+    gateway: SocketAddr,
+}
+
+impl Certflow {
+    /// Starts NATS and every service with default configuration.
+    pub async fn start() -> Result<Self, TestkitError> {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts NATS and every service, letting `configure` adjust the configuration.
+    pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Result<Self, TestkitError> {
+        let nats = NatsServer::start()?;
+        let data = tempfile::Builder::new().prefix("certflow-data-").tempdir()?;
+        let mut config = Config::new(nats.url(), data.path());
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        configure(&mut config);
+        let running = certd::start(config, &Service::ALL).await?;
+        let gateway = running.gateway_address.ok_or(TestkitError::NoGateway)?;
+        Ok(Certflow {
+            nats,
+            data,
+            running: Some(running),
+            gateway,
+        })
+    }
+
+    /// The gateway's address.
+    pub fn gateway_address(&self) -> SocketAddr {
+        self.gateway
+    }
+
+    /// The gateway's URL.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.gateway)
+    }
+
+    /// A gRPC channel to the gateway.
+    pub async fn channel(&self) -> Result<Channel, TestkitError> {
+        Ok(Channel::from_shared(self.endpoint())
+            .map_err(|_| TestkitError::NoGateway)?
+            .connect()
+            .await?)
+    }
+
+    /// A client of `CertificateService`.
+    pub async fn certificates(&self) -> Result<CertificateServiceClient<Channel>, TestkitError> {
+        Ok(CertificateServiceClient::new(self.channel().await?))
+    }
+
+    /// A client of `RevocationService`.
+    pub async fn revocations(&self) -> Result<RevocationServiceClient<Channel>, TestkitError> {
+        Ok(RevocationServiceClient::new(self.channel().await?))
+    }
+
+    /// Stops the services (NATS keeps running).
+    pub async fn stop_services(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await;
+        }
+    }
+
+    /// Starts the services again on the same NATS and data directory, gateway on a new port.
+    pub async fn restart_services(
+        &mut self,
+        configure: impl FnOnce(&mut Config),
+    ) -> Result<(), TestkitError> {
+        self.stop_services().await;
+        let mut config = Config::new(self.nats.url(), self.data.path());
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        configure(&mut config);
+        let running = certd::start(config, &Service::ALL).await?;
+        self.gateway = running.gateway_address.ok_or(TestkitError::NoGateway)?;
+        self.running = Some(running);
+        Ok(())
+    }
+}
+
+impl Drop for Certflow {
+    fn drop(&mut self) {
+        if let Some(running) = &self.running {
+            running.shutdown_token().cancel();
+        }
+    }
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, or gives up after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,196 @@
+//! The event store against a real nats-server.
+
+use std::time::Duration;
+
+use certflow_domain::{
+    Actor, Brand, CertificateId, CertificateIssued, CertificateRevoked, Event, KeyAlgorithm,
+    Level, RevocationCause, RevocationReason, Role, Status, Timestamp,
+};
+use certflow_eventstore::{CommandMeta, EventStore, Outcomes, StoreConfig, StoreError};
+use certflow_testkit::NatsServer;
+
+fn actor() -> Actor {
+    Actor {
+        subject: "tester".into(),
+        account: "acme".into(),
+        roles: vec![Role::Admin],
+    }
+}
+
+fn issued(id: &CertificateId) -> Event {
+    Event::Issued(CertificateIssued {
+        id: id.clone(),
+        account: "acme".into(),
+        brand: Brand::GeoTrust,
+        level: Level::Dv,
+        paid: true,
+        algorithm: KeyAlgorithm::Rsa2048,
+        domains: vec![certflow_domain::DomainName::parse("a.example.com").expect("valid")],
+        term_years: 1,
+        issued_at: Timestamp::from_unix_seconds(1_800_000_000),
+        not_before: Timestamp::from_unix_seconds(1_800_000_000),
+        not_after: Timestamp::from_unix_seconds(1_830_000_000),
+        validation_setup: Default::default(),
+        renewal_ordered: false,
+    })
+}
+
+fn revoked() -> Event {
+    Event::Revoked(CertificateRevoked {
+        reason: RevocationReason::KeyCompromise,
+        revoked_at: Timestamp::from_unix_seconds(1_800_000_100),
+        cause: RevocationCause::Requested,
+    })
+}
+
+async fn open(nats: &NatsServer, config: StoreConfig) -> EventStore {
+    let client = async_nats::connect(nats.url()).await.expect("connect");
+    EventStore::open(client, config).await.expect("open store")
+}
+
+#[tokio::test]
+async fn append_then_load_folds_the_history() {
+    let nats = NatsServer::start().expect("nats");
+    let store = open(&nats, StoreConfig::default()).await;
+    let id = CertificateId::parse("c-1").expect("valid");
+
+    let first = store
+        .append(&id, 0, &[issued(&id)], &CommandMeta::for_request("r1", "corr-1", actor()))
+        .await
+        .expect("first append");
+    assert!(!first.duplicate);
+    let second = store
+        .append(&id, first.sequence, &[revoked()], &CommandMeta::for_request("r2", "corr-2", actor()))
+        .await
+        .expect("second append");
+
+    let loaded = store.load(&id).await.expect("load");
+    assert_eq!(loaded.version, second.sequence);
+    let cert = loaded.state.expect("exists");
+    assert_eq!(cert.status(Timestamp::from_unix_seconds(1_800_000_200)), Status::Revoked);
+
+    let history = store.history(&id).await.expect("history");
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].meta.correlation_id, "corr-1");
+    assert_eq!(history[1].meta.request_id, "r2");
+    assert_eq!(history[1].meta.actor, actor());
+}
+
+#[tokio::test]
+async fn gen2_stale_expected_sequence_is_a_conflict() {
+    let nats = NatsServer::start().expect("nats");
+    let store = open(&nats, StoreConfig::default()).await;
+    let id = CertificateId::parse("c-2").expect("valid");
+    store
+        .append(&id, 0, &[issued(&id)], &CommandMeta::for_request("r1", "c", actor()))
+        .await
+        .expect("first append");
+
+    // A second writer that still believes the certificate is new.
+    let err = store
+        .append(&id, 0, &[issued(&id)], &CommandMeta::for_request("r2", "c", actor()))
+        .await
+        .expect_err("stale write refused");
+    assert!(matches!(err, StoreError::Conflict { expected: 0, .. }), "{err:?}");
+    assert_eq!(store.history(&id).await.expect("history").len(), 1);
+}
+
+#[tokio::test]
+async fn gen1_duplicate_message_id_is_acknowledged_as_duplicate() {
+    let nats = NatsServer::start().expect("nats");
+    let store = open(&nats, StoreConfig::default()).await;
+    let id = CertificateId::parse("c-3").expect("valid");
+    let meta = CommandMeta::for_request("same-request", "c", actor());
+
+    let first = store.append(&id, 0, &[issued(&id)], &meta).await.expect("append");
+    // The duplicate check comes before the sequence check: the same command with the same
+    // (now stale) expectation is answered as a duplicate, not as a conflict.
+    let again = store.append(&id, 0, &[issued(&id)], &meta).await.expect("retry");
+    assert!(again.duplicate);
+    assert_eq!(again.sequence, first.sequence);
+    assert_eq!(store.history(&id).await.expect("history").len(), 1);
+}
+
+#[tokio::test]
+async fn timed_out_publish_is_retried_safely() {
+    let nats = NatsServer::start().expect("nats");
+    let store = open(
+        &nats,
+        StoreConfig {
+            request_timeout: Duration::from_millis(1_000),
+            publish_attempts: 5,
+            ..StoreConfig::default()
+        },
+    )
+    .await;
+    let id = CertificateId::parse("c-4").expect("valid");
+    // Make sure the stream exists and is warm before freezing the server.
+    store.last_sequence().await.expect("stream info");
+
+    nats.pause();
+    let events = [issued(&id)];
+    let meta = CommandMeta::for_request("r", "c", actor());
+    let append = store.append(&id, 0, &events, &meta);
+    let (appended, _) = tokio::join!(append, async {
+        // Longer than one acknowledgement timeout, so the first try surely times out.
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        nats.resume();
+    });
+    let appended = appended.expect("append succeeds after retrying");
+    assert!(appended.duplicate, "the retry found the first try stored");
+    assert_eq!(store.history(&id).await.expect("history").len(), 1);
+}
+
+#[tokio::test]
+async fn execute_decides_again_after_losing_a_race() {
+    let nats = NatsServer::start().expect("nats");
+    let store = open(&nats, StoreConfig::default()).await;
+    let id = CertificateId::parse("c-5").expect("valid");
+    store
+        .append(&id, 0, &[issued(&id)], &CommandMeta::for_request("issue", "c", actor()))
+        .await
+        .expect("issue");
+
+    let contenders = (0..20).map(|n| {
+        let store = store.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            let meta = CommandMeta::for_request(&format!("revoke-{n}"), "c", actor());
+            store
+                .execute(&id, &meta, |state| {
+                    let already = state
+                        .as_ref()
+                        .and_then(|c| c.revocation.as_ref())
+                        .is_some();
+                    if already {
+                        Err(std::io::Error::other("already revoked"))
+                    } else {
+                        Ok(vec![revoked()])
+                    }
+                })
+                .await
+                .is_ok()
+        })
+    });
+    let mut winners = 0;
+    for contender in contenders {
+        if contender.await.expect("task") {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+    assert_eq!(store.history(&id).await.expect("history").len(), 2);
+}
+
+#[tokio::test]
+async fn outcomes_keep_the_first_reply() {
+    let nats = NatsServer::start().expect("nats");
+    let client = async_nats::connect(nats.url()).await.expect("connect");
+    let outcomes = Outcomes::open(client, Duration::from_secs(60), 1).await.expect("bucket");
+    let command = CommandMeta::for_request("r", "c", actor()).command_id;
+    assert_eq!(outcomes.get(&command).await.expect("get"), None);
+    let first = outcomes.record(&command, "first".into()).await.expect("record");
+    let second = outcomes.record(&command, "second".into()).await.expect("record");
+    assert_eq!(first, "first");
+    assert_eq!(second, "first");
+}
