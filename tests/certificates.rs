@@ -1,0 +1,364 @@
+//! Recording, uploading and reading certificates through the gateway; health and reflection.
+
+mod support;
+
+use certflow_proto::v1::{
+    Brand, CertificateSource, CertificateStatus, GetCertificateHistoryRequest,
+    GetCertificateRequest, IssueCertificateRequest, KeyAlgorithm, ListCertificatesRequest,
+    RequestRevocationRequest, RevocationReason, UploadCertificateRequest,
+};
+use certflow_testkit::{Certflow, eventually};
+use support::{CATCH_UP, dns_auto_dv, issue, reason, request_id, wait_for_status};
+use tonic::{Code, Request};
+
+#[tokio::test]
+async fn issued_certificate_reads_back_with_its_history() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut request = Request::new(IssueCertificateRequest {
+        domains: vec!["shop.example.com".into(), "*.shop.example.com".into()],
+        ..dns_auto_dv("acme", "shop.example.com")
+    });
+    request
+        .metadata_mut()
+        .insert("x-correlation-id", "order-4711".parse().expect("ascii"));
+    let issued = certs
+        .issue_certificate(request)
+        .await
+        .expect("issued")
+        .into_inner()
+        .certificate
+        .expect("certificate");
+    assert_eq!(issued.source, CertificateSource::Platform as i32);
+    assert_eq!(issued.domains, ["shop.example.com", "*.shop.example.com"]);
+
+    let seen = wait_for_status(&mut certs, &issued.id, CertificateStatus::Issued).await;
+    assert_eq!(seen, issued);
+
+    let history = certs
+        .get_certificate_history(GetCertificateHistoryRequest {
+            id: issued.id.clone(),
+        })
+        .await
+        .expect("history")
+        .into_inner()
+        .events;
+    assert_eq!(history.len(), 1);
+    let event = &history[0];
+    assert_eq!(event.event_type, "CertificateIssued");
+    assert_eq!(event.correlation_id, "order-4711");
+    assert!(!event.actor_subject.is_empty());
+    assert!(!event.command_id.is_empty());
+    assert!(event.recorded_at.is_some());
+}
+
+#[tokio::test]
+async fn list_pages_and_filters_by_status() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let cert = issue(
+            &mut certs,
+            dns_auto_dv("acme", &format!("h{n}.example.com")),
+        )
+        .await;
+        ids.push(cert.id);
+    }
+    issue(&mut certs, dns_auto_dv("globex", "globex.example.com")).await;
+    revocations
+        .request_revocation(RequestRevocationRequest {
+            request_id: request_id(),
+            certificate_id: ids[0].clone(),
+            reason: RevocationReason::Superseded as i32,
+            description: String::new(),
+        })
+        .await
+        .expect("revoked");
+    wait_for_status(&mut certs, &ids[0], CertificateStatus::Revoked).await;
+    for id in &ids[1..] {
+        wait_for_status(&mut certs, id, CertificateStatus::Issued).await;
+    }
+
+    let mut seen = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = certs
+            .list_certificates(ListCertificatesRequest {
+                account: "acme".into(),
+                page_size: 2,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .expect("page")
+            .into_inner();
+        assert!(page.certificates.len() <= 2);
+        seen.extend(page.certificates.into_iter().map(|c| c.id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    seen.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(seen, expected);
+
+    let revoked = certs
+        .list_certificates(ListCertificatesRequest {
+            status: CertificateStatus::Revoked as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner()
+        .certificates;
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0].id, ids[0]);
+}
+
+#[tokio::test]
+async fn upload_parses_a_real_certificate() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let pem = rcgen::CertificateParams::new(vec![
+        "www.example.net".to_string(),
+        "example.net".to_string(),
+    ])
+    .expect("params")
+    .self_signed(&key)
+    .expect("certificate")
+    .pem();
+    let cert = certs
+        .upload_certificate(UploadCertificateRequest {
+            request_id: request_id(),
+            account: "acme".into(),
+            pem,
+        })
+        .await
+        .expect("uploaded")
+        .into_inner()
+        .certificate
+        .expect("certificate");
+    assert_eq!(cert.source, CertificateSource::Uploaded as i32);
+    assert_eq!(cert.key_algorithm, KeyAlgorithm::EccP256 as i32);
+    assert_eq!(cert.domains, ["www.example.net", "example.net"]);
+    assert_eq!(cert.public_key_sha256.len(), 64);
+}
+
+#[tokio::test]
+async fn gen5_bad_input_is_refused_and_changes_nothing() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let bad_issues = [
+        IssueCertificateRequest {
+            brand: 99,
+            ..dns_auto_dv("acme", "a.example.com")
+        },
+        IssueCertificateRequest {
+            brand: Brand::Unspecified as i32,
+            ..dns_auto_dv("acme", "a.example.com")
+        },
+        IssueCertificateRequest {
+            level: 7,
+            ..dns_auto_dv("acme", "a.example.com")
+        },
+        IssueCertificateRequest {
+            key_algorithm: 0,
+            ..dns_auto_dv("acme", "a.example.com")
+        },
+        IssueCertificateRequest {
+            domains: vec![],
+            validation_setup: vec![],
+            ..dns_auto_dv("acme", "a.example.com")
+        },
+        IssueCertificateRequest {
+            domains: vec!["bad domain".into()],
+            validation_setup: vec![],
+            ..dns_auto_dv("acme", "a.example.com")
+        },
+        IssueCertificateRequest {
+            account: String::new(),
+            ..dns_auto_dv("acme", "a.example.com")
+        },
+        IssueCertificateRequest {
+            request_id: String::new(),
+            ..dns_auto_dv("acme", "a.example.com")
+        },
+        IssueCertificateRequest {
+            domains: vec!["x.example.com".into(); 300],
+            validation_setup: vec![],
+            ..dns_auto_dv("acme", "a.example.com")
+        },
+    ];
+    for request in bad_issues {
+        let err = certs
+            .issue_certificate(request.clone())
+            .await
+            .expect_err("refused");
+        assert_eq!(err.code(), Code::InvalidArgument, "{request:?}");
+        reason(&err);
+    }
+    for pem in [
+        "",
+        "not a certificate",
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    ] {
+        let err = certs
+            .upload_certificate(UploadCertificateRequest {
+                request_id: request_id(),
+                account: "acme".into(),
+                pem: pem.into(),
+            })
+            .await
+            .expect_err("refused");
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(reason(&err), "INVALID_CERTIFICATE");
+    }
+    for id in ["", "has space", "unknown-id"] {
+        let err = certs
+            .get_certificate(GetCertificateRequest { id: id.into() })
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(err.code(), Code::InvalidArgument | Code::NotFound),
+            "{id}: {err:?}"
+        );
+    }
+    let err = certs
+        .list_certificates(ListCertificatesRequest {
+            status: 1234,
+            ..Default::default()
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code(), Code::InvalidArgument);
+
+    // Nothing was recorded: a good certificate issued afterwards is the only one listed.
+    let good = issue(&mut certs, dns_auto_dv("acme", "good.example.com")).await;
+    wait_for_status(&mut certs, &good.id, CertificateStatus::Issued).await;
+    let all = certs
+        .list_certificates(ListCertificatesRequest::default())
+        .await
+        .expect("list")
+        .into_inner()
+        .certificates;
+    assert_eq!(all.len(), 1);
+}
+
+#[tokio::test]
+async fn health_and_reflection_v1_and_v1alpha_are_served() {
+    use tokio_stream::StreamExt;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+    use tonic_reflection::pb::{v1, v1alpha};
+
+    let certflow = Certflow::start().await.expect("start");
+    let channel = certflow.channel().await.expect("channel");
+
+    let status = HealthClient::new(channel.clone())
+        .check(HealthCheckRequest {
+            service: "certflow.v1.RevocationService".into(),
+        })
+        .await
+        .expect("health")
+        .into_inner()
+        .status;
+    assert_eq!(status, ServingStatus::Serving as i32);
+
+    let request = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    let mut responses = v1::server_reflection_client::ServerReflectionClient::new(channel.clone())
+        .server_reflection_info(tokio_stream::once(request))
+        .await
+        .expect("reflection v1")
+        .into_inner();
+    let Some(Ok(v1::ServerReflectionResponse {
+        message_response:
+            Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)),
+        ..
+    })) = responses.next().await
+    else {
+        panic!("no service list from reflection v1");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for expected in [
+        "certflow.v1.CertificateService",
+        "certflow.v1.RevocationService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} in {names:?}"
+        );
+    }
+
+    let request = v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            v1alpha::server_reflection_request::MessageRequest::FileContainingSymbol(
+                "certflow.v1.RevocationService".into(),
+            ),
+        ),
+    };
+    let mut responses = v1alpha::server_reflection_client::ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream::once(request))
+        .await
+        .expect("reflection v1alpha")
+        .into_inner();
+    let found = matches!(
+        responses.next().await,
+        Some(Ok(v1alpha::ServerReflectionResponse {
+            message_response: Some(
+                v1alpha::server_reflection_response::MessageResponse::FileDescriptorResponse(_)
+            ),
+            ..
+        }))
+    );
+    assert!(found, "v1alpha reflection describes the revocation service");
+}
+
+#[tokio::test]
+async fn a_missing_service_is_unavailable_not_a_hang() {
+    let mut certflow = Certflow::start().await.expect("start");
+    // Stop every service, then run a gateway alone on the same NATS.
+    certflow.stop_services().await;
+    let running = certd::start(
+        {
+            let mut config = certd::Config::new(certflow.nats.url(), certflow.data.path());
+            config.listen = "127.0.0.1:0".parse().expect("address");
+            config
+        },
+        &[certd::Service::Gateway],
+    )
+    .await
+    .expect("gateway alone");
+    let address = running.gateway_address.expect("address");
+    let certs =
+        certflow_proto::v1::certificate_service_client::CertificateServiceClient::connect(format!(
+            "http://{address}"
+        ))
+        .await
+        .expect("connect");
+    let err = eventually(CATCH_UP, || {
+        let mut certs = certs.clone();
+        async move {
+            certs
+                .get_certificate(GetCertificateRequest { id: "x".into() })
+                .await
+                .err()
+                .filter(|e| e.code() == Code::Unavailable)
+        }
+    })
+    .await
+    .expect("UNAVAILABLE while no projection runs");
+    assert_eq!(reason(&err), "SERVICE_UNAVAILABLE");
+    running.stop().await;
+}

@@ -1,0 +1,335 @@
+//! Revocation through the gRPC gateway, on a real nats-server, as a client would do it.
+
+mod support;
+
+use certflow_proto::v1::{
+    Brand, CertificateStatus, GetCertificateHistoryRequest, IssueCertificateRequest,
+    RequestRevocationRequest, RevocationReason, UploadCertificateRequest,
+};
+use certflow_testkit::Certflow;
+use support::{dns_auto_dv, issue, reason, request_id, wait_for_status};
+use tonic::Code;
+
+fn revoke(id: &str, reason: RevocationReason) -> RequestRevocationRequest {
+    RequestRevocationRequest {
+        request_id: request_id(),
+        certificate_id: id.into(),
+        reason: reason as i32,
+        description: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn rev10_issue_revoke_get_shows_revoked() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+
+    let cert = issue(&mut certs, dns_auto_dv("acme", "www.example.com")).await;
+    assert_eq!(cert.status, CertificateStatus::Issued as i32);
+
+    let revoked = revocations
+        .request_revocation(revoke(&cert.id, RevocationReason::KeyCompromise))
+        .await
+        .expect("revocation accepted")
+        .into_inner()
+        .certificate
+        .expect("certificate");
+    assert_eq!(revoked.status, CertificateStatus::Revoked as i32);
+    let revocation = revoked.revocation.expect("revocation details");
+    assert_eq!(revocation.reason, RevocationReason::KeyCompromise as i32);
+    assert!(revocation.revoked_at.is_some());
+
+    let seen = wait_for_status(&mut certs, &cert.id, CertificateStatus::Revoked).await;
+    assert_eq!(
+        seen.revocation.and_then(|r| r.revoked_at),
+        revocation.revoked_at
+    );
+}
+
+#[tokio::test]
+async fn gen1_retry_with_same_request_id_returns_first_outcome_and_appends_nothing() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+
+    // A retried issue creates no second certificate.
+    let request = dns_auto_dv("acme", "retry.example.com");
+    let first = issue(&mut certs, request.clone()).await;
+    let again = issue(&mut certs, request).await;
+    assert_eq!(first, again);
+
+    let request = revoke(&first.id, RevocationReason::Superseded);
+    let first_reply = revocations
+        .request_revocation(request.clone())
+        .await
+        .expect("accepted")
+        .into_inner();
+    let second_reply = revocations
+        .request_revocation(request.clone())
+        .await
+        .expect("a retry is answered, not refused")
+        .into_inner();
+    assert_eq!(first_reply, second_reply);
+
+    // A new request id is a new command, refused on the revoked state.
+    let err = revocations
+        .request_revocation(revoke(&first.id, RevocationReason::Superseded))
+        .await
+        .expect_err("refused");
+    assert_eq!(reason(&err), "ALREADY_REVOKED");
+
+    let history = wait_for_history(&certflow, &first.id, 3).await;
+    let types: Vec<&str> = history.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "CertificateIssued",
+            "RevocationRequested",
+            "CertificateRevoked"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn gen1_a_retried_refusal_gets_the_same_refusal() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut revocations = certflow.revocations().await.expect("client");
+    let request = revoke("no-such-certificate", RevocationReason::Unspecified);
+    let first = revocations
+        .request_revocation(request.clone())
+        .await
+        .expect_err("refused");
+    let again = revocations
+        .request_revocation(request)
+        .await
+        .expect_err("refused again");
+    assert_eq!(first.code(), Code::NotFound);
+    assert_eq!(again.code(), first.code());
+    assert_eq!(again.message(), first.message());
+}
+
+#[tokio::test]
+async fn gen2_fifty_concurrent_revocations_exactly_one_wins() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let revocations = certflow.revocations().await.expect("client");
+    let cert = issue(&mut certs, dns_auto_dv("acme", "race.example.com")).await;
+
+    let attempts: Vec<_> = (0..50)
+        .map(|_| {
+            let mut client = revocations.clone();
+            let request = revoke(&cert.id, RevocationReason::CessationOfOperation);
+            tokio::spawn(async move { client.request_revocation(request).await })
+        })
+        .collect();
+    let mut winners = 0;
+    for attempt in attempts {
+        match attempt.await.expect("task") {
+            Ok(_) => winners += 1,
+            Err(status) => {
+                assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+                let why = reason(&status);
+                assert!(
+                    why == "ALREADY_REVOKED" || why == "REVOCATION_IN_PROGRESS",
+                    "unexpected refusal {why}"
+                );
+            }
+        }
+    }
+    assert_eq!(winners, 1);
+    let history = wait_for_history(&certflow, &cert.id, 3).await;
+    let revoked = history
+        .iter()
+        .filter(|e| e.event_type == "CertificateRevoked")
+        .count();
+    assert_eq!(revoked, 1, "{history:?}");
+}
+
+#[tokio::test]
+async fn rev1_uploaded_certificate_is_not_revocable() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let pem = rcgen::CertificateParams::new(vec!["upload.example.net".to_string()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("certificate")
+        .pem();
+    let uploaded = certs
+        .upload_certificate(UploadCertificateRequest {
+            request_id: request_id(),
+            account: "acme".into(),
+            pem,
+        })
+        .await
+        .expect("upload accepted")
+        .into_inner()
+        .certificate
+        .expect("certificate");
+    let err = revocations
+        .request_revocation(revoke(&uploaded.id, RevocationReason::Unspecified))
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&err), "UPLOADED_CERT_NOT_REVOCABLE");
+}
+
+#[tokio::test]
+async fn rev2_expired_certificate_is_not_revocable() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+    let expired = IssueCertificateRequest {
+        not_before: Some(prost_types::Timestamp {
+            seconds: 1_700_000_000,
+            nanos: 0,
+        }),
+        not_after: Some(prost_types::Timestamp {
+            seconds: 1_720_000_000,
+            nanos: 0,
+        }),
+        ..dns_auto_dv("acme", "old.example.com")
+    };
+    let cert = issue(&mut certs, expired).await;
+    assert_eq!(cert.status, CertificateStatus::Expired as i32);
+    let err = revocations
+        .request_revocation(revoke(&cert.id, RevocationReason::Unspecified))
+        .await
+        .expect_err("refused");
+    assert_eq!(reason(&err), "CERT_EXPIRED");
+}
+
+#[tokio::test]
+async fn rev9_reason_codes_outside_rfc5280_allowed_set_are_invalid_argument() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+    let cert = issue(&mut certs, dns_auto_dv("acme", "reasons.example.com")).await;
+    for code in [2, 6, 8, 9, 10, 7, 42, -1] {
+        let err = revocations
+            .request_revocation(RequestRevocationRequest {
+                reason: code,
+                ..revoke(&cert.id, RevocationReason::Unspecified)
+            })
+            .await
+            .expect_err("refused");
+        assert_eq!(err.code(), Code::InvalidArgument, "code {code}");
+        assert_eq!(reason(&err), "INVALID_REVOCATION_REASON", "code {code}");
+    }
+    // Nothing changed: the certificate is still issued and can be revoked.
+    let history = wait_for_history(&certflow, &cert.id, 1).await;
+    assert_eq!(history.len(), 1);
+    revocations
+        .request_revocation(revoke(&cert.id, RevocationReason::Unspecified))
+        .await
+        .expect("a valid reason is accepted");
+}
+
+#[tokio::test]
+async fn rev17_revoking_again_keeps_the_original_time() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+    let cert = issue(&mut certs, dns_auto_dv("acme", "twice.example.com")).await;
+    let first = revocations
+        .request_revocation(revoke(&cert.id, RevocationReason::KeyCompromise))
+        .await
+        .expect("accepted")
+        .into_inner()
+        .certificate
+        .and_then(|c| c.revocation)
+        .and_then(|r| r.revoked_at);
+    let err = revocations
+        .request_revocation(revoke(&cert.id, RevocationReason::Superseded))
+        .await
+        .expect_err("refused");
+    assert_eq!(reason(&err), "ALREADY_REVOKED");
+    let seen = wait_for_status(&mut certs, &cert.id, CertificateStatus::Revoked).await;
+    let revocation = seen.revocation.expect("revocation");
+    assert_eq!(revocation.revoked_at, first);
+    assert_eq!(revocation.reason, RevocationReason::KeyCompromise as i32);
+}
+
+#[tokio::test]
+async fn rev10_paths_not_offered_yet_are_refused_and_change_nothing() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+    let wotrus = IssueCertificateRequest {
+        brand: Brand::Wotrus as i32,
+        ..dns_auto_dv("acme", "review.example.com")
+    };
+    let cert = issue(&mut certs, wotrus).await;
+    let err = revocations
+        .request_revocation(RequestRevocationRequest {
+            description: "the server was decommissioned".into(),
+            ..revoke(&cert.id, RevocationReason::CessationOfOperation)
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code(), Code::Unimplemented);
+    let history = wait_for_history(&certflow, &cert.id, 1).await;
+    assert_eq!(history.len(), 1);
+    let seen = wait_for_status(&mut certs, &cert.id, CertificateStatus::Issued).await;
+    assert!(seen.revocation.is_none());
+}
+
+#[tokio::test]
+async fn gen5_bad_revocation_input_is_invalid_argument_or_not_found() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut revocations = certflow.revocations().await.expect("client");
+    let cases = [
+        (
+            RequestRevocationRequest {
+                request_id: String::new(),
+                ..revoke("abc", RevocationReason::Unspecified)
+            },
+            Code::InvalidArgument,
+        ),
+        (
+            revoke("not a valid id!", RevocationReason::Unspecified),
+            Code::InvalidArgument,
+        ),
+        (
+            revoke(&"x".repeat(65), RevocationReason::Unspecified),
+            Code::InvalidArgument,
+        ),
+        (
+            revoke("unknown-certificate", RevocationReason::Unspecified),
+            Code::NotFound,
+        ),
+    ];
+    for (request, code) in cases {
+        let err = revocations
+            .request_revocation(request.clone())
+            .await
+            .expect_err("refused");
+        assert_eq!(err.code(), code, "{request:?}");
+        reason(&err);
+    }
+}
+
+async fn wait_for_history(
+    certflow: &Certflow,
+    id: &str,
+    events: usize,
+) -> Vec<certflow_proto::v1::HistoryEvent> {
+    let client = certflow.certificates().await.expect("client");
+    certflow_testkit::eventually(support::CATCH_UP, || {
+        let mut client = client.clone();
+        let id = id.to_string();
+        async move {
+            let history = client
+                .get_certificate_history(GetCertificateHistoryRequest { id })
+                .await
+                .ok()?
+                .into_inner()
+                .events;
+            (history.len() >= events).then_some(history)
+        }
+    })
+    .await
+    .unwrap_or_else(|| panic!("history of {id} did not reach {events} events"))
+}

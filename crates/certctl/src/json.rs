@@ -145,7 +145,10 @@ mod tests {
     fn nested_values_are_indented() {
         let value = object([
             ("id", Value::str("c1")),
-            ("domains", Value::Array(vec![Value::str("a"), Value::str("b")])),
+            (
+                "domains",
+                Value::Array(vec![Value::str("a"), Value::str("b")]),
+            ),
             ("empty", Value::Array(vec![])),
             ("revocation", Value::Null),
             ("nested", object([("k", Value::int(1u8))])),

@@ -1,1 +1,30 @@
-fn main() {}
+//! `certctl`: the command-line client for the certflow gateway, the gRPC front of the
+//! certificate revocation service.
+//!
+//! It records and uploads certificates, looks them up, lists them, shows their history and
+//! requests their revocation, printing responses as aligned text or, with `--json`, as
+//! JSON. A gRPC failure is printed on standard error as `error: <code>: <message>`, with
+//! the `google.rpc.ErrorInfo` reason and metadata when the status carries one, and the
+//! process exits with code 1.
+
+mod cli;
+mod commands;
+mod json;
+mod names;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprint!("{}", commands::error_report(&err));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -77,7 +77,12 @@ pub fn parse<E: ProtoEnum>(input: &str, allowed: &[E]) -> Result<E, String> {
     );
     E::from_proto_name(&proto_name)
         .filter(|value| allowed.contains(value))
-        .ok_or_else(|| format!("unknown value `{input}`; expected one of: {}", choices(allowed)))
+        .ok_or_else(|| {
+            format!(
+                "unknown value `{input}`; expected one of: {}",
+                choices(allowed)
+            )
+        })
 }
 
 /// The short names of `values`, comma-separated.
@@ -252,10 +257,7 @@ mod tests {
         assert_eq!(display::<Brand>(100), "other");
         assert_eq!(display::<KeyAlgorithm>(4), "ecc-p256");
         assert_eq!(display::<RevocationReason>(6), "certificate-hold");
-        assert_eq!(
-            display::<RevocationPath>(5),
-            "manual-review-after-document"
-        );
+        assert_eq!(display::<RevocationPath>(5), "manual-review-after-document");
         assert_eq!(display::<ValidationSetup>(2), "dns-auto");
         assert_eq!(display::<CertificateSource>(0), "unspecified");
     }

@@ -20,8 +20,8 @@ use certflow_gateway::Gateway;
 use certflow_issuance::IssuanceService;
 use certflow_projection::{ProjectionConfig, ProjectionService};
 use certflow_reissue::ReissueService;
-use certflow_revocation::RevocationService;
 use certflow_review::ReviewService;
+use certflow_revocation::RevocationService;
 use certflow_validation::ValidationService;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -81,6 +81,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// How long a command's first outcome is remembered for retries.
     pub outcome_ttl: Duration,
+    /// How long the gateway lets calls in flight finish on shutdown.
+    pub shutdown_grace: Duration,
     /// The event stream.
     pub store: StoreConfig,
     /// The rules' durations and dates.
@@ -98,6 +100,7 @@ impl Config {
             projection_consumer: "projection".into(),
             request_timeout: Duration::from_secs(10),
             outcome_ttl: Duration::from_secs(24 * 3600),
+            shutdown_grace: Duration::from_secs(5),
             store: StoreConfig::default(),
             policy: Policy::default(),
         }
@@ -184,17 +187,25 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
     let mut tasks = JoinSet::new();
     let mut gateway_address = None;
 
-    let needs_store = services
-        .iter()
-        .any(|s| !matches!(s, Service::Gateway | Service::Reissue | Service::Validation | Service::Review));
+    let needs_store = services.iter().any(|s| {
+        !matches!(
+            s,
+            Service::Gateway | Service::Reissue | Service::Validation | Service::Review
+        )
+    });
     let store = if needs_store {
         Some(EventStore::open(client.clone(), config.store.clone()).await?)
     } else {
         None
     };
     let runtime = match &store {
-        Some(store) if services.iter().any(|s| matches!(s, Service::Issuance | Service::Revocation)) => {
-            let outcomes = Outcomes::open(client.clone(), config.outcome_ttl, config.store.replicas).await?;
+        Some(store)
+            if services
+                .iter()
+                .any(|s| matches!(s, Service::Issuance | Service::Revocation)) =>
+        {
+            let outcomes =
+                Outcomes::open(client.clone(), config.outcome_ttl, config.store.replicas).await?;
             Some(CommandRuntime {
                 store: store.clone(),
                 outcomes,
@@ -223,14 +234,18 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
                 tasks.spawn(projection.run(token));
             }
             Service::Issuance => {
-                let Some(runtime) = runtime.clone() else { continue };
+                let Some(runtime) = runtime.clone() else {
+                    continue;
+                };
                 let issuance = IssuanceService::bind(client.clone(), runtime)
                     .await
                     .map_err(|e| service_error(service, e))?;
                 tasks.spawn(issuance.run(token));
             }
             Service::Revocation => {
-                let Some(runtime) = runtime.clone() else { continue };
+                let Some(runtime) = runtime.clone() else {
+                    continue;
+                };
                 let revocation = RevocationService::bind(client.clone(), runtime)
                     .await
                     .map_err(|e| service_error(service, e))?;
@@ -255,18 +270,30 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
                 tasks.spawn(review.run(token));
             }
             Service::Gateway => {
-                let listener = TcpListener::bind(config.listen)
-                    .await
-                    .map_err(|source| CertdError::Listen {
+                let listener = TcpListener::bind(config.listen).await.map_err(|source| {
+                    CertdError::Listen {
                         address: config.listen,
                         source,
-                    })?;
+                    }
+                })?;
                 gateway_address = listener.local_addr().ok();
                 let gateway = Gateway::new(BusClient::new(client.clone(), config.request_timeout));
+                let grace = config.shutdown_grace;
                 tasks.spawn(async move {
-                    if let Err(err) = gateway.serve(listener, token.clone()).await {
-                        error!(error = %err, "gateway stopped");
-                        token.cancel();
+                    // Graceful shutdown waits for every client connection to go away; idle
+                    // clients may hold theirs open, so after the grace period they are cut.
+                    let deadline = async {
+                        token.cancelled().await;
+                        tokio::time::sleep(grace).await;
+                    };
+                    tokio::select! {
+                        result = gateway.serve(listener, token.clone()) => {
+                            if let Err(err) = result {
+                                error!(error = %err, "gateway stopped");
+                                token.cancel();
+                            }
+                        }
+                        _ = deadline => info!("gateway closed connections still open after the grace period"),
                     }
                 });
             }

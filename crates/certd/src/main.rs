@@ -9,17 +9,44 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser, Debug)]
-#[command(name = "certd", version, about = "certflow server: certificate revocation and reissue")]
+#[command(
+    name = "certd",
+    version,
+    about = "certflow server: certificate revocation and reissue"
+)]
 struct Cli {
     /// NATS server with JetStream.
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222", global = true)]
+    #[arg(
+        long,
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        global = true
+    )]
     nats_url: String,
     /// Address of the gRPC gateway.
-    #[arg(long, env = "CERTD_LISTEN", default_value = "127.0.0.1:50051", global = true)]
+    #[arg(
+        long,
+        env = "CERTD_LISTEN",
+        default_value = "127.0.0.1:50051",
+        global = true
+    )]
     listen: SocketAddr,
     /// Directory for the projection's database.
-    #[arg(long, env = "CERTD_DATA_DIR", default_value = ".run/data", global = true)]
+    #[arg(
+        long,
+        env = "CERTD_DATA_DIR",
+        default_value = ".run/data",
+        global = true
+    )]
     data_dir: PathBuf,
+    /// Seconds the gateway lets calls and idle connections finish on shutdown.
+    #[arg(
+        long,
+        env = "CERTD_SHUTDOWN_GRACE",
+        default_value_t = 5.0,
+        global = true
+    )]
+    shutdown_grace: f64,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
@@ -67,11 +94,16 @@ async fn main() -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     match cli.log_format {
         LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
-        LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init(),
     }
 
     let mut config = Config::new(cli.nats_url, cli.data_dir);
     config.listen = cli.listen;
+    config.shutdown_grace = std::time::Duration::try_from_secs_f64(cli.shutdown_grace)
+        .context("--shutdown-grace must be a non-negative number of seconds")?;
     let services: Vec<Service> = match cli.command {
         Command::All { rebuild } => {
             config.rebuild_projection = rebuild;

@@ -50,7 +50,10 @@ pub fn refused(err: &DomainError) -> Reply {
             code,
             reason: err.reason().as_str().to_string(),
             message: err.message().to_string(),
-            rule: err.rule().map(|r| r.as_str().to_string()).unwrap_or_default(),
+            rule: err
+                .rule()
+                .map(|r| r.as_str().to_string())
+                .unwrap_or_default(),
         })),
     }
 }

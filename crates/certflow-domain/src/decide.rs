@@ -61,7 +61,11 @@ const MAX_DOMAINS: usize = 250;
 ///
 /// A command whose id the state has already applied yields no events (GEN-1): the caller
 /// answers with the current state and appends nothing.
-pub fn decide(state: &State, command: &Command, ctx: &Context<'_>) -> Result<Vec<Event>, DomainError> {
+pub fn decide(
+    state: &State,
+    command: &Command,
+    ctx: &Context<'_>,
+) -> Result<Vec<Event>, DomainError> {
     if let Some(cert) = state
         && cert.applied_commands.contains(ctx.command_id)
     {
@@ -845,23 +849,57 @@ mod tests {
         assert_eq!(with(Brand::Wotrus, Level::Ev, 1, one, NoSetup), review);
         assert_eq!(with(Brand::DnsPod, Level::Dv, 1, one, NoSetup), review);
         assert_eq!(with(Brand::DnsPod, Level::Ov, 1, one, DnsAuto), review_doc);
-        assert_eq!(with(Brand::GeoTrust, Level::Dv, 1, one, NoSetup), DomainValidation);
-        assert_eq!(with(Brand::GeoTrust, Level::Dv, 1, one, FileAuto), DomainValidation);
-        assert_eq!(with(Brand::GeoTrust, Level::Dv, 1, one, DnsAuto), AutomaticValidation);
-        assert_eq!(with(Brand::TrustAsia, Level::Dv, 2, wild, FileAuto), Immediate);
-        assert_eq!(with(Brand::TrustAsia, Level::Dv, 3, wild, DnsAuto), Immediate);
-        assert_eq!(with(Brand::TrustAsia, Level::Dv, 1, wild, FileAuto), DomainValidation);
-        assert_eq!(with(Brand::TrustAsia, Level::Dv, 2, one, FileAuto), DomainValidation);
-        assert_eq!(with(Brand::TrustAsia, Level::Dv, 2, wild, NoSetup), DomainValidation);
-        assert_eq!(with(Brand::DigiCert, Level::Ov, 1, one, NoSetup), review_doc);
+        assert_eq!(
+            with(Brand::GeoTrust, Level::Dv, 1, one, NoSetup),
+            DomainValidation
+        );
+        assert_eq!(
+            with(Brand::GeoTrust, Level::Dv, 1, one, FileAuto),
+            DomainValidation
+        );
+        assert_eq!(
+            with(Brand::GeoTrust, Level::Dv, 1, one, DnsAuto),
+            AutomaticValidation
+        );
+        assert_eq!(
+            with(Brand::TrustAsia, Level::Dv, 2, wild, FileAuto),
+            Immediate
+        );
+        assert_eq!(
+            with(Brand::TrustAsia, Level::Dv, 3, wild, DnsAuto),
+            Immediate
+        );
+        assert_eq!(
+            with(Brand::TrustAsia, Level::Dv, 1, wild, FileAuto),
+            DomainValidation
+        );
+        assert_eq!(
+            with(Brand::TrustAsia, Level::Dv, 2, one, FileAuto),
+            DomainValidation
+        );
+        assert_eq!(
+            with(Brand::TrustAsia, Level::Dv, 2, wild, NoSetup),
+            DomainValidation
+        );
+        assert_eq!(
+            with(Brand::DigiCert, Level::Ov, 1, one, NoSetup),
+            review_doc
+        );
         assert_eq!(with(Brand::DigiCert, Level::Ev, 1, one, FileAuto), review);
     }
 
     #[test]
     fn rev10_dns_auto_dv_is_revoked_at_once() {
         let events = check(&[Command::Issue(issue())], revoke(1)).expect("accepted");
-        assert_eq!(types(&events), ["RevocationRequested", "CertificateRevoked"]);
-        let state = replay(state_after(&[Command::Issue(issue())]), &CommandId("r".into()), &events);
+        assert_eq!(
+            types(&events),
+            ["RevocationRequested", "CertificateRevoked"]
+        );
+        let state = replay(
+            state_after(&[Command::Issue(issue())]),
+            &CommandId("r".into()),
+            &events,
+        );
         assert_eq!(state.expect("exists").status(now()), Status::Revoked);
     }
 
@@ -878,13 +916,20 @@ mod tests {
             &CommandId("r".into()),
             &events,
         );
-        assert_eq!(state.expect("exists").status(now()), Status::RevocationPending);
+        assert_eq!(
+            state.expect("exists").status(now()),
+            Status::RevocationPending
+        );
     }
 
     #[test]
     fn rev17_revoking_again_is_already_revoked_and_keeps_the_time() {
         let given = [Command::Issue(issue()), revoke(1)];
-        refused_with(check(&given, revoke(1)), Rule::Rev17, Reason::AlreadyRevoked);
+        refused_with(
+            check(&given, revoke(1)),
+            Rule::Rev17,
+            Reason::AlreadyRevoked,
+        );
         let state = state_after(&given).expect("exists");
         let first_time = state.revocation.as_ref().and_then(|r| r.revoked_at);
         // A second revoked event (e.g. a cascade racing a direct revocation) keeps the first time.

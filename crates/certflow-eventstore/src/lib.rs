@@ -21,6 +21,6 @@ mod store;
 pub use meta::{CommandMeta, actor_from_headers, headers, write_actor};
 pub use outcomes::Outcomes;
 pub use store::{
-    Appended, Delivered, EventFeed, EventStore, Executed, ExecuteError, Loaded, RecordedBatch,
+    Appended, Delivered, EventFeed, EventStore, ExecuteError, Executed, Loaded, RecordedBatch,
     StoreConfig, StoreError,
 };

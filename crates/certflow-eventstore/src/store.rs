@@ -210,9 +210,9 @@ impl EventStore {
     pub async fn load(&self, id: &CertificateId) -> Result<Loaded, StoreError> {
         let batches = self.history(id).await?;
         let version = batches.last().map_or(0, |b| b.sequence);
-        let state = batches
-            .iter()
-            .fold(None, |state, b| replay(state, &b.meta.command_id, &b.events));
+        let state = batches.iter().fold(None, |state, b| {
+            replay(state, &b.meta.command_id, &b.events)
+        });
         Ok(Loaded { state, version })
     }
 
@@ -346,7 +346,11 @@ impl EventStore {
     /// Follows every certificate's events after `after_sequence` through the durable pull
     /// consumer `durable`, re-created at that position so the caller's own record of what
     /// it applied is the only truth about where to resume.
-    pub async fn follow(&self, durable: &str, after_sequence: u64) -> Result<EventFeed, StoreError> {
+    pub async fn follow(
+        &self,
+        durable: &str,
+        after_sequence: u64,
+    ) -> Result<EventFeed, StoreError> {
         match self.stream.delete_consumer(durable).await {
             Ok(_) => {}
             Err(err) if is_not_found(&err) => {}
@@ -461,7 +465,7 @@ impl Delivered {
         self.message
             .ack()
             .await
-            .map_err(|err| StoreError::Unavailable(err))
+            .map_err(StoreError::Unavailable)
     }
 }
 

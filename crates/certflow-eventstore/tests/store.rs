@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use certflow_domain::{
-    Actor, Brand, CertificateId, CertificateIssued, CertificateRevoked, Event, KeyAlgorithm,
-    Level, RevocationCause, RevocationReason, Role, Status, Timestamp,
+    Actor, Brand, CertificateId, CertificateIssued, CertificateRevoked, Event, KeyAlgorithm, Level,
+    RevocationCause, RevocationReason, Role, Status, Timestamp,
 };
 use certflow_eventstore::{CommandMeta, EventStore, Outcomes, StoreConfig, StoreError};
 use certflow_testkit::NatsServer;
@@ -55,19 +55,32 @@ async fn append_then_load_folds_the_history() {
     let id = CertificateId::parse("c-1").expect("valid");
 
     let first = store
-        .append(&id, 0, &[issued(&id)], &CommandMeta::for_request("r1", "corr-1", actor()))
+        .append(
+            &id,
+            0,
+            &[issued(&id)],
+            &CommandMeta::for_request("r1", "corr-1", actor()),
+        )
         .await
         .expect("first append");
     assert!(!first.duplicate);
     let second = store
-        .append(&id, first.sequence, &[revoked()], &CommandMeta::for_request("r2", "corr-2", actor()))
+        .append(
+            &id,
+            first.sequence,
+            &[revoked()],
+            &CommandMeta::for_request("r2", "corr-2", actor()),
+        )
         .await
         .expect("second append");
 
     let loaded = store.load(&id).await.expect("load");
     assert_eq!(loaded.version, second.sequence);
     let cert = loaded.state.expect("exists");
-    assert_eq!(cert.status(Timestamp::from_unix_seconds(1_800_000_200)), Status::Revoked);
+    assert_eq!(
+        cert.status(Timestamp::from_unix_seconds(1_800_000_200)),
+        Status::Revoked
+    );
 
     let history = store.history(&id).await.expect("history");
     assert_eq!(history.len(), 2);
@@ -82,16 +95,29 @@ async fn gen2_stale_expected_sequence_is_a_conflict() {
     let store = open(&nats, StoreConfig::default()).await;
     let id = CertificateId::parse("c-2").expect("valid");
     store
-        .append(&id, 0, &[issued(&id)], &CommandMeta::for_request("r1", "c", actor()))
+        .append(
+            &id,
+            0,
+            &[issued(&id)],
+            &CommandMeta::for_request("r1", "c", actor()),
+        )
         .await
         .expect("first append");
 
     // A second writer that still believes the certificate is new.
     let err = store
-        .append(&id, 0, &[issued(&id)], &CommandMeta::for_request("r2", "c", actor()))
+        .append(
+            &id,
+            0,
+            &[issued(&id)],
+            &CommandMeta::for_request("r2", "c", actor()),
+        )
         .await
         .expect_err("stale write refused");
-    assert!(matches!(err, StoreError::Conflict { expected: 0, .. }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::Conflict { expected: 0, .. }),
+        "{err:?}"
+    );
     assert_eq!(store.history(&id).await.expect("history").len(), 1);
 }
 
@@ -102,10 +128,16 @@ async fn gen1_duplicate_message_id_is_acknowledged_as_duplicate() {
     let id = CertificateId::parse("c-3").expect("valid");
     let meta = CommandMeta::for_request("same-request", "c", actor());
 
-    let first = store.append(&id, 0, &[issued(&id)], &meta).await.expect("append");
+    let first = store
+        .append(&id, 0, &[issued(&id)], &meta)
+        .await
+        .expect("append");
     // The duplicate check comes before the sequence check: the same command with the same
     // (now stale) expectation is answered as a duplicate, not as a conflict.
-    let again = store.append(&id, 0, &[issued(&id)], &meta).await.expect("retry");
+    let again = store
+        .append(&id, 0, &[issued(&id)], &meta)
+        .await
+        .expect("retry");
     assert!(again.duplicate);
     assert_eq!(again.sequence, first.sequence);
     assert_eq!(store.history(&id).await.expect("history").len(), 1);
@@ -147,7 +179,12 @@ async fn execute_decides_again_after_losing_a_race() {
     let store = open(&nats, StoreConfig::default()).await;
     let id = CertificateId::parse("c-5").expect("valid");
     store
-        .append(&id, 0, &[issued(&id)], &CommandMeta::for_request("issue", "c", actor()))
+        .append(
+            &id,
+            0,
+            &[issued(&id)],
+            &CommandMeta::for_request("issue", "c", actor()),
+        )
         .await
         .expect("issue");
 
@@ -158,10 +195,7 @@ async fn execute_decides_again_after_losing_a_race() {
             let meta = CommandMeta::for_request(&format!("revoke-{n}"), "c", actor());
             store
                 .execute(&id, &meta, |state| {
-                    let already = state
-                        .as_ref()
-                        .and_then(|c| c.revocation.as_ref())
-                        .is_some();
+                    let already = state.as_ref().and_then(|c| c.revocation.as_ref()).is_some();
                     if already {
                         Err(std::io::Error::other("already revoked"))
                     } else {
@@ -186,11 +220,19 @@ async fn execute_decides_again_after_losing_a_race() {
 async fn outcomes_keep_the_first_reply() {
     let nats = NatsServer::start().expect("nats");
     let client = async_nats::connect(nats.url()).await.expect("connect");
-    let outcomes = Outcomes::open(client, Duration::from_secs(60), 1).await.expect("bucket");
+    let outcomes = Outcomes::open(client, Duration::from_secs(60), 1)
+        .await
+        .expect("bucket");
     let command = CommandMeta::for_request("r", "c", actor()).command_id;
     assert_eq!(outcomes.get(&command).await.expect("get"), None);
-    let first = outcomes.record(&command, "first".into()).await.expect("record");
-    let second = outcomes.record(&command, "second".into()).await.expect("record");
+    let first = outcomes
+        .record(&command, "first".into())
+        .await
+        .expect("record");
+    let second = outcomes
+        .record(&command, "second".into())
+        .await
+        .expect("record");
     assert_eq!(first, "first");
     assert_eq!(second, "first");
 }

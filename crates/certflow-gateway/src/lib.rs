@@ -74,7 +74,9 @@ impl Gateway {
         health
             .set_serving::<CertificateServiceServer<Gateway>>()
             .await;
-        health.set_serving::<RevocationServiceServer<Gateway>>().await;
+        health
+            .set_serving::<RevocationServiceServer<Gateway>>()
+            .await;
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(certflow_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)

@@ -43,7 +43,10 @@ pub struct IssuanceService {
 
 impl IssuanceService {
     /// Subscribes to the service's commands.
-    pub async fn bind(client: async_nats::Client, runtime: CommandRuntime) -> Result<Self, IssuanceError> {
+    pub async fn bind(
+        client: async_nats::Client,
+        runtime: CommandRuntime,
+    ) -> Result<Self, IssuanceError> {
         let responder = Responder::bind(client, subjects::ISSUANCE, "issuance").await?;
         Ok(IssuanceService { runtime, responder })
     }
@@ -79,7 +82,9 @@ fn decode<M: Message + Default>(request: &Request) -> Result<M, DomainError> {
 
 /// The id of a certificate created by a command: the command id (a UUID), so a retry finds
 /// the certificate its first attempt created.
-fn new_certificate_id(meta: &certflow_eventstore::CommandMeta) -> Result<CertificateId, DomainError> {
+fn new_certificate_id(
+    meta: &certflow_eventstore::CommandMeta,
+) -> Result<CertificateId, DomainError> {
     CertificateId::parse(&meta.command_id.0)
 }
 

@@ -41,9 +41,11 @@ pub fn parse_upload(
         .ok_or_else(|| {
             invalid("no PEM block labelled CERTIFICATE found; paste the certificate as PEM")
         })?;
-    let cert = leaf
-        .parse_x509()
-        .map_err(|err| invalid(format!("the CERTIFICATE block is not a valid X.509 certificate: {err}")))?;
+    let cert = leaf.parse_x509().map_err(|err| {
+        invalid(format!(
+            "the CERTIFICATE block is not a valid X.509 certificate: {err}"
+        ))
+    })?;
 
     let mut domains: Vec<DomainName> = Vec::new();
     let mut add = |name: &str| {

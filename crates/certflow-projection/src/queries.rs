@@ -81,7 +81,10 @@ fn visible(db: &ProjectionDb, actor: &Actor, id: &str) -> Result<Record, QueryEr
 fn get(db: &ProjectionDb, actor: &Actor, req: GetCertificateRequest) -> Result<Reply, QueryError> {
     let record = visible(db, actor, &req.id)?;
     Ok(response(&GetCertificateResponse {
-        certificate: Some(certificate_to_proto(&record.certificate, certflow_bus::now())),
+        certificate: Some(certificate_to_proto(
+            &record.certificate,
+            certflow_bus::now(),
+        )),
     }))
 }
 

@@ -8,9 +8,8 @@ use std::collections::BTreeMap;
 
 use certflow_domain::{
     Brand, Certificate, CertificateId, CertificateIssued, CertificateRevoked, CertificateUploaded,
-    DomainError, DomainName, Event, KeyAlgorithm, Level, Reason, RevocationCause,
-    RevocationPath, RevocationReason, RevocationRequested, Source, Status, Timestamp,
-    ValidationSetup,
+    DomainError, DomainName, Event, KeyAlgorithm, Level, Reason, RevocationCause, RevocationPath,
+    RevocationReason, RevocationRequested, Source, Status, Timestamp, ValidationSetup,
 };
 use prost::Message;
 
@@ -56,7 +55,10 @@ pub fn timestamp_from_proto(t: &prost_types::Timestamp) -> Timestamp {
     )
 }
 
-fn required_time(t: &Option<prost_types::Timestamp>, field: &'static str) -> Result<Timestamp, ConvertError> {
+fn required_time(
+    t: &Option<prost_types::Timestamp>,
+    field: &'static str,
+) -> Result<Timestamp, ConvertError> {
     t.as_ref()
         .map(timestamp_from_proto)
         .ok_or(ConvertError::Missing(field))
@@ -222,7 +224,9 @@ pub fn status_from_proto(value: i32) -> Result<Option<Status>, DomainError> {
     }))
 }
 
-fn setups_to_proto(setup: &BTreeMap<DomainName, ValidationSetup>) -> Vec<pb::DomainValidationSetup> {
+fn setups_to_proto(
+    setup: &BTreeMap<DomainName, ValidationSetup>,
+) -> Vec<pb::DomainValidationSetup> {
     setup
         .iter()
         .map(|(domain, setup)| pb::DomainValidationSetup {
@@ -424,10 +428,9 @@ pub fn event_summary(event: &Event) -> String {
                 .join(", ")
         ),
         Event::Uploaded(e) => format!("uploaded certificate issued by {}", e.issuer),
-        Event::RevocationRequested(e) => format!(
-            "revocation requested ({:?}), path {:?}",
-            e.reason, e.path
-        ),
+        Event::RevocationRequested(e) => {
+            format!("revocation requested ({:?}), path {:?}", e.reason, e.path)
+        }
         Event::Revoked(e) => format!("revoked ({:?}), cause {:?}", e.reason, e.cause),
     }
 }

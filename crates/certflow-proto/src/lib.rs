@@ -35,4 +35,5 @@ pub mod bus {
 }
 
 /// The encoded `FileDescriptorSet` of every proto file, for gRPC server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/certflow_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/certflow_descriptor.bin"));

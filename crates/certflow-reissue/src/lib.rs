@@ -31,7 +31,9 @@ impl ReissueService {
     /// Answers requests until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
         self.responder
-            .run(shutdown, |request| async move { not_available("reissue", &request.subject) })
+            .run(shutdown, |request| async move {
+                not_available("reissue", &request.subject)
+            })
             .await;
     }
 }

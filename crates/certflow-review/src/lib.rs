@@ -31,7 +31,9 @@ impl ReviewService {
     /// Answers requests until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
         self.responder
-            .run(shutdown, |request| async move { not_available("review", &request.subject) })
+            .run(shutdown, |request| async move {
+                not_available("review", &request.subject)
+            })
             .await;
     }
 }

@@ -71,7 +71,10 @@ async fn handle(runtime: &CommandRuntime, request: Request) -> Reply {
 async fn request_revocation(runtime: &CommandRuntime, request: Request) -> Reply {
     let parsed = RequestRevocationRequest::decode(request.payload.clone())
         .map_err(|err| {
-            DomainError::invalid(Reason::InvalidArgument, format!("undecodable request: {err}"))
+            DomainError::invalid(
+                Reason::InvalidArgument,
+                format!("undecodable request: {err}"),
+            )
         })
         .and_then(|req| {
             let meta = command_meta(&req.request_id, request.headers.as_ref())?;

@@ -68,7 +68,9 @@ pub struct NatsServer {
 impl NatsServer {
     /// Starts a server on an ephemeral port with a new store directory.
     pub fn start() -> Result<Self, TestkitError> {
-        let store = tempfile::Builder::new().prefix("certflow-nats-").tempdir()?;
+        let store = tempfile::Builder::new()
+            .prefix("certflow-nats-")
+            .tempdir()?;
         let (child, port) = spawn(store.path(), None)?;
         Ok(NatsServer {
             child: Some(child),
@@ -149,7 +151,10 @@ fn spawn(store: &Path, port: Option<u16>) -> Result<(Child, u16), TestkitError> 
         let mut sent = false;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Some(rest) = line.split("Listening for client connections on ").nth(1) {
-                port = rest.rsplit(':').next().and_then(|p| p.trim().parse::<u16>().ok());
+                port = rest
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.trim().parse::<u16>().ok());
             }
             if !sent && line.contains("Server is ready") {
                 let _ = tx.send(port.ok_or_else(|| line.clone()));
@@ -191,7 +196,9 @@ impl Certflow {
     /// Starts NATS and every service, letting `configure` adjust the configuration.
     pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Result<Self, TestkitError> {
         let nats = NatsServer::start()?;
-        let data = tempfile::Builder::new().prefix("certflow-data-").tempdir()?;
+        let data = tempfile::Builder::new()
+            .prefix("certflow-data-")
+            .tempdir()?;
         let mut config = Config::new(nats.url(), data.path());
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         configure(&mut config);

@@ -31,7 +31,9 @@ impl ValidationService {
     /// Answers requests until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
         self.responder
-            .run(shutdown, |request| async move { not_available("validation", &request.subject) })
+            .run(shutdown, |request| async move {
+                not_available("validation", &request.subject)
+            })
             .await;
     }
 }

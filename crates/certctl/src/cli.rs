@@ -1,0 +1,362 @@
+//! The command line: global options, subcommands and their flags.
+
+use std::path::PathBuf;
+
+use certflow_proto::v1::{Brand, CertificateStatus, KeyAlgorithm, Level};
+use clap::{Args, Parser, Subcommand};
+use prost_types::Timestamp;
+
+use crate::names::{parse_algorithm, parse_brand, parse_level, parse_reason, parse_status};
+
+/// Command-line client for the certflow gateway (certificate revocation service).
+#[derive(Debug, Parser)]
+#[command(name = "certctl", version, about)]
+pub struct Cli {
+    /// gRPC address of the certflow gateway.
+    #[arg(
+        long,
+        global = true,
+        env = "CERTFLOW_ENDPOINT",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub endpoint: String,
+
+    /// Print responses as JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Record a certificate issued through the platform.
+    Issue(IssueArgs),
+    /// Store a third-party certificate from its PEM.
+    Upload(UploadArgs),
+    /// Show one certificate.
+    Get {
+        /// Certificate id.
+        id: String,
+    },
+    /// List certificates, a page at a time.
+    List(ListArgs),
+    /// Show everything that happened to a certificate, in order.
+    History {
+        /// Certificate id.
+        id: String,
+    },
+    /// Ask for a certificate to be revoked.
+    Revoke(RevokeArgs),
+}
+
+/// Flags of `certctl issue`.
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    /// Account the certificate belongs to.
+    #[arg(long)]
+    pub account: String,
+
+    /// Brand: trustasia, wotrus, dnspod, geotrust, digicert, globalsign or sectigo.
+    #[arg(long, value_parser = parse_brand)]
+    pub brand: Brand,
+
+    /// Validation level: dv, ov or ev.
+    #[arg(long, value_parser = parse_level)]
+    pub level: Level,
+
+    /// Domain; the first is the primary common name. Repeat, or separate with commas.
+    #[arg(long = "domain", required = true, value_delimiter = ',')]
+    pub domains: Vec<String>,
+
+    /// Key algorithm: rsa-2048, rsa-3072, rsa-4096, ecc-p256, ecc-p384 or sm2.
+    #[arg(long, value_parser = parse_algorithm, default_value = "rsa-2048")]
+    pub algorithm: KeyAlgorithm,
+
+    /// Term in years.
+    #[arg(long, default_value_t = 1)]
+    pub term: u32,
+
+    /// A paid certificate (the default).
+    #[arg(long, overrides_with = "free")]
+    pub paid: bool,
+
+    /// A free certificate.
+    #[arg(long, overrides_with = "paid")]
+    pub free: bool,
+
+    /// Domain whose DNS validation record the product manages (DNS_AUTO). Repeatable.
+    #[arg(long = "dns-auto", value_name = "DOMAIN", value_delimiter = ',')]
+    pub dns_auto: Vec<String>,
+
+    /// Domain whose validation file the product manages (FILE_AUTO). Repeatable.
+    #[arg(long = "file-auto", value_name = "DOMAIN", value_delimiter = ',')]
+    pub file_auto: Vec<String>,
+
+    /// Start of validity, RFC 3339 (default: now).
+    #[arg(long, value_name = "RFC3339", value_parser = parse_timestamp)]
+    pub not_before: Option<Timestamp>,
+
+    /// End of validity, RFC 3339 (default: not-before plus 365 days).
+    #[arg(long, value_name = "RFC3339", value_parser = parse_timestamp)]
+    pub not_after: Option<Timestamp>,
+
+    /// A renewal has been ordered for this certificate.
+    #[arg(long)]
+    pub renewal_ordered: bool,
+
+    /// Request id, to retry a request safely (default: a fresh UUID).
+    #[arg(long, value_name = "ID")]
+    pub request_id: Option<String>,
+}
+
+impl IssueArgs {
+    /// Whether the certificate is paid: yes unless `--free` (the later of `--paid` and
+    /// `--free` wins).
+    pub fn is_paid(&self) -> bool {
+        self.paid || !self.free
+    }
+}
+
+/// Flags of `certctl upload`.
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// Account the certificate belongs to.
+    #[arg(long)]
+    pub account: String,
+
+    /// PEM file: the leaf certificate first, then its chain; `-` reads standard input.
+    #[arg(long)]
+    pub file: PathBuf,
+
+    /// Request id, to retry a request safely (default: a fresh UUID).
+    #[arg(long, value_name = "ID")]
+    pub request_id: Option<String>,
+}
+
+/// Flags of `certctl list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only certificates in this status: issued, revocation-pending, revoked,
+    /// reissue-pending, expired or deleted (default: all but deleted).
+    #[arg(long, value_parser = parse_status)]
+    pub status: Option<CertificateStatus>,
+
+    /// Only this account's certificates (admins).
+    #[arg(long)]
+    pub account: Option<String>,
+
+    /// Certificates per page, 1 to 500 (default: the server's, 50).
+    #[arg(long, value_name = "N")]
+    pub page_size: Option<u32>,
+
+    /// Start at this page, from a previous listing's next_page_token.
+    #[arg(long, value_name = "TOKEN")]
+    pub page_token: Option<String>,
+
+    /// Fetch every page, not just the first.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// Flags of `certctl revoke`.
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// Certificate id.
+    pub id: String,
+
+    /// Reason: unspecified, key-compromise, affiliation-changed, superseded,
+    /// cessation-of-operation, or a numeric RFC 5280 code (the server decides).
+    #[arg(
+        long,
+        value_parser = parse_reason,
+        default_value = "unspecified",
+        allow_hyphen_values = true
+    )]
+    pub reason: i32,
+
+    /// Why; required where a reviewer decides.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+
+    /// Request id, to retry a request safely (default: a fresh UUID).
+    #[arg(long, value_name = "ID")]
+    pub request_id: Option<String>,
+}
+
+/// Parses an RFC 3339 timestamp such as `2025-01-31T00:00:00Z`.
+pub fn parse_timestamp(input: &str) -> Result<Timestamp, String> {
+    input
+        .parse::<Timestamp>()
+        .map_err(|err| format!("not an RFC 3339 timestamp ({err})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("certctl").chain(args.iter().copied()))
+    }
+
+    fn issue(args: &[&str]) -> IssueArgs {
+        let mut full = vec!["issue"];
+        full.extend_from_slice(args);
+        match parse(&full).map(|cli| cli.command) {
+            Ok(Command::Issue(args)) => args,
+            other => panic!("expected issue, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn issue_defaults() {
+        let args = issue(&[
+            "--account",
+            "ACME",
+            "--brand",
+            "GeoTrust",
+            "--level",
+            "DV",
+            "--domain",
+            "www.example.com",
+        ]);
+        assert_eq!(args.brand, Brand::Geotrust);
+        assert_eq!(args.level, Level::Dv);
+        assert_eq!(args.algorithm, KeyAlgorithm::Rsa2048);
+        assert_eq!(args.term, 1);
+        assert!(args.is_paid());
+        assert!(!args.renewal_ordered);
+        assert_eq!(args.domains, ["www.example.com"]);
+        assert!(args.request_id.is_none());
+        assert!(args.not_before.is_none());
+    }
+
+    #[test]
+    fn issue_flags() {
+        let base = [
+            "--account",
+            "ACME",
+            "--brand",
+            "sectigo",
+            "--level",
+            "ov",
+            "--domain",
+            "a.example.com,b.example.com",
+            "--domain",
+            "c.example.com",
+            "--algorithm",
+            "ECC-P384",
+            "--term",
+            "2",
+            "--dns-auto",
+            "a.example.com",
+            "--file-auto",
+            "b.example.com",
+            "--not-before",
+            "2025-01-01T00:00:00Z",
+            "--renewal-ordered",
+            "--request-id",
+            "req-1",
+        ];
+        let args = issue(&base);
+        assert_eq!(
+            args.domains,
+            ["a.example.com", "b.example.com", "c.example.com"]
+        );
+        assert_eq!(args.algorithm, KeyAlgorithm::EccP384);
+        assert_eq!(args.term, 2);
+        assert_eq!(args.dns_auto, ["a.example.com"]);
+        assert_eq!(args.file_auto, ["b.example.com"]);
+        assert_eq!(
+            args.not_before,
+            Some(Timestamp {
+                seconds: 1_735_689_600,
+                nanos: 0
+            })
+        );
+        assert!(args.renewal_ordered);
+        assert_eq!(args.request_id.as_deref(), Some("req-1"));
+
+        let mut free = base.to_vec();
+        free.push("--free");
+        assert!(!issue(&free).is_paid());
+        free.push("--paid");
+        assert!(issue(&free).is_paid());
+    }
+
+    #[test]
+    fn issue_refuses_bad_values() {
+        let ok = [
+            "issue",
+            "--account",
+            "A",
+            "--brand",
+            "geotrust",
+            "--level",
+            "dv",
+            "--domain",
+            "x.example.com",
+        ];
+        assert!(parse(&ok).is_ok());
+        for (flag, bad) in [
+            ("--brand", "other"),
+            ("--level", "xv"),
+            ("--algorithm", "rsa-1024"),
+            ("--not-after", "tomorrow"),
+        ] {
+            let mut args = ok.to_vec();
+            args.extend([flag, bad]);
+            assert!(parse(&args).is_err(), "{flag} {bad} was accepted");
+        }
+        assert!(parse(&ok[..7]).is_err(), "issue without --domain");
+    }
+
+    #[test]
+    fn revoke_reasons() {
+        let reason = |args: &[&str]| match parse(args).map(|cli| cli.command) {
+            Ok(Command::Revoke(args)) => Some(args.reason),
+            _ => None,
+        };
+        assert_eq!(reason(&["revoke", "c-1"]), Some(0));
+        assert_eq!(
+            reason(&["revoke", "c-1", "--reason", "superseded"]),
+            Some(4)
+        );
+        assert_eq!(reason(&["revoke", "c-1", "--reason", "6"]), Some(6));
+        assert_eq!(reason(&["revoke", "c-1", "--reason", "-3"]), Some(-3));
+        assert_eq!(reason(&["revoke", "c-1", "--reason", "hold"]), None);
+    }
+
+    #[test]
+    fn globals_and_list() {
+        let cli = parse(&[
+            "list",
+            "--status",
+            "Revocation-Pending",
+            "--all",
+            "--json",
+            "--endpoint",
+            "http://gw:1",
+        ])
+        .expect("valid command line");
+        assert!(cli.json);
+        assert_eq!(cli.endpoint, "http://gw:1");
+        match cli.command {
+            Command::List(args) => {
+                assert_eq!(args.status, Some(CertificateStatus::RevocationPending));
+                assert!(args.all);
+                assert!(args.page_size.is_none());
+            }
+            other => panic!("expected list, got {other:?}"),
+        }
+    }
+}

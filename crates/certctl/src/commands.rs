@@ -1,0 +1,374 @@
+//! Running a parsed command against the gateway, and reporting its failure.
+
+use std::io::Read as _;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use certflow_proto::v1::certificate_service_client::CertificateServiceClient;
+use certflow_proto::v1::revocation_service_client::RevocationServiceClient;
+use certflow_proto::v1::{
+    Certificate, DomainValidationSetup, GetCertificateHistoryRequest, GetCertificateRequest,
+    IssueCertificateRequest, ListCertificatesRequest, RequestRevocationRequest,
+    UploadCertificateRequest, ValidationSetup,
+};
+use tonic::transport::{Channel, Endpoint};
+use tonic_types::StatusExt as _;
+
+use crate::cli::{Cli, Command, IssueArgs, ListArgs, RevokeArgs, UploadArgs};
+use crate::json::Value;
+use crate::output;
+
+/// How long to wait for the connection to the gateway.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs the command; a gRPC failure comes back as a [`tonic::Status`] inside the error.
+pub async fn run(cli: Cli) -> Result<()> {
+    let endpoint = cli.endpoint.as_str();
+    let json = cli.json;
+    match cli.command {
+        Command::Issue(args) => {
+            let request = issue_request(&args, request_id(args.request_id.as_deref()));
+            let response = CertificateServiceClient::new(connect(endpoint).await?)
+                .issue_certificate(request)
+                .await?;
+            print_certificate(response.into_inner().certificate, json)
+        }
+        Command::Upload(args) => {
+            let request = upload_request(&args)?;
+            let response = CertificateServiceClient::new(connect(endpoint).await?)
+                .upload_certificate(request)
+                .await?;
+            print_certificate(response.into_inner().certificate, json)
+        }
+        Command::Get { id } => {
+            let response = CertificateServiceClient::new(connect(endpoint).await?)
+                .get_certificate(GetCertificateRequest { id })
+                .await?;
+            print_certificate(response.into_inner().certificate, json)
+        }
+        Command::List(args) => {
+            let client = CertificateServiceClient::new(connect(endpoint).await?);
+            list(client, &args, json).await
+        }
+        Command::History { id } => {
+            let response = CertificateServiceClient::new(connect(endpoint).await?)
+                .get_certificate_history(GetCertificateHistoryRequest { id })
+                .await?;
+            let events = response.into_inner().events;
+            if json {
+                print_json(&output::history_json(&events));
+            } else {
+                print!("{}", output::history_text(&events));
+            }
+            Ok(())
+        }
+        Command::Revoke(args) => {
+            let request = revoke_request(&args, request_id(args.request_id.as_deref()));
+            let response = RevocationServiceClient::new(connect(endpoint).await?)
+                .request_revocation(request)
+                .await?;
+            print_certificate(response.into_inner().certificate, json)
+        }
+    }
+}
+
+async fn connect(endpoint: &str) -> Result<Channel> {
+    Endpoint::from_shared(endpoint.to_owned())
+        .with_context(|| format!("invalid endpoint `{endpoint}`"))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .connect()
+        .await
+        .with_context(|| format!("could not reach the certflow gateway at {endpoint}"))
+}
+
+/// The request id to send: the one given, or a fresh UUID. Either way it is printed on
+/// standard error so that the request can be retried with the same id.
+fn request_id(given: Option<&str>) -> String {
+    let id = given.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    eprintln!("request id: {id}");
+    id
+}
+
+/// The `IssueCertificate` request for `certctl issue`.
+pub fn issue_request(args: &IssueArgs, request_id: String) -> IssueCertificateRequest {
+    let setup = |domains: &[String], setup: ValidationSetup| {
+        domains
+            .iter()
+            .map(move |domain| DomainValidationSetup {
+                domain: domain.clone(),
+                setup: setup as i32,
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut validation_setup = setup(&args.dns_auto, ValidationSetup::DnsAuto);
+    validation_setup.extend(setup(&args.file_auto, ValidationSetup::FileAuto));
+    IssueCertificateRequest {
+        request_id,
+        account: args.account.clone(),
+        brand: args.brand as i32,
+        level: args.level as i32,
+        paid: args.is_paid(),
+        key_algorithm: args.algorithm as i32,
+        domains: args.domains.clone(),
+        term_years: args.term,
+        not_before: args.not_before,
+        not_after: args.not_after,
+        validation_setup,
+        renewal_ordered: args.renewal_ordered,
+    }
+}
+
+fn upload_request(args: &UploadArgs) -> Result<UploadCertificateRequest> {
+    let pem = read_pem(&args.file)?;
+    Ok(UploadCertificateRequest {
+        request_id: request_id(args.request_id.as_deref()),
+        account: args.account.clone(),
+        pem,
+    })
+}
+
+/// Reads the PEM from `path`, or from standard input when `path` is `-`.
+fn read_pem(path: &Path) -> Result<String> {
+    if path == Path::new("-") {
+        let mut pem = String::new();
+        std::io::stdin()
+            .read_to_string(&mut pem)
+            .context("could not read the PEM from standard input")?;
+        Ok(pem)
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("could not read {}", path.display()))
+    }
+}
+
+/// The `RequestRevocation` request for `certctl revoke`; the reason goes out as given.
+pub fn revoke_request(args: &RevokeArgs, request_id: String) -> RequestRevocationRequest {
+    RequestRevocationRequest {
+        request_id,
+        certificate_id: args.id.clone(),
+        reason: args.reason,
+        description: args.description.clone().unwrap_or_default(),
+    }
+}
+
+async fn list(
+    mut client: CertificateServiceClient<Channel>,
+    args: &ListArgs,
+    json: bool,
+) -> Result<()> {
+    let mut request = ListCertificatesRequest {
+        status: args.status.map_or(0, |status| status as i32),
+        page_size: args.page_size.unwrap_or(0),
+        page_token: args.page_token.clone().unwrap_or_default(),
+        account: args.account.clone().unwrap_or_default(),
+    };
+    let mut certificates = Vec::new();
+    let next_page_token = loop {
+        let page = client
+            .list_certificates(request.clone())
+            .await?
+            .into_inner();
+        certificates.extend(page.certificates);
+        if !args.all || page.next_page_token.is_empty() {
+            break page.next_page_token;
+        }
+        if page.next_page_token == request.page_token {
+            bail!(
+                "the gateway returned the same page token `{}` twice; stopping",
+                page.next_page_token
+            );
+        }
+        request.page_token = page.next_page_token;
+    };
+    if json {
+        print_json(&output::list_json(&certificates, &next_page_token));
+    } else {
+        print!("{}", output::list_text(&certificates, &next_page_token));
+    }
+    Ok(())
+}
+
+fn print_certificate(certificate: Option<Certificate>, json: bool) -> Result<()> {
+    let certificate =
+        certificate.ok_or_else(|| anyhow!("the gateway's response carries no certificate"))?;
+    if json {
+        print_json(&output::certificate_json(&certificate));
+    } else {
+        print!("{}", output::certificate_text(&certificate));
+    }
+    Ok(())
+}
+
+fn print_json(value: &Value) {
+    println!("{}", value.to_pretty());
+}
+
+/// The canonical name of a gRPC status code, e.g. `NOT_FOUND`.
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// The error and its causes, joined by `: `, skipping a cause that repeats the one before
+/// it (transport errors often do).
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
+/// The lines to print on standard error for a failed command.
+pub fn error_report(err: &anyhow::Error) -> String {
+    let Some(status) = err.downcast_ref::<tonic::Status>() else {
+        return format!("error: {}\n", error_chain(err));
+    };
+    let mut out = format!(
+        "error: {}: {}\n",
+        code_name(status.code()),
+        status.message()
+    );
+    if let Some(info) = status.get_details_error_info() {
+        out.push_str(&format!(
+            "reason: {} (domain {})\n",
+            info.reason, info.domain
+        ));
+        let mut metadata: Vec<_> = info.metadata.iter().collect();
+        metadata.sort();
+        for (key, value) in metadata {
+            out.push_str(&format!("  {key}: {value}\n"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use certflow_proto::v1::{Brand, KeyAlgorithm, Level};
+    use tonic_types::{ErrorDetails, StatusExt as _};
+
+    use super::*;
+
+    #[test]
+    fn issue_request_maps_every_flag() {
+        let args = IssueArgs {
+            account: "ACME".to_owned(),
+            brand: Brand::Digicert,
+            level: Level::Ev,
+            domains: vec!["a.example.com".to_owned(), "b.example.com".to_owned()],
+            algorithm: KeyAlgorithm::Sm2,
+            term: 3,
+            paid: false,
+            free: true,
+            dns_auto: vec!["a.example.com".to_owned()],
+            file_auto: vec!["b.example.com".to_owned()],
+            not_before: None,
+            not_after: Some(prost_types::Timestamp {
+                seconds: 10,
+                nanos: 0,
+            }),
+            renewal_ordered: true,
+            request_id: None,
+        };
+        let request = issue_request(&args, "r-9".to_owned());
+        assert_eq!(request.request_id, "r-9");
+        assert_eq!(request.account, "ACME");
+        assert_eq!(request.brand, Brand::Digicert as i32);
+        assert_eq!(request.level, Level::Ev as i32);
+        assert_eq!(request.key_algorithm, KeyAlgorithm::Sm2 as i32);
+        assert!(!request.paid);
+        assert_eq!(request.term_years, 3);
+        assert!(request.renewal_ordered);
+        assert_eq!(request.not_after.map(|ts| ts.seconds), Some(10));
+        assert_eq!(
+            request.validation_setup,
+            [
+                DomainValidationSetup {
+                    domain: "a.example.com".to_owned(),
+                    setup: ValidationSetup::DnsAuto as i32,
+                },
+                DomainValidationSetup {
+                    domain: "b.example.com".to_owned(),
+                    setup: ValidationSetup::FileAuto as i32,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn revoke_request_sends_the_raw_reason() {
+        let args = RevokeArgs {
+            id: "c-1".to_owned(),
+            reason: 6,
+            description: None,
+            request_id: None,
+        };
+        let request = revoke_request(&args, "r-1".to_owned());
+        assert_eq!(request.reason, 6);
+        assert_eq!(request.certificate_id, "c-1");
+        assert_eq!(request.description, "");
+    }
+
+    #[test]
+    fn error_report_shows_code_message_and_error_info() {
+        let status = tonic::Status::with_error_details(
+            tonic::Code::InvalidArgument,
+            "reason 6 is not accepted",
+            ErrorDetails::with_error_info(
+                "INVALID_REVOCATION_REASON",
+                "certs",
+                HashMap::from([
+                    ("reason".to_owned(), "6".to_owned()),
+                    ("certificate_id".to_owned(), "c-1".to_owned()),
+                ]),
+            ),
+        );
+        assert_eq!(
+            error_report(&anyhow::Error::new(status)),
+            "error: INVALID_ARGUMENT: reason 6 is not accepted\n\
+             reason: INVALID_REVOCATION_REASON (domain certs)\n  \
+             certificate_id: c-1\n  reason: 6\n"
+        );
+    }
+
+    #[test]
+    fn error_report_without_details_or_status() {
+        let status = tonic::Status::not_found("no certificate c-1");
+        assert_eq!(
+            error_report(&anyhow::Error::new(status)),
+            "error: NOT_FOUND: no certificate c-1\n"
+        );
+        let err = anyhow!("connection refused")
+            .context("tcp connect error")
+            .context("tcp connect error")
+            .context("could not reach the gateway at x");
+        assert_eq!(
+            error_report(&err),
+            "error: could not reach the gateway at x: tcp connect error: connection refused\n"
+        );
+    }
+}

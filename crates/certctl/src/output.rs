@@ -1,0 +1,382 @@
+//! Rendering of responses, as aligned text for people or as JSON for scripts.
+
+use certflow_proto::v1::{
+    Brand, Certificate, CertificateSource, CertificateStatus, DomainValidationSetup, HistoryEvent,
+    KeyAlgorithm, Level, Revocation, RevocationPath, RevocationReason, ValidationSetup,
+};
+use prost_types::Timestamp;
+
+use crate::json::{Value, object};
+use crate::names::display;
+
+/// Placeholder for an empty field in text output.
+const NONE: &str = "-";
+
+fn timestamp_text(ts: Option<&Timestamp>) -> String {
+    ts.map_or_else(|| NONE.to_owned(), ToString::to_string)
+}
+
+fn timestamp_json(ts: Option<&Timestamp>) -> Value {
+    ts.map_or(Value::Null, |ts| Value::str(ts.to_string()))
+}
+
+fn or_none(s: &str) -> &str {
+    if s.is_empty() { NONE } else { s }
+}
+
+/// `key: value` lines with the values aligned in one column.
+fn aligned(rows: &[(&str, String)]) -> String {
+    let width = rows.iter().map(|(key, _)| key.len()).max().unwrap_or(0) + 1;
+    rows.iter()
+        .map(|(key, value)| format!("{:<width$} {value}\n", format!("{key}:")))
+        .collect()
+}
+
+/// Rows of text, each cell padded to its column's width; the last column is not padded.
+fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|row| row.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let pad = widths[c].saturating_sub(cell.chars().count());
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn validation_text(setup: &[DomainValidationSetup]) -> String {
+    setup
+        .iter()
+        .map(|s| format!("{}={}", s.domain, display::<ValidationSetup>(s.setup)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A certificate as aligned `key: value` lines.
+pub fn certificate_text(cert: &Certificate) -> String {
+    let mut rows: Vec<(&str, String)> = vec![
+        ("id", cert.id.clone()),
+        ("account", cert.account.clone()),
+        ("status", display::<CertificateStatus>(cert.status)),
+        ("brand", display::<Brand>(cert.brand)),
+        ("level", display::<Level>(cert.level)),
+        ("algorithm", display::<KeyAlgorithm>(cert.key_algorithm)),
+        ("domains", or_none(&cert.domains.join(", ")).to_owned()),
+        ("source", display::<CertificateSource>(cert.source)),
+        ("paid", cert.paid.to_string()),
+        ("term_years", cert.term_years.to_string()),
+        ("issued_at", timestamp_text(cert.issued_at.as_ref())),
+        ("not_before", timestamp_text(cert.not_before.as_ref())),
+        ("not_after", timestamp_text(cert.not_after.as_ref())),
+    ];
+    if !cert.original_id.is_empty() {
+        rows.push(("original_id", cert.original_id.clone()));
+    }
+    if !cert.validation_setup.is_empty() {
+        rows.push(("validation", validation_text(&cert.validation_setup)));
+    }
+    if cert.renewal_ordered {
+        rows.push(("renewal_ordered", "true".to_owned()));
+    }
+    if !cert.serial_number.is_empty() {
+        rows.push(("serial_number", cert.serial_number.clone()));
+    }
+    if !cert.public_key_sha256.is_empty() {
+        rows.push(("public_key_sha256", cert.public_key_sha256.clone()));
+    }
+    if let Some(rev) = &cert.revocation {
+        rows.push(("revocation_reason", display::<RevocationReason>(rev.reason)));
+        if !rev.description.is_empty() {
+            rows.push(("revocation_description", rev.description.clone()));
+        }
+        rows.push(("revocation_path", display::<RevocationPath>(rev.path)));
+        rows.push((
+            "revocation_requested_at",
+            timestamp_text(rev.requested_at.as_ref()),
+        ));
+        rows.push(("revoked_at", timestamp_text(rev.revoked_at.as_ref())));
+    }
+    aligned(&rows)
+}
+
+/// A page (or all pages) of certificates, one line each, then the next page token if any.
+pub fn list_text(certs: &[Certificate], next_page_token: &str) -> String {
+    let rows: Vec<Vec<String>> = certs
+        .iter()
+        .map(|cert| {
+            vec![
+                cert.id.clone(),
+                display::<CertificateStatus>(cert.status),
+                format!(
+                    "{}/{}",
+                    display::<Brand>(cert.brand),
+                    display::<Level>(cert.level)
+                ),
+                cert.domains.first().map_or(NONE, String::as_str).to_owned(),
+                timestamp_text(cert.not_after.as_ref()),
+            ]
+        })
+        .collect();
+    let mut out = table(&rows);
+    if !next_page_token.is_empty() {
+        out.push_str(&format!("next_page_token: {next_page_token}\n"));
+    }
+    out
+}
+
+fn actor_text(event: &HistoryEvent) -> String {
+    match (
+        event.actor_subject.is_empty(),
+        event.actor_account.is_empty(),
+    ) {
+        (true, true) => NONE.to_owned(),
+        (false, true) => event.actor_subject.clone(),
+        (true, false) => format!("({})", event.actor_account),
+        (false, false) => format!("{} ({})", event.actor_subject, event.actor_account),
+    }
+}
+
+/// A certificate's history, one line per event.
+pub fn history_text(events: &[HistoryEvent]) -> String {
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|event| {
+            vec![
+                event.sequence.to_string(),
+                timestamp_text(event.recorded_at.as_ref()),
+                or_none(&event.event_type).to_owned(),
+                actor_text(event),
+                or_none(&event.request_id).to_owned(),
+                event.summary.clone(),
+            ]
+        })
+        .collect();
+    table(&rows)
+}
+
+fn revocation_json(rev: &Revocation) -> Value {
+    object([
+        (
+            "reason",
+            Value::str(display::<RevocationReason>(rev.reason)),
+        ),
+        ("reason_code", Value::int(rev.reason)),
+        ("description", Value::str(&rev.description)),
+        ("path", Value::str(display::<RevocationPath>(rev.path))),
+        ("requested_at", timestamp_json(rev.requested_at.as_ref())),
+        ("revoked_at", timestamp_json(rev.revoked_at.as_ref())),
+    ])
+}
+
+/// A certificate as a JSON object; enums by short name, timestamps in RFC 3339.
+pub fn certificate_json(cert: &Certificate) -> Value {
+    object([
+        ("id", Value::str(&cert.id)),
+        ("account", Value::str(&cert.account)),
+        (
+            "status",
+            Value::str(display::<CertificateStatus>(cert.status)),
+        ),
+        ("brand", Value::str(display::<Brand>(cert.brand))),
+        ("level", Value::str(display::<Level>(cert.level))),
+        ("paid", Value::Bool(cert.paid)),
+        (
+            "key_algorithm",
+            Value::str(display::<KeyAlgorithm>(cert.key_algorithm)),
+        ),
+        (
+            "domains",
+            Value::Array(cert.domains.iter().map(Value::str).collect()),
+        ),
+        ("term_years", Value::int(cert.term_years)),
+        (
+            "source",
+            Value::str(display::<CertificateSource>(cert.source)),
+        ),
+        ("issued_at", timestamp_json(cert.issued_at.as_ref())),
+        ("not_before", timestamp_json(cert.not_before.as_ref())),
+        ("not_after", timestamp_json(cert.not_after.as_ref())),
+        ("original_id", Value::str(&cert.original_id)),
+        (
+            "validation_setup",
+            Value::Array(
+                cert.validation_setup
+                    .iter()
+                    .map(|s| {
+                        object([
+                            ("domain", Value::str(&s.domain)),
+                            ("setup", Value::str(display::<ValidationSetup>(s.setup))),
+                        ])
+                    })
+                    .collect(),
+            ),
+        ),
+        ("renewal_ordered", Value::Bool(cert.renewal_ordered)),
+        ("public_key_sha256", Value::str(&cert.public_key_sha256)),
+        ("serial_number", Value::str(&cert.serial_number)),
+        (
+            "revocation",
+            cert.revocation
+                .as_ref()
+                .map_or(Value::Null, revocation_json),
+        ),
+    ])
+}
+
+/// A listing as `{"certificates": [...], "next_page_token": "..."}`.
+pub fn list_json(certs: &[Certificate], next_page_token: &str) -> Value {
+    object([
+        (
+            "certificates",
+            Value::Array(certs.iter().map(certificate_json).collect()),
+        ),
+        ("next_page_token", Value::str(next_page_token)),
+    ])
+}
+
+/// A history as `{"events": [...]}`.
+pub fn history_json(events: &[HistoryEvent]) -> Value {
+    let events = events
+        .iter()
+        .map(|event| {
+            object([
+                ("sequence", Value::int(event.sequence)),
+                ("event_type", Value::str(&event.event_type)),
+                ("recorded_at", timestamp_json(event.recorded_at.as_ref())),
+                ("actor_subject", Value::str(&event.actor_subject)),
+                ("actor_account", Value::str(&event.actor_account)),
+                ("command_id", Value::str(&event.command_id)),
+                ("correlation_id", Value::str(&event.correlation_id)),
+                ("request_id", Value::str(&event.request_id)),
+                ("summary", Value::str(&event.summary)),
+            ])
+        })
+        .collect();
+    object([("events", Value::Array(events))])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(seconds: i64) -> Option<Timestamp> {
+        Some(Timestamp { seconds, nanos: 0 })
+    }
+
+    fn sample() -> Certificate {
+        Certificate {
+            id: "c-1".to_owned(),
+            account: "ACME".to_owned(),
+            brand: Brand::Geotrust as i32,
+            level: Level::Dv as i32,
+            paid: true,
+            key_algorithm: KeyAlgorithm::Rsa2048 as i32,
+            domains: vec!["www.example.com".to_owned(), "example.com".to_owned()],
+            term_years: 1,
+            source: CertificateSource::Platform as i32,
+            not_before: ts(1_700_000_000),
+            not_after: ts(1_731_536_000),
+            status: CertificateStatus::RevocationPending as i32,
+            revocation: Some(Revocation {
+                reason: RevocationReason::KeyCompromise as i32,
+                description: String::new(),
+                path: RevocationPath::ManualReview as i32,
+                requested_at: ts(1_710_000_000),
+                revoked_at: None,
+            }),
+            ..Certificate::default()
+        }
+    }
+
+    #[test]
+    fn certificate_text_is_aligned_and_uses_short_names() {
+        let text = certificate_text(&sample());
+        assert!(text.contains("id:                      c-1\n"), "{text}");
+        assert!(text.contains("status:                  revocation-pending\n"));
+        assert!(text.contains("brand:                   geotrust\n"));
+        assert!(text.contains("algorithm:               rsa-2048\n"));
+        assert!(text.contains("domains:                 www.example.com, example.com\n"));
+        assert!(text.contains("not_before:              2023-11-14T22:13:20Z\n"));
+        assert!(text.contains("revocation_reason:       key-compromise\n"));
+        assert!(text.contains("revocation_path:         manual-review\n"));
+        assert!(text.contains("revoked_at:              -\n"));
+        assert!(!text.contains("original_id"));
+        assert!(!text.contains("revocation_description"));
+    }
+
+    #[test]
+    fn list_text_has_one_line_per_certificate_and_the_token() {
+        let mut other = sample();
+        other.id = "c-22".to_owned();
+        other.status = CertificateStatus::Issued as i32;
+        other.domains.clear();
+        let text = list_text(&[sample(), other], "tok");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "c-1   revocation-pending  geotrust/dv  www.example.com  2024-11-13T22:13:20Z",
+                "c-22  issued              geotrust/dv  -                2024-11-13T22:13:20Z",
+                "next_page_token: tok",
+            ]
+        );
+        assert_eq!(list_text(&[], ""), "");
+    }
+
+    #[test]
+    fn history_text_shows_every_event() {
+        let event = HistoryEvent {
+            sequence: 7,
+            event_type: "CertificateIssued".to_owned(),
+            recorded_at: ts(0),
+            actor_subject: "alice".to_owned(),
+            actor_account: "ACME".to_owned(),
+            request_id: "r-1".to_owned(),
+            summary: "issued for www.example.com".to_owned(),
+            ..HistoryEvent::default()
+        };
+        assert_eq!(
+            history_text(&[event]),
+            "7  1970-01-01T00:00:00Z  CertificateIssued  alice (ACME)  r-1  issued for www.example.com\n"
+        );
+    }
+
+    #[test]
+    fn certificate_json_uses_short_names_and_null_for_absent_fields() {
+        let json = certificate_json(&sample()).to_pretty();
+        assert!(
+            json.contains("\"status\": \"revocation-pending\""),
+            "{json}"
+        );
+        assert!(json.contains("\"issued_at\": null"));
+        assert!(json.contains("\"not_after\": \"2024-11-13T22:13:20Z\""));
+        assert!(json.contains("\"reason\": \"key-compromise\""));
+        assert!(json.contains("\"reason_code\": 1"));
+        assert!(json.contains("\"revoked_at\": null"));
+        let mut bare = sample();
+        bare.revocation = None;
+        assert!(
+            certificate_json(&bare)
+                .to_pretty()
+                .contains("\"revocation\": null")
+        );
+    }
+}

@@ -1,0 +1,88 @@
+//! Helpers shared by the black-box tests: requests a client would send, and reading the
+//! `ErrorInfo` of a refusal.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use certflow_proto::v1::{
+    Brand, Certificate, CertificateStatus, DomainValidationSetup, GetCertificateRequest,
+    IssueCertificateRequest, KeyAlgorithm, Level, ValidationSetup,
+    certificate_service_client::CertificateServiceClient,
+};
+use certflow_testkit::eventually;
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+
+/// How long a test waits for the projection to catch up.
+pub const CATCH_UP: Duration = Duration::from_secs(10);
+
+/// A fresh request id.
+pub fn request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A GeoTrust DV certificate whose one domain has DNS_AUTO set up: revoked at once.
+pub fn dns_auto_dv(account: &str, domain: &str) -> IssueCertificateRequest {
+    IssueCertificateRequest {
+        request_id: request_id(),
+        account: account.into(),
+        brand: Brand::Geotrust as i32,
+        level: Level::Dv as i32,
+        paid: true,
+        key_algorithm: KeyAlgorithm::Rsa2048 as i32,
+        domains: vec![domain.into()],
+        term_years: 1,
+        validation_setup: vec![DomainValidationSetup {
+            domain: domain.into(),
+            setup: ValidationSetup::DnsAuto as i32,
+        }],
+        ..Default::default()
+    }
+}
+
+/// Issues `request` and returns the certificate.
+pub async fn issue(
+    client: &mut CertificateServiceClient<Channel>,
+    request: IssueCertificateRequest,
+) -> Certificate {
+    client
+        .issue_certificate(request)
+        .await
+        .expect("issue accepted")
+        .into_inner()
+        .certificate
+        .expect("certificate in response")
+}
+
+/// The `ErrorInfo` reason of a refusal, checking its domain is `certs`.
+pub fn reason(status: &tonic::Status) -> String {
+    let info = status
+        .get_details_error_info()
+        .unwrap_or_else(|| panic!("no ErrorInfo on {status:?}"));
+    assert_eq!(info.domain, "certs");
+    info.reason
+}
+
+/// Waits until the projection shows certificate `id` in `status`.
+pub async fn wait_for_status(
+    client: &mut CertificateServiceClient<Channel>,
+    id: &str,
+    status: CertificateStatus,
+) -> Certificate {
+    eventually(CATCH_UP, || {
+        let mut client = client.clone();
+        let id = id.to_string();
+        async move {
+            let cert = client
+                .get_certificate(GetCertificateRequest { id })
+                .await
+                .ok()?
+                .into_inner()
+                .certificate?;
+            (cert.status == status as i32).then_some(cert)
+        }
+    })
+    .await
+    .unwrap_or_else(|| panic!("certificate {id} did not reach {status:?}"))
+}
