@@ -1,0 +1,30 @@
+# Thin targets; the logic lives in cargo and in deploy/dev/run.sh.
+CARGO ?= cargo
+BUF ?= npx --yes @bufbuild/buf@1.75.0
+
+.PHONY: build run test unit lint fmt fmt-check buf-lint
+
+build:
+	$(CARGO) build --bin certd --bin certctl
+
+## Start NATS (unless NATS_URL is set) and every service, gateway on 127.0.0.1:50051.
+run: build
+	deploy/dev/run.sh
+
+## What CI runs: formatting, lints, proto lint, every test.
+test: fmt-check lint buf-lint unit
+
+unit:
+	$(CARGO) test --workspace
+
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+buf-lint:
+	cd proto && $(BUF) lint

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Runs the whole certflow set on this machine: `certd all`, and a nats-server of its own
+# (JetStream, data under .run/) unless NATS_URL names one. Ctrl-C stops everything.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+run_dir="$root/.run"
+listen="${CERTD_LISTEN:-127.0.0.1:50051}"
+nats_port="${CERTFLOW_NATS_PORT:-14222}"
+mkdir -p "$run_dir"
+
+find_nats_server() {
+  if [ -n "${NATS_SERVER_BIN:-}" ]; then echo "$NATS_SERVER_BIN"; return; fi
+  if command -v nats-server >/dev/null 2>&1; then command -v nats-server; return; fi
+  if [ -x /usr/sbin/nats-server ]; then echo /usr/sbin/nats-server; return; fi
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+nats_pid=""
+certd_pid=""
+cleanup() {
+  trap - INT TERM EXIT
+  if [ -n "$certd_pid" ]; then kill -TERM "$certd_pid" 2>/dev/null || true; wait "$certd_pid" 2>/dev/null || true; fi
+  if [ -n "$nats_pid" ]; then kill -TERM "$nats_pid" 2>/dev/null || true; wait "$nats_pid" 2>/dev/null || true; fi
+  echo "certflow stopped."
+}
+trap cleanup INT TERM EXIT
+
+if [ -z "${NATS_URL:-}" ]; then
+  nats_server=$(find_nats_server || true)
+  if [ -z "$nats_server" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "nats-server is missing: installing Debian's package."
+      apt-get update -qq && apt-get install -y -qq nats-server >/dev/null
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+      echo "nats-server is missing: installing Debian's package."
+      sudo apt-get update -qq && sudo apt-get install -y -qq nats-server >/dev/null
+    fi
+    nats_server=$(find_nats_server || true)
+  fi
+  if [ -z "$nats_server" ]; then
+    echo "nats-server is not installed. Install it (Debian: apt-get install nats-server)," >&2
+    echo "set NATS_SERVER_BIN to its path, or set NATS_URL to a running server with JetStream." >&2
+    exit 1
+  fi
+  if port_open "$nats_port"; then
+    echo "port $nats_port is taken; set CERTFLOW_NATS_PORT to a free port, or NATS_URL to use that server." >&2
+    exit 1
+  fi
+  "$nats_server" -js -a 127.0.0.1 -p "$nats_port" -sd "$run_dir/nats" -l "$run_dir/nats.log" &
+  nats_pid=$!
+  for _ in $(seq 1 100); do port_open "$nats_port" && break; sleep 0.1; done
+  port_open "$nats_port" || { echo "nats-server did not start; see $run_dir/nats.log" >&2; exit 1; }
+  export NATS_URL="nats://127.0.0.1:$nats_port"
+  echo "NATS:     $NATS_URL (JetStream, data in .run/nats, log in .run/nats.log)"
+else
+  echo "NATS:     $NATS_URL"
+fi
+
+cat <<MSG
+Gateway:  $listen (gRPC, reflection on)
+Try it in another terminal:
+  target/debug/certctl issue --account acme --brand geotrust --level dv --domain www.example.com --dns-auto www.example.com
+  target/debug/certctl list
+  target/debug/certctl revoke <id> --reason key-compromise
+  grpcurl -plaintext $listen list
+  grpcurl -plaintext -d '{"status":"CERTIFICATE_STATUS_ISSUED"}' $listen certflow.v1.CertificateService/ListCertificates
+Ctrl-C stops everything.
+MSG
+
+CERTD_LISTEN="$listen" "$root/target/debug/certd" all --data-dir "$run_dir/data" &
+certd_pid=$!
+wait "$certd_pid" || true
+certd_pid=""
