@@ -341,12 +341,11 @@ async fn a_missing_service_is_unavailable_not_a_hang() {
     .await
     .expect("gateway alone");
     let address = running.gateway_address.expect("address");
-    let certs =
-        certflow_proto::v1::certificate_service_client::CertificateServiceClient::connect(format!(
-            "http://{address}"
-        ))
-        .await
-        .expect("connect");
+    let certs = certflow_proto::v1::certificate_service_client::CertificateServiceClient::connect(
+        format!("http://{address}"),
+    )
+    .await
+    .expect("connect");
     let err = eventually(CATCH_UP, || {
         let mut certs = certs.clone();
         async move {

@@ -462,10 +462,7 @@ impl Delivered {
     /// Acknowledges this message and, the consumer acking all, every one before it. Call it
     /// only once their effects are durable.
     pub async fn ack(&self) -> Result<(), StoreError> {
-        self.message
-            .ack()
-            .await
-            .map_err(StoreError::Unavailable)
+        self.message.ack().await.map_err(StoreError::Unavailable)
     }
 }
 
