@@ -250,3 +250,35 @@ async fn certd_all_survives_a_restart_with_nothing_lost() {
     support::wait_for_status(&mut certs, &ids[1], CertificateStatus::Revoked).await;
     drop(certd);
 }
+
+#[tokio::test]
+async fn services_resume_after_nats_restarts() {
+    let mut certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let before = issue(&mut certs, dns_auto_dv("acme", "before.example.com")).await;
+    support::wait_for_status(&mut certs, &before.id, CertificateStatus::Issued).await;
+
+    certflow.nats.kill();
+    certflow.nats.restart().expect("nats back on the same port and store");
+
+    // The same request, retried until the services have reconnected, lands exactly once.
+    let request = dns_auto_dv("acme", "after.example.com");
+    let after = eventually(CATCH_UP, || {
+        let mut certs = certs.clone();
+        let request = request.clone();
+        async move { certs.issue_certificate(request).await.ok()?.into_inner().certificate }
+    })
+    .await
+    .expect("commands work again after NATS restarted");
+    support::wait_for_status(&mut certs, &after.id, CertificateStatus::Issued).await;
+    let all = eventually(CATCH_UP, || {
+        let mut certs = certs.clone();
+        async move {
+            let all = snapshot(&mut certs).await;
+            (all.len() == 2).then_some(all)
+        }
+    })
+    .await
+    .expect("both certificates listed");
+    assert!(all.iter().all(|(_, history)| history.len() == 1), "{all:?}");
+}

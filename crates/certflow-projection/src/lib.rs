@@ -61,6 +61,8 @@ const CHUNK: usize = 1_000;
 #[derive(Debug)]
 pub struct ProjectionService {
     db: ProjectionDb,
+    store: EventStore,
+    durable: String,
     feed: EventFeed,
     responder: Responder,
 }
@@ -87,6 +89,8 @@ impl ProjectionService {
         let responder = Responder::bind(client, subjects::QUERIES, "projection").await?;
         Ok(ProjectionService {
             db,
+            store: store.clone(),
+            durable: config.durable.clone(),
             feed,
             responder,
         })
@@ -101,6 +105,8 @@ impl ProjectionService {
     pub async fn run(self, shutdown: CancellationToken) {
         let ProjectionService {
             db,
+            store,
+            durable,
             feed,
             responder,
         } = self;
@@ -109,45 +115,73 @@ impl ProjectionService {
             let db = query_db.clone();
             async move { queries::answer(&db, request) }
         });
-        tokio::join!(apply_events(db, feed, shutdown), queries);
+        let applier = Applier { db, store, durable };
+        tokio::join!(applier.run(feed, shutdown), queries);
     }
 }
 
-/// The consumer loop: one explicit loop over chunks, errors and shutdown.
-async fn apply_events(db: ProjectionDb, mut feed: EventFeed, shutdown: CancellationToken) {
-    loop {
-        let chunk = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            chunk = feed.next_chunk(CHUNK) => chunk,
-        };
-        match chunk {
-            None => {
-                error!("event feed ended; the projection stops applying events");
-                return;
-            }
-            Some(Err(err)) => {
-                warn!(error = %err, "event feed error, retrying");
+/// Applies the feed to the database.
+struct Applier {
+    db: ProjectionDb,
+    store: EventStore,
+    durable: String,
+}
+
+impl Applier {
+    /// The consumer loop: one explicit loop over chunks, errors and shutdown. After any
+    /// failure the feed is re-created just after what sled holds: the consumer acknowledges
+    /// everything up to the message it is told about, so carrying on past a chunk that was
+    /// not applied would lose it.
+    async fn run(self, mut feed: EventFeed, shutdown: CancellationToken) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let chunk = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                chunk = feed.next_chunk(CHUNK) => chunk,
+            };
+            let failure = match chunk {
+                Some(Ok(chunk)) => match self.apply(&chunk).await {
+                    Ok(()) => {
+                        backoff = Duration::from_millis(100);
+                        continue;
+                    }
+                    Err(err) => err.to_string(),
+                },
+                Some(Err(err)) => err.to_string(),
+                None => "the event feed ended".to_string(),
+            };
+            warn!(error = %failure, ?backoff, "projection resumes from its database");
+            loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = tokio::time::sleep(backoff) => {}
                 }
-            }
-            Some(Ok(chunk)) => {
-                if let Err(err) = apply_chunk(&db, &chunk).await {
-                    // Not acknowledged: JetStream redelivers after the ack wait, and what
-                    // was applied is skipped then.
-                    error!(error = %err, "could not apply events");
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                let resumed = match self.db.applied_sequence() {
+                    Ok(applied) => self
+                        .store
+                        .follow(&self.durable, applied)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(err) => Err(err.to_string()),
+                };
+                match resumed {
+                    Ok(resumed) => {
+                        feed = resumed;
+                        break;
+                    }
+                    Err(err) => error!(error = %err, "cannot resume the event feed yet"),
                 }
             }
         }
     }
-}
 
-async fn apply_chunk(db: &ProjectionDb, chunk: &[Delivered]) -> Result<(), ProjectionError> {
-    db.apply(chunk)?;
-    db.flush().await?;
-    if let Some(last) = chunk.last() {
-        last.ack().await?;
+    async fn apply(&self, chunk: &[Delivered]) -> Result<(), ProjectionError> {
+        self.db.apply(chunk)?;
+        self.db.flush().await?;
+        if let Some(last) = chunk.last() {
+            last.ack().await?;
+        }
+        Ok(())
     }
-    Ok(())
 }
