@@ -1,6 +1,7 @@
 //! Running one command: answer a retry from its first outcome, otherwise decide and append
 //! through the event store, and remember the outcome.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use certflow_domain::{
@@ -12,6 +13,8 @@ use prost::Message;
 use tracing::{debug, warn};
 
 use crate::reply::{code, now, refused, unavailable};
+use crate::serve::{Request, Responder};
+use tokio_util::sync::CancellationToken;
 
 /// Why a service refuses a command.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +36,17 @@ pub struct CommandRuntime {
 }
 
 impl CommandRuntime {
+    /// Answers the requests of `responder` with `handle` until `shutdown`.
+    pub async fn serve<H, F>(self, responder: Responder, shutdown: CancellationToken, handle: H)
+    where
+        H: Fn(CommandRuntime, Request) -> F + Send + Sync + 'static,
+        F: Future<Output = Reply> + Send + 'static,
+    {
+        responder
+            .run(shutdown, move |request| handle(self.clone(), request))
+            .await;
+    }
+
     /// Runs a command on certificate `id`. `decide` is called with the state and context
     /// (again after every lost race); `respond` builds the response from the certificate
     /// afterwards. The reply is recorded so a retry with the same request id gets it again

@@ -18,7 +18,9 @@ mod serve;
 pub use certflow_proto::bus::v1::{Refusal, Reply, reply::Outcome};
 pub use client::{BusClient, BusError};
 pub use command::{CommandError, CommandRuntime};
-pub use reply::{code, command_meta, not_available, now, refused, response, unavailable};
+pub use reply::{
+    code, command_meta, decode_request, not_available, now, refused, response, unavailable,
+};
 pub use serve::{Request, Responder};
 pub use tokio_util::sync::CancellationToken;
 

@@ -71,6 +71,16 @@ pub fn unavailable(message: impl Into<String>) -> Reply {
     }
 }
 
+/// The request body as the message `M`; undecodable bytes are the caller's error.
+pub fn decode_request<M: Message + Default>(request: &crate::Request) -> Result<M, DomainError> {
+    M::decode(request.payload.clone()).map_err(|err| {
+        DomainError::invalid(
+            Reason::InvalidArgument,
+            format!("undecodable request: {err}"),
+        )
+    })
+}
+
 /// The answer of a service to a command it does not offer yet.
 pub fn not_available(service: &str, subject: &str) -> Reply {
     Reply {

@@ -283,3 +283,57 @@ impl Certificate {
             .unwrap_or(ValidationSetup::None)
     }
 }
+
+impl fmt::Display for Brand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Brand::TrustAsia => "TrustAsia",
+            Brand::Wotrus => "Wotrus",
+            Brand::DnsPod => "DNSPod",
+            Brand::GeoTrust => "GeoTrust",
+            Brand::DigiCert => "DigiCert",
+            Brand::GlobalSign => "GlobalSign",
+            Brand::Sectigo => "Sectigo",
+            Brand::Other => "another brand",
+        })
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Level::Dv => "DV",
+            Level::Ov => "OV",
+            Level::Ev => "EV",
+        })
+    }
+}
+
+impl fmt::Display for RevocationReason {
+    /// The RFC 5280 name.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RevocationReason::Unspecified => "unspecified",
+            RevocationReason::KeyCompromise => "keyCompromise",
+            RevocationReason::AffiliationChanged => "affiliationChanged",
+            RevocationReason::Superseded => "superseded",
+            RevocationReason::CessationOfOperation => "cessationOfOperation",
+        })
+    }
+}
+
+impl fmt::Display for RevocationPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RevocationPath::Immediate => "immediate",
+            RevocationPath::AutomaticValidation => "automatic validation",
+            RevocationPath::DomainValidation => "domain validation",
+            RevocationPath::ManualReview {
+                document_required: false,
+            } => "manual review",
+            RevocationPath::ManualReview {
+                document_required: true,
+            } => "manual review after a stamped document",
+        })
+    }
+}

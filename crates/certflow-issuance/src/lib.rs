@@ -10,8 +10,8 @@
 mod upload;
 
 use certflow_bus::{
-    CancellationToken, CommandError, CommandRuntime, Request, Responder, command_meta, refused,
-    subjects,
+    CancellationToken, CommandError, CommandRuntime, Request, Responder, command_meta,
+    decode_request, not_available, refused, subjects,
 };
 use certflow_domain::{CertificateId, Command, DomainError, IssueCertificate, decide};
 use certflow_proto::bus::v1::Reply;
@@ -23,7 +23,6 @@ use certflow_proto::v1::{
     IssueCertificateRequest, IssueCertificateResponse, UploadCertificateRequest,
     UploadCertificateResponse,
 };
-use prost::Message;
 
 pub use upload::parse_upload;
 
@@ -53,31 +52,16 @@ impl IssuanceService {
 
     /// Answers commands until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
-        let runtime = self.runtime;
-        self.responder
-            .run(shutdown, move |request| {
-                let runtime = runtime.clone();
-                async move { handle(&runtime, request).await }
-            })
-            .await;
+        self.runtime.serve(self.responder, shutdown, handle).await;
     }
 }
 
-async fn handle(runtime: &CommandRuntime, request: Request) -> Reply {
+async fn handle(runtime: CommandRuntime, request: Request) -> Reply {
     match request.subject.as_str() {
-        subjects::ISSUE_CERTIFICATE => issue(runtime, request).await,
-        subjects::UPLOAD_CERTIFICATE => upload(runtime, request).await,
-        other => certflow_bus::unavailable(format!("the issuance service has no command {other}")),
+        subjects::ISSUE_CERTIFICATE => issue(&runtime, request).await,
+        subjects::UPLOAD_CERTIFICATE => upload(&runtime, request).await,
+        other => not_available("issuance", other),
     }
-}
-
-fn decode<M: Message + Default>(request: &Request) -> Result<M, DomainError> {
-    M::decode(request.payload.clone()).map_err(|err| {
-        DomainError::invalid(
-            certflow_domain::Reason::InvalidArgument,
-            format!("undecodable request: {err}"),
-        )
-    })
 }
 
 /// The id of a certificate created by a command: the command id (a UUID), so a retry finds
@@ -89,7 +73,7 @@ fn new_certificate_id(
 }
 
 async fn issue(runtime: &CommandRuntime, request: Request) -> Reply {
-    let parsed = decode::<IssueCertificateRequest>(&request).and_then(|req| {
+    let parsed = decode_request::<IssueCertificateRequest>(&request).and_then(|req| {
         let meta = command_meta(&req.request_id, request.headers.as_ref())?;
         let command = IssueCertificate {
             id: new_certificate_id(&meta)?,
@@ -126,7 +110,7 @@ async fn issue(runtime: &CommandRuntime, request: Request) -> Reply {
 }
 
 async fn upload(runtime: &CommandRuntime, request: Request) -> Reply {
-    let parsed = decode::<UploadCertificateRequest>(&request).and_then(|req| {
+    let parsed = decode_request::<UploadCertificateRequest>(&request).and_then(|req| {
         let meta = command_meta(&req.request_id, request.headers.as_ref())?;
         let command = parse_upload(new_certificate_id(&meta)?, &req.account, &req.pem)?;
         Ok((meta, command))

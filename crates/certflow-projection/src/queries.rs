@@ -1,6 +1,6 @@
 //! Answers to the gateway's queries, from sled.
 
-use certflow_bus::{Request, refused, response, subjects, unavailable};
+use certflow_bus::{Request, decode_request, refused, response, subjects, unavailable};
 use certflow_domain::{Actor, CertificateId, DomainError, Reason, Role, Status};
 use certflow_eventstore::actor_from_headers;
 use certflow_proto::bus::v1::Reply;
@@ -9,7 +9,6 @@ use certflow_proto::v1::{
     GetCertificateHistoryRequest, GetCertificateHistoryResponse, GetCertificateRequest,
     GetCertificateResponse, ListCertificatesRequest, ListCertificatesResponse,
 };
-use prost::Message;
 use tracing::warn;
 
 use crate::view::{ProjectionDb, Record, ViewError};
@@ -55,13 +54,8 @@ impl From<ViewError> for QueryError {
     }
 }
 
-fn decode<M: Message + Default>(request: &Request) -> Result<M, QueryError> {
-    M::decode(request.payload.clone()).map_err(|err| {
-        QueryError::Refused(DomainError::invalid(
-            Reason::InvalidArgument,
-            format!("undecodable request: {err}"),
-        ))
-    })
+fn decode<M: prost::Message + Default>(request: &Request) -> Result<M, QueryError> {
+    Ok(decode_request(request)?)
 }
 
 /// The record if `actor` may see it: absent, deleted and foreign ones are all `NOT_FOUND`

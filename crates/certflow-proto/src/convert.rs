@@ -416,22 +416,31 @@ pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Event>, ConvertError> {
 
 /// A one-line account of an event, for histories.
 pub fn event_summary(event: &Event) -> String {
+    let names = |domains: &[DomainName]| {
+        domains
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     match event {
         Event::Issued(e) => format!(
-            "issued {:?} {:?} certificate for {}",
+            "{} {} certificate issued for {}",
             e.brand,
             e.level,
-            e.domains
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
+            names(&e.domains)
         ),
-        Event::Uploaded(e) => format!("uploaded certificate issued by {}", e.issuer),
+        Event::Uploaded(e) => format!(
+            "certificate for {} uploaded, issued by {}",
+            names(&e.domains),
+            e.issuer
+        ),
         Event::RevocationRequested(e) => {
-            format!("revocation requested ({:?}), path {:?}", e.reason, e.path)
+            format!("revocation requested ({}), path: {}", e.reason, e.path)
         }
-        Event::Revoked(e) => format!("revoked ({:?}), cause {:?}", e.reason, e.cause),
+        Event::Revoked(e) => match e.cause {
+            RevocationCause::Requested => format!("revoked ({}) as requested", e.reason),
+        },
     }
 }
 
@@ -495,6 +504,26 @@ mod tests {
         ];
         let decoded = decode_batch(&encode_batch(&events)).expect("decodes");
         assert_eq!(decoded, events);
+    }
+
+    #[test]
+    fn summaries_say_what_happened_in_rfc_terms() {
+        let revoked = Event::Revoked(CertificateRevoked {
+            reason: RevocationReason::KeyCompromise,
+            revoked_at: Timestamp::from_unix_seconds(1),
+            cause: RevocationCause::Requested,
+        });
+        assert_eq!(event_summary(&revoked), "revoked (keyCompromise) as requested");
+        let requested = Event::RevocationRequested(RevocationRequested {
+            reason: RevocationReason::Superseded,
+            description: String::new(),
+            path: RevocationPath::AutomaticValidation,
+            requested_at: Timestamp::from_unix_seconds(1),
+        });
+        assert_eq!(
+            event_summary(&requested),
+            "revocation requested (superseded), path: automatic validation"
+        );
     }
 
     #[test]

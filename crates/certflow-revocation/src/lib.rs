@@ -12,16 +12,13 @@
 #![forbid(unsafe_code)]
 
 use certflow_bus::{
-    CancellationToken, CommandError, CommandRuntime, Request, Responder, command_meta, refused,
-    subjects,
+    CancellationToken, CommandError, CommandRuntime, Request, Responder, command_meta,
+    decode_request, not_available, refused, subjects,
 };
-use certflow_domain::{
-    CertificateId, Command, DomainError, Event, Reason, RequestRevocation, RevocationPath, decide,
-};
+use certflow_domain::{CertificateId, Command, Event, RequestRevocation, RevocationPath, decide};
 use certflow_proto::bus::v1::Reply;
 use certflow_proto::convert::certificate_to_proto;
 use certflow_proto::v1::{RequestRevocationRequest, RequestRevocationResponse};
-use prost::Message;
 
 /// Errors starting the service.
 #[derive(Debug, thiserror::Error)]
@@ -49,42 +46,27 @@ impl RevocationService {
 
     /// Answers commands until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
-        let runtime = self.runtime;
-        self.responder
-            .run(shutdown, move |request| {
-                let runtime = runtime.clone();
-                async move { handle(&runtime, request).await }
-            })
-            .await;
+        self.runtime.serve(self.responder, shutdown, handle).await;
     }
 }
 
-async fn handle(runtime: &CommandRuntime, request: Request) -> Reply {
+async fn handle(runtime: CommandRuntime, request: Request) -> Reply {
     match request.subject.as_str() {
-        subjects::REQUEST_REVOCATION => request_revocation(runtime, request).await,
-        other => {
-            certflow_bus::unavailable(format!("the revocation service has no command {other}"))
-        }
+        subjects::REQUEST_REVOCATION => request_revocation(&runtime, request).await,
+        other => not_available("revocation", other),
     }
 }
 
 async fn request_revocation(runtime: &CommandRuntime, request: Request) -> Reply {
-    let parsed = RequestRevocationRequest::decode(request.payload.clone())
-        .map_err(|err| {
-            DomainError::invalid(
-                Reason::InvalidArgument,
-                format!("undecodable request: {err}"),
-            )
-        })
-        .and_then(|req| {
-            let meta = command_meta(&req.request_id, request.headers.as_ref())?;
-            let command = RequestRevocation {
-                id: CertificateId::parse(&req.certificate_id)?,
-                reason_code: req.reason,
-                description: req.description,
-            };
-            Ok((meta, command))
-        });
+    let parsed = decode_request::<RequestRevocationRequest>(&request).and_then(|req| {
+        let meta = command_meta(&req.request_id, request.headers.as_ref())?;
+        let command = RequestRevocation {
+            id: CertificateId::parse(&req.certificate_id)?,
+            reason_code: req.reason,
+            description: req.description,
+        };
+        Ok((meta, command))
+    });
     let (meta, command) = match parsed {
         Ok(parsed) => parsed,
         Err(err) => return refused(&err),
