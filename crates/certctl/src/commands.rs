@@ -12,11 +12,11 @@ use certflow_proto::v1::{
     IssueCertificateRequest, ListCertificatesRequest, RequestRevocationRequest,
     UploadCertificateRequest, ValidationSetup,
 };
+use serde_json::Value;
 use tonic::transport::{Channel, Endpoint};
 use tonic_types::StatusExt as _;
 
 use crate::cli::{Cli, Command, IssueArgs, ListArgs, RevokeArgs, UploadArgs};
-use crate::json::Value;
 use crate::output;
 
 /// How long to wait for the connection to the gateway.
@@ -57,7 +57,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .await?;
             let events = response.into_inner().events;
             if json {
-                print_json(&output::history_json(&events));
+                print_json(&output::history_json(&events))?;
             } else {
                 print!("{}", output::history_text(&events));
             }
@@ -181,7 +181,7 @@ async fn list(
         request.page_token = page.next_page_token;
     };
     if json {
-        print_json(&output::list_json(&certificates, &next_page_token));
+        print_json(&output::list_json(&certificates, &next_page_token))?;
     } else {
         print!("{}", output::list_text(&certificates, &next_page_token));
     }
@@ -192,15 +192,16 @@ fn print_certificate(certificate: Option<Certificate>, json: bool) -> Result<()>
     let certificate =
         certificate.ok_or_else(|| anyhow!("the gateway's response carries no certificate"))?;
     if json {
-        print_json(&output::certificate_json(&certificate));
+        print_json(&output::certificate_json(&certificate))?;
     } else {
         print!("{}", output::certificate_text(&certificate));
     }
     Ok(())
 }
 
-fn print_json(value: &Value) {
-    println!("{}", value.to_pretty());
+fn print_json(value: &Value) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
 }
 
 /// The canonical name of a gRPC status code, e.g. `NOT_FOUND`.

@@ -9,7 +9,6 @@
 
 mod cli;
 mod commands;
-mod json;
 mod names;
 mod output;
 

@@ -5,8 +5,8 @@ use certflow_proto::v1::{
     KeyAlgorithm, Level, Revocation, RevocationPath, RevocationReason, ValidationSetup,
 };
 use prost_types::Timestamp;
+use serde_json::{Value, json};
 
-use crate::json::{Value, object};
 use crate::names::display;
 
 /// Placeholder for an empty field in text output.
@@ -17,7 +17,7 @@ fn timestamp_text(ts: Option<&Timestamp>) -> String {
 }
 
 fn timestamp_json(ts: Option<&Timestamp>) -> Value {
-    ts.map_or(Value::Null, |ts| Value::str(ts.to_string()))
+    ts.map_or(Value::Null, |ts| Value::String(ts.to_string()))
 }
 
 fn or_none(s: &str) -> &str {
@@ -173,104 +173,79 @@ pub fn history_text(events: &[HistoryEvent]) -> String {
 }
 
 fn revocation_json(rev: &Revocation) -> Value {
-    object([
-        (
-            "reason",
-            Value::str(display::<RevocationReason>(rev.reason)),
-        ),
-        ("reason_code", Value::int(rev.reason)),
-        ("description", Value::str(&rev.description)),
-        ("path", Value::str(display::<RevocationPath>(rev.path))),
-        ("requested_at", timestamp_json(rev.requested_at.as_ref())),
-        ("revoked_at", timestamp_json(rev.revoked_at.as_ref())),
-    ])
+    json!({
+        "reason": display::<RevocationReason>(rev.reason),
+        "reason_code": rev.reason,
+        "description": rev.description,
+        "path": display::<RevocationPath>(rev.path),
+        "requested_at": timestamp_json(rev.requested_at.as_ref()),
+        "revoked_at": timestamp_json(rev.revoked_at.as_ref()),
+    })
 }
 
 /// A certificate as a JSON object; enums by short name, timestamps in RFC 3339.
 pub fn certificate_json(cert: &Certificate) -> Value {
-    object([
-        ("id", Value::str(&cert.id)),
-        ("account", Value::str(&cert.account)),
-        (
-            "status",
-            Value::str(display::<CertificateStatus>(cert.status)),
-        ),
-        ("brand", Value::str(display::<Brand>(cert.brand))),
-        ("level", Value::str(display::<Level>(cert.level))),
-        ("paid", Value::Bool(cert.paid)),
-        (
-            "key_algorithm",
-            Value::str(display::<KeyAlgorithm>(cert.key_algorithm)),
-        ),
-        (
-            "domains",
-            Value::Array(cert.domains.iter().map(Value::str).collect()),
-        ),
-        ("term_years", Value::int(cert.term_years)),
-        (
-            "source",
-            Value::str(display::<CertificateSource>(cert.source)),
-        ),
-        ("issued_at", timestamp_json(cert.issued_at.as_ref())),
-        ("not_before", timestamp_json(cert.not_before.as_ref())),
-        ("not_after", timestamp_json(cert.not_after.as_ref())),
-        ("original_id", Value::str(&cert.original_id)),
-        (
-            "validation_setup",
-            Value::Array(
-                cert.validation_setup
-                    .iter()
-                    .map(|s| {
-                        object([
-                            ("domain", Value::str(&s.domain)),
-                            ("setup", Value::str(display::<ValidationSetup>(s.setup))),
-                        ])
-                    })
-                    .collect(),
-            ),
-        ),
-        ("renewal_ordered", Value::Bool(cert.renewal_ordered)),
-        ("public_key_sha256", Value::str(&cert.public_key_sha256)),
-        ("serial_number", Value::str(&cert.serial_number)),
-        (
-            "revocation",
-            cert.revocation
-                .as_ref()
-                .map_or(Value::Null, revocation_json),
-        ),
-    ])
+    let validation_setup: Vec<Value> = cert
+        .validation_setup
+        .iter()
+        .map(|s| {
+            json!({
+                "domain": s.domain,
+                "setup": display::<ValidationSetup>(s.setup),
+            })
+        })
+        .collect();
+    json!({
+        "id": cert.id,
+        "account": cert.account,
+        "status": display::<CertificateStatus>(cert.status),
+        "brand": display::<Brand>(cert.brand),
+        "level": display::<Level>(cert.level),
+        "paid": cert.paid,
+        "key_algorithm": display::<KeyAlgorithm>(cert.key_algorithm),
+        "domains": cert.domains,
+        "term_years": cert.term_years,
+        "source": display::<CertificateSource>(cert.source),
+        "issued_at": timestamp_json(cert.issued_at.as_ref()),
+        "not_before": timestamp_json(cert.not_before.as_ref()),
+        "not_after": timestamp_json(cert.not_after.as_ref()),
+        "original_id": cert.original_id,
+        "validation_setup": validation_setup,
+        "renewal_ordered": cert.renewal_ordered,
+        "public_key_sha256": cert.public_key_sha256,
+        "serial_number": cert.serial_number,
+        "revocation": cert.revocation.as_ref().map_or(Value::Null, revocation_json),
+    })
 }
 
 /// A listing as `{"certificates": [...], "next_page_token": "..."}`.
 pub fn list_json(certs: &[Certificate], next_page_token: &str) -> Value {
-    object([
-        (
-            "certificates",
-            Value::Array(certs.iter().map(certificate_json).collect()),
-        ),
-        ("next_page_token", Value::str(next_page_token)),
-    ])
+    let certificates: Vec<Value> = certs.iter().map(certificate_json).collect();
+    json!({
+        "certificates": certificates,
+        "next_page_token": next_page_token,
+    })
 }
 
 /// A history as `{"events": [...]}`.
 pub fn history_json(events: &[HistoryEvent]) -> Value {
-    let events = events
+    let events: Vec<Value> = events
         .iter()
         .map(|event| {
-            object([
-                ("sequence", Value::int(event.sequence)),
-                ("event_type", Value::str(&event.event_type)),
-                ("recorded_at", timestamp_json(event.recorded_at.as_ref())),
-                ("actor_subject", Value::str(&event.actor_subject)),
-                ("actor_account", Value::str(&event.actor_account)),
-                ("command_id", Value::str(&event.command_id)),
-                ("correlation_id", Value::str(&event.correlation_id)),
-                ("request_id", Value::str(&event.request_id)),
-                ("summary", Value::str(&event.summary)),
-            ])
+            json!({
+                "sequence": event.sequence,
+                "event_type": event.event_type,
+                "recorded_at": timestamp_json(event.recorded_at.as_ref()),
+                "actor_subject": event.actor_subject,
+                "actor_account": event.actor_account,
+                "command_id": event.command_id,
+                "correlation_id": event.correlation_id,
+                "request_id": event.request_id,
+                "summary": event.summary,
+            })
         })
         .collect();
-    object([("events", Value::Array(events))])
+    json!({ "events": events })
 }
 
 #[cfg(test)]
@@ -361,22 +336,86 @@ mod tests {
 
     #[test]
     fn certificate_json_uses_short_names_and_null_for_absent_fields() {
-        let json = certificate_json(&sample()).to_pretty();
-        assert!(
-            json.contains("\"status\": \"revocation-pending\""),
-            "{json}"
+        let value = certificate_json(&sample());
+        assert_eq!(value["id"], "c-1");
+        assert_eq!(value["account"], "ACME");
+        assert_eq!(value["status"], "revocation-pending");
+        assert_eq!(value["brand"], "geotrust");
+        assert_eq!(value["level"], "dv");
+        assert_eq!(value["paid"], true);
+        assert_eq!(value["key_algorithm"], "rsa-2048");
+        assert_eq!(value["domains"], json!(["www.example.com", "example.com"]));
+        assert_eq!(value["term_years"], 1);
+        assert_eq!(value["issued_at"], Value::Null);
+        assert_eq!(value["not_before"], "2023-11-14T22:13:20Z");
+        assert_eq!(value["not_after"], "2024-11-13T22:13:20Z");
+        assert_eq!(value["original_id"], "");
+        assert_eq!(value["validation_setup"], json!([]));
+        assert_eq!(value["renewal_ordered"], false);
+        assert_eq!(
+            value["revocation"],
+            json!({
+                "reason": "key-compromise",
+                "reason_code": 1,
+                "description": "",
+                "path": "manual-review",
+                "requested_at": "2024-03-09T16:00:00Z",
+                "revoked_at": null,
+            })
         );
-        assert!(json.contains("\"issued_at\": null"));
-        assert!(json.contains("\"not_after\": \"2024-11-13T22:13:20Z\""));
-        assert!(json.contains("\"reason\": \"key-compromise\""));
-        assert!(json.contains("\"reason_code\": 1"));
-        assert!(json.contains("\"revoked_at\": null"));
         let mut bare = sample();
         bare.revocation = None;
+        assert_eq!(certificate_json(&bare)["revocation"], Value::Null);
+    }
+
+    #[test]
+    fn pretty_json_parses_back_to_the_same_value() {
+        let value = list_json(&[sample()], "tok");
+        let text = serde_json::to_string_pretty(&value).expect("a Value always serializes");
+        assert!(text.contains("\n  \"certificates\": ["), "{text}");
         assert!(
-            certificate_json(&bare)
-                .to_pretty()
-                .contains("\"revocation\": null")
+            text.contains("\"status\": \"revocation-pending\""),
+            "{text}"
+        );
+        let parsed: Value = serde_json::from_str(&text).expect("pretty output is valid JSON");
+        assert_eq!(parsed, value);
+        assert_eq!(parsed["next_page_token"], "tok");
+        assert_eq!(parsed["certificates"][0]["id"], "c-1");
+        assert_eq!(parsed["certificates"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            list_json(&[], ""),
+            json!({ "certificates": [], "next_page_token": "" })
+        );
+    }
+
+    #[test]
+    fn history_json_has_every_event_field() {
+        let event = HistoryEvent {
+            sequence: 7,
+            event_type: "CertificateIssued".to_owned(),
+            recorded_at: ts(0),
+            actor_subject: "alice".to_owned(),
+            actor_account: "ACME".to_owned(),
+            command_id: "cmd-1".to_owned(),
+            correlation_id: "cor-1".to_owned(),
+            request_id: "r-1".to_owned(),
+            summary: "issued for www.example.com".to_owned(),
+        };
+        assert_eq!(
+            history_json(&[event]),
+            json!({
+                "events": [{
+                    "sequence": 7,
+                    "event_type": "CertificateIssued",
+                    "recorded_at": "1970-01-01T00:00:00Z",
+                    "actor_subject": "alice",
+                    "actor_account": "ACME",
+                    "command_id": "cmd-1",
+                    "correlation_id": "cor-1",
+                    "request_id": "r-1",
+                    "summary": "issued for www.example.com",
+                }]
+            })
         );
     }
 }
