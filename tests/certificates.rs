@@ -331,21 +331,22 @@ async fn a_missing_service_is_unavailable_not_a_hang() {
     // Stop every service, then run a gateway alone on the same NATS.
     certflow.stop_services().await;
     let running = certd::start(
-        {
-            let mut config = certd::Config::new(certflow.nats.url(), certflow.data.path());
-            config.listen = "127.0.0.1:0".parse().expect("address");
-            config
-        },
+        certflow.config().expect("config"),
         &[certd::Service::Gateway],
     )
     .await
     .expect("gateway alone");
     let address = running.gateway_address.expect("address");
-    let certs = certflow_proto::v1::certificate_service_client::CertificateServiceClient::connect(
-        format!("http://{address}"),
-    )
-    .await
-    .expect("connect");
+    let channel = tonic::transport::Channel::from_shared(format!("http://{address}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let certs =
+        certflow_proto::v1::certificate_service_client::CertificateServiceClient::with_interceptor(
+            channel,
+            certflow_testkit::Bearer::new(Some(&certflow.admin_token())).expect("token"),
+        );
     let err = eventually(CATCH_UP, || {
         let mut certs = certs.clone();
         async move {

@@ -11,13 +11,13 @@ use certflow_proto::v1::{
     Certificate, CertificateStatus, GetCertificateHistoryRequest, HistoryEvent,
     ListCertificatesRequest, RequestRevocationRequest, RevocationReason, UploadCertificateRequest,
 };
-use certflow_testkit::{Certflow, NatsServer, eventually};
+use certflow_testkit::{Authed, Bearer, Certflow, NatsServer, eventually};
 use support::{CATCH_UP, dns_auto_dv, issue, request_id};
 use tonic::transport::Channel;
 
 /// Everything the read side shows: every certificate and its history.
 async fn snapshot(
-    certs: &mut CertificateServiceClient<Channel>,
+    certs: &mut CertificateServiceClient<Authed>,
 ) -> Vec<(Certificate, Vec<HistoryEvent>)> {
     let list = certs
         .list_certificates(ListCertificatesRequest {
@@ -131,6 +131,9 @@ impl CertdProcess {
     fn start(nats: &NatsServer, data_dir: &std::path::Path, port: u16) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_certd"))
             .arg("all")
+            .arg("--plaintext")
+            .arg("--jwt-ed25519-key")
+            .arg(certd::dev::key_paths(data_dir).1)
             .env("NATS_URL", nats.url())
             .env("CERTD_LISTEN", format!("127.0.0.1:{port}"))
             .env("CERTD_DATA_DIR", data_dir)
@@ -183,11 +186,21 @@ async fn certd_all_survives_a_restart_with_nothing_lost() {
     let nats = NatsServer::start().expect("nats");
     let data = tempfile::tempdir().expect("data dir");
     let port = free_port();
+    let (signing_key, _) = certd::dev::ensure_signing_key(data.path()).expect("signing key");
+    let token = certd::dev::token(
+        &signing_key,
+        "alice",
+        "acme",
+        &["customer"],
+        std::time::Duration::from_secs(600),
+    )
+    .expect("token");
+    let bearer = Bearer::new(Some(&token)).expect("bearer");
 
     let certd = CertdProcess::start(&nats, data.path(), port);
     let channel = certd.connect().await;
-    let mut certs = CertificateServiceClient::new(channel.clone());
-    let mut revocations = RevocationServiceClient::new(channel);
+    let mut certs = CertificateServiceClient::with_interceptor(channel.clone(), bearer.clone());
+    let mut revocations = RevocationServiceClient::with_interceptor(channel, bearer.clone());
     let mut ids = Vec::new();
     for n in 0..5 {
         ids.push(
@@ -213,8 +226,8 @@ async fn certd_all_survives_a_restart_with_nothing_lost() {
 
     let certd = CertdProcess::start(&nats, data.path(), port);
     let channel = certd.connect().await;
-    let mut certs = CertificateServiceClient::new(channel.clone());
-    let mut revocations = RevocationServiceClient::new(channel);
+    let mut certs = CertificateServiceClient::with_interceptor(channel.clone(), bearer.clone());
+    let mut revocations = RevocationServiceClient::with_interceptor(channel, bearer);
 
     // Everything from before the restart is there.
     let all = eventually(CATCH_UP, || {
@@ -259,14 +272,24 @@ async fn services_resume_after_nats_restarts() {
     support::wait_for_status(&mut certs, &before.id, CertificateStatus::Issued).await;
 
     certflow.nats.kill();
-    certflow.nats.restart().expect("nats back on the same port and store");
+    certflow
+        .nats
+        .restart()
+        .expect("nats back on the same port and store");
 
     // The same request, retried until the services have reconnected, lands exactly once.
     let request = dns_auto_dv("acme", "after.example.com");
     let after = eventually(CATCH_UP, || {
         let mut certs = certs.clone();
         let request = request.clone();
-        async move { certs.issue_certificate(request).await.ok()?.into_inner().certificate }
+        async move {
+            certs
+                .issue_certificate(request)
+                .await
+                .ok()?
+                .into_inner()
+                .certificate
+        }
     })
     .await
     .expect("commands work again after NATS restarted");

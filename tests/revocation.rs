@@ -111,7 +111,10 @@ async fn gen1_a_retried_refusal_gets_the_same_refusal() {
 
 #[tokio::test]
 async fn gen2_fifty_concurrent_revocations_exactly_one_wins() {
-    let certflow = Certflow::start().await.expect("start");
+    // 50 commands at once from one account: above the default rate limit.
+    let certflow = Certflow::start_with(|config| config.gateway.commands_per_second = 1_000)
+        .await
+        .expect("start");
     let mut certs = certflow.certificates().await.expect("client");
     let revocations = certflow.revocations().await.expect("client");
     let cert = issue(&mut certs, dns_auto_dv("acme", "race.example.com")).await;

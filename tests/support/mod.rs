@@ -10,8 +10,7 @@ use certflow_proto::v1::{
     IssueCertificateRequest, KeyAlgorithm, Level, ValidationSetup,
     certificate_service_client::CertificateServiceClient,
 };
-use certflow_testkit::eventually;
-use tonic::transport::Channel;
+use certflow_testkit::{Authed, eventually};
 use tonic_types::StatusExt;
 
 /// How long a test waits for the projection to catch up.
@@ -43,7 +42,7 @@ pub fn dns_auto_dv(account: &str, domain: &str) -> IssueCertificateRequest {
 
 /// Issues `request` and returns the certificate.
 pub async fn issue(
-    client: &mut CertificateServiceClient<Channel>,
+    client: &mut CertificateServiceClient<Authed>,
     request: IssueCertificateRequest,
 ) -> Certificate {
     client
@@ -66,7 +65,7 @@ pub fn reason(status: &tonic::Status) -> String {
 
 /// Waits until the projection shows certificate `id` in `status`.
 pub async fn wait_for_status(
-    client: &mut CertificateServiceClient<Channel>,
+    client: &mut CertificateServiceClient<Authed>,
     id: &str,
     status: CertificateStatus,
 ) -> Certificate {

@@ -8,6 +8,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod dev;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use std::time::Duration;
 use certflow_bus::{BusClient, CancellationToken, CommandRuntime};
 use certflow_domain::Policy;
 use certflow_eventstore::{EventStore, Outcomes, StoreConfig, StoreError};
-use certflow_gateway::Gateway;
+use certflow_gateway::{Gateway, GatewayConfig};
 use certflow_issuance::IssuanceService;
 use certflow_projection::{ProjectionConfig, ProjectionService};
 use certflow_reissue::ReissueService;
@@ -87,6 +89,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// The rules' durations and dates.
     pub policy: Policy,
+    /// Token keys, rate limit and TLS of the gateway.
+    pub gateway: GatewayConfig,
 }
 
 impl Config {
@@ -103,6 +107,11 @@ impl Config {
             shutdown_grace: Duration::from_secs(5),
             store: StoreConfig::default(),
             policy: Policy::default(),
+            gateway: GatewayConfig {
+                token_keys: Vec::new(),
+                commands_per_second: 10,
+                tls: None,
+            },
         }
     }
 }
@@ -277,7 +286,11 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
                     }
                 })?;
                 gateway_address = listener.local_addr().ok();
-                let gateway = Gateway::new(BusClient::new(client.clone(), config.request_timeout));
+                let gateway = Gateway::new(
+                    BusClient::new(client.clone(), config.request_timeout),
+                    &config.gateway,
+                )
+                .map_err(|e| service_error(service, e))?;
                 let grace = config.shutdown_grace;
                 tasks.spawn(async move {
                     // Graceful shutdown waits for every client connection to go away; idle

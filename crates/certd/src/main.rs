@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use certd::{Config, Service};
+use certflow_gateway::auth::KeySource;
+use certflow_gateway::{GatewayConfig, TlsConfig};
 use clap::{Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
@@ -50,8 +52,98 @@ struct Cli {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
+    #[command(flatten)]
+    gateway: GatewayArgs,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How the gateway checks callers and secures connections.
+#[derive(clap::Args, Debug)]
+struct GatewayArgs {
+    /// Ed25519 public key (PEM) that signs callers' tokens (EdDSA); repeatable.
+    #[arg(long, env = "CERTD_JWT_ED25519_KEY", global = true)]
+    jwt_ed25519_key: Vec<PathBuf>,
+    /// RSA public key (PEM) that signs callers' tokens (RS256); repeatable.
+    #[arg(long, env = "CERTD_JWT_RSA_KEY", global = true)]
+    jwt_rsa_key: Vec<PathBuf>,
+    /// JWKS file of token-signing public keys.
+    #[arg(long, env = "CERTD_JWKS", global = true)]
+    jwks: Option<PathBuf>,
+    /// Shared HS256 secret for tokens: local development only.
+    #[arg(
+        long,
+        env = "CERTD_JWT_DEV_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    jwt_dev_secret: Option<String>,
+    /// Commands per second allowed per account and RPC.
+    #[arg(
+        long,
+        env = "CERTD_COMMANDS_PER_SECOND",
+        default_value_t = 10,
+        global = true
+    )]
+    commands_per_second: u32,
+    /// The gateway's TLS certificate chain (PEM).
+    #[arg(long, env = "CERTD_TLS_CERT", global = true, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The gateway's TLS private key (PEM).
+    #[arg(long, env = "CERTD_TLS_KEY", global = true, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// CA (PEM) that client certificates must chain to; every client then needs one.
+    #[arg(
+        long,
+        env = "CERTD_TLS_CLIENT_CA",
+        global = true,
+        requires = "tls_cert"
+    )]
+    tls_client_ca: Option<PathBuf>,
+    /// Serve the gateway without TLS (local development only).
+    #[arg(
+        long,
+        env = "CERTD_PLAINTEXT",
+        global = true,
+        conflicts_with = "tls_cert"
+    )]
+    plaintext: bool,
+}
+
+impl GatewayArgs {
+    fn config(&self) -> anyhow::Result<GatewayConfig> {
+        let mut token_keys: Vec<KeySource> = Vec::new();
+        token_keys.extend(
+            self.jwt_ed25519_key
+                .iter()
+                .cloned()
+                .map(KeySource::Ed25519Pem),
+        );
+        token_keys.extend(self.jwt_rsa_key.iter().cloned().map(KeySource::RsaPem));
+        token_keys.extend(self.jwks.iter().cloned().map(KeySource::Jwks));
+        token_keys.extend(
+            self.jwt_dev_secret
+                .iter()
+                .cloned()
+                .map(KeySource::DevSecret),
+        );
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(certificate_pem), Some(key_pem)) => Some(TlsConfig {
+                certificate_pem: certificate_pem.clone(),
+                key_pem: key_pem.clone(),
+                client_ca_pem: self.tls_client_ca.clone(),
+            }),
+            _ if self.plaintext => None,
+            _ => anyhow::bail!(
+                "the gateway needs --tls-cert and --tls-key, or --plaintext for local development"
+            ),
+        };
+        Ok(GatewayConfig {
+            token_keys,
+            commands_per_second: self.commands_per_second,
+            tls,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -86,6 +178,30 @@ enum Command {
         #[arg(long)]
         rebuild: bool,
     },
+    /// Creates a development token-signing key (Ed25519) in a directory, unless one exists.
+    DevKeys {
+        /// Where the key pair goes.
+        #[arg(long, default_value = ".run")]
+        dir: PathBuf,
+    },
+    /// Prints a development token signed with the key `dev-keys` made.
+    DevToken {
+        /// The private key from `dev-keys`.
+        #[arg(long, default_value = ".run/token-signing.key.pem")]
+        key: PathBuf,
+        /// The account the token acts for.
+        #[arg(long)]
+        account: String,
+        /// Role: customer, reviewer or admin; repeatable.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// The subject (user) named in the token; defaults to `<account>-<first role>`.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Hours until the token expires.
+        #[arg(long, default_value_t = 24)]
+        hours: u64,
+    },
 }
 
 #[tokio::main]
@@ -100,6 +216,34 @@ async fn main() -> anyhow::Result<()> {
             .init(),
     }
 
+    match &cli.command {
+        Command::DevKeys { dir } => {
+            let (private, public) = certd::dev::ensure_signing_key(dir)?;
+            println!("private key: {}", private.display());
+            println!("public key:  {}", public.display());
+            return Ok(());
+        }
+        Command::DevToken {
+            key,
+            account,
+            roles,
+            subject,
+            hours,
+        } => {
+            let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+            let subject = subject.clone().unwrap_or_else(|| {
+                format!("{account}-{}", roles.first().copied().unwrap_or("user"))
+            });
+            let ttl = std::time::Duration::from_secs(hours.saturating_mul(3600));
+            println!(
+                "{}",
+                certd::dev::token(key, &subject, account, &roles, ttl)?
+            );
+            return Ok(());
+        }
+        _ => {}
+    }
+
     let mut config = Config::new(cli.nats_url, cli.data_dir);
     config.listen = cli.listen;
     config.shutdown_grace = std::time::Duration::try_from_secs_f64(cli.shutdown_grace)
@@ -110,6 +254,7 @@ async fn main() -> anyhow::Result<()> {
             Service::ALL.to_vec()
         }
         Command::Gateway => vec![Service::Gateway],
+        Command::DevKeys { .. } | Command::DevToken { .. } => Vec::new(),
         Command::Issuance => vec![Service::Issuance],
         Command::Revocation => vec![Service::Revocation],
         Command::Reissue => vec![Service::Reissue],
@@ -121,6 +266,9 @@ async fn main() -> anyhow::Result<()> {
         }
     };
 
+    if services.contains(&Service::Gateway) {
+        config.gateway = cli.gateway.config()?;
+    }
     let running = certd::start(config, &services)
         .await
         .context("starting certd")?;

@@ -44,6 +44,7 @@ pub fn refused(err: &DomainError) -> Reply {
         ErrorKind::NotFound => code::NOT_FOUND,
         ErrorKind::AlreadyExists => code::ALREADY_EXISTS,
         ErrorKind::FailedPrecondition => code::FAILED_PRECONDITION,
+        ErrorKind::PermissionDenied => code::PERMISSION_DENIED,
     };
     Reply {
         outcome: Some(Outcome::Refusal(Refusal {

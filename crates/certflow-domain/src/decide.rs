@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::certificate::{
     Actor, Brand, Certificate, KeyAlgorithm, Level, Revocation, RevocationPath, RevocationReason,
-    Source, Status, ValidationSetup,
+    Role, Source, Status, ValidationSetup,
 };
 use crate::command::{Command, CommandId, IssueCertificate, RequestRevocation, UploadCertificate};
 use crate::error::{DomainError, Reason, Rule};
@@ -212,7 +212,7 @@ fn decide_issue(
     if state.is_some() {
         return Err(DomainError::already_exists(&cmd.id));
     }
-    let account = checked_account(&cmd.account)?;
+    let account = owner_account(ctx.actor, &cmd.account)?;
     if cmd.brand == Brand::Other {
         return Err(DomainError::invalid(
             Reason::InvalidArgument,
@@ -287,7 +287,7 @@ fn decide_upload(
     if state.is_some() {
         return Err(DomainError::already_exists(&cmd.id));
     }
-    let account = checked_account(&cmd.account)?;
+    let account = owner_account(ctx.actor, &cmd.account)?;
     let domains = checked_domains(cmd.domains.iter().map(DomainName::as_str))?;
     if cmd.not_after <= cmd.not_before {
         return Err(DomainError::invalid(
@@ -424,6 +424,27 @@ fn visible<'s>(
     }
 }
 
+/// GEN-3: the account a new certificate belongs to. Customers act for the account their
+/// token names (the request may repeat it, nothing else); admins name the account.
+pub fn owner_account(actor: &Actor, requested: &str) -> Result<String, DomainError> {
+    if actor.roles.contains(&Role::Admin) {
+        return checked_account(requested);
+    }
+    let requested = requested.trim();
+    if requested.is_empty() || requested == actor.account {
+        checked_account(&actor.account)
+    } else {
+        Err(DomainError::permission_denied(
+            Rule::Gen3,
+            Reason::AccountMismatch,
+            format!(
+                "you act for account {} only; leave account empty or set it to yours",
+                actor.account
+            ),
+        ))
+    }
+}
+
 fn checked_account(account: &str) -> Result<String, DomainError> {
     let account = account.trim();
     if account.is_empty() || account.len() > 128 {
@@ -467,7 +488,7 @@ fn checked_domains<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::certificate::{CertificateId, Role};
+    use crate::certificate::CertificateId;
 
     const DAY: Duration = Duration::days(1);
 
@@ -948,6 +969,32 @@ mod tests {
             .expect_err("refused");
         assert_eq!(err.reason(), Reason::NotFound);
         assert!(check_as(&customer("acme"), &[Command::Issue(issue())], revoke(0)).is_ok());
+    }
+
+    #[test]
+    fn gen3_customers_issue_for_their_own_account_only() {
+        let for_other = IssueCertificate {
+            account: "globex".into(),
+            ..issue()
+        };
+        let err = check_as(&customer("acme"), &[], Command::Issue(for_other)).expect_err("refused");
+        assert_eq!(err.reason(), Reason::AccountMismatch);
+        assert_eq!(err.kind(), crate::ErrorKind::PermissionDenied);
+        assert_eq!(err.rule(), Some(Rule::Gen3));
+
+        let unnamed = IssueCertificate {
+            account: String::new(),
+            ..issue()
+        };
+        let events =
+            check_as(&customer("acme"), &[], Command::Issue(unnamed.clone())).expect("accepted");
+        let Some(Event::Issued(issued)) = events.first() else {
+            panic!("expected an issue event, got {events:?}");
+        };
+        assert_eq!(issued.account, "acme");
+        // Admins must say which account.
+        let err = check(&[], Command::Issue(unnamed)).expect_err("refused");
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument);
     }
 
     #[test]

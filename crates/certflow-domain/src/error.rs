@@ -63,6 +63,7 @@ pub enum Reason {
     LegacyCertContactSupport,
     InvalidRevocationReason,
     RevocationDescriptionRequired,
+    AccountMismatch,
 }
 
 impl Reason {
@@ -84,6 +85,7 @@ impl Reason {
             Reason::LegacyCertContactSupport => "LEGACY_CERT_CONTACT_SUPPORT",
             Reason::InvalidRevocationReason => "INVALID_REVOCATION_REASON",
             Reason::RevocationDescriptionRequired => "REVOCATION_DESCRIPTION_REQUIRED",
+            Reason::AccountMismatch => "ACCOUNT_MISMATCH",
         }
     }
 }
@@ -105,6 +107,8 @@ pub enum ErrorKind {
     AlreadyExists,
     /// A rule forbids it in the certificate's current state (`FAILED_PRECONDITION`).
     FailedPrecondition,
+    /// The caller may not do this (`PERMISSION_DENIED`).
+    PermissionDenied,
 }
 
 /// A command the rules refuse. Nothing is appended for it.
@@ -142,6 +146,16 @@ impl DomainError {
     pub fn invalid_by(rule: Rule, reason: Reason, message: impl Into<String>) -> Self {
         DomainError {
             kind: ErrorKind::InvalidArgument,
+            reason,
+            rule: Some(rule),
+            message: message.into(),
+        }
+    }
+
+    /// The caller may not act this way (GEN-3).
+    pub fn permission_denied(rule: Rule, reason: Reason, message: impl Into<String>) -> Self {
+        DomainError {
+            kind: ErrorKind::PermissionDenied,
             reason,
             rule: Some(rule),
             message: message.into(),

@@ -7,31 +7,43 @@
 //! with the caller and a correlation id in headers, and the service's reply is turned back
 //! into a gRPC response or a status carrying a `google.rpc.ErrorInfo` (domain `certs`).
 //!
-//! Callers are not authenticated yet: every caller acts as the local operator with the
-//! admin role, so bind the gateway to loopback.
+//! Every RPC but health and reflection needs a bearer JWT ([`auth`]); the roles it carries
+//! decide which RPCs may be called, and the account it names is the only account the caller
+//! acts for (GEN-3). Commands are rate limited per account and RPC. TLS (rustls), with
+//! optional client certificates, is on unless plaintext is configured.
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use certflow_bus::{BusClient, BusError, Outcome, Refusal, code, subjects};
-use certflow_domain::{Actor, Role};
+use certflow_domain::Role;
 use certflow_eventstore::{headers, write_actor};
 use certflow_proto::v1::certificate_service_server::{
     CertificateService, CertificateServiceServer,
 };
 use certflow_proto::v1::revocation_service_server::{RevocationService, RevocationServiceServer};
 use certflow_proto::v1::*;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use prost::Message;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::metadata::MetadataMap;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 use tracing::{info, warn};
+
+use crate::auth::{AuthError, Authenticator, KeySource, require_role};
 
 pub use certflow_bus::CancellationToken;
 
@@ -40,9 +52,39 @@ pub const ERROR_DOMAIN: &str = "certs";
 /// Metadata key a client may set to tie its calls together; echoed into every event.
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
 
+/// TLS for the gateway: its certificate and key, and optionally the CA that client
+/// certificates must chain to (then every client must present one).
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub certificate_pem: PathBuf,
+    pub key_pem: PathBuf,
+    pub client_ca_pem: Option<PathBuf>,
+}
+
+/// How the gateway authenticates, limits and secures calls.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Keys that sign callers' tokens.
+    pub token_keys: Vec<KeySource>,
+    /// Commands per second per account and RPC.
+    pub commands_per_second: u32,
+    /// TLS; `None` serves plaintext (local development only).
+    pub tls: Option<TlsConfig>,
+}
+
 /// Errors of the gateway's server.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the command rate limit must be at least 1 per second")]
+    RateLimit,
     #[error("cannot serve gRPC: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("cannot build reflection: {0}")]
@@ -51,16 +93,90 @@ pub enum GatewayError {
     Io(#[from] std::io::Error),
 }
 
-/// The gateway's handlers: a NATS client and nothing else.
-#[derive(Debug, Clone)]
+/// One RPC: where it goes, who may call it, and whether it is a rate-limited command.
+#[derive(Debug, Clone, Copy)]
+struct Rpc {
+    name: &'static str,
+    subject: &'static str,
+    roles: &'static [Role],
+    command: bool,
+}
+
+const CUSTOMER_OR_ADMIN: &[Role] = &[Role::Customer, Role::Admin];
+
+const ISSUE: Rpc = Rpc {
+    name: "IssueCertificate",
+    subject: subjects::ISSUE_CERTIFICATE,
+    roles: CUSTOMER_OR_ADMIN,
+    command: true,
+};
+const UPLOAD: Rpc = Rpc {
+    name: "UploadCertificate",
+    subject: subjects::UPLOAD_CERTIFICATE,
+    roles: CUSTOMER_OR_ADMIN,
+    command: true,
+};
+const GET: Rpc = Rpc {
+    name: "GetCertificate",
+    subject: subjects::GET_CERTIFICATE,
+    roles: CUSTOMER_OR_ADMIN,
+    command: false,
+};
+const LIST: Rpc = Rpc {
+    name: "ListCertificates",
+    subject: subjects::LIST_CERTIFICATES,
+    roles: CUSTOMER_OR_ADMIN,
+    command: false,
+};
+const HISTORY: Rpc = Rpc {
+    name: "GetCertificateHistory",
+    subject: subjects::CERTIFICATE_HISTORY,
+    roles: CUSTOMER_OR_ADMIN,
+    command: false,
+};
+const REVOKE: Rpc = Rpc {
+    name: "RequestRevocation",
+    subject: subjects::REQUEST_REVOCATION,
+    roles: CUSTOMER_OR_ADMIN,
+    command: true,
+};
+
+/// The gateway's handlers: a NATS client, the token keys and the rate limiter.
+#[derive(Clone)]
 pub struct Gateway {
     bus: BusClient,
+    auth: Arc<Authenticator>,
+    limiter: Arc<DefaultKeyedRateLimiter<(String, &'static str)>>,
+    tls: Option<TlsConfig>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("auth", &self.auth)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn read(path: &PathBuf) -> Result<Vec<u8>, GatewayError> {
+    std::fs::read(path).map_err(|source| GatewayError::Read {
+        path: path.clone(),
+        source,
+    })
 }
 
 impl Gateway {
-    /// A gateway that forwards through `bus`.
-    pub fn new(bus: BusClient) -> Self {
-        Gateway { bus }
+    /// A gateway that forwards through `bus`, configured by `config`.
+    pub fn new(bus: BusClient, config: &GatewayConfig) -> Result<Self, GatewayError> {
+        let per_second =
+            NonZeroU32::new(config.commands_per_second).ok_or(GatewayError::RateLimit)?;
+        Ok(Gateway {
+            bus,
+            auth: Arc::new(Authenticator::load(&config.token_keys)?),
+            limiter: Arc::new(RateLimiter::keyed(Quota::per_second(per_second))),
+            tls: config.tls.clone(),
+        })
     }
 
     /// Serves gRPC on `listener` until `shutdown`.
@@ -85,8 +201,17 @@ impl Gateway {
             .register_encoded_file_descriptor_set(certflow_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
-        info!(%address, "gateway listening");
-        tonic::transport::Server::builder()
+        let mut server = tonic::transport::Server::builder();
+        if let Some(tls) = &self.tls {
+            let identity = Identity::from_pem(read(&tls.certificate_pem)?, read(&tls.key_pem)?);
+            let mut config = ServerTlsConfig::new().identity(identity);
+            if let Some(ca) = &tls.client_ca_pem {
+                config = config.client_ca_root(Certificate::from_pem(read(ca)?));
+            }
+            server = server.tls_config(config)?;
+        }
+        info!(%address, tls = self.tls.is_some(), "gateway listening");
+        server
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -97,14 +222,21 @@ impl Gateway {
         Ok(())
     }
 
-    /// Sends `request` to `subject` and decodes the reply as `Resp`.
+    /// Authenticates the caller, checks its role and rate, sends `request` to the RPC's
+    /// subject and decodes the reply as `Resp`.
     async fn forward<Req: Message, Resp: Message + Default>(
         &self,
-        subject: &str,
+        rpc: Rpc,
         request: Request<Req>,
     ) -> Result<Response<Resp>, Status> {
+        let actor = self.auth.authenticate(request.metadata())?;
+        require_role(&actor, rpc.roles, rpc.name)?;
+        if rpc.command {
+            self.check_rate(&actor.account, rpc.name)?;
+        }
+        let subject = rpc.subject;
         let mut headers = HeaderMap::new();
-        write_actor(&mut headers, &caller(request.metadata()));
+        write_actor(&mut headers, &actor);
         let correlation = request
             .metadata()
             .get(CORRELATION_HEADER)
@@ -138,13 +270,37 @@ impl Gateway {
     }
 }
 
-/// Who is calling. Until authentication is in place every caller is the local operator.
-fn caller(_metadata: &MetadataMap) -> Actor {
-    Actor {
-        subject: "local-operator".into(),
-        account: "local".into(),
-        roles: vec![Role::Admin],
+impl Gateway {
+    /// `RESOURCE_EXHAUSTED` with `RetryInfo` once `account` exceeds its rate on `rpc`.
+    fn check_rate(&self, account: &str, rpc: &'static str) -> Result<(), Status> {
+        match self.limiter.check_key(&(account.to_string(), rpc)) {
+            Ok(()) => Ok(()),
+            Err(not_until) => {
+                let wait = not_until
+                    .wait_time_from(DefaultClock::default().now())
+                    .max(Duration::from_millis(1));
+                let mut details = ErrorDetails::with_retry_info(Some(wait));
+                details.set_error_info("RATE_LIMITED", ERROR_DOMAIN, HashMap::new());
+                Err(Status::with_error_details(
+                    Code::ResourceExhausted,
+                    format!(
+                        "too many {rpc} calls for this account; retry in {} ms",
+                        wait.as_millis()
+                    ),
+                    details,
+                ))
+            }
+        }
     }
+}
+
+/// A status with `ErrorInfo { reason, domain: "certs" }`.
+pub(crate) fn error_status(code: Code, reason: &str, message: impl Into<String>) -> Status {
+    Status::with_error_details(
+        code,
+        message.into(),
+        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new()),
+    )
 }
 
 /// A refusal as a gRPC status with `ErrorInfo { reason, domain: "certs" }`.
@@ -193,35 +349,35 @@ impl CertificateService for Gateway {
         &self,
         request: Request<IssueCertificateRequest>,
     ) -> Result<Response<IssueCertificateResponse>, Status> {
-        self.forward(subjects::ISSUE_CERTIFICATE, request).await
+        self.forward(ISSUE, request).await
     }
 
     async fn upload_certificate(
         &self,
         request: Request<UploadCertificateRequest>,
     ) -> Result<Response<UploadCertificateResponse>, Status> {
-        self.forward(subjects::UPLOAD_CERTIFICATE, request).await
+        self.forward(UPLOAD, request).await
     }
 
     async fn get_certificate(
         &self,
         request: Request<GetCertificateRequest>,
     ) -> Result<Response<GetCertificateResponse>, Status> {
-        self.forward(subjects::GET_CERTIFICATE, request).await
+        self.forward(GET, request).await
     }
 
     async fn list_certificates(
         &self,
         request: Request<ListCertificatesRequest>,
     ) -> Result<Response<ListCertificatesResponse>, Status> {
-        self.forward(subjects::LIST_CERTIFICATES, request).await
+        self.forward(LIST, request).await
     }
 
     async fn get_certificate_history(
         &self,
         request: Request<GetCertificateHistoryRequest>,
     ) -> Result<Response<GetCertificateHistoryResponse>, Status> {
-        self.forward(subjects::CERTIFICATE_HISTORY, request).await
+        self.forward(HISTORY, request).await
     }
 }
 
@@ -231,6 +387,6 @@ impl RevocationService for Gateway {
         &self,
         request: Request<RequestRevocationRequest>,
     ) -> Result<Response<RequestRevocationResponse>, Status> {
-        self.forward(subjects::REQUEST_REVOCATION, request).await
+        self.forward(REVOKE, request).await
     }
 }

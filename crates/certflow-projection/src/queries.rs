@@ -1,7 +1,7 @@
 //! Answers to the gateway's queries, from sled.
 
 use certflow_bus::{Request, decode_request, refused, response, subjects, unavailable};
-use certflow_domain::{Actor, CertificateId, DomainError, Reason, Role, Status};
+use certflow_domain::{Actor, CertificateId, DomainError, Reason, Role, Status, owner_account};
 use certflow_eventstore::actor_from_headers;
 use certflow_proto::bus::v1::Reply;
 use certflow_proto::convert::{certificate_to_proto, status_from_proto};
@@ -103,10 +103,11 @@ fn list(
         })?)
     };
     let account = if actor.roles.contains(&Role::Admin) {
-        (!req.account.is_empty()).then_some(req.account.as_str())
+        (!req.account.is_empty()).then(|| req.account.clone())
     } else {
-        Some(actor.account.as_str())
+        Some(owner_account(actor, &req.account)?)
     };
+    let account = account.as_deref();
     let now = certflow_bus::now();
     let mut certificates = Vec::with_capacity(page_size);
     let mut next_page_token = String::new();

@@ -513,7 +513,10 @@ mod tests {
             revoked_at: Timestamp::from_unix_seconds(1),
             cause: RevocationCause::Requested,
         });
-        assert_eq!(event_summary(&revoked), "revoked (keyCompromise) as requested");
+        assert_eq!(
+            event_summary(&revoked),
+            "revoked (keyCompromise) as requested"
+        );
         let requested = Event::RevocationRequested(RevocationRequested {
             reason: RevocationReason::Superseded,
             description: String::new(),

@@ -15,9 +15,13 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use certd::{Config, Running, Service};
+use certflow_gateway::auth::KeySource;
 use certflow_proto::v1::certificate_service_client::CertificateServiceClient;
 use certflow_proto::v1::revocation_service_client::RevocationServiceClient;
 use tempfile::TempDir;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 /// Why the harness could not start something.
@@ -39,6 +43,53 @@ pub enum TestkitError {
     Channel(#[from] tonic::transport::Error),
     #[error("the gateway did not start")]
     NoGateway,
+    #[error("development identity: {0}")]
+    Dev(#[from] certd::dev::DevError),
+    #[error("a token is not valid metadata")]
+    BadToken,
+}
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Debug, Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Bearer {
+    /// A bearer of `token`; `None` sends no authorization at all.
+    pub fn new(token: Option<&str>) -> Result<Self, TestkitError> {
+        token
+            .map(|t| {
+                format!("Bearer {t}")
+                    .parse()
+                    .map_err(|_| TestkitError::BadToken)
+            })
+            .transpose()
+            .map(Bearer)
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A channel that carries a bearer token.
+pub type Authed = InterceptedService<Channel, Bearer>;
+
+/// Writes the development signing key into `dir` and returns gateway settings trusting it.
+fn trust_dev_key(config: &mut Config, dir: &Path) -> Result<PathBuf, TestkitError> {
+    let (private, public) = certd::dev::ensure_signing_key(dir)?;
+    config.gateway.token_keys = vec![KeySource::Ed25519Pem(public)];
+    config.gateway.tls = None;
+    Ok(private)
 }
 
 /// The `nats-server` binary the tests use.
@@ -178,13 +229,15 @@ fn spawn(store: &Path, port: Option<u16>) -> Result<(Child, u16), TestkitError> 
     }
 }
 
-/// The whole service set on a fresh nats-server, gateway on `127.0.0.1:0`.
+/// The whole service set on a fresh nats-server, gateway on `127.0.0.1:0` in plaintext,
+/// trusting tokens signed with a key of its own ([`Certflow::token`]).
 #[derive(Debug)]
 pub struct Certflow {
     pub nats: NatsServer,
     pub data: TempDir,
     running: Option<Running>,
     gateway: SocketAddr,
+    signing_key: PathBuf,
 }
 
 impl Certflow {
@@ -201,6 +254,7 @@ impl Certflow {
             .tempdir()?;
         let mut config = Config::new(nats.url(), data.path());
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        let signing_key = trust_dev_key(&mut config, &data.path().join("keys"))?;
         configure(&mut config);
         let running = certd::start(config, &Service::ALL).await?;
         let gateway = running.gateway_address.ok_or(TestkitError::NoGateway)?;
@@ -209,7 +263,39 @@ impl Certflow {
             data,
             running: Some(running),
             gateway,
+            signing_key,
         })
+    }
+
+    /// A configuration for more services on the same NATS and data directory, with a
+    /// gateway on `127.0.0.1:0` that trusts the same tokens.
+    pub fn config(&self) -> Result<Config, TestkitError> {
+        let mut config = Config::new(self.nats.url(), self.data.path());
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        trust_dev_key(&mut config, &self.data.path().join("keys"))?;
+        Ok(config)
+    }
+
+    /// The private key the gateway trusts, for tokens made elsewhere (e.g. by `certd dev-token`).
+    pub fn signing_key(&self) -> &Path {
+        &self.signing_key
+    }
+
+    /// A valid token of `subject` acting for `account` with `roles`.
+    pub fn token(&self, subject: &str, account: &str, roles: &[&str]) -> String {
+        certd::dev::token(
+            &self.signing_key,
+            subject,
+            account,
+            roles,
+            Duration::from_secs(3600),
+        )
+        .unwrap_or_default()
+    }
+
+    /// A token of an admin of the platform.
+    pub fn admin_token(&self) -> String {
+        self.token("ops", "platform", &["admin"])
     }
 
     /// The gateway's address.
@@ -230,14 +316,36 @@ impl Certflow {
             .await?)
     }
 
-    /// A client of `CertificateService`.
-    pub async fn certificates(&self) -> Result<CertificateServiceClient<Channel>, TestkitError> {
-        Ok(CertificateServiceClient::new(self.channel().await?))
+    /// A client of `CertificateService` acting as an admin.
+    pub async fn certificates(&self) -> Result<CertificateServiceClient<Authed>, TestkitError> {
+        self.certificates_as(Some(&self.admin_token())).await
     }
 
-    /// A client of `RevocationService`.
-    pub async fn revocations(&self) -> Result<RevocationServiceClient<Channel>, TestkitError> {
-        Ok(RevocationServiceClient::new(self.channel().await?))
+    /// A client of `RevocationService` acting as an admin.
+    pub async fn revocations(&self) -> Result<RevocationServiceClient<Authed>, TestkitError> {
+        self.revocations_as(Some(&self.admin_token())).await
+    }
+
+    /// A client of `CertificateService` sending `token` (or none).
+    pub async fn certificates_as(
+        &self,
+        token: Option<&str>,
+    ) -> Result<CertificateServiceClient<Authed>, TestkitError> {
+        Ok(CertificateServiceClient::with_interceptor(
+            self.channel().await?,
+            Bearer::new(token)?,
+        ))
+    }
+
+    /// A client of `RevocationService` sending `token` (or none).
+    pub async fn revocations_as(
+        &self,
+        token: Option<&str>,
+    ) -> Result<RevocationServiceClient<Authed>, TestkitError> {
+        Ok(RevocationServiceClient::with_interceptor(
+            self.channel().await?,
+            Bearer::new(token)?,
+        ))
     }
 
     /// Stops the services (NATS keeps running).
@@ -255,6 +363,7 @@ impl Certflow {
         self.stop_services().await;
         let mut config = Config::new(self.nats.url(), self.data.path());
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        self.signing_key = trust_dev_key(&mut config, &self.data.path().join("keys"))?;
         configure(&mut config);
         let running = certd::start(config, &Service::ALL).await?;
         self.gateway = running.gateway_address.ok_or(TestkitError::NoGateway)?;

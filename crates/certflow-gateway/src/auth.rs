@@ -1,0 +1,281 @@
+//! Who is calling: bearer JWTs checked against configured keys, and which roles may call
+//! which RPC.
+//!
+//! A token names its subject (`sub`), account (`account`), roles (`roles`: customer,
+//! reviewer, admin) and expiry (`exp`). EdDSA and RS256 keys come from PEM files or a JWKS
+//! file; an HS256 secret is accepted for development only. The token itself is never
+//! logged.
+
+use std::path::PathBuf;
+
+use certflow_domain::{Actor, Role};
+use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use serde::{Deserialize, Serialize};
+use tonic::metadata::MetadataMap;
+use tonic::{Code, Status};
+
+use crate::error_status;
+
+/// Where the keys that sign tokens come from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// An Ed25519 public key in PEM (EdDSA tokens).
+    Ed25519Pem(PathBuf),
+    /// An RSA public key in PEM (RS256 tokens).
+    RsaPem(PathBuf),
+    /// A JWKS file of Ed25519 and RSA public keys, picked by the token's `kid`.
+    Jwks(PathBuf),
+    /// A shared secret (HS256): for local development only.
+    DevSecret(String),
+}
+
+/// Why the configured keys could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} does not hold a usable key: {source}")]
+    Key {
+        path: PathBuf,
+        #[source]
+        source: jsonwebtoken::errors::Error,
+    },
+    #[error("{path} is not a JWKS document: {source}")]
+    Jwks {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("no token signing keys are configured")]
+    NoKeys,
+}
+
+/// The claims certflow reads from a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub account: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    pub exp: u64,
+}
+
+struct VerificationKey {
+    kid: Option<String>,
+    algorithm: Algorithm,
+    key: DecodingKey,
+}
+
+/// Checks bearer tokens.
+pub struct Authenticator {
+    keys: Vec<VerificationKey>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("keys", &self.keys.len())
+            .finish()
+    }
+}
+
+fn read(path: &PathBuf) -> Result<Vec<u8>, AuthError> {
+    std::fs::read(path).map_err(|source| AuthError::Read {
+        path: path.clone(),
+        source,
+    })
+}
+
+impl Authenticator {
+    /// Loads every configured key.
+    pub fn load(sources: &[KeySource]) -> Result<Self, AuthError> {
+        let mut keys = Vec::new();
+        for source in sources {
+            match source {
+                KeySource::Ed25519Pem(path) => keys.push(VerificationKey {
+                    kid: None,
+                    algorithm: Algorithm::EdDSA,
+                    key: DecodingKey::from_ed_pem(&read(path)?).map_err(|source| {
+                        AuthError::Key {
+                            path: path.clone(),
+                            source,
+                        }
+                    })?,
+                }),
+                KeySource::RsaPem(path) => keys.push(VerificationKey {
+                    kid: None,
+                    algorithm: Algorithm::RS256,
+                    key: DecodingKey::from_rsa_pem(&read(path)?).map_err(|source| {
+                        AuthError::Key {
+                            path: path.clone(),
+                            source,
+                        }
+                    })?,
+                }),
+                KeySource::Jwks(path) => {
+                    let set: JwkSet =
+                        serde_json::from_slice(&read(path)?).map_err(|source| AuthError::Jwks {
+                            path: path.clone(),
+                            source,
+                        })?;
+                    for jwk in &set.keys {
+                        let algorithm = match &jwk.algorithm {
+                            AlgorithmParameters::OctetKeyPair(_) => Algorithm::EdDSA,
+                            AlgorithmParameters::RSA(_) => Algorithm::RS256,
+                            // Only the asymmetric algorithms above are accepted from JWKS.
+                            _ => continue,
+                        };
+                        keys.push(VerificationKey {
+                            kid: jwk.common.key_id.clone(),
+                            algorithm,
+                            key: DecodingKey::from_jwk(jwk).map_err(|source| AuthError::Key {
+                                path: path.clone(),
+                                source,
+                            })?,
+                        });
+                    }
+                }
+                KeySource::DevSecret(secret) => keys.push(VerificationKey {
+                    kid: None,
+                    algorithm: Algorithm::HS256,
+                    key: DecodingKey::from_secret(secret.as_bytes()),
+                }),
+            }
+        }
+        if keys.is_empty() {
+            return Err(AuthError::NoKeys);
+        }
+        Ok(Authenticator { keys })
+    }
+
+    /// The caller of a request, from its `authorization: Bearer …` metadata.
+    pub fn authenticate(&self, metadata: &MetadataMap) -> Result<Actor, Status> {
+        let token = metadata
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                error_status(
+                    Code::Unauthenticated,
+                    "TOKEN_MISSING",
+                    "a bearer token is required: authorization: Bearer <JWT>",
+                )
+            })?;
+        let claims = self.verify(token)?;
+        let roles = claims
+            .roles
+            .iter()
+            .filter_map(|r| match r.as_str() {
+                "customer" => Some(Role::Customer),
+                "reviewer" => Some(Role::Reviewer),
+                "admin" => Some(Role::Admin),
+                _ => None,
+            })
+            .collect();
+        if claims.sub.is_empty() || claims.account.is_empty() {
+            return Err(error_status(
+                Code::Unauthenticated,
+                "TOKEN_INVALID",
+                "the token must name a subject (sub) and an account",
+            ));
+        }
+        Ok(Actor {
+            subject: claims.sub,
+            account: claims.account,
+            roles,
+        })
+    }
+
+    fn verify(&self, token: &str) -> Result<Claims, Status> {
+        let header = decode_header(token).map_err(|_| {
+            error_status(
+                Code::Unauthenticated,
+                "TOKEN_INVALID",
+                "the bearer token is not a JWT",
+            )
+        })?;
+        let mut expired = false;
+        for key in &self.keys {
+            if key.algorithm != header.alg {
+                continue;
+            }
+            if let (Some(want), Some(have)) = (&key.kid, &header.kid)
+                && want != have
+            {
+                continue;
+            }
+            let mut validation = Validation::new(key.algorithm);
+            validation.leeway = 30;
+            validation.set_required_spec_claims(&["exp", "sub"]);
+            match decode::<Claims>(token, &key.key, &validation) {
+                Ok(data) => return Ok(data.claims),
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        jsonwebtoken::errors::ErrorKind::ExpiredSignature
+                    ) =>
+                {
+                    expired = true;
+                }
+                Err(_) => {}
+            }
+        }
+        Err(if expired {
+            error_status(
+                Code::Unauthenticated,
+                "TOKEN_EXPIRED",
+                "the bearer token has expired; get a new one",
+            )
+        } else {
+            error_status(
+                Code::Unauthenticated,
+                "TOKEN_INVALID",
+                "the bearer token is not signed by a trusted key",
+            )
+        })
+    }
+}
+
+/// Fails with `PERMISSION_DENIED` unless `actor` holds one of `allowed`.
+pub fn require_role(actor: &Actor, allowed: &[Role], rpc: &str) -> Result<(), Status> {
+    if actor.roles.iter().any(|r| allowed.contains(r)) {
+        Ok(())
+    } else {
+        let names: Vec<&str> = allowed
+            .iter()
+            .map(|r| match r {
+                Role::Customer => "customer",
+                Role::Reviewer => "reviewer",
+                Role::Admin => "admin",
+            })
+            .collect();
+        Err(error_status(
+            Code::PermissionDenied,
+            "ROLE_REQUIRED",
+            format!("{rpc} needs one of the roles: {}", names.join(", ")),
+        ))
+    }
+}
+
+/// The error of token signing.
+pub use jsonwebtoken::errors::Error as TokenError;
+
+/// Signs a token for `claims` with an Ed25519 private key in PKCS#8 PEM: for development
+/// and tests, where certflow is its own identity provider.
+pub fn sign_token(
+    private_key_pem: &[u8],
+    claims: &Claims,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    let key = jsonwebtoken::EncodingKey::from_ed_pem(private_key_pem)?;
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::EdDSA), claims, &key)
+}
