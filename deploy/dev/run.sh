@@ -58,18 +58,37 @@ else
   echo "NATS:     $NATS_URL"
 fi
 
+# A development identity: a signing key of our own and ready tokens (valid 24 hours).
+certd="$root/target/debug/certd"
+"$certd" dev-keys --dir "$run_dir" >/dev/null
+mkdir -p "$run_dir/tokens"
+make_token() { # name account role
+  "$certd" dev-token --key "$run_dir/token-signing.key.pem" --account "$2" --role "$3" \
+    --subject "$1" > "$run_dir/tokens/$1"
+}
+make_token alice acme customer
+make_token bob globex customer
+make_token rita reviewers reviewer
+make_token ops platform admin
+
 cat <<MSG
-Gateway:  $listen (gRPC, reflection on)
+Gateway:  $listen (gRPC, plaintext for local development, reflection on)
+Tokens (24 h) in .run/tokens/: alice (customer, account acme), bob (customer, account globex),
+  rita (reviewer), ops (admin). Sign more with:
+  target/debug/certd dev-token --account acme --role customer
 Try it in another terminal:
-  target/debug/certctl issue --account acme --brand geotrust --level dv --domain www.example.com --dns-auto www.example.com
+  export CERTFLOW_ADDR=$listen CERTFLOW_TOKEN=\$(cat .run/tokens/alice)
+  target/debug/certctl issue --brand geotrust --level dv --domain www.example.com --dns-auto www.example.com
   target/debug/certctl list
   target/debug/certctl revoke <id> --reason key-compromise
   grpcurl -plaintext $listen list
-  grpcurl -plaintext -d '{"status":"CERTIFICATE_STATUS_ISSUED"}' $listen certflow.v1.CertificateService/ListCertificates
+  grpcurl -plaintext -H "authorization: Bearer \$(cat .run/tokens/ops)" -d '{"status":"CERTIFICATE_STATUS_ISSUED"}' \\
+    $listen certflow.v1.CertificateService/ListCertificates
 Ctrl-C stops everything.
 MSG
 
-CERTD_LISTEN="$listen" "$root/target/debug/certd" all --data-dir "$run_dir/data" &
+CERTD_LISTEN="$listen" "$certd" all --data-dir "$run_dir/data" --plaintext \
+  --jwt-ed25519-key "$run_dir/token-signing.pub.pem" &
 certd_pid=$!
 wait "$certd_pid" || true
 certd_pid=""
