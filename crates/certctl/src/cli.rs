@@ -6,20 +6,60 @@ use certflow_proto::v1::{Brand, CertificateStatus, KeyAlgorithm, Level};
 use clap::{Args, Parser, Subcommand};
 use prost_types::Timestamp;
 
+use crate::auth::Token;
 use crate::names::{parse_algorithm, parse_brand, parse_level, parse_reason, parse_status};
 
 /// Command-line client for the certflow gateway (certificate revocation service).
 #[derive(Debug, Parser)]
 #[command(name = "certctl", version, about)]
 pub struct Cli {
-    /// gRPC address of the certflow gateway.
+    /// gRPC address of the certflow gateway; without a scheme, `http://` is assumed
+    /// [default: $CERTFLOW_ENDPOINT, else http://127.0.0.1:50051].
+    #[arg(long, global = true, env = "CERTFLOW_ADDR", value_name = "URL")]
+    pub endpoint: Option<String>,
+
+    /// Bearer token (JWT) sent with every call [default: read from --token-file].
     #[arg(
         long,
         global = true,
-        env = "CERTFLOW_ENDPOINT",
-        default_value = "http://127.0.0.1:50051"
+        env = "CERTFLOW_TOKEN",
+        hide_env_values = true,
+        value_name = "JWT"
     )]
-    pub endpoint: String,
+    pub token: Option<Token>,
+
+    /// File holding the bearer token, used without --token
+    /// [default: $XDG_CONFIG_HOME/certflow/token or ~/.config/certflow/token, if present].
+    #[arg(long, global = true, env = "CERTFLOW_TOKEN_FILE", value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+
+    /// PEM of a CA to trust for an https:// endpoint (required for https://).
+    #[arg(long, global = true, env = "CERTFLOW_CA_CERT", value_name = "PATH")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// PEM of a client certificate to present over TLS (with --client-key).
+    #[arg(
+        long,
+        global = true,
+        env = "CERTFLOW_CLIENT_CERT",
+        value_name = "PATH",
+        requires = "client_key"
+    )]
+    pub client_cert: Option<PathBuf>,
+
+    /// PEM of the client certificate's private key (with --client-cert).
+    #[arg(
+        long,
+        global = true,
+        env = "CERTFLOW_CLIENT_KEY",
+        value_name = "PATH",
+        requires = "client_cert"
+    )]
+    pub client_key: Option<PathBuf>,
+
+    /// Name the gateway's TLS certificate must match [default: the endpoint's host].
+    #[arg(long, global = true, env = "CERTFLOW_TLS_DOMAIN", value_name = "NAME")]
+    pub tls_domain: Option<String>,
 
     /// Print responses as JSON instead of text.
     #[arg(long, global = true)]
@@ -349,7 +389,7 @@ mod tests {
         ])
         .expect("valid command line");
         assert!(cli.json);
-        assert_eq!(cli.endpoint, "http://gw:1");
+        assert_eq!(cli.endpoint.as_deref(), Some("http://gw:1"));
         match cli.command {
             Command::List(args) => {
                 assert_eq!(args.status, Some(CertificateStatus::RevocationPending));
@@ -358,5 +398,65 @@ mod tests {
             }
             other => panic!("expected list, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn connection_flags() {
+        let cli = parse(&[
+            "get",
+            "c-1",
+            "--endpoint",
+            "gw:1",
+            "--token",
+            "jwt-value",
+            "--token-file",
+            "/t",
+            "--ca-cert",
+            "/ca.pem",
+            "--client-cert",
+            "/c.pem",
+            "--client-key",
+            "/k.pem",
+            "--tls-domain",
+            "gw.example.com",
+        ])
+        .expect("valid command line");
+        assert_eq!(cli.endpoint.as_deref(), Some("gw:1"));
+        assert_eq!(cli.token.as_ref().map(Token::expose), Some("jwt-value"));
+        assert_eq!(cli.token_file, Some(PathBuf::from("/t")));
+        assert_eq!(cli.ca_cert, Some(PathBuf::from("/ca.pem")));
+        assert_eq!(cli.client_cert, Some(PathBuf::from("/c.pem")));
+        assert_eq!(cli.client_key, Some(PathBuf::from("/k.pem")));
+        assert_eq!(cli.tls_domain.as_deref(), Some("gw.example.com"));
+        // The token never appears in the parsed command line's Debug output.
+        assert!(!format!("{cli:?}").contains("jwt-value"));
+
+        assert!(
+            parse(&["get", "c-1", "--client-cert", "/c.pem"]).is_err(),
+            "--client-cert without --client-key"
+        );
+    }
+
+    #[test]
+    fn connection_flags_read_their_environment_variables() {
+        let cmd = Cli::command();
+        let arg = |id: &str| {
+            cmd.get_arguments()
+                .find(|arg| arg.get_id() == id)
+                .unwrap_or_else(|| panic!("no argument {id}"))
+        };
+        for (id, env) in [
+            ("endpoint", "CERTFLOW_ADDR"),
+            ("token", "CERTFLOW_TOKEN"),
+            ("token_file", "CERTFLOW_TOKEN_FILE"),
+            ("ca_cert", "CERTFLOW_CA_CERT"),
+            ("client_cert", "CERTFLOW_CLIENT_CERT"),
+            ("client_key", "CERTFLOW_CLIENT_KEY"),
+            ("tls_domain", "CERTFLOW_TLS_DOMAIN"),
+        ] {
+            assert_eq!(arg(id).get_env(), Some(std::ffi::OsStr::new(env)), "{id}");
+            assert!(arg(id).is_global_set(), "{id} is global");
+        }
+        assert!(arg("token").is_hide_env_values_set());
     }
 }

@@ -2,7 +2,6 @@
 
 use std::io::Read as _;
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use certflow_proto::v1::certificate_service_client::CertificateServiceClient;
@@ -13,46 +12,54 @@ use certflow_proto::v1::{
     UploadCertificateRequest, ValidationSetup,
 };
 use serde_json::Value;
-use tonic::transport::{Channel, Endpoint};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
 use tonic_types::StatusExt as _;
 
+use crate::auth::{self, BearerAuth};
 use crate::cli::{Cli, Command, IssueArgs, ListArgs, RevokeArgs, UploadArgs};
+use crate::connect::{self, TlsOptions};
 use crate::output;
-
-/// How long to wait for the connection to the gateway.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs the command; a gRPC failure comes back as a [`tonic::Status`] inside the error.
 pub async fn run(cli: Cli) -> Result<()> {
-    let endpoint = cli.endpoint.as_str();
+    let gateway = Gateway::from_cli(&cli)?;
     let json = cli.json;
     match cli.command {
         Command::Issue(args) => {
             let request = issue_request(&args, request_id(args.request_id.as_deref()));
-            let response = CertificateServiceClient::new(connect(endpoint).await?)
+            let response = gateway
+                .certificates()
+                .await?
                 .issue_certificate(request)
                 .await?;
             print_certificate(response.into_inner().certificate, json)
         }
         Command::Upload(args) => {
             let request = upload_request(&args)?;
-            let response = CertificateServiceClient::new(connect(endpoint).await?)
+            let response = gateway
+                .certificates()
+                .await?
                 .upload_certificate(request)
                 .await?;
             print_certificate(response.into_inner().certificate, json)
         }
         Command::Get { id } => {
-            let response = CertificateServiceClient::new(connect(endpoint).await?)
+            let response = gateway
+                .certificates()
+                .await?
                 .get_certificate(GetCertificateRequest { id })
                 .await?;
             print_certificate(response.into_inner().certificate, json)
         }
         Command::List(args) => {
-            let client = CertificateServiceClient::new(connect(endpoint).await?);
+            let client = gateway.certificates().await?;
             list(client, &args, json).await
         }
         Command::History { id } => {
-            let response = CertificateServiceClient::new(connect(endpoint).await?)
+            let response = gateway
+                .certificates()
+                .await?
                 .get_certificate_history(GetCertificateHistoryRequest { id })
                 .await?;
             let events = response.into_inner().events;
@@ -65,7 +72,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Revoke(args) => {
             let request = revoke_request(&args, request_id(args.request_id.as_deref()));
-            let response = RevocationServiceClient::new(connect(endpoint).await?)
+            let response = gateway
+                .revocations()
+                .await?
                 .request_revocation(request)
                 .await?;
             print_certificate(response.into_inner().certificate, json)
@@ -73,13 +82,62 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-async fn connect(endpoint: &str) -> Result<Channel> {
-    Endpoint::from_shared(endpoint.to_owned())
-        .with_context(|| format!("invalid endpoint `{endpoint}`"))?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .connect()
-        .await
-        .with_context(|| format!("could not reach the certflow gateway at {endpoint}"))
+/// A client of the certificate service that sends the bearer token.
+type CertificateClient = CertificateServiceClient<InterceptedService<Channel, BearerAuth>>;
+
+/// A client of the revocation service that sends the bearer token.
+type RevocationClient = RevocationServiceClient<InterceptedService<Channel, BearerAuth>>;
+
+/// How to reach the gateway: its address, TLS settings and the token to present.
+#[derive(Debug)]
+struct Gateway {
+    address: String,
+    tls: TlsOptions,
+    auth: BearerAuth,
+}
+
+impl Gateway {
+    /// Resolves the address, the TLS options and the token from the command line and the
+    /// environment.
+    fn from_cli(cli: &Cli) -> Result<Self> {
+        let legacy = std::env::var(connect::LEGACY_ENDPOINT_ENV).ok();
+        let address = connect::resolve_endpoint(cli.endpoint.as_deref(), legacy.as_deref());
+        let default_token_file = auth::default_token_file(
+            std::env::var_os("XDG_CONFIG_HOME"),
+            std::env::var_os("HOME"),
+        );
+        let token = auth::resolve_token(
+            cli.token.as_ref(),
+            cli.token_file.as_deref(),
+            default_token_file.as_deref(),
+        )?;
+        Ok(Self {
+            address,
+            tls: TlsOptions {
+                ca_cert: cli.ca_cert.clone(),
+                client_cert: cli.client_cert.clone(),
+                client_key: cli.client_key.clone(),
+                domain: cli.tls_domain.clone(),
+            },
+            auth: BearerAuth::new(token.as_ref())?,
+        })
+    }
+
+    async fn certificates(&self) -> Result<CertificateClient> {
+        let channel = connect::connect(&self.address, &self.tls).await?;
+        Ok(CertificateServiceClient::with_interceptor(
+            channel,
+            self.auth.clone(),
+        ))
+    }
+
+    async fn revocations(&self) -> Result<RevocationClient> {
+        let channel = connect::connect(&self.address, &self.tls).await?;
+        Ok(RevocationServiceClient::with_interceptor(
+            channel,
+            self.auth.clone(),
+        ))
+    }
 }
 
 /// The request id to send: the one given, or a fresh UUID. Either way it is printed on
@@ -151,11 +209,7 @@ pub fn revoke_request(args: &RevokeArgs, request_id: String) -> RequestRevocatio
     }
 }
 
-async fn list(
-    mut client: CertificateServiceClient<Channel>,
-    args: &ListArgs,
-    json: bool,
-) -> Result<()> {
+async fn list(mut client: CertificateClient, args: &ListArgs, json: bool) -> Result<()> {
     let mut request = ListCertificatesRequest {
         status: args.status.map_or(0, |status| status as i32),
         page_size: args.page_size.unwrap_or(0),

@@ -6,9 +6,14 @@
 //! JSON. A gRPC failure is printed on standard error as `error: <code>: <message>`, with
 //! the `google.rpc.ErrorInfo` reason and metadata when the status carries one, and the
 //! process exits with code 1.
+//!
+//! Every call carries the caller's bearer token (see [`auth`]); an `https://` endpoint is
+//! reached over TLS (see [`connect`]).
 
+mod auth;
 mod cli;
 mod commands;
+mod connect;
 mod names;
 mod output;
 

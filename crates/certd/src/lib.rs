@@ -10,6 +10,7 @@
 
 pub mod dev;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -53,7 +54,8 @@ impl Service {
         Service::Gateway,
     ];
 
-    fn name(self) -> &'static str {
+    /// The service's name: its subcommand, queue group and NATS user.
+    pub fn name(self) -> &'static str {
         match self {
             Service::Gateway => "gateway",
             Service::Issuance => "issuance",
@@ -91,6 +93,9 @@ pub struct Config {
     pub policy: Policy,
     /// Token keys, rate limit and TLS of the gateway.
     pub gateway: GatewayConfig,
+    /// NATS password of each service, which connects as the user named like the service.
+    /// Empty: every service shares one anonymous connection.
+    pub nats_passwords: HashMap<Service, String>,
 }
 
 impl Config {
@@ -112,6 +117,7 @@ impl Config {
                 commands_per_second: 10,
                 tls: None,
             },
+            nats_passwords: HashMap::new(),
         }
     }
 }
@@ -131,6 +137,11 @@ pub enum CertdError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "no NATS password for the {0} service; set CERTFLOW_NATS_{0}_PASSWORD (upper case) \
+         or run without NATS users"
+    )]
+    NoCredentials(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{service}: {message}")]
@@ -154,7 +165,7 @@ pub struct Running {
     pub gateway_address: Option<SocketAddr>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
-    client: async_nats::Client,
+    clients: Vec<async_nats::Client>,
 }
 
 impl Running {
@@ -170,8 +181,10 @@ impl Running {
                 error!(error = %err, "a service task failed");
             }
         }
-        if let Err(err) = self.client.flush().await {
-            error!(error = %err, "final NATS flush failed");
+        for client in &self.clients {
+            if let Err(err) = client.flush().await {
+                error!(error = %err, "final NATS flush failed");
+            }
         }
     }
 
@@ -183,55 +196,41 @@ impl Running {
 }
 
 /// Connects to NATS and starts `services`. Returns once all are subscribed and listening.
+///
+/// With NATS passwords configured every service connects as its own user (the service's
+/// name), so the server's permissions bound what each may publish and subscribe; without,
+/// the services share one anonymous connection.
 pub async fn start(config: Config, services: &[Service]) -> Result<Running, CertdError> {
-    let client = async_nats::ConnectOptions::new()
-        .name("certd")
-        .connect(config.nats_url.as_str())
-        .await
-        .map_err(|source| CertdError::Connect {
-            url: config.nats_url.clone(),
-            source,
-        })?;
-    let shutdown = CancellationToken::new();
-    let mut tasks = JoinSet::new();
-    let mut gateway_address = None;
-
-    let needs_store = services.iter().any(|s| {
-        !matches!(
-            s,
-            Service::Gateway | Service::Reissue | Service::Validation | Service::Review
-        )
-    });
-    let store = if needs_store {
-        Some(EventStore::open(client.clone(), config.store.clone()).await?)
+    let shared = if config.nats_passwords.is_empty() {
+        Some(connect(&config, None).await?)
     } else {
         None
     };
-    let runtime = match &store {
-        Some(store)
-            if services
-                .iter()
-                .any(|s| matches!(s, Service::Issuance | Service::Revocation)) =>
-        {
-            let outcomes =
-                Outcomes::open(client.clone(), config.outcome_ttl, config.store.replicas).await?;
-            Some(CommandRuntime {
-                store: store.clone(),
-                outcomes,
-                policy: Arc::new(config.policy.clone()),
-            })
-        }
-        _ => None,
-    };
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let mut clients = Vec::new();
+    let mut gateway_address = None;
+    let policy = Arc::new(config.policy.clone());
 
     for &service in services {
+        let client = match &shared {
+            Some(client) => client.clone(),
+            None => {
+                let password = config
+                    .nats_passwords
+                    .get(&service)
+                    .ok_or(CertdError::NoCredentials(service.name()))?;
+                connect(&config, Some((service.name(), password))).await?
+            }
+        };
+        clients.push(client.clone());
         let token = shutdown.clone();
         match service {
             Service::Projection => {
-                let Some(store) = &store else { continue };
+                let store = EventStore::open(client.clone(), config.store.clone()).await?;
                 let projection = ProjectionService::bind(
-                    client.clone(),
-                    store,
+                    client,
+                    &store,
                     &ProjectionConfig {
                         db_path: config.data_dir.join("projection"),
                         durable: config.projection_consumer.clone(),
@@ -243,37 +242,33 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
                 tasks.spawn(projection.run(token));
             }
             Service::Issuance => {
-                let Some(runtime) = runtime.clone() else {
-                    continue;
-                };
-                let issuance = IssuanceService::bind(client.clone(), runtime)
+                let runtime = command_runtime(&config, &client, &policy).await?;
+                let issuance = IssuanceService::bind(client, runtime)
                     .await
                     .map_err(|e| service_error(service, e))?;
                 tasks.spawn(issuance.run(token));
             }
             Service::Revocation => {
-                let Some(runtime) = runtime.clone() else {
-                    continue;
-                };
-                let revocation = RevocationService::bind(client.clone(), runtime)
+                let runtime = command_runtime(&config, &client, &policy).await?;
+                let revocation = RevocationService::bind(client, runtime)
                     .await
                     .map_err(|e| service_error(service, e))?;
                 tasks.spawn(revocation.run(token));
             }
             Service::Reissue => {
-                let reissue = ReissueService::bind(client.clone())
+                let reissue = ReissueService::bind(client)
                     .await
                     .map_err(|e| service_error(service, e))?;
                 tasks.spawn(reissue.run(token));
             }
             Service::Validation => {
-                let validation = ValidationService::bind(client.clone())
+                let validation = ValidationService::bind(client)
                     .await
                     .map_err(|e| service_error(service, e))?;
                 tasks.spawn(validation.run(token));
             }
             Service::Review => {
-                let review = ReviewService::bind(client.clone())
+                let review = ReviewService::bind(client)
                     .await
                     .map_err(|e| service_error(service, e))?;
                 tasks.spawn(review.run(token));
@@ -287,7 +282,7 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
                 })?;
                 gateway_address = listener.local_addr().ok();
                 let gateway = Gateway::new(
-                    BusClient::new(client.clone(), config.request_timeout),
+                    BusClient::new(client, config.request_timeout),
                     &config.gateway,
                 )
                 .map_err(|e| service_error(service, e))?;
@@ -317,6 +312,38 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
         gateway_address,
         shutdown,
         tasks,
-        client,
+        clients,
+    })
+}
+
+async fn connect(
+    config: &Config,
+    user: Option<(&str, &String)>,
+) -> Result<async_nats::Client, CertdError> {
+    let options = match user {
+        Some((name, password)) => {
+            async_nats::ConnectOptions::with_user_and_password(name.into(), password.clone())
+                .name(format!("certd-{name}"))
+        }
+        None => async_nats::ConnectOptions::new().name("certd"),
+    };
+    options
+        .connect(config.nats_url.as_str())
+        .await
+        .map_err(|source| CertdError::Connect {
+            url: config.nats_url.clone(),
+            source,
+        })
+}
+
+async fn command_runtime(
+    config: &Config,
+    client: &async_nats::Client,
+    policy: &Arc<Policy>,
+) -> Result<CommandRuntime, CertdError> {
+    Ok(CommandRuntime {
+        store: EventStore::open(client.clone(), config.store.clone()).await?,
+        outcomes: Outcomes::open(client.clone(), config.outcome_ttl, config.store.replicas).await?,
+        policy: policy.clone(),
     })
 }

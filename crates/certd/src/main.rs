@@ -266,6 +266,12 @@ async fn main() -> anyhow::Result<()> {
         }
     };
 
+    for service in &services {
+        let variable = format!("CERTFLOW_NATS_{}_PASSWORD", service.name().to_uppercase());
+        if let Ok(password) = std::env::var(&variable) {
+            config.nats_passwords.insert(*service, password);
+        }
+    }
     if services.contains(&Service::Gateway) {
         config.gateway = cli.gateway.config()?;
     }

@@ -84,6 +84,14 @@ impl Interceptor for Bearer {
 /// A channel that carries a bearer token.
 pub type Authed = InterceptedService<Channel, Bearer>;
 
+/// Each service's password on `nats`, for a [`Config`].
+fn service_passwords(nats: &NatsServer) -> std::collections::HashMap<Service, String> {
+    Service::ALL
+        .iter()
+        .filter_map(|service| Some((*service, nats.password(service.name())?.to_string())))
+        .collect()
+}
+
 /// Writes the development signing key into `dir` and returns gateway settings trusting it.
 fn trust_dev_key(config: &mut Config, dir: &Path) -> Result<PathBuf, TestkitError> {
     let (private, public) = certd::dev::ensure_signing_key(dir)?;
@@ -108,26 +116,83 @@ pub fn nats_server_binary() -> PathBuf {
     PathBuf::from("/usr/sbin/nats-server")
 }
 
+/// The users of `deploy/nats/certflow.conf`.
+pub const NATS_USERS: [&str; 8] = [
+    "gateway",
+    "issuance",
+    "revocation",
+    "reissue",
+    "validation",
+    "review",
+    "projection",
+    "operator",
+];
+
+/// `deploy/nats/certflow.conf`: one user per service with its permissions.
+pub fn secured_config_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/nats/certflow.conf")
+}
+
 /// A real nats-server with JetStream, stopped (SIGKILL) on drop.
 #[derive(Debug)]
 pub struct NatsServer {
     child: Option<Child>,
     port: u16,
     store: TempDir,
+    /// Password of each user when started with `deploy/nats/certflow.conf`.
+    passwords: Vec<(String, String)>,
 }
 
 impl NatsServer {
-    /// Starts a server on an ephemeral port with a new store directory.
+    /// Starts an open server (no users) on an ephemeral port with a new store directory.
     pub fn start() -> Result<Self, TestkitError> {
+        Self::start_with(Vec::new())
+    }
+
+    /// Starts a server with `deploy/nats/certflow.conf` (a user per service, each with its
+    /// permissions), fresh random passwords, an ephemeral port and a new store directory.
+    pub fn start_secured() -> Result<Self, TestkitError> {
+        Self::start_with(
+            NATS_USERS
+                .iter()
+                .map(|user| (user.to_string(), random_password()))
+                .collect(),
+        )
+    }
+
+    fn start_with(passwords: Vec<(String, String)>) -> Result<Self, TestkitError> {
         let store = tempfile::Builder::new()
             .prefix("certflow-nats-")
             .tempdir()?;
-        let (child, port) = spawn(store.path(), None)?;
+        let (child, port) = spawn(store.path(), None, &passwords)?;
         Ok(NatsServer {
             child: Some(child),
             port,
             store,
+            passwords,
         })
+    }
+
+    /// The password of `user`, on a secured server.
+    pub fn password(&self, user: &str) -> Option<&str> {
+        self.passwords
+            .iter()
+            .find(|(name, _)| name == user)
+            .map(|(_, password)| password.as_str())
+    }
+
+    /// A client connected as `user` (on a secured server), or anonymously with `None`.
+    pub async fn connect_as(&self, user: Option<&str>) -> Result<async_nats::Client, TestkitError> {
+        let options = match user.and_then(|u| Some((u, self.password(u)?))) {
+            Some((user, password)) => {
+                async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
+            }
+            None => async_nats::ConnectOptions::new(),
+        };
+        options
+            .connect(self.url())
+            .await
+            .map_err(|e| TestkitError::NotReady(e.to_string()))
     }
 
     /// The client URL.
@@ -165,7 +230,7 @@ impl NatsServer {
     /// Starts the server again on the same port and store.
     pub fn restart(&mut self) -> Result<(), TestkitError> {
         self.kill();
-        let (child, _) = spawn(self.store.path(), Some(self.port))?;
+        let (child, _) = spawn(self.store.path(), Some(self.port), &self.passwords)?;
         self.child = Some(child);
         Ok(())
     }
@@ -177,11 +242,37 @@ impl Drop for NatsServer {
     }
 }
 
-/// Spawns nats-server and waits until it reports that clients can connect.
-fn spawn(store: &Path, port: Option<u16>) -> Result<(Child, u16), TestkitError> {
+fn random_password() -> String {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    // Two independently keyed SipHashes: unpredictable enough for a throw-away test server.
+    // nats-server parses a variable's value as config, so it starts with a letter.
+    let hex: String = (0..2)
+        .map(|_| format!("{:016x}", RandomState::new().build_hasher().finish()))
+        .collect();
+    format!("pw{hex}")
+}
+
+/// Spawns nats-server and waits until it reports that clients can connect. With
+/// `passwords`, it runs `deploy/nats/certflow.conf` with those users' passwords.
+fn spawn(
+    store: &Path,
+    port: Option<u16>,
+    passwords: &[(String, String)],
+) -> Result<(Child, u16), TestkitError> {
     let binary = nats_server_binary();
     let port_arg = port.map_or_else(|| "-1".to_string(), |p| p.to_string());
-    let mut child = Command::new(&binary)
+    let mut command = Command::new(&binary);
+    if !passwords.is_empty() {
+        command.arg("-c").arg(secured_config_path());
+        for (user, password) in passwords {
+            command.env(
+                format!("CERTFLOW_NATS_{}_PASSWORD", user.to_uppercase()),
+                password,
+            );
+        }
+    }
+    let mut child = command
         .args(["-js", "-a", "127.0.0.1", "-p", &port_arg, "-sd"])
         .arg(store)
         .stdout(Stdio::null())
@@ -200,7 +291,11 @@ fn spawn(store: &Path, port: Option<u16>) -> Result<(Child, u16), TestkitError> 
     std::thread::spawn(move || {
         let mut port = None;
         let mut sent = false;
+        let mut last = Vec::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if !sent {
+                last.push(line.clone());
+            }
             if let Some(rest) = line.split("Listening for client connections on ").nth(1) {
                 port = rest
                     .rsplit(':')
@@ -213,7 +308,10 @@ fn spawn(store: &Path, port: Option<u16>) -> Result<(Child, u16), TestkitError> 
             }
         }
         if !sent {
-            let _ = tx.send(Err("nats-server exited before it was ready".into()));
+            let tail = last[last.len().saturating_sub(5)..].join(" | ");
+            let _ = tx.send(Err(format!(
+                "nats-server exited before it was ready: {tail}"
+            )));
         }
     });
     match rx.recv_timeout(Duration::from_secs(20)) {
@@ -272,6 +370,7 @@ impl Certflow {
     pub fn config(&self) -> Result<Config, TestkitError> {
         let mut config = Config::new(self.nats.url(), self.data.path());
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.nats_passwords = service_passwords(&self.nats);
         trust_dev_key(&mut config, &self.data.path().join("keys"))?;
         Ok(config)
     }
@@ -363,6 +462,7 @@ impl Certflow {
         self.stop_services().await;
         let mut config = Config::new(self.nats.url(), self.data.path());
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.nats_passwords = service_passwords(&self.nats);
         self.signing_key = trust_dev_key(&mut config, &self.data.path().join("keys"))?;
         configure(&mut config);
         let running = certd::start(config, &Service::ALL).await?;
