@@ -48,12 +48,22 @@ if [ -z "${NATS_URL:-}" ]; then
     echo "port $nats_port is taken; set CERTFLOW_NATS_PORT to a free port, or NATS_URL to use that server." >&2
     exit 1
   fi
-  "$nats_server" -js -a 127.0.0.1 -p "$nats_port" -sd "$run_dir/nats" -l "$run_dir/nats.log" &
+  # One NATS user per service (deploy/nats/certflow.conf), passwords kept in .run/.
+  passwords="$run_dir/nats-passwords.env"
+  if [ ! -f "$passwords" ]; then
+    umask 077
+    for user in GATEWAY ISSUANCE REVOCATION REISSUE VALIDATION REVIEW PROJECTION OPERATOR; do
+      echo "CERTFLOW_NATS_${user}_PASSWORD=p$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+    done > "$passwords"
+  fi
+  set -a; . "$passwords"; set +a
+  "$nats_server" -c "$root/deploy/nats/certflow.conf" -js -a 127.0.0.1 -p "$nats_port" \
+    -sd "$run_dir/nats" -l "$run_dir/nats.log" &
   nats_pid=$!
   for _ in $(seq 1 100); do port_open "$nats_port" && break; sleep 0.1; done
   port_open "$nats_port" || { echo "nats-server did not start; see $run_dir/nats.log" >&2; exit 1; }
   export NATS_URL="nats://127.0.0.1:$nats_port"
-  echo "NATS:     $NATS_URL (JetStream, data in .run/nats, log in .run/nats.log)"
+  echo "NATS:     $NATS_URL (JetStream, a user per service; data, log and passwords in .run/)"
 else
   echo "NATS:     $NATS_URL"
 fi

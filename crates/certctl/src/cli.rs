@@ -95,8 +95,9 @@ pub enum Command {
 /// Flags of `certctl issue`.
 #[derive(Debug, Args)]
 pub struct IssueArgs {
-    /// Account the certificate belongs to.
-    #[arg(long)]
+    /// Account the certificate belongs to: admins name it; customers act for the account
+    /// in their token and may leave it out.
+    #[arg(long, default_value = "")]
     pub account: String,
 
     /// Brand: trustasia, wotrus, dnspod, geotrust, digicert, globalsign or sectigo.
@@ -163,8 +164,9 @@ impl IssueArgs {
 /// Flags of `certctl upload`.
 #[derive(Debug, Args)]
 pub struct UploadArgs {
-    /// Account the certificate belongs to.
-    #[arg(long)]
+    /// Account the certificate belongs to: admins name it; customers act for the account
+    /// in their token and may leave it out.
+    #[arg(long, default_value = "")]
     pub account: String,
 
     /// PEM file: the leaf certificate first, then its chain; `-` reads standard input.

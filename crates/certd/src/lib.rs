@@ -95,7 +95,17 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// NATS password of each service, which connects as the user named like the service.
     /// Empty: every service shares one anonymous connection.
-    pub nats_passwords: HashMap<Service, String>,
+    pub nats_passwords: HashMap<Service, Password>,
+}
+
+/// A secret that never shows in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(pub String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
 }
 
 impl Config {
@@ -318,11 +328,11 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
 
 async fn connect(
     config: &Config,
-    user: Option<(&str, &String)>,
+    user: Option<(&str, &Password)>,
 ) -> Result<async_nats::Client, CertdError> {
     let options = match user {
         Some((name, password)) => {
-            async_nats::ConnectOptions::with_user_and_password(name.into(), password.clone())
+            async_nats::ConnectOptions::with_user_and_password(name.into(), password.0.clone())
                 .name(format!("certd-{name}"))
         }
         None => async_nats::ConnectOptions::new().name("certd"),

@@ -269,7 +269,9 @@ async fn main() -> anyhow::Result<()> {
     for service in &services {
         let variable = format!("CERTFLOW_NATS_{}_PASSWORD", service.name().to_uppercase());
         if let Ok(password) = std::env::var(&variable) {
-            config.nats_passwords.insert(*service, password);
+            config
+                .nats_passwords
+                .insert(*service, certd::Password(password));
         }
     }
     if services.contains(&Service::Gateway) {

@@ -85,10 +85,13 @@ impl Interceptor for Bearer {
 pub type Authed = InterceptedService<Channel, Bearer>;
 
 /// Each service's password on `nats`, for a [`Config`].
-fn service_passwords(nats: &NatsServer) -> std::collections::HashMap<Service, String> {
+fn service_passwords(nats: &NatsServer) -> std::collections::HashMap<Service, certd::Password> {
     Service::ALL
         .iter()
-        .filter_map(|service| Some((*service, nats.password(service.name())?.to_string())))
+        .filter_map(|service| {
+            let password = nats.password(service.name())?.to_string();
+            Some((*service, certd::Password(password)))
+        })
         .collect()
 }
 
