@@ -116,15 +116,11 @@ pub fn parse_upload(
         domains,
         not_before: Timestamp::from_unix_seconds(validity.not_before.timestamp()),
         not_after: Timestamp::from_unix_seconds(validity.not_after.timestamp()),
-        public_key_sha256: hex(&Sha256::digest(spki.raw)),
+        public_key_sha256: hex::encode(Sha256::digest(spki.raw)),
         serial_number: cert.raw_serial_as_string(),
         issuer: cert.issuer().to_string(),
         pem: pem.to_string(),
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
