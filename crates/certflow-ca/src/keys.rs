@@ -53,6 +53,35 @@ impl GeneratedKey {
     }
 }
 
+/// PBKDF2 rounds for password-protected keys (OWASP's figure for PBKDF2-HMAC-SHA256).
+const PBKDF2_ROUNDS: u32 = 600_000;
+
+/// The private key of `key` as encrypted PKCS#8 (PBES2: PBKDF2-HMAC-SHA256 and
+/// AES-256-CBC, which openssl, Java and Windows all read) under the customer's `password`,
+/// which is not kept anywhere.
+pub fn encrypt_with_password(key: &GeneratedKey, password: &str) -> Result<String, CaError> {
+    use rsa::pkcs8::der::pem::LineEnding;
+    use rsa::pkcs8::{PrivateKeyInfo, SecretDocument, pkcs5};
+    use rsa::rand_core::RngCore;
+    let failed =
+        |e: &dyn std::fmt::Display| CaError::Unsupported(format!("key encryption failed: {e}"));
+    let (_, document) = SecretDocument::from_pem(key.private_key_pem()).map_err(|e| failed(&e))?;
+    let info: PrivateKeyInfo<'_> = document.decode_msg().map_err(|e| failed(&e))?;
+    let mut salt = [0u8; 16];
+    let mut iv = [0u8; 16];
+    OsRng.fill_bytes(&mut salt);
+    OsRng.fill_bytes(&mut iv);
+    let params = pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(PBKDF2_ROUNDS, &salt, &iv)
+        .map_err(|e| failed(&e))?;
+    let encrypted = info
+        .encrypt_with_params(params, password)
+        .map_err(|e| failed(&e))?;
+    Ok(encrypted
+        .to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF)
+        .map_err(|e| failed(&e))?
+        .to_string())
+}
+
 fn signature_algorithm(
     algorithm: KeyAlgorithm,
 ) -> Result<&'static rcgen::SignatureAlgorithm, CaError> {

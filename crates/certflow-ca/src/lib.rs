@@ -17,6 +17,7 @@
 
 mod builtin;
 pub mod keys;
+pub mod sealing;
 
 use certflow_domain::{Brand, DomainName, RevocationReason, Timestamp};
 

@@ -256,3 +256,36 @@ fn to_pem(label: &str, der: &[u8]) -> String {
     let body = base64::engine::general_purpose::STANDARD.encode(der);
     format!("-----BEGIN {label}-----\n{body}\n-----END {label}-----\n")
 }
+
+#[test]
+fn password_protected_keys_open_with_openssl_and_only_with_the_password() {
+    let dir = tempfile::tempdir().expect("dir");
+    for algorithm in [KeyAlgorithm::EccP256, KeyAlgorithm::Rsa2048] {
+        let key = keys::generate(algorithm).expect("key");
+        let encrypted =
+            keys::encrypt_with_password(&key, "correct horse battery").expect("encrypted");
+        assert!(encrypted.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+        let body: String = key
+            .private_key_pem()
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        assert!(
+            !encrypted.contains(&body[..40]),
+            "no plaintext key material"
+        );
+        let path = write(dir.path(), "key.pem", &encrypted);
+        let path = path.display().to_string();
+        let (ok, text) = openssl(&[
+            "pkey",
+            "-in",
+            &path,
+            "-passin",
+            "pass:correct horse battery",
+            "-noout",
+        ]);
+        assert!(ok, "{algorithm:?}: {text}");
+        let (ok, _) = openssl(&["pkey", "-in", &path, "-passin", "pass:wrong", "-noout"]);
+        assert!(!ok, "a wrong password does not open the key");
+    }
+}
