@@ -14,10 +14,12 @@
 
 #![forbid(unsafe_code)]
 
+mod keystore;
 mod meta;
 mod outcomes;
 mod store;
 
+pub use keystore::{KeyStore, StoredKey};
 pub use meta::{CommandMeta, actor_from_headers, headers, write_actor};
 pub use outcomes::Outcomes;
 pub use store::{

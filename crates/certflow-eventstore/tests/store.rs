@@ -236,3 +236,32 @@ async fn outcomes_keep_the_first_reply() {
     assert_eq!(first, "first");
     assert_eq!(second, "first");
 }
+
+#[tokio::test]
+async fn key_store_keeps_the_first_record_and_shreds_it() {
+    use certflow_eventstore::{KeyStore, StoredKey};
+    let nats = NatsServer::start().expect("nats");
+    let client = async_nats::connect(nats.url()).await.expect("connect");
+    let keys = KeyStore::open(client, 1).await.expect("key store");
+    let record = StoredKey {
+        wrapped_key: "wrapped".into(),
+        sealed: "sealed".into(),
+    };
+    assert_eq!(keys.get("k1").await.expect("get"), None);
+    assert!(keys.put_new("k1", &record).await.expect("put"));
+    let other = StoredKey {
+        wrapped_key: "other".into(),
+        sealed: "other".into(),
+    };
+    assert!(
+        !keys.put_new("k1", &other).await.expect("put"),
+        "first stands"
+    );
+    assert_eq!(keys.get("k1").await.expect("get"), Some(record));
+    keys.shred("k1").await.expect("shred");
+    assert_eq!(
+        keys.get("k1").await.expect("get"),
+        None,
+        "gone after shredding"
+    );
+}

@@ -1,0 +1,133 @@
+//! Where sealed private keys live: a stream with two subjects per record, the wrapped data
+//! key and the ciphertext, so the data key can be destroyed on its own (crypto-shredding).
+//! The store holds bytes only: sealing and opening happen in the service that owns the
+//! key-encryption key.
+
+use async_nats::jetstream::{self, message::PublishMessage, stream};
+use async_nats::{HeaderMap, header};
+use bytes::Bytes;
+
+use crate::store::StoreError;
+
+/// The key store.
+#[derive(Clone)]
+pub struct KeyStore {
+    js: jetstream::Context,
+    stream: stream::Stream,
+}
+
+impl std::fmt::Debug for KeyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyStore").finish_non_exhaustive()
+    }
+}
+
+/// One stored record: the wrapped data key and the sealed payload, both opaque.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    pub wrapped_key: Bytes,
+    pub sealed: Bytes,
+}
+
+impl KeyStore {
+    /// The stream's name.
+    pub const STREAM: &'static str = "CERTFLOW_KEYS";
+    const PREFIX: &'static str = "certflow.keys";
+
+    /// Opens the stream, creating it on first use.
+    pub async fn open(client: async_nats::Client, replicas: usize) -> Result<Self, StoreError> {
+        let js = jetstream::new(client);
+        let stream = js
+            .get_or_create_stream(stream::Config {
+                name: Self::STREAM.into(),
+                description: Some("sealed private keys: wrapped data keys and ciphertexts".into()),
+                subjects: vec![format!("{}.>", Self::PREFIX)],
+                storage: stream::StorageType::File,
+                num_replicas: replicas,
+                max_messages_per_subject: 1,
+                allow_direct: true,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| StoreError::Unavailable(e.into()))?;
+        Ok(KeyStore { js, stream })
+    }
+
+    fn subject(part: &str, id: &str) -> String {
+        format!("{}.{part}.{id}", Self::PREFIX)
+    }
+
+    async fn publish(
+        &self,
+        subject: String,
+        payload: Bytes,
+        first: bool,
+    ) -> Result<bool, StoreError> {
+        let mut headers = HeaderMap::new();
+        if first {
+            headers.insert(header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, "0");
+        }
+        let publish = PublishMessage::build().headers(headers).payload(payload);
+        let acked = match self.js.send_publish(subject, publish).await {
+            Ok(ack) => ack.await,
+            Err(err) => Err(err),
+        };
+        match acked {
+            Ok(_) => Ok(true),
+            Err(err) if err.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {
+                Ok(false)
+            }
+            Err(err) => Err(StoreError::Unavailable(err.into())),
+        }
+    }
+
+    /// Stores record `id` unless one exists; returns whether this call stored it. The
+    /// ciphertext goes first: a crash in between leaves ciphertext no key can open.
+    /// Ids are NATS subject tokens: letters, digits, `-` and `_`.
+    pub async fn put_new(&self, id: &str, record: &StoredKey) -> Result<bool, StoreError> {
+        if !self
+            .publish(Self::subject("sealed", id), record.sealed.clone(), true)
+            .await?
+        {
+            return Ok(false);
+        }
+        self.publish(Self::subject("dek", id), record.wrapped_key.clone(), true)
+            .await
+    }
+
+    /// Record `id`, if both of its parts are there.
+    pub async fn get(&self, id: &str) -> Result<Option<StoredKey>, StoreError> {
+        let wrapped_key = match self.last(Self::subject("dek", id)).await? {
+            Some(bytes) => bytes,
+            None => return Ok(None),
+        };
+        Ok(self
+            .last(Self::subject("sealed", id))
+            .await?
+            .map(|sealed| StoredKey {
+                wrapped_key,
+                sealed,
+            }))
+    }
+
+    async fn last(&self, subject: String) -> Result<Option<Bytes>, StoreError> {
+        match self.stream.direct_get_last_for_subject(subject).await {
+            Ok(message) => Ok(Some(message.payload)),
+            Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
+            Err(err) => Err(StoreError::Unavailable(err.into())),
+        }
+    }
+
+    /// Erases record `id`: its data key first (after which the ciphertext is noise), then the
+    /// ciphertext.
+    pub async fn shred(&self, id: &str) -> Result<(), StoreError> {
+        for part in ["dek", "sealed"] {
+            self.stream
+                .purge()
+                .filter(Self::subject(part, id))
+                .await
+                .map_err(|e| StoreError::Unavailable(e.into()))?;
+        }
+        Ok(())
+    }
+}
