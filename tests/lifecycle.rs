@@ -139,6 +139,10 @@ impl CertdProcess {
             .env("CERTD_DATA_DIR", data_dir)
             .env("RUST_LOG", "warn")
             .env("CERTD_SHUTDOWN_GRACE", "0.5")
+            .env(
+                "CERTD_KEK",
+                certd::dev::ensure_kek(data_dir).expect("key-encryption key"),
+            )
             .spawn()
             .expect("spawn certd");
         CertdProcess {

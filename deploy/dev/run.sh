@@ -97,7 +97,7 @@ Try it in another terminal:
 Ctrl-C stops everything.
 MSG
 
-CERTD_LISTEN="$listen" "$certd" all --data-dir "$run_dir/data" --plaintext \
+CERTD_KEK="$(cat "$run_dir/kek.hex")" CERTD_LISTEN="$listen" "$certd" all --data-dir "$run_dir/data" --plaintext \
   --jwt-ed25519-key "$run_dir/token-signing.pub.pem" &
 certd_pid=$!
 wait "$certd_pid" || true

@@ -148,6 +148,16 @@ pub struct IssueArgs {
     #[arg(long)]
     pub renewal_ordered: bool,
 
+    /// Certify the key of this PKCS#10 request (PEM file, `-` for stdin) instead of
+    /// having a key generated.
+    #[arg(long, value_name = "FILE")]
+    pub csr: Option<PathBuf>,
+
+    /// Encrypt the generated private key with this password (not stored anywhere; you need
+    /// it to use the key). Prefer the environment variable to the flag.
+    #[arg(long, env = "CERTFLOW_KEY_PASSWORD", hide_env_values = true)]
+    pub key_password: Option<String>,
+
     /// Request id, to retry a request safely (default: a fresh UUID).
     #[arg(long, value_name = "ID")]
     pub request_id: Option<String>,

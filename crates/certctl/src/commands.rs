@@ -27,7 +27,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     let json = cli.json;
     match cli.command {
         Command::Issue(args) => {
-            let request = issue_request(&args, request_id(args.request_id.as_deref()));
+            let request = issue_request(&args, request_id(args.request_id.as_deref()))?;
             let response = gateway
                 .certificates()
                 .await?
@@ -149,7 +149,7 @@ fn request_id(given: Option<&str>) -> String {
 }
 
 /// The `IssueCertificate` request for `certctl issue`.
-pub fn issue_request(args: &IssueArgs, request_id: String) -> IssueCertificateRequest {
+pub fn issue_request(args: &IssueArgs, request_id: String) -> Result<IssueCertificateRequest> {
     let setup = |domains: &[String], setup: ValidationSetup| {
         domains
             .iter()
@@ -161,7 +161,11 @@ pub fn issue_request(args: &IssueArgs, request_id: String) -> IssueCertificateRe
     };
     let mut validation_setup = setup(&args.dns_auto, ValidationSetup::DnsAuto);
     validation_setup.extend(setup(&args.file_auto, ValidationSetup::FileAuto));
-    IssueCertificateRequest {
+    let csr_pem = match &args.csr {
+        Some(path) => read_pem(path)?,
+        None => String::new(),
+    };
+    Ok(IssueCertificateRequest {
         request_id,
         account: args.account.clone(),
         brand: args.brand as i32,
@@ -174,7 +178,9 @@ pub fn issue_request(args: &IssueArgs, request_id: String) -> IssueCertificateRe
         not_after: args.not_after,
         validation_setup,
         renewal_ordered: args.renewal_ordered,
-    }
+        csr_pem,
+        key_password: args.key_password.clone().unwrap_or_default(),
+    })
 }
 
 fn upload_request(args: &UploadArgs) -> Result<UploadCertificateRequest> {
@@ -347,9 +353,13 @@ mod tests {
                 nanos: 0,
             }),
             renewal_ordered: true,
+            csr: None,
+            key_password: Some("pw".to_owned()),
             request_id: None,
         };
-        let request = issue_request(&args, "r-9".to_owned());
+        let request = issue_request(&args, "r-9".to_owned()).expect("request");
+        assert_eq!(request.key_password, "pw");
+        assert!(request.csr_pem.is_empty());
         assert_eq!(request.request_id, "r-9");
         assert_eq!(request.account, "ACME");
         assert_eq!(request.brand, Brand::Digicert as i32);

@@ -21,6 +21,27 @@ pub enum DevError {
     Token(#[from] certflow_gateway::auth::TokenError),
 }
 
+/// The key-encryption key of a development key store in `dir` (`kek.hex`), made on first use.
+pub fn ensure_kek(dir: &Path) -> Result<String, DevError> {
+    let path = dir.join("kek.hex");
+    let io = |source| DevError::Io {
+        path: path.clone(),
+        source,
+    };
+    if let Ok(hex) = std::fs::read_to_string(&path) {
+        return Ok(hex.trim().to_string());
+    }
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let hex = certflow_ca::sealing::Kek::generate_hex();
+    std::fs::write(&path, &hex).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    }
+    Ok(hex)
+}
+
 /// The private and public halves of the signing key in `dir`.
 pub fn key_paths(dir: &Path) -> (PathBuf, PathBuf) {
     (

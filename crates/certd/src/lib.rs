@@ -17,10 +17,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certflow_bus::{BusClient, CancellationToken, CommandRuntime};
+use certflow_ca::CaAlgorithm;
+use certflow_ca::sealing::Kek;
 use certflow_domain::Policy;
-use certflow_eventstore::{EventStore, Outcomes, StoreConfig, StoreError};
+use certflow_eventstore::{EventStore, KeyStore, Outcomes, StoreConfig, StoreError};
 use certflow_gateway::{Gateway, GatewayConfig};
-use certflow_issuance::IssuanceService;
+use certflow_issuance::{IssuanceService, Signing, builtin_ca};
 use certflow_projection::{ProjectionConfig, ProjectionService};
 use certflow_reissue::ReissueService;
 use certflow_review::ReviewService;
@@ -29,6 +31,18 @@ use certflow_validation::ValidationService;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tracing::{error, info};
+
+/// The log filter certd runs with: `directives` (RUST_LOG syntax), with async-nats capped
+/// at `info` whatever they say, because its trace level logs whole messages, request
+/// bodies and secrets in them included.
+pub fn log_filter(directives: &str) -> tracing_subscriber::EnvFilter {
+    let filter = tracing_subscriber::EnvFilter::try_new(directives)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    match "async_nats=info".parse() {
+        Ok(cap) => filter.add_directive(cap),
+        Err(_) => filter,
+    }
+}
 
 /// The services certd can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -93,6 +107,12 @@ pub struct Config {
     pub policy: Policy,
     /// Token keys, rate limit and TLS of the gateway.
     pub gateway: GatewayConfig,
+    /// The key-encryption key of the key store (issuance needs it).
+    pub kek: Option<Kek>,
+    /// Where CRLs are served; written into every certificate.
+    pub crl_base_url: String,
+    /// Key type of the built-in CA's roots and intermediates, when it creates them.
+    pub ca_algorithm: CaAlgorithm,
     /// NATS password of each service, which connects as the user named like the service.
     /// Empty: every service shares one anonymous connection.
     pub nats_passwords: HashMap<Service, Password>,
@@ -128,6 +148,9 @@ impl Config {
                 tls: None,
             },
             nats_passwords: HashMap::new(),
+            kek: None,
+            crl_base_url: "http://127.0.0.1:8080".into(),
+            ca_algorithm: CaAlgorithm::Ecc,
         }
     }
 }
@@ -152,6 +175,11 @@ pub enum CertdError {
          or run without NATS users"
     )]
     NoCredentials(&'static str),
+    #[error(
+        "the issuance service needs the key store's key-encryption key: 64 hex digits in \
+         CERTD_KEK (certd dev-keys writes one)"
+    )]
+    NoKek,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{service}: {message}")]
@@ -253,7 +281,23 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
             }
             Service::Issuance => {
                 let runtime = command_runtime(&config, &client, &policy).await?;
-                let issuance = IssuanceService::bind(client, runtime)
+                let kek = config.kek.clone().ok_or(CertdError::NoKek)?;
+                let keys = KeyStore::open(client.clone(), config.store.replicas).await?;
+                let ca = builtin_ca(
+                    &keys,
+                    &kek,
+                    config.ca_algorithm,
+                    &config.crl_base_url,
+                    certflow_bus::now(),
+                )
+                .await
+                .map_err(|e| service_error(service, e))?;
+                let signing = Signing {
+                    ca: Arc::new(ca),
+                    keys,
+                    kek,
+                };
+                let issuance = IssuanceService::bind(client, runtime, signing)
                     .await
                     .map_err(|e| service_error(service, e))?;
                 tasks.spawn(issuance.run(token));

@@ -52,6 +52,17 @@ struct Cli {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
+    /// The key store's key-encryption key: 64 hex digits (issuance).
+    #[arg(long, env = "CERTD_KEK", global = true, hide_env_values = true)]
+    kek: Option<String>,
+    /// Base URL of the CRL server, written into every certificate.
+    #[arg(
+        long,
+        env = "CERTD_CRL_BASE_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    crl_base_url: String,
     #[command(flatten)]
     gateway: GatewayArgs,
     #[command(subcommand)]
@@ -178,7 +189,8 @@ enum Command {
         #[arg(long)]
         rebuild: bool,
     },
-    /// Creates a development token-signing key (Ed25519) in a directory, unless one exists.
+    /// Creates a development token-signing key (Ed25519) and key-store KEK in a directory,
+    /// unless they exist.
     DevKeys {
         /// Where the key pair goes.
         #[arg(long, default_value = ".run")]
@@ -207,7 +219,8 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        certd::log_filter(&std::env::var(EnvFilter::DEFAULT_ENV).unwrap_or_else(|_| "info".into()));
     match cli.log_format {
         LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
         LogFormat::Json => tracing_subscriber::fmt()
@@ -219,8 +232,10 @@ async fn main() -> anyhow::Result<()> {
     match &cli.command {
         Command::DevKeys { dir } => {
             let (private, public) = certd::dev::ensure_signing_key(dir)?;
-            println!("private key: {}", private.display());
-            println!("public key:  {}", public.display());
+            certd::dev::ensure_kek(dir)?;
+            println!("token signing key: {}", private.display());
+            println!("token public key:  {}", public.display());
+            println!("key store KEK:     {}", dir.join("kek.hex").display());
             return Ok(());
         }
         Command::DevToken {
@@ -246,6 +261,13 @@ async fn main() -> anyhow::Result<()> {
 
     let mut config = Config::new(cli.nats_url, cli.data_dir);
     config.listen = cli.listen;
+    config.crl_base_url = cli.crl_base_url;
+    if let Some(kek) = &cli.kek {
+        config.kek = Some(
+            certflow_ca::sealing::Kek::from_hex(kek)
+                .context("--kek / CERTD_KEK must be 64 hex digits")?,
+        );
+    }
     config.shutdown_grace = std::time::Duration::try_from_secs_f64(cli.shutdown_grace)
         .context("--shutdown-grace must be a non-negative number of seconds")?;
     let services: Vec<Service> = match cli.command {

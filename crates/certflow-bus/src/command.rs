@@ -25,6 +25,9 @@ pub enum CommandError {
     /// The product does not offer this yet.
     #[error("{0}")]
     Unimplemented(String),
+    /// Something that is not the caller's fault failed (e.g. signing).
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// What every command-handling service shares: the log, the outcomes and the policy.
@@ -101,6 +104,10 @@ impl CommandRuntime {
                     rule: String::new(),
                 })),
             },
+            Err(ExecuteError::Refused(CommandError::Failed(message))) => {
+                warn!(%id, %message, "command failed");
+                return internal("the command failed on our side; retry with the same request id");
+            }
             Err(ExecuteError::Store(StoreError::Conflict { .. })) => {
                 return Reply {
                     outcome: Some(Outcome::Refusal(Refusal {

@@ -250,6 +250,12 @@ pub struct Certificate {
     pub public_key_sha256: Option<String>,
     /// Hex serial number, when the X.509 certificate is known.
     pub serial_number: Option<String>,
+    /// The certificate in PEM, when known.
+    pub pem: Option<String>,
+    /// Its chain (intermediate, root) in PEM, when the product issued it.
+    pub chain_pem: Option<String>,
+    /// The key store record of the private key, when the product generated it.
+    pub private_key_id: Option<String>,
     pub revocation: Option<Revocation>,
     pub deleted: bool,
     /// Commands already applied, so a retried command appends nothing (GEN-1).

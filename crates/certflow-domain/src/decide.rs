@@ -82,6 +82,11 @@ pub fn decide(
 pub fn evolve(state: State, event: &Event) -> State {
     match (state, event) {
         (None, Event::Issued(e)) => Some(Certificate {
+            public_key_sha256: e.x509.as_ref().map(|x| x.public_key_sha256.clone()),
+            serial_number: e.x509.as_ref().map(|x| x.serial_number.clone()),
+            pem: e.x509.as_ref().map(|x| x.pem.clone()),
+            chain_pem: e.x509.as_ref().map(|x| x.chain_pem.clone()),
+            private_key_id: e.x509.as_ref().and_then(|x| x.private_key_id.clone()),
             id: e.id.clone(),
             account: e.account.clone(),
             brand: e.brand,
@@ -97,8 +102,6 @@ pub fn evolve(state: State, event: &Event) -> State {
             original: None,
             validation_setup: e.validation_setup.clone(),
             renewal_ordered: e.renewal_ordered,
-            public_key_sha256: None,
-            serial_number: None,
             revocation: None,
             deleted: false,
             applied_commands: BTreeSet::new(),
@@ -121,6 +124,9 @@ pub fn evolve(state: State, event: &Event) -> State {
             renewal_ordered: false,
             public_key_sha256: Some(e.public_key_sha256.clone()),
             serial_number: Some(e.serial_number.clone()),
+            pem: Some(e.pem.clone()),
+            chain_pem: None,
+            private_key_id: None,
             revocation: None,
             deleted: false,
             applied_commands: BTreeSet::new(),
@@ -276,6 +282,7 @@ fn decide_issue(
         not_after,
         validation_setup,
         renewal_ordered: cmd.renewal_ordered,
+        x509: None,
     })])
 }
 

@@ -64,6 +64,8 @@ pub enum Reason {
     InvalidRevocationReason,
     RevocationDescriptionRequired,
     AccountMismatch,
+    CsrInvalid,
+    KeyPolicyViolation,
 }
 
 impl Reason {
@@ -86,6 +88,8 @@ impl Reason {
             Reason::InvalidRevocationReason => "INVALID_REVOCATION_REASON",
             Reason::RevocationDescriptionRequired => "REVOCATION_DESCRIPTION_REQUIRED",
             Reason::AccountMismatch => "ACCOUNT_MISMATCH",
+            Reason::CsrInvalid => "CSR_INVALID",
+            Reason::KeyPolicyViolation => "KEY_POLICY_VIOLATION",
         }
     }
 }

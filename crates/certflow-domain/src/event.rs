@@ -10,6 +10,21 @@ use crate::certificate::{
 use crate::names::DomainName;
 use crate::time::Timestamp;
 
+/// What the CA certified: the X.509 certificate and where its private key is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct X509Facts {
+    /// Serial number, lower-case hex.
+    pub serial_number: String,
+    /// Hex SHA-256 of the SubjectPublicKeyInfo.
+    pub public_key_sha256: String,
+    /// The leaf in PEM.
+    pub pem: String,
+    /// Intermediate and root in PEM.
+    pub chain_pem: String,
+    /// The key store record of the private key, when the product generated it.
+    pub private_key_id: Option<String>,
+}
+
 /// A platform-issued certificate was recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateIssued {
@@ -26,6 +41,21 @@ pub struct CertificateIssued {
     pub not_after: Timestamp,
     pub validation_setup: BTreeMap<DomainName, ValidationSetup>,
     pub renewal_ordered: bool,
+    /// The signed certificate; absent on records made before the product had a CA.
+    pub x509: Option<X509Facts>,
+}
+
+impl Event {
+    /// The event with the CA's certificate attached, if it is an issue event.
+    pub fn certified(self, facts: X509Facts) -> Event {
+        match self {
+            Event::Issued(mut issued) => {
+                issued.x509 = Some(facts);
+                Event::Issued(issued)
+            }
+            other => other,
+        }
+    }
 }
 
 /// A third-party certificate was stored.

@@ -29,7 +29,7 @@ pub use decide::{Context, Policy, State, decide, evolve, owner_account, replay, 
 pub use error::{DomainError, ErrorKind, Reason, Rule};
 pub use event::{
     CertificateIssued, CertificateRevoked, CertificateUploaded, Event, RevocationCause,
-    RevocationRequested,
+    RevocationRequested, X509Facts,
 };
 pub use names::DomainName;
 pub use time::{Duration, Timestamp};

@@ -32,6 +32,7 @@ fn issued(id: &CertificateId) -> Event {
         not_after: Timestamp::from_unix_seconds(1_830_000_000),
         validation_setup: Default::default(),
         renewal_ordered: false,
+        x509: None,
     })
 }
 

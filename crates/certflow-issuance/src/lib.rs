@@ -1,19 +1,34 @@
-//! The issuance service: records certificates the platform issued, and stores third-party
+//! The issuance service: issues certificates through the CA, and stores third-party
 //! certificates customers upload after parsing their PEM for real.
 //!
 //! It answers `certflow.cmd.issuance.>` on the queue group `issuance`. A new certificate's
 //! id is derived from the command id, so a retried request lands on the same certificate
 //! and is answered from its first outcome (GEN-1).
+//!
+//! Issuing: the domain decides first (so a refused request signs nothing); the CA then
+//! certifies the key of the customer's CSR, or of a key pair generated here. A generated
+//! private key is sealed into the key store (optionally encrypted with the customer's
+//! password first) before the event is appended, under a fresh record id that the event
+//! names; the event never holds the key. A key whose certificate was not recorded (a refusal,
+//! a retry answered from its first outcome) is shredded.
 
 #![forbid(unsafe_code)]
 
+mod signing;
 mod upload;
+
+use std::sync::Arc;
 
 use certflow_bus::{
     CancellationToken, CommandError, CommandRuntime, Request, Responder, command_meta,
     decode_request, not_available, refused, subjects,
 };
-use certflow_domain::{CertificateId, Command, DomainError, IssueCertificate, decide};
+use certflow_ca::{CaError, IssueRequest, SubjectKey, keys};
+use certflow_domain::{
+    CertificateId, Command, DomainError, Event, IssueCertificate, KeyAlgorithm, Reason, X509Facts,
+    decide,
+};
+use certflow_eventstore::StoreError;
 use certflow_proto::bus::v1::Reply;
 use certflow_proto::convert::{
     algorithm_from_proto, brand_from_proto, certificate_to_proto, level_from_proto,
@@ -23,7 +38,9 @@ use certflow_proto::v1::{
     IssueCertificateRequest, IssueCertificateResponse, UploadCertificateRequest,
     UploadCertificateResponse,
 };
+use tracing::warn;
 
+pub use signing::{BRANDS, Signing, builtin_ca, open_record};
 pub use upload::parse_upload;
 
 /// Errors starting the service.
@@ -31,12 +48,17 @@ pub use upload::parse_upload;
 pub enum IssuanceError {
     #[error(transparent)]
     Bus(#[from] certflow_bus::BusError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("CA: {0}")]
+    Ca(String),
 }
 
 /// The issuance service, subscribed and ready to run.
 #[derive(Debug)]
 pub struct IssuanceService {
     runtime: CommandRuntime,
+    signing: Signing,
     responder: Responder,
 }
 
@@ -45,22 +67,32 @@ impl IssuanceService {
     pub async fn bind(
         client: async_nats::Client,
         runtime: CommandRuntime,
+        signing: Signing,
     ) -> Result<Self, IssuanceError> {
         let responder = Responder::bind(client, subjects::ISSUANCE, "issuance").await?;
-        Ok(IssuanceService { runtime, responder })
+        Ok(IssuanceService {
+            runtime,
+            signing,
+            responder,
+        })
     }
 
     /// Answers commands until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
-        self.runtime.serve(self.responder, shutdown, handle).await;
-    }
-}
-
-async fn handle(runtime: CommandRuntime, request: Request) -> Reply {
-    match request.subject.as_str() {
-        subjects::ISSUE_CERTIFICATE => issue(&runtime, request).await,
-        subjects::UPLOAD_CERTIFICATE => upload(&runtime, request).await,
-        other => not_available("issuance", other),
+        let context = Arc::new((self.runtime, self.signing));
+        self.responder
+            .run(shutdown, move |request| {
+                let context = context.clone();
+                async move {
+                    let (runtime, signing) = &*context;
+                    match request.subject.as_str() {
+                        subjects::ISSUE_CERTIFICATE => issue(runtime, signing, request).await,
+                        subjects::UPLOAD_CERTIFICATE => upload(runtime, request).await,
+                        other => not_available("issuance", other),
+                    }
+                }
+            })
+            .await;
     }
 }
 
@@ -72,41 +104,173 @@ fn new_certificate_id(
     CertificateId::parse(&meta.command_id.0)
 }
 
-async fn issue(runtime: &CommandRuntime, request: Request) -> Reply {
-    let parsed = decode_request::<IssueCertificateRequest>(&request).and_then(|req| {
-        let meta = command_meta(&req.request_id, request.headers.as_ref())?;
-        let command = IssueCertificate {
-            id: new_certificate_id(&meta)?,
-            account: req.account.clone(),
-            brand: brand_from_proto(req.brand)?,
-            level: level_from_proto(req.level)?,
-            paid: req.paid,
-            algorithm: algorithm_from_proto(req.key_algorithm)?,
-            domains: req.domains.clone(),
-            term_years: req.term_years,
-            not_before: req.not_before.as_ref().map(timestamp_from_proto),
-            not_after: req.not_after.as_ref().map(timestamp_from_proto),
-            validation_setup: setups_from_proto(&req.validation_setup)?,
-            renewal_ordered: req.renewal_ordered,
-        };
-        Ok((meta, command))
-    });
-    let (meta, command) = match parsed {
-        Ok(parsed) => parsed,
+/// An issue request, parsed: the command and where its key comes from.
+struct IssueParts {
+    meta: certflow_eventstore::CommandMeta,
+    command: IssueCertificate,
+    csr_pem: Option<String>,
+    key_password: Option<String>,
+}
+
+fn parse_issue(request: &Request) -> Result<IssueParts, DomainError> {
+    let req = decode_request::<IssueCertificateRequest>(request)?;
+    let meta = command_meta(&req.request_id, request.headers.as_ref())?;
+    let csr_pem = (!req.csr_pem.trim().is_empty()).then(|| req.csr_pem.clone());
+    let algorithm = match &csr_pem {
+        Some(csr) => csr_key_algorithm(csr)?,
+        None => algorithm_from_proto(req.key_algorithm)?,
+    };
+    let key_password = (!req.key_password.is_empty()).then(|| req.key_password.clone());
+    if csr_pem.is_some() && key_password.is_some() {
+        return Err(DomainError::invalid(
+            Reason::InvalidArgument,
+            "key_password protects a key the product generates; with a CSR the key is yours",
+        ));
+    }
+    let command = IssueCertificate {
+        id: new_certificate_id(&meta)?,
+        account: req.account.clone(),
+        brand: brand_from_proto(req.brand)?,
+        level: level_from_proto(req.level)?,
+        paid: req.paid,
+        algorithm,
+        domains: req.domains.clone(),
+        term_years: req.term_years,
+        not_before: req.not_before.as_ref().map(timestamp_from_proto),
+        not_after: req.not_after.as_ref().map(timestamp_from_proto),
+        validation_setup: setups_from_proto(&req.validation_setup)?,
+        renewal_ordered: req.renewal_ordered,
+    };
+    Ok(IssueParts {
+        meta,
+        command,
+        csr_pem,
+        key_password,
+    })
+}
+
+/// REI-7: a CSR must parse, carry a valid self-signature and hold a key the product issues
+/// for (RSA 2048/3072/4096, ECC P-256/P-384).
+fn csr_key_algorithm(csr_pem: &str) -> Result<KeyAlgorithm, DomainError> {
+    use x509_parser::prelude::FromDer;
+    let invalid = |why: String| DomainError::invalid(Reason::CsrInvalid, why);
+    let (_, pem) = x509_parser::pem::parse_x509_pem(csr_pem.as_bytes())
+        .map_err(|_| invalid("the CSR is not PEM".into()))?;
+    let (_, csr) =
+        x509_parser::certification_request::X509CertificationRequest::from_der(&pem.contents)
+            .map_err(|e| invalid(format!("the CSR does not parse: {e}")))?;
+    csr.verify_signature()
+        .map_err(|_| invalid("the CSR's self-signature does not verify".into()))?;
+    match upload::key_algorithm(&csr.certification_request_info.subject_pki) {
+        KeyAlgorithm::Other | KeyAlgorithm::Sm2 => Err(DomainError::invalid(
+            Reason::KeyPolicyViolation,
+            "the CSR's key is not one the product issues for: use RSA 2048, 3072 or 4096, or \
+             ECC P-256 or P-384",
+        )),
+        algorithm => Ok(algorithm),
+    }
+}
+
+fn ca_refusal(err: CaError) -> CommandError {
+    match err {
+        CaError::InvalidCsr(why) => {
+            DomainError::invalid(Reason::CsrInvalid, format!("the CSR is not valid: {why}")).into()
+        }
+        CaError::Unsupported(why) => DomainError::invalid(Reason::KeyPolicyViolation, why).into(),
+        other => CommandError::Failed(other.to_string()),
+    }
+}
+
+async fn issue(runtime: &CommandRuntime, signing: &Signing, request: Request) -> Reply {
+    let parts = match parse_issue(&request) {
+        Ok(parts) => parts,
         Err(err) => return refused(&err),
     };
-    let id = command.id.clone();
-    let command = Command::Issue(command);
-    runtime
+    // A generated key is sealed away before anything refers to it.
+    let generated = match &parts.csr_pem {
+        Some(_) => None,
+        None => {
+            let key = match signing::generate_key(parts.command.algorithm).await {
+                Ok(key) => key,
+                Err(err) => return refused(&err),
+            };
+            let stored_pem = match &parts.key_password {
+                Some(password) => match keys::encrypt_with_password(&key, password) {
+                    Ok(pem) => pem,
+                    Err(err) => return certflow_bus::unavailable(err.to_string()),
+                },
+                None => key.private_key_pem().to_string(),
+            };
+            let key_id = format!("key-{}", uuid::Uuid::new_v4());
+            match signing::seal_record(&signing.keys, &signing.kek, &key_id, stored_pem.as_bytes())
+                .await
+            {
+                Ok(_) => Some((key, key_id)),
+                Err(err) => {
+                    warn!(error = %err, "could not store a generated key");
+                    return certflow_bus::unavailable(
+                        "the key store is unavailable; retry with the same request id",
+                    );
+                }
+            }
+        }
+    };
+    let id = parts.command.id.clone();
+    let command = Command::Issue(parts.command);
+    let key_id = generated.as_ref().map(|(_, id)| id.clone());
+    let mut kept_key = false;
+    let reply = runtime
         .run(
-            &meta,
+            &parts.meta,
             &id,
-            |state, ctx| decide(state, &command, ctx).map_err(CommandError::from),
-            |cert, now| IssueCertificateResponse {
-                certificate: Some(certificate_to_proto(cert, now)),
+            |state, ctx| {
+                let events = decide(state, &command, ctx)?;
+                let Some(Event::Issued(issued)) = events.first() else {
+                    return Ok(events);
+                };
+                let key = match (&parts.csr_pem, &generated) {
+                    (Some(csr), _) => SubjectKey::Csr(csr),
+                    (None, Some((key, _))) => SubjectKey::Generated(key),
+                    (None, None) => {
+                        return Err(CommandError::Failed("no key to certify".into()));
+                    }
+                };
+                let certified = signing
+                    .ca
+                    .issue(&IssueRequest {
+                        brand: issued.brand,
+                        domains: &issued.domains,
+                        key,
+                        not_before: issued.not_before,
+                        not_after: issued.not_after,
+                    })
+                    .map_err(ca_refusal)?;
+                let facts = X509Facts {
+                    serial_number: certified.serial_hex,
+                    public_key_sha256: certified.public_key_sha256,
+                    pem: certified.pem,
+                    chain_pem: certified.chain_pem,
+                    private_key_id: key_id.clone(),
+                };
+                Ok(events
+                    .into_iter()
+                    .map(|event| event.certified(facts.clone()))
+                    .collect())
+            },
+            |cert, now| {
+                kept_key = key_id.is_some() && cert.private_key_id == key_id;
+                IssueCertificateResponse {
+                    certificate: Some(certificate_to_proto(cert, now)),
+                }
             },
         )
-        .await
+        .await;
+    if let (Some(key_id), false) = (&key_id, kept_key)
+        && let Err(err) = signing.keys.shred(key_id).await
+    {
+        warn!(error = %err, %key_id, "could not shred an unused key");
+    }
+    reply
 }
 
 async fn upload(runtime: &CommandRuntime, request: Request) -> Reply {

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::pem::Pem;
 use x509_parser::public_key::PublicKey;
+use x509_parser::x509::SubjectPublicKeyInfo;
 
 /// Largest PEM accepted: a leaf and a long chain fit many times over.
 pub const MAX_PEM_BYTES: usize = 64 * 1024;
@@ -18,6 +19,28 @@ const OID_SM2: &str = "1.2.156.10197.1.301";
 const OID_EV: &str = "2.23.140.1.1";
 const OID_OV: &str = "2.23.140.1.2.2";
 const OID_IV: &str = "2.23.140.1.2.3";
+
+/// The algorithm and size of a public key; `Other` for anything the product does not issue.
+pub(crate) fn key_algorithm(spki: &SubjectPublicKeyInfo<'_>) -> KeyAlgorithm {
+    let curve = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok())
+        .map(|oid| oid.to_id_string());
+    match (spki.parsed(), curve.as_deref()) {
+        (Ok(PublicKey::RSA(rsa)), _) => match rsa.key_size() {
+            2048 => KeyAlgorithm::Rsa2048,
+            3072 => KeyAlgorithm::Rsa3072,
+            4096 => KeyAlgorithm::Rsa4096,
+            _ => KeyAlgorithm::Other,
+        },
+        (_, Some(OID_P256)) => KeyAlgorithm::EccP256,
+        (_, Some(OID_P384)) => KeyAlgorithm::EccP384,
+        (_, Some(OID_SM2)) => KeyAlgorithm::Sm2,
+        _ => KeyAlgorithm::Other,
+    }
+}
 
 fn invalid(message: impl Into<String>) -> DomainError {
     DomainError::invalid(Reason::InvalidCertificate, message)
@@ -75,24 +98,7 @@ pub fn parse_upload(
     }
 
     let spki = cert.public_key();
-    let curve = spki
-        .algorithm
-        .parameters
-        .as_ref()
-        .and_then(|p| p.as_oid().ok())
-        .map(|oid| oid.to_id_string());
-    let algorithm = match (spki.parsed(), curve.as_deref()) {
-        (Ok(PublicKey::RSA(rsa)), _) => match rsa.key_size() {
-            2048 => KeyAlgorithm::Rsa2048,
-            3072 => KeyAlgorithm::Rsa3072,
-            4096 => KeyAlgorithm::Rsa4096,
-            _ => KeyAlgorithm::Other,
-        },
-        (_, Some(OID_P256)) => KeyAlgorithm::EccP256,
-        (_, Some(OID_P384)) => KeyAlgorithm::EccP384,
-        (_, Some(OID_SM2)) => KeyAlgorithm::Sm2,
-        _ => KeyAlgorithm::Other,
-    };
+    let algorithm = key_algorithm(spki);
 
     let mut level = Level::Dv;
     for ext in cert.extensions() {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use certflow_domain::{
     Brand, Certificate, CertificateId, CertificateIssued, CertificateRevoked, CertificateUploaded,
     DomainError, DomainName, Event, KeyAlgorithm, Level, Reason, RevocationCause, RevocationPath,
-    RevocationReason, RevocationRequested, Source, Status, Timestamp, ValidationSetup,
+    RevocationReason, RevocationRequested, Source, Status, Timestamp, ValidationSetup, X509Facts,
 };
 use prost::Message;
 
@@ -288,6 +288,9 @@ pub fn certificate_to_proto(cert: &Certificate, now: Timestamp) -> pb::Certifica
         renewal_ordered: cert.renewal_ordered,
         public_key_sha256: cert.public_key_sha256.clone().unwrap_or_default(),
         serial_number: cert.serial_number.clone().unwrap_or_default(),
+        pem: cert.pem.clone().unwrap_or_default(),
+        chain_pem: cert.chain_pem.clone().unwrap_or_default(),
+        private_key_held: cert.private_key_id.is_some(),
     }
 }
 
@@ -309,6 +312,13 @@ pub fn event_to_proto(event: &Event) -> pe::CertificateEvent {
             not_after: Some(timestamp_to_proto(e.not_after)),
             validation_setup: setups_to_proto(&e.validation_setup),
             renewal_ordered: e.renewal_ordered,
+            x509: e.x509.as_ref().map(|x| pe::X509Facts {
+                serial_number: x.serial_number.clone(),
+                public_key_sha256: x.public_key_sha256.clone(),
+                pem: x.pem.clone(),
+                chain_pem: x.chain_pem.clone(),
+                private_key_id: x.private_key_id.clone().unwrap_or_default(),
+            }),
         }),
         Event::Uploaded(e) => E::Uploaded(pe::CertificateUploaded {
             id: e.id.to_string(),
@@ -365,6 +375,13 @@ pub fn event_from_proto(event: pe::CertificateEvent) -> Result<Event, ConvertErr
                 .map(|(d, s)| Ok((DomainName::parse(&d)?, s)))
                 .collect::<Result<_, DomainError>>()?,
             renewal_ordered: e.renewal_ordered,
+            x509: e.x509.map(|x| X509Facts {
+                serial_number: x.serial_number,
+                public_key_sha256: x.public_key_sha256,
+                pem: x.pem,
+                chain_pem: x.chain_pem,
+                private_key_id: (!x.private_key_id.is_empty()).then_some(x.private_key_id),
+            }),
         }),
         E::Uploaded(e) => Event::Uploaded(CertificateUploaded {
             id: CertificateId::parse(&e.id)?,
@@ -487,6 +504,13 @@ mod tests {
                 not_after: Timestamp::from_unix_seconds(20),
                 validation_setup: BTreeMap::from([(domain, ValidationSetup::FileAuto)]),
                 renewal_ordered: true,
+                x509: Some(X509Facts {
+                    serial_number: "4a".into(),
+                    public_key_sha256: "ab".into(),
+                    pem: "pem".into(),
+                    chain_pem: "chain".into(),
+                    private_key_id: Some("key-1".into()),
+                }),
             }),
             Event::RevocationRequested(RevocationRequested {
                 reason: RevocationReason::CessationOfOperation,

@@ -98,6 +98,8 @@ fn service_passwords(nats: &NatsServer) -> std::collections::HashMap<Service, ce
 /// Writes the development signing key into `dir` and returns gateway settings trusting it.
 fn trust_dev_key(config: &mut Config, dir: &Path) -> Result<PathBuf, TestkitError> {
     let (private, public) = certd::dev::ensure_signing_key(dir)?;
+    let kek = certd::dev::ensure_kek(dir)?;
+    config.kek = certflow_ca::sealing::Kek::from_hex(&kek).ok();
     config.gateway.token_keys = vec![KeySource::Ed25519Pem(public)];
     config.gateway.tls = None;
     Ok(private)
@@ -376,6 +378,12 @@ impl Certflow {
         config.nats_passwords = service_passwords(&self.nats);
         trust_dev_key(&mut config, &self.data.path().join("keys"))?;
         Ok(config)
+    }
+
+    /// The key store's key-encryption key, to inspect stored keys.
+    pub fn kek(&self) -> Result<certflow_ca::sealing::Kek, TestkitError> {
+        let hex = certd::dev::ensure_kek(&self.data.path().join("keys"))?;
+        certflow_ca::sealing::Kek::from_hex(&hex).map_err(|_| TestkitError::BadToken)
     }
 
     /// The private key the gateway trusts, for tokens made elsewhere (e.g. by `certd dev-token`).

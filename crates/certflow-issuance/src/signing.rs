@@ -1,0 +1,132 @@
+//! The CA behind issuance, and the sealed storage of the keys it generates.
+
+use std::sync::Arc;
+
+use certflow_ca::sealing::{self, Kek, SealedRecord, WrappedKey};
+use certflow_ca::{BuiltinCa, CaAlgorithm, CaMaterial, CertificateAuthority, GeneratedKey, keys};
+use certflow_domain::{Brand, DomainError, KeyAlgorithm, Reason, Timestamp};
+use certflow_eventstore::{KeyStore, StoredKey};
+use tracing::info;
+
+use crate::IssuanceError;
+
+/// Brands the built-in CA issues for.
+pub const BRANDS: [Brand; 7] = [
+    Brand::TrustAsia,
+    Brand::Wotrus,
+    Brand::DnsPod,
+    Brand::GeoTrust,
+    Brand::DigiCert,
+    Brand::GlobalSign,
+    Brand::Sectigo,
+];
+
+/// The CA, the key store and the key-encryption key: everything issuance signs and keeps
+/// keys with.
+#[derive(Clone)]
+pub struct Signing {
+    pub ca: Arc<dyn CertificateAuthority>,
+    pub keys: KeyStore,
+    pub kek: Kek,
+}
+
+impl std::fmt::Debug for Signing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signing").finish_non_exhaustive()
+    }
+}
+
+fn ca_record(brand: Brand) -> String {
+    format!("ca-{}", certflow_ca::brand_slug(brand))
+}
+
+/// Loads each brand's CA material from the key store, generating and storing what is
+/// missing. Concurrent instances agree: the first stored material stands.
+pub async fn builtin_ca(
+    keys: &KeyStore,
+    kek: &Kek,
+    algorithm: CaAlgorithm,
+    crl_base_url: &str,
+    now: Timestamp,
+) -> Result<BuiltinCa, IssuanceError> {
+    let mut materials = Vec::new();
+    for brand in BRANDS {
+        let id = ca_record(brand);
+        let material = match open_record(keys, kek, &id).await? {
+            Some(bytes) => serde_json::from_slice::<CaMaterial>(&bytes)
+                .map_err(|e| IssuanceError::Ca(format!("stored CA of {brand}: {e}")))?,
+            None => {
+                let (_, mut generated) =
+                    BuiltinCa::generate(&[brand], algorithm, crl_base_url, now)
+                        .map_err(|e| IssuanceError::Ca(e.to_string()))?;
+                let material = generated.remove(0);
+                let bytes =
+                    serde_json::to_vec(&material).map_err(|e| IssuanceError::Ca(e.to_string()))?;
+                if seal_record(keys, kek, &id, &bytes).await? {
+                    info!(%brand, "generated a root and intermediate");
+                    material
+                } else {
+                    let bytes = open_record(keys, kek, &id)
+                        .await?
+                        .ok_or_else(|| IssuanceError::Ca(format!("CA of {brand} vanished")))?;
+                    serde_json::from_slice(&bytes)
+                        .map_err(|e| IssuanceError::Ca(format!("stored CA of {brand}: {e}")))?
+                }
+            }
+        };
+        materials.push(material);
+    }
+    BuiltinCa::load(&materials, crl_base_url).map_err(|e| IssuanceError::Ca(e.to_string()))
+}
+
+/// Seals `plaintext` as record `id`; false when a record `id` exists already.
+pub async fn seal_record(
+    keys: &KeyStore,
+    kek: &Kek,
+    id: &str,
+    plaintext: &[u8],
+) -> Result<bool, IssuanceError> {
+    let (wrapped, sealed) =
+        sealing::seal(kek, id, plaintext).map_err(|e| IssuanceError::Ca(e.to_string()))?;
+    let record = StoredKey {
+        wrapped_key: serde_json::to_vec(&wrapped)
+            .map_err(|e| IssuanceError::Ca(e.to_string()))?
+            .into(),
+        sealed: serde_json::to_vec(&sealed)
+            .map_err(|e| IssuanceError::Ca(e.to_string()))?
+            .into(),
+    };
+    Ok(keys.put_new(id, &record).await?)
+}
+
+/// Opens record `id`, if it exists.
+pub async fn open_record(
+    keys: &KeyStore,
+    kek: &Kek,
+    id: &str,
+) -> Result<Option<Vec<u8>>, IssuanceError> {
+    let Some(record) = keys.get(id).await? else {
+        return Ok(None);
+    };
+    let wrapped: WrappedKey = serde_json::from_slice(&record.wrapped_key)
+        .map_err(|e| IssuanceError::Ca(format!("key record {id}: {e}")))?;
+    let sealed: SealedRecord = serde_json::from_slice(&record.sealed)
+        .map_err(|e| IssuanceError::Ca(format!("key record {id}: {e}")))?;
+    let plaintext = sealing::open(kek, id, &wrapped, &sealed)
+        .map_err(|e| IssuanceError::Ca(format!("key record {id}: {e}")))?;
+    Ok(Some(plaintext))
+}
+
+/// Generates a key pair off the async threads (RSA generation takes a while).
+pub async fn generate_key(algorithm: KeyAlgorithm) -> Result<GeneratedKey, DomainError> {
+    let refused = |e: &dyn std::fmt::Display| {
+        DomainError::invalid(
+            Reason::KeyPolicyViolation,
+            format!("no key can be generated for this request: {e}"),
+        )
+    };
+    tokio::task::spawn_blocking(move || keys::generate(algorithm))
+        .await
+        .map_err(|e| refused(&e))?
+        .map_err(|e| refused(&e))
+}

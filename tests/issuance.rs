@@ -1,0 +1,296 @@
+//! Real X.509 issuance through the gateway: certificates openssl accepts, customer CSRs,
+//! and generated private keys that stay sealed in the key store.
+
+mod support;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use async_nats::jetstream;
+use certflow_proto::v1::{Certificate, IssueCertificateRequest, KeyAlgorithm};
+use certflow_testkit::Certflow;
+use support::{dns_auto_dv, reason};
+use tonic::Code;
+
+fn openssl(args: &[&str]) -> (bool, String) {
+    let output = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl is installed");
+    (
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+/// `openssl verify` of the certificate against the chain it came with.
+fn verify(dir: &Path, cert: &Certificate) -> (bool, String) {
+    let blocks: Vec<String> = cert
+        .chain_pem
+        .split_inclusive("-----END CERTIFICATE-----\n")
+        .map(str::to_string)
+        .collect();
+    assert_eq!(blocks.len(), 2, "intermediate and root: {}", cert.chain_pem);
+    let write = |name: &str, body: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, body).expect("write");
+        path.display().to_string()
+    };
+    let intermediate = write("intermediate.pem", &blocks[0]);
+    let root = write("root.pem", &blocks[1]);
+    let leaf = write("leaf.pem", &cert.pem);
+    openssl(&[
+        "verify",
+        "-CAfile",
+        &root,
+        "-untrusted",
+        &intermediate,
+        &leaf,
+    ])
+}
+
+#[tokio::test]
+async fn generated_key_certificates_verify_with_openssl() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let dir = tempfile::tempdir().expect("dir");
+    for algorithm in [KeyAlgorithm::EccP256, KeyAlgorithm::Rsa2048] {
+        let cert = support::issue(
+            &mut certs,
+            IssueCertificateRequest {
+                key_algorithm: algorithm as i32,
+                domains: vec!["www.example.com".into(), "example.com".into()],
+                validation_setup: vec![],
+                ..dns_auto_dv("acme", "www.example.com")
+            },
+        )
+        .await;
+        assert!(cert.private_key_held);
+        assert!(!cert.serial_number.is_empty());
+        let (ok, text) = verify(dir.path(), &cert);
+        assert!(ok, "{algorithm:?}: {text}");
+        let leaf = dir.path().join("leaf.pem").display().to_string();
+        let (_, text) = openssl(&["x509", "-noout", "-text", "-in", &leaf]);
+        assert!(
+            text.contains("DNS:www.example.com, DNS:example.com"),
+            "{text}"
+        );
+        assert!(text.contains("/crl/geotrust.crl"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn rei7_a_csr_key_is_certified_and_a_bad_csr_refused() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).expect("key");
+    let csr = rcgen::CertificateParams::new(vec!["csr.example.com".to_string()])
+        .expect("params")
+        .serialize_request(&key)
+        .expect("csr")
+        .pem()
+        .expect("pem");
+    let cert = support::issue(
+        &mut certs,
+        IssueCertificateRequest {
+            csr_pem: csr.clone(),
+            key_algorithm: 0,
+            ..dns_auto_dv("acme", "csr.example.com")
+        },
+    )
+    .await;
+    assert!(!cert.private_key_held, "the customer holds the key");
+    assert_eq!(cert.key_algorithm, KeyAlgorithm::EccP384 as i32);
+    let dir = tempfile::tempdir().expect("dir");
+    assert!(verify(dir.path(), &cert).0);
+    // The certificate certifies the CSR's key.
+    let key_pem = dir.path().join("key.pem");
+    std::fs::write(&key_pem, key.serialize_pem()).expect("write");
+    let (_, from_key) = openssl(&["pkey", "-in", &key_pem.display().to_string(), "-pubout"]);
+    let (_, from_cert) = openssl(&[
+        "x509",
+        "-noout",
+        "-pubkey",
+        "-in",
+        &dir.path().join("leaf.pem").display().to_string(),
+    ]);
+    assert_eq!(from_key, from_cert);
+
+    let mut tampered = csr.clone().into_bytes();
+    let middle = tampered.len() / 2;
+    tampered[middle] = if tampered[middle] == b'A' { b'B' } else { b'A' };
+    for bad in [
+        String::from_utf8(tampered).expect("ascii"),
+        "garbage".into(),
+    ] {
+        let err = certs
+            .issue_certificate(IssueCertificateRequest {
+                csr_pem: bad,
+                key_algorithm: 0,
+                ..dns_auto_dv("acme", "csr.example.com")
+            })
+            .await
+            .expect_err("refused");
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(reason(&err), "CSR_INVALID");
+    }
+}
+
+/// Every message of `stream`, payload and headers, as text.
+async fn stream_text(js: &jetstream::Context, stream: &str) -> String {
+    let stream = js.get_stream(stream).await.expect("stream");
+    let last = stream.get_info().await.expect("info").state.last_sequence;
+    let mut text = String::new();
+    for sequence in 1..=last {
+        if let Ok(message) = stream.get_raw_message(sequence).await {
+            text.push_str(&String::from_utf8_lossy(&message.payload));
+            text.push_str(&format!("{:?}", message.headers));
+        }
+    }
+    text
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut lines) = self.0.lock() {
+            lines.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn generated_keys_and_passwords_never_appear_in_events_or_logs() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    // Everything at TRACE, with the filter certd itself runs with.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(certd::log_filter("trace"))
+        .with_writer(move || writer.clone())
+        .try_init();
+
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let password = "correct-horse-battery-staple-17";
+    let cert = support::issue(
+        &mut certs,
+        IssueCertificateRequest {
+            key_password: password.into(),
+            key_algorithm: KeyAlgorithm::EccP256 as i32,
+            ..dns_auto_dv("acme", "secret.example.com")
+        },
+    )
+    .await;
+    assert!(cert.private_key_held);
+    support::wait_for_status(
+        &mut certs,
+        &cert.id,
+        certflow_proto::v1::CertificateStatus::Issued,
+    )
+    .await;
+
+    // The key as the key store holds it: encrypted with the password, sealed with the KEK.
+    let operator = certflow
+        .nats
+        .connect_as(Some("operator"))
+        .await
+        .expect("operator");
+    let keys = certflow_eventstore::KeyStore::open(operator.clone(), 1)
+        .await
+        .expect("key store");
+    let kek = certflow.kek().expect("kek");
+    let js = jetstream::new(operator);
+    let events = stream_text(&js, "CERTFLOW_EVENTS").await;
+    let private_key_id = events
+        .split("key-")
+        .nth(1)
+        .map(|rest| format!("key-{}", &rest[..36]))
+        .expect("the event names the key record");
+    let stored = certflow_issuance::open_record(&keys, &kek, &private_key_id)
+        .await
+        .expect("opens")
+        .expect("stored");
+    let stored = String::from_utf8(stored).expect("PEM");
+    assert!(stored.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+    let dir = tempfile::tempdir().expect("dir");
+    let encrypted = dir.path().join("key.pem");
+    std::fs::write(&encrypted, &stored).expect("write");
+    let (ok, plain) = openssl(&[
+        "pkey",
+        "-in",
+        &encrypted.display().to_string(),
+        "-passin",
+        &format!("pass:{password}"),
+    ]);
+    assert!(ok, "the password opens the stored key: {plain}");
+    let body_line = |pem: &str| {
+        pem.lines()
+            .find(|l| !l.starts_with("-----") && l.len() > 40)
+            .map(str::to_string)
+            .expect("a base64 line")
+    };
+    let secrets = [password.to_string(), body_line(&plain), body_line(&stored)];
+
+    let outcomes = stream_text(&js, "CERTFLOW_OUTCOMES").await;
+    let logged = String::from_utf8_lossy(&logs.0.lock().expect("logs")).to_string();
+    assert!(!logged.is_empty(), "logs were captured");
+    for secret in &secrets {
+        assert!(
+            !events.contains(secret.as_str()),
+            "a secret is in the events"
+        );
+        assert!(
+            !outcomes.contains(secret.as_str()),
+            "a secret is in the outcomes"
+        );
+        let line = logged
+            .lines()
+            .find(|line| line.contains(secret.as_str()))
+            .map(|line| line.chars().take(300).collect::<String>());
+        assert_eq!(line, None, "a secret is in the logs");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_issue_leaves_no_key_behind() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let operator = certflow
+        .nats
+        .connect_as(Some("operator"))
+        .await
+        .expect("operator");
+    let js = jetstream::new(operator);
+    let stored = || async {
+        js.get_stream("CERTFLOW_KEYS")
+            .await
+            .expect("stream")
+            .get_info()
+            .await
+            .expect("info")
+            .state
+            .messages
+    };
+    let before = stored().await;
+    let err = certs
+        .issue_certificate(IssueCertificateRequest {
+            term_years: 4,
+            ..dns_auto_dv("acme", "refused.example.com")
+        })
+        .await
+        .expect_err("refused by the rules after the key was made");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(stored().await, before, "the unused key was shredded");
+}
