@@ -21,7 +21,8 @@ pub fn request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// A GeoTrust DV certificate whose one domain has DNS_AUTO set up: revoked at once.
+/// A GeoTrust DV certificate (ECC P-256 key made by the product) whose one domain has
+/// DNS_AUTO set up: revoked at once.
 pub fn dns_auto_dv(account: &str, domain: &str) -> IssueCertificateRequest {
     IssueCertificateRequest {
         request_id: request_id(),
@@ -29,7 +30,7 @@ pub fn dns_auto_dv(account: &str, domain: &str) -> IssueCertificateRequest {
         brand: Brand::Geotrust as i32,
         level: Level::Dv as i32,
         paid: true,
-        key_algorithm: KeyAlgorithm::Rsa2048 as i32,
+        key_algorithm: KeyAlgorithm::EccP256 as i32,
         domains: vec![domain.into()],
         term_years: 1,
         validation_setup: vec![DomainValidationSetup {

@@ -22,7 +22,7 @@ use certflow_ca::sealing::Kek;
 use certflow_domain::Policy;
 use certflow_eventstore::{EventStore, KeyStore, Outcomes, StoreConfig, StoreError};
 use certflow_gateway::{Gateway, GatewayConfig};
-use certflow_issuance::{IssuanceService, Signing, builtin_ca};
+use certflow_issuance::{CrlConfig, IssuanceService, Signing, builtin_ca};
 use certflow_projection::{ProjectionConfig, ProjectionService};
 use certflow_reissue::ReissueService;
 use certflow_review::ReviewService;
@@ -111,8 +111,12 @@ pub struct Config {
     pub kek: Option<Kek>,
     /// Where CRLs are served; written into every certificate.
     pub crl_base_url: String,
+    /// Where the gateway serves CRLs over HTTP; port 0 picks a free one.
+    pub crl_listen: SocketAddr,
     /// Key type of the built-in CA's roots and intermediates, when it creates them.
     pub ca_algorithm: CaAlgorithm,
+    /// How CRLs are regenerated.
+    pub crl: CrlConfig,
     /// NATS password of each service, which connects as the user named like the service.
     /// Empty: every service shares one anonymous connection.
     pub nats_passwords: HashMap<Service, Password>,
@@ -150,7 +154,9 @@ impl Config {
             nats_passwords: HashMap::new(),
             kek: None,
             crl_base_url: "http://127.0.0.1:8080".into(),
+            crl_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             ca_algorithm: CaAlgorithm::Ecc,
+            crl: CrlConfig::default(),
         }
     }
 }
@@ -201,6 +207,8 @@ fn service_error(service: Service, err: impl std::fmt::Display) -> CertdError {
 pub struct Running {
     /// Where the gateway listens, when it runs.
     pub gateway_address: Option<SocketAddr>,
+    /// Where the gateway serves CRLs over HTTP, when it runs.
+    pub crl_address: Option<SocketAddr>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     clients: Vec<async_nats::Client>,
@@ -248,6 +256,7 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
     let mut tasks = JoinSet::new();
     let mut clients = Vec::new();
     let mut gateway_address = None;
+    let mut crl_address = None;
     let policy = Arc::new(config.policy.clone());
 
     for &service in services {
@@ -297,7 +306,7 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
                     keys,
                     kek,
                 };
-                let issuance = IssuanceService::bind(client, runtime, signing)
+                let issuance = IssuanceService::bind(client, runtime, signing, config.crl.clone())
                     .await
                     .map_err(|e| service_error(service, e))?;
                 tasks.spawn(issuance.run(token));
@@ -335,11 +344,25 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
                     }
                 })?;
                 gateway_address = listener.local_addr().ok();
-                let gateway = Gateway::new(
-                    BusClient::new(client, config.request_timeout),
-                    &config.gateway,
-                )
-                .map_err(|e| service_error(service, e))?;
+                let crl_listener =
+                    TcpListener::bind(config.crl_listen)
+                        .await
+                        .map_err(|source| CertdError::Listen {
+                            address: config.crl_listen,
+                            source,
+                        })?;
+                crl_address = crl_listener.local_addr().ok();
+                let bus = BusClient::new(client, config.request_timeout);
+                let gateway = Gateway::new(bus.clone(), &config.gateway)
+                    .map_err(|e| service_error(service, e))?;
+                let crl_token = token.clone();
+                tasks.spawn(async move {
+                    if let Err(err) =
+                        certflow_gateway::crl_http::serve(crl_listener, bus, crl_token).await
+                    {
+                        error!(error = %err, "CRL server stopped");
+                    }
+                });
                 let grace = config.shutdown_grace;
                 tasks.spawn(async move {
                     // Graceful shutdown waits for every client connection to go away; idle
@@ -364,6 +387,7 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
     }
     Ok(Running {
         gateway_address,
+        crl_address,
         shutdown,
         tasks,
         clients,

@@ -55,6 +55,14 @@ struct Cli {
     /// The key store's key-encryption key: 64 hex digits (issuance).
     #[arg(long, env = "CERTD_KEK", global = true, hide_env_values = true)]
     kek: Option<String>,
+    /// Where the gateway serves CRLs over HTTP.
+    #[arg(
+        long,
+        env = "CERTD_CRL_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    crl_listen: SocketAddr,
     /// Base URL of the CRL server, written into every certificate.
     #[arg(
         long,
@@ -262,6 +270,7 @@ async fn main() -> anyhow::Result<()> {
     let mut config = Config::new(cli.nats_url, cli.data_dir);
     config.listen = cli.listen;
     config.crl_base_url = cli.crl_base_url;
+    config.crl_listen = cli.crl_listen;
     if let Some(kek) = &cli.kek {
         config.kek = Some(
             certflow_ca::sealing::Kek::from_hex(kek)

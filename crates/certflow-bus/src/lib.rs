@@ -48,6 +48,8 @@ pub mod subjects {
     pub const LIST_CERTIFICATES: &str = "certflow.query.certificate.list";
     /// A certificate's history.
     pub const CERTIFICATE_HISTORY: &str = "certflow.query.certificate.history";
+    /// The latest CRL of a CA.
+    pub const GET_CRL: &str = "certflow.crl.get";
     /// Everything the projection answers.
     pub const QUERIES: &str = "certflow.query.>";
 }

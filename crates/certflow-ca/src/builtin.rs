@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use crate::keys::{self, GeneratedKey};
 use crate::{
     CaError, CertificateAuthority, IssueRequest, IssuedCertificate, RevokedEntry, SignedCrl,
-    SubjectKey, brand_slug,
+    SubjectKey,
 };
 
 /// The key type of a brand's root and intermediate.
@@ -267,7 +267,7 @@ impl CertificateAuthority for BuiltinCa {
     }
 
     fn crl_url(&self, brand: Brand) -> String {
-        format!("{}/crl/{}.crl", self.crl_base_url, brand_slug(brand))
+        format!("{}/crl/{}.crl", self.crl_base_url, brand.slug())
     }
 
     fn crl(

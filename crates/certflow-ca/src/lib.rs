@@ -113,17 +113,3 @@ pub trait CertificateAuthority: Send + Sync {
         next_update: Timestamp,
     ) -> Result<SignedCrl, CaError>;
 }
-
-/// The brand as it appears in URLs and names: lower case, no spaces.
-pub fn brand_slug(brand: Brand) -> &'static str {
-    match brand {
-        Brand::TrustAsia => "trustasia",
-        Brand::Wotrus => "wotrus",
-        Brand::DnsPod => "dnspod",
-        Brand::GeoTrust => "geotrust",
-        Brand::DigiCert => "digicert",
-        Brand::GlobalSign => "globalsign",
-        Brand::Sectigo => "sectigo",
-        Brand::Other => "other",
-    }
-}

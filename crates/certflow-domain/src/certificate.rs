@@ -78,6 +78,38 @@ pub enum Brand {
     Other,
 }
 
+impl Brand {
+    /// Every brand the product issues for.
+    pub const ISSUED: [Brand; 7] = [
+        Brand::TrustAsia,
+        Brand::Wotrus,
+        Brand::DnsPod,
+        Brand::GeoTrust,
+        Brand::DigiCert,
+        Brand::GlobalSign,
+        Brand::Sectigo,
+    ];
+
+    /// The brand in URLs, file names and subject tokens: lower case, no spaces.
+    pub const fn slug(self) -> &'static str {
+        match self {
+            Brand::TrustAsia => "trustasia",
+            Brand::Wotrus => "wotrus",
+            Brand::DnsPod => "dnspod",
+            Brand::GeoTrust => "geotrust",
+            Brand::DigiCert => "digicert",
+            Brand::GlobalSign => "globalsign",
+            Brand::Sectigo => "sectigo",
+            Brand::Other => "other",
+        }
+    }
+
+    /// The issued brand with this slug.
+    pub fn from_slug(slug: &str) -> Option<Brand> {
+        Brand::ISSUED.into_iter().find(|brand| brand.slug() == slug)
+    }
+}
+
 /// Validation level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Level {

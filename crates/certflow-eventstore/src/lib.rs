@@ -14,11 +14,13 @@
 
 #![forbid(unsafe_code)]
 
+mod crls;
 mod keystore;
 mod meta;
 mod outcomes;
 mod store;
 
+pub use crls::{CrlStore, PublishedCrl};
 pub use keystore::{KeyStore, StoredKey};
 pub use meta::{CommandMeta, actor_from_headers, headers, write_actor};
 pub use outcomes::Outcomes;

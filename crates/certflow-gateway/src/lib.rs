@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod crl_http;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -31,6 +32,7 @@ use certflow_eventstore::{headers, write_actor};
 use certflow_proto::v1::certificate_service_server::{
     CertificateService, CertificateServiceServer,
 };
+use certflow_proto::v1::crl_service_server::{CrlService, CrlServiceServer};
 use certflow_proto::v1::revocation_service_server::{RevocationService, RevocationServiceServer};
 use certflow_proto::v1::*;
 use governor::clock::{Clock, DefaultClock};
@@ -216,6 +218,7 @@ impl Gateway {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(CertificateServiceServer::new(self.clone()))
+            .add_service(CrlServiceServer::new(self.clone()))
             .add_service(RevocationServiceServer::new(self))
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled())
             .await?;
@@ -378,6 +381,22 @@ impl CertificateService for Gateway {
         request: Request<GetCertificateHistoryRequest>,
     ) -> Result<Response<GetCertificateHistoryResponse>, Status> {
         self.forward(HISTORY, request).await
+    }
+}
+
+#[tonic::async_trait]
+impl CrlService for Gateway {
+    /// Public, like the HTTP distribution point: no token needed.
+    async fn get_crl(
+        &self,
+        request: Request<GetCrlRequest>,
+    ) -> Result<Response<GetCrlResponse>, Status> {
+        let brand = certflow_proto::convert::brand_from_proto(request.into_inner().brand)
+            .map_err(|e| error_status(Code::InvalidArgument, e.reason().as_str(), e.message()))?;
+        crl_http::fetch(&self.bus, brand)
+            .await
+            .map(Response::new)
+            .map_err(|(_, message)| error_status(Code::Unavailable, "CRL_UNAVAILABLE", message))
     }
 }
 

@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+mod crl;
 mod signing;
 mod upload;
 
@@ -28,7 +29,7 @@ use certflow_domain::{
     CertificateId, Command, DomainError, Event, IssueCertificate, KeyAlgorithm, Reason, X509Facts,
     decide,
 };
-use certflow_eventstore::StoreError;
+use certflow_eventstore::{CrlStore, StoreError};
 use certflow_proto::bus::v1::Reply;
 use certflow_proto::convert::{
     algorithm_from_proto, brand_from_proto, certificate_to_proto, level_from_proto,
@@ -40,6 +41,7 @@ use certflow_proto::v1::{
 };
 use tracing::warn;
 
+pub use crl::{CrlConfig, CrlPublisher};
 pub use signing::{BRANDS, Signing, builtin_ca, open_record};
 pub use upload::parse_upload;
 
@@ -60,39 +62,59 @@ pub struct IssuanceService {
     runtime: CommandRuntime,
     signing: Signing,
     responder: Responder,
+    crl_responder: Responder,
+    crls: CrlStore,
+    publisher: CrlPublisher,
 }
 
 impl IssuanceService {
-    /// Subscribes to the service's commands.
+    /// Subscribes to the service's commands and CRL queries.
     pub async fn bind(
         client: async_nats::Client,
         runtime: CommandRuntime,
         signing: Signing,
+        crl_config: CrlConfig,
     ) -> Result<Self, IssuanceError> {
-        let responder = Responder::bind(client, subjects::ISSUANCE, "issuance").await?;
+        let crls = CrlStore::open(client.clone(), 1).await?;
+        let publisher = CrlPublisher {
+            ca: signing.ca.clone(),
+            crls: crls.clone(),
+            store: runtime.store.clone(),
+            config: crl_config,
+        };
+        let responder = Responder::bind(client.clone(), subjects::ISSUANCE, "issuance").await?;
+        let crl_responder = Responder::bind(client, subjects::GET_CRL, "issuance").await?;
         Ok(IssuanceService {
             runtime,
             signing,
             responder,
+            crl_responder,
+            crls,
+            publisher,
         })
     }
 
-    /// Answers commands until `shutdown`.
+    /// Answers commands and CRL queries, and publishes CRLs, until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
+        let crls = self.crls;
+        let crl_queries = self.crl_responder.run(shutdown.clone(), move |request| {
+            let crls = crls.clone();
+            async move { crl::answer(&crls, request).await }
+        });
+        let publisher = self.publisher.run(shutdown.clone());
         let context = Arc::new((self.runtime, self.signing));
-        self.responder
-            .run(shutdown, move |request| {
-                let context = context.clone();
-                async move {
-                    let (runtime, signing) = &*context;
-                    match request.subject.as_str() {
-                        subjects::ISSUE_CERTIFICATE => issue(runtime, signing, request).await,
-                        subjects::UPLOAD_CERTIFICATE => upload(runtime, request).await,
-                        other => not_available("issuance", other),
-                    }
+        let commands = self.responder.run(shutdown, move |request| {
+            let context = context.clone();
+            async move {
+                let (runtime, signing) = &*context;
+                match request.subject.as_str() {
+                    subjects::ISSUE_CERTIFICATE => issue(runtime, signing, request).await,
+                    subjects::UPLOAD_CERTIFICATE => upload(runtime, request).await,
+                    other => not_available("issuance", other),
                 }
-            })
-            .await;
+            }
+        });
+        tokio::join!(commands, crl_queries, publisher);
     }
 }
 

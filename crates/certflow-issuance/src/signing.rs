@@ -11,15 +11,7 @@ use tracing::info;
 use crate::IssuanceError;
 
 /// Brands the built-in CA issues for.
-pub const BRANDS: [Brand; 7] = [
-    Brand::TrustAsia,
-    Brand::Wotrus,
-    Brand::DnsPod,
-    Brand::GeoTrust,
-    Brand::DigiCert,
-    Brand::GlobalSign,
-    Brand::Sectigo,
-];
+pub const BRANDS: [Brand; 7] = Brand::ISSUED;
 
 /// The CA, the key store and the key-encryption key: everything issuance signs and keeps
 /// keys with.
@@ -37,7 +29,7 @@ impl std::fmt::Debug for Signing {
 }
 
 fn ca_record(brand: Brand) -> String {
-    format!("ca-{}", certflow_ca::brand_slug(brand))
+    format!("ca-{}", brand.slug())
 }
 
 /// Loads each brand's CA material from the key store, generating and storing what is

@@ -357,6 +357,7 @@ impl Certflow {
             .tempdir()?;
         let mut config = Config::new(nats.url(), data.path());
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.crl_listen = SocketAddr::from(([127, 0, 0, 1], 0));
         let signing_key = trust_dev_key(&mut config, &data.path().join("keys"))?;
         configure(&mut config);
         let running = certd::start(config, &Service::ALL).await?;
@@ -375,6 +376,7 @@ impl Certflow {
     pub fn config(&self) -> Result<Config, TestkitError> {
         let mut config = Config::new(self.nats.url(), self.data.path());
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.crl_listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.nats_passwords = service_passwords(&self.nats);
         trust_dev_key(&mut config, &self.data.path().join("keys"))?;
         Ok(config)
@@ -411,6 +413,11 @@ impl Certflow {
     /// The gateway's address.
     pub fn gateway_address(&self) -> SocketAddr {
         self.gateway
+    }
+
+    /// Where CRLs are served over HTTP.
+    pub fn crl_address(&self) -> Option<SocketAddr> {
+        self.running.as_ref().and_then(|r| r.crl_address)
     }
 
     /// The gateway's URL.
@@ -473,6 +480,7 @@ impl Certflow {
         self.stop_services().await;
         let mut config = Config::new(self.nats.url(), self.data.path());
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.crl_listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.nats_passwords = service_passwords(&self.nats);
         self.signing_key = trust_dev_key(&mut config, &self.data.path().join("keys"))?;
         configure(&mut config);

@@ -1,0 +1,134 @@
+//! The latest signed CRL of each issuing CA, one subject per CA, so every gateway and
+//! every instance of the publisher sees the same list and numbering.
+
+use async_nats::jetstream::{self, message::PublishMessage, stream};
+use async_nats::{HeaderMap, header};
+use bytes::Bytes;
+
+use crate::store::StoreError;
+
+const NUMBER: &str = "Certflow-Crl-Number";
+const ENTRIES: &str = "Certflow-Crl-Entries";
+const THIS_UPDATE: &str = "Certflow-Crl-This-Update";
+const NEXT_UPDATE: &str = "Certflow-Crl-Next-Update";
+
+/// A published CRL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedCrl {
+    /// Stream sequence of the message, for the next publish's expectation.
+    pub sequence: u64,
+    /// The CRL number (monotonic per CA).
+    pub number: u64,
+    /// How many certificates it lists.
+    pub entries: u64,
+    /// `thisUpdate` and `nextUpdate`, Unix milliseconds.
+    pub this_update: i64,
+    pub next_update: i64,
+    /// The CRL in DER.
+    pub der: Bytes,
+}
+
+/// The CRLs stream.
+#[derive(Clone)]
+pub struct CrlStore {
+    js: jetstream::Context,
+    stream: stream::Stream,
+}
+
+impl std::fmt::Debug for CrlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CrlStore").finish_non_exhaustive()
+    }
+}
+
+impl CrlStore {
+    /// The stream's name.
+    pub const STREAM: &'static str = "CERTFLOW_CRLS";
+    const PREFIX: &'static str = "certflow.crls";
+
+    /// Opens the stream, creating it on first use.
+    pub async fn open(client: async_nats::Client, replicas: usize) -> Result<Self, StoreError> {
+        let js = jetstream::new(client);
+        let stream = js
+            .get_or_create_stream(stream::Config {
+                name: Self::STREAM.into(),
+                description: Some("the latest signed CRL of each issuing CA".into()),
+                subjects: vec![format!("{}.>", Self::PREFIX)],
+                storage: stream::StorageType::File,
+                num_replicas: replicas,
+                max_messages_per_subject: 1,
+                allow_direct: true,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| StoreError::Unavailable(e.into()))?;
+        Ok(CrlStore { js, stream })
+    }
+
+    fn subject(issuer: &str) -> String {
+        format!("{}.{issuer}", Self::PREFIX)
+    }
+
+    /// The latest CRL of `issuer` (a subject token, e.g. the brand's slug).
+    pub async fn latest(&self, issuer: &str) -> Result<Option<PublishedCrl>, StoreError> {
+        match self
+            .stream
+            .direct_get_last_for_subject(Self::subject(issuer))
+            .await
+        {
+            Ok(message) => {
+                let number = |name: &str| {
+                    message
+                        .headers
+                        .get(name)
+                        .and_then(|v| v.as_str().parse::<i64>().ok())
+                        .unwrap_or_default()
+                };
+                Ok(Some(PublishedCrl {
+                    sequence: message.sequence,
+                    number: number(NUMBER) as u64,
+                    entries: number(ENTRIES) as u64,
+                    this_update: number(THIS_UPDATE),
+                    next_update: number(NEXT_UPDATE),
+                    der: message.payload,
+                }))
+            }
+            Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
+            Err(err) => Err(StoreError::Unavailable(err.into())),
+        }
+    }
+
+    /// Publishes `crl` as `issuer`'s latest, if the latest is still the message at
+    /// `expected` (0: none yet). `None`: another publisher got there first.
+    pub async fn publish(
+        &self,
+        issuer: &str,
+        expected: u64,
+        crl: &PublishedCrl,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
+            expected.to_string().as_str(),
+        );
+        headers.insert(NUMBER, crl.number.to_string().as_str());
+        headers.insert(ENTRIES, crl.entries.to_string().as_str());
+        headers.insert(THIS_UPDATE, crl.this_update.to_string().as_str());
+        headers.insert(NEXT_UPDATE, crl.next_update.to_string().as_str());
+        headers.insert("Content-Type", "application/pkix-crl");
+        let publish = PublishMessage::build()
+            .headers(headers)
+            .payload(crl.der.clone());
+        let acked = match self.js.send_publish(Self::subject(issuer), publish).await {
+            Ok(ack) => ack.await,
+            Err(err) => Err(err),
+        };
+        match acked {
+            Ok(ack) => Ok(Some(ack.sequence)),
+            Err(err) if err.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {
+                Ok(None)
+            }
+            Err(err) => Err(StoreError::Unavailable(err.into())),
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! REV-15: the issuing CA is told of every completed revocation, and its CRL is regenerated.
+//!
+//! The publisher follows the event log from the start: it learns each platform
+//! certificate's brand and serial from its issue event, and each revocation from the revoked
+//! event. Revocations arriving close together make one new CRL: after the first change a
+//! brand's CRL waits for the debounce interval, then is signed once with everything that
+//! arrived meanwhile. CRLs are numbered by the CRL stream itself (the next number is the
+//! stored one plus one, written with an expected sequence), so several publishers never
+//! reuse or lower a number.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use certflow_bus::{CancellationToken, Request, decode_request, refused, response};
+use certflow_ca::{CertificateAuthority, RevokedEntry};
+use certflow_domain::{Brand, CertificateId, Event, Timestamp};
+use certflow_eventstore::{CrlStore, EventStore, PublishedCrl, StoreError};
+use certflow_proto::bus::v1::Reply;
+use certflow_proto::convert::{brand_from_proto, timestamp_to_proto};
+use certflow_proto::v1::{GetCrlRequest, GetCrlResponse};
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+use crate::signing::BRANDS;
+
+/// How CRLs are made.
+#[derive(Debug, Clone)]
+pub struct CrlConfig {
+    /// Durable consumer of the publisher.
+    pub durable: String,
+    /// How long changes gather before a CRL is signed.
+    pub debounce: Duration,
+    /// `nextUpdate` minus `thisUpdate`.
+    pub validity: Duration,
+    /// A CRL is signed again when it is this old, changes or not.
+    pub refresh: Duration,
+}
+
+impl Default for CrlConfig {
+    fn default() -> Self {
+        CrlConfig {
+            durable: "crl-publisher".into(),
+            debounce: Duration::from_secs(1),
+            validity: Duration::from_secs(7 * 24 * 3600),
+            refresh: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// Follows revocations and keeps every brand's CRL current.
+pub struct CrlPublisher {
+    pub(crate) ca: Arc<dyn CertificateAuthority>,
+    pub(crate) crls: CrlStore,
+    pub(crate) store: EventStore,
+    pub(crate) config: CrlConfig,
+}
+
+impl std::fmt::Debug for CrlPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CrlPublisher")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct Ledger {
+    /// Brand and serial of each certificate the CA issued.
+    issued: HashMap<CertificateId, (Brand, String)>,
+    /// Revoked entries per brand, by serial.
+    revoked: HashMap<Brand, BTreeMap<String, RevokedEntry>>,
+}
+
+impl Ledger {
+    /// Takes in one event; returns the brand whose CRL changed.
+    fn apply(&mut self, id: &CertificateId, event: &Event) -> Option<Brand> {
+        match event {
+            Event::Issued(issued) => {
+                let x509 = issued.x509.as_ref()?;
+                self.issued
+                    .insert(id.clone(), (issued.brand, x509.serial_number.clone()));
+                None
+            }
+            Event::Revoked(revoked) => {
+                let (brand, serial) = self.issued.get(id)?;
+                let entries = self.revoked.entry(*brand).or_default();
+                // REV-17: the first revocation stands.
+                if entries.contains_key(serial) {
+                    return None;
+                }
+                entries.insert(
+                    serial.clone(),
+                    RevokedEntry {
+                        serial_hex: serial.clone(),
+                        revoked_at: revoked.revoked_at,
+                        reason: revoked.reason,
+                    },
+                );
+                Some(*brand)
+            }
+            Event::Uploaded(_) | Event::RevocationRequested(_) => None,
+        }
+    }
+}
+
+impl CrlPublisher {
+    /// Follows the log and publishes CRLs until `shutdown`. Every brand gets a CRL on
+    /// start, so each distribution point answers from the first moment.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut ledger = Ledger::default();
+        let mut dirty: HashSet<Brand> = BRANDS.into_iter().collect();
+        let mut deadline = Some(Instant::now() + self.config.debounce);
+        let mut refresh_at = Instant::now() + self.config.refresh;
+        let mut feed = loop {
+            match self.store.follow(&self.config.durable, 0).await {
+                Ok(feed) => break feed,
+                Err(err) => {
+                    warn!(error = %err, "CRL publisher cannot follow the log yet");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        };
+        loop {
+            let wake = deadline.unwrap_or(refresh_at).min(refresh_at);
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep_until(wake) => {
+                    if Instant::now() >= refresh_at {
+                        dirty.extend(BRANDS);
+                        refresh_at = Instant::now() + self.config.refresh;
+                    }
+                    for brand in std::mem::take(&mut dirty) {
+                        if let Err(err) = self.publish(brand, &ledger).await {
+                            error!(%brand, error = %err, "could not publish the CRL");
+                            dirty.insert(brand);
+                        }
+                    }
+                    deadline = (!dirty.is_empty()).then(|| Instant::now() + self.config.debounce);
+                }
+                chunk = feed.next_chunk(1_000) => match chunk {
+                    Some(Ok(chunk)) => {
+                        for delivered in &chunk {
+                            if let Ok(batch) = &delivered.batch {
+                                for event in &batch.events {
+                                    if let Some(brand) = ledger.apply(&batch.certificate_id, event) {
+                                        dirty.insert(brand);
+                                    }
+                                }
+                            }
+                        }
+                        if let Some(last) = chunk.last()
+                            && let Err(err) = last.ack().await
+                        {
+                            warn!(error = %err, "CRL publisher could not acknowledge");
+                        }
+                        if !dirty.is_empty() && deadline.is_none() {
+                            deadline = Some(Instant::now() + self.config.debounce);
+                        }
+                    }
+                    Some(Err(err)) => warn!(error = %err, "CRL publisher feed error"),
+                    None => {
+                        error!("CRL publisher's feed ended");
+                        return;
+                    }
+                },
+            }
+        }
+    }
+
+    /// Signs and stores `brand`'s next CRL.
+    async fn publish(&self, brand: Brand, ledger: &Ledger) -> Result<(), PublishError> {
+        let entries: Vec<RevokedEntry> = ledger
+            .revoked
+            .get(&brand)
+            .map(|entries| entries.values().cloned().collect())
+            .unwrap_or_default();
+        let slug = brand.slug();
+        loop {
+            let latest = self.crls.latest(slug).await?;
+            let number = latest.as_ref().map_or(1, |l| l.number + 1);
+            let now = certflow_bus::now();
+            let next = now.plus(certflow_domain::Duration::millis(
+                self.config.validity.as_millis() as i64,
+            ));
+            let signed = self
+                .ca
+                .crl(brand, number, &entries, now, next)
+                .map_err(|e| PublishError::Ca(e.to_string()))?;
+            let crl = PublishedCrl {
+                sequence: 0,
+                number,
+                entries: entries.len() as u64,
+                this_update: now.unix_millis(),
+                next_update: next.unix_millis(),
+                der: signed.der.into(),
+            };
+            let expected = latest.as_ref().map_or(0, |l| l.sequence);
+            if self.crls.publish(slug, expected, &crl).await?.is_some() {
+                info!(%brand, number, entries = entries.len(), "CRL published");
+                return Ok(());
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum PublishError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("CA: {0}")]
+    Ca(String),
+}
+
+/// Answers `GetCrl` from the CRL stream.
+pub(crate) async fn answer(crls: &CrlStore, request: Request) -> Reply {
+    let brand = match decode_request::<GetCrlRequest>(&request)
+        .and_then(|req| brand_from_proto(req.brand))
+    {
+        Ok(brand) => brand,
+        Err(err) => return refused(&err),
+    };
+    match crls.latest(brand.slug()).await {
+        Ok(Some(crl)) => response(&GetCrlResponse {
+            der: crl.der.to_vec(),
+            number: crl.number,
+            entries: crl.entries,
+            this_update: Some(timestamp_to_proto(Timestamp::from_unix_millis(
+                crl.this_update,
+            ))),
+            next_update: Some(timestamp_to_proto(Timestamp::from_unix_millis(
+                crl.next_update,
+            ))),
+        }),
+        Ok(None) => certflow_bus::unavailable(format!(
+            "no CRL of {brand} has been published yet; try again shortly"
+        )),
+        Err(err) => {
+            warn!(error = %err, "CRL read failed");
+            certflow_bus::unavailable("the CRL store is unavailable; try again")
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! REV-15: revocations reach the issuing CA's CRL, served over gRPC and plain HTTP.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use certflow_proto::v1::crl_service_client::CrlServiceClient;
+use certflow_proto::v1::{
+    Brand, Certificate, GetCrlRequest, GetCrlResponse, RequestRevocationRequest, RevocationReason,
+};
+use certflow_testkit::{Certflow, eventually};
+use support::{dns_auto_dv, issue, request_id};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn openssl(args: &[&str]) -> (bool, String) {
+    let output = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl is installed");
+    (
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+async fn crl_with(certflow: &Certflow, entries: u64) -> GetCrlResponse {
+    let channel = certflow.channel().await.expect("channel");
+    eventually(Duration::from_secs(60), || {
+        let mut crls = CrlServiceClient::new(channel.clone());
+        async move {
+            let crl = crls
+                .get_crl(GetCrlRequest {
+                    brand: Brand::Geotrust as i32,
+                })
+                .await
+                .ok()?
+                .into_inner();
+            (crl.entries == entries).then_some(crl)
+        }
+    })
+    .await
+    .unwrap_or_else(|| panic!("the CRL never listed {entries} certificates"))
+}
+
+/// GET over HTTP/1.0 with nothing but a socket: the response body.
+async fn http_get(address: std::net::SocketAddr, path: &str) -> (String, Vec<u8>) {
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await
+        .expect("request");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("response");
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("headers end");
+    (
+        String::from_utf8_lossy(&response[..split]).to_string(),
+        response[split + 4..].to_vec(),
+    )
+}
+
+fn write(dir: &Path, name: &str, contents: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).expect("write");
+    path.display().to_string()
+}
+
+#[tokio::test]
+async fn rev15_revoked_certificates_are_on_the_signed_crl() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+    let mut issued: Vec<Certificate> = Vec::new();
+    for n in 0..3 {
+        issued.push(
+            issue(
+                &mut certs,
+                dns_auto_dv("acme", &format!("crl{n}.example.com")),
+            )
+            .await,
+        );
+    }
+    for (cert, reason) in [
+        (&issued[0], RevocationReason::KeyCompromise),
+        (&issued[1], RevocationReason::Unspecified),
+    ] {
+        revocations
+            .request_revocation(RequestRevocationRequest {
+                request_id: request_id(),
+                certificate_id: cert.id.clone(),
+                reason: reason as i32,
+                description: String::new(),
+            })
+            .await
+            .expect("revoked");
+    }
+    let crl = crl_with(&certflow, 2).await;
+    assert!(crl.number >= 1);
+    let seconds = |t: &Option<prost_types::Timestamp>| t.as_ref().map(|t| t.seconds);
+    assert!(seconds(&crl.next_update) > seconds(&crl.this_update));
+
+    let dir = tempfile::tempdir().expect("dir");
+    let der = write(dir.path(), "crl.der", &crl.der);
+    let (ok, text) = openssl(&["crl", "-inform", "DER", "-in", &der, "-noout", "-text"]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(&issued[0].serial_number.to_uppercase()),
+        "{text}"
+    );
+    assert!(
+        text.contains(&issued[1].serial_number.to_uppercase()),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("Key Compromise").count(),
+        1,
+        "unspecified omits the reason: {text}"
+    );
+    let (_, pem) = openssl(&["crl", "-inform", "DER", "-in", &der, "-outform", "PEM"]);
+    let crl_pem = write(dir.path(), "crl.pem", pem.as_bytes());
+
+    let chain: Vec<&str> = issued[0]
+        .chain_pem
+        .split_inclusive("-----END CERTIFICATE-----\n")
+        .collect();
+    let intermediate = write(dir.path(), "intermediate.pem", chain[0].as_bytes());
+    let root = write(dir.path(), "root.pem", chain[1].as_bytes());
+    for (cert, revoked) in [(&issued[0], true), (&issued[1], true), (&issued[2], false)] {
+        let leaf = write(dir.path(), "leaf.pem", cert.pem.as_bytes());
+        let (ok, text) = openssl(&[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            &root,
+            "-untrusted",
+            &intermediate,
+            "-CRLfile",
+            &crl_pem,
+            &leaf,
+        ]);
+        assert_eq!(ok, !revoked, "{text}");
+        if revoked {
+            assert!(text.contains("certificate revoked"), "{text}");
+        }
+    }
+
+    // The same CRL at the distribution point, over plain HTTP.
+    let address = certflow.crl_address().expect("CRL server");
+    let (head, body) = http_get(address, "/crl/geotrust.crl").await;
+    assert!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "{head}"
+    );
+    assert!(
+        head.to_ascii_lowercase().contains("application/pkix-crl"),
+        "{head}"
+    );
+    let served = write(dir.path(), "served.der", &body);
+    let (ok, text) = openssl(&["crl", "-inform", "DER", "-in", &served, "-noout", "-text"]);
+    assert!(
+        ok && text.contains(&issued[0].serial_number.to_uppercase()),
+        "{text}"
+    );
+    let (head, _) = http_get(address, "/crl/nobody.crl").await;
+    assert!(head.contains(" 404"), "{head}");
+}
+
+#[tokio::test]
+async fn rev15_ten_thousand_revocations_make_few_crls() {
+    const COUNT: usize = 10_000;
+    const WORKERS: usize = 32;
+    let certflow = Certflow::start_with(|config| config.gateway.commands_per_second = 1_000_000)
+        .await
+        .expect("start");
+    let certs = certflow.certificates().await.expect("client");
+    let revocations = certflow.revocations().await.expect("client");
+
+    let started = Instant::now();
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|worker| {
+            let mut certs = certs.clone();
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for n in (worker..COUNT).step_by(WORKERS) {
+                    let domain = format!("b{n}.example.com");
+                    ids.push(issue(&mut certs, dns_auto_dv("acme", &domain)).await.id);
+                }
+                ids
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for worker in workers {
+        ids.push(worker.await.expect("worker"));
+    }
+    let issuing = started.elapsed();
+    let before = crl_with(&certflow, 0).await.number;
+
+    let started = Instant::now();
+    let workers: Vec<_> = ids
+        .into_iter()
+        .map(|ids| {
+            let mut revocations = revocations.clone();
+            tokio::spawn(async move {
+                for id in ids {
+                    revocations
+                        .request_revocation(RequestRevocationRequest {
+                            request_id: request_id(),
+                            certificate_id: id,
+                            reason: RevocationReason::Superseded as i32,
+                            description: String::new(),
+                        })
+                        .await
+                        .expect("revoked");
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.expect("worker");
+    }
+    let revoking = started.elapsed();
+    let crl = crl_with(&certflow, COUNT as u64).await;
+    let regenerations = crl.number - before;
+    println!(
+        "{COUNT} certificates issued in {issuing:.1?}, revoked in {revoking:.1?}; the CRL was \
+         regenerated {regenerations} times and lists {} entries in {} bytes",
+        crl.entries,
+        crl.der.len()
+    );
+    assert!(
+        (regenerations as usize) < COUNT / 100,
+        "{regenerations} regenerations for {COUNT} revocations"
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let der = write(dir.path(), "crl.der", &crl.der);
+    let (ok, text) = openssl(&["crl", "-inform", "DER", "-in", &der, "-noout", "-text"]);
+    assert!(ok);
+    assert_eq!(text.matches("Serial Number:").count(), COUNT);
+}
