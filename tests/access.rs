@@ -19,15 +19,18 @@ enum Rpc {
     Get,
     List,
     History,
+    Download,
     Revoke,
 }
 
-const RPCS: [Rpc; 6] = [
+/// Download comes before revoke: after its revocation a certificate is not downloadable.
+const RPCS: [Rpc; 7] = [
     Rpc::Issue,
     Rpc::Upload,
     Rpc::Get,
     Rpc::List,
     Rpc::History,
+    Rpc::Download,
     Rpc::Revoke,
 ];
 
@@ -79,6 +82,14 @@ async fn call(
             }),
         Rpc::History => certs
             .get_certificate_history(GetCertificateHistoryRequest { id: target.into() })
+            .await
+            .map(|_| Vec::new()),
+        Rpc::Download => certs
+            .download_certificate(certflow_proto::v1::DownloadCertificateRequest {
+                id: target.into(),
+                format: certflow_proto::v1::DownloadFormat::Pem as i32,
+                password: String::new(),
+            })
             .await
             .map(|_| Vec::new()),
         Rpc::Revoke => revocations
@@ -142,11 +153,11 @@ async fn gen3_every_rpc_against_every_caller() {
     let other = certflow.token("bob", "globex", &["customer"]);
 
     // Refused callers first: none of them may change anything.
-    let refused: [(&str, Option<&str>, [Code; 6]); 5] = [
-        ("no token", None, [Code::Unauthenticated; 6]),
-        ("expired", Some(&expired), [Code::Unauthenticated; 6]),
-        ("forged", Some(&forged), [Code::Unauthenticated; 6]),
-        ("reviewer", Some(&reviewer), [Code::PermissionDenied; 6]),
+    let refused: [(&str, Option<&str>, [Code; 7]); 5] = [
+        ("no token", None, [Code::Unauthenticated; 7]),
+        ("expired", Some(&expired), [Code::Unauthenticated; 7]),
+        ("forged", Some(&forged), [Code::Unauthenticated; 7]),
+        ("reviewer", Some(&reviewer), [Code::PermissionDenied; 7]),
         (
             "customer of another account",
             Some(&other),
@@ -156,6 +167,7 @@ async fn gen3_every_rpc_against_every_caller() {
                 Code::NotFound,         // get
                 Code::Ok,               // list: succeeds, without acme's certificate
                 Code::NotFound,         // history
+                Code::NotFound,         // download
                 Code::NotFound,         // revoke
             ],
         ),

@@ -30,6 +30,8 @@ pub mod subjects {
     pub const ISSUE_CERTIFICATE: &str = "certflow.cmd.issuance.issue";
     /// Stores an uploaded certificate.
     pub const UPLOAD_CERTIFICATE: &str = "certflow.cmd.issuance.upload";
+    /// Builds the files a customer downloads.
+    pub const DOWNLOAD_CERTIFICATE: &str = "certflow.cmd.issuance.download";
     /// Everything the issuance service answers.
     pub const ISSUANCE: &str = "certflow.cmd.issuance.>";
     /// Requests a revocation.

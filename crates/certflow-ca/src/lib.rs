@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 mod builtin;
+pub mod bundle;
 pub mod keys;
 pub mod sealing;
 
@@ -36,6 +37,9 @@ pub enum CaError {
     /// Building or signing failed.
     #[error("signing failed: {0}")]
     Signing(#[from] rcgen::Error),
+    /// The password does not open the key.
+    #[error("the password does not open the private key")]
+    WrongPassword,
     /// Stored CA material does not load.
     #[error("CA material for {brand:?} is unusable: {message}")]
     Material { brand: Brand, message: String },

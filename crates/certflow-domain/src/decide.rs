@@ -418,6 +418,27 @@ fn decide_revocation(
     }
 }
 
+/// DL-1 and REV-8: the certificate `actor` may download. From the moment a revocation is
+/// requested it may not be downloaded (nor once revoked); a failed or rejected revocation
+/// makes it downloadable again.
+pub fn downloadable<'s>(
+    state: &'s State,
+    id: &crate::CertificateId,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<&'s Certificate, DomainError> {
+    let cert = visible(state, id, actor)?;
+    match cert.status(now) {
+        Status::RevocationPending | Status::Revoked => Err(DomainError::refused(
+            Rule::Rev8,
+            Reason::RevocationRequested,
+            "a revocation of this certificate was requested, so it can no longer be \
+             downloaded or deployed; issue or reissue another certificate",
+        )),
+        _ => Ok(cert),
+    }
+}
+
 /// The certificate as `actor` may see it: absent, deleted and foreign ones are all
 /// `NOT_FOUND`, so nobody learns that another account's certificate exists (GEN-3, DEL-2).
 fn visible<'s>(
@@ -1002,6 +1023,37 @@ mod tests {
         // Admins must say which account.
         let err = check(&[], Command::Issue(unnamed)).expect_err("refused");
         assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument);
+    }
+
+    #[test]
+    fn rev8_no_download_once_a_revocation_is_requested() {
+        let now = now();
+        let issued = state_after(&[Command::Issue(issue())]);
+        assert!(downloadable(&issued, &id(), &customer("acme"), now).is_ok());
+        let err = downloadable(&issued, &id(), &customer("globex"), now).expect_err("hidden");
+        assert_eq!(err.reason(), Reason::NotFound);
+
+        let wotrus = IssueCertificate {
+            brand: Brand::Wotrus,
+            ..issue()
+        };
+        let pending = Command::RequestRevocation(RequestRevocation {
+            id: id(),
+            reason_code: 0,
+            description: "decommissioned".into(),
+        });
+        let state = state_after(&[Command::Issue(wotrus), pending]);
+        refused_with(
+            downloadable(&state, &id(), &admin(), now).map(|_| Vec::new()),
+            Rule::Rev8,
+            Reason::RevocationRequested,
+        );
+        let revoked = state_after(&[Command::Issue(issue()), revoke(1)]);
+        refused_with(
+            downloadable(&revoked, &id(), &admin(), now).map(|_| Vec::new()),
+            Rule::Rev8,
+            Reason::RevocationRequested,
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub enum Rule {
     Rev3,
     Rev4,
     Rev6,
+    Rev8,
     Rev9,
     Rev10,
     Rev17,
@@ -17,6 +18,7 @@ pub enum Rule {
     Gen3,
     Gen5,
     Del2,
+    Dl1,
 }
 
 impl Rule {
@@ -28,6 +30,7 @@ impl Rule {
             Rule::Rev3 => "REV-3",
             Rule::Rev4 => "REV-4",
             Rule::Rev6 => "REV-6",
+            Rule::Rev8 => "REV-8",
             Rule::Rev9 => "REV-9",
             Rule::Rev10 => "REV-10",
             Rule::Rev17 => "REV-17",
@@ -35,6 +38,7 @@ impl Rule {
             Rule::Gen3 => "GEN-3",
             Rule::Gen5 => "GEN-5",
             Rule::Del2 => "DEL-2",
+            Rule::Dl1 => "DL-1",
         }
     }
 }
@@ -66,6 +70,8 @@ pub enum Reason {
     AccountMismatch,
     CsrInvalid,
     KeyPolicyViolation,
+    RevocationRequested,
+    WrongKeyPassword,
 }
 
 impl Reason {
@@ -90,6 +96,8 @@ impl Reason {
             Reason::AccountMismatch => "ACCOUNT_MISMATCH",
             Reason::CsrInvalid => "CSR_INVALID",
             Reason::KeyPolicyViolation => "KEY_POLICY_VIOLATION",
+            Reason::RevocationRequested => "REVOCATION_REQUESTED",
+            Reason::WrongKeyPassword => "WRONG_KEY_PASSWORD",
         }
     }
 }

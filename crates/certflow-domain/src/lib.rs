@@ -25,7 +25,9 @@ pub use certificate::{
     RevocationReason, Role, Source, Status, ValidationSetup,
 };
 pub use command::{Command, CommandId, IssueCertificate, RequestRevocation, UploadCertificate};
-pub use decide::{Context, Policy, State, decide, evolve, owner_account, replay, revocation_path};
+pub use decide::{
+    Context, Policy, State, decide, downloadable, evolve, owner_account, replay, revocation_path,
+};
 pub use error::{DomainError, ErrorKind, Reason, Rule};
 pub use event::{
     CertificateIssued, CertificateRevoked, CertificateUploaded, Event, RevocationCause,

@@ -136,6 +136,12 @@ const HISTORY: Rpc = Rpc {
     roles: CUSTOMER_OR_ADMIN,
     command: false,
 };
+const DOWNLOAD: Rpc = Rpc {
+    name: "DownloadCertificate",
+    subject: subjects::DOWNLOAD_CERTIFICATE,
+    roles: CUSTOMER_OR_ADMIN,
+    command: false,
+};
 const REVOKE: Rpc = Rpc {
     name: "RequestRevocation",
     subject: subjects::REQUEST_REVOCATION,
@@ -381,6 +387,13 @@ impl CertificateService for Gateway {
         request: Request<GetCertificateHistoryRequest>,
     ) -> Result<Response<GetCertificateHistoryResponse>, Status> {
         self.forward(HISTORY, request).await
+    }
+
+    async fn download_certificate(
+        &self,
+        request: Request<DownloadCertificateRequest>,
+    ) -> Result<Response<DownloadCertificateResponse>, Status> {
+        self.forward(DOWNLOAD, request).await
     }
 }
 

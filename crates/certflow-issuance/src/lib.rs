@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod crl;
+mod download;
 mod signing;
 mod upload;
 
@@ -110,6 +111,9 @@ impl IssuanceService {
                 match request.subject.as_str() {
                     subjects::ISSUE_CERTIFICATE => issue(runtime, signing, request).await,
                     subjects::UPLOAD_CERTIFICATE => upload(runtime, request).await,
+                    subjects::DOWNLOAD_CERTIFICATE => {
+                        download::answer(&runtime.store, signing, request).await
+                    }
                     other => not_available("issuance", other),
                 }
             }

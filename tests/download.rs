@@ -1,0 +1,210 @@
+//! DL-1: downloads a server can use, checked with openssl (and keytool where present).
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use certflow_proto::v1::certificate_service_client::CertificateServiceClient;
+use certflow_proto::v1::{
+    DownloadCertificateRequest, DownloadFormat, DownloadedFile, IssueCertificateRequest,
+    RequestRevocationRequest, RevocationReason,
+};
+use certflow_testkit::{Authed, Certflow};
+use support::{dns_auto_dv, issue, reason, request_id};
+use tonic::Code;
+
+fn openssl(args: &[&str]) -> (bool, String) {
+    let output = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl is installed");
+    (
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+fn save(dir: &Path, file: &DownloadedFile) -> String {
+    let path = dir.join(&file.name);
+    std::fs::write(&path, &file.content).expect("write");
+    path.display().to_string()
+}
+
+async fn download(
+    certs: &mut CertificateServiceClient<Authed>,
+    id: &str,
+    format: DownloadFormat,
+    password: &str,
+) -> Result<Vec<DownloadedFile>, tonic::Status> {
+    certs
+        .download_certificate(DownloadCertificateRequest {
+            id: id.into(),
+            format: format as i32,
+            password: password.into(),
+        })
+        .await
+        .map(|r| r.into_inner().files)
+}
+
+#[tokio::test]
+async fn dl1_pem_files_make_a_working_server_bundle() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let cert = issue(&mut certs, dns_auto_dv("acme", "www.example.com")).await;
+    let files = download(&mut certs, &cert.id, DownloadFormat::Pem, "")
+        .await
+        .expect("downloaded");
+    let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "www.example.com.crt",
+            "www.example.com.chain.crt",
+            "www.example.com.fullchain.crt",
+            "www.example.com.key"
+        ]
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let paths: Vec<String> = files.iter().map(|f| save(dir.path(), f)).collect();
+    let (ok, text) = openssl(&["verify", "-partial_chain", "-CAfile", &paths[1], &paths[0]]);
+    assert!(ok, "{text}");
+    // The key is the certificate's.
+    let (_, from_key) = openssl(&["pkey", "-in", &paths[3], "-pubout"]);
+    let (_, from_cert) = openssl(&["x509", "-in", &paths[0], "-noout", "-pubkey"]);
+    assert!(from_key.contains("BEGIN PUBLIC KEY"));
+    assert_eq!(from_key, from_cert);
+}
+
+#[tokio::test]
+async fn dl1_pkcs12_opens_with_its_password() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let cert = issue(&mut certs, dns_auto_dv("acme", "iis.example.com")).await;
+    let err = download(&mut certs, &cert.id, DownloadFormat::Pkcs12, "")
+        .await
+        .expect_err("a password is required");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let files = download(&mut certs, &cert.id, DownloadFormat::Pkcs12, "pfx-password")
+        .await
+        .expect("downloaded");
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].content_type, "application/x-pkcs12");
+    let dir = tempfile::tempdir().expect("dir");
+    let p12 = save(dir.path(), &files[0]);
+    let (ok, text) = openssl(&[
+        "pkcs12",
+        "-in",
+        &p12,
+        "-passin",
+        "pass:pfx-password",
+        "-nokeys",
+    ]);
+    assert!(ok, "{text}");
+    assert_eq!(
+        text.matches("BEGIN CERTIFICATE").count(),
+        3,
+        "leaf, intermediate, root"
+    );
+    let (ok, text) = openssl(&[
+        "pkcs12",
+        "-in",
+        &p12,
+        "-passin",
+        "pass:pfx-password",
+        "-nocerts",
+        "-nodes",
+    ]);
+    assert!(ok && text.contains("PRIVATE KEY"), "{text}");
+    let (ok, _) = openssl(&["pkcs12", "-in", &p12, "-passin", "pass:wrong", "-nokeys"]);
+    assert!(!ok, "a wrong password does not open it");
+    // Tomcat reads the same archive as a PKCS12 keystore.
+    if let Ok(output) = Command::new("keytool")
+        .args([
+            "-list",
+            "-storetype",
+            "PKCS12",
+            "-keystore",
+            &p12,
+            "-storepass",
+            "pfx-password",
+        ])
+        .output()
+    {
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && text.contains("PrivateKeyEntry"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn dl1_a_password_protected_key_needs_its_password() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let cert = issue(
+        &mut certs,
+        IssueCertificateRequest {
+            key_password: "issued-with-this".into(),
+            ..dns_auto_dv("acme", "locked.example.com")
+        },
+    )
+    .await;
+    let files = download(&mut certs, &cert.id, DownloadFormat::Pem, "")
+        .await
+        .expect("PEM");
+    let key = files
+        .iter()
+        .find(|f| f.name.ends_with(".key"))
+        .expect("key");
+    assert!(String::from_utf8_lossy(&key.content).contains("ENCRYPTED PRIVATE KEY"));
+    let err = download(&mut certs, &cert.id, DownloadFormat::Pkcs12, "not-it")
+        .await
+        .expect_err("wrong password");
+    assert_eq!(reason(&err), "WRONG_KEY_PASSWORD");
+    download(
+        &mut certs,
+        &cert.id,
+        DownloadFormat::Pkcs12,
+        "issued-with-this",
+    )
+    .await
+    .expect("the issuing password opens it");
+}
+
+#[tokio::test]
+async fn rev8_no_download_after_a_revocation_request_and_gen3_not_for_others() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+    let cert = issue(&mut certs, dns_auto_dv("acme", "gone.example.com")).await;
+    let other = certflow.token("bob", "globex", &["customer"]);
+    let mut bob = certflow
+        .certificates_as(Some(&other))
+        .await
+        .expect("client");
+    let err = download(&mut bob, &cert.id, DownloadFormat::Pem, "")
+        .await
+        .expect_err("another account");
+    assert_eq!(err.code(), Code::NotFound);
+
+    revocations
+        .request_revocation(RequestRevocationRequest {
+            request_id: request_id(),
+            certificate_id: cert.id.clone(),
+            reason: RevocationReason::KeyCompromise as i32,
+            description: String::new(),
+        })
+        .await
+        .expect("revoked");
+    let err = download(&mut certs, &cert.id, DownloadFormat::Pem, "")
+        .await
+        .expect_err("refused under REV-8");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&err), "REVOCATION_REQUESTED");
+}
