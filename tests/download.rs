@@ -208,3 +208,159 @@ async fn rev8_no_download_after_a_revocation_request_and_gen3_not_for_others() {
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert_eq!(reason(&err), "REVOCATION_REQUESTED");
 }
+
+/// A real TLS handshake: `openssl s_server` serves the downloaded bundle, `openssl s_client`
+/// checks it against the root and the CA's CRL.
+#[tokio::test]
+async fn rev15_a_tls_client_checking_the_crl_accepts_then_rejects() {
+    use std::io::Write as _;
+    use std::net::TcpListener;
+    use std::process::Stdio;
+
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+    let cert = issue(&mut certs, dns_auto_dv("acme", "tls.example.com")).await;
+    let files = download(&mut certs, &cert.id, DownloadFormat::Pem, "")
+        .await
+        .expect("downloaded");
+    let dir = tempfile::tempdir().expect("dir");
+    let paths: Vec<String> = files.iter().map(|f| save(dir.path(), f)).collect();
+    let (leaf, chain_file, key) = (&paths[0], &paths[1], &paths[3]);
+    let root = dir.path().join("root.pem");
+    let chain = String::from_utf8_lossy(&files[1].content).to_string();
+    let root_pem = chain
+        .split_inclusive("-----END CERTIFICATE-----\n")
+        .nth(1)
+        .expect("root in chain");
+    std::fs::write(&root, root_pem).expect("write");
+    let root = root.display().to_string();
+
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let mut server = Command::new("openssl")
+        .args(["s_server", "-quiet", "-naccept", "2", "-accept"])
+        .arg(port.to_string())
+        .args(["-cert", leaf, "-cert_chain", chain_file, "-key", key])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("s_server");
+    let crl_pem = |der: &[u8]| {
+        let der_path = dir.path().join("crl.der");
+        std::fs::write(&der_path, der).expect("write");
+        let (ok, pem) = openssl(&[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            &der_path.display().to_string(),
+            "-outform",
+            "PEM",
+        ]);
+        assert!(ok, "{pem}");
+        let path = dir.path().join("crl.pem");
+        std::fs::write(&path, pem).expect("write");
+        path.display().to_string()
+    };
+    let handshake = |crl: &str| {
+        let mut client = Command::new("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+            .args([
+                "-servername",
+                "tls.example.com",
+                "-verify_hostname",
+                "tls.example.com",
+            ])
+            .args([
+                "-CAfile",
+                &root,
+                "-crl_check",
+                "-CRL",
+                crl,
+                "-verify_return_error",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("s_client");
+        if let Some(stdin) = client.stdin.as_mut() {
+            let _ = stdin.write_all(b"Q\n");
+        }
+        let output = client.wait_with_output().expect("s_client ran");
+        (
+            output.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        )
+    };
+    // The server needs a moment to listen: retry the first handshake briefly.
+    let crl = certflow_testkit::eventually(std::time::Duration::from_secs(30), || async {
+        let mut crls = certflow_proto::v1::crl_service_client::CrlServiceClient::new(
+            certflow.channel().await.ok()?,
+        );
+        Some(
+            crls.get_crl(certflow_proto::v1::GetCrlRequest {
+                brand: certflow_proto::v1::Brand::Geotrust as i32,
+            })
+            .await
+            .ok()?
+            .into_inner(),
+        )
+    })
+    .await
+    .expect("a CRL");
+    let before = crl_pem(&crl.der);
+    let mut accepted = (false, String::new());
+    for _ in 0..50 {
+        accepted = handshake(&before);
+        if accepted.0 || !accepted.1.contains("connect") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(accepted.0, "before revocation: {}", accepted.1);
+    assert!(
+        accepted.1.contains("Verify return code: 0 (ok)"),
+        "{}",
+        accepted.1
+    );
+
+    revocations
+        .request_revocation(RequestRevocationRequest {
+            request_id: request_id(),
+            certificate_id: cert.id.clone(),
+            reason: RevocationReason::KeyCompromise as i32,
+            description: String::new(),
+        })
+        .await
+        .expect("revoked");
+    let revoked_crl = certflow_testkit::eventually(std::time::Duration::from_secs(30), || async {
+        let mut crls = certflow_proto::v1::crl_service_client::CrlServiceClient::new(
+            certflow.channel().await.ok()?,
+        );
+        let crl = crls
+            .get_crl(certflow_proto::v1::GetCrlRequest {
+                brand: certflow_proto::v1::Brand::Geotrust as i32,
+            })
+            .await
+            .ok()?
+            .into_inner();
+        (crl.entries == 1).then_some(crl)
+    })
+    .await
+    .expect("the CRL lists the revocation");
+    let after = crl_pem(&revoked_crl.der);
+    let (ok, text) = handshake(&after);
+    assert!(!ok, "after revocation the handshake must fail: {text}");
+    assert!(text.contains("certificate revoked"), "{text}");
+    let _ = server.kill();
+    let _ = server.wait();
+}
