@@ -364,3 +364,76 @@ async fn rev15_a_tls_client_checking_the_crl_accepts_then_rejects() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+fn authority(name: &str) -> rcgen::CertifiedIssuer<'static, rcgen::KeyPair> {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().expect("key"))
+        .expect("CA")
+}
+
+#[tokio::test]
+async fn uploads_are_checked_for_validity_chain_and_key() {
+    use certflow_proto::v1::UploadCertificateRequest;
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let ca = authority("Other CA");
+    let stranger = authority("Another CA");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let leaf = rcgen::CertificateParams::new(vec!["up.example.net".to_string()])
+        .expect("params")
+        .signed_by(&key, &ca)
+        .expect("leaf")
+        .pem();
+    let mut old =
+        rcgen::CertificateParams::new(vec!["old.example.net".to_string()]).expect("params");
+    old.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    old.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let expired = old.signed_by(&key, &ca).expect("expired").pem();
+    let other_key = rcgen::KeyPair::generate().expect("key").serialize_pem();
+    let upload = |pem: String, key: String| UploadCertificateRequest {
+        request_id: request_id(),
+        account: "acme".into(),
+        pem,
+        private_key_pem: key,
+    };
+
+    for (request, expected) in [
+        (upload(expired, String::new()), "INVALID_CERTIFICATE"),
+        (
+            upload(format!("{leaf}{}", stranger.pem()), String::new()),
+            "INVALID_CERTIFICATE",
+        ),
+        (upload(leaf.clone(), other_key), "KEY_MISMATCH"),
+    ] {
+        let err = certs
+            .upload_certificate(request)
+            .await
+            .expect_err("refused");
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(reason(&err), expected, "{}", err.message());
+    }
+
+    let stored = certs
+        .upload_certificate(upload(format!("{leaf}{}", ca.pem()), key.serialize_pem()))
+        .await
+        .expect("a good chain and its key are accepted")
+        .into_inner()
+        .certificate
+        .expect("certificate");
+    assert!(stored.private_key_held);
+    let files = download(&mut certs, &stored.id, DownloadFormat::Pem, "")
+        .await
+        .expect("downloaded");
+    let key_file = files
+        .iter()
+        .find(|f| f.name.ends_with(".key"))
+        .expect("key");
+    assert_eq!(
+        String::from_utf8_lossy(&key_file.content),
+        key.serialize_pem()
+    );
+}

@@ -183,6 +183,10 @@ pub struct UploadArgs {
     #[arg(long)]
     pub file: PathBuf,
 
+    /// The certificate's private key (PKCS#8 PEM file), to keep it for downloads.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+
     /// Request id, to retry a request safely (default: a fresh UUID).
     #[arg(long, value_name = "ID")]
     pub request_id: Option<String>,

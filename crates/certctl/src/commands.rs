@@ -185,10 +185,15 @@ pub fn issue_request(args: &IssueArgs, request_id: String) -> Result<IssueCertif
 
 fn upload_request(args: &UploadArgs) -> Result<UploadCertificateRequest> {
     let pem = read_pem(&args.file)?;
+    let private_key_pem = match &args.key {
+        Some(path) => read_pem(path)?,
+        None => String::new(),
+    };
     Ok(UploadCertificateRequest {
         request_id: request_id(args.request_id.as_deref()),
         account: args.account.clone(),
         pem,
+        private_key_pem,
     })
 }
 

@@ -53,6 +53,8 @@ pub struct UploadCertificate {
     pub serial_number: String,
     pub issuer: String,
     pub pem: String,
+    /// The key store record of a private key uploaded with it.
+    pub private_key_id: Option<String>,
 }
 
 /// Asks for a certificate to be revoked.

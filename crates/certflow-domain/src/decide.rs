@@ -126,7 +126,7 @@ pub fn evolve(state: State, event: &Event) -> State {
             serial_number: Some(e.serial_number.clone()),
             pem: Some(e.pem.clone()),
             chain_pem: None,
-            private_key_id: None,
+            private_key_id: e.private_key_id.clone(),
             revocation: None,
             deleted: false,
             applied_commands: BTreeSet::new(),
@@ -315,6 +315,7 @@ fn decide_upload(
         serial_number: cmd.serial_number.clone(),
         issuer: cmd.issuer.clone(),
         pem: cmd.pem.clone(),
+        private_key_id: cmd.private_key_id.clone(),
     })])
 }
 
@@ -724,6 +725,7 @@ mod tests {
             serial_number: "01".into(),
             issuer: "CN=Other CA".into(),
             pem: String::new(),
+            private_key_id: None,
         });
         refused_with(
             check(&[upload], revoke(0)),

@@ -72,6 +72,7 @@ pub enum Reason {
     KeyPolicyViolation,
     RevocationRequested,
     WrongKeyPassword,
+    KeyMismatch,
 }
 
 impl Reason {
@@ -98,6 +99,7 @@ impl Reason {
             Reason::KeyPolicyViolation => "KEY_POLICY_VIOLATION",
             Reason::RevocationRequested => "REVOCATION_REQUESTED",
             Reason::WrongKeyPassword => "WRONG_KEY_PASSWORD",
+            Reason::KeyMismatch => "KEY_MISMATCH",
         }
     }
 }

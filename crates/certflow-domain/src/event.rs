@@ -73,6 +73,8 @@ pub struct CertificateUploaded {
     pub serial_number: String,
     pub issuer: String,
     pub pem: String,
+    /// The key store record of a private key uploaded with it.
+    pub private_key_id: Option<String>,
 }
 
 /// A revocation was requested; from now on the certificate is not downloadable (REV-8).

@@ -110,7 +110,7 @@ impl IssuanceService {
                 let (runtime, signing) = &*context;
                 match request.subject.as_str() {
                     subjects::ISSUE_CERTIFICATE => issue(runtime, signing, request).await,
-                    subjects::UPLOAD_CERTIFICATE => upload(runtime, request).await,
+                    subjects::UPLOAD_CERTIFICATE => upload(runtime, signing, request).await,
                     subjects::DOWNLOAD_CERTIFICATE => {
                         download::answer(&runtime.store, signing, request).await
                     }
@@ -207,6 +207,29 @@ fn ca_refusal(err: CaError) -> CommandError {
     }
 }
 
+/// Seals a private key into the key store under a fresh record id.
+async fn store_key(signing: &Signing, pem: &str) -> Result<String, Reply> {
+    let key_id = format!("key-{}", uuid::Uuid::new_v4());
+    match signing::seal_record(&signing.keys, &signing.kek, &key_id, pem.as_bytes()).await {
+        Ok(_) => Ok(key_id),
+        Err(err) => {
+            warn!(error = %err, "could not store a private key");
+            Err(certflow_bus::unavailable(
+                "the key store is unavailable; retry with the same request id",
+            ))
+        }
+    }
+}
+
+/// Shreds a stored key that no recorded certificate refers to.
+async fn shred_unused(signing: &Signing, key_id: Option<&String>, kept: bool) {
+    if let (Some(key_id), false) = (key_id, kept)
+        && let Err(err) = signing.keys.shred(key_id).await
+    {
+        warn!(error = %err, %key_id, "could not shred an unused key");
+    }
+}
+
 async fn issue(runtime: &CommandRuntime, signing: &Signing, request: Request) -> Reply {
     let parts = match parse_issue(&request) {
         Ok(parts) => parts,
@@ -227,17 +250,9 @@ async fn issue(runtime: &CommandRuntime, signing: &Signing, request: Request) ->
                 },
                 None => key.private_key_pem().to_string(),
             };
-            let key_id = format!("key-{}", uuid::Uuid::new_v4());
-            match signing::seal_record(&signing.keys, &signing.kek, &key_id, stored_pem.as_bytes())
-                .await
-            {
-                Ok(_) => Some((key, key_id)),
-                Err(err) => {
-                    warn!(error = %err, "could not store a generated key");
-                    return certflow_bus::unavailable(
-                        "the key store is unavailable; retry with the same request id",
-                    );
-                }
+            match store_key(signing, &stored_pem).await {
+                Ok(key_id) => Some((key, key_id)),
+                Err(reply) => return reply,
             }
         }
     };
@@ -291,34 +306,45 @@ async fn issue(runtime: &CommandRuntime, signing: &Signing, request: Request) ->
             },
         )
         .await;
-    if let (Some(key_id), false) = (&key_id, kept_key)
-        && let Err(err) = signing.keys.shred(key_id).await
-    {
-        warn!(error = %err, %key_id, "could not shred an unused key");
-    }
+    shred_unused(signing, key_id.as_ref(), kept_key).await;
     reply
 }
 
-async fn upload(runtime: &CommandRuntime, request: Request) -> Reply {
+async fn upload(runtime: &CommandRuntime, signing: &Signing, request: Request) -> Reply {
     let parsed = decode_request::<UploadCertificateRequest>(&request).and_then(|req| {
         let meta = command_meta(&req.request_id, request.headers.as_ref())?;
+        let key = (!req.private_key_pem.trim().is_empty()).then_some(req.private_key_pem.clone());
+        upload::check_upload(&req.pem, key.as_deref(), certflow_bus::now())?;
         let command = parse_upload(new_certificate_id(&meta)?, &req.account, &req.pem)?;
-        Ok((meta, command))
+        Ok((meta, command, key))
     });
-    let (meta, command) = match parsed {
+    let (meta, mut command, key) = match parsed {
         Ok(parsed) => parsed,
         Err(err) => return refused(&err),
     };
+    if let Some(key) = &key {
+        match store_key(signing, key).await {
+            Ok(key_id) => command.private_key_id = Some(key_id),
+            Err(reply) => return reply,
+        }
+    }
+    let key_id = command.private_key_id.clone();
     let id = command.id.clone();
     let command = Command::Upload(command);
-    runtime
+    let mut kept_key = false;
+    let reply = runtime
         .run(
             &meta,
             &id,
             |state, ctx| decide(state, &command, ctx).map_err(CommandError::from),
-            |cert, now| UploadCertificateResponse {
-                certificate: Some(certificate_to_proto(cert, now)),
+            |cert, now| {
+                kept_key = key_id.is_some() && cert.private_key_id == key_id;
+                UploadCertificateResponse {
+                    certificate: Some(certificate_to_proto(cert, now)),
+                }
             },
         )
-        .await
+        .await;
+    shred_unused(signing, key_id.as_ref(), kept_key).await;
+    reply
 }

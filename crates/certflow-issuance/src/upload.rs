@@ -46,6 +46,66 @@ fn invalid(message: impl Into<String>) -> DomainError {
     DomainError::invalid(Reason::InvalidCertificate, message)
 }
 
+/// Checks an upload as a relying party would: the leaf has not expired, each certificate of
+/// the chain is signed by the next, and a private key given with it is the leaf's.
+pub fn check_upload(
+    pem: &str,
+    private_key_pem: Option<&str>,
+    now: Timestamp,
+) -> Result<(), DomainError> {
+    let blocks: Vec<Pem> = Pem::iter_from_buffer(pem.as_bytes())
+        .filter_map(Result::ok)
+        .filter(|block| block.label == "CERTIFICATE")
+        .collect();
+    let mut certificates = Vec::with_capacity(blocks.len());
+    for block in &blocks {
+        certificates.push(block.parse_x509().map_err(|err| {
+            invalid(format!(
+                "a CERTIFICATE block is not a valid X.509 certificate: {err}"
+            ))
+        })?);
+    }
+    let Some(leaf) = certificates.first() else {
+        return Err(invalid(
+            "no PEM block labelled CERTIFICATE found; paste the certificate as PEM",
+        ));
+    };
+    let not_after = Timestamp::from_unix_seconds(leaf.validity().not_after.timestamp());
+    if not_after <= now {
+        return Err(invalid(
+            "the certificate has expired; upload one that is still valid",
+        ));
+    }
+    for pair in certificates.windows(2) {
+        if pair[0]
+            .verify_signature(Some(pair[1].public_key()))
+            .is_err()
+        {
+            return Err(invalid(format!(
+                "the chain is broken: {} is not signed by {}; give the chain in order, leaf first",
+                pair[0].subject(),
+                pair[1].subject()
+            )));
+        }
+    }
+    if let Some(key_pem) = private_key_pem {
+        let key = rcgen::KeyPair::from_pem(key_pem).map_err(|_| {
+            DomainError::invalid(
+                Reason::KeyMismatch,
+                "the private key is not a readable PKCS#8 PEM key",
+            )
+        })?;
+        use rcgen::PublicKeyData;
+        if key.subject_public_key_info() != leaf.public_key().raw {
+            return Err(DomainError::invalid(
+                Reason::KeyMismatch,
+                "the private key does not belong to this certificate",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Parses the leaf certificate of `pem` into an upload command for certificate `id`.
 pub fn parse_upload(
     id: CertificateId,
@@ -126,6 +186,7 @@ pub fn parse_upload(
         serial_number: cert.raw_serial_as_string(),
         issuer: cert.issuer().to_string(),
         pem: pem.to_string(),
+        private_key_id: None,
     })
 }
 

@@ -333,6 +333,7 @@ pub fn event_to_proto(event: &Event) -> pe::CertificateEvent {
             serial_number: e.serial_number.clone(),
             issuer: e.issuer.clone(),
             pem: e.pem.clone(),
+            private_key_id: e.private_key_id.clone().unwrap_or_default(),
         }),
         Event::RevocationRequested(e) => E::RevocationRequested(pe::RevocationRequested {
             reason: reason_to_proto(e.reason) as i32,
@@ -396,6 +397,7 @@ pub fn event_from_proto(event: pe::CertificateEvent) -> Result<Event, ConvertErr
             serial_number: e.serial_number,
             issuer: e.issuer,
             pem: e.pem,
+            private_key_id: (!e.private_key_id.is_empty()).then_some(e.private_key_id),
         }),
         E::RevocationRequested(e) => Event::RevocationRequested(RevocationRequested {
             reason: RevocationReason::from_rfc5280_code(e.reason)?,
