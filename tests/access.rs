@@ -63,6 +63,7 @@ async fn call(
                 request_id: request_id(),
                 account: "acme".into(),
                 pem: pem("uploaded.example.com"),
+                private_key_pem: String::new(),
             })
             .await
             .map(|_| Vec::new()),

@@ -137,6 +137,7 @@ async fn upload_parses_a_real_certificate() {
             request_id: request_id(),
             account: "acme".into(),
             pem,
+            private_key_pem: String::new(),
         })
         .await
         .expect("uploaded")
@@ -212,6 +213,7 @@ async fn gen5_bad_input_is_refused_and_changes_nothing() {
                 request_id: request_id(),
                 account: "acme".into(),
                 pem: pem.into(),
+                private_key_pem: String::new(),
             })
             .await
             .expect_err("refused");

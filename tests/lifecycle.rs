@@ -79,6 +79,7 @@ async fn projection_rebuild_reaches_the_same_state() {
             request_id: request_id(),
             account: "acme".into(),
             pem,
+            private_key_pem: String::new(),
         })
         .await
         .expect("uploaded");

@@ -165,6 +165,7 @@ async fn rev1_uploaded_certificate_is_not_revocable() {
             request_id: request_id(),
             account: "acme".into(),
             pem,
+            private_key_pem: String::new(),
         })
         .await
         .expect("upload accepted")
