@@ -90,6 +90,27 @@ pub enum Command {
     },
     /// Ask for a certificate to be revoked.
     Revoke(RevokeArgs),
+    /// Write the files a server needs: PEM (Nginx, Apache) or PKCS#12 (IIS, Tomcat).
+    Download(DownloadArgs),
+}
+
+/// Flags of `certctl download`.
+#[derive(Debug, Args)]
+pub struct DownloadArgs {
+    /// Certificate id.
+    pub id: String,
+
+    /// `pem` or `pkcs12`.
+    #[arg(long, default_value = "pem", value_parser = ["pem", "pkcs12"])]
+    pub format: String,
+
+    /// Protects a PKCS#12 archive, and opens a key issued with a password.
+    #[arg(long, env = "CERTFLOW_DOWNLOAD_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+
+    /// Directory the files are written to.
+    #[arg(long, default_value = ".")]
+    pub out: PathBuf,
 }
 
 /// Flags of `certctl issue`.

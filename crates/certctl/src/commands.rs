@@ -17,7 +17,7 @@ use tonic::transport::Channel;
 use tonic_types::StatusExt as _;
 
 use crate::auth::{self, BearerAuth};
-use crate::cli::{Cli, Command, IssueArgs, ListArgs, RevokeArgs, UploadArgs};
+use crate::cli::{Cli, Command, DownloadArgs, IssueArgs, ListArgs, RevokeArgs, UploadArgs};
 use crate::connect::{self, TlsOptions};
 use crate::output;
 
@@ -79,7 +79,43 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .await?;
             print_certificate(response.into_inner().certificate, json)
         }
+        Command::Download(args) => {
+            let response = gateway
+                .certificates()
+                .await?
+                .download_certificate(download_request(&args))
+                .await?;
+            write_files(&args.out, &response.into_inner().files)
+        }
     }
+}
+
+fn download_request(args: &DownloadArgs) -> certflow_proto::v1::DownloadCertificateRequest {
+    use certflow_proto::v1::DownloadFormat;
+    let format = match args.format.as_str() {
+        "pkcs12" => DownloadFormat::Pkcs12,
+        _ => DownloadFormat::Pem,
+    };
+    certflow_proto::v1::DownloadCertificateRequest {
+        id: args.id.clone(),
+        format: format as i32,
+        password: args.password.clone().unwrap_or_default(),
+    }
+}
+
+/// Writes downloaded files into `dir`, keeping only their base names.
+fn write_files(dir: &Path, files: &[certflow_proto::v1::DownloadedFile]) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
+    for file in files {
+        let name = Path::new(&file.name)
+            .file_name()
+            .with_context(|| format!("the server sent an unusable file name {:?}", file.name))?;
+        let path = dir.join(name);
+        std::fs::write(&path, &file.content)
+            .with_context(|| format!("could not write {}", path.display()))?;
+        println!("{}", path.display());
+    }
+    Ok(())
 }
 
 /// A client of the certificate service that sends the bearer token.
@@ -338,6 +374,21 @@ mod tests {
     use tonic_types::{ErrorDetails, StatusExt as _};
 
     use super::*;
+
+    #[test]
+    fn downloaded_files_keep_only_their_base_names() {
+        let dir = tempfile::tempdir().expect("dir");
+        let files = vec![certflow_proto::v1::DownloadedFile {
+            name: "../../etc/evil.crt".into(),
+            content_type: "application/x-pem-file".into(),
+            content: b"pem".to_vec(),
+        }];
+        write_files(dir.path(), &files).expect("written");
+        assert_eq!(
+            std::fs::read(dir.path().join("evil.crt")).expect("inside the directory"),
+            b"pem"
+        );
+    }
 
     #[test]
     fn issue_request_maps_every_flag() {
