@@ -294,3 +294,45 @@ async fn a_refused_issue_leaves_no_key_behind() {
     assert_eq!(err.code(), Code::InvalidArgument);
     assert_eq!(stored().await, before, "the unused key was shredded");
 }
+
+#[tokio::test]
+async fn a_ca_from_configuration_signs_its_brand() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (_, mut materials) = certflow_ca::BuiltinCa::generate(
+        &[certflow_domain::Brand::GeoTrust],
+        certflow_ca::CaAlgorithm::Ecc,
+        "http://crl.example.net",
+        certflow_bus::now(),
+    )
+    .expect("operator's CA");
+    let material = materials.remove(0);
+    let brand_dir = dir.path().join("geotrust");
+    std::fs::create_dir_all(&brand_dir).expect("dir");
+    std::fs::write(brand_dir.join("root.crt"), &material.root_cert_pem).expect("write");
+    std::fs::write(
+        brand_dir.join("intermediate.crt"),
+        &material.intermediate_cert_pem,
+    )
+    .expect("write");
+    std::fs::write(
+        brand_dir.join("intermediate.key"),
+        &material.intermediate_key_pem,
+    )
+    .expect("write");
+    let ca_dir = dir.path().to_path_buf();
+
+    let certflow = Certflow::start_with(|config| config.ca_dir = Some(ca_dir))
+        .await
+        .expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let cert = support::issue(&mut certs, dns_auto_dv("acme", "op.example.com")).await;
+    assert!(cert.chain_pem.starts_with(&material.intermediate_cert_pem));
+    let work = tempfile::tempdir().expect("dir");
+    let (ok, text) = verify(work.path(), &cert);
+    assert!(ok, "{text}");
+    let root = std::fs::read_to_string(work.path().join("root.pem")).expect("root");
+    assert_eq!(
+        root, material.root_cert_pem,
+        "chains to the operator's root"
+    );
+}

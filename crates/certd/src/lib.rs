@@ -117,6 +117,8 @@ pub struct Config {
     pub ca_algorithm: CaAlgorithm,
     /// How CRLs are regenerated.
     pub crl: CrlConfig,
+    /// Operator-provided CAs: `<dir>/<brand>/{root.crt,intermediate.crt,intermediate.key}`.
+    pub ca_dir: Option<PathBuf>,
     /// NATS password of each service, which connects as the user named like the service.
     /// Empty: every service shares one anonymous connection.
     pub nats_passwords: HashMap<Service, Password>,
@@ -157,6 +159,7 @@ impl Config {
             crl_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             ca_algorithm: CaAlgorithm::Ecc,
             crl: CrlConfig::default(),
+            ca_dir: None,
         }
     }
 }
@@ -297,6 +300,7 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
                     &kek,
                     config.ca_algorithm,
                     &config.crl_base_url,
+                    config.ca_dir.as_deref(),
                     certflow_bus::now(),
                 )
                 .await

@@ -55,6 +55,10 @@ struct Cli {
     /// The key store's key-encryption key: 64 hex digits (issuance).
     #[arg(long, env = "CERTD_KEK", global = true, hide_env_values = true)]
     kek: Option<String>,
+    /// Operator-provided CAs: `<dir>/<brand>/{root.crt,intermediate.crt,intermediate.key}`;
+    /// brands without files get a generated CA.
+    #[arg(long, env = "CERTD_CA_DIR", global = true)]
+    ca_dir: Option<PathBuf>,
     /// Where the gateway serves CRLs over HTTP.
     #[arg(
         long,
@@ -271,6 +275,7 @@ async fn main() -> anyhow::Result<()> {
     config.listen = cli.listen;
     config.crl_base_url = cli.crl_base_url;
     config.crl_listen = cli.crl_listen;
+    config.ca_dir = cli.ca_dir;
     if let Some(kek) = &cli.kek {
         config.kek = Some(
             certflow_ca::sealing::Kek::from_hex(kek)

@@ -34,7 +34,8 @@ pub enum CaAlgorithm {
 pub struct CaMaterial {
     pub brand: Brand,
     pub root_cert_pem: String,
-    pub root_key_pem: String,
+    /// Absent when the root is kept offline, as a CA operator should.
+    pub root_key_pem: Option<String>,
     pub intermediate_cert_pem: String,
     pub intermediate_key_pem: String,
 }
@@ -82,6 +83,31 @@ fn random_serial() -> SerialNumber {
 
 fn brand_name(brand: Brand) -> String {
     brand.to_string()
+}
+
+impl CaMaterial {
+    /// A brand's CA from files an operator provides in `dir`: `root.crt`,
+    /// `intermediate.crt` and `intermediate.key` (PKCS#8 PEM). The root's key is not needed
+    /// and is best kept offline. `None` when `dir` holds no `intermediate.key`.
+    pub fn from_dir(brand: Brand, dir: &std::path::Path) -> Result<Option<Self>, CaError> {
+        let key_path = dir.join("intermediate.key");
+        if !key_path.exists() {
+            return Ok(None);
+        }
+        let read = |name: &str| {
+            std::fs::read_to_string(dir.join(name)).map_err(|e| CaError::Material {
+                brand,
+                message: format!("{}: {e}", dir.join(name).display()),
+            })
+        };
+        Ok(Some(CaMaterial {
+            brand,
+            root_cert_pem: read("root.crt")?,
+            root_key_pem: None,
+            intermediate_cert_pem: read("intermediate.crt")?,
+            intermediate_key_pem: read("intermediate.key")?,
+        }))
+    }
 }
 
 impl BuiltinCa {
@@ -200,7 +226,7 @@ fn generate_material(
     Ok(CaMaterial {
         brand,
         root_cert_pem: root_cert.pem(),
-        root_key_pem: root_key.private_key_pem().to_string(),
+        root_key_pem: Some(root_key.private_key_pem().to_string()),
         intermediate_cert_pem: intermediate_cert.pem(),
         intermediate_key_pem: intermediate_key.private_key_pem().to_string(),
     })

@@ -32,17 +32,27 @@ fn ca_record(brand: Brand) -> String {
     format!("ca-{}", brand.slug())
 }
 
-/// Loads each brand's CA material from the key store, generating and storing what is
-/// missing. Concurrent instances agree: the first stored material stands.
+/// Loads each brand's CA: from `<ca_dir>/<brand>/` when the operator provides one there,
+/// else from the key store, generating and storing what is missing. Concurrent instances
+/// agree: the first stored material stands.
 pub async fn builtin_ca(
     keys: &KeyStore,
     kek: &Kek,
     algorithm: CaAlgorithm,
     crl_base_url: &str,
+    ca_dir: Option<&std::path::Path>,
     now: Timestamp,
 ) -> Result<BuiltinCa, IssuanceError> {
     let mut materials = Vec::new();
     for brand in BRANDS {
+        if let Some(dir) = ca_dir
+            && let Some(material) = CaMaterial::from_dir(brand, &dir.join(brand.slug()))
+                .map_err(|e| IssuanceError::Ca(e.to_string()))?
+        {
+            info!(%brand, "CA loaded from configuration");
+            materials.push(material);
+            continue;
+        }
         let id = ca_record(brand);
         let material = match open_record(keys, kek, &id).await? {
             Some(bytes) => serde_json::from_slice::<CaMaterial>(&bytes)
