@@ -21,10 +21,12 @@ enum Rpc {
     History,
     Download,
     Revoke,
+    Delete,
 }
 
-/// Download comes before revoke: after its revocation a certificate is not downloadable.
-const RPCS: [Rpc; 7] = [
+/// Download comes before revoke (a revoked certificate is not downloadable), delete after it
+/// (a valid one cannot be deleted).
+const RPCS: [Rpc; 8] = [
     Rpc::Issue,
     Rpc::Upload,
     Rpc::Get,
@@ -32,6 +34,7 @@ const RPCS: [Rpc; 7] = [
     Rpc::History,
     Rpc::Download,
     Rpc::Revoke,
+    Rpc::Delete,
 ];
 
 fn pem(name: &str) -> String {
@@ -90,6 +93,13 @@ async fn call(
                 id: target.into(),
                 format: certflow_proto::v1::DownloadFormat::Pem as i32,
                 password: String::new(),
+            })
+            .await
+            .map(|_| Vec::new()),
+        Rpc::Delete => certs
+            .delete_certificate(certflow_proto::v1::DeleteCertificateRequest {
+                request_id: request_id(),
+                id: target.into(),
             })
             .await
             .map(|_| Vec::new()),
@@ -154,11 +164,11 @@ async fn gen3_every_rpc_against_every_caller() {
     let other = certflow.token("bob", "globex", &["customer"]);
 
     // Refused callers first: none of them may change anything.
-    let refused: [(&str, Option<&str>, [Code; 7]); 5] = [
-        ("no token", None, [Code::Unauthenticated; 7]),
-        ("expired", Some(&expired), [Code::Unauthenticated; 7]),
-        ("forged", Some(&forged), [Code::Unauthenticated; 7]),
-        ("reviewer", Some(&reviewer), [Code::PermissionDenied; 7]),
+    let refused: [(&str, Option<&str>, [Code; 8]); 5] = [
+        ("no token", None, [Code::Unauthenticated; 8]),
+        ("expired", Some(&expired), [Code::Unauthenticated; 8]),
+        ("forged", Some(&forged), [Code::Unauthenticated; 8]),
+        ("reviewer", Some(&reviewer), [Code::PermissionDenied; 8]),
         (
             "customer of another account",
             Some(&other),
@@ -170,6 +180,7 @@ async fn gen3_every_rpc_against_every_caller() {
                 Code::NotFound,         // history
                 Code::NotFound,         // download
                 Code::NotFound,         // revoke
+                Code::NotFound,         // delete
             ],
         ),
     ];

@@ -87,6 +87,21 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .await?;
             write_files(&args.out, &response.into_inner().files)
         }
+        Command::Delete {
+            id,
+            request_id: id_of_request,
+        } => {
+            let request = certflow_proto::v1::DeleteCertificateRequest {
+                request_id: request_id(id_of_request.as_deref()),
+                id,
+            };
+            let response = gateway
+                .certificates()
+                .await?
+                .delete_certificate(request)
+                .await?;
+            print_certificate(response.into_inner().certificate, json)
+        }
     }
 }
 

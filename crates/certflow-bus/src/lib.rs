@@ -36,6 +36,8 @@ pub mod subjects {
     pub const ISSUANCE: &str = "certflow.cmd.issuance.>";
     /// Requests a revocation.
     pub const REQUEST_REVOCATION: &str = "certflow.cmd.revocation.request";
+    /// Deletes a certificate.
+    pub const DELETE_CERTIFICATE: &str = "certflow.cmd.revocation.delete";
     /// Everything the revocation service answers.
     pub const REVOCATION: &str = "certflow.cmd.revocation.>";
     /// Everything the reissue service answers.

@@ -66,12 +66,19 @@ pub struct RequestRevocation {
     pub description: String,
 }
 
+/// Removes a certificate from the caller's lists (DEL-1, DEL-2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteCertificate {
+    pub id: CertificateId,
+}
+
 /// Everything a caller can ask of a certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Issue(IssueCertificate),
     Upload(UploadCertificate),
     RequestRevocation(RequestRevocation),
+    Delete(DeleteCertificate),
 }
 
 impl Command {
@@ -81,6 +88,7 @@ impl Command {
             Command::Issue(c) => &c.id,
             Command::Upload(c) => &c.id,
             Command::RequestRevocation(c) => &c.id,
+            Command::Delete(c) => &c.id,
         }
     }
 }

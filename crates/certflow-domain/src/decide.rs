@@ -6,11 +6,13 @@ use crate::certificate::{
     Actor, Brand, Certificate, KeyAlgorithm, Level, Revocation, RevocationPath, RevocationReason,
     Role, Source, Status, ValidationSetup,
 };
-use crate::command::{Command, CommandId, IssueCertificate, RequestRevocation, UploadCertificate};
+use crate::command::{
+    Command, CommandId, DeleteCertificate, IssueCertificate, RequestRevocation, UploadCertificate,
+};
 use crate::error::{DomainError, Reason, Rule};
 use crate::event::{
-    CertificateIssued, CertificateRevoked, CertificateUploaded, Event, RevocationCause,
-    RevocationRequested,
+    CertificateDeleted, CertificateIssued, CertificateRevoked, CertificateUploaded, Event,
+    RevocationCause, RevocationRequested,
 };
 use crate::names::DomainName;
 use crate::time::{Duration, Timestamp};
@@ -75,6 +77,7 @@ pub fn decide(
         Command::Issue(cmd) => decide_issue(state, cmd, ctx),
         Command::Upload(cmd) => decide_upload(state, cmd, ctx),
         Command::RequestRevocation(cmd) => decide_revocation(state, cmd, ctx),
+        Command::Delete(cmd) => decide_delete(state, cmd, ctx),
     }
 }
 
@@ -162,6 +165,10 @@ pub fn evolve(state: State, event: &Event) -> State {
                     });
                 }
             }
+            Some(cert)
+        }
+        (Some(mut cert), Event::Deleted(_)) => {
+            cert.deleted = true;
             Some(cert)
         }
         // An event that does not fit the state changes nothing; the log is the authority
@@ -417,6 +424,29 @@ fn decide_revocation(
             Ok(vec![requested])
         }
     }
+}
+
+/// DEL-1: unexpired platform certificates go only once revoked; expired or revoked ones, and
+/// uploaded ones, at any time. DEL-2: a deleted certificate is gone from lookups.
+fn decide_delete(
+    state: &State,
+    cmd: &DeleteCertificate,
+    ctx: &Context<'_>,
+) -> Result<Vec<Event>, DomainError> {
+    let cert = visible(state, &cmd.id, ctx.actor)?;
+    let deletable = cert.source == Source::Uploaded
+        || matches!(cert.status(ctx.now), Status::Revoked | Status::Expired);
+    if !deletable {
+        return Err(DomainError::refused(
+            Rule::Del1,
+            Reason::CertNotDeletable,
+            "a valid certificate issued here can be deleted only once revoked; revoke it first, \
+             or wait until it expires",
+        ));
+    }
+    Ok(vec![Event::Deleted(CertificateDeleted {
+        deleted_at: ctx.now,
+    })])
 }
 
 /// DL-1 and REV-8: the certificate `actor` may download. From the moment a revocation is
@@ -1056,6 +1086,47 @@ mod tests {
             Rule::Rev8,
             Reason::RevocationRequested,
         );
+    }
+
+    fn delete() -> Command {
+        Command::Delete(DeleteCertificate { id: id() })
+    }
+
+    #[test]
+    fn del1_only_revoked_or_expired_platform_certificates_are_deleted() {
+        refused_with(
+            check(&[Command::Issue(issue())], delete()),
+            Rule::Del1,
+            Reason::CertNotDeletable,
+        );
+        let revoked = [Command::Issue(issue()), revoke(4)];
+        assert_eq!(
+            types(&check(&revoked, delete()).expect("deletable")),
+            ["CertificateDeleted"]
+        );
+        let expired = IssueCertificate {
+            not_before: Some(now().minus(DAY.times(400))),
+            not_after: Some(now().minus(DAY)),
+            ..issue()
+        };
+        assert!(check(&[Command::Issue(expired)], delete()).is_ok());
+    }
+
+    #[test]
+    fn del2_a_deleted_certificate_is_not_found_but_keeps_its_history() {
+        let given = [Command::Issue(issue()), revoke(4), delete()];
+        let state = state_after(&given);
+        let cert = state.as_ref().expect("still in the log");
+        assert_eq!(cert.status(now()), Status::Deleted);
+        assert_eq!(
+            check(&given, delete()).expect_err("gone").reason(),
+            Reason::NotFound
+        );
+        assert_eq!(
+            check(&given, revoke(1)).expect_err("gone").reason(),
+            Reason::NotFound
+        );
+        assert!(downloadable(&state, &id(), &admin(), now()).is_err());
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub enum Rule {
     Gen1,
     Gen3,
     Gen5,
+    Del1,
     Del2,
     Dl1,
 }
@@ -37,6 +38,7 @@ impl Rule {
             Rule::Gen1 => "GEN-1",
             Rule::Gen3 => "GEN-3",
             Rule::Gen5 => "GEN-5",
+            Rule::Del1 => "DEL-1",
             Rule::Del2 => "DEL-2",
             Rule::Dl1 => "DL-1",
         }
@@ -73,6 +75,7 @@ pub enum Reason {
     RevocationRequested,
     WrongKeyPassword,
     KeyMismatch,
+    CertNotDeletable,
 }
 
 impl Reason {
@@ -100,6 +103,7 @@ impl Reason {
             Reason::RevocationRequested => "REVOCATION_REQUESTED",
             Reason::WrongKeyPassword => "WRONG_KEY_PASSWORD",
             Reason::KeyMismatch => "KEY_MISMATCH",
+            Reason::CertNotDeletable => "CERT_NOT_DELETABLE",
         }
     }
 }

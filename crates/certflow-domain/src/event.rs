@@ -101,6 +101,13 @@ pub struct CertificateRevoked {
     pub cause: RevocationCause,
 }
 
+/// The certificate was deleted: gone from lists and lookups, its history kept (DEL-2), its
+/// private key erased.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateDeleted {
+    pub deleted_at: Timestamp,
+}
+
 /// Everything that can happen to a certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
@@ -108,6 +115,7 @@ pub enum Event {
     Uploaded(CertificateUploaded),
     RevocationRequested(RevocationRequested),
     Revoked(CertificateRevoked),
+    Deleted(CertificateDeleted),
 }
 
 impl Event {
@@ -118,6 +126,7 @@ impl Event {
             Event::Uploaded(_) => "CertificateUploaded",
             Event::RevocationRequested(_) => "RevocationRequested",
             Event::Revoked(_) => "CertificateRevoked",
+            Event::Deleted(_) => "CertificateDeleted",
         }
     }
 }

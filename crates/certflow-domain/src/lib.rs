@@ -24,14 +24,16 @@ pub use certificate::{
     Actor, Brand, Certificate, CertificateId, KeyAlgorithm, Level, Revocation, RevocationPath,
     RevocationReason, Role, Source, Status, ValidationSetup,
 };
-pub use command::{Command, CommandId, IssueCertificate, RequestRevocation, UploadCertificate};
+pub use command::{
+    Command, CommandId, DeleteCertificate, IssueCertificate, RequestRevocation, UploadCertificate,
+};
 pub use decide::{
     Context, Policy, State, decide, downloadable, evolve, owner_account, replay, revocation_path,
 };
 pub use error::{DomainError, ErrorKind, Reason, Rule};
 pub use event::{
-    CertificateIssued, CertificateRevoked, CertificateUploaded, Event, RevocationCause,
-    RevocationRequested, X509Facts,
+    CertificateDeleted, CertificateIssued, CertificateRevoked, CertificateUploaded, Event,
+    RevocationCause, RevocationRequested, X509Facts,
 };
 pub use names::DomainName;
 pub use time::{Duration, Timestamp};

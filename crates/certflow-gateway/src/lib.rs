@@ -142,6 +142,12 @@ const DOWNLOAD: Rpc = Rpc {
     roles: CUSTOMER_OR_ADMIN,
     command: false,
 };
+const DELETE: Rpc = Rpc {
+    name: "DeleteCertificate",
+    subject: subjects::DELETE_CERTIFICATE,
+    roles: CUSTOMER_OR_ADMIN,
+    command: true,
+};
 const REVOKE: Rpc = Rpc {
     name: "RequestRevocation",
     subject: subjects::REQUEST_REVOCATION,
@@ -394,6 +400,13 @@ impl CertificateService for Gateway {
         request: Request<DownloadCertificateRequest>,
     ) -> Result<Response<DownloadCertificateResponse>, Status> {
         self.forward(DOWNLOAD, request).await
+    }
+
+    async fn delete_certificate(
+        &self,
+        request: Request<DeleteCertificateRequest>,
+    ) -> Result<Response<DeleteCertificateResponse>, Status> {
+        self.forward(DELETE, request).await
     }
 }
 

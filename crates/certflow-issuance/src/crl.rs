@@ -1,4 +1,5 @@
 //! REV-15: the issuing CA is told of every completed revocation, and its CRL is regenerated.
+//! The same follower of the log erases the private key of every deleted certificate.
 //!
 //! The publisher follows the event log from the start: it learns each platform
 //! certificate's brand and serial from its issue event, and each revocation from the revoked
@@ -52,6 +53,7 @@ impl Default for CrlConfig {
 pub struct CrlPublisher {
     pub(crate) ca: Arc<dyn CertificateAuthority>,
     pub(crate) crls: CrlStore,
+    pub(crate) keys: certflow_eventstore::KeyStore,
     pub(crate) store: EventStore,
     pub(crate) config: CrlConfig,
 }
@@ -70,18 +72,38 @@ struct Ledger {
     issued: HashMap<CertificateId, (Brand, String)>,
     /// Revoked entries per brand, by serial.
     revoked: HashMap<Brand, BTreeMap<String, RevokedEntry>>,
+    /// Key store records of the private keys held for certificates.
+    keys: HashMap<CertificateId, String>,
+}
+
+/// What an event asks of the publisher.
+enum Effect {
+    /// This brand's CRL changed.
+    Crl(Brand),
+    /// This key store record is to be erased.
+    Shred(String),
 }
 
 impl Ledger {
-    /// Takes in one event; returns the brand whose CRL changed.
-    fn apply(&mut self, id: &CertificateId, event: &Event) -> Option<Brand> {
+    /// Takes in one event; returns what it asks for.
+    fn apply(&mut self, id: &CertificateId, event: &Event) -> Option<Effect> {
         match event {
             Event::Issued(issued) => {
                 let x509 = issued.x509.as_ref()?;
+                if let Some(key) = &x509.private_key_id {
+                    self.keys.insert(id.clone(), key.clone());
+                }
                 self.issued
                     .insert(id.clone(), (issued.brand, x509.serial_number.clone()));
                 None
             }
+            Event::Uploaded(uploaded) => {
+                if let Some(key) = &uploaded.private_key_id {
+                    self.keys.insert(id.clone(), key.clone());
+                }
+                None
+            }
+            Event::Deleted(_) => self.keys.remove(id).map(Effect::Shred),
             Event::Revoked(revoked) => {
                 let (brand, serial) = self.issued.get(id)?;
                 let entries = self.revoked.entry(*brand).or_default();
@@ -97,9 +119,9 @@ impl Ledger {
                         reason: revoked.reason,
                     },
                 );
-                Some(*brand)
+                Some(Effect::Crl(*brand))
             }
-            Event::Uploaded(_) | Event::RevocationRequested(_) => None,
+            Event::RevocationRequested(_) => None,
         }
     }
 }
@@ -146,8 +168,12 @@ impl CrlPublisher {
                         for delivered in &chunk {
                             if let Ok(batch) = &delivered.batch {
                                 for event in &batch.events {
-                                    if let Some(brand) = ledger.apply(&batch.certificate_id, event) {
-                                        dirty.insert(brand);
+                                    match ledger.apply(&batch.certificate_id, event) {
+                                        Some(Effect::Crl(brand)) => {
+                                            dirty.insert(brand);
+                                        }
+                                        Some(Effect::Shred(key_id)) => self.shred(&key_id).await,
+                                        None => {}
                                     }
                                 }
                             }
@@ -168,6 +194,14 @@ impl CrlPublisher {
                     }
                 },
             }
+        }
+    }
+
+    /// Erases a deleted certificate's private key (crypto-shredding). Erasing twice is
+    /// harmless, so a replay of the log after a restart does no damage.
+    async fn shred(&self, key_id: &str) {
+        if let Err(err) = self.keys.shred(key_id).await {
+            error!(%key_id, error = %err, "could not erase a deleted certificate's key");
         }
     }
 

@@ -80,6 +80,7 @@ impl IssuanceService {
         let publisher = CrlPublisher {
             ca: signing.ca.clone(),
             crls: crls.clone(),
+            keys: signing.keys.clone(),
             store: runtime.store.clone(),
             config: crl_config,
         };

@@ -7,9 +7,10 @@
 use std::collections::BTreeMap;
 
 use certflow_domain::{
-    Brand, Certificate, CertificateId, CertificateIssued, CertificateRevoked, CertificateUploaded,
-    DomainError, DomainName, Event, KeyAlgorithm, Level, Reason, RevocationCause, RevocationPath,
-    RevocationReason, RevocationRequested, Source, Status, Timestamp, ValidationSetup, X509Facts,
+    Brand, Certificate, CertificateDeleted, CertificateId, CertificateIssued, CertificateRevoked,
+    CertificateUploaded, DomainError, DomainName, Event, KeyAlgorithm, Level, Reason,
+    RevocationCause, RevocationPath, RevocationReason, RevocationRequested, Source, Status,
+    Timestamp, ValidationSetup, X509Facts,
 };
 use prost::Message;
 
@@ -348,6 +349,9 @@ pub fn event_to_proto(event: &Event) -> pe::CertificateEvent {
                 RevocationCause::Requested => pe::RevocationCause::Requested,
             } as i32,
         }),
+        Event::Deleted(e) => E::Deleted(pe::CertificateDeleted {
+            deleted_at: Some(timestamp_to_proto(e.deleted_at)),
+        }),
     };
     pe::CertificateEvent { event: Some(event) }
 }
@@ -413,6 +417,9 @@ pub fn event_from_proto(event: pe::CertificateEvent) -> Result<Event, ConvertErr
                 _ => return Err(ConvertError::Missing("cause")),
             },
         }),
+        E::Deleted(e) => Event::Deleted(CertificateDeleted {
+            deleted_at: required_time(&e.deleted_at, "deleted_at")?,
+        }),
     })
 }
 
@@ -460,6 +467,7 @@ pub fn event_summary(event: &Event) -> String {
         Event::Revoked(e) => match e.cause {
             RevocationCause::Requested => format!("revoked ({}) as requested", e.reason),
         },
+        Event::Deleted(_) => "deleted; its private key was erased".to_string(),
     }
 }
 

@@ -15,10 +15,15 @@ use certflow_bus::{
     CancellationToken, CommandError, CommandRuntime, Request, Responder, command_meta,
     decode_request, not_available, refused, subjects,
 };
-use certflow_domain::{CertificateId, Command, Event, RequestRevocation, RevocationPath, decide};
+use certflow_domain::{
+    CertificateId, Command, DeleteCertificate, Event, RequestRevocation, RevocationPath, decide,
+};
 use certflow_proto::bus::v1::Reply;
 use certflow_proto::convert::certificate_to_proto;
-use certflow_proto::v1::{RequestRevocationRequest, RequestRevocationResponse};
+use certflow_proto::v1::{
+    DeleteCertificateRequest, DeleteCertificateResponse, RequestRevocationRequest,
+    RequestRevocationResponse,
+};
 
 /// Errors starting the service.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +58,7 @@ impl RevocationService {
 async fn handle(runtime: CommandRuntime, request: Request) -> Reply {
     match request.subject.as_str() {
         subjects::REQUEST_REVOCATION => request_revocation(&runtime, request).await,
+        subjects::DELETE_CERTIFICATE => delete_certificate(&runtime, request).await,
         other => not_available("revocation", other),
     }
 }
@@ -83,6 +89,30 @@ async fn request_revocation(runtime: &CommandRuntime, request: Request) -> Reply
                 Ok(events)
             },
             |cert, now| RequestRevocationResponse {
+                certificate: Some(certificate_to_proto(cert, now)),
+            },
+        )
+        .await
+}
+
+/// DEL-1, DEL-2: deletes a certificate; the issuance service erases its key when it sees
+/// the event.
+async fn delete_certificate(runtime: &CommandRuntime, request: Request) -> Reply {
+    let parsed = decode_request::<DeleteCertificateRequest>(&request).and_then(|req| {
+        let meta = command_meta(&req.request_id, request.headers.as_ref())?;
+        Ok((meta, CertificateId::parse(&req.id)?))
+    });
+    let (meta, id) = match parsed {
+        Ok(parsed) => parsed,
+        Err(err) => return refused(&err),
+    };
+    let command = Command::Delete(DeleteCertificate { id: id.clone() });
+    runtime
+        .run(
+            &meta,
+            &id,
+            |state, ctx| Ok(decide(state, &command, ctx)?),
+            |cert, now| DeleteCertificateResponse {
                 certificate: Some(certificate_to_proto(cert, now)),
             },
         )
