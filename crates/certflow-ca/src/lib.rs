@@ -19,6 +19,7 @@ mod builtin;
 pub mod bundle;
 pub mod keys;
 pub mod sealing;
+pub mod sm2ca;
 
 use certflow_domain::{Brand, DomainName, RevocationReason, Timestamp};
 
