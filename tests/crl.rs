@@ -37,6 +37,7 @@ async fn crl_with(certflow: &Certflow, entries: u64) -> GetCrlResponse {
             let crl = crls
                 .get_crl(GetCrlRequest {
                     brand: Brand::Geotrust as i32,
+                    sm2: false,
                 })
                 .await
                 .ok()?

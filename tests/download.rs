@@ -309,6 +309,7 @@ async fn rev15_a_tls_client_checking_the_crl_accepts_then_rejects() {
         Some(
             crls.get_crl(certflow_proto::v1::GetCrlRequest {
                 brand: certflow_proto::v1::Brand::Geotrust as i32,
+                sm2: false,
             })
             .await
             .ok()?
@@ -349,6 +350,7 @@ async fn rev15_a_tls_client_checking_the_crl_accepts_then_rejects() {
         let crl = crls
             .get_crl(certflow_proto::v1::GetCrlRequest {
                 brand: certflow_proto::v1::Brand::Geotrust as i32,
+                sm2: false,
             })
             .await
             .ok()?

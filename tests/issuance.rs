@@ -336,3 +336,59 @@ async fn a_ca_from_configuration_signs_its_brand() {
         "chains to the operator's root"
     );
 }
+
+#[tokio::test]
+async fn dnspod_gm_certificates_are_sm2_under_an_sm2_intermediate() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let cert = support::issue(
+        &mut certs,
+        IssueCertificateRequest {
+            brand: certflow_proto::v1::Brand::Dnspod as i32,
+            key_algorithm: KeyAlgorithm::Sm2 as i32,
+            ..dns_auto_dv("acme", "gm.example.cn")
+        },
+    )
+    .await;
+    assert_eq!(cert.key_algorithm, KeyAlgorithm::Sm2 as i32);
+    let dir = tempfile::tempdir().expect("dir");
+    let (ok, text) = verify(dir.path(), &cert);
+    assert!(ok, "{text}");
+    let leaf = dir.path().join("leaf.pem").display().to_string();
+    let (_, text) = openssl(&["x509", "-noout", "-text", "-in", &leaf]);
+    assert!(text.contains("SM2"), "{text}");
+    assert!(text.contains("/crl/dnspod-sm2.crl"), "{text}");
+
+    // Its CA publishes its own CRL, signed with SM2.
+    let channel = certflow.channel().await.expect("channel");
+    let crl = certflow_testkit::eventually(support::CATCH_UP, || {
+        let mut crls =
+            certflow_proto::v1::crl_service_client::CrlServiceClient::new(channel.clone());
+        async move {
+            Some(
+                crls.get_crl(certflow_proto::v1::GetCrlRequest {
+                    brand: certflow_proto::v1::Brand::Dnspod as i32,
+                    sm2: true,
+                })
+                .await
+                .ok()?
+                .into_inner(),
+            )
+        }
+    })
+    .await
+    .expect("the SM2 CA's CRL");
+    let der = dir.path().join("sm2.crl");
+    std::fs::write(&der, &crl.der).expect("write");
+    let (ok, text) = openssl(&[
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        &der.display().to_string(),
+        "-noout",
+        "-CAfile",
+        &dir.path().join("intermediate.pem").display().to_string(),
+    ]);
+    assert!(ok && text.contains("verify OK"), "{text}");
+}

@@ -14,9 +14,10 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::keys::{self, GeneratedKey};
+use crate::sm2ca::Sm2Authority;
 use crate::{
-    CaError, CertificateAuthority, IssueRequest, IssuedCertificate, RevokedEntry, SignedCrl,
-    SubjectKey,
+    CaError, CertificateAuthority, IssueRequest, IssuedCertificate, IssuerId, RevokedEntry,
+    SignedCrl, SubjectKey,
 };
 
 /// The key type of a brand's root and intermediate.
@@ -53,9 +54,10 @@ struct Authority {
     chain_pem: String,
 }
 
-/// Root and intermediate per brand, in memory.
+/// Root and intermediate per brand, and SM2 ones where a brand issues SM2, in memory.
 pub struct BuiltinCa {
     authorities: HashMap<Brand, Authority>,
+    sm2: HashMap<Brand, Sm2Authority>,
     crl_base_url: String,
 }
 
@@ -151,14 +153,32 @@ impl BuiltinCa {
         }
         Ok(BuiltinCa {
             authorities,
+            sm2: HashMap::new(),
             crl_base_url: crl_base_url.trim_end_matches('/').to_string(),
         })
+    }
+
+    /// Adds `brand`'s SM2 authority.
+    pub fn with_sm2(mut self, brand: Brand, authority: Sm2Authority) -> Self {
+        self.sm2.insert(brand, authority);
+        self
     }
 
     fn authority(&self, brand: Brand) -> Result<&Authority, CaError> {
         self.authorities
             .get(&brand)
             .ok_or_else(|| CaError::Unsupported(format!("this CA does not issue for {brand}")))
+    }
+
+    fn sm2_authority(&self, brand: Brand) -> Result<&Sm2Authority, CaError> {
+        self.sm2
+            .get(&brand)
+            .ok_or_else(|| CaError::Unsupported(format!("{brand} issues no SM2 certificates here")))
+    }
+
+    /// The CRL URL of `issuer` under `base`.
+    pub fn crl_url_under(base: &str, issuer: IssuerId) -> String {
+        format!("{}/crl/{}.crl", base.trim_end_matches('/'), issuer.slug())
     }
 }
 
@@ -244,6 +264,16 @@ fn serial_from_hex(serial_hex: &str) -> Result<SerialNumber, CaError> {
 
 impl CertificateAuthority for BuiltinCa {
     fn issue(&self, request: &IssueRequest<'_>) -> Result<IssuedCertificate, CaError> {
+        if let SubjectKey::Generated(key) = &request.key
+            && key.algorithm() == certflow_domain::KeyAlgorithm::Sm2
+        {
+            return self.sm2_authority(request.brand)?.issue(
+                request.domains,
+                key.private_key_pem(),
+                request.not_before,
+                request.not_after,
+            );
+        }
         let authority = self.authority(request.brand)?;
         let names: Vec<String> = request.domains.iter().map(|d| d.to_string()).collect();
         let Some(primary) = names.first().cloned() else {
@@ -266,7 +296,10 @@ impl CertificateAuthority for BuiltinCa {
         ];
         params.use_authority_key_identifier_extension = true;
         params.crl_distribution_points = vec![CrlDistributionPoint {
-            uris: vec![self.crl_url(request.brand)],
+            uris: vec![self.crl_url(IssuerId {
+                brand: request.brand,
+                sm2: false,
+            })],
         }];
         let certificate = match &request.key {
             SubjectKey::Csr(pem) => {
@@ -288,23 +321,34 @@ impl CertificateAuthority for BuiltinCa {
         })
     }
 
-    fn chain_pem(&self, brand: Brand) -> Result<String, CaError> {
-        Ok(self.authority(brand)?.chain_pem.clone())
+    fn chain_pem(&self, issuer: IssuerId) -> Result<String, CaError> {
+        if issuer.sm2 {
+            return Ok(self.sm2_authority(issuer.brand)?.chain_pem().to_string());
+        }
+        Ok(self.authority(issuer.brand)?.chain_pem.clone())
     }
 
-    fn crl_url(&self, brand: Brand) -> String {
-        format!("{}/crl/{}.crl", self.crl_base_url, brand.slug())
+    fn crl_url(&self, issuer: IssuerId) -> String {
+        Self::crl_url_under(&self.crl_base_url, issuer)
     }
 
     fn crl(
         &self,
-        brand: Brand,
+        issuer: IssuerId,
         number: u64,
         entries: &[RevokedEntry],
         this_update: Timestamp,
         next_update: Timestamp,
     ) -> Result<SignedCrl, CaError> {
-        let authority = self.authority(brand)?;
+        if issuer.sm2 {
+            return self.sm2_authority(issuer.brand)?.crl(
+                number,
+                entries,
+                this_update,
+                next_update,
+            );
+        }
+        let authority = self.authority(issuer.brand)?;
         let revoked_certs = entries
             .iter()
             .map(|entry| {

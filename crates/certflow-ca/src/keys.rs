@@ -48,7 +48,9 @@ impl GeneratedKey {
             algorithm,
             pkcs8_pem,
         };
-        key.key_pair()?;
+        if algorithm != KeyAlgorithm::Sm2 {
+            key.key_pair()?;
+        }
         Ok(key)
     }
 }
@@ -92,7 +94,7 @@ fn signature_algorithm(
         KeyAlgorithm::EccP256 => Ok(&rcgen::PKCS_ECDSA_P256_SHA256),
         KeyAlgorithm::EccP384 => Ok(&rcgen::PKCS_ECDSA_P384_SHA384),
         KeyAlgorithm::Sm2 => Err(CaError::Unsupported(
-            "SM2 keys are not supported by the built-in CA yet".into(),
+            "SM2 keys are signed by the SM2 authority, not rcgen".into(),
         )),
         KeyAlgorithm::Other => Err(CaError::Unsupported(
             "keys are RSA 2048/3072/4096 or ECC P-256/P-384".into(),
@@ -115,6 +117,7 @@ pub fn generate(algorithm: KeyAlgorithm) -> Result<GeneratedKey, CaError> {
                 .map_err(|e| CaError::Unsupported(format!("RSA key encoding failed: {e}")))?
                 .to_string()
         }
+        KeyAlgorithm::Sm2 => crate::sm2ca::generate_key_pem()?,
         other => rcgen::KeyPair::generate_for(signature_algorithm(other)?)?.serialize_pem(),
     };
     Ok(GeneratedKey {
@@ -144,11 +147,9 @@ mod tests {
     }
 
     #[test]
-    fn sm2_and_other_keys_are_refused_with_a_reason() {
-        assert!(matches!(
-            generate(KeyAlgorithm::Sm2),
-            Err(CaError::Unsupported(_))
-        ));
+    fn sm2_keys_are_generated_and_other_keys_refused() {
+        let sm2 = generate(KeyAlgorithm::Sm2).expect("SM2 key");
+        assert!(sm2.private_key_pem().contains("BEGIN PRIVATE KEY"));
         assert!(matches!(
             generate(KeyAlgorithm::Other),
             Err(CaError::Unsupported(_))

@@ -21,10 +21,11 @@ pub mod keys;
 pub mod sealing;
 pub mod sm2ca;
 
-use certflow_domain::{Brand, DomainName, RevocationReason, Timestamp};
+use certflow_domain::{Brand, DomainName, KeyAlgorithm, RevocationReason, Timestamp};
 
 pub use builtin::{BuiltinCa, CaAlgorithm, CaMaterial};
 pub use keys::GeneratedKey;
+pub use sm2ca::{Sm2Authority, Sm2Material};
 
 /// Why the CA could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +45,60 @@ pub enum CaError {
     /// Stored CA material does not load.
     #[error("CA material for {brand:?} is unusable: {message}")]
     Material { brand: Brand, message: String },
+}
+
+/// One issuing CA: a brand's intermediate for RSA and ECC keys, or its SM2 intermediate
+/// (DNSPod GM certificates). Each has its own chain and CRL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IssuerId {
+    pub brand: Brand,
+    pub sm2: bool,
+}
+
+impl IssuerId {
+    /// The issuer of a `brand` certificate with an `algorithm` key.
+    pub fn for_key(brand: Brand, algorithm: KeyAlgorithm) -> Self {
+        IssuerId {
+            brand,
+            sm2: algorithm == KeyAlgorithm::Sm2,
+        }
+    }
+
+    /// Every issuer the product runs: each brand's, and DNSPod's SM2 one.
+    pub fn all() -> Vec<IssuerId> {
+        Brand::ISSUED
+            .into_iter()
+            .map(|brand| IssuerId { brand, sm2: false })
+            .chain([IssuerId {
+                brand: Brand::DnsPod,
+                sm2: true,
+            }])
+            .collect()
+    }
+
+    /// The issuer in URLs and subject tokens: `geotrust`, `dnspod-sm2`.
+    pub fn slug(self) -> String {
+        if self.sm2 {
+            format!("{}-sm2", self.brand.slug())
+        } else {
+            self.brand.slug().to_string()
+        }
+    }
+
+    /// The issuer named by `slug`.
+    pub fn from_slug(slug: &str) -> Option<Self> {
+        Self::all().into_iter().find(|issuer| issuer.slug() == slug)
+    }
+}
+
+impl std::fmt::Display for IssuerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.sm2 {
+            write!(f, "{} SM2", self.brand)
+        } else {
+            write!(f, "{}", self.brand)
+        }
+    }
 }
 
 /// Where the leaf's public key comes from.
@@ -100,18 +155,18 @@ pub trait CertificateAuthority: Send + Sync {
     /// Signs a leaf certificate.
     fn issue(&self, request: &IssueRequest<'_>) -> Result<IssuedCertificate, CaError>;
 
-    /// The chain above `brand`'s leaves (intermediate, then root), in PEM.
-    fn chain_pem(&self, brand: Brand) -> Result<String, CaError>;
+    /// The chain above `issuer`'s leaves (intermediate, then root), in PEM.
+    fn chain_pem(&self, issuer: IssuerId) -> Result<String, CaError>;
 
-    /// The URL of `brand`'s CRL, as written into its certificates.
-    fn crl_url(&self, brand: Brand) -> String;
+    /// The URL of `issuer`'s CRL, as written into its certificates.
+    fn crl_url(&self, issuer: IssuerId) -> String;
 
-    /// Signs `brand`'s CRL number `number` listing `entries` (REV-15). Per CA/Browser Forum
+    /// Signs `issuer`'s CRL number `number` listing `entries` (REV-15). Per CA/Browser Forum
     /// Baseline Requirements 7.2.2.1 an entry carries reason 1, 3, 4 or 5, and `unspecified`
     /// omits the reason extension.
     fn crl(
         &self,
-        brand: Brand,
+        issuer: IssuerId,
         number: u64,
         entries: &[RevokedEntry],
         this_update: Timestamp,

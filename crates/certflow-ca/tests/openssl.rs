@@ -196,7 +196,10 @@ fn rev15_crl_lists_revocations_with_reasons_and_number() {
     let crl = fx
         .ca
         .crl(
-            Brand::GeoTrust,
+            certflow_ca::IssuerId {
+                brand: Brand::GeoTrust,
+                sm2: false,
+            },
             7,
             &[
                 RevokedEntry {

@@ -15,17 +15,25 @@ use prost::Message;
 use tokio::net::TcpListener;
 use tracing::info;
 
-fn brand_of(file: &str) -> Option<Brand> {
-    Brand::from_slug(file.strip_suffix(".crl")?)
+/// The issuer a CRL file is named after: `<brand>.crl`, or `<brand>-sm2.crl` for a brand's
+/// SM2 CA.
+fn issuer_of(file: &str) -> Option<(Brand, bool)> {
+    let slug = file.strip_suffix(".crl")?;
+    match slug.strip_suffix("-sm2") {
+        Some(brand) => Some((Brand::from_slug(brand)?, true)),
+        None => Some((Brand::from_slug(slug)?, false)),
+    }
 }
 
-/// The latest CRL of `brand`, from the issuance service.
+/// The latest CRL of `brand`'s CA (its SM2 CA with `sm2`), from the issuance service.
 pub(crate) async fn fetch(
     bus: &BusClient,
     brand: Brand,
+    sm2: bool,
 ) -> Result<GetCrlResponse, (StatusCode, String)> {
     let request = GetCrlRequest {
         brand: certflow_proto::convert::brand_to_proto(brand) as i32,
+        sm2,
     };
     let reply = bus
         .request(
@@ -44,10 +52,10 @@ pub(crate) async fn fetch(
 }
 
 async fn crl(State(bus): State<BusClient>, Path(file): Path<String>) -> Response {
-    let Some(brand) = brand_of(&file) else {
+    let Some((brand, sm2)) = issuer_of(&file) else {
         return (StatusCode::NOT_FOUND, "no such CRL").into_response();
     };
-    match fetch(&bus, brand).await {
+    match fetch(&bus, brand, sm2).await {
         Ok(crl) => ([(header::CONTENT_TYPE, "application/pkix-crl")], crl.der).into_response(),
         Err((status, message)) => (status, message).into_response(),
     }

@@ -417,9 +417,10 @@ impl CrlService for Gateway {
         &self,
         request: Request<GetCrlRequest>,
     ) -> Result<Response<GetCrlResponse>, Status> {
-        let brand = certflow_proto::convert::brand_from_proto(request.into_inner().brand)
+        let request = request.into_inner();
+        let brand = certflow_proto::convert::brand_from_proto(request.brand)
             .map_err(|e| error_status(Code::InvalidArgument, e.reason().as_str(), e.message()))?;
-        crl_http::fetch(&self.bus, brand)
+        crl_http::fetch(&self.bus, brand, request.sm2)
             .await
             .map(Response::new)
             .map_err(|(_, message)| error_status(Code::Unavailable, "CRL_UNAVAILABLE", message))

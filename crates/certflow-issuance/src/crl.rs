@@ -14,16 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certflow_bus::{CancellationToken, Request, decode_request, refused, response};
-use certflow_ca::{CertificateAuthority, RevokedEntry};
-use certflow_domain::{Brand, CertificateId, Event, Timestamp};
+use certflow_ca::{CertificateAuthority, IssuerId, RevokedEntry};
+use certflow_domain::{CertificateId, Event, Timestamp};
 use certflow_eventstore::{CrlStore, EventStore, PublishedCrl, StoreError};
 use certflow_proto::bus::v1::Reply;
 use certflow_proto::convert::{brand_from_proto, timestamp_to_proto};
 use certflow_proto::v1::{GetCrlRequest, GetCrlResponse};
 use tokio::time::Instant;
 use tracing::{error, info, warn};
-
-use crate::signing::BRANDS;
 
 /// How CRLs are made.
 #[derive(Debug, Clone)]
@@ -68,18 +66,18 @@ impl std::fmt::Debug for CrlPublisher {
 
 #[derive(Default)]
 struct Ledger {
-    /// Brand and serial of each certificate the CA issued.
-    issued: HashMap<CertificateId, (Brand, String)>,
-    /// Revoked entries per brand, by serial.
-    revoked: HashMap<Brand, BTreeMap<String, RevokedEntry>>,
+    /// Issuer and serial of each certificate the CA issued.
+    issued: HashMap<CertificateId, (IssuerId, String)>,
+    /// Revoked entries per issuer, by serial.
+    revoked: HashMap<IssuerId, BTreeMap<String, RevokedEntry>>,
     /// Key store records of the private keys held for certificates.
     keys: HashMap<CertificateId, String>,
 }
 
 /// What an event asks of the publisher.
 enum Effect {
-    /// This brand's CRL changed.
-    Crl(Brand),
+    /// This issuer's CRL changed.
+    Crl(IssuerId),
     /// This key store record is to be erased.
     Shred(String),
 }
@@ -93,8 +91,9 @@ impl Ledger {
                 if let Some(key) = &x509.private_key_id {
                     self.keys.insert(id.clone(), key.clone());
                 }
+                let issuer = IssuerId::for_key(issued.brand, issued.algorithm);
                 self.issued
-                    .insert(id.clone(), (issued.brand, x509.serial_number.clone()));
+                    .insert(id.clone(), (issuer, x509.serial_number.clone()));
                 None
             }
             Event::Uploaded(uploaded) => {
@@ -105,8 +104,8 @@ impl Ledger {
             }
             Event::Deleted(_) => self.keys.remove(id).map(Effect::Shred),
             Event::Revoked(revoked) => {
-                let (brand, serial) = self.issued.get(id)?;
-                let entries = self.revoked.entry(*brand).or_default();
+                let (issuer, serial) = self.issued.get(id)?;
+                let entries = self.revoked.entry(*issuer).or_default();
                 // REV-17: the first revocation stands.
                 if entries.contains_key(serial) {
                     return None;
@@ -119,7 +118,7 @@ impl Ledger {
                         reason: revoked.reason,
                     },
                 );
-                Some(Effect::Crl(*brand))
+                Some(Effect::Crl(*issuer))
             }
             Event::RevocationRequested(_) => None,
         }
@@ -131,7 +130,7 @@ impl CrlPublisher {
     /// start, so each distribution point answers from the first moment.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut ledger = Ledger::default();
-        let mut dirty: HashSet<Brand> = BRANDS.into_iter().collect();
+        let mut dirty: HashSet<IssuerId> = IssuerId::all().into_iter().collect();
         let mut deadline = Some(Instant::now() + self.config.debounce);
         let mut refresh_at = Instant::now() + self.config.refresh;
         let mut feed = loop {
@@ -152,13 +151,13 @@ impl CrlPublisher {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep_until(wake) => {
                     if Instant::now() >= refresh_at {
-                        dirty.extend(BRANDS);
+                        dirty.extend(IssuerId::all());
                         refresh_at = Instant::now() + self.config.refresh;
                     }
-                    for brand in std::mem::take(&mut dirty) {
-                        if let Err(err) = self.publish(brand, &ledger).await {
-                            error!(%brand, error = %err, "could not publish the CRL");
-                            dirty.insert(brand);
+                    for issuer in std::mem::take(&mut dirty) {
+                        if let Err(err) = self.publish(issuer, &ledger).await {
+                            error!(%issuer, error = %err, "could not publish the CRL");
+                            dirty.insert(issuer);
                         }
                     }
                     deadline = (!dirty.is_empty()).then(|| Instant::now() + self.config.debounce);
@@ -169,8 +168,8 @@ impl CrlPublisher {
                             if let Ok(batch) = &delivered.batch {
                                 for event in &batch.events {
                                     match ledger.apply(&batch.certificate_id, event) {
-                                        Some(Effect::Crl(brand)) => {
-                                            dirty.insert(brand);
+                                        Some(Effect::Crl(issuer)) => {
+                                            dirty.insert(issuer);
                                         }
                                         Some(Effect::Shred(key_id)) => self.shred(&key_id).await,
                                         None => {}
@@ -205,14 +204,15 @@ impl CrlPublisher {
         }
     }
 
-    /// Signs and stores `brand`'s next CRL.
-    async fn publish(&self, brand: Brand, ledger: &Ledger) -> Result<(), PublishError> {
+    /// Signs and stores `issuer`'s next CRL.
+    async fn publish(&self, issuer: IssuerId, ledger: &Ledger) -> Result<(), PublishError> {
         let entries: Vec<RevokedEntry> = ledger
             .revoked
-            .get(&brand)
+            .get(&issuer)
             .map(|entries| entries.values().cloned().collect())
             .unwrap_or_default();
-        let slug = brand.slug();
+        let slug = issuer.slug();
+        let slug = slug.as_str();
         loop {
             let latest = self.crls.latest(slug).await?;
             let number = latest.as_ref().map_or(1, |l| l.number + 1);
@@ -222,7 +222,7 @@ impl CrlPublisher {
             ));
             let signed = self
                 .ca
-                .crl(brand, number, &entries, now, next)
+                .crl(issuer, number, &entries, now, next)
                 .map_err(|e| PublishError::Ca(e.to_string()))?;
             let crl = PublishedCrl {
                 sequence: 0,
@@ -234,7 +234,7 @@ impl CrlPublisher {
             };
             let expected = latest.as_ref().map_or(0, |l| l.sequence);
             if self.crls.publish(slug, expected, &crl).await?.is_some() {
-                info!(%brand, number, entries = entries.len(), "CRL published");
+                info!(%issuer, number, entries = entries.len(), "CRL published");
                 return Ok(());
             }
         }
@@ -251,13 +251,16 @@ enum PublishError {
 
 /// Answers `GetCrl` from the CRL stream.
 pub(crate) async fn answer(crls: &CrlStore, request: Request) -> Reply {
-    let brand = match decode_request::<GetCrlRequest>(&request)
-        .and_then(|req| brand_from_proto(req.brand))
-    {
-        Ok(brand) => brand,
+    let issuer = match decode_request::<GetCrlRequest>(&request).and_then(|req| {
+        Ok(IssuerId {
+            brand: brand_from_proto(req.brand)?,
+            sm2: req.sm2,
+        })
+    }) {
+        Ok(issuer) => issuer,
         Err(err) => return refused(&err),
     };
-    match crls.latest(brand.slug()).await {
+    match crls.latest(&issuer.slug()).await {
         Ok(Some(crl)) => response(&GetCrlResponse {
             der: crl.der.to_vec(),
             number: crl.number,
@@ -270,7 +273,7 @@ pub(crate) async fn answer(crls: &CrlStore, request: Request) -> Reply {
             ))),
         }),
         Ok(None) => certflow_bus::unavailable(format!(
-            "no CRL of {brand} has been published yet; try again shortly"
+            "no CRL of {issuer} has been published yet; try again shortly"
         )),
         Err(err) => {
             warn!(error = %err, "CRL read failed");

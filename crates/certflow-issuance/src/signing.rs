@@ -3,7 +3,10 @@
 use std::sync::Arc;
 
 use certflow_ca::sealing::{self, Kek, SealedRecord, WrappedKey};
-use certflow_ca::{BuiltinCa, CaAlgorithm, CaMaterial, CertificateAuthority, GeneratedKey, keys};
+use certflow_ca::{
+    BuiltinCa, CaAlgorithm, CaMaterial, CertificateAuthority, GeneratedKey, IssuerId, Sm2Authority,
+    Sm2Material, keys,
+};
 use certflow_domain::{Brand, DomainError, KeyAlgorithm, Reason, Timestamp};
 use certflow_eventstore::{KeyStore, StoredKey};
 use tracing::info;
@@ -78,7 +81,36 @@ pub async fn builtin_ca(
         };
         materials.push(material);
     }
-    BuiltinCa::load(&materials, crl_base_url).map_err(|e| IssuanceError::Ca(e.to_string()))
+    let mut ca =
+        BuiltinCa::load(&materials, crl_base_url).map_err(|e| IssuanceError::Ca(e.to_string()))?;
+    // DNSPod GM certificates: SM2 keys under an SM2 intermediate.
+    let brand = Brand::DnsPod;
+    let issuer = IssuerId { brand, sm2: true };
+    let crl_url = BuiltinCa::crl_url_under(crl_base_url, issuer);
+    let id = format!("ca-{}", issuer.slug());
+    let bytes = match open_record(keys, kek, &id).await? {
+        Some(bytes) => bytes,
+        None => {
+            let (_, material) = Sm2Authority::generate(&brand.to_string(), &crl_url, now)
+                .map_err(|e| IssuanceError::Ca(e.to_string()))?;
+            let bytes =
+                serde_json::to_vec(&material).map_err(|e| IssuanceError::Ca(e.to_string()))?;
+            if seal_record(keys, kek, &id, &bytes).await? {
+                info!(%issuer, "generated an SM2 root and intermediate");
+                bytes
+            } else {
+                open_record(keys, kek, &id)
+                    .await?
+                    .ok_or_else(|| IssuanceError::Ca(format!("CA of {issuer} vanished")))?
+            }
+        }
+    };
+    let material: Sm2Material = serde_json::from_slice(&bytes)
+        .map_err(|e| IssuanceError::Ca(format!("stored CA of {issuer}: {e}")))?;
+    let authority =
+        Sm2Authority::load(&material, &crl_url).map_err(|e| IssuanceError::Ca(e.to_string()))?;
+    ca = ca.with_sm2(brand, authority);
+    Ok(ca)
 }
 
 /// Seals `plaintext` as record `id`; false when a record `id` exists already.
