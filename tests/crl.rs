@@ -3,7 +3,6 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use certflow_proto::v1::crl_service_client::CrlServiceClient;
@@ -11,23 +10,8 @@ use certflow_proto::v1::{
     Brand, Certificate, GetCrlRequest, GetCrlResponse, RequestRevocationRequest, RevocationReason,
 };
 use certflow_testkit::{Certflow, eventually};
-use support::{dns_auto_dv, issue, request_id};
+use support::{dns_auto_dv, issue, openssl, request_id};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn openssl(args: &[&str]) -> (bool, String) {
-    let output = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl is installed");
-    (
-        output.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    )
-}
 
 async fn crl_with(certflow: &Certflow, entries: u64) -> GetCrlResponse {
     let channel = certflow.channel().await.expect("channel");

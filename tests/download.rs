@@ -11,23 +11,8 @@ use certflow_proto::v1::{
     RequestRevocationRequest, RevocationReason,
 };
 use certflow_testkit::{Authed, Certflow};
-use support::{dns_auto_dv, issue, reason, request_id};
+use support::{authority, dns_auto_dv, issue, openssl, reason, request_id};
 use tonic::Code;
-
-fn openssl(args: &[&str]) -> (bool, String) {
-    let output = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl is installed");
-    (
-        output.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    )
-}
 
 fn save(dir: &Path, file: &DownloadedFile) -> String {
     let path = dir.join(&file.name);
@@ -365,16 +350,6 @@ async fn rev15_a_tls_client_checking_the_crl_accepts_then_rejects() {
     assert!(text.contains("certificate revoked"), "{text}");
     let _ = server.kill();
     let _ = server.wait();
-}
-
-fn authority(name: &str) -> rcgen::CertifiedIssuer<'static, rcgen::KeyPair> {
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().expect("key"))
-        .expect("CA")
 }
 
 #[tokio::test]

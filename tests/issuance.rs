@@ -5,29 +5,13 @@ mod support;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use async_nats::jetstream;
 use certflow_proto::v1::{Certificate, IssueCertificateRequest, KeyAlgorithm};
 use certflow_testkit::Certflow;
-use support::{dns_auto_dv, reason};
+use support::{dns_auto_dv, openssl, reason};
 use tonic::Code;
-
-fn openssl(args: &[&str]) -> (bool, String) {
-    let output = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl is installed");
-    (
-        output.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    )
-}
 
 /// `openssl verify` of the certificate against the chain it came with.
 fn verify(dir: &Path, cert: &Certificate) -> (bool, String) {

@@ -6,17 +6,11 @@ use certflow_gateway::TlsConfig;
 use certflow_proto::v1::ListCertificatesRequest;
 use certflow_proto::v1::certificate_service_client::CertificateServiceClient;
 use certflow_testkit::{Bearer, Certflow};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use rcgen::{CertificateParams, CertifiedIssuer, KeyPair};
+use support::authority;
 
-fn authority(name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA")
-}
+mod support;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 /// A certificate for `names` signed by `ca`: (certificate PEM, key PEM).
 fn leaf(ca: &CertifiedIssuer<'static, KeyPair>, names: &[&str]) -> (String, String) {

@@ -36,20 +36,15 @@ impl KeyStore {
 
     /// Opens the stream, creating it on first use.
     pub async fn open(client: async_nats::Client, replicas: usize) -> Result<Self, StoreError> {
-        let js = jetstream::new(client);
-        let stream = js
-            .get_or_create_stream(stream::Config {
-                name: Self::STREAM.into(),
-                description: Some("sealed private keys: wrapped data keys and ciphertexts".into()),
-                subjects: vec![format!("{}.>", Self::PREFIX)],
-                storage: stream::StorageType::File,
-                num_replicas: replicas,
-                max_messages_per_subject: 1,
-                allow_direct: true,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| StoreError::Unavailable(e.into()))?;
+        let (js, stream) = crate::store::latest_per_subject_stream(
+            client,
+            Self::STREAM,
+            "sealed private keys: wrapped data keys and ciphertexts",
+            Self::PREFIX,
+            replicas,
+            std::time::Duration::ZERO,
+        )
+        .await?;
         Ok(KeyStore { js, stream })
     }
 

@@ -39,21 +39,15 @@ impl Outcomes {
         ttl: Duration,
         replicas: usize,
     ) -> Result<Self, StoreError> {
-        let js = jetstream::new(client);
-        let stream = js
-            .get_or_create_stream(stream::Config {
-                name: Self::STREAM.into(),
-                description: Some("first reply of each certflow command".into()),
-                subjects: vec![format!("{}.>", Self::PREFIX)],
-                storage: stream::StorageType::File,
-                num_replicas: replicas,
-                max_age: ttl,
-                max_messages_per_subject: 1,
-                allow_direct: true,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| StoreError::Unavailable(e.into()))?;
+        let (js, stream) = crate::store::latest_per_subject_stream(
+            client,
+            Self::STREAM,
+            "first reply of each certflow command",
+            Self::PREFIX,
+            replicas,
+            ttl,
+        )
+        .await?;
         Ok(Outcomes { js, stream })
     }
 

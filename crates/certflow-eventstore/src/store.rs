@@ -390,6 +390,34 @@ impl EventStore {
     }
 }
 
+/// Opens (creating on first use) a stream that keeps the latest message of each subject:
+/// the shape of the outcomes, key and CRL stores. `max_age` zero keeps messages forever.
+pub(crate) async fn latest_per_subject_stream(
+    client: async_nats::Client,
+    name: &str,
+    description: &str,
+    prefix: &str,
+    replicas: usize,
+    max_age: Duration,
+) -> Result<(jetstream::Context, stream::Stream), StoreError> {
+    let js = jetstream::new(client);
+    let stream = js
+        .get_or_create_stream(stream::Config {
+            name: name.into(),
+            description: Some(description.into()),
+            subjects: vec![format!("{prefix}.>")],
+            storage: stream::StorageType::File,
+            num_replicas: replicas,
+            max_age,
+            max_messages_per_subject: 1,
+            allow_direct: true,
+            ..Default::default()
+        })
+        .await
+        .map_err(StoreError::unavailable)?;
+    Ok((js, stream))
+}
+
 fn is_wrong_last_sequence(err: &jetstream::context::PublishError) -> bool {
     if err.kind() == jetstream::context::PublishErrorKind::WrongLastSequence {
         return true;
