@@ -55,6 +55,10 @@ struct Cli {
     /// The key store's key-encryption key: 64 hex digits (issuance).
     #[arg(long, env = "CERTD_KEK", global = true, hide_env_values = true)]
     kek: Option<String>,
+    /// Key type of the CAs certd creates itself: ecc (P-384 root, P-256 intermediate) or rsa
+    /// (RSA 4096 root, RSA 2048 intermediate).
+    #[arg(long, env = "CERTD_CA_ALGORITHM", value_enum, default_value_t = CaKind::Ecc, global = true)]
+    ca_algorithm: CaKind,
     /// Operator-provided CAs: `<dir>/<brand>/{root.crt,intermediate.crt,intermediate.key}`;
     /// brands without files get a generated CA.
     #[arg(long, env = "CERTD_CA_DIR", global = true)]
@@ -170,6 +174,12 @@ impl GatewayArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+enum CaKind {
+    Ecc,
+    Rsa,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 enum LogFormat {
     Text,
     Json,
@@ -276,6 +286,10 @@ async fn main() -> anyhow::Result<()> {
     config.crl_base_url = cli.crl_base_url;
     config.crl_listen = cli.crl_listen;
     config.ca_dir = cli.ca_dir;
+    config.ca_algorithm = match cli.ca_algorithm {
+        CaKind::Ecc => certflow_ca::CaAlgorithm::Ecc,
+        CaKind::Rsa => certflow_ca::CaAlgorithm::Rsa,
+    };
     if let Some(kek) = &cli.kek {
         config.kek = Some(
             certflow_ca::sealing::Kek::from_hex(kek)
