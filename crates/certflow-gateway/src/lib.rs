@@ -161,6 +161,8 @@ pub struct Gateway {
     bus: BusClient,
     auth: Arc<Authenticator>,
     limiter: Arc<DefaultKeyedRateLimiter<(String, &'static str)>>,
+    /// Rate checks since the limiter last forgot idle accounts.
+    checks: Arc<std::sync::atomic::AtomicU64>,
     tls: Option<TlsConfig>,
 }
 
@@ -189,6 +191,7 @@ impl Gateway {
             bus,
             auth: Arc::new(Authenticator::load(&config.token_keys)?),
             limiter: Arc::new(RateLimiter::keyed(Quota::per_second(per_second))),
+            checks: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             tls: config.tls.clone(),
         })
     }
@@ -288,6 +291,14 @@ impl Gateway {
 impl Gateway {
     /// `RESOURCE_EXHAUSTED` with `RetryInfo` once `account` exceeds its rate on `rpc`.
     fn check_rate(&self, account: &str, rpc: &'static str) -> Result<(), Status> {
+        // Forget accounts whose allowance is full again, so the limiter does not grow with
+        // every account ever seen.
+        let checks = self
+            .checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if checks % 10_000 == 9_999 {
+            self.limiter.retain_recent();
+        }
         match self.limiter.check_key(&(account.to_string(), rpc)) {
             Ok(()) => Ok(()),
             Err(not_until) => {
