@@ -337,3 +337,58 @@ async fn wait_for_history(
     .await
     .unwrap_or_else(|| panic!("history of {id} did not reach {events} events"))
 }
+
+#[tokio::test]
+async fn ren1_rev3_a_renewal_order_protects_an_expiring_certificate() {
+    use certflow_proto::v1::OrderRenewalRequest;
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let expiring = issue(
+        &mut certs,
+        IssueCertificateRequest {
+            not_before: Some(prost_types::Timestamp {
+                seconds: now - 60 * 86_400,
+                nanos: 0,
+            }),
+            not_after: Some(prost_types::Timestamp {
+                seconds: now + 20 * 86_400,
+                nanos: 0,
+            }),
+            ..dns_auto_dv("acme", "expiring.example.com")
+        },
+    )
+    .await;
+    let fresh = issue(&mut certs, dns_auto_dv("acme", "fresh.example.com")).await;
+
+    let err = certs
+        .order_renewal(OrderRenewalRequest {
+            request_id: request_id(),
+            id: fresh.id.clone(),
+        })
+        .await
+        .expect_err("not due");
+    assert_eq!(reason(&err), "RENEWAL_NOT_DUE");
+
+    let renewed = certs
+        .order_renewal(OrderRenewalRequest {
+            request_id: request_id(),
+            id: expiring.id.clone(),
+        })
+        .await
+        .expect("due")
+        .into_inner()
+        .certificate
+        .expect("certificate");
+    assert!(renewed.renewal_ordered);
+    let err = revocations
+        .request_revocation(revoke(&expiring.id, RevocationReason::Superseded))
+        .await
+        .expect_err("REV-3");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&err), "EXPIRING_RENEWAL_NOT_REVOCABLE");
+}

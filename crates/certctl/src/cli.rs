@@ -92,6 +92,14 @@ pub enum Command {
     Revoke(RevokeArgs),
     /// Write the files a server needs: PEM (Nginx, Apache) or PKCS#12 (IIS, Tomcat).
     Download(DownloadArgs),
+    /// Record that a renewal was ordered (within 30 days of expiry).
+    Renew {
+        /// Certificate id.
+        id: String,
+        /// Request id, to retry a request safely (default: a fresh UUID).
+        #[arg(long, value_name = "ID")]
+        request_id: Option<String>,
+    },
     /// Delete a certificate (revoked, expired or uploaded ones); its key is erased.
     Delete {
         /// Certificate id.

@@ -87,6 +87,17 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .await?;
             write_files(&args.out, &response.into_inner().files)
         }
+        Command::Renew {
+            id,
+            request_id: id_of_request,
+        } => {
+            let request = certflow_proto::v1::OrderRenewalRequest {
+                request_id: request_id(id_of_request.as_deref()),
+                id,
+            };
+            let response = gateway.certificates().await?.order_renewal(request).await?;
+            print_certificate(response.into_inner().certificate, json)
+        }
         Command::Delete {
             id,
             request_id: id_of_request,

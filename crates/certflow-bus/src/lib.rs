@@ -38,6 +38,8 @@ pub mod subjects {
     pub const REQUEST_REVOCATION: &str = "certflow.cmd.revocation.request";
     /// Deletes a certificate.
     pub const DELETE_CERTIFICATE: &str = "certflow.cmd.revocation.delete";
+    /// Records a renewal order.
+    pub const ORDER_RENEWAL: &str = "certflow.cmd.revocation.renewal";
     /// Everything the revocation service answers.
     pub const REVOCATION: &str = "certflow.cmd.revocation.>";
     /// Everything the reissue service answers.

@@ -72,6 +72,12 @@ pub struct DeleteCertificate {
     pub id: CertificateId,
 }
 
+/// Records that a renewal was ordered (REN-1); REV-3 reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRenewal {
+    pub id: CertificateId,
+}
+
 /// Everything a caller can ask of a certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -79,6 +85,7 @@ pub enum Command {
     Upload(UploadCertificate),
     RequestRevocation(RequestRevocation),
     Delete(DeleteCertificate),
+    OrderRenewal(OrderRenewal),
 }
 
 impl Command {
@@ -89,6 +96,7 @@ impl Command {
             Command::Upload(c) => &c.id,
             Command::RequestRevocation(c) => &c.id,
             Command::Delete(c) => &c.id,
+            Command::OrderRenewal(c) => &c.id,
         }
     }
 }

@@ -7,12 +7,13 @@ use crate::certificate::{
     Role, Source, Status, ValidationSetup,
 };
 use crate::command::{
-    Command, CommandId, DeleteCertificate, IssueCertificate, RequestRevocation, UploadCertificate,
+    Command, CommandId, DeleteCertificate, IssueCertificate, OrderRenewal, RequestRevocation,
+    UploadCertificate,
 };
 use crate::error::{DomainError, Reason, Rule};
 use crate::event::{
     CertificateDeleted, CertificateIssued, CertificateRevoked, CertificateUploaded, Event,
-    RevocationCause, RevocationRequested,
+    RenewalOrdered, RevocationCause, RevocationRequested,
 };
 use crate::names::DomainName;
 use crate::time::{Duration, Timestamp};
@@ -78,6 +79,7 @@ pub fn decide(
         Command::Upload(cmd) => decide_upload(state, cmd, ctx),
         Command::RequestRevocation(cmd) => decide_revocation(state, cmd, ctx),
         Command::Delete(cmd) => decide_delete(state, cmd, ctx),
+        Command::OrderRenewal(cmd) => decide_renewal(state, cmd, ctx),
     }
 }
 
@@ -165,6 +167,10 @@ pub fn evolve(state: State, event: &Event) -> State {
                     });
                 }
             }
+            Some(cert)
+        }
+        (Some(mut cert), Event::RenewalOrdered(_)) => {
+            cert.renewal_ordered = true;
             Some(cert)
         }
         (Some(mut cert), Event::Deleted(_)) => {
@@ -446,6 +452,31 @@ fn decide_delete(
     }
     Ok(vec![Event::Deleted(CertificateDeleted {
         deleted_at: ctx.now,
+    })])
+}
+
+/// REN-1: a renewal can be ordered for an issued certificate within the renewal window of
+/// its expiry; ordering again changes nothing.
+fn decide_renewal(
+    state: &State,
+    cmd: &OrderRenewal,
+    ctx: &Context<'_>,
+) -> Result<Vec<Event>, DomainError> {
+    let cert = visible(state, &cmd.id, ctx.actor)?;
+    if cert.status(ctx.now) != Status::Issued
+        || cert.not_after.since(ctx.now) > ctx.policy.renewal_window
+    {
+        return Err(DomainError::refused(
+            Rule::Ren1,
+            Reason::RenewalNotDue,
+            "a renewal can be ordered for an issued certificate within 30 days of its expiry",
+        ));
+    }
+    if cert.renewal_ordered {
+        return Ok(Vec::new());
+    }
+    Ok(vec![Event::RenewalOrdered(RenewalOrdered {
+        ordered_at: ctx.now,
     })])
 }
 
@@ -1127,6 +1158,34 @@ mod tests {
             Reason::NotFound
         );
         assert!(downloadable(&state, &id(), &admin(), now()).is_err());
+    }
+
+    #[test]
+    fn ren1_renewals_are_ordered_within_thirty_days_of_expiry_only() {
+        let renew = || Command::OrderRenewal(OrderRenewal { id: id() });
+        refused_with(
+            check(&[Command::Issue(issue())], renew()),
+            Rule::Ren1,
+            Reason::RenewalNotDue,
+        );
+        let expiring = IssueCertificate {
+            not_after: Some(now().plus(DAY.times(20))),
+            ..issue()
+        };
+        let events = check(&[Command::Issue(expiring.clone())], renew()).expect("due");
+        assert_eq!(types(&events), ["RenewalOrdered"]);
+        // REV-3 then reads it.
+        refused_with(
+            check(&[Command::Issue(expiring.clone()), renew()], revoke(0)),
+            Rule::Rev3,
+            Reason::ExpiringRenewalNotRevocable,
+        );
+        // Ordering again changes nothing.
+        assert!(
+            check(&[Command::Issue(expiring), renew()], renew())
+                .expect("accepted")
+                .is_empty()
+        );
     }
 
     #[test]

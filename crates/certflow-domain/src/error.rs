@@ -20,6 +20,7 @@ pub enum Rule {
     Del1,
     Del2,
     Dl1,
+    Ren1,
 }
 
 impl Rule {
@@ -41,6 +42,7 @@ impl Rule {
             Rule::Del1 => "DEL-1",
             Rule::Del2 => "DEL-2",
             Rule::Dl1 => "DL-1",
+            Rule::Ren1 => "REN-1",
         }
     }
 }
@@ -76,6 +78,7 @@ pub enum Reason {
     WrongKeyPassword,
     KeyMismatch,
     CertNotDeletable,
+    RenewalNotDue,
 }
 
 impl Reason {
@@ -104,6 +107,7 @@ impl Reason {
             Reason::WrongKeyPassword => "WRONG_KEY_PASSWORD",
             Reason::KeyMismatch => "KEY_MISMATCH",
             Reason::CertNotDeletable => "CERT_NOT_DELETABLE",
+            Reason::RenewalNotDue => "RENEWAL_NOT_DUE",
         }
     }
 }

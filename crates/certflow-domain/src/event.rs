@@ -108,6 +108,12 @@ pub struct CertificateDeleted {
     pub deleted_at: Timestamp,
 }
 
+/// A renewal was ordered for the certificate (REN-1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenewalOrdered {
+    pub ordered_at: Timestamp,
+}
+
 /// Everything that can happen to a certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
@@ -116,6 +122,7 @@ pub enum Event {
     RevocationRequested(RevocationRequested),
     Revoked(CertificateRevoked),
     Deleted(CertificateDeleted),
+    RenewalOrdered(RenewalOrdered),
 }
 
 impl Event {
@@ -127,6 +134,7 @@ impl Event {
             Event::RevocationRequested(_) => "RevocationRequested",
             Event::Revoked(_) => "CertificateRevoked",
             Event::Deleted(_) => "CertificateDeleted",
+            Event::RenewalOrdered(_) => "RenewalOrdered",
         }
     }
 }

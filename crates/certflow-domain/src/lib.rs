@@ -25,7 +25,8 @@ pub use certificate::{
     RevocationReason, Role, Source, Status, ValidationSetup,
 };
 pub use command::{
-    Command, CommandId, DeleteCertificate, IssueCertificate, RequestRevocation, UploadCertificate,
+    Command, CommandId, DeleteCertificate, IssueCertificate, OrderRenewal, RequestRevocation,
+    UploadCertificate,
 };
 pub use decide::{
     Context, Policy, State, decide, downloadable, evolve, owner_account, replay, revocation_path,
@@ -33,7 +34,7 @@ pub use decide::{
 pub use error::{DomainError, ErrorKind, Reason, Rule};
 pub use event::{
     CertificateDeleted, CertificateIssued, CertificateRevoked, CertificateUploaded, Event,
-    RevocationCause, RevocationRequested, X509Facts,
+    RenewalOrdered, RevocationCause, RevocationRequested, X509Facts,
 };
 pub use names::DomainName;
 pub use time::{Duration, Timestamp};

@@ -148,6 +148,12 @@ const DELETE: Rpc = Rpc {
     roles: CUSTOMER_OR_ADMIN,
     command: true,
 };
+const RENEW: Rpc = Rpc {
+    name: "OrderRenewal",
+    subject: subjects::ORDER_RENEWAL,
+    roles: CUSTOMER_OR_ADMIN,
+    command: true,
+};
 const REVOKE: Rpc = Rpc {
     name: "RequestRevocation",
     subject: subjects::REQUEST_REVOCATION,
@@ -418,6 +424,13 @@ impl CertificateService for Gateway {
         request: Request<DeleteCertificateRequest>,
     ) -> Result<Response<DeleteCertificateResponse>, Status> {
         self.forward(DELETE, request).await
+    }
+
+    async fn order_renewal(
+        &self,
+        request: Request<OrderRenewalRequest>,
+    ) -> Result<Response<OrderRenewalResponse>, Status> {
+        self.forward(RENEW, request).await
     }
 }
 

@@ -120,7 +120,7 @@ impl Ledger {
                 );
                 Some(Effect::Crl(*issuer))
             }
-            Event::RevocationRequested(_) => None,
+            Event::RevocationRequested(_) | Event::RenewalOrdered(_) => None,
         }
     }
 }

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use certflow_domain::{
     Brand, Certificate, CertificateDeleted, CertificateId, CertificateIssued, CertificateRevoked,
     CertificateUploaded, DomainError, DomainName, Event, KeyAlgorithm, Level, Reason,
-    RevocationCause, RevocationPath, RevocationReason, RevocationRequested, Source, Status,
-    Timestamp, ValidationSetup, X509Facts,
+    RenewalOrdered, RevocationCause, RevocationPath, RevocationReason, RevocationRequested, Source,
+    Status, Timestamp, ValidationSetup, X509Facts,
 };
 use prost::Message;
 
@@ -352,6 +352,9 @@ pub fn event_to_proto(event: &Event) -> pe::CertificateEvent {
         Event::Deleted(e) => E::Deleted(pe::CertificateDeleted {
             deleted_at: Some(timestamp_to_proto(e.deleted_at)),
         }),
+        Event::RenewalOrdered(e) => E::RenewalOrdered(pe::RenewalOrdered {
+            ordered_at: Some(timestamp_to_proto(e.ordered_at)),
+        }),
     };
     pe::CertificateEvent { event: Some(event) }
 }
@@ -420,6 +423,9 @@ pub fn event_from_proto(event: pe::CertificateEvent) -> Result<Event, ConvertErr
         E::Deleted(e) => Event::Deleted(CertificateDeleted {
             deleted_at: required_time(&e.deleted_at, "deleted_at")?,
         }),
+        E::RenewalOrdered(e) => Event::RenewalOrdered(RenewalOrdered {
+            ordered_at: required_time(&e.ordered_at, "ordered_at")?,
+        }),
     })
 }
 
@@ -468,6 +474,7 @@ pub fn event_summary(event: &Event) -> String {
             RevocationCause::Requested => format!("revoked ({}) as requested", e.reason),
         },
         Event::Deleted(_) => "deleted; its private key was erased".to_string(),
+        Event::RenewalOrdered(_) => "renewal ordered".to_string(),
     }
 }
 

@@ -16,13 +16,14 @@ use certflow_bus::{
     decode_request, not_available, refused, subjects,
 };
 use certflow_domain::{
-    CertificateId, Command, DeleteCertificate, Event, RequestRevocation, RevocationPath, decide,
+    CertificateId, Command, DeleteCertificate, Event, OrderRenewal, RequestRevocation,
+    RevocationPath, decide,
 };
 use certflow_proto::bus::v1::Reply;
 use certflow_proto::convert::certificate_to_proto;
 use certflow_proto::v1::{
-    DeleteCertificateRequest, DeleteCertificateResponse, RequestRevocationRequest,
-    RequestRevocationResponse,
+    DeleteCertificateRequest, DeleteCertificateResponse, OrderRenewalRequest, OrderRenewalResponse,
+    RequestRevocationRequest, RequestRevocationResponse,
 };
 
 /// Errors starting the service.
@@ -59,6 +60,7 @@ async fn handle(runtime: CommandRuntime, request: Request) -> Reply {
     match request.subject.as_str() {
         subjects::REQUEST_REVOCATION => request_revocation(&runtime, request).await,
         subjects::DELETE_CERTIFICATE => delete_certificate(&runtime, request).await,
+        subjects::ORDER_RENEWAL => order_renewal(&runtime, request).await,
         other => not_available("revocation", other),
     }
 }
@@ -113,6 +115,29 @@ async fn delete_certificate(runtime: &CommandRuntime, request: Request) -> Reply
             &id,
             |state, ctx| Ok(decide(state, &command, ctx)?),
             |cert, now| DeleteCertificateResponse {
+                certificate: Some(certificate_to_proto(cert, now)),
+            },
+        )
+        .await
+}
+
+/// REN-1: records a renewal order, which REV-3 then reads.
+async fn order_renewal(runtime: &CommandRuntime, request: Request) -> Reply {
+    let parsed = decode_request::<OrderRenewalRequest>(&request).and_then(|req| {
+        let meta = command_meta(&req.request_id, request.headers.as_ref())?;
+        Ok((meta, CertificateId::parse(&req.id)?))
+    });
+    let (meta, id) = match parsed {
+        Ok(parsed) => parsed,
+        Err(err) => return refused(&err),
+    };
+    let command = Command::OrderRenewal(OrderRenewal { id: id.clone() });
+    runtime
+        .run(
+            &meta,
+            &id,
+            |state, ctx| Ok(decide(state, &command, ctx)?),
+            |cert, now| OrderRenewalResponse {
                 certificate: Some(certificate_to_proto(cert, now)),
             },
         )
