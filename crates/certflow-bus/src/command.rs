@@ -108,6 +108,12 @@ impl CommandRuntime {
                 warn!(%id, %message, "command failed");
                 return internal("the command failed on our side; retry with the same request id");
             }
+            Err(ExecuteError::Store(StoreError::RequestIdReused)) => {
+                refused(&DomainError::invalid(
+                    certflow_domain::Reason::RequestIdReused,
+                    "this request id was used for another command; send a new request id",
+                ))
+            }
             Err(ExecuteError::Store(StoreError::Conflict { .. })) => {
                 return Reply {
                     outcome: Some(Outcome::Refusal(Refusal {

@@ -79,6 +79,7 @@ pub enum Reason {
     KeyMismatch,
     CertNotDeletable,
     RenewalNotDue,
+    RequestIdReused,
 }
 
 impl Reason {
@@ -108,6 +109,7 @@ impl Reason {
             Reason::KeyMismatch => "KEY_MISMATCH",
             Reason::CertNotDeletable => "CERT_NOT_DELETABLE",
             Reason::RenewalNotDue => "RENEWAL_NOT_DUE",
+            Reason::RequestIdReused => "REQUEST_ID_REUSED",
         }
     }
 }

@@ -62,6 +62,9 @@ pub enum StoreError {
     /// JetStream did not answer, or answered with an error we cannot act on.
     #[error("event log unavailable: {0}")]
     Unavailable(#[source] async_nats::Error),
+    /// The request id was used already, for a command on another certificate.
+    #[error("this request id was used for another command; send a new one")]
+    RequestIdReused,
     /// A stored message could not be read back as events.
     #[error("message {sequence} holds unreadable events: {source}")]
     Corrupt {
@@ -317,8 +320,16 @@ impl EventStore {
                     duplicate: true, ..
                 }) => {
                     // The same command landed before (a concurrent retry): answer from the
-                    // log as it is now.
+                    // log as it is now. The message id is unique across the stream, so the
+                    // duplicate may be this request id used on another certificate.
                     let loaded = self.load(id).await?;
+                    let applied = loaded
+                        .state
+                        .as_ref()
+                        .is_some_and(|cert| cert.applied_commands.contains(&meta.command_id));
+                    if !applied {
+                        return Err(StoreError::RequestIdReused.into());
+                    }
                     return Ok(Executed {
                         state: loaded.state,
                         appended: false,

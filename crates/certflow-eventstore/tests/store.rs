@@ -266,3 +266,30 @@ async fn key_store_keeps_the_first_record_and_shreds_it() {
         "gone after shredding"
     );
 }
+
+#[tokio::test]
+async fn gen1_a_request_id_reused_on_another_certificate_is_refused() {
+    let nats = NatsServer::start().expect("nats");
+    let store = open(&nats, StoreConfig::default()).await;
+    let a = CertificateId::parse("cert-a").expect("valid");
+    let b = CertificateId::parse("cert-b").expect("valid");
+    let meta = CommandMeta::for_request("same-request", "c", actor());
+    store
+        .execute(&a, &meta, |_| Ok::<_, std::io::Error>(vec![issued(&a)]))
+        .await
+        .expect("first use");
+    // Within the duplicate window JetStream answers the second append as a duplicate of
+    // the first; it must not pass for a success on the other certificate.
+    let err = store
+        .execute(&b, &meta, |_| Ok::<_, std::io::Error>(vec![issued(&b)]))
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(
+            err,
+            certflow_eventstore::ExecuteError::Store(StoreError::RequestIdReused)
+        ),
+        "{err:?}"
+    );
+    assert!(store.history(&b).await.expect("history").is_empty());
+}

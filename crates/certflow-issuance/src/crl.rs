@@ -129,43 +129,59 @@ impl CrlPublisher {
     /// Follows the log and publishes CRLs until `shutdown`. Every brand gets a CRL on
     /// start, so each distribution point answers from the first moment.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut ledger = Ledger::default();
-        let mut dirty: HashSet<IssuerId> = IssuerId::all().into_iter().collect();
-        let mut deadline = Some(Instant::now() + self.config.debounce);
         let mut refresh_at = Instant::now() + self.config.refresh;
-        let mut feed = loop {
-            match self.store.follow(&self.config.durable, 0).await {
-                Ok(feed) => break feed,
-                Err(err) => {
-                    warn!(error = %err, "CRL publisher cannot follow the log yet");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    }
+        let mut first = true;
+        'follow: loop {
+            if !std::mem::take(&mut first) {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                 }
             }
-        };
-        loop {
-            let wake = deadline.unwrap_or(refresh_at).min(refresh_at);
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep_until(wake) => {
-                    if Instant::now() >= refresh_at {
-                        dirty.extend(IssuerId::all());
-                        refresh_at = Instant::now() + self.config.refresh;
-                    }
-                    for issuer in std::mem::take(&mut dirty) {
-                        if let Err(err) = self.publish(issuer, &ledger).await {
-                            error!(%issuer, error = %err, "could not publish the CRL");
-                            dirty.insert(issuer);
+            // Each (re)start rebuilds the ledger from the whole log and publishes nothing
+            // until it has read what the log held at that moment: a CRL signed mid-replay
+            // would leave out revocations already made.
+            let Some((mut feed, replay_until)) = self.follow(&shutdown).await else {
+                return;
+            };
+            let mut ledger = Ledger::default();
+            let mut applied = 0u64;
+            let mut dirty: HashSet<IssuerId> = IssuerId::all().into_iter().collect();
+            let mut deadline = Some(Instant::now() + self.config.debounce);
+            loop {
+                let wake = deadline.unwrap_or(refresh_at).min(refresh_at);
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep_until(wake) => {
+                        if applied < replay_until {
+                            deadline = Some(Instant::now() + self.config.debounce);
+                            continue;
                         }
+                        if Instant::now() >= refresh_at {
+                            dirty.extend(IssuerId::all());
+                            refresh_at = Instant::now() + self.config.refresh;
+                        }
+                        for issuer in std::mem::take(&mut dirty) {
+                            if let Err(err) = self.publish(issuer, &ledger).await {
+                                error!(%issuer, error = %err, "could not publish the CRL");
+                                dirty.insert(issuer);
+                            }
+                        }
+                        deadline =
+                            (!dirty.is_empty()).then(|| Instant::now() + self.config.debounce);
                     }
-                    deadline = (!dirty.is_empty()).then(|| Instant::now() + self.config.debounce);
-                }
-                chunk = feed.next_chunk(1_000) => match chunk {
-                    Some(Ok(chunk)) => {
-                        for delivered in &chunk {
-                            if let Ok(batch) = &delivered.batch {
+                    chunk = feed.next_chunk(1_000) => match chunk {
+                        Some(Ok(chunk)) => {
+                            for delivered in &chunk {
+                                applied = applied.max(delivered.sequence);
+                                let batch = match &delivered.batch {
+                                    Ok(batch) => batch,
+                                    Err(err) => {
+                                        error!(sequence = delivered.sequence, error = %err,
+                                            "CRL publisher skips an unreadable message");
+                                        continue;
+                                    }
+                                };
                                 for event in &batch.events {
                                     match ledger.apply(&batch.certificate_id, event) {
                                         Some(Effect::Crl(issuer)) => {
@@ -176,23 +192,51 @@ impl CrlPublisher {
                                     }
                                 }
                             }
+                            if let Some(last) = chunk.last()
+                                && let Err(err) = last.ack().await
+                            {
+                                warn!(error = %err, "CRL publisher could not acknowledge");
+                            }
+                            if !dirty.is_empty() && deadline.is_none() {
+                                deadline = Some(Instant::now() + self.config.debounce);
+                            }
                         }
-                        if let Some(last) = chunk.last()
-                            && let Err(err) = last.ack().await
-                        {
-                            warn!(error = %err, "CRL publisher could not acknowledge");
+                        Some(Err(err)) => {
+                            warn!(error = %err, "CRL publisher feed failed; following the log anew");
+                            continue 'follow;
                         }
-                        if !dirty.is_empty() && deadline.is_none() {
-                            deadline = Some(Instant::now() + self.config.debounce);
+                        None => {
+                            warn!("CRL publisher's feed ended; following the log anew");
+                            continue 'follow;
                         }
-                    }
-                    Some(Err(err)) => warn!(error = %err, "CRL publisher feed error"),
-                    None => {
-                        error!("CRL publisher's feed ended");
-                        return;
-                    }
-                },
+                    },
+                }
             }
+        }
+    }
+
+    /// Follows the log from its start; also returns the log's last sequence at that moment.
+    /// `None` on shutdown.
+    async fn follow(
+        &self,
+        shutdown: &CancellationToken,
+    ) -> Option<(certflow_eventstore::EventFeed, u64)> {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let attempt = async {
+                let last = self.store.last_sequence().await?;
+                let feed = self.store.follow(&self.config.durable, 0).await?;
+                Ok::<_, StoreError>((feed, last))
+            };
+            match attempt.await {
+                Ok(followed) => return Some(followed),
+                Err(err) => warn!(error = %err, "CRL publisher cannot follow the log yet"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }
 

@@ -222,9 +222,25 @@ async fn store_key(signing: &Signing, pem: &str) -> Result<String, Reply> {
     }
 }
 
-/// Shreds a stored key that no recorded certificate refers to.
-async fn shred_unused(signing: &Signing, key_id: Option<&String>, kept: bool) {
-    if let (Some(key_id), false) = (key_id, kept)
+/// Shreds a stored key that no recorded certificate refers to. Only a definite outcome
+/// says so: a success naming another key (a retry), or a refusal by the rules. After an
+/// ambiguous failure (the log did not answer, the append may have landed) the key is kept:
+/// an unused sealed key is harmless, a shredded key of a recorded certificate is lost.
+async fn shred_unused(signing: &Signing, key_id: Option<&String>, kept: bool, reply: &Reply) {
+    use certflow_bus::code;
+    let definite = match &reply.outcome {
+        Some(certflow_bus::Outcome::Response(_)) => true,
+        Some(certflow_bus::Outcome::Refusal(refusal)) => matches!(
+            refusal.code,
+            code::INVALID_ARGUMENT
+                | code::NOT_FOUND
+                | code::ALREADY_EXISTS
+                | code::PERMISSION_DENIED
+                | code::FAILED_PRECONDITION
+        ),
+        None => false,
+    };
+    if let (Some(key_id), false, true) = (key_id, kept, definite)
         && let Err(err) = signing.keys.shred(key_id).await
     {
         warn!(error = %err, %key_id, "could not shred an unused key");
@@ -307,7 +323,7 @@ async fn issue(runtime: &CommandRuntime, signing: &Signing, request: Request) ->
             },
         )
         .await;
-    shred_unused(signing, key_id.as_ref(), kept_key).await;
+    shred_unused(signing, key_id.as_ref(), kept_key, &reply).await;
     reply
 }
 
@@ -346,6 +362,6 @@ async fn upload(runtime: &CommandRuntime, signing: &Signing, request: Request) -
             },
         )
         .await;
-    shred_unused(signing, key_id.as_ref(), kept_key).await;
+    shred_unused(signing, key_id.as_ref(), kept_key, &reply).await;
     reply
 }
