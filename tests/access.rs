@@ -37,15 +37,6 @@ const RPCS: [Rpc; 8] = [
     Rpc::Delete,
 ];
 
-fn pem(name: &str) -> String {
-    let key = rcgen::KeyPair::generate().expect("key");
-    rcgen::CertificateParams::new(vec![name.to_string()])
-        .expect("params")
-        .self_signed(&key)
-        .expect("certificate")
-        .pem()
-}
-
 /// Calls `rpc` on certificate `target` (owned by account acme) with `token`. Commands name
 /// account acme where a request has an account field. Returns the ids a list showed.
 async fn call(
@@ -65,7 +56,7 @@ async fn call(
             .upload_certificate(UploadCertificateRequest {
                 request_id: request_id(),
                 account: "acme".into(),
-                pem: pem("uploaded.example.com"),
+                pem: support::self_signed_pem("uploaded.example.com"),
                 private_key_pem: String::new(),
             })
             .await

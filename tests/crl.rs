@@ -3,35 +3,12 @@
 mod support;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use certflow_proto::v1::crl_service_client::CrlServiceClient;
-use certflow_proto::v1::{
-    Brand, Certificate, GetCrlRequest, GetCrlResponse, RequestRevocationRequest, RevocationReason,
-};
-use certflow_testkit::{Certflow, eventually};
-use support::{dns_auto_dv, issue, openssl, request_id};
+use certflow_proto::v1::{Certificate, RequestRevocationRequest, RevocationReason};
+use certflow_testkit::Certflow;
+use support::{dns_auto_dv, geotrust_crl_with, issue, openssl, request_id};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn crl_with(certflow: &Certflow, entries: u64) -> GetCrlResponse {
-    let channel = certflow.channel().await.expect("channel");
-    eventually(Duration::from_secs(60), || {
-        let mut crls = CrlServiceClient::new(channel.clone());
-        async move {
-            let crl = crls
-                .get_crl(GetCrlRequest {
-                    brand: Brand::Geotrust as i32,
-                    sm2: false,
-                })
-                .await
-                .ok()?
-                .into_inner();
-            (crl.entries == entries).then_some(crl)
-        }
-    })
-    .await
-    .unwrap_or_else(|| panic!("the CRL never listed {entries} certificates"))
-}
 
 /// GET over HTTP/1.0 with nothing but a socket: the response body.
 async fn http_get(address: std::net::SocketAddr, path: &str) -> (String, Vec<u8>) {
@@ -89,7 +66,7 @@ async fn rev15_revoked_certificates_are_on_the_signed_crl() {
             .await
             .expect("revoked");
     }
-    let crl = crl_with(&certflow, 2).await;
+    let crl = geotrust_crl_with(&certflow, 2).await;
     assert!(crl.number >= 1);
     let seconds = |t: &Option<prost_types::Timestamp>| t.as_ref().map(|t| t.seconds);
     assert!(seconds(&crl.next_update) > seconds(&crl.this_update));
@@ -189,7 +166,7 @@ async fn rev15_ten_thousand_revocations_make_few_crls() {
         ids.push(worker.await.expect("worker"));
     }
     let issuing = started.elapsed();
-    let before = crl_with(&certflow, 0).await.number;
+    let before = geotrust_crl_with(&certflow, 0).await.number;
 
     let started = Instant::now();
     let workers: Vec<_> = ids
@@ -215,7 +192,7 @@ async fn rev15_ten_thousand_revocations_make_few_crls() {
         worker.await.expect("worker");
     }
     let revoking = started.elapsed();
-    let crl = crl_with(&certflow, COUNT as u64).await;
+    let crl = geotrust_crl_with(&certflow, COUNT as u64).await;
     let settled = started.elapsed();
     let regenerations = crl.number - before;
     println!(

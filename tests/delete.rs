@@ -4,7 +4,7 @@ mod support;
 
 use certflow_proto::v1::{
     CertificateStatus, DeleteCertificateRequest, GetCertificateRequest, ListCertificatesRequest,
-    RequestRevocationRequest, RevocationReason, UploadCertificateRequest,
+    RequestRevocationRequest, RevocationReason,
 };
 use certflow_testkit::{Certflow, eventually};
 use support::{CATCH_UP, dns_auto_dv, issue, reason, request_id};
@@ -129,24 +129,7 @@ async fn del1_del2_revoked_certificates_are_deleted_and_their_keys_erased() {
 async fn del1_uploaded_certificates_can_be_deleted_at_any_time() {
     let certflow = Certflow::start().await.expect("start");
     let mut certs = certflow.certificates().await.expect("client");
-    let key = rcgen::KeyPair::generate().expect("key");
-    let pem = rcgen::CertificateParams::new(vec!["mine.example.org".to_string()])
-        .expect("params")
-        .self_signed(&key)
-        .expect("certificate")
-        .pem();
-    let uploaded = certs
-        .upload_certificate(UploadCertificateRequest {
-            request_id: request_id(),
-            account: "acme".into(),
-            pem,
-            private_key_pem: String::new(),
-        })
-        .await
-        .expect("uploaded")
-        .into_inner()
-        .certificate
-        .expect("certificate");
+    let uploaded = support::upload(&mut certs, support::self_signed_pem("mine.example.org")).await;
     certs
         .delete_certificate(delete(&uploaded.id))
         .await

@@ -287,22 +287,7 @@ async fn rev15_a_tls_client_checking_the_crl_accepts_then_rejects() {
         )
     };
     // The server needs a moment to listen: retry the first handshake briefly.
-    let crl = certflow_testkit::eventually(std::time::Duration::from_secs(30), || async {
-        let mut crls = certflow_proto::v1::crl_service_client::CrlServiceClient::new(
-            certflow.channel().await.ok()?,
-        );
-        Some(
-            crls.get_crl(certflow_proto::v1::GetCrlRequest {
-                brand: certflow_proto::v1::Brand::Geotrust as i32,
-                sm2: false,
-            })
-            .await
-            .ok()?
-            .into_inner(),
-        )
-    })
-    .await
-    .expect("a CRL");
+    let crl = support::geotrust_crl_with(&certflow, 0).await;
     let before = crl_pem(&crl.der);
     let mut accepted = (false, String::new());
     for _ in 0..50 {
@@ -328,22 +313,7 @@ async fn rev15_a_tls_client_checking_the_crl_accepts_then_rejects() {
         })
         .await
         .expect("revoked");
-    let revoked_crl = certflow_testkit::eventually(std::time::Duration::from_secs(30), || async {
-        let mut crls = certflow_proto::v1::crl_service_client::CrlServiceClient::new(
-            certflow.channel().await.ok()?,
-        );
-        let crl = crls
-            .get_crl(certflow_proto::v1::GetCrlRequest {
-                brand: certflow_proto::v1::Brand::Geotrust as i32,
-                sm2: false,
-            })
-            .await
-            .ok()?
-            .into_inner();
-        (crl.entries == 1).then_some(crl)
-    })
-    .await
-    .expect("the CRL lists the revocation");
+    let revoked_crl = support::geotrust_crl_with(&certflow, 1).await;
     let after = crl_pem(&revoked_crl.der);
     let (ok, text) = handshake(&after);
     assert!(!ok, "after revocation the handshake must fail: {text}");

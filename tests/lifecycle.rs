@@ -9,7 +9,7 @@ use certflow_proto::v1::certificate_service_client::CertificateServiceClient;
 use certflow_proto::v1::revocation_service_client::RevocationServiceClient;
 use certflow_proto::v1::{
     Certificate, CertificateStatus, GetCertificateHistoryRequest, HistoryEvent,
-    ListCertificatesRequest, RequestRevocationRequest, RevocationReason, UploadCertificateRequest,
+    ListCertificatesRequest, RequestRevocationRequest, RevocationReason,
 };
 use certflow_testkit::{Authed, Bearer, Certflow, NatsServer, eventually};
 use support::{CATCH_UP, dns_auto_dv, issue, request_id};
@@ -68,21 +68,7 @@ async fn projection_rebuild_reaches_the_same_state() {
                 .expect("revoked");
         }
     }
-    let key = rcgen::KeyPair::generate().expect("key");
-    let pem = rcgen::CertificateParams::new(vec!["up.example.org".to_string()])
-        .expect("params")
-        .self_signed(&key)
-        .expect("certificate")
-        .pem();
-    certs
-        .upload_certificate(UploadCertificateRequest {
-            request_id: request_id(),
-            account: "acme".into(),
-            pem,
-            private_key_pem: String::new(),
-        })
-        .await
-        .expect("uploaded");
+    support::upload(&mut certs, support::self_signed_pem("up.example.org")).await;
 
     // 11 certificates, 4 of them revoked, with 1 + 2 events each for the revoked ones.
     let before = eventually(CATCH_UP, || {

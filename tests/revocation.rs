@@ -4,7 +4,7 @@ mod support;
 
 use certflow_proto::v1::{
     Brand, CertificateStatus, GetCertificateHistoryRequest, IssueCertificateRequest,
-    RequestRevocationRequest, RevocationReason, UploadCertificateRequest,
+    RequestRevocationRequest, RevocationReason,
 };
 use certflow_testkit::Certflow;
 use support::{dns_auto_dv, issue, reason, request_id, wait_for_status};
@@ -154,24 +154,8 @@ async fn rev1_uploaded_certificate_is_not_revocable() {
     let certflow = Certflow::start().await.expect("start");
     let mut certs = certflow.certificates().await.expect("client");
     let mut revocations = certflow.revocations().await.expect("client");
-    let key = rcgen::KeyPair::generate().expect("key");
-    let pem = rcgen::CertificateParams::new(vec!["upload.example.net".to_string()])
-        .expect("params")
-        .self_signed(&key)
-        .expect("certificate")
-        .pem();
-    let uploaded = certs
-        .upload_certificate(UploadCertificateRequest {
-            request_id: request_id(),
-            account: "acme".into(),
-            pem,
-            private_key_pem: String::new(),
-        })
-        .await
-        .expect("upload accepted")
-        .into_inner()
-        .certificate
-        .expect("certificate");
+    let uploaded =
+        support::upload(&mut certs, support::self_signed_pem("upload.example.net")).await;
     let err = revocations
         .request_revocation(revoke(&uploaded.id, RevocationReason::Unspecified))
         .await

@@ -113,3 +113,54 @@ pub fn authority(name: &str) -> rcgen::CertifiedIssuer<'static, rcgen::KeyPair> 
     rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().expect("key"))
         .expect("CA")
 }
+
+/// A self-signed certificate for `name`, as a third party would have issued it.
+pub fn self_signed_pem(name: &str) -> String {
+    let key = rcgen::KeyPair::generate().expect("key");
+    rcgen::CertificateParams::new(vec![name.to_string()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("certificate")
+        .pem()
+}
+
+/// Uploads `pem` for account acme and returns the stored certificate.
+pub async fn upload(client: &mut CertificateServiceClient<Authed>, pem: String) -> Certificate {
+    client
+        .upload_certificate(certflow_proto::v1::UploadCertificateRequest {
+            request_id: request_id(),
+            account: "acme".into(),
+            pem,
+            private_key_pem: String::new(),
+        })
+        .await
+        .expect("upload accepted")
+        .into_inner()
+        .certificate
+        .expect("certificate in response")
+}
+
+/// Waits until GeoTrust's CRL lists `entries` certificates, and returns it.
+pub async fn geotrust_crl_with(
+    certflow: &certflow_testkit::Certflow,
+    entries: u64,
+) -> certflow_proto::v1::GetCrlResponse {
+    use certflow_proto::v1::crl_service_client::CrlServiceClient;
+    let channel = certflow.channel().await.expect("channel");
+    eventually(Duration::from_secs(60), || {
+        let mut crls = CrlServiceClient::new(channel.clone());
+        async move {
+            let crl = crls
+                .get_crl(certflow_proto::v1::GetCrlRequest {
+                    brand: Brand::Geotrust as i32,
+                    sm2: false,
+                })
+                .await
+                .ok()?
+                .into_inner();
+            (crl.entries == entries).then_some(crl)
+        }
+    })
+    .await
+    .unwrap_or_else(|| panic!("the CRL never listed {entries} certificates"))
+}

@@ -154,7 +154,9 @@ pub fn parse_upload(
         }
     }
     if domains.is_empty() {
-        return Err(invalid("the certificate names no DNS domain"));
+        return Err(invalid(
+            "the certificate names no DNS domain; upload a server certificate issued for a domain",
+        ));
     }
 
     let spki = cert.public_key();
