@@ -100,6 +100,7 @@ async fn call(
                 certificate_id: target.into(),
                 reason: RevocationReason::Superseded as i32,
                 description: String::new(),
+                validation_method: 0,
             })
             .await
             .map(|_| Vec::new()),
@@ -288,6 +289,7 @@ async fn commands_over_the_rate_are_resource_exhausted_with_retry_info() {
                 certificate_id: "unknown".into(),
                 reason: 0,
                 description: String::new(),
+                validation_method: 0,
             })
             .await;
         if let Err(status) = result
@@ -318,6 +320,7 @@ async fn commands_over_the_rate_are_resource_exhausted_with_retry_info() {
             certificate_id: "unknown".into(),
             reason: 0,
             description: String::new(),
+            validation_method: 0,
         })
         .await
         .expect_err("unknown certificate");

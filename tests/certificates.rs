@@ -73,6 +73,7 @@ async fn list_pages_and_filters_by_status() {
             certificate_id: ids[0].clone(),
             reason: RevocationReason::Superseded as i32,
             description: String::new(),
+            validation_method: 0,
         })
         .await
         .expect("revoked");

@@ -62,6 +62,7 @@ async fn rev15_revoked_certificates_are_on_the_signed_crl() {
                 certificate_id: cert.id.clone(),
                 reason: reason as i32,
                 description: String::new(),
+                validation_method: 0,
             })
             .await
             .expect("revoked");
@@ -181,6 +182,7 @@ async fn rev15_ten_thousand_revocations_make_few_crls() {
                             certificate_id: id,
                             reason: RevocationReason::Superseded as i32,
                             description: String::new(),
+                            validation_method: 0,
                         })
                         .await
                         .expect("revoked");

@@ -38,6 +38,7 @@ async fn del1_del2_revoked_certificates_are_deleted_and_their_keys_erased() {
             certificate_id: cert.id.clone(),
             reason: RevocationReason::CessationOfOperation as i32,
             description: String::new(),
+            validation_method: 0,
         })
         .await
         .expect("revoked");

@@ -184,6 +184,7 @@ async fn rev8_no_download_after_a_revocation_request_and_gen3_not_for_others() {
             certificate_id: cert.id.clone(),
             reason: RevocationReason::KeyCompromise as i32,
             description: String::new(),
+            validation_method: 0,
         })
         .await
         .expect("revoked");
@@ -310,6 +311,7 @@ async fn rev15_a_tls_client_checking_the_crl_accepts_then_rejects() {
             certificate_id: cert.id.clone(),
             reason: RevocationReason::KeyCompromise as i32,
             description: String::new(),
+            validation_method: 0,
         })
         .await
         .expect("revoked");

@@ -47,6 +47,7 @@ fn revoke(id: &str) -> RequestRevocationRequest {
         certificate_id: id.into(),
         reason: RevocationReason::KeyCompromise as i32,
         description: String::new(),
+        validation_method: 0,
     }
 }
 

@@ -16,6 +16,7 @@ fn revoke(id: &str, reason: RevocationReason) -> RequestRevocationRequest {
         certificate_id: id.into(),
         reason: reason as i32,
         description: String::new(),
+        validation_method: 0,
     }
 }
 
@@ -241,7 +242,7 @@ async fn rev17_revoking_again_keeps_the_original_time() {
 }
 
 #[tokio::test]
-async fn rev10_paths_not_offered_yet_are_refused_and_change_nothing() {
+async fn rev10_review_paths_wait_pending_and_say_a_reviewer_decides() {
     let certflow = Certflow::start().await.expect("start");
     let mut certs = certflow.certificates().await.expect("client");
     let mut revocations = certflow.revocations().await.expect("client");
@@ -250,18 +251,28 @@ async fn rev10_paths_not_offered_yet_are_refused_and_change_nothing() {
         ..dns_auto_dv("acme", "review.example.com")
     };
     let cert = issue(&mut certs, wotrus).await;
-    let err = revocations
+    let pending = revocations
         .request_revocation(RequestRevocationRequest {
             description: "the server was decommissioned".into(),
             ..revoke(&cert.id, RevocationReason::CessationOfOperation)
         })
         .await
-        .expect_err("refused");
-    assert_eq!(err.code(), Code::Unimplemented);
-    let history = wait_for_history(&certflow, &cert.id, 1).await;
-    assert_eq!(history.len(), 1);
-    let seen = wait_for_status(&mut certs, &cert.id, CertificateStatus::Issued).await;
-    assert!(seen.revocation.is_none());
+        .expect("accepted")
+        .into_inner()
+        .certificate
+        .expect("certificate");
+    assert_eq!(pending.status, CertificateStatus::RevocationPending as i32);
+    let revocation = pending.revocation.expect("revocation");
+    assert_eq!(
+        revocation.path,
+        certflow_proto::v1::RevocationPath::ManualReview as i32
+    );
+    assert!(revocation.revoked_at.is_none());
+    assert!(
+        revocation.validation.is_none(),
+        "no domain validation on this path"
+    );
+    wait_for_status(&mut certs, &cert.id, CertificateStatus::RevocationPending).await;
 }
 
 #[tokio::test]

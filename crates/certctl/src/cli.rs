@@ -90,6 +90,13 @@ pub enum Command {
     },
     /// Ask for a certificate to be revoked.
     Revoke(RevokeArgs),
+    /// Check a revocation's domain-validation challenges now and show what was seen.
+    Check {
+        /// Certificate id.
+        id: String,
+    },
+    /// Revoke many certificates (admins): the ids given, or every certificate of --account.
+    BulkRevoke(BulkRevokeArgs),
     /// Write the files a server needs: PEM (Nginx, Apache) or PKCS#12 (IIS, Tomcat).
     Download(DownloadArgs),
     /// Record that a renewal was ordered (within 30 days of expiry).
@@ -274,7 +281,62 @@ pub struct RevokeArgs {
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
 
+    /// How domains without automatic validation will be proven.
+    #[arg(long, value_enum, default_value = "dns")]
+    pub method: MethodArg,
+
     /// Request id, to retry a request safely (default: a fresh UUID).
+    #[arg(long, value_name = "ID")]
+    pub request_id: Option<String>,
+}
+
+/// How a customer proves a domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MethodArg {
+    /// A TXT record at _dnsauth.<domain>.
+    Dns,
+    /// A file at http://<domain>/.well-known/pki-validation/fileauth.txt.
+    File,
+}
+
+impl MethodArg {
+    /// The API's value.
+    pub fn to_proto(self) -> i32 {
+        match self {
+            MethodArg::Dns => certflow_proto::v1::ValidationMethod::Dns as i32,
+            MethodArg::File => certflow_proto::v1::ValidationMethod::File as i32,
+        }
+    }
+}
+
+/// Flags of `certctl bulk-revoke`.
+#[derive(Debug, Args)]
+pub struct BulkRevokeArgs {
+    /// Certificate ids (or none, with --account).
+    pub ids: Vec<String>,
+
+    /// Revoke every certificate of this account that is not revoked, expired or deleted.
+    #[arg(long, value_name = "ACCOUNT", conflicts_with = "ids")]
+    pub account: Option<String>,
+
+    /// Reason, as for `revoke`.
+    #[arg(
+        long,
+        value_parser = parse_reason,
+        default_value = "unspecified",
+        allow_hyphen_values = true
+    )]
+    pub reason: i32,
+
+    /// Why; required where a reviewer decides.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+
+    /// How domains without automatic validation will be proven.
+    #[arg(long, value_enum, default_value = "dns")]
+    pub method: MethodArg,
+
+    /// Request id, to retry the whole bulk revocation safely (default: a fresh UUID).
     #[arg(long, value_name = "ID")]
     pub request_id: Option<String>,
 }

@@ -17,7 +17,9 @@ use tonic::transport::Channel;
 use tonic_types::StatusExt as _;
 
 use crate::auth::{self, BearerAuth};
-use crate::cli::{Cli, Command, DownloadArgs, IssueArgs, ListArgs, RevokeArgs, UploadArgs};
+use crate::cli::{
+    BulkRevokeArgs, Cli, Command, DownloadArgs, IssueArgs, ListArgs, RevokeArgs, UploadArgs,
+};
 use crate::connect::{self, TlsOptions};
 use crate::output;
 
@@ -79,6 +81,21 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .await?;
             print_certificate(response.into_inner().certificate, json)
         }
+        Command::Check { id } => {
+            let response = gateway
+                .revocations()
+                .await?
+                .check_validation(certflow_proto::v1::CheckValidationRequest { certificate_id: id })
+                .await?
+                .into_inner();
+            if json {
+                print_json(&output::check_json(&response))?;
+            } else {
+                print!("{}", output::check_text(&response));
+            }
+            Ok(())
+        }
+        Command::BulkRevoke(args) => bulk_revoke(gateway, &args, json).await,
         Command::Download(args) => {
             let response = gateway
                 .certificates()
@@ -114,6 +131,52 @@ pub async fn run(cli: Cli) -> Result<()> {
             print_certificate(response.into_inner().certificate, json)
         }
     }
+}
+
+/// Streams a bulk revocation's results: progress on standard error, one line (or JSON
+/// object) per certificate on standard output, and a failure exit when any was refused.
+async fn bulk_revoke(gateway: Gateway, args: &BulkRevokeArgs, json: bool) -> Result<()> {
+    use certflow_proto::v1::bulk_revoke_response::Outcome;
+    let request = certflow_proto::v1::BulkRevokeRequest {
+        request_id: request_id(args.request_id.as_deref()),
+        certificate_ids: args.ids.clone(),
+        account: args.account.clone().unwrap_or_default(),
+        reason: args.reason,
+        description: args.description.clone().unwrap_or_default(),
+        validation_method: args.method.to_proto(),
+    };
+    if request.certificate_ids.is_empty() && request.account.is_empty() {
+        bail!("name certificate ids, or --account");
+    }
+    eprintln!("bulk revocation {}", request.request_id);
+    let mut results = gateway
+        .revocations()
+        .await?
+        .bulk_revoke(request)
+        .await?
+        .into_inner();
+    let mut refused = 0u32;
+    let mut total = 0u32;
+    while let Some(result) = results.message().await? {
+        total = result.total;
+        if matches!(result.outcome, Some(Outcome::Refusal(_))) {
+            refused += 1;
+        }
+        if json {
+            println!("{}", output::bulk_result_json(&result));
+        } else {
+            println!("{}", output::bulk_result_text(&result));
+        }
+        eprint!(
+            "\r{}/{} done, {} refused",
+            result.completed, result.total, refused
+        );
+    }
+    eprintln!();
+    if refused > 0 {
+        bail!("{refused} of {total} certificates were not revoked; see above");
+    }
+    Ok(())
 }
 
 fn download_request(args: &DownloadArgs) -> certflow_proto::v1::DownloadCertificateRequest {
@@ -279,6 +342,7 @@ pub fn revoke_request(args: &RevokeArgs, request_id: String) -> RequestRevocatio
         certificate_id: args.id.clone(),
         reason: args.reason,
         description: args.description.clone().unwrap_or_default(),
+        validation_method: args.method.to_proto(),
     }
 }
 
@@ -472,10 +536,15 @@ mod tests {
             id: "c-1".to_owned(),
             reason: 6,
             description: None,
+            method: crate::cli::MethodArg::File,
             request_id: None,
         };
         let request = revoke_request(&args, "r-1".to_owned());
         assert_eq!(request.reason, 6);
+        assert_eq!(
+            request.validation_method,
+            certflow_proto::v1::ValidationMethod::File as i32
+        );
         assert_eq!(request.certificate_id, "c-1");
         assert_eq!(request.description, "");
     }

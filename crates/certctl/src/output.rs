@@ -248,6 +248,136 @@ pub fn history_json(events: &[HistoryEvent]) -> Value {
     json!({ "events": events })
 }
 
+/// What `certctl check` prints: each challenge and what its probe saw.
+pub fn check_text(response: &certflow_proto::v1::CheckValidationResponse) -> String {
+    let mut out = String::new();
+    let validation = response
+        .certificate
+        .as_ref()
+        .and_then(|c| c.revocation.as_ref())
+        .and_then(|r| r.validation.as_ref());
+    let Some(validation) = validation else {
+        return "no domain validation for this certificate\n".to_string();
+    };
+    out.push_str(&format!(
+        "deadline  {}\noutcome   {}\n",
+        timestamp_text(validation.deadline.as_ref()),
+        short(
+            certflow_proto::v1::ValidationOutcome::try_from(validation.outcome)
+                .map(|o| o.as_str_name())
+                .unwrap_or("?"),
+            "VALIDATION_OUTCOME_"
+        )
+    ));
+    let mut rows = vec![vec![
+        "DOMAIN".to_string(),
+        "METHOD".to_string(),
+        "WHERE".to_string(),
+        "VALUE".to_string(),
+        "PROVEN".to_string(),
+        "SEEN".to_string(),
+    ]];
+    for challenge in &validation.challenges {
+        let probe = response
+            .probes
+            .iter()
+            .find(|p| p.domain == challenge.domain);
+        rows.push(vec![
+            challenge.domain.clone(),
+            short(
+                certflow_proto::v1::ValidationMethod::try_from(challenge.method)
+                    .map(|m| m.as_str_name())
+                    .unwrap_or("?"),
+                "VALIDATION_METHOD_",
+            )
+            .to_string(),
+            or_none(if challenge.dns_record_name.is_empty() {
+                &challenge.file_url
+            } else {
+                &challenge.dns_record_name
+            })
+            .to_string(),
+            or_none(&challenge.value).to_string(),
+            timestamp_text(challenge.validated_at.as_ref()),
+            probe.map_or("-".to_string(), |p| {
+                if p.found {
+                    "found".to_string()
+                } else {
+                    p.detail.clone()
+                }
+            }),
+        ]);
+    }
+    out.push_str(&table(&rows));
+    out
+}
+
+/// `certctl check --json`.
+pub fn check_json(response: &certflow_proto::v1::CheckValidationResponse) -> Value {
+    json!({
+        "certificate": response.certificate.as_ref().map(certificate_json),
+        "probes": response.probes.iter().map(|p| json!({
+            "domain": p.domain,
+            "found": p.found,
+            "detail": p.detail,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn short<'a>(name: &'a str, prefix: &str) -> &'a str {
+    name.strip_prefix(prefix).unwrap_or(name)
+}
+
+/// One line per certificate of a bulk revocation.
+pub fn bulk_result_text(result: &certflow_proto::v1::BulkRevokeResponse) -> String {
+    use certflow_proto::v1::bulk_revoke_response::Outcome;
+    let outcome = match &result.outcome {
+        Some(Outcome::Certificate(cert)) => short(
+            CertificateStatus::try_from(cert.status)
+                .map(|s| s.as_str_name())
+                .unwrap_or("?"),
+            "CERTIFICATE_STATUS_",
+        )
+        .to_string(),
+        Some(Outcome::Refusal(refusal)) => {
+            format!(
+                "refused {} {}: {}",
+                refusal.code, refusal.reason, refusal.message
+            )
+        }
+        None => "no outcome".to_string(),
+    };
+    format!(
+        "[{}/{}] {} {}",
+        result.completed, result.total, result.certificate_id, outcome
+    )
+}
+
+/// One JSON object per certificate of a bulk revocation.
+pub fn bulk_result_json(result: &certflow_proto::v1::BulkRevokeResponse) -> Value {
+    use certflow_proto::v1::bulk_revoke_response::Outcome;
+    let (status, refusal) = match &result.outcome {
+        Some(Outcome::Certificate(cert)) => (
+            CertificateStatus::try_from(cert.status)
+                .map(|s| short(s.as_str_name(), "CERTIFICATE_STATUS_").to_string())
+                .ok(),
+            Value::Null,
+        ),
+        Some(Outcome::Refusal(r)) => (
+            None,
+            json!({"code": r.code, "reason": r.reason, "message": r.message}),
+        ),
+        None => (None, Value::Null),
+    };
+    json!({
+        "certificate_id": result.certificate_id,
+        "status": status,
+        "refusal": refusal,
+        "completed": result.completed,
+        "total": result.total,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,6 +406,7 @@ mod tests {
                 path: RevocationPath::ManualReview as i32,
                 requested_at: ts(1_710_000_000),
                 revoked_at: None,
+                ..Revocation::default()
             }),
             ..Certificate::default()
         }

@@ -27,7 +27,7 @@ use certflow_projection::{ProjectionConfig, ProjectionService};
 use certflow_reissue::ReissueService;
 use certflow_review::ReviewService;
 use certflow_revocation::RevocationService;
-use certflow_validation::ValidationService;
+use certflow_validation::{ValidationConfig, ValidationService};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tracing::{error, info};
@@ -117,6 +117,8 @@ pub struct Config {
     pub ca_algorithm: CaAlgorithm,
     /// How CRLs are regenerated.
     pub crl: CrlConfig,
+    /// Where the validation service looks for proof, and how often.
+    pub validation: ValidationConfig,
     /// Operator-provided CAs: `<dir>/<brand>/{root.crt,intermediate.crt,intermediate.key}`.
     pub ca_dir: Option<PathBuf>,
     /// NATS password of each service, which connects as the user named like the service.
@@ -158,6 +160,7 @@ impl Config {
             crl_base_url: "http://127.0.0.1:8080".into(),
             crl_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             ca_algorithm: CaAlgorithm::Ecc,
+            validation: ValidationConfig::default(),
             crl: CrlConfig::default(),
             ca_dir: None,
         }
@@ -329,9 +332,16 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
                 tasks.spawn(reissue.run(token));
             }
             Service::Validation => {
-                let validation = ValidationService::bind(client)
-                    .await
-                    .map_err(|e| service_error(service, e))?;
+                let store = EventStore::open(client.clone(), config.store.clone()).await?;
+                let validation = ValidationService::bind(
+                    client,
+                    store,
+                    policy.clone(),
+                    config.validation.clone(),
+                    config.store.replicas,
+                )
+                .await
+                .map_err(|e| service_error(service, e))?;
                 tasks.spawn(validation.run(token));
             }
             Service::Review => {

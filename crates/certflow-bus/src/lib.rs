@@ -12,12 +12,14 @@
 
 mod client;
 mod command;
+mod react;
 mod reply;
 mod serve;
 
 pub use certflow_proto::bus::v1::{Refusal, Reply, reply::Outcome};
 pub use client::{BusClient, BusError};
 pub use command::{CommandError, CommandRuntime};
+pub use react::{reaction_meta, run_reactions, service_actor};
 pub use reply::{
     code, command_meta, decode_request, not_available, now, refused, response, unavailable,
 };
@@ -40,10 +42,14 @@ pub mod subjects {
     pub const DELETE_CERTIFICATE: &str = "certflow.cmd.revocation.delete";
     /// Records a renewal order.
     pub const ORDER_RENEWAL: &str = "certflow.cmd.revocation.renewal";
+    /// A submitted revocation cannot be cancelled (REV-7): the service says so.
+    pub const CANCEL_REVOCATION: &str = "certflow.cmd.revocation.cancel";
     /// Everything the revocation service answers.
     pub const REVOCATION: &str = "certflow.cmd.revocation.>";
     /// Everything the reissue service answers.
     pub const REISSUE: &str = "certflow.cmd.reissue.>";
+    /// Checks a certificate's open validation challenges now.
+    pub const CHECK_VALIDATION: &str = "certflow.cmd.validation.check";
     /// Everything the validation service answers.
     pub const VALIDATION: &str = "certflow.cmd.validation.>";
     /// Everything the review service answers.

@@ -213,6 +213,61 @@ impl RevocationPath {
     }
 }
 
+/// How the owner of a domain proves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ValidationMethod {
+    /// The product manages the domain's DNS record and proves it without the customer.
+    DnsAuto,
+    /// The customer publishes the challenge value in a TXT record at `_dnsauth.<domain>`.
+    Dns,
+    /// The customer serves the challenge value at
+    /// `http://<domain>/.well-known/pki-validation/fileauth.txt`.
+    File,
+}
+
+/// One domain's ownership challenge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Challenge {
+    pub domain: DomainName,
+    pub method: ValidationMethod,
+    /// The value the customer publishes; empty for `DnsAuto`.
+    pub value: String,
+    /// Set once ownership of the domain is proven.
+    pub validated_at: Option<Timestamp>,
+}
+
+/// How a domain validation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ValidationOutcome {
+    /// Every domain is proven.
+    Passed,
+    /// The deadline passed first (REV-11).
+    Expired,
+}
+
+/// The ownership proof a revocation waits for (REV-10, REV-11).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainValidation {
+    pub challenges: Vec<Challenge>,
+    pub issued_at: Timestamp,
+    /// REV-11: not passed by then, the revocation fails.
+    pub deadline: Timestamp,
+    pub outcome: Option<ValidationOutcome>,
+    pub ended_at: Option<Timestamp>,
+}
+
+impl DomainValidation {
+    /// Whether the challenges are still open.
+    pub fn is_open(&self) -> bool {
+        self.outcome.is_none()
+    }
+
+    /// Whether every domain is proven.
+    pub fn all_validated(&self) -> bool {
+        self.challenges.iter().all(|c| c.validated_at.is_some())
+    }
+}
+
 /// A revocation that has been requested, and perhaps completed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revocation {
@@ -220,8 +275,56 @@ pub struct Revocation {
     pub description: String,
     pub path: RevocationPath,
     pub requested_at: Timestamp,
+    /// The method the customer chose for domains without automatic validation.
+    #[serde(default = "default_method")]
+    pub validation_method: ValidationMethod,
+    /// The ownership challenges, once the validation service has issued them.
+    #[serde(default)]
+    pub validation: Option<DomainValidation>,
     /// Set once the certificate is revoked; never changes afterwards (REV-17).
     pub revoked_at: Option<Timestamp>,
+    /// Why it was revoked, once it is.
+    #[serde(default)]
+    pub cause: Option<RevocationCause>,
+}
+
+fn default_method() -> ValidationMethod {
+    ValidationMethod::Dns
+}
+
+/// Why a certificate was revoked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RevocationCause {
+    /// Its own revocation request completed.
+    Requested,
+    /// REV-5: the certificate it was reissued from was revoked.
+    OriginalRevoked { original: CertificateId },
+    /// REV-16: another certificate with the same public key was revoked for key compromise.
+    KeyCompromised { certificate: CertificateId },
+}
+
+/// Why a requested revocation ended without revoking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RevocationFailure {
+    /// REV-11: domain ownership was not proven in time.
+    ValidationExpired,
+}
+
+/// A revocation that ended without revoking; the certificate is `ISSUED` again (REV-8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedRevocation {
+    pub reason: RevocationReason,
+    pub requested_at: Timestamp,
+    pub failed_at: Timestamp,
+    pub failure: RevocationFailure,
+}
+
+/// A reissue of this certificate that has not ended yet (REI-3, REV-14).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingReissue {
+    /// The reissue's id.
+    pub reissue_id: String,
+    pub requested_at: Timestamp,
 }
 
 /// Derived status, computed from the state and `now`; never stored.
@@ -289,6 +392,15 @@ pub struct Certificate {
     /// The key store record of the private key, when the product generated it.
     pub private_key_id: Option<String>,
     pub revocation: Option<Revocation>,
+    /// The last revocation that ended without revoking, if any.
+    #[serde(default)]
+    pub failed_revocation: Option<FailedRevocation>,
+    /// Certificates reissued from this one (REV-5 revokes them with it).
+    #[serde(default)]
+    pub reissues: BTreeSet<CertificateId>,
+    /// A reissue in progress (REV-14 ends it when this certificate is revoked).
+    #[serde(default)]
+    pub pending_reissue: Option<PendingReissue>,
     pub deleted: bool,
     /// Commands already applied, so a retried command appends nothing (GEN-1).
     pub applied_commands: BTreeSet<CommandId>,
@@ -309,8 +421,22 @@ impl Certificate {
                 revoked_at: None, ..
             }) => Status::RevocationPending,
             None if now >= self.not_after => Status::Expired,
+            None if self.pending_reissue.is_some() => Status::ReissuePending,
             None => Status::Issued,
         }
+    }
+
+    /// Whether the certificate can still be used: not revoked, deleted or expired.
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        matches!(
+            self.status(now),
+            Status::Issued | Status::RevocationPending | Status::ReissuePending
+        )
+    }
+
+    /// The revocation waiting for something (validation or review), if any.
+    pub fn pending_revocation(&self) -> Option<&Revocation> {
+        self.revocation.as_ref().filter(|r| r.revoked_at.is_none())
     }
 
     /// The automatic validation set up for `domain`.
@@ -356,6 +482,17 @@ impl fmt::Display for RevocationReason {
             RevocationReason::AffiliationChanged => "affiliationChanged",
             RevocationReason::Superseded => "superseded",
             RevocationReason::CessationOfOperation => "cessationOfOperation",
+        })
+    }
+}
+
+impl fmt::Display for ValidationMethod {
+    /// The name the product uses.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ValidationMethod::DnsAuto => "DNS_AUTO",
+            ValidationMethod::Dns => "DNS",
+            ValidationMethod::File => "FILE",
         })
     }
 }

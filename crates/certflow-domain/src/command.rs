@@ -5,7 +5,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::certificate::{Brand, CertificateId, KeyAlgorithm, Level, ValidationSetup};
+use crate::certificate::{
+    Brand, CertificateId, KeyAlgorithm, Level, ValidationMethod, ValidationSetup,
+};
 use crate::names::DomainName;
 use crate::time::Timestamp;
 
@@ -64,6 +66,9 @@ pub struct RequestRevocation {
     /// The RFC 5280 reason code as the caller sent it; REV-9 decides whether it is allowed.
     pub reason_code: i32,
     pub description: String,
+    /// How the customer will prove domains that have no automatic validation: `Dns` or
+    /// `File` (REV-10).
+    pub validation_method: ValidationMethod,
 }
 
 /// Removes a certificate from the caller's lists (DEL-1, DEL-2).

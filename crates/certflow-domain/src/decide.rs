@@ -3,8 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::certificate::{
-    Actor, Brand, Certificate, KeyAlgorithm, Level, Revocation, RevocationPath, RevocationReason,
-    Role, Source, Status, ValidationSetup,
+    Actor, Brand, Certificate, DomainValidation, FailedRevocation, KeyAlgorithm, Level, Revocation,
+    RevocationCause, RevocationPath, RevocationReason, Role, Source, Status, ValidationMethod,
+    ValidationOutcome, ValidationSetup,
 };
 use crate::command::{
     Command, CommandId, DeleteCertificate, IssueCertificate, OrderRenewal, RequestRevocation,
@@ -13,7 +14,7 @@ use crate::command::{
 use crate::error::{DomainError, Reason, Rule};
 use crate::event::{
     CertificateDeleted, CertificateIssued, CertificateRevoked, CertificateUploaded, Event,
-    RenewalOrdered, RevocationCause, RevocationRequested,
+    ReissueFailed, ReissueFailure, RenewalOrdered, RevocationRequested,
 };
 use crate::names::DomainName;
 use crate::time::{Duration, Timestamp};
@@ -108,6 +109,9 @@ pub fn evolve(state: State, event: &Event) -> State {
             validation_setup: e.validation_setup.clone(),
             renewal_ordered: e.renewal_ordered,
             revocation: None,
+            failed_revocation: None,
+            reissues: BTreeSet::new(),
+            pending_reissue: None,
             deleted: false,
             applied_commands: BTreeSet::new(),
         }),
@@ -133,6 +137,9 @@ pub fn evolve(state: State, event: &Event) -> State {
             chain_pem: None,
             private_key_id: e.private_key_id.clone(),
             revocation: None,
+            failed_revocation: None,
+            reissues: BTreeSet::new(),
+            pending_reissue: None,
             deleted: false,
             applied_commands: BTreeSet::new(),
         }),
@@ -142,8 +149,63 @@ pub fn evolve(state: State, event: &Event) -> State {
                 description: e.description.clone(),
                 path: e.path,
                 requested_at: e.requested_at,
+                validation_method: e.validation_method,
+                validation: None,
                 revoked_at: None,
+                cause: None,
             });
+            Some(cert)
+        }
+        (Some(mut cert), Event::ValidationChallengesIssued(e)) => {
+            if let Some(revocation) = &mut cert.revocation {
+                revocation.validation = Some(DomainValidation {
+                    challenges: e.challenges.clone(),
+                    issued_at: e.issued_at,
+                    deadline: e.deadline,
+                    outcome: None,
+                    ended_at: None,
+                });
+            }
+            Some(cert)
+        }
+        (Some(mut cert), Event::DomainValidated(e)) => {
+            if let Some(validation) = open_validation(&mut cert) {
+                for challenge in &mut validation.challenges {
+                    if challenge.domain == e.domain && challenge.validated_at.is_none() {
+                        challenge.validated_at = Some(e.validated_at);
+                    }
+                }
+            }
+            Some(cert)
+        }
+        (Some(mut cert), Event::ValidationPassed(e)) => {
+            if let Some(validation) = open_validation(&mut cert) {
+                validation.outcome = Some(ValidationOutcome::Passed);
+                validation.ended_at = Some(e.passed_at);
+            }
+            Some(cert)
+        }
+        (Some(mut cert), Event::ValidationExpired(e)) => {
+            if let Some(validation) = open_validation(&mut cert) {
+                validation.outcome = Some(ValidationOutcome::Expired);
+                validation.ended_at = Some(e.expired_at);
+            }
+            Some(cert)
+        }
+        (Some(mut cert), Event::RevocationFailed(e)) => {
+            if let Some(revocation) = cert.revocation.take_if(|r| r.revoked_at.is_none()) {
+                cert.failed_revocation = Some(FailedRevocation {
+                    reason: revocation.reason,
+                    requested_at: revocation.requested_at,
+                    failed_at: e.failed_at,
+                    failure: e.failure,
+                });
+            }
+            Some(cert)
+        }
+        (Some(mut cert), Event::ReissueFailed(e)) => {
+            cert.pending_reissue
+                .take_if(|pending| pending.reissue_id == e.reissue_id);
             Some(cert)
         }
         (Some(mut cert), Event::Revoked(e)) => {
@@ -156,6 +218,7 @@ pub fn evolve(state: State, event: &Event) -> State {
                 Some(revocation) => {
                     revocation.reason = e.reason;
                     revocation.revoked_at = Some(e.revoked_at);
+                    revocation.cause = Some(e.cause.clone());
                 }
                 None => {
                     cert.revocation = Some(Revocation {
@@ -163,7 +226,10 @@ pub fn evolve(state: State, event: &Event) -> State {
                         description: String::new(),
                         path: RevocationPath::Immediate,
                         requested_at: e.revoked_at,
+                        validation_method: ValidationMethod::Dns,
+                        validation: None,
                         revoked_at: Some(e.revoked_at),
+                        cause: Some(e.cause.clone()),
                     });
                 }
             }
@@ -181,6 +247,14 @@ pub fn evolve(state: State, event: &Event) -> State {
         // and decide never emits such a pair.
         (state, _) => state,
     }
+}
+
+fn open_validation(cert: &mut Certificate) -> Option<&mut DomainValidation> {
+    cert.revocation
+        .as_mut()
+        .filter(|r| r.revoked_at.is_none())
+        .and_then(|r| r.validation.as_mut())
+        .filter(|v| v.is_open())
 }
 
 /// The state after one appended batch: its events, and its command marked as applied.
@@ -403,6 +477,13 @@ fn decide_revocation(
              renewed certificate and let this one expire",
         ));
     }
+    if cmd.validation_method == ValidationMethod::DnsAuto {
+        return Err(DomainError::invalid(
+            Reason::InvalidArgument,
+            "DNS_AUTO is set up per domain, not chosen per request; choose DNS or FILE for \
+             the domains without it",
+        ));
+    }
     let path = revocation_path(cert);
     if path.needs_review() && cmd.description.trim().is_empty() {
         return Err(DomainError::invalid_by(
@@ -416,19 +497,60 @@ fn decide_revocation(
         description: cmd.description.trim().to_string(),
         path,
         requested_at: ctx.now,
+        validation_method: cmd.validation_method,
     });
     match path {
-        RevocationPath::Immediate | RevocationPath::AutomaticValidation => Ok(vec![
-            requested,
-            Event::Revoked(CertificateRevoked {
-                reason,
-                revoked_at: ctx.now,
-                cause: RevocationCause::Requested,
-            }),
-        ]),
+        RevocationPath::Immediate | RevocationPath::AutomaticValidation => {
+            let mut events = vec![requested];
+            events.extend(revoked(cert, reason, RevocationCause::Requested, ctx.now));
+            Ok(events)
+        }
         RevocationPath::DomainValidation | RevocationPath::ManualReview { .. } => {
             Ok(vec![requested])
         }
+    }
+}
+
+/// The events that revoke `cert`: the revocation, and (REV-14) the end of a reissue of it
+/// that is still pending, which frees that reissue's locks.
+pub(crate) fn revoked(
+    cert: &Certificate,
+    reason: RevocationReason,
+    cause: RevocationCause,
+    now: Timestamp,
+) -> Vec<Event> {
+    let mut events = vec![Event::Revoked(CertificateRevoked {
+        reason,
+        revoked_at: now,
+        cause,
+    })];
+    if let Some(pending) = &cert.pending_reissue {
+        events.push(Event::ReissueFailed(ReissueFailed {
+            reissue_id: pending.reissue_id.clone(),
+            cause: ReissueFailure::OriginalRevoked,
+            failed_at: now,
+        }));
+    }
+    events
+}
+
+/// REV-7: a submitted revocation cannot be cancelled. There is no command that would; this
+/// is the answer to a caller who asks.
+pub fn cancel_revocation(state: &State, id: &crate::CertificateId, actor: &Actor) -> DomainError {
+    match visible(state, id, actor) {
+        Err(not_found) => not_found,
+        Ok(cert) if cert.pending_revocation().is_some() => DomainError::refused(
+            Rule::Rev7,
+            Reason::RevocationNotCancellable,
+            "a submitted revocation cannot be cancelled; it ends by revoking, or when its \
+             validation fails or a reviewer rejects it",
+        ),
+        Ok(_) => DomainError::refused(
+            Rule::Rev7,
+            Reason::RevocationNotCancellable,
+            "there is no revocation in progress to cancel, and a revocation cannot be \
+             cancelled once submitted",
+        ),
     }
 }
 
@@ -503,7 +625,7 @@ pub fn downloadable<'s>(
 
 /// The certificate as `actor` may see it: absent, deleted and foreign ones are all
 /// `NOT_FOUND`, so nobody learns that another account's certificate exists (GEN-3, DEL-2).
-fn visible<'s>(
+pub(crate) fn visible<'s>(
     state: &'s State,
     id: &crate::CertificateId,
     actor: &Actor,
@@ -633,6 +755,7 @@ mod tests {
             id: id(),
             reason_code,
             description: String::new(),
+            validation_method: ValidationMethod::Dns,
         })
     }
 
@@ -805,6 +928,7 @@ mod tests {
             id: id(),
             reason_code: 4,
             description: "moved to another CA".into(),
+            validation_method: ValidationMethod::Dns,
         });
         refused_with(
             check(&[Command::Issue(wotrus), pending], revoke(4)),
@@ -859,6 +983,7 @@ mod tests {
             id: id(),
             reason_code: 0,
             description: "no longer used".into(),
+            validation_method: ValidationMethod::Dns,
         });
         assert!(check(&[Command::Issue(wotrus)], with_description).is_ok());
     }
@@ -1104,6 +1229,7 @@ mod tests {
             id: id(),
             reason_code: 0,
             description: "decommissioned".into(),
+            validation_method: ValidationMethod::Dns,
         });
         let state = state_after(&[Command::Issue(wotrus), pending]);
         refused_with(

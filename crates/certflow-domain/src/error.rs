@@ -9,10 +9,15 @@ pub enum Rule {
     Rev2,
     Rev3,
     Rev4,
+    Rev5,
     Rev6,
+    Rev7,
     Rev8,
     Rev9,
     Rev10,
+    Rev11,
+    Rev14,
+    Rev16,
     Rev17,
     Gen1,
     Gen3,
@@ -31,10 +36,15 @@ impl Rule {
             Rule::Rev2 => "REV-2",
             Rule::Rev3 => "REV-3",
             Rule::Rev4 => "REV-4",
+            Rule::Rev5 => "REV-5",
             Rule::Rev6 => "REV-6",
+            Rule::Rev7 => "REV-7",
             Rule::Rev8 => "REV-8",
             Rule::Rev9 => "REV-9",
             Rule::Rev10 => "REV-10",
+            Rule::Rev11 => "REV-11",
+            Rule::Rev14 => "REV-14",
+            Rule::Rev16 => "REV-16",
             Rule::Rev17 => "REV-17",
             Rule::Gen1 => "GEN-1",
             Rule::Gen3 => "GEN-3",
@@ -80,6 +90,8 @@ pub enum Reason {
     CertNotDeletable,
     RenewalNotDue,
     RequestIdReused,
+    RevocationNotCancellable,
+    KeyBlocked,
 }
 
 impl Reason {
@@ -110,6 +122,8 @@ impl Reason {
             Reason::CertNotDeletable => "CERT_NOT_DELETABLE",
             Reason::RenewalNotDue => "RENEWAL_NOT_DUE",
             Reason::RequestIdReused => "REQUEST_ID_REUSED",
+            Reason::RevocationNotCancellable => "REVOCATION_NOT_CANCELLABLE",
+            Reason::KeyBlocked => "KEY_BLOCKED",
         }
     }
 }

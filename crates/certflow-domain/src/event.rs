@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::certificate::{
-    Brand, CertificateId, KeyAlgorithm, Level, RevocationPath, RevocationReason, ValidationSetup,
+    Brand, CertificateId, Challenge, KeyAlgorithm, Level, RevocationCause, RevocationFailure,
+    RevocationPath, RevocationReason, ValidationMethod, ValidationSetup,
 };
 use crate::names::DomainName;
 use crate::time::Timestamp;
@@ -84,13 +85,61 @@ pub struct RevocationRequested {
     pub description: String,
     pub path: RevocationPath,
     pub requested_at: Timestamp,
+    /// How the customer proves domains without automatic validation (REV-10).
+    pub validation_method: ValidationMethod,
 }
 
-/// Why a certificate was revoked.
+/// The validation service issued the ownership challenges a revocation waits for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RevocationCause {
-    /// Its own revocation request completed.
-    Requested,
+pub struct ValidationChallengesIssued {
+    pub challenges: Vec<Challenge>,
+    pub issued_at: Timestamp,
+    /// REV-11: the revocation fails unless every domain is proven by then.
+    pub deadline: Timestamp,
+}
+
+/// Ownership of one domain was proven.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainValidated {
+    pub domain: DomainName,
+    pub method: ValidationMethod,
+    pub validated_at: Timestamp,
+}
+
+/// Every domain of the revocation is proven; the revocation service revokes next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidationPassed {
+    pub passed_at: Timestamp,
+}
+
+/// The deadline passed with domains unproven (REV-11); the revocation service fails the
+/// revocation next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidationExpired {
+    pub expired_at: Timestamp,
+}
+
+/// A requested revocation ended without revoking: the certificate is `ISSUED` again and can
+/// be downloaded (REV-8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationFailed {
+    pub failure: RevocationFailure,
+    pub failed_at: Timestamp,
+}
+
+/// A pending reissue ended as failed (REV-14: its original was revoked); its locks are free.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReissueFailed {
+    pub reissue_id: String,
+    pub cause: ReissueFailure,
+    pub failed_at: Timestamp,
+}
+
+/// Why a reissue failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ReissueFailure {
+    /// REV-14: the certificate being reissued was revoked.
+    OriginalRevoked,
 }
 
 /// The certificate is revoked.
@@ -123,6 +172,12 @@ pub enum Event {
     Revoked(CertificateRevoked),
     Deleted(CertificateDeleted),
     RenewalOrdered(RenewalOrdered),
+    ValidationChallengesIssued(ValidationChallengesIssued),
+    DomainValidated(DomainValidated),
+    ValidationPassed(ValidationPassed),
+    ValidationExpired(ValidationExpired),
+    RevocationFailed(RevocationFailed),
+    ReissueFailed(ReissueFailed),
 }
 
 impl Event {
@@ -135,6 +190,12 @@ impl Event {
             Event::Revoked(_) => "CertificateRevoked",
             Event::Deleted(_) => "CertificateDeleted",
             Event::RenewalOrdered(_) => "RenewalOrdered",
+            Event::ValidationChallengesIssued(_) => "ValidationChallengesIssued",
+            Event::DomainValidated(_) => "DomainValidated",
+            Event::ValidationPassed(_) => "ValidationPassed",
+            Event::ValidationExpired(_) => "ValidationExpired",
+            Event::RevocationFailed(_) => "RevocationFailed",
+            Event::ReissueFailed(_) => "ReissueFailed",
         }
     }
 }

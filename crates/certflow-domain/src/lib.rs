@@ -18,23 +18,29 @@ mod decide;
 mod error;
 mod event;
 mod names;
+pub mod process;
 mod time;
 
 pub use certificate::{
-    Actor, Brand, Certificate, CertificateId, KeyAlgorithm, Level, Revocation, RevocationPath,
-    RevocationReason, Role, Source, Status, ValidationSetup,
+    Actor, Brand, Certificate, CertificateId, Challenge, DomainValidation, FailedRevocation,
+    KeyAlgorithm, Level, PendingReissue, Revocation, RevocationCause, RevocationFailure,
+    RevocationPath, RevocationReason, Role, Source, Status, ValidationMethod, ValidationOutcome,
+    ValidationSetup,
 };
 pub use command::{
     Command, CommandId, DeleteCertificate, IssueCertificate, OrderRenewal, RequestRevocation,
     UploadCertificate,
 };
 pub use decide::{
-    Context, Policy, State, decide, downloadable, evolve, owner_account, replay, revocation_path,
+    Context, Policy, State, cancel_revocation, decide, downloadable, evolve, owner_account, replay,
+    revocation_path,
 };
 pub use error::{DomainError, ErrorKind, Reason, Rule};
 pub use event::{
-    CertificateDeleted, CertificateIssued, CertificateRevoked, CertificateUploaded, Event,
-    RenewalOrdered, RevocationCause, RevocationRequested, X509Facts,
+    CertificateDeleted, CertificateIssued, CertificateRevoked, CertificateUploaded,
+    DomainValidated, Event, ReissueFailed, ReissueFailure, RenewalOrdered, RevocationFailed,
+    RevocationRequested, ValidationChallengesIssued, ValidationExpired, ValidationPassed,
+    X509Facts,
 };
 pub use names::DomainName;
 pub use time::{Duration, Timestamp};

@@ -18,12 +18,14 @@ mod crls;
 mod keystore;
 mod meta;
 mod outcomes;
+mod reactions;
 mod store;
 
 pub use crls::{CrlStore, PublishedCrl};
 pub use keystore::{KeyStore, StoredKey};
 pub use meta::{CommandMeta, actor_from_headers, headers, write_actor};
 pub use outcomes::Outcomes;
+pub use reactions::{Reaction, Reactions};
 pub use store::{
     Appended, Delivered, EventFeed, EventStore, ExecuteError, Executed, Loaded, RecordedBatch,
     StoreConfig, StoreError,

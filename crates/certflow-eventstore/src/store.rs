@@ -175,8 +175,21 @@ impl EventStore {
         format!("{}.certificate.{}", self.config.subject_prefix, id)
     }
 
-    fn certificate_subjects(&self) -> String {
+    pub(crate) fn certificate_subjects(&self) -> String {
         format!("{}.certificate.>", self.config.subject_prefix)
+    }
+
+    pub(crate) fn stream(&self) -> &stream::Stream {
+        &self.stream
+    }
+
+    pub(crate) fn subject_prefix(&self) -> &str {
+        &self.config.subject_prefix
+    }
+
+    /// The JetStream context the store publishes with.
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.js
     }
 
     /// Every batch of a certificate, in order.
@@ -451,12 +464,12 @@ fn is_not_found(err: &stream::ConsumerError) -> bool {
     )
 }
 
-fn offset_to_timestamp(time: async_nats::datetime::DateTime) -> Timestamp {
+pub(crate) fn offset_to_timestamp(time: async_nats::datetime::DateTime) -> Timestamp {
     Timestamp::from_unix_millis((time.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
 impl RecordedBatch {
-    fn parse(
+    pub(crate) fn parse(
         subject: &str,
         sequence: u64,
         recorded_at: Timestamp,

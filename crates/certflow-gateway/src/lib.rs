@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+mod bulk;
 pub mod crl_http;
 
 use std::collections::HashMap;
@@ -160,6 +161,25 @@ const REVOKE: Rpc = Rpc {
     roles: CUSTOMER_OR_ADMIN,
     command: true,
 };
+const CHECK_VALIDATION: Rpc = Rpc {
+    name: "CheckValidation",
+    subject: subjects::CHECK_VALIDATION,
+    roles: CUSTOMER_OR_ADMIN,
+    // It probes DNS and HTTP servers on the caller's behalf: limited like a command.
+    command: true,
+};
+const CANCEL_REVOCATION: Rpc = Rpc {
+    name: "CancelRevocation",
+    subject: subjects::CANCEL_REVOCATION,
+    roles: CUSTOMER_OR_ADMIN,
+    command: false,
+};
+const BULK_REVOKE: Rpc = Rpc {
+    name: "BulkRevoke",
+    subject: subjects::REQUEST_REVOCATION,
+    roles: &[Role::Admin],
+    command: true,
+};
 
 /// The gateway's handlers: a NATS client, the token keys and the rate limiter.
 #[derive(Clone)]
@@ -258,40 +278,63 @@ impl Gateway {
         if rpc.command {
             self.check_rate(&actor.account, rpc.name)?;
         }
-        let subject = rpc.subject;
-        let mut headers = HeaderMap::new();
-        write_actor(&mut headers, &actor);
-        let correlation = request
-            .metadata()
-            .get(CORRELATION_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && v.len() <= 128)
-            .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
-        headers.insert(headers::CORRELATION_ID, correlation.as_str());
-        if let Some(traceparent) = request
+        let correlation = correlation_id(request.metadata());
+        let traceparent = request
             .metadata()
             .get("traceparent")
             .and_then(|v| v.to_str().ok())
-        {
+            .map(str::to_string);
+        let payload = Bytes::from(request.into_inner().encode_to_vec());
+        self.call(
+            rpc.subject,
+            &actor,
+            &correlation,
+            traceparent.as_deref(),
+            payload,
+        )
+        .await
+        .map(Response::new)
+    }
+
+    /// Sends one request to `subject` as `actor` and decodes the reply as `Resp`, or turns
+    /// the refusal into a status.
+    pub(crate) async fn call<Resp: Message + Default>(
+        &self,
+        subject: &'static str,
+        actor: &certflow_domain::Actor,
+        correlation: &str,
+        traceparent: Option<&str>,
+        payload: Bytes,
+    ) -> Result<Resp, Status> {
+        let mut headers = HeaderMap::new();
+        write_actor(&mut headers, actor);
+        headers.insert(headers::CORRELATION_ID, correlation);
+        if let Some(traceparent) = traceparent {
             headers.insert(headers::TRACEPARENT, traceparent);
         }
-        let payload = Bytes::from(request.into_inner().encode_to_vec());
         let reply = self
             .bus
             .request(subject, headers, payload)
             .await
             .map_err(bus_status)?;
         match reply.outcome {
-            Some(Outcome::Response(bytes)) => Resp::decode(bytes.as_slice())
-                .map(Response::new)
-                .map_err(|err| {
-                    warn!(%subject, error = %err, "undecodable response from a service");
-                    Status::internal("a service answered with an undecodable response")
-                }),
+            Some(Outcome::Response(bytes)) => Resp::decode(bytes.as_slice()).map_err(|err| {
+                warn!(%subject, error = %err, "undecodable response from a service");
+                Status::internal("a service answered with an undecodable response")
+            }),
             Some(Outcome::Refusal(refusal)) => Err(refusal_status(refusal)),
             None => Err(Status::internal("a service answered with an empty reply")),
         }
     }
+}
+
+/// The caller's correlation id, or a fresh one.
+fn correlation_id(metadata: &tonic::metadata::MetadataMap) -> String {
+    metadata
+        .get(CORRELATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string)
 }
 
 impl Gateway {
@@ -458,5 +501,34 @@ impl RevocationService for Gateway {
         request: Request<RequestRevocationRequest>,
     ) -> Result<Response<RequestRevocationResponse>, Status> {
         self.forward(REVOKE, request).await
+    }
+
+    async fn check_validation(
+        &self,
+        request: Request<CheckValidationRequest>,
+    ) -> Result<Response<CheckValidationResponse>, Status> {
+        self.forward(CHECK_VALIDATION, request).await
+    }
+
+    async fn cancel_revocation(
+        &self,
+        request: Request<CancelRevocationRequest>,
+    ) -> Result<Response<CancelRevocationResponse>, Status> {
+        self.forward(CANCEL_REVOCATION, request).await
+    }
+
+    type BulkRevokeStream = bulk::ResultStream;
+
+    async fn bulk_revoke(
+        &self,
+        request: Request<BulkRevokeRequest>,
+    ) -> Result<Response<Self::BulkRevokeStream>, Status> {
+        let actor = self.auth.authenticate(request.metadata())?;
+        require_role(&actor, BULK_REVOKE.roles, BULK_REVOKE.name)?;
+        self.check_rate(&actor.account, BULK_REVOKE.name)?;
+        let correlation = correlation_id(request.metadata());
+        bulk::start(self.clone(), actor, correlation, request.into_inner())
+            .await
+            .map(Response::new)
     }
 }

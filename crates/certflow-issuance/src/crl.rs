@@ -120,7 +120,14 @@ impl Ledger {
                 );
                 Some(Effect::Crl(*issuer))
             }
-            Event::RevocationRequested(_) | Event::RenewalOrdered(_) => None,
+            Event::RevocationRequested(_)
+            | Event::RenewalOrdered(_)
+            | Event::ValidationChallengesIssued(_)
+            | Event::DomainValidated(_)
+            | Event::ValidationPassed(_)
+            | Event::ValidationExpired(_)
+            | Event::RevocationFailed(_)
+            | Event::ReissueFailed(_) => None,
         }
     }
 }

@@ -6,11 +6,14 @@
 
 use std::collections::BTreeMap;
 
+use certflow_domain::process::validation_target;
 use certflow_domain::{
     Brand, Certificate, CertificateDeleted, CertificateId, CertificateIssued, CertificateRevoked,
-    CertificateUploaded, DomainError, DomainName, Event, KeyAlgorithm, Level, Reason,
-    RenewalOrdered, RevocationCause, RevocationPath, RevocationReason, RevocationRequested, Source,
-    Status, Timestamp, ValidationSetup, X509Facts,
+    CertificateUploaded, Challenge, DomainError, DomainName, DomainValidated, DomainValidation,
+    Event, KeyAlgorithm, Level, Reason, ReissueFailed, ReissueFailure, RenewalOrdered,
+    RevocationCause, RevocationFailed, RevocationFailure, RevocationPath, RevocationReason,
+    RevocationRequested, Source, Status, Timestamp, ValidationChallengesIssued, ValidationExpired,
+    ValidationMethod, ValidationOutcome, ValidationPassed, ValidationSetup, X509Facts,
 };
 use prost::Message;
 
@@ -163,6 +166,98 @@ pub fn validation_from_proto(value: i32) -> Result<ValidationSetup, DomainError>
     }
 }
 
+/// Validation method to proto.
+pub fn method_to_proto(method: ValidationMethod) -> pb::ValidationMethod {
+    match method {
+        ValidationMethod::DnsAuto => pb::ValidationMethod::DnsAuto,
+        ValidationMethod::Dns => pb::ValidationMethod::Dns,
+        ValidationMethod::File => pb::ValidationMethod::File,
+    }
+}
+
+/// Validation method from a client's raw value: unset is DNS.
+pub fn method_from_proto(value: i32) -> Result<ValidationMethod, DomainError> {
+    match pb::ValidationMethod::try_from(value) {
+        Ok(pb::ValidationMethod::Unspecified | pb::ValidationMethod::Dns) => {
+            Ok(ValidationMethod::Dns)
+        }
+        Ok(pb::ValidationMethod::File) => Ok(ValidationMethod::File),
+        Ok(pb::ValidationMethod::DnsAuto) => Ok(ValidationMethod::DnsAuto),
+        Err(_) => Err(unknown("validation_method", value)),
+    }
+}
+
+fn stored_method(value: i32) -> Result<ValidationMethod, ConvertError> {
+    match pb::ValidationMethod::try_from(value) {
+        Ok(pb::ValidationMethod::Unspecified) | Err(_) => {
+            Err(ConvertError::Missing("validation method"))
+        }
+        Ok(_) => Ok(method_from_proto(value)?),
+    }
+}
+
+/// Where a DNS challenge value is published.
+pub fn dns_record_name(domain: &DomainName) -> String {
+    format!("_dnsauth.{}", validation_target(domain))
+}
+
+/// Where a FILE challenge value is served.
+pub fn file_url(domain: &DomainName) -> String {
+    format!(
+        "http://{}/.well-known/pki-validation/fileauth.txt",
+        validation_target(domain)
+    )
+}
+
+fn challenge_to_api(challenge: &Challenge) -> pb::Challenge {
+    let (dns_record_name, file_url) = match challenge.method {
+        ValidationMethod::DnsAuto => (String::new(), String::new()),
+        ValidationMethod::Dns => (dns_record_name(&challenge.domain), String::new()),
+        ValidationMethod::File => (String::new(), file_url(&challenge.domain)),
+    };
+    pb::Challenge {
+        domain: challenge.domain.to_string(),
+        method: method_to_proto(challenge.method) as i32,
+        value: challenge.value.clone(),
+        validated_at: challenge.validated_at.map(timestamp_to_proto),
+        dns_record_name,
+        file_url,
+    }
+}
+
+fn validation_to_api(validation: &DomainValidation) -> pb::DomainValidation {
+    pb::DomainValidation {
+        challenges: validation.challenges.iter().map(challenge_to_api).collect(),
+        issued_at: Some(timestamp_to_proto(validation.issued_at)),
+        deadline: Some(timestamp_to_proto(validation.deadline)),
+        outcome: match validation.outcome {
+            None => pb::ValidationOutcome::Unspecified,
+            Some(ValidationOutcome::Passed) => pb::ValidationOutcome::Passed,
+            Some(ValidationOutcome::Expired) => pb::ValidationOutcome::Expired,
+        } as i32,
+        ended_at: validation.ended_at.map(timestamp_to_proto),
+    }
+}
+
+fn cause_to_api(cause: Option<&RevocationCause>) -> (pb::RevocationCause, String) {
+    match cause {
+        None => (pb::RevocationCause::Unspecified, String::new()),
+        Some(RevocationCause::Requested) => (pb::RevocationCause::Requested, String::new()),
+        Some(RevocationCause::OriginalRevoked { original }) => {
+            (pb::RevocationCause::OriginalRevoked, original.to_string())
+        }
+        Some(RevocationCause::KeyCompromised { certificate }) => {
+            (pb::RevocationCause::KeyCompromised, certificate.to_string())
+        }
+    }
+}
+
+fn failure_to_proto(failure: RevocationFailure) -> pb::RevocationFailure {
+    match failure {
+        RevocationFailure::ValidationExpired => pb::RevocationFailure::ValidationExpired,
+    }
+}
+
 /// Revocation reason to proto; the enum numbers are the RFC 5280 codes.
 pub fn reason_to_proto(reason: RevocationReason) -> pb::RevocationReason {
     pb::RevocationReason::try_from(reason.rfc5280_code())
@@ -279,13 +374,30 @@ pub fn certificate_to_proto(cert: &Certificate, now: Timestamp) -> pb::Certifica
             .unwrap_or_default(),
         validation_setup: setups_to_proto(&cert.validation_setup),
         status: status_to_proto(cert.status(now)) as i32,
-        revocation: cert.revocation.as_ref().map(|r| pb::Revocation {
-            reason: reason_to_proto(r.reason) as i32,
-            description: r.description.clone(),
-            path: path_to_proto(r.path) as i32,
-            requested_at: Some(timestamp_to_proto(r.requested_at)),
-            revoked_at: r.revoked_at.map(timestamp_to_proto),
+        revocation: cert.revocation.as_ref().map(|r| {
+            let (cause, cause_certificate_id) = cause_to_api(r.cause.as_ref());
+            pb::Revocation {
+                reason: reason_to_proto(r.reason) as i32,
+                description: r.description.clone(),
+                path: path_to_proto(r.path) as i32,
+                requested_at: Some(timestamp_to_proto(r.requested_at)),
+                revoked_at: r.revoked_at.map(timestamp_to_proto),
+                validation_method: method_to_proto(r.validation_method) as i32,
+                validation: r.validation.as_ref().map(validation_to_api),
+                cause: cause as i32,
+                cause_certificate_id,
+            }
         }),
+        failed_revocation: cert
+            .failed_revocation
+            .as_ref()
+            .map(|f| pb::FailedRevocation {
+                reason: reason_to_proto(f.reason) as i32,
+                requested_at: Some(timestamp_to_proto(f.requested_at)),
+                failed_at: Some(timestamp_to_proto(f.failed_at)),
+                failure: failure_to_proto(f.failure) as i32,
+            }),
+        reissue_ids: cert.reissues.iter().map(ToString::to_string).collect(),
         renewal_ordered: cert.renewal_ordered,
         public_key_sha256: cert.public_key_sha256.clone().unwrap_or_default(),
         serial_number: cert.serial_number.clone().unwrap_or_default(),
@@ -341,13 +453,62 @@ pub fn event_to_proto(event: &Event) -> pe::CertificateEvent {
             description: e.description.clone(),
             path: path_to_proto(e.path) as i32,
             requested_at: Some(timestamp_to_proto(e.requested_at)),
+            validation_method: method_to_proto(e.validation_method) as i32,
         }),
-        Event::Revoked(e) => E::Revoked(pe::CertificateRevoked {
-            reason: reason_to_proto(e.reason) as i32,
-            revoked_at: Some(timestamp_to_proto(e.revoked_at)),
+        Event::Revoked(e) => {
+            let (cause, cause_certificate_id) = match &e.cause {
+                RevocationCause::Requested => (pe::RevocationCause::Requested, String::new()),
+                RevocationCause::OriginalRevoked { original } => {
+                    (pe::RevocationCause::OriginalRevoked, original.to_string())
+                }
+                RevocationCause::KeyCompromised { certificate } => {
+                    (pe::RevocationCause::KeyCompromised, certificate.to_string())
+                }
+            };
+            E::Revoked(pe::CertificateRevoked {
+                reason: reason_to_proto(e.reason) as i32,
+                revoked_at: Some(timestamp_to_proto(e.revoked_at)),
+                cause: cause as i32,
+                cause_certificate_id,
+            })
+        }
+        Event::ValidationChallengesIssued(e) => {
+            E::ValidationChallengesIssued(pe::ValidationChallengesIssued {
+                challenges: e
+                    .challenges
+                    .iter()
+                    .map(|c| pe::Challenge {
+                        domain: c.domain.to_string(),
+                        method: method_to_proto(c.method) as i32,
+                        value: c.value.clone(),
+                        validated_at: c.validated_at.map(timestamp_to_proto),
+                    })
+                    .collect(),
+                issued_at: Some(timestamp_to_proto(e.issued_at)),
+                deadline: Some(timestamp_to_proto(e.deadline)),
+            })
+        }
+        Event::DomainValidated(e) => E::DomainValidated(pe::DomainValidated {
+            domain: e.domain.to_string(),
+            method: method_to_proto(e.method) as i32,
+            validated_at: Some(timestamp_to_proto(e.validated_at)),
+        }),
+        Event::ValidationPassed(e) => E::ValidationPassed(pe::ValidationPassed {
+            passed_at: Some(timestamp_to_proto(e.passed_at)),
+        }),
+        Event::ValidationExpired(e) => E::ValidationExpired(pe::ValidationExpired {
+            expired_at: Some(timestamp_to_proto(e.expired_at)),
+        }),
+        Event::RevocationFailed(e) => E::RevocationFailed(pe::RevocationFailed {
+            failure: failure_to_proto(e.failure) as i32,
+            failed_at: Some(timestamp_to_proto(e.failed_at)),
+        }),
+        Event::ReissueFailed(e) => E::ReissueFailed(pe::ReissueFailed {
+            reissue_id: e.reissue_id.clone(),
             cause: match e.cause {
-                RevocationCause::Requested => pe::RevocationCause::Requested,
+                ReissueFailure::OriginalRevoked => pe::ReissueFailure::OriginalRevoked,
             } as i32,
+            failed_at: Some(timestamp_to_proto(e.failed_at)),
         }),
         Event::Deleted(e) => E::Deleted(pe::CertificateDeleted {
             deleted_at: Some(timestamp_to_proto(e.deleted_at)),
@@ -411,14 +572,74 @@ pub fn event_from_proto(event: pe::CertificateEvent) -> Result<Event, ConvertErr
             description: e.description,
             path: path_from_proto(e.path)?,
             requested_at: required_time(&e.requested_at, "requested_at")?,
+            // Requests recorded before methods existed were DNS.
+            validation_method: method_from_proto(e.validation_method)?,
         }),
         E::Revoked(e) => Event::Revoked(CertificateRevoked {
             reason: RevocationReason::from_rfc5280_code(e.reason)?,
             revoked_at: required_time(&e.revoked_at, "revoked_at")?,
             cause: match pe::RevocationCause::try_from(e.cause) {
                 Ok(pe::RevocationCause::Requested) => RevocationCause::Requested,
-                _ => return Err(ConvertError::Missing("cause")),
+                Ok(pe::RevocationCause::OriginalRevoked) => RevocationCause::OriginalRevoked {
+                    original: CertificateId::parse(&e.cause_certificate_id)?,
+                },
+                Ok(pe::RevocationCause::KeyCompromised) => RevocationCause::KeyCompromised {
+                    certificate: CertificateId::parse(&e.cause_certificate_id)?,
+                },
+                Ok(pe::RevocationCause::Unspecified) | Err(_) => {
+                    return Err(ConvertError::Missing("cause"));
+                }
             },
+        }),
+        E::ValidationChallengesIssued(e) => {
+            Event::ValidationChallengesIssued(ValidationChallengesIssued {
+                challenges: e
+                    .challenges
+                    .into_iter()
+                    .map(|c| {
+                        Ok(Challenge {
+                            domain: DomainName::parse(&c.domain)?,
+                            method: stored_method(c.method)?,
+                            value: c.value,
+                            validated_at: c.validated_at.as_ref().map(timestamp_from_proto),
+                        })
+                    })
+                    .collect::<Result<_, ConvertError>>()?,
+                issued_at: required_time(&e.issued_at, "issued_at")?,
+                deadline: required_time(&e.deadline, "deadline")?,
+            })
+        }
+        E::DomainValidated(e) => Event::DomainValidated(DomainValidated {
+            domain: DomainName::parse(&e.domain)?,
+            method: stored_method(e.method)?,
+            validated_at: required_time(&e.validated_at, "validated_at")?,
+        }),
+        E::ValidationPassed(e) => Event::ValidationPassed(ValidationPassed {
+            passed_at: required_time(&e.passed_at, "passed_at")?,
+        }),
+        E::ValidationExpired(e) => Event::ValidationExpired(ValidationExpired {
+            expired_at: required_time(&e.expired_at, "expired_at")?,
+        }),
+        E::RevocationFailed(e) => Event::RevocationFailed(RevocationFailed {
+            failure: match pb::RevocationFailure::try_from(e.failure) {
+                Ok(pb::RevocationFailure::ValidationExpired) => {
+                    RevocationFailure::ValidationExpired
+                }
+                Ok(pb::RevocationFailure::Unspecified) | Err(_) => {
+                    return Err(ConvertError::Missing("failure"));
+                }
+            },
+            failed_at: required_time(&e.failed_at, "failed_at")?,
+        }),
+        E::ReissueFailed(e) => Event::ReissueFailed(ReissueFailed {
+            reissue_id: e.reissue_id,
+            cause: match pe::ReissueFailure::try_from(e.cause) {
+                Ok(pe::ReissueFailure::OriginalRevoked) => ReissueFailure::OriginalRevoked,
+                Ok(pe::ReissueFailure::Unspecified) | Err(_) => {
+                    return Err(ConvertError::Missing("cause"));
+                }
+            },
+            failed_at: required_time(&e.failed_at, "failed_at")?,
         }),
         E::Deleted(e) => Event::Deleted(CertificateDeleted {
             deleted_at: required_time(&e.deleted_at, "deleted_at")?,
@@ -470,11 +691,48 @@ pub fn event_summary(event: &Event) -> String {
         Event::RevocationRequested(e) => {
             format!("revocation requested ({}), path: {}", e.reason, e.path)
         }
-        Event::Revoked(e) => match e.cause {
+        Event::Revoked(e) => match &e.cause {
             RevocationCause::Requested => format!("revoked ({}) as requested", e.reason),
+            RevocationCause::OriginalRevoked { original } => {
+                format!("revoked ({}) with its original {original}", e.reason)
+            }
+            RevocationCause::KeyCompromised { certificate } => format!(
+                "revoked ({}): its key was compromised, as the revocation of {certificate} \
+                 reported",
+                e.reason
+            ),
         },
         Event::Deleted(_) => "deleted; its private key was erased".to_string(),
         Event::RenewalOrdered(_) => "renewal ordered".to_string(),
+        Event::ValidationChallengesIssued(e) => format!(
+            "domain validation challenges issued for {}, due by {}",
+            e.challenges
+                .iter()
+                .map(|c| format!("{} ({})", c.domain, c.method))
+                .collect::<Vec<_>>()
+                .join(", "),
+            timestamp_to_proto(e.deadline)
+        ),
+        Event::DomainValidated(e) => format!("{} proven by {}", e.domain, e.method),
+        Event::ValidationPassed(_) => "every domain proven".to_string(),
+        Event::ValidationExpired(_) => {
+            "domain validation expired before every domain was proven".to_string()
+        }
+        Event::RevocationFailed(e) => match e.failure {
+            RevocationFailure::ValidationExpired => {
+                "revocation failed: validation expired (VALIDATION_EXPIRED); the certificate \
+                 is issued again"
+                    .to_string()
+            }
+        },
+        Event::ReissueFailed(e) => match e.cause {
+            ReissueFailure::OriginalRevoked => {
+                format!(
+                    "reissue {} failed: the certificate was revoked",
+                    e.reissue_id
+                )
+            }
+        },
     }
 }
 
@@ -536,6 +794,44 @@ mod tests {
                     document_required: true,
                 },
                 requested_at: Timestamp::from_unix_seconds(15),
+                validation_method: ValidationMethod::File,
+            }),
+            Event::ValidationChallengesIssued(ValidationChallengesIssued {
+                challenges: vec![Challenge {
+                    domain: DomainName::parse("a.example.com").expect("valid"),
+                    method: ValidationMethod::File,
+                    value: "v".into(),
+                    validated_at: None,
+                }],
+                issued_at: Timestamp::from_unix_seconds(15),
+                deadline: Timestamp::from_unix_seconds(18),
+            }),
+            Event::DomainValidated(DomainValidated {
+                domain: DomainName::parse("a.example.com").expect("valid"),
+                method: ValidationMethod::File,
+                validated_at: Timestamp::from_unix_seconds(16),
+            }),
+            Event::ValidationPassed(ValidationPassed {
+                passed_at: Timestamp::from_unix_seconds(16),
+            }),
+            Event::ValidationExpired(ValidationExpired {
+                expired_at: Timestamp::from_unix_seconds(16),
+            }),
+            Event::RevocationFailed(RevocationFailed {
+                failure: RevocationFailure::ValidationExpired,
+                failed_at: Timestamp::from_unix_seconds(16),
+            }),
+            Event::ReissueFailed(ReissueFailed {
+                reissue_id: "r-1".into(),
+                cause: ReissueFailure::OriginalRevoked,
+                failed_at: Timestamp::from_unix_seconds(16),
+            }),
+            Event::Revoked(CertificateRevoked {
+                reason: RevocationReason::KeyCompromise,
+                revoked_at: Timestamp::from_unix_seconds(16),
+                cause: RevocationCause::KeyCompromised {
+                    certificate: CertificateId::parse("c0").expect("valid"),
+                },
             }),
             Event::Revoked(CertificateRevoked {
                 reason: RevocationReason::Unspecified,
@@ -563,6 +859,7 @@ mod tests {
             description: String::new(),
             path: RevocationPath::AutomaticValidation,
             requested_at: Timestamp::from_unix_seconds(1),
+            validation_method: ValidationMethod::Dns,
         });
         assert_eq!(
             event_summary(&requested),

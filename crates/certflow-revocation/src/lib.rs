@@ -5,26 +5,34 @@
 //! concurrency, so of many concurrent revocations of one certificate exactly one wins and
 //! the rest are decided again on the state it left (GEN-2).
 //!
-//! Revocations whose path needs domain validation or a reviewer (REV-10) are refused with
-//! `UNIMPLEMENTED` for now, before anything is appended, so no certificate is left waiting
-//! on a step that nothing would take.
+//! It also reacts to events (durable consumer `revocation` on the event log): a passed
+//! domain validation revokes, an expired one fails the revocation (REV-11); a revoked
+//! certificate's reissues are revoked with it (REV-5). Revocations waiting for a reviewer
+//! stay `REVOCATION_PENDING` with their path saying so.
 
 #![forbid(unsafe_code)]
 
+use std::time::Duration;
+
 use certflow_bus::{
-    CancellationToken, CommandError, CommandRuntime, Request, Responder, command_meta,
-    decode_request, not_available, refused, subjects,
+    CancellationToken, CommandRuntime, Request, Responder, command_meta, decode_request,
+    not_available, reaction_meta, refused, run_reactions, subjects, unavailable,
 };
 use certflow_domain::{
     CertificateId, Command, DeleteCertificate, Event, OrderRenewal, RequestRevocation,
-    RevocationPath, decide,
+    cancel_revocation, decide, process,
 };
+use certflow_eventstore::{ExecuteError, RecordedBatch, StoreError, actor_from_headers};
 use certflow_proto::bus::v1::Reply;
-use certflow_proto::convert::certificate_to_proto;
+use certflow_proto::convert::{certificate_to_proto, method_from_proto};
 use certflow_proto::v1::{
-    DeleteCertificateRequest, DeleteCertificateResponse, OrderRenewalRequest, OrderRenewalResponse,
-    RequestRevocationRequest, RequestRevocationResponse,
+    CancelRevocationRequest, DeleteCertificateRequest, DeleteCertificateResponse,
+    OrderRenewalRequest, OrderRenewalResponse, RequestRevocationRequest, RequestRevocationResponse,
 };
+use tracing::info;
+
+/// The service's name in logs, actors and consumer names.
+const SERVICE: &str = "revocation";
 
 /// Errors starting the service.
 #[derive(Debug, thiserror::Error)]
@@ -50,9 +58,20 @@ impl RevocationService {
         Ok(RevocationService { runtime, responder })
     }
 
-    /// Answers commands until `shutdown`.
+    /// Answers commands and reacts to events until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
-        self.runtime.serve(self.responder, shutdown, handle).await;
+        let runtime = self.runtime.clone();
+        let reactions = run_reactions(
+            self.runtime.store.clone(),
+            SERVICE,
+            Duration::from_secs(30),
+            32,
+            shutdown.clone(),
+            move |batch| react(runtime.clone(), batch),
+        );
+        let commands = self.runtime.serve(self.responder, shutdown, handle);
+        tokio::join!(reactions, commands);
+        info!("revocation service stopped");
     }
 }
 
@@ -61,6 +80,7 @@ async fn handle(runtime: CommandRuntime, request: Request) -> Reply {
         subjects::REQUEST_REVOCATION => request_revocation(&runtime, request).await,
         subjects::DELETE_CERTIFICATE => delete_certificate(&runtime, request).await,
         subjects::ORDER_RENEWAL => order_renewal(&runtime, request).await,
+        subjects::CANCEL_REVOCATION => cancel(&runtime, request).await,
         other => not_available("revocation", other),
     }
 }
@@ -72,6 +92,7 @@ async fn request_revocation(runtime: &CommandRuntime, request: Request) -> Reply
             id: CertificateId::parse(&req.certificate_id)?,
             reason_code: req.reason,
             description: req.description,
+            validation_method: method_from_proto(req.validation_method)?,
         };
         Ok((meta, command))
     });
@@ -85,11 +106,7 @@ async fn request_revocation(runtime: &CommandRuntime, request: Request) -> Reply
         .run(
             &meta,
             &id,
-            |state, ctx| {
-                let events = decide(state, &command, ctx)?;
-                refuse_unavailable_paths(&events)?;
-                Ok(events)
-            },
+            |state, ctx| Ok(decide(state, &command, ctx)?),
             |cert, now| RequestRevocationResponse {
                 certificate: Some(certificate_to_proto(cert, now)),
             },
@@ -144,30 +161,72 @@ async fn order_renewal(runtime: &CommandRuntime, request: Request) -> Reply {
         .await
 }
 
-/// Domain validation by the customer and manual review come with the validation and review
-/// services; until then such a request is refused rather than left pending forever.
-fn refuse_unavailable_paths(events: &[Event]) -> Result<(), CommandError> {
-    for event in events {
-        if let Event::RevocationRequested(requested) = event {
-            match requested.path {
-                RevocationPath::Immediate | RevocationPath::AutomaticValidation => {}
-                RevocationPath::DomainValidation => {
-                    return Err(CommandError::Unimplemented(
-                        "this certificate needs domain validation by DNS or file to be \
-                         revoked, which is not available yet; set up DNS_AUTO validation for \
-                         its domains or contact support"
-                            .into(),
-                    ));
-                }
-                RevocationPath::ManualReview { .. } => {
-                    return Err(CommandError::Unimplemented(
-                        "this certificate's brand and level need a manual review to be \
-                         revoked, which is not available yet; contact support"
-                            .into(),
-                    ));
+/// REV-7: there is no cancelling a revocation; this says so, or that there is no such
+/// certificate for the caller.
+async fn cancel(runtime: &CommandRuntime, request: Request) -> Reply {
+    let id = match decode_request::<CancelRevocationRequest>(&request)
+        .and_then(|req| CertificateId::parse(&req.certificate_id))
+    {
+        Ok(id) => id,
+        Err(err) => return refused(&err),
+    };
+    let actor = actor_from_headers(request.headers.as_ref());
+    match runtime.store.load(&id).await {
+        Ok(loaded) => refused(&cancel_revocation(&loaded.state, &id, &actor)),
+        Err(err) => unavailable(err.to_string()),
+    }
+}
+
+/// What the service does when events arrive: conclude validated revocations (REV-11) and
+/// revoke the reissues of a revoked certificate (REV-5).
+async fn react(runtime: CommandRuntime, batch: RecordedBatch) -> Result<(), StoreError> {
+    let id = &batch.certificate_id;
+    for event in &batch.events {
+        match event {
+            Event::ValidationPassed(_) | Event::ValidationExpired(_) => {
+                let meta = reaction_meta(SERVICE, "conclude", &batch, id);
+                execute(&runtime, id, &meta, |state| {
+                    process::conclude_validation(state, certflow_bus::now())
+                })
+                .await?;
+            }
+            Event::Revoked(revoked) => {
+                let original = runtime.store.load(id).await?;
+                let Some(cert) = original.state else { continue };
+                for reissue in process::reissued_from(&cert) {
+                    let meta = reaction_meta(SERVICE, "cascade", &batch, reissue);
+                    execute(&runtime, reissue, &meta, |state| {
+                        process::revoke_with_original(
+                            state,
+                            id,
+                            revoked.reason,
+                            certflow_bus::now(),
+                        )
+                    })
+                    .await?;
                 }
             }
+            _ => {}
         }
     }
     Ok(())
+}
+
+async fn execute(
+    runtime: &CommandRuntime,
+    id: &CertificateId,
+    meta: &certflow_eventstore::CommandMeta,
+    mut decide: impl FnMut(&certflow_domain::State) -> Vec<Event>,
+) -> Result<(), StoreError> {
+    match runtime
+        .store
+        .execute(id, meta, |state| {
+            Ok::<_, std::convert::Infallible>(decide(state))
+        })
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(ExecuteError::Store(err)) => Err(err),
+        Err(ExecuteError::Refused(never)) => match never {},
+    }
 }

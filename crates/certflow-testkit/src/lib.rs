@@ -7,6 +7,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod dns;
+pub mod web;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -473,6 +476,21 @@ impl Certflow {
     }
 
     /// Starts the services again on the same NATS and data directory, gateway on a new port.
+    /// Starts more instances of `services` against the same NATS server, e.g. a second
+    /// validation service; they stop when the returned handle is shut down or dropped.
+    pub async fn start_more(
+        &self,
+        services: &[Service],
+        configure: impl FnOnce(&mut Config),
+    ) -> Result<certd::Running, TestkitError> {
+        let mut config = Config::new(self.nats.url(), self.data.path());
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.crl_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.nats_passwords = service_passwords(&self.nats);
+        configure(&mut config);
+        Ok(certd::start(config, services).await?)
+    }
+
     pub async fn restart_services(
         &mut self,
         configure: impl FnOnce(&mut Config),

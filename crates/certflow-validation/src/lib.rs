@@ -1,39 +1,198 @@
-//! The validation service. It will issue and check domain-ownership challenges by DNS and HTTP (REV-11).
+//! The validation service: issues domain-ownership challenges and proves them against real
+//! DNS and HTTP (REV-10, REV-11).
 //!
-//! It runs as its own service on `certflow.cmd.validation.>` (queue group `validation`) so the
-//! deployment shape is final; it has no commands yet and answers every request with
-//! `UNIMPLEMENTED`.
+//! It works by events, on three feeds:
+//! - **Reactions** (durable consumer `validation` on the event log): a `RevocationRequested`
+//!   on the domain-validation path gets its challenges (`ValidationChallengesIssued`), and
+//!   each set of challenges gets a check task.
+//! - **Checks** (work queue `CERTFLOW_VALIDATION_CHECKS`, one task per set of challenges):
+//!   a task probes every open challenge, appends `DomainValidated` for each proven domain
+//!   and `ValidationPassed` once all are, or `ValidationExpired` once the deadline is past;
+//!   until then it is handed back to JetStream with a delay that backs off, never beyond the
+//!   deadline. The schedule lives in JetStream and the state in the log, so restarts lose
+//!   nothing, and any number of instances share the work.
+//! - **Requests** (`certflow.cmd.validation.check`): `CheckValidation` probes at once.
+//!
+//! Every append is decided on the certificate's current state with optimistic concurrency,
+//! so two instances racing on one certificate append its outcome once.
 
 #![forbid(unsafe_code)]
 
-use certflow_bus::{CancellationToken, Responder, not_available, subjects};
+pub mod probe;
+
+mod checks;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use certflow_bus::{
+    CancellationToken, Request, Responder, not_available, reaction_meta, run_reactions, subjects,
+};
+use certflow_domain::{Event, Policy, RevocationPath, process};
+use certflow_eventstore::{EventStore, RecordedBatch, StoreError};
+use certflow_proto::bus::v1::Reply;
+use tracing::info;
+
+pub use checks::CheckQueue;
+pub use probe::{ProbeConfig, Prober};
+
+/// The service's name in logs, actors and consumer names.
+const SERVICE: &str = "validation";
+
+/// How the validation service probes and how often it looks again.
+#[derive(Debug, Clone)]
+pub struct ValidationConfig {
+    pub probe: ProbeConfig,
+    /// The first wait before a pending challenge is checked again; doubled each time.
+    pub recheck_initial: Duration,
+    /// The longest wait between two checks.
+    pub recheck_max: Duration,
+}
+
+impl Default for ValidationConfig {
+    fn default() -> Self {
+        ValidationConfig {
+            probe: ProbeConfig::default(),
+            recheck_initial: Duration::from_secs(30),
+            recheck_max: Duration::from_secs(600),
+        }
+    }
+}
 
 /// Errors starting the service.
 #[derive(Debug, thiserror::Error)]
 pub enum ValidationError {
     #[error(transparent)]
     Bus(#[from] certflow_bus::BusError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Probe(#[from] probe::ProbeError),
+}
+
+/// What the service's tasks share.
+#[derive(Debug, Clone)]
+struct Shared {
+    store: EventStore,
+    queue: CheckQueue,
+    prober: Prober,
+    policy: Arc<Policy>,
+    config: Arc<ValidationConfig>,
 }
 
 /// The validation service, subscribed and ready to run.
 #[derive(Debug)]
 pub struct ValidationService {
+    shared: Shared,
     responder: Responder,
 }
 
 impl ValidationService {
-    /// Subscribes to the service's commands.
-    pub async fn bind(client: async_nats::Client) -> Result<Self, ValidationError> {
-        let responder = Responder::bind(client, subjects::VALIDATION, "validation").await?;
-        Ok(ValidationService { responder })
+    /// Opens the check queue and subscribes to the service's requests.
+    pub async fn bind(
+        client: async_nats::Client,
+        store: EventStore,
+        policy: Arc<Policy>,
+        config: ValidationConfig,
+        replicas: usize,
+    ) -> Result<Self, ValidationError> {
+        let prober = Prober::new(config.probe.clone())?;
+        let queue = CheckQueue::open(client.clone(), replicas).await?;
+        let responder = Responder::bind(client, subjects::VALIDATION, SERVICE).await?;
+        Ok(ValidationService {
+            shared: Shared {
+                store,
+                queue,
+                prober,
+                policy,
+                config: Arc::new(config),
+            },
+            responder,
+        })
     }
 
-    /// Answers requests until `shutdown`.
+    /// Reacts to events, works the check queue and answers requests until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
-        self.responder
-            .run(shutdown, |request| async move {
-                not_available("validation", &request.subject)
+        let shared = self.shared;
+        let reactions = {
+            let shared = shared.clone();
+            let shutdown = shutdown.clone();
+            async move {
+                run_reactions(
+                    shared.store.clone(),
+                    SERVICE,
+                    Duration::from_secs(30),
+                    32,
+                    shutdown,
+                    |batch| react(shared.clone(), batch),
+                )
+                .await;
+            }
+        };
+        let checks = checks::work(shared.clone(), shutdown.clone());
+        let requests = {
+            let shared = shared.clone();
+            self.responder.run(shutdown, move |request| {
+                let shared = shared.clone();
+                async move { answer(shared, request).await }
             })
-            .await;
+        };
+        tokio::join!(reactions, checks, requests);
+        info!("validation service stopped");
+    }
+}
+
+async fn answer(shared: Shared, request: Request) -> Reply {
+    match request.subject.as_str() {
+        subjects::CHECK_VALIDATION => checks::check_on_request(&shared, request).await,
+        other => not_available(SERVICE, other),
+    }
+}
+
+/// Issues challenges for a revocation that waits for domain validation, and queues a check
+/// for every set of challenges issued.
+async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), StoreError> {
+    let id = &batch.certificate_id;
+    for event in &batch.events {
+        match event {
+            Event::RevocationRequested(requested)
+                if requested.path == RevocationPath::DomainValidation =>
+            {
+                let meta = reaction_meta(SERVICE, "challenge", &batch, id);
+                let now = certflow_bus::now();
+                let policy = shared.policy.clone();
+                shared
+                    .store
+                    .execute(id, &meta, |state| {
+                        Ok::<_, std::convert::Infallible>(process::issue_challenges(
+                            state,
+                            now,
+                            &policy,
+                            challenge_value,
+                        ))
+                    })
+                    .await
+                    .map_err(execute_error)?;
+            }
+            Event::ValidationChallengesIssued(_) => {
+                shared.queue.enqueue(id, batch.sequence).await?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A fresh challenge value: 128 random bits, as 32 hex digits.
+fn challenge_value() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+fn execute_error<E: std::error::Error>(err: certflow_eventstore::ExecuteError<E>) -> StoreError {
+    match err {
+        certflow_eventstore::ExecuteError::Store(err) => err,
+        certflow_eventstore::ExecuteError::Refused(err) => {
+            StoreError::Unavailable(err.to_string().into())
+        }
     }
 }

@@ -1,0 +1,114 @@
+//! Running a service's reactions to events: pull from its shared durable consumer, handle
+//! several messages at once, acknowledge each once its effects are appended, and ask for it
+//! again later when they could not be.
+
+use std::future::Future;
+use std::time::Duration;
+
+use certflow_domain::{Actor, CertificateId, CommandId, Role};
+use certflow_eventstore::{CommandMeta, EventStore, Reaction, RecordedBatch, StoreError};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+/// How long to wait before offering a message whose reaction failed again.
+const RETRY_DELAY: Duration = Duration::from_secs(2);
+
+/// The metadata of an append a service makes in reaction to `cause`. Its command id, and so
+/// its `Nats-Msg-Id`, derives from the causing message and the certificate it changes, so a
+/// redelivered event appends nothing twice; correlation carries over from the cause (GEN-4).
+pub fn reaction_meta(
+    service: &str,
+    step: &str,
+    cause: &RecordedBatch,
+    target: &CertificateId,
+) -> CommandMeta {
+    let id = format!("{step}-{}-{target}", cause.sequence);
+    CommandMeta {
+        command_id: CommandId(id.clone()),
+        request_id: id,
+        correlation_id: cause.meta.correlation_id.clone(),
+        causation_id: Some(cause.meta.command_id.0.clone()),
+        actor: service_actor(service),
+        traceparent: cause.meta.traceparent.clone(),
+    }
+}
+
+/// The actor a service's own appends are recorded under.
+pub fn service_actor(service: &str) -> Actor {
+    Actor {
+        subject: format!("certflow-{service}"),
+        account: "certflow".into(),
+        roles: vec![Role::Admin],
+    }
+}
+
+/// Handles the events of durable consumer `durable` with `handle`, `concurrency` at a time,
+/// until `shutdown`. A message is acknowledged when `handle` succeeds, offered again shortly
+/// when it fails, and skipped (with a warning) when it cannot be read. The consumer is
+/// re-attached whenever its subscription ends.
+pub async fn run_reactions<H, F>(
+    store: EventStore,
+    durable: &str,
+    ack_wait: Duration,
+    concurrency: usize,
+    shutdown: CancellationToken,
+    handle: H,
+) where
+    H: Fn(RecordedBatch) -> F + Send + Sync,
+    F: Future<Output = Result<(), StoreError>> + Send,
+{
+    while !shutdown.is_cancelled() {
+        let reactions = match store.reactions(durable, ack_wait).await {
+            Ok(reactions) => reactions,
+            Err(err) => {
+                warn!(error = %err, durable, "cannot attach to the event log; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(RETRY_DELAY) => continue,
+                }
+            }
+        };
+        let messages = futures::stream::unfold(reactions, |mut reactions| async move {
+            reactions.next().await.map(|item| (item, reactions))
+        })
+        .take_until(shutdown.cancelled());
+        messages
+            .for_each_concurrent(concurrency, |item| async {
+                match item {
+                    Ok(reaction) => react_once(reaction, &handle).await,
+                    Err(err) => warn!(error = %err, durable, "event feed hiccup"),
+                }
+            })
+            .await;
+        if !shutdown.is_cancelled() {
+            debug!(durable, "event feed ended; attaching again");
+        }
+    }
+}
+
+async fn react_once<H, F>(reaction: Reaction, handle: &H)
+where
+    H: Fn(RecordedBatch) -> F,
+    F: Future<Output = Result<(), StoreError>>,
+{
+    let sequence = reaction.sequence;
+    let outcome = match &reaction.batch {
+        Ok(batch) => handle(batch.clone()).await,
+        Err(err) => {
+            warn!(error = %err, sequence, "skipping an unreadable event message");
+            Ok(())
+        }
+    };
+    let acked = match outcome {
+        Ok(()) => reaction.ack().await,
+        Err(err) => {
+            warn!(error = %err, sequence, "reaction failed; it will be tried again");
+            reaction.retry_after(RETRY_DELAY).await
+        }
+    };
+    if let Err(err) = acked {
+        // Unacknowledged, the message comes back after the ack wait; reactions are idempotent.
+        warn!(error = %err, sequence, "could not acknowledge a reaction");
+    }
+}

@@ -1,0 +1,123 @@
+//! The feed services react to: a durable pull consumer over every certificate's events,
+//! shared by all instances of one service, acknowledged message by message.
+//!
+//! Unlike the projection's feed, which one process re-creates at its own position, this
+//! consumer is created once and kept: JetStream tracks what each service has handled, hands
+//! each message to one instance, and offers it again if that instance goes away before
+//! acknowledging. Reactions decide on the certificate's current state, so a message handled
+//! twice appends nothing the second time.
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, AckKind, consumer};
+use futures::StreamExt;
+
+use crate::store::{EventStore, RecordedBatch, StoreError, offset_to_timestamp};
+
+/// One event message for a reacting service.
+#[derive(Debug)]
+pub struct Reaction {
+    /// Stream sequence of the message: reactions derive their message ids from it.
+    pub sequence: u64,
+    /// The batch, or why it could not be read.
+    pub batch: Result<RecordedBatch, StoreError>,
+    message: jetstream::Message,
+}
+
+impl Reaction {
+    /// Marks the message handled. Call it once the reaction's effects are appended.
+    pub async fn ack(&self) -> Result<(), StoreError> {
+        self.message.ack().await.map_err(StoreError::Unavailable)
+    }
+
+    /// Asks for the message again after `delay`, e.g. when the log was unavailable.
+    pub async fn retry_after(&self, delay: Duration) -> Result<(), StoreError> {
+        self.message
+            .ack_with(AckKind::Nak(Some(delay)))
+            .await
+            .map_err(StoreError::Unavailable)
+    }
+}
+
+/// The messages of a reacting service's consumer.
+pub struct Reactions {
+    messages: consumer::pull::Stream,
+    subject_prefix: String,
+}
+
+impl std::fmt::Debug for Reactions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reactions").finish_non_exhaustive()
+    }
+}
+
+impl Reactions {
+    /// The next message; `None` when the subscription ended.
+    pub async fn next(&mut self) -> Option<Result<Reaction, StoreError>> {
+        let message = match self.messages.next().await? {
+            Ok(message) => message,
+            Err(err) => return Some(Err(StoreError::Unavailable(err.into()))),
+        };
+        Some(self.reaction(message))
+    }
+
+    fn reaction(&self, message: jetstream::Message) -> Result<Reaction, StoreError> {
+        let info = message.info().map_err(StoreError::Unavailable)?;
+        let sequence = info.stream_sequence;
+        let recorded_at = offset_to_timestamp(info.published);
+        let empty = HeaderMap::new();
+        let batch = RecordedBatch::parse(
+            &message.subject,
+            sequence,
+            recorded_at,
+            message.headers.as_ref().unwrap_or(&empty),
+            &message.payload,
+            &self.subject_prefix,
+        );
+        Ok(Reaction {
+            sequence,
+            batch,
+            message,
+        })
+    }
+}
+
+impl EventStore {
+    /// The shared durable consumer `durable` over every certificate's events, created on
+    /// first use from the start of the log. A message not acknowledged within `ack_wait`
+    /// is offered again.
+    pub async fn reactions(
+        &self,
+        durable: &str,
+        ack_wait: Duration,
+    ) -> Result<Reactions, StoreError> {
+        let consumer = self
+            .stream()
+            .get_or_create_consumer(
+                durable,
+                consumer::pull::Config {
+                    durable_name: Some(durable.to_string()),
+                    description: Some(format!("certflow reactions of {durable}")),
+                    filter_subject: self.certificate_subjects(),
+                    deliver_policy: consumer::DeliverPolicy::All,
+                    ack_policy: consumer::AckPolicy::Explicit,
+                    ack_wait,
+                    max_ack_pending: 1_000,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|err| StoreError::Unavailable(err.into()))?;
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(200)
+            .messages()
+            .await
+            .map_err(|err| StoreError::Unavailable(err.into()))?;
+        Ok(Reactions {
+            messages,
+            subject_prefix: self.subject_prefix().to_string(),
+        })
+    }
+}

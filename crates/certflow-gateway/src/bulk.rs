@@ -1,0 +1,214 @@
+//! GEN-6: bulk revocation. The gateway fans one admin call out into ordinary revocation
+//! requests, one per certificate, so each goes through the same rules and events as a single
+//! `RequestRevocation`, and streams each certificate's result as it completes.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use bytes::Bytes;
+use certflow_bus::subjects;
+use certflow_domain::{Actor, CertificateId};
+use certflow_proto::v1::{
+    BulkRevokeRefusal, BulkRevokeRequest, BulkRevokeResponse, CertificateStatus,
+    ListCertificatesRequest, ListCertificatesResponse, RequestRevocationRequest,
+    RequestRevocationResponse, bulk_revoke_response::Outcome,
+};
+use futures::{Stream, StreamExt};
+use prost::Message;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+use uuid::Uuid;
+
+use crate::{Gateway, error_status};
+
+/// The stream of per-certificate results.
+pub type ResultStream = Pin<Box<dyn Stream<Item = Result<BulkRevokeResponse, Status>> + Send>>;
+
+/// Most certificates one call may name or select.
+const MAX_CERTIFICATES: usize = 100_000;
+/// Revocations in flight at once.
+const CONCURRENCY: usize = 16;
+/// Namespace of the per-certificate request ids.
+const BULK_NAMESPACE: Uuid = Uuid::from_u128(0x3f1c_9b0e_52d4_4e77_8a6b_0d2e_41c9_7a15);
+
+fn invalid(message: impl Into<String>) -> Status {
+    error_status(Code::InvalidArgument, "INVALID_ARGUMENT", message)
+}
+
+/// Checks the request, resolves the certificates, and starts revoking them.
+pub(crate) async fn start(
+    gateway: Gateway,
+    actor: Actor,
+    correlation: String,
+    request: BulkRevokeRequest,
+) -> Result<ResultStream, Status> {
+    let request_id = request.request_id.trim().to_string();
+    if request_id.is_empty()
+        || request_id.len() > 128
+        || !request_id.chars().all(|c| c.is_ascii_graphic())
+    {
+        return Err(invalid(
+            "request_id is required: 1 to 128 printable characters; reuse it only to retry \
+             the same bulk revocation",
+        ));
+    }
+    let account = request.account.trim().to_string();
+    let ids = match (request.certificate_ids.is_empty(), account.is_empty()) {
+        (false, true) => named(&request.certificate_ids)?,
+        (true, false) => of_account(&gateway, &actor, &correlation, &account).await?,
+        _ => {
+            return Err(invalid(
+                "name the certificates to revoke, or an account whose certificates to revoke, \
+                 not both",
+            ));
+        }
+    };
+    let total = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+    let (sender, receiver) = mpsc::channel(CONCURRENCY * 2);
+    tokio::spawn(async move {
+        let completed = AtomicU32::new(0);
+        let results = futures::stream::iter(ids)
+            .map(|id| revoke_one(&gateway, &actor, &correlation, &request_id, &request, id))
+            .buffer_unordered(CONCURRENCY);
+        futures::pin_mut!(results);
+        while let Some(mut result) = results.next().await {
+            result.completed = completed.fetch_add(1, Ordering::Relaxed) + 1;
+            result.total = total;
+            if sender.send(Ok(result)).await.is_err() {
+                // The caller went away; retrying with the same request id resumes safely.
+                break;
+            }
+        }
+    });
+    Ok(Box::pin(ReceiverStream::new(receiver)))
+}
+
+fn named(ids: &[String]) -> Result<Vec<String>, Status> {
+    if ids.len() > MAX_CERTIFICATES {
+        return Err(invalid(format!(
+            "at most {MAX_CERTIFICATES} certificates per bulk revocation"
+        )));
+    }
+    let mut unique = Vec::with_capacity(ids.len());
+    for id in ids {
+        let id = CertificateId::parse(id.trim())
+            .map_err(|err| invalid(err.message().to_string()))?
+            .to_string();
+        if !unique.contains(&id) {
+            unique.push(id);
+        }
+    }
+    Ok(unique)
+}
+
+/// Every certificate of `account` that can still be revoked, page by page from the
+/// projection.
+async fn of_account(
+    gateway: &Gateway,
+    actor: &Actor,
+    correlation: &str,
+    account: &str,
+) -> Result<Vec<String>, Status> {
+    let mut ids = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page: ListCertificatesResponse = gateway
+            .call(
+                subjects::LIST_CERTIFICATES,
+                actor,
+                correlation,
+                None,
+                Bytes::from(
+                    ListCertificatesRequest {
+                        status: CertificateStatus::Unspecified as i32,
+                        page_size: 500,
+                        page_token: page_token.clone(),
+                        account: account.to_string(),
+                    }
+                    .encode_to_vec(),
+                ),
+            )
+            .await?;
+        ids.extend(
+            page.certificates
+                .into_iter()
+                .filter(|c| {
+                    matches!(
+                        CertificateStatus::try_from(c.status),
+                        Ok(CertificateStatus::Issued
+                            | CertificateStatus::RevocationPending
+                            | CertificateStatus::ReissuePending)
+                    )
+                })
+                .map(|c| c.id),
+        );
+        if ids.len() > MAX_CERTIFICATES {
+            return Err(invalid(format!(
+                "the account has more than {MAX_CERTIFICATES} certificates; revoke them in \
+                 lists of ids"
+            )));
+        }
+        if page.next_page_token.is_empty() {
+            return Ok(ids);
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+async fn revoke_one(
+    gateway: &Gateway,
+    actor: &Actor,
+    correlation: &str,
+    request_id: &str,
+    request: &BulkRevokeRequest,
+    certificate_id: String,
+) -> BulkRevokeResponse {
+    // One request id per certificate, derived from the bulk one: a retried bulk call
+    // repeats nothing (GEN-1).
+    let per_certificate = Uuid::new_v5(
+        &BULK_NAMESPACE,
+        format!("{request_id}\n{certificate_id}").as_bytes(),
+    );
+    let single = RequestRevocationRequest {
+        request_id: format!("bulk-{per_certificate}"),
+        certificate_id: certificate_id.clone(),
+        reason: request.reason,
+        description: request.description.clone(),
+        validation_method: request.validation_method,
+    };
+    let outcome = match gateway
+        .call::<RequestRevocationResponse>(
+            subjects::REQUEST_REVOCATION,
+            actor,
+            correlation,
+            None,
+            Bytes::from(single.encode_to_vec()),
+        )
+        .await
+    {
+        Ok(response) => match response.certificate {
+            Some(certificate) => Outcome::Certificate(certificate),
+            None => Outcome::Refusal(BulkRevokeRefusal {
+                code: format!("{:?}", Code::Internal),
+                reason: "INTERNAL".into(),
+                message: "the revocation service answered without the certificate".into(),
+            }),
+        },
+        Err(status) => Outcome::Refusal(BulkRevokeRefusal {
+            code: format!("{:?}", status.code()),
+            reason: status
+                .get_details_error_info()
+                .map(|info| info.reason)
+                .unwrap_or_default(),
+            message: status.message().to_string(),
+        }),
+    };
+    BulkRevokeResponse {
+        certificate_id,
+        outcome: Some(outcome),
+        completed: 0,
+        total: 0,
+    }
+}
