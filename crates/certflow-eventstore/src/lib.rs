@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod crls;
+mod keyindex;
 mod keystore;
 mod meta;
 mod outcomes;
@@ -22,6 +23,7 @@ mod reactions;
 mod store;
 
 pub use crls::{CrlStore, PublishedCrl};
+pub use keyindex::KeyIndex;
 pub use keystore::{KeyStore, StoredKey};
 pub use meta::{CommandMeta, actor_from_headers, headers, write_actor};
 pub use outcomes::Outcomes;

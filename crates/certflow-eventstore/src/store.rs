@@ -187,9 +187,9 @@ impl EventStore {
         &self.config.subject_prefix
     }
 
-    /// The JetStream context the store publishes with.
-    pub fn jetstream(&self) -> &jetstream::Context {
-        &self.js
+    /// How many replicas the store's streams keep.
+    pub fn replicas(&self) -> usize {
+        self.config.replicas
     }
 
     /// Every batch of a certificate, in order.

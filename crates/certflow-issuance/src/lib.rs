@@ -30,7 +30,7 @@ use certflow_domain::{
     CertificateId, Command, DomainError, Event, IssueCertificate, KeyAlgorithm, Reason, X509Facts,
     decide,
 };
-use certflow_eventstore::{CrlStore, StoreError};
+use certflow_eventstore::{CrlStore, KeyIndex, StoreError};
 use certflow_proto::bus::v1::Reply;
 use certflow_proto::convert::{
     algorithm_from_proto, brand_from_proto, certificate_to_proto, level_from_proto,
@@ -65,6 +65,7 @@ pub struct IssuanceService {
     responder: Responder,
     crl_responder: Responder,
     crls: CrlStore,
+    keys: KeyIndex,
     publisher: CrlPublisher,
 }
 
@@ -77,6 +78,7 @@ impl IssuanceService {
         crl_config: CrlConfig,
     ) -> Result<Self, IssuanceError> {
         let crls = CrlStore::open(client.clone(), 1).await?;
+        let keys = KeyIndex::open(client.clone(), runtime.store.replicas()).await?;
         let publisher = CrlPublisher {
             ca: signing.ca.clone(),
             crls: crls.clone(),
@@ -92,6 +94,7 @@ impl IssuanceService {
             responder,
             crl_responder,
             crls,
+            keys,
             publisher,
         })
     }
@@ -104,14 +107,14 @@ impl IssuanceService {
             async move { crl::answer(&crls, request).await }
         });
         let publisher = self.publisher.run(shutdown.clone());
-        let context = Arc::new((self.runtime, self.signing));
+        let context = Arc::new((self.runtime, self.signing, self.keys));
         let commands = self.responder.run(shutdown, move |request| {
             let context = context.clone();
             async move {
-                let (runtime, signing) = &*context;
+                let (runtime, signing, keys) = &*context;
                 match request.subject.as_str() {
-                    subjects::ISSUE_CERTIFICATE => issue(runtime, signing, request).await,
-                    subjects::UPLOAD_CERTIFICATE => upload(runtime, signing, request).await,
+                    subjects::ISSUE_CERTIFICATE => issue(runtime, signing, keys, request).await,
+                    subjects::UPLOAD_CERTIFICATE => upload(runtime, signing, keys, request).await,
                     subjects::DOWNLOAD_CERTIFICATE => {
                         download::answer(&runtime.store, signing, request).await
                     }
@@ -136,6 +139,8 @@ struct IssueParts {
     meta: certflow_eventstore::CommandMeta,
     command: IssueCertificate,
     csr_pem: Option<String>,
+    /// Hex SHA-256 of the CSR's SubjectPublicKeyInfo.
+    csr_key_sha256: Option<String>,
     key_password: Option<String>,
 }
 
@@ -143,9 +148,12 @@ fn parse_issue(request: &Request) -> Result<IssueParts, DomainError> {
     let req = decode_request::<IssueCertificateRequest>(request)?;
     let meta = command_meta(&req.request_id, request.headers.as_ref())?;
     let csr_pem = (!req.csr_pem.trim().is_empty()).then(|| req.csr_pem.clone());
-    let algorithm = match &csr_pem {
-        Some(csr) => csr_key_algorithm(csr)?,
-        None => algorithm_from_proto(req.key_algorithm)?,
+    let (algorithm, csr_key_sha256) = match &csr_pem {
+        Some(csr) => {
+            let (algorithm, key) = csr_key(csr)?;
+            (algorithm, Some(key))
+        }
+        None => (algorithm_from_proto(req.key_algorithm)?, None),
     };
     let key_password = (!req.key_password.is_empty()).then(|| req.key_password.clone());
     if csr_pem.is_some() && key_password.is_some() {
@@ -172,13 +180,16 @@ fn parse_issue(request: &Request) -> Result<IssueParts, DomainError> {
         meta,
         command,
         csr_pem,
+        csr_key_sha256,
         key_password,
     })
 }
 
 /// REI-7: a CSR must parse, carry a valid self-signature and hold a key the product issues
-/// for (RSA 2048/3072/4096, ECC P-256/P-384).
-fn csr_key_algorithm(csr_pem: &str) -> Result<KeyAlgorithm, DomainError> {
+/// for (RSA 2048/3072/4096, ECC P-256/P-384). Returns the key's algorithm and the hex
+/// SHA-256 of its SubjectPublicKeyInfo.
+fn csr_key(csr_pem: &str) -> Result<(KeyAlgorithm, String), DomainError> {
+    use sha2::{Digest, Sha256};
     use x509_parser::prelude::FromDer;
     let invalid = |why: String| DomainError::invalid(Reason::CsrInvalid, why);
     let (_, pem) = x509_parser::pem::parse_x509_pem(csr_pem.as_bytes())
@@ -188,13 +199,14 @@ fn csr_key_algorithm(csr_pem: &str) -> Result<KeyAlgorithm, DomainError> {
             .map_err(|e| invalid(format!("the CSR does not parse: {e}")))?;
     csr.verify_signature()
         .map_err(|_| invalid("the CSR's self-signature does not verify".into()))?;
-    match upload::key_algorithm(&csr.certification_request_info.subject_pki) {
+    let spki = &csr.certification_request_info.subject_pki;
+    match upload::key_algorithm(spki) {
         KeyAlgorithm::Other | KeyAlgorithm::Sm2 => Err(DomainError::invalid(
             Reason::KeyPolicyViolation,
             "the CSR's key is not one the product issues for: use RSA 2048, 3072 or 4096, or \
              ECC P-256 or P-384",
         )),
-        algorithm => Ok(algorithm),
+        algorithm => Ok((algorithm, hex::encode(Sha256::digest(spki.raw)))),
     }
 }
 
@@ -205,6 +217,21 @@ fn ca_refusal(err: CaError) -> CommandError {
         }
         CaError::Unsupported(why) => DomainError::invalid(Reason::KeyPolicyViolation, why).into(),
         other => CommandError::Failed(other.to_string()),
+    }
+}
+
+/// REV-16: a key revoked for compromise is never certified again. `None` when the key may
+/// be used; otherwise the reply to send.
+async fn refuse_blocked_key(keys: &KeyIndex, key_sha256: &str) -> Option<Reply> {
+    match keys.blocked_by(key_sha256).await {
+        Ok(None) => None,
+        Ok(Some(_)) => Some(refused(&certflow_domain::process::key_blocked())),
+        Err(err) => {
+            warn!(error = %err, "could not read the key index");
+            Some(certflow_bus::unavailable(
+                "the key index is unavailable; retry with the same request id",
+            ))
+        }
     }
 }
 
@@ -247,11 +274,21 @@ async fn shred_unused(signing: &Signing, key_id: Option<&String>, kept: bool, re
     }
 }
 
-async fn issue(runtime: &CommandRuntime, signing: &Signing, request: Request) -> Reply {
+async fn issue(
+    runtime: &CommandRuntime,
+    signing: &Signing,
+    keys: &KeyIndex,
+    request: Request,
+) -> Reply {
     let parts = match parse_issue(&request) {
         Ok(parts) => parts,
         Err(err) => return refused(&err),
     };
+    if let Some(key) = &parts.csr_key_sha256
+        && let Some(reply) = refuse_blocked_key(keys, key).await
+    {
+        return reply;
+    }
     // A generated key is sealed away before anything refers to it.
     let generated = match &parts.csr_pem {
         Some(_) => None,
@@ -327,7 +364,12 @@ async fn issue(runtime: &CommandRuntime, signing: &Signing, request: Request) ->
     reply
 }
 
-async fn upload(runtime: &CommandRuntime, signing: &Signing, request: Request) -> Reply {
+async fn upload(
+    runtime: &CommandRuntime,
+    signing: &Signing,
+    keys: &KeyIndex,
+    request: Request,
+) -> Reply {
     let parsed = decode_request::<UploadCertificateRequest>(&request).and_then(|req| {
         let meta = command_meta(&req.request_id, request.headers.as_ref())?;
         let key = (!req.private_key_pem.trim().is_empty()).then_some(req.private_key_pem.clone());
@@ -339,6 +381,9 @@ async fn upload(runtime: &CommandRuntime, signing: &Signing, request: Request) -
         Ok(parsed) => parsed,
         Err(err) => return refused(&err),
     };
+    if let Some(reply) = refuse_blocked_key(keys, &command.public_key_sha256).await {
+        return reply;
+    }
     if let Some(key) = &key {
         match store_key(signing, key).await {
             Ok(key_id) => command.private_key_id = Some(key_id),

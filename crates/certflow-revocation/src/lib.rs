@@ -7,8 +7,10 @@
 //!
 //! It also reacts to events (durable consumer `revocation` on the event log): a passed
 //! domain validation revokes, an expired one fails the revocation (REV-11); a revoked
-//! certificate's reissues are revoked with it (REV-5). Revocations waiting for a reviewer
-//! stay `REVOCATION_PENDING` with their path saying so.
+//! certificate's reissues are revoked with it (REV-5); a key-compromise revocation blocks
+//! the public key and revokes every other live certificate carrying it, including ones
+//! certified while the block was being written (REV-16, through [`KeyIndex`]). Revocations
+//! waiting for a reviewer stay `REVOCATION_PENDING` with their path saying so.
 
 #![forbid(unsafe_code)]
 
@@ -18,11 +20,12 @@ use certflow_bus::{
     CancellationToken, CommandRuntime, Request, Responder, command_meta, decode_request,
     not_available, reaction_meta, refused, run_reactions, subjects, unavailable,
 };
+use certflow_domain::RevocationReason;
 use certflow_domain::{
     CertificateId, Command, DeleteCertificate, Event, OrderRenewal, RequestRevocation,
     cancel_revocation, decide, process,
 };
-use certflow_eventstore::{ExecuteError, RecordedBatch, StoreError, actor_from_headers};
+use certflow_eventstore::{ExecuteError, KeyIndex, RecordedBatch, StoreError, actor_from_headers};
 use certflow_proto::bus::v1::Reply;
 use certflow_proto::convert::{certificate_to_proto, method_from_proto};
 use certflow_proto::v1::{
@@ -39,12 +42,15 @@ const SERVICE: &str = "revocation";
 pub enum RevocationError {
     #[error(transparent)]
     Bus(#[from] certflow_bus::BusError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// The revocation service, subscribed and ready to run.
 #[derive(Debug)]
 pub struct RevocationService {
     runtime: CommandRuntime,
+    keys: KeyIndex,
     responder: Responder,
 }
 
@@ -54,20 +60,26 @@ impl RevocationService {
         client: async_nats::Client,
         runtime: CommandRuntime,
     ) -> Result<Self, RevocationError> {
+        let keys = KeyIndex::open(client.clone(), runtime.store.replicas()).await?;
         let responder = Responder::bind(client, subjects::REVOCATION, "revocation").await?;
-        Ok(RevocationService { runtime, responder })
+        Ok(RevocationService {
+            runtime,
+            keys,
+            responder,
+        })
     }
 
     /// Answers commands and reacts to events until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
         let runtime = self.runtime.clone();
+        let keys = self.keys;
         let reactions = run_reactions(
             self.runtime.store.clone(),
             SERVICE,
             Duration::from_secs(30),
             32,
             shutdown.clone(),
-            move |batch| react(runtime.clone(), batch),
+            move |batch| react(runtime.clone(), keys.clone(), batch),
         );
         let commands = self.runtime.serve(self.responder, shutdown, handle);
         tokio::join!(reactions, commands);
@@ -177,12 +189,25 @@ async fn cancel(runtime: &CommandRuntime, request: Request) -> Reply {
     }
 }
 
-/// What the service does when events arrive: conclude validated revocations (REV-11) and
-/// revoke the reissues of a revoked certificate (REV-5).
-async fn react(runtime: CommandRuntime, batch: RecordedBatch) -> Result<(), StoreError> {
+/// What the service does when events arrive: conclude validated revocations (REV-11),
+/// revoke the reissues of a revoked certificate (REV-5), and keep compromised keys out
+/// (REV-16).
+async fn react(
+    runtime: CommandRuntime,
+    keys: KeyIndex,
+    batch: RecordedBatch,
+) -> Result<(), StoreError> {
     let id = &batch.certificate_id;
     for event in &batch.events {
         match event {
+            Event::Issued(certificate_issued) => {
+                if let Some(x509) = &certificate_issued.x509 {
+                    bind_key(&runtime, &keys, &batch, &x509.public_key_sha256).await?;
+                }
+            }
+            Event::Uploaded(uploaded) => {
+                bind_key(&runtime, &keys, &batch, &uploaded.public_key_sha256).await?;
+            }
             Event::ValidationPassed(_) | Event::ValidationExpired(_) => {
                 let meta = reaction_meta(SERVICE, "conclude", &batch, id);
                 execute(&runtime, id, &meta, |state| {
@@ -193,6 +218,11 @@ async fn react(runtime: CommandRuntime, batch: RecordedBatch) -> Result<(), Stor
             Event::Revoked(revoked) => {
                 let original = runtime.store.load(id).await?;
                 let Some(cert) = original.state else { continue };
+                if revoked.reason == RevocationReason::KeyCompromise
+                    && let Some(key) = &cert.public_key_sha256
+                {
+                    block_key(&runtime, &keys, &batch, key).await?;
+                }
                 for reissue in process::reissued_from(&cert) {
                     let meta = reaction_meta(SERVICE, "cascade", &batch, reissue);
                     execute(&runtime, reissue, &meta, |state| {
@@ -208,6 +238,51 @@ async fn react(runtime: CommandRuntime, batch: RecordedBatch) -> Result<(), Stor
             }
             _ => {}
         }
+    }
+    Ok(())
+}
+
+/// REV-16, certifying side: record the certificate under its key, then look for a block.
+/// A block written before the binding is found here and revokes the certificate.
+async fn bind_key(
+    runtime: &CommandRuntime,
+    keys: &KeyIndex,
+    batch: &RecordedBatch,
+    key: &str,
+) -> Result<(), StoreError> {
+    let id = &batch.certificate_id;
+    keys.bind(key, id).await?;
+    if let Some(compromised) = keys.blocked_by(key).await?
+        && &compromised != id
+    {
+        let meta = reaction_meta(SERVICE, "key-blocked", batch, id);
+        execute(runtime, id, &meta, |state| {
+            process::revoke_for_key_compromise(state, &compromised, certflow_bus::now())
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// REV-16, blocking side: block the key, then revoke every other certificate bound to it.
+/// A binding written before the block is found here.
+async fn block_key(
+    runtime: &CommandRuntime,
+    keys: &KeyIndex,
+    batch: &RecordedBatch,
+    key: &str,
+) -> Result<(), StoreError> {
+    let compromised = &batch.certificate_id;
+    keys.block(key, compromised).await?;
+    for other in keys.certificates(key).await? {
+        if &other == compromised {
+            continue;
+        }
+        let meta = reaction_meta(SERVICE, "key-compromise", batch, &other);
+        execute(runtime, &other, &meta, |state| {
+            process::revoke_for_key_compromise(state, compromised, certflow_bus::now())
+        })
+        .await?;
     }
     Ok(())
 }

@@ -476,6 +476,11 @@ impl Certflow {
     }
 
     /// Starts the services again on the same NATS and data directory, gateway on a new port.
+    /// The NATS server the services run on.
+    pub fn nats(&self) -> &NatsServer {
+        &self.nats
+    }
+
     /// Starts more instances of `services` against the same NATS server, e.g. a second
     /// validation service; they stop when the returned handle is shut down or dropped.
     pub async fn start_more(

@@ -1,0 +1,158 @@
+//! Which certificates carry which public key, and which keys are blocked (REV-16).
+//!
+//! One stream, two subjects per key (its hex SHA-256): `…<key>.bound` gets one message per
+//! certificate certified for the key, `…<key>.blocked` one per key-compromise revocation.
+//! Both sides of the race between certifying a key and blocking it write first and read
+//! second on the same totally ordered stream, so at least one of them sees the other: a
+//! certificate bound after the block finds the block, and a block written after the
+//! binding finds the certificate.
+
+use async_nats::jetstream::{self, stream};
+use async_nats::{HeaderMap, header};
+use bytes::Bytes;
+use certflow_domain::CertificateId;
+
+use crate::store::StoreError;
+
+/// The public-key index.
+#[derive(Clone)]
+pub struct KeyIndex {
+    js: jetstream::Context,
+    stream: stream::Stream,
+}
+
+impl std::fmt::Debug for KeyIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyIndex").finish_non_exhaustive()
+    }
+}
+
+impl KeyIndex {
+    /// The stream's name.
+    pub const STREAM: &'static str = "CERTFLOW_KEY_INDEX";
+    const PREFIX: &'static str = "certflow.keyindex";
+
+    /// Opens the stream, creating it on first use.
+    pub async fn open(client: async_nats::Client, replicas: usize) -> Result<Self, StoreError> {
+        let js = jetstream::new(client);
+        let stream = js
+            .get_or_create_stream(stream::Config {
+                name: Self::STREAM.into(),
+                description: Some("certificates per public key, and blocked keys".into()),
+                subjects: vec![format!("{}.>", Self::PREFIX)],
+                storage: stream::StorageType::File,
+                num_replicas: replicas,
+                allow_direct: true,
+                duplicate_window: std::time::Duration::from_secs(120),
+                ..Default::default()
+            })
+            .await
+            .map_err(|err| StoreError::Unavailable(err.into()))?;
+        Ok(KeyIndex { js, stream })
+    }
+
+    /// A key as a subject token: hex digits only, so a malformed value cannot reach into
+    /// another subject.
+    fn subject(key_sha256: &str, part: &str) -> Option<String> {
+        let valid = !key_sha256.is_empty()
+            && key_sha256.len() <= 128
+            && key_sha256.bytes().all(|b| b.is_ascii_hexdigit());
+        valid.then(|| {
+            format!(
+                "{}.{}.{part}",
+                Self::PREFIX,
+                key_sha256.to_ascii_lowercase()
+            )
+        })
+    }
+
+    async fn publish(&self, subject: String, id: String, payload: Bytes) -> Result<(), StoreError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::NATS_MESSAGE_ID, id.as_str());
+        let ack = self
+            .js
+            .publish_with_headers(subject, headers, payload)
+            .await
+            .map_err(|err| StoreError::Unavailable(err.into()))?;
+        ack.await
+            .map_err(|err| StoreError::Unavailable(err.into()))?;
+        Ok(())
+    }
+
+    /// Records that `certificate` carries the key.
+    pub async fn bind(
+        &self,
+        key_sha256: &str,
+        certificate: &CertificateId,
+    ) -> Result<(), StoreError> {
+        let Some(subject) = Self::subject(key_sha256, "bound") else {
+            return Ok(());
+        };
+        self.publish(
+            subject,
+            format!("bound-{certificate}"),
+            Bytes::from(certificate.to_string()),
+        )
+        .await
+    }
+
+    /// Blocks the key: `compromised` was revoked for key compromise.
+    pub async fn block(
+        &self,
+        key_sha256: &str,
+        compromised: &CertificateId,
+    ) -> Result<(), StoreError> {
+        let Some(subject) = Self::subject(key_sha256, "blocked") else {
+            return Ok(());
+        };
+        self.publish(
+            subject,
+            format!("blocked-{compromised}"),
+            Bytes::from(compromised.to_string()),
+        )
+        .await
+    }
+
+    /// The certificate whose key-compromise revocation blocked the key, if it is blocked.
+    pub async fn blocked_by(&self, key_sha256: &str) -> Result<Option<CertificateId>, StoreError> {
+        let Some(subject) = Self::subject(key_sha256, "blocked") else {
+            return Ok(None);
+        };
+        match self.stream.direct_get_first_for_subject(subject).await {
+            Ok(message) => Ok(std::str::from_utf8(&message.payload)
+                .ok()
+                .and_then(|id| CertificateId::parse(id).ok())),
+            Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
+            Err(err) => Err(StoreError::Unavailable(err.into())),
+        }
+    }
+
+    /// Every certificate bound to the key.
+    pub async fn certificates(&self, key_sha256: &str) -> Result<Vec<CertificateId>, StoreError> {
+        let Some(subject) = Self::subject(key_sha256, "bound") else {
+            return Ok(Vec::new());
+        };
+        let mut ids = Vec::new();
+        let mut from = None;
+        loop {
+            match self
+                .stream
+                .direct_get_next_for_subject(subject.as_str(), from)
+                .await
+            {
+                Ok(message) => {
+                    from = Some(message.sequence + 1);
+                    if let Some(id) = std::str::from_utf8(&message.payload)
+                        .ok()
+                        .and_then(|id| CertificateId::parse(id).ok())
+                        && !ids.contains(&id)
+                    {
+                        ids.push(id);
+                    }
+                }
+                Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => return Ok(ids),
+                Err(err) => return Err(StoreError::Unavailable(err.into())),
+            }
+        }
+    }
+}
