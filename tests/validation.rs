@@ -438,3 +438,72 @@ async fn rev11_the_deadline_survives_a_restart_and_two_instances_expire_it_once(
     }
     second.stop().await;
 }
+
+/// `make run` runs each service as its own NATS user under `deploy/nats/certflow.conf`: the
+/// reactions, the check queue and the key index must work within those permissions.
+#[tokio::test]
+async fn validation_and_key_blocking_work_with_each_service_as_its_own_nats_user() {
+    let dns = AuthoritativeDns::start(&["example.com"])
+        .await
+        .expect("dns");
+    let dns_addr = dns.addr();
+    let certflow = Certflow::start_secured_with(move |config| {
+        configure(config, dns_addr, HashMap::new(), LONG)
+    })
+    .await
+    .expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+
+    let cert = issue(&mut certs, manual_dv(&["secure.example.com"])).await;
+    revocations
+        .request_revocation(revoke(&cert.id, ValidationMethod::Dns))
+        .await
+        .expect("accepted");
+    let (_, issued) = challenges(&mut certs, &cert.id).await;
+    let value = value_for(&issued, "secure.example.com").value.clone();
+    dns.set_txt("_dnsauth.secure.example.com", &[&value]).await;
+    wait_for_status(&mut certs, &cert.id, CertificateStatus::Revoked).await;
+
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let csr = |domain: &str| {
+        rcgen::CertificateParams::new(vec![domain.to_string()])
+            .expect("params")
+            .serialize_request(&key)
+            .expect("csr")
+            .pem()
+            .expect("pem")
+    };
+    let first = issue(
+        &mut certs,
+        IssueCertificateRequest {
+            csr_pem: csr("k1.example.com"),
+            ..dns_auto_dv("acme", "k1.example.com")
+        },
+    )
+    .await;
+    let second = issue(
+        &mut certs,
+        IssueCertificateRequest {
+            csr_pem: csr("k2.example.com"),
+            ..dns_auto_dv("acme", "k2.example.com")
+        },
+    )
+    .await;
+    revocations
+        .request_revocation(RequestRevocationRequest {
+            reason: RevocationReason::KeyCompromise as i32,
+            ..revoke(&first.id, ValidationMethod::Dns)
+        })
+        .await
+        .expect("revoked");
+    wait_for_status(&mut certs, &second.id, CertificateStatus::Revoked).await;
+    let err = certs
+        .issue_certificate(IssueCertificateRequest {
+            csr_pem: csr("k3.example.com"),
+            ..dns_auto_dv("acme", "k3.example.com")
+        })
+        .await
+        .expect_err("blocked");
+    assert_eq!(reason(&err), "KEY_BLOCKED");
+}

@@ -5,8 +5,9 @@
 //! becomes `-`. Parsing is case-insensitive and accepts `_` as well as `-`.
 
 use certflow_proto::v1::{
-    Brand, CertificateSource, CertificateStatus, KeyAlgorithm, Level, RevocationPath,
-    RevocationReason, ValidationSetup,
+    Brand, CertificateSource, CertificateStatus, KeyAlgorithm, Level, RevocationCause,
+    RevocationFailure, RevocationPath, RevocationReason, ValidationMethod, ValidationOutcome,
+    ValidationSetup,
 };
 
 /// A prost enum of the public API, seen through its proto names.
@@ -49,6 +50,10 @@ proto_enum! {
     ValidationSetup => "VALIDATION_SETUP_",
     RevocationReason => "REVOCATION_REASON_",
     RevocationPath => "REVOCATION_PATH_",
+    RevocationCause => "REVOCATION_CAUSE_",
+    RevocationFailure => "REVOCATION_FAILURE_",
+    ValidationMethod => "VALIDATION_METHOD_",
+    ValidationOutcome => "VALIDATION_OUTCOME_",
 }
 
 /// The short name of one value: `CERTIFICATE_STATUS_REVOKED` becomes `revoked`.

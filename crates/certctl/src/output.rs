@@ -1,8 +1,9 @@
 //! Rendering of responses, as aligned text for people or as JSON for scripts.
 
 use certflow_proto::v1::{
-    Brand, Certificate, CertificateSource, CertificateStatus, DomainValidationSetup, HistoryEvent,
-    KeyAlgorithm, Level, Revocation, RevocationPath, RevocationReason, ValidationSetup,
+    Brand, Certificate, CertificateSource, CertificateStatus, Challenge, DomainValidationSetup,
+    HistoryEvent, KeyAlgorithm, Level, Revocation, RevocationCause, RevocationFailure,
+    RevocationPath, RevocationReason, ValidationMethod, ValidationOutcome, ValidationSetup,
 };
 use prost_types::Timestamp;
 use serde_json::{Value, json};
@@ -113,8 +114,62 @@ pub fn certificate_text(cert: &Certificate) -> String {
             timestamp_text(rev.requested_at.as_ref()),
         ));
         rows.push(("revoked_at", timestamp_text(rev.revoked_at.as_ref())));
+        if rev.cause != RevocationCause::Unspecified as i32 {
+            let mut cause = display::<RevocationCause>(rev.cause);
+            if !rev.cause_certificate_id.is_empty() {
+                cause = format!("{cause} ({})", rev.cause_certificate_id);
+            }
+            rows.push(("revocation_cause", cause));
+        }
+        if let Some(validation) = &rev.validation {
+            rows.push((
+                "validation_deadline",
+                timestamp_text(validation.deadline.as_ref()),
+            ));
+            let outcome = if validation.outcome == ValidationOutcome::Unspecified as i32 {
+                "open".to_owned()
+            } else {
+                display::<ValidationOutcome>(validation.outcome)
+            };
+            rows.push(("validation_outcome", outcome));
+            for challenge in &validation.challenges {
+                rows.push(("challenge", challenge_text(challenge)));
+            }
+        }
+    }
+    if let Some(failed) = &cert.failed_revocation {
+        rows.push((
+            "last_revocation_failed",
+            format!(
+                "{} at {}",
+                display::<RevocationFailure>(failed.failure),
+                timestamp_text(failed.failed_at.as_ref())
+            ),
+        ));
     }
     aligned(&rows)
+}
+
+/// One challenge on one line: domain, method, where the value goes, and whether proven.
+fn challenge_text(challenge: &Challenge) -> String {
+    let place = if challenge.dns_record_name.is_empty() {
+        &challenge.file_url
+    } else {
+        &challenge.dns_record_name
+    };
+    let proven = match &challenge.validated_at {
+        Some(at) => format!("proven {}", timestamp_text(Some(at))),
+        None => "waiting".to_owned(),
+    };
+    let mut line = format!(
+        "{} {}",
+        challenge.domain,
+        display::<ValidationMethod>(challenge.method)
+    );
+    if !place.is_empty() {
+        line.push_str(&format!(" {place} = {}", challenge.value));
+    }
+    format!("{line} ({proven})")
 }
 
 /// A page (or all pages) of certificates, one line each, then the next page token if any.
@@ -180,6 +235,24 @@ fn revocation_json(rev: &Revocation) -> Value {
         "path": display::<RevocationPath>(rev.path),
         "requested_at": timestamp_json(rev.requested_at.as_ref()),
         "revoked_at": timestamp_json(rev.revoked_at.as_ref()),
+        "validation_method": (rev.validation_method != ValidationMethod::Unspecified as i32)
+            .then(|| display::<ValidationMethod>(rev.validation_method)),
+        "cause": (rev.cause != RevocationCause::Unspecified as i32)
+            .then(|| display::<RevocationCause>(rev.cause)),
+        "cause_certificate_id": (!rev.cause_certificate_id.is_empty())
+            .then_some(&rev.cause_certificate_id),
+        "validation": rev.validation.as_ref().map(|v| json!({
+            "deadline": timestamp_json(v.deadline.as_ref()),
+            "outcome": display::<ValidationOutcome>(v.outcome),
+            "challenges": v.challenges.iter().map(|c| json!({
+                "domain": c.domain,
+                "method": display::<ValidationMethod>(c.method),
+                "value": c.value,
+                "dns_record_name": c.dns_record_name,
+                "file_url": c.file_url,
+                "validated_at": timestamp_json(c.validated_at.as_ref()),
+            })).collect::<Vec<_>>(),
+        })),
     })
 }
 
@@ -262,12 +335,11 @@ pub fn check_text(response: &certflow_proto::v1::CheckValidationResponse) -> Str
     out.push_str(&format!(
         "deadline  {}\noutcome   {}\n",
         timestamp_text(validation.deadline.as_ref()),
-        short(
-            certflow_proto::v1::ValidationOutcome::try_from(validation.outcome)
-                .map(|o| o.as_str_name())
-                .unwrap_or("?"),
-            "VALIDATION_OUTCOME_"
-        )
+        if validation.outcome == ValidationOutcome::Unspecified as i32 {
+            "open".to_owned()
+        } else {
+            display::<ValidationOutcome>(validation.outcome)
+        }
     ));
     let mut rows = vec![vec![
         "DOMAIN".to_string(),
@@ -284,13 +356,7 @@ pub fn check_text(response: &certflow_proto::v1::CheckValidationResponse) -> Str
             .find(|p| p.domain == challenge.domain);
         rows.push(vec![
             challenge.domain.clone(),
-            short(
-                certflow_proto::v1::ValidationMethod::try_from(challenge.method)
-                    .map(|m| m.as_str_name())
-                    .unwrap_or("?"),
-                "VALIDATION_METHOD_",
-            )
-            .to_string(),
+            display::<ValidationMethod>(challenge.method),
             or_none(if challenge.dns_record_name.is_empty() {
                 &challenge.file_url
             } else {
@@ -324,21 +390,11 @@ pub fn check_json(response: &certflow_proto::v1::CheckValidationResponse) -> Val
     })
 }
 
-fn short<'a>(name: &'a str, prefix: &str) -> &'a str {
-    name.strip_prefix(prefix).unwrap_or(name)
-}
-
 /// One line per certificate of a bulk revocation.
 pub fn bulk_result_text(result: &certflow_proto::v1::BulkRevokeResponse) -> String {
     use certflow_proto::v1::bulk_revoke_response::Outcome;
     let outcome = match &result.outcome {
-        Some(Outcome::Certificate(cert)) => short(
-            CertificateStatus::try_from(cert.status)
-                .map(|s| s.as_str_name())
-                .unwrap_or("?"),
-            "CERTIFICATE_STATUS_",
-        )
-        .to_string(),
+        Some(Outcome::Certificate(cert)) => display::<CertificateStatus>(cert.status),
         Some(Outcome::Refusal(refusal)) => {
             format!(
                 "refused {} {}: {}",
@@ -357,12 +413,9 @@ pub fn bulk_result_text(result: &certflow_proto::v1::BulkRevokeResponse) -> Stri
 pub fn bulk_result_json(result: &certflow_proto::v1::BulkRevokeResponse) -> Value {
     use certflow_proto::v1::bulk_revoke_response::Outcome;
     let (status, refusal) = match &result.outcome {
-        Some(Outcome::Certificate(cert)) => (
-            CertificateStatus::try_from(cert.status)
-                .map(|s| short(s.as_str_name(), "CERTIFICATE_STATUS_").to_string())
-                .ok(),
-            Value::Null,
-        ),
+        Some(Outcome::Certificate(cert)) => {
+            (Some(display::<CertificateStatus>(cert.status)), Value::Null)
+        }
         Some(Outcome::Refusal(r)) => (
             None,
             json!({"code": r.code, "reason": r.reason, "message": r.message}),
@@ -492,6 +545,10 @@ mod tests {
                 "path": "manual-review",
                 "requested_at": "2024-03-09T16:00:00Z",
                 "revoked_at": null,
+                "validation_method": null,
+                "cause": null,
+                "cause_certificate_id": null,
+                "validation": null,
             })
         );
         let mut bare = sample();
@@ -547,6 +604,79 @@ mod tests {
                     "summary": "issued for www.example.com",
                 }]
             })
+        );
+    }
+
+    #[test]
+    fn certificate_text_shows_each_challenge_and_where_its_value_goes() {
+        let mut cert = sample();
+        cert.revocation = Some(Revocation {
+            path: RevocationPath::DomainValidation as i32,
+            validation: Some(certflow_proto::v1::DomainValidation {
+                challenges: vec![
+                    Challenge {
+                        domain: "www.example.com".into(),
+                        method: ValidationMethod::Dns as i32,
+                        value: "v1".into(),
+                        dns_record_name: "_dnsauth.www.example.com".into(),
+                        ..Challenge::default()
+                    },
+                    Challenge {
+                        domain: "api.example.com".into(),
+                        method: ValidationMethod::DnsAuto as i32,
+                        validated_at: ts(1_710_000_000),
+                        ..Challenge::default()
+                    },
+                ],
+                deadline: ts(1_710_259_200),
+                ..Default::default()
+            }),
+            ..Revocation::default()
+        });
+        let text = certificate_text(&cert);
+        assert!(
+            text.contains("www.example.com dns _dnsauth.www.example.com = v1 (waiting)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("api.example.com dns-auto (proven 2024-03-09"),
+            "{text}"
+        );
+        assert!(text.contains("validation_outcome"), "{text}");
+    }
+
+    #[test]
+    fn bulk_results_say_revoked_or_why_not() {
+        use certflow_proto::v1::{
+            BulkRevokeRefusal, BulkRevokeResponse, bulk_revoke_response::Outcome,
+        };
+        let revoked = BulkRevokeResponse {
+            certificate_id: "c-1".into(),
+            outcome: Some(Outcome::Certificate(Certificate {
+                status: CertificateStatus::Revoked as i32,
+                ..Certificate::default()
+            })),
+            completed: 1,
+            total: 2,
+        };
+        assert_eq!(bulk_result_text(&revoked), "[1/2] c-1 revoked");
+        let refused = BulkRevokeResponse {
+            certificate_id: "c-2".into(),
+            outcome: Some(Outcome::Refusal(BulkRevokeRefusal {
+                code: "FailedPrecondition".into(),
+                reason: "ALREADY_REVOKED".into(),
+                message: "already revoked".into(),
+            })),
+            completed: 2,
+            total: 2,
+        };
+        assert_eq!(
+            bulk_result_text(&refused),
+            "[2/2] c-2 refused FailedPrecondition ALREADY_REVOKED: already revoked"
+        );
+        assert_eq!(
+            bulk_result_json(&refused)["refusal"]["reason"],
+            "ALREADY_REVOKED"
         );
     }
 }

@@ -81,6 +81,8 @@ struct Cli {
     crl_base_url: String,
     #[command(flatten)]
     gateway: GatewayArgs,
+    #[command(flatten)]
+    validation: ValidationArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -170,6 +172,93 @@ impl GatewayArgs {
             commands_per_second: self.commands_per_second,
             tls,
         })
+    }
+}
+
+/// Where the validation service looks for proof of domain ownership.
+#[derive(clap::Args, Debug)]
+struct ValidationArgs {
+    /// DNS server to ask for `_dnsauth` TXT records (ip:port); repeatable, comma-separated
+    /// in the variable. Default: the system's resolv.conf.
+    #[arg(
+        long,
+        env = "CERTD_VALIDATION_DNS",
+        value_delimiter = ',',
+        global = true
+    )]
+    validation_dns: Vec<SocketAddr>,
+    /// Fetch a domain's validation file from this address instead of resolving it:
+    /// `domain=ip:port`; repeatable, comma-separated in the variable.
+    #[arg(
+        long,
+        env = "CERTD_VALIDATION_HTTP_OVERRIDE",
+        value_delimiter = ',',
+        value_parser = parse_override,
+        global = true
+    )]
+    validation_http_override: Vec<(String, SocketAddr)>,
+    /// Seconds each DNS lookup or HTTP fetch may take.
+    #[arg(
+        long,
+        env = "CERTD_VALIDATION_TIMEOUT",
+        default_value_t = 5.0,
+        global = true
+    )]
+    validation_timeout: f64,
+    /// Seconds before a pending challenge is first checked again (then doubling).
+    #[arg(
+        long,
+        env = "CERTD_VALIDATION_RECHECK",
+        default_value_t = 30.0,
+        global = true
+    )]
+    validation_recheck: f64,
+    /// Most seconds between two checks of a pending challenge.
+    #[arg(
+        long,
+        env = "CERTD_VALIDATION_RECHECK_MAX",
+        default_value_t = 600.0,
+        global = true
+    )]
+    validation_recheck_max: f64,
+    /// Seconds a domain validation stays open before the revocation fails (REV-11).
+    #[arg(
+        long,
+        env = "CERTD_VALIDATION_WINDOW",
+        default_value_t = 3.0 * 86_400.0,
+        global = true
+    )]
+    validation_window: f64,
+}
+
+fn parse_override(value: &str) -> Result<(String, SocketAddr), String> {
+    let (domain, address) = value
+        .split_once('=')
+        .ok_or_else(|| format!("{value:?} is not domain=ip:port"))?;
+    let address = address
+        .parse()
+        .map_err(|err| format!("{address:?} is not ip:port: {err}"))?;
+    Ok((domain.trim().to_ascii_lowercase(), address))
+}
+
+fn seconds(value: f64, flag: &str) -> anyhow::Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(value)
+        .with_context(|| format!("{flag} must be a non-negative number of seconds"))
+}
+
+impl ValidationArgs {
+    fn apply(&self, config: &mut Config) -> anyhow::Result<()> {
+        let validation = &mut config.validation;
+        validation.probe.dns_servers = self.validation_dns.clone();
+        validation.probe.http_overrides = self.validation_http_override.iter().cloned().collect();
+        validation.probe.timeout = seconds(self.validation_timeout, "--validation-timeout")?;
+        validation.recheck_initial = seconds(self.validation_recheck, "--validation-recheck")?;
+        validation.recheck_max = seconds(self.validation_recheck_max, "--validation-recheck-max")?;
+        let window = seconds(self.validation_window, "--validation-window")?;
+        config.policy.validation_window = certflow_domain::Duration::millis(
+            i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
+        );
+        Ok(())
     }
 }
 
@@ -296,8 +385,8 @@ async fn main() -> anyhow::Result<()> {
                 .context("--kek / CERTD_KEK must be 64 hex digits")?,
         );
     }
-    config.shutdown_grace = std::time::Duration::try_from_secs_f64(cli.shutdown_grace)
-        .context("--shutdown-grace must be a non-negative number of seconds")?;
+    config.shutdown_grace = seconds(cli.shutdown_grace, "--shutdown-grace")?;
+    cli.validation.apply(&mut config)?;
     let services: Vec<Service> = match cli.command {
         Command::All { rebuild } => {
             config.rebuild_projection = rebuild;

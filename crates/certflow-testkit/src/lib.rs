@@ -354,7 +354,27 @@ impl Certflow {
 
     /// Starts NATS and every service, letting `configure` adjust the configuration.
     pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Result<Self, TestkitError> {
-        let nats = NatsServer::start()?;
+        Self::start_on(NatsServer::start()?, configure).await
+    }
+
+    /// Starts NATS with `deploy/nats/certflow.conf` (one user per service, as `make run`
+    /// does) and every service as its own user, configured by `configure`.
+    pub async fn start_secured_with(
+        configure: impl FnOnce(&mut Config),
+    ) -> Result<Self, TestkitError> {
+        let nats = NatsServer::start_secured()?;
+        let passwords = service_passwords(&nats);
+        Self::start_on(nats, move |config| {
+            config.nats_passwords = passwords;
+            configure(config);
+        })
+        .await
+    }
+
+    async fn start_on(
+        nats: NatsServer,
+        configure: impl FnOnce(&mut Config),
+    ) -> Result<Self, TestkitError> {
         let data = tempfile::Builder::new()
             .prefix("certflow-data-")
             .tempdir()?;
