@@ -7,12 +7,12 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use certflow_proto::v1::{
-    BulkRevokeRequest, BulkRevokeResponse, CertificateStatus, GetCertificateHistoryRequest,
-    RequestRevocationRequest, RevocationReason, bulk_revoke_response::Outcome,
+    BulkRevokeRequest, BulkRevokeResponse, CertificateStatus, RequestRevocationRequest,
+    RevocationReason, bulk_revoke_response::Outcome,
     revocation_service_client::RevocationServiceClient,
 };
 use certflow_testkit::{Authed, Certflow};
-use support::{dns_auto_dv, issue, reason, request_id, wait_for_status};
+use support::{dns_auto_dv, history_types, issue, issue_many, reason, request_id, wait_for_status};
 use tonic::Code;
 
 async fn bulk(
@@ -52,23 +52,7 @@ async fn gen6_a_thousand_certificates_revoked_in_bulk_each_with_its_outcome() {
         .expect("start");
     let certs = certflow.certificates().await.expect("client");
     let mut revocations = certflow.revocations().await.expect("client");
-    let workers: Vec<_> = (0..WORKERS)
-        .map(|worker| {
-            let mut certs = certs.clone();
-            tokio::spawn(async move {
-                let mut ids = Vec::new();
-                for n in (worker..COUNT).step_by(WORKERS) {
-                    let domain = format!("bulk{n}.example.com");
-                    ids.push(issue(&mut certs, dns_auto_dv("acme", &domain)).await.id);
-                }
-                ids
-            })
-        })
-        .collect();
-    let mut ids = Vec::new();
-    for worker in workers {
-        ids.extend(worker.await.expect("worker"));
-    }
+    let ids = issue_many(&certs, "acme", "bulk", COUNT, WORKERS).await;
     // One of them is revoked already; one id names no certificate.
     revocations
         .request_revocation(RequestRevocationRequest {
@@ -114,15 +98,10 @@ async fn gen6_a_thousand_certificates_revoked_in_bulk_each_with_its_outcome() {
     let retried = bulk(&mut revocations, bulk_request).await;
     assert_eq!(retried.iter().filter(|r| revoked(r)).count(), COUNT - 1);
     let mut certs = certflow.certificates().await.expect("client");
-    let history = certs
-        .get_certificate_history(GetCertificateHistoryRequest { id: ids[1].clone() })
+    let revocations_seen = history_types(&certs, &ids[1])
         .await
-        .expect("history")
-        .into_inner()
-        .events;
-    let revocations_seen = history
         .iter()
-        .filter(|e| e.event_type == "CertificateRevoked")
+        .filter(|t| *t == "CertificateRevoked")
         .count();
     assert_eq!(revocations_seen, 1);
     wait_for_status(&mut certs, &ids[COUNT - 1], CertificateStatus::Revoked).await;

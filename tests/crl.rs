@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use certflow_proto::v1::{Certificate, RequestRevocationRequest, RevocationReason};
 use certflow_testkit::Certflow;
-use support::{dns_auto_dv, geotrust_crl_with, issue, openssl, request_id};
+use support::{dns_auto_dv, geotrust_crl_with, issue, issue_many, openssl, request_id};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// GET over HTTP/1.0 with nothing but a socket: the response body.
@@ -149,29 +149,14 @@ async fn rev15_ten_thousand_revocations_make_few_crls() {
     let revocations = certflow.revocations().await.expect("client");
 
     let started = Instant::now();
-    let workers: Vec<_> = (0..WORKERS)
-        .map(|worker| {
-            let mut certs = certs.clone();
-            tokio::spawn(async move {
-                let mut ids = Vec::new();
-                for n in (worker..COUNT).step_by(WORKERS) {
-                    let domain = format!("b{n}.example.com");
-                    ids.push(issue(&mut certs, dns_auto_dv("acme", &domain)).await.id);
-                }
-                ids
-            })
-        })
-        .collect();
-    let mut ids = Vec::new();
-    for worker in workers {
-        ids.push(worker.await.expect("worker"));
-    }
+    let ids = issue_many(&certs, "acme", "b", COUNT, WORKERS).await;
     let issuing = started.elapsed();
     let before = geotrust_crl_with(&certflow, 0).await.number;
 
     let started = Instant::now();
     let workers: Vec<_> = ids
-        .into_iter()
+        .chunks(COUNT.div_ceil(WORKERS))
+        .map(<[String]>::to_vec)
         .map(|ids| {
             let mut revocations = revocations.clone();
             tokio::spawn(async move {

@@ -10,14 +10,16 @@ use certd::Service;
 use certflow_domain::Duration as PolicyDuration;
 use certflow_proto::v1::{
     CancelRevocationRequest, Certificate, CertificateStatus, Challenge, CheckValidationRequest,
-    DownloadCertificateRequest, DownloadFormat, GetCertificateRequest, IssueCertificateRequest,
+    DomainValidation, DownloadCertificateRequest, DownloadFormat, IssueCertificateRequest,
     RequestRevocationRequest, RevocationFailure, RevocationPath, RevocationReason,
     ValidationMethod, ValidationOutcome, certificate_service_client::CertificateServiceClient,
 };
 use certflow_testkit::dns::AuthoritativeDns;
 use certflow_testkit::web::FileServer;
-use certflow_testkit::{Authed, Certflow, eventually};
-use support::{CATCH_UP, dns_auto_dv, issue, reason, request_id, wait_for_status};
+use certflow_testkit::{Authed, Certflow};
+use support::{
+    CATCH_UP, dns_auto_dv, history_types, issue, reason, request_id, wait_for_status, wait_until,
+};
 use tonic::Code;
 
 /// A GeoTrust DV certificate with no automatic validation: its revocation waits for proof.
@@ -75,32 +77,22 @@ fn configure(
 }
 
 /// Waits until the certificate's challenges are issued and returns them.
-async fn challenges(
-    certs: &mut CertificateServiceClient<Authed>,
-    id: &str,
-) -> (Certificate, Vec<Challenge>) {
-    eventually(CATCH_UP, || {
-        let mut certs = certs.clone();
-        let id = id.to_string();
-        async move {
-            let cert = certs
-                .get_certificate(GetCertificateRequest { id })
-                .await
-                .ok()?
-                .into_inner()
-                .certificate?;
-            let challenges = cert
-                .revocation
-                .as_ref()?
-                .validation
-                .as_ref()?
-                .challenges
-                .clone();
-            Some((cert, challenges))
-        }
+async fn challenges(certs: &mut CertificateServiceClient<Authed>, id: &str) -> Vec<Challenge> {
+    let cert = wait_until(certs, id, CATCH_UP, "get challenges", |cert| {
+        validation(cert).is_some()
     })
-    .await
-    .expect("challenges issued")
+    .await;
+    validation(&cert)
+        .map(|v| v.challenges.clone())
+        .unwrap_or_default()
+}
+
+fn validation(cert: &Certificate) -> Option<&DomainValidation> {
+    cert.revocation.as_ref()?.validation.as_ref()
+}
+
+fn failed(cert: &Certificate) -> bool {
+    cert.failed_revocation.is_some()
 }
 
 fn value_for<'c>(challenges: &'c [Challenge], domain: &str) -> &'c Challenge {
@@ -108,19 +100,6 @@ fn value_for<'c>(challenges: &'c [Challenge], domain: &str) -> &'c Challenge {
         .iter()
         .find(|c| c.domain == domain)
         .unwrap_or_else(|| panic!("no challenge for {domain}"))
-}
-
-async fn history_types(certflow: &Certflow, id: &str) -> Vec<String> {
-    let mut certs = certflow.certificates().await.expect("client");
-    certs
-        .get_certificate_history(certflow_proto::v1::GetCertificateHistoryRequest { id: id.into() })
-        .await
-        .expect("history")
-        .into_inner()
-        .events
-        .into_iter()
-        .map(|e| e.event_type)
-        .collect()
 }
 
 const LONG: Duration = Duration::from_secs(3600);
@@ -147,7 +126,7 @@ async fn rev10_dns_validation_passes_and_revokes_without_review() {
     let revocation = pending.revocation.expect("revocation");
     assert_eq!(revocation.path, RevocationPath::DomainValidation as i32);
 
-    let (_, issued) = challenges(&mut certs, &cert.id).await;
+    let issued = challenges(&mut certs, &cert.id).await;
     assert_eq!(issued.len(), 2);
     let www = value_for(&issued, "www.example.com");
     let wildcard = value_for(&issued, "*.example.com");
@@ -169,27 +148,16 @@ async fn rev10_dns_validation_passes_and_revokes_without_review() {
 
     // One domain proven is not enough.
     dns.set_txt("_dnsauth.www.example.com", &[&www.value]).await;
-    let one = eventually(WAIT, || {
-        let mut certs = certs.clone();
-        let id = cert.id.clone();
-        async move {
-            let cert = certs
-                .get_certificate(GetCertificateRequest { id })
-                .await
-                .ok()?
-                .into_inner()
-                .certificate?;
-            let validation = cert.revocation.as_ref()?.validation.clone()?;
-            let proven = validation
-                .challenges
+    let one = wait_until(&certs, &cert.id, WAIT, "prove www", |cert| {
+        validation(cert).is_some_and(|v| {
+            v.challenges
                 .iter()
                 .filter(|c| c.validated_at.is_some())
-                .count();
-            (proven == 1).then_some(cert)
-        }
+                .count()
+                == 1
+        })
     })
-    .await
-    .expect("www proven");
+    .await;
     assert_eq!(one.status, CertificateStatus::RevocationPending as i32);
 
     dns.set_txt("_dnsauth.example.com", &[&wildcard.value])
@@ -201,7 +169,7 @@ async fn rev10_dns_validation_passes_and_revokes_without_review() {
         .and_then(|r| r.validation.as_ref())
         .expect("validation kept");
     assert_eq!(validation.outcome, ValidationOutcome::Passed as i32);
-    let types = history_types(&certflow, &cert.id).await;
+    let types = history_types(&certs, &cert.id).await;
     assert_eq!(
         types,
         [
@@ -230,7 +198,7 @@ async fn rev10_file_validation_passes() {
         .request_revocation(revoke(&cert.id, ValidationMethod::File))
         .await
         .expect("accepted");
-    let (_, issued) = challenges(&mut certs, &cert.id).await;
+    let issued = challenges(&mut certs, &cert.id).await;
     let shop = value_for(&issued, "shop.example.org");
     assert_eq!(shop.method, ValidationMethod::File as i32);
     assert_eq!(
@@ -254,7 +222,7 @@ async fn rev11_a_wrong_value_proves_nothing_and_the_right_one_added_late_but_in_
         .request_revocation(revoke(&cert.id, ValidationMethod::Dns))
         .await
         .expect("accepted");
-    let (_, issued) = challenges(&mut certs, &cert.id).await;
+    let issued = challenges(&mut certs, &cert.id).await;
     let value = value_for(&issued, "api.example.net").value.clone();
 
     dns.set_txt("_dnsauth.api.example.net", &["not-the-value"])
@@ -303,21 +271,7 @@ async fn rev11_not_proven_by_the_deadline_the_revocation_fails_and_the_certifica
         .await
         .expect("accepted");
     challenges(&mut certs, &cert.id).await;
-    let issued_again = eventually(WAIT, || {
-        let mut certs = certs.clone();
-        let id = cert.id.clone();
-        async move {
-            let cert = certs
-                .get_certificate(GetCertificateRequest { id })
-                .await
-                .ok()?
-                .into_inner()
-                .certificate?;
-            cert.failed_revocation.is_some().then_some(cert)
-        }
-    })
-    .await
-    .expect("revocation failed");
+    let issued_again = wait_until(&certs, &cert.id, WAIT, "fail its revocation", failed).await;
     assert_eq!(issued_again.status, CertificateStatus::Issued as i32);
     assert!(issued_again.revocation.is_none());
     assert_eq!(
@@ -333,7 +287,7 @@ async fn rev11_not_proven_by_the_deadline_the_revocation_fails_and_the_certifica
         })
         .await
         .expect("downloadable again");
-    let types = history_types(&certflow, &cert.id).await;
+    let types = history_types(&certs, &cert.id).await;
     assert_eq!(
         types,
         [
@@ -361,7 +315,7 @@ async fn rev11_challenges_survive_a_restart_of_the_services() {
         .request_revocation(revoke(&cert.id, ValidationMethod::Dns))
         .await
         .expect("accepted");
-    let (_, issued) = challenges(&mut certs, &cert.id).await;
+    let issued = challenges(&mut certs, &cert.id).await;
     let value = value_for(&issued, "restart.example.com").value.clone();
 
     // Down mid-challenge; the customer publishes the value meanwhile.
@@ -409,29 +363,14 @@ async fn rev11_the_deadline_survives_a_restart_and_two_instances_expire_it_once(
         })
         .await
         .expect("second validation instance");
-    let mut certs = certflow.certificates().await.expect("client");
+    let certs = certflow.certificates().await.expect("client");
     for id in &ids {
-        eventually(WAIT, || {
-            let mut certs = certs.clone();
-            let id = id.clone();
-            async move {
-                let cert = certs
-                    .get_certificate(GetCertificateRequest { id })
-                    .await
-                    .ok()?
-                    .into_inner()
-                    .certificate?;
-                cert.failed_revocation.is_some().then_some(())
-            }
-        })
-        .await
-        .expect("expired after the restart");
-        let _ = &mut certs;
+        wait_until(&certs, id, WAIT, "expire after the restart", failed).await;
     }
     // Let both instances run on past the deadline, then count.
     tokio::time::sleep(Duration::from_secs(2)).await;
     for id in &ids {
-        let types = history_types(&certflow, id).await;
+        let types = history_types(&certs, id).await;
         let expired = types.iter().filter(|t| *t == "ValidationExpired").count();
         let failed = types.iter().filter(|t| *t == "RevocationFailed").count();
         assert_eq!((expired, failed), (1, 1), "{id}: {types:?}");
@@ -460,7 +399,7 @@ async fn validation_and_key_blocking_work_with_each_service_as_its_own_nats_user
         .request_revocation(revoke(&cert.id, ValidationMethod::Dns))
         .await
         .expect("accepted");
-    let (_, issued) = challenges(&mut certs, &cert.id).await;
+    let issued = challenges(&mut certs, &cert.id).await;
     let value = value_for(&issued, "secure.example.com").value.clone();
     dns.set_txt("_dnsauth.secure.example.com", &[&value]).await;
     wait_for_status(&mut certs, &cert.id, CertificateStatus::Revoked).await;

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use certflow_proto::v1::{
-    Brand, Certificate, CertificateStatus, DomainValidationSetup, GetCertificateRequest,
-    IssueCertificateRequest, KeyAlgorithm, Level, ValidationSetup,
+    Brand, Certificate, CertificateStatus, DomainValidationSetup, GetCertificateHistoryRequest,
+    GetCertificateRequest, IssueCertificateRequest, KeyAlgorithm, Level, ValidationSetup,
     certificate_service_client::CertificateServiceClient,
 };
 use certflow_testkit::{Authed, eventually};
@@ -70,7 +70,23 @@ pub async fn wait_for_status(
     id: &str,
     status: CertificateStatus,
 ) -> Certificate {
-    eventually(CATCH_UP, || {
+    wait_until(client, id, CATCH_UP, &format!("reach {status:?}"), |cert| {
+        cert.status == status as i32
+    })
+    .await
+}
+
+/// Waits up to `timeout` until the projection shows certificate `id` as `done` says; panics
+/// saying it did not `what`.
+pub async fn wait_until(
+    client: &CertificateServiceClient<Authed>,
+    id: &str,
+    timeout: Duration,
+    what: &str,
+    done: impl Fn(&Certificate) -> bool,
+) -> Certificate {
+    let done = &done;
+    eventually(timeout, || {
         let mut client = client.clone();
         let id = id.to_string();
         async move {
@@ -80,11 +96,55 @@ pub async fn wait_for_status(
                 .ok()?
                 .into_inner()
                 .certificate?;
-            (cert.status == status as i32).then_some(cert)
+            done(&cert).then_some(cert)
         }
     })
     .await
-    .unwrap_or_else(|| panic!("certificate {id} did not reach {status:?}"))
+    .unwrap_or_else(|| panic!("certificate {id} did not {what}"))
+}
+
+/// The event types of certificate `id`'s history, in order.
+pub async fn history_types(client: &CertificateServiceClient<Authed>, id: &str) -> Vec<String> {
+    client
+        .clone()
+        .get_certificate_history(GetCertificateHistoryRequest { id: id.into() })
+        .await
+        .expect("history")
+        .into_inner()
+        .events
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect()
+}
+
+/// Issues `count` DNS_AUTO certificates of `account` named `<prefix><n>.example.com`,
+/// `workers` at a time; returns their ids.
+pub async fn issue_many(
+    certs: &CertificateServiceClient<Authed>,
+    account: &str,
+    prefix: &str,
+    count: usize,
+    workers: usize,
+) -> Vec<String> {
+    let tasks: Vec<_> = (0..workers)
+        .map(|worker| {
+            let mut certs = certs.clone();
+            let (account, prefix) = (account.to_string(), prefix.to_string());
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for n in (worker..count).step_by(workers) {
+                    let domain = format!("{prefix}{n}.example.com");
+                    ids.push(issue(&mut certs, dns_auto_dv(&account, &domain)).await.id);
+                }
+                ids
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.extend(task.await.expect("issuing worker"));
+    }
+    ids
 }
 
 /// Runs openssl, the relying party of record: (success, stdout and stderr).

@@ -267,6 +267,18 @@ pub struct RevokeArgs {
     /// Certificate id.
     pub id: String,
 
+    #[command(flatten)]
+    pub revocation: RevocationArgs,
+
+    /// Request id, to retry a request safely (default: a fresh UUID).
+    #[arg(long, value_name = "ID")]
+    pub request_id: Option<String>,
+}
+
+/// What a revocation says: reason, description and validation method; shared by `revoke`
+/// and `bulk-revoke`.
+#[derive(Debug, Args)]
+pub struct RevocationArgs {
     /// Reason: unspecified, key-compromise, affiliation-changed, superseded,
     /// cessation-of-operation, or a numeric RFC 5280 code (the server decides).
     #[arg(
@@ -284,10 +296,6 @@ pub struct RevokeArgs {
     /// How domains without automatic validation will be proven.
     #[arg(long, value_enum, default_value = "dns")]
     pub method: MethodArg,
-
-    /// Request id, to retry a request safely (default: a fresh UUID).
-    #[arg(long, value_name = "ID")]
-    pub request_id: Option<String>,
 }
 
 /// How a customer proves a domain.
@@ -319,22 +327,8 @@ pub struct BulkRevokeArgs {
     #[arg(long, value_name = "ACCOUNT", conflicts_with = "ids")]
     pub account: Option<String>,
 
-    /// Reason, as for `revoke`.
-    #[arg(
-        long,
-        value_parser = parse_reason,
-        default_value = "unspecified",
-        allow_hyphen_values = true
-    )]
-    pub reason: i32,
-
-    /// Why; required where a reviewer decides.
-    #[arg(long, value_name = "TEXT")]
-    pub description: Option<String>,
-
-    /// How domains without automatic validation will be proven.
-    #[arg(long, value_enum, default_value = "dns")]
-    pub method: MethodArg,
+    #[command(flatten)]
+    pub revocation: RevocationArgs,
 
     /// Request id, to retry the whole bulk revocation safely (default: a fresh UUID).
     #[arg(long, value_name = "ID")]
@@ -478,7 +472,7 @@ mod tests {
     #[test]
     fn revoke_reasons() {
         let reason = |args: &[&str]| match parse(args).map(|cli| cli.command) {
-            Ok(Command::Revoke(args)) => Some(args.reason),
+            Ok(Command::Revoke(args)) => Some(args.revocation.reason),
             _ => None,
         };
         assert_eq!(reason(&["revoke", "c-1"]), Some(0));

@@ -141,9 +141,9 @@ async fn bulk_revoke(gateway: Gateway, args: &BulkRevokeArgs, json: bool) -> Res
         request_id: request_id(args.request_id.as_deref()),
         certificate_ids: args.ids.clone(),
         account: args.account.clone().unwrap_or_default(),
-        reason: args.reason,
-        description: args.description.clone().unwrap_or_default(),
-        validation_method: args.method.to_proto(),
+        reason: args.revocation.reason,
+        description: args.revocation.description.clone().unwrap_or_default(),
+        validation_method: args.revocation.method.to_proto(),
     };
     if request.certificate_ids.is_empty() && request.account.is_empty() {
         bail!("name certificate ids, or --account");
@@ -340,9 +340,9 @@ pub fn revoke_request(args: &RevokeArgs, request_id: String) -> RequestRevocatio
     RequestRevocationRequest {
         request_id,
         certificate_id: args.id.clone(),
-        reason: args.reason,
-        description: args.description.clone().unwrap_or_default(),
-        validation_method: args.method.to_proto(),
+        reason: args.revocation.reason,
+        description: args.revocation.description.clone().unwrap_or_default(),
+        validation_method: args.revocation.method.to_proto(),
     }
 }
 
@@ -534,9 +534,11 @@ mod tests {
     fn revoke_request_sends_the_raw_reason() {
         let args = RevokeArgs {
             id: "c-1".to_owned(),
-            reason: 6,
-            description: None,
-            method: crate::cli::MethodArg::File,
+            revocation: crate::cli::RevocationArgs {
+                reason: 6,
+                description: None,
+                method: crate::cli::MethodArg::File,
+            },
             request_id: None,
         };
         let request = revoke_request(&args, "r-1".to_owned());

@@ -698,18 +698,18 @@ fn checked_domains<'a>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::certificate::CertificateId;
 
     const DAY: Duration = Duration::days(1);
 
-    fn now() -> Timestamp {
+    pub(crate) fn now() -> Timestamp {
         // 2026-06-01T00:00:00Z
         Timestamp::from_unix_seconds(1_780_272_000)
     }
 
-    fn admin() -> Actor {
+    pub(crate) fn admin() -> Actor {
         Actor {
             subject: "ops".into(),
             account: "platform".into(),
@@ -717,7 +717,7 @@ mod tests {
         }
     }
 
-    fn customer(account: &str) -> Actor {
+    pub(crate) fn customer(account: &str) -> Actor {
         Actor {
             subject: format!("{account}-user"),
             account: account.into(),
@@ -760,7 +760,7 @@ mod tests {
     }
 
     /// The events `given` commands produce, each applied in turn.
-    fn state_after(given: &[Command]) -> State {
+    pub(crate) fn state_after(given: &[Command]) -> State {
         given.iter().enumerate().fold(None, |state, (n, cmd)| {
             let command_id = CommandId(format!("given-{n}"));
             let ctx = Context {

@@ -252,24 +252,13 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::certificate::{Actor, Brand, KeyAlgorithm, Level, PendingReissue, Role, Status};
+    use crate::certificate::{Brand, KeyAlgorithm, Level, PendingReissue, Status};
     use crate::command::{Command, CommandId, IssueCertificate, RequestRevocation};
     use crate::decide::{Context, cancel_revocation, decide, downloadable, replay};
     use crate::event::ReissueFailure;
     use crate::time::Duration;
 
-    fn t0() -> Timestamp {
-        // 2026-06-01T00:00:00Z
-        Timestamp::from_unix_seconds(1_780_272_000)
-    }
-
-    fn admin() -> Actor {
-        Actor {
-            subject: "ops".into(),
-            account: "platform".into(),
-            roles: vec![Role::Admin],
-        }
-    }
+    use crate::decide::tests::{admin, customer, now as t0, state_after as given};
 
     fn id(name: &str) -> CertificateId {
         CertificateId::parse(name).expect("valid id")
@@ -306,21 +295,6 @@ mod tests {
             reason_code,
             description: String::new(),
             validation_method: method,
-        })
-    }
-
-    /// Applies each command, then returns the state.
-    fn given(commands: &[Command]) -> State {
-        commands.iter().enumerate().fold(None, |state, (n, cmd)| {
-            let command_id = CommandId(format!("given-{n}"));
-            let ctx = Context {
-                now: t0(),
-                command_id: &command_id,
-                actor: &admin(),
-                policy: &Policy::default(),
-            };
-            let events = decide(&state, cmd, &ctx).expect("given command is accepted");
-            replay(state, &command_id, &events)
         })
     }
 
@@ -552,13 +526,8 @@ mod tests {
         assert_eq!(err.reason(), Reason::RevocationNotCancellable);
         assert_eq!(err.rule(), Some(Rule::Rev7));
         // Another account learns nothing (GEN-3).
-        let stranger = Actor {
-            subject: "eve".into(),
-            account: "globex".into(),
-            roles: vec![Role::Customer],
-        };
         assert_eq!(
-            cancel_revocation(&state, &id("c1"), &stranger).reason(),
+            cancel_revocation(&state, &id("c1"), &customer("globex")).reason(),
             Reason::NotFound
         );
         // The only ends are revocation or a failed validation: the state still waits.

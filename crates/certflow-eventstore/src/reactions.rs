@@ -9,11 +9,10 @@
 
 use std::time::Duration;
 
-use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind, consumer};
 use futures::StreamExt;
 
-use crate::store::{EventStore, RecordedBatch, StoreError, offset_to_timestamp};
+use crate::store::{EventStore, RecordedBatch, StoreError, read_delivered};
 
 /// One event message for a reacting service.
 #[derive(Debug)]
@@ -63,18 +62,7 @@ impl Reactions {
     }
 
     fn reaction(&self, message: jetstream::Message) -> Result<Reaction, StoreError> {
-        let info = message.info().map_err(StoreError::Unavailable)?;
-        let sequence = info.stream_sequence;
-        let recorded_at = offset_to_timestamp(info.published);
-        let empty = HeaderMap::new();
-        let batch = RecordedBatch::parse(
-            &message.subject,
-            sequence,
-            recorded_at,
-            message.headers.as_ref().unwrap_or(&empty),
-            &message.payload,
-            &self.subject_prefix,
-        );
+        let (sequence, batch) = read_delivered(&message, &self.subject_prefix)?;
         Ok(Reaction {
             sequence,
             batch,

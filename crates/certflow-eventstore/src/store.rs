@@ -464,12 +464,12 @@ fn is_not_found(err: &stream::ConsumerError) -> bool {
     )
 }
 
-pub(crate) fn offset_to_timestamp(time: async_nats::datetime::DateTime) -> Timestamp {
+fn offset_to_timestamp(time: async_nats::datetime::DateTime) -> Timestamp {
     Timestamp::from_unix_millis((time.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
 impl RecordedBatch {
-    pub(crate) fn parse(
+    fn parse(
         subject: &str,
         sequence: u64,
         recorded_at: Timestamp,
@@ -553,22 +553,30 @@ impl EventFeed {
     }
 
     fn delivered(&self, message: jetstream::Message) -> Result<Delivered, StoreError> {
-        let info = message.info().map_err(StoreError::Unavailable)?;
-        let sequence = info.stream_sequence;
-        let recorded_at = offset_to_timestamp(info.published);
-        let empty = HeaderMap::new();
-        let batch = RecordedBatch::parse(
-            &message.subject,
-            sequence,
-            recorded_at,
-            message.headers.as_ref().unwrap_or(&empty),
-            &message.payload,
-            &self.subject_prefix,
-        );
+        let (sequence, batch) = read_delivered(&message, &self.subject_prefix)?;
         Ok(Delivered {
             sequence,
             batch,
             message,
         })
     }
+}
+
+/// A consumer's message as its stream sequence and batch (or why the batch is unreadable).
+pub(crate) fn read_delivered(
+    message: &jetstream::Message,
+    subject_prefix: &str,
+) -> Result<(u64, Result<RecordedBatch, StoreError>), StoreError> {
+    let info = message.info().map_err(StoreError::Unavailable)?;
+    let sequence = info.stream_sequence;
+    let empty = HeaderMap::new();
+    let batch = RecordedBatch::parse(
+        &message.subject,
+        sequence,
+        offset_to_timestamp(info.published),
+        message.headers.as_ref().unwrap_or(&empty),
+        &message.payload,
+        subject_prefix,
+    );
+    Ok((sequence, batch))
 }
