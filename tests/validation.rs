@@ -95,6 +95,24 @@ fn failed(cert: &Certificate) -> bool {
     cert.failed_revocation.is_some()
 }
 
+/// Issues a certificate for `domains` with no automatic validation, requests its
+/// revocation by `method`, and returns it with its challenges once they are issued.
+async fn revocation_waiting_for(
+    certflow: &Certflow,
+    domains: &[&str],
+    method: ValidationMethod,
+) -> (Certificate, Vec<Challenge>) {
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+    let cert = issue(&mut certs, manual_dv(domains)).await;
+    revocations
+        .request_revocation(revoke(&cert.id, method))
+        .await
+        .expect("accepted");
+    let issued = challenges(&mut certs, &cert.id).await;
+    (cert, issued)
+}
+
 fn value_for<'c>(challenges: &'c [Challenge], domain: &str) -> &'c Challenge {
     challenges
         .iter()
@@ -191,14 +209,9 @@ async fn rev10_file_validation_passes() {
         .expect("dns");
     let web = FileServer::start().await.expect("web");
     let certflow = certflow_with(&dns, Some((&web, &["shop.example.org"])), LONG).await;
+    let (cert, issued) =
+        revocation_waiting_for(&certflow, &["shop.example.org"], ValidationMethod::File).await;
     let mut certs = certflow.certificates().await.expect("client");
-    let mut revocations = certflow.revocations().await.expect("client");
-    let cert = issue(&mut certs, manual_dv(&["shop.example.org"])).await;
-    revocations
-        .request_revocation(revoke(&cert.id, ValidationMethod::File))
-        .await
-        .expect("accepted");
-    let issued = challenges(&mut certs, &cert.id).await;
     let shop = value_for(&issued, "shop.example.org");
     assert_eq!(shop.method, ValidationMethod::File as i32);
     assert_eq!(
@@ -215,14 +228,10 @@ async fn rev11_a_wrong_value_proves_nothing_and_the_right_one_added_late_but_in_
         .await
         .expect("dns");
     let certflow = certflow_with(&dns, None, Duration::from_secs(30)).await;
+    let (cert, issued) =
+        revocation_waiting_for(&certflow, &["api.example.net"], ValidationMethod::Dns).await;
     let mut certs = certflow.certificates().await.expect("client");
     let mut revocations = certflow.revocations().await.expect("client");
-    let cert = issue(&mut certs, manual_dv(&["api.example.net"])).await;
-    revocations
-        .request_revocation(revoke(&cert.id, ValidationMethod::Dns))
-        .await
-        .expect("accepted");
-    let issued = challenges(&mut certs, &cert.id).await;
     let value = value_for(&issued, "api.example.net").value.clone();
 
     dns.set_txt("_dnsauth.api.example.net", &["not-the-value"])
@@ -263,14 +272,9 @@ async fn rev11_not_proven_by_the_deadline_the_revocation_fails_and_the_certifica
         .await
         .expect("dns");
     let certflow = certflow_with(&dns, None, Duration::from_secs(3)).await;
+    let (cert, _) =
+        revocation_waiting_for(&certflow, &["late.example.com"], ValidationMethod::Dns).await;
     let mut certs = certflow.certificates().await.expect("client");
-    let mut revocations = certflow.revocations().await.expect("client");
-    let cert = issue(&mut certs, manual_dv(&["late.example.com"])).await;
-    revocations
-        .request_revocation(revoke(&cert.id, ValidationMethod::Dns))
-        .await
-        .expect("accepted");
-    challenges(&mut certs, &cert.id).await;
     let issued_again = wait_until(&certs, &cert.id, WAIT, "fail its revocation", failed).await;
     assert_eq!(issued_again.status, CertificateStatus::Issued as i32);
     assert!(issued_again.revocation.is_none());
@@ -308,14 +312,8 @@ async fn rev11_challenges_survive_a_restart_of_the_services() {
         .expect("dns");
     let dns_addr = dns.addr();
     let mut certflow = certflow_with(&dns, None, LONG).await;
-    let mut certs = certflow.certificates().await.expect("client");
-    let mut revocations = certflow.revocations().await.expect("client");
-    let cert = issue(&mut certs, manual_dv(&["restart.example.com"])).await;
-    revocations
-        .request_revocation(revoke(&cert.id, ValidationMethod::Dns))
-        .await
-        .expect("accepted");
-    let issued = challenges(&mut certs, &cert.id).await;
+    let (cert, issued) =
+        revocation_waiting_for(&certflow, &["restart.example.com"], ValidationMethod::Dns).await;
     let value = value_for(&issued, "restart.example.com").value.clone();
 
     // Down mid-challenge; the customer publishes the value meanwhile.
