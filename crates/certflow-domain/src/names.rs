@@ -58,6 +58,16 @@ impl DomainName {
                 ));
             }
         }
+        // No top-level domain is all digits: such a name is an IP address, which domain
+        // validation cannot prove and probes must never be pointed at.
+        if labels
+            .last()
+            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(invalid(
+                "it is an IP address, not a domain name; certificates here are for domain names",
+            ));
+        }
         Ok(DomainName(lowered))
     }
 
@@ -119,6 +129,9 @@ mod tests {
             "a_b.example.com",
             "a..b.com",
             "ex ample.com",
+            "169.254.169.254",
+            "10.0.0.5",
+            "127.0.0.1",
         ] {
             let err = DomainName::parse(bad).expect_err(bad);
             assert_eq!(err.reason(), Reason::InvalidDomainName, "{bad}");

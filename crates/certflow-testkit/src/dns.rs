@@ -112,6 +112,22 @@ impl AuthoritativeDns {
         }
     }
 
+    /// Replaces the A rrset at `name` with one record for `address`.
+    ///
+    /// # Panics
+    ///
+    /// If `name` is not a valid name inside one of the served zones: a mistake in the test.
+    pub async fn set_a(&self, name: &str, address: Ipv4Addr) {
+        let (name, authority) = self.zone_for(name);
+        let mut rrset = RecordSet::with_ttl(name.clone(), RecordType::A, TTL);
+        rrset.insert(
+            Record::from_rdata(name.clone(), TTL, RData::A(A(address))),
+            SERIAL,
+        );
+        let key = RrKey::new(LowerName::from(&name), RecordType::A);
+        authority.records_mut().await.insert(key, Arc::new(rrset));
+    }
+
     /// Removes every record at `name` (the zone's own SOA and NS stay), so it answers NXDOMAIN.
     ///
     /// # Panics

@@ -322,3 +322,28 @@ async fn wildcard_domains_probe_the_base_name() {
         ProbeOutcome::Found
     );
 }
+
+#[tokio::test]
+async fn file_is_never_fetched_from_a_private_address_the_domain_resolves_to() {
+    let dns = AuthoritativeDns::start(&["example.com"])
+        .await
+        .expect("dns");
+    let web = FileServer::start().await.expect("web");
+    web.set("inside.example.com", TOKEN);
+    // The domain points at loopback, where a file server does answer; without an operator
+    // override, the probe must not go there.
+    dns.set_a("inside.example.com", std::net::Ipv4Addr::LOCALHOST)
+        .await;
+    let prober = dns_prober(&dns);
+    let outcome = prober
+        .probe(ProbeMethod::File, "inside.example.com", TOKEN)
+        .await;
+    match outcome {
+        Ok(ProbeOutcome::Found) => panic!("fetched from a loopback address"),
+        Ok(ProbeOutcome::Missing { detail }) => {
+            assert!(detail.contains("public address"), "{detail}")
+        }
+        Ok(other) => panic!("unexpected {other:?}"),
+        Err(err) => assert!(err.to_string().contains("public address"), "{err}"),
+    }
+}

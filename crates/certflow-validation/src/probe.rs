@@ -151,7 +151,7 @@ impl Prober {
     /// Builds the resolver and HTTP client once, from `config`.
     pub fn new(config: ProbeConfig) -> Result<Self, ProbeError> {
         let resolver = build_resolver(&config)?;
-        let http = build_http_client(&config)?;
+        let http = build_http_client(&config, &resolver)?;
         Ok(Prober {
             inner: Arc::new(Inner {
                 resolver,
@@ -357,8 +357,73 @@ fn build_resolver(config: &ProbeConfig) -> Result<TokioResolver, ProbeError> {
     Ok(builder.build())
 }
 
-/// Plain HTTP/1 only, no proxy from the environment, redirects only within the domain.
-fn build_http_client(config: &ProbeConfig) -> Result<reqwest::Client, ProbeError> {
+/// Resolves the hosts of validation-file fetches with the probes' own resolver (the
+/// configured servers, no hosts file) and keeps only public unicast addresses, so a
+/// customer's domain that points at loopback, a private network or a link-local metadata
+/// service is never fetched from. Operator overrides bypass it.
+#[derive(Clone)]
+struct PublicAddresses(TokioResolver);
+
+impl reqwest::dns::Resolve for PublicAddresses {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let resolver = self.0.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let lookup = resolver.lookup_ip(format!("{host}.")).await?;
+            let public: Vec<std::net::SocketAddr> = lookup
+                .iter()
+                .filter(|ip| is_public(*ip))
+                .map(|ip| std::net::SocketAddr::new(ip, 0))
+                .collect();
+            if public.is_empty() {
+                return Err(format!("{host} has no public address").into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(public.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// Whether `ip` is a public unicast address: not loopback, private, link-local, shared,
+/// documentation, multicast, broadcast or unspecified.
+fn is_public(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (18..20).contains(&b))
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || first == 0x2001 && v6.segments()[1] == 0x0db8)
+        }
+    }
+}
+
+/// Plain HTTP/1 only, no proxy from the environment, redirects only within the domain,
+/// public addresses only.
+fn build_http_client(
+    config: &ProbeConfig,
+    resolver: &TokioResolver,
+) -> Result<reqwest::Client, ProbeError> {
     let policy = redirect::Policy::custom(|attempt| {
         let previous = attempt.previous();
         // `previous` starts with the original URL, which names the domain being probed.
@@ -379,6 +444,7 @@ fn build_http_client(config: &ProbeConfig) -> Result<reqwest::Client, ProbeError
         .timeout(config.timeout)
         .connect_timeout(config.timeout)
         .pool_max_idle_per_host(0)
+        .dns_resolver(std::sync::Arc::new(PublicAddresses(resolver.clone())))
         .user_agent(concat!("certflow-validation/", env!("CARGO_PKG_VERSION")));
     for (host, addr) in &config.http_overrides {
         // reqwest keeps a non-zero override port when the URL has none, which ours never do,
@@ -571,5 +637,29 @@ mod tests {
             &url("http://www.example.com/x"),
             "example.com"
         ));
+    }
+
+    #[test]
+    fn only_public_addresses_are_fetched_from() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            let ip: std::net::IpAddr = private.parse().expect("address");
+            assert!(!is_public(ip), "{private}");
+        }
+        for public in ["93.184.216.34", "1.1.1.1", "2606:4700::1111"] {
+            let ip: std::net::IpAddr = public.parse().expect("address");
+            assert!(is_public(ip), "{public}");
+        }
     }
 }
