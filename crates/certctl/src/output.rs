@@ -663,7 +663,7 @@ mod tests {
         let refused = BulkRevokeResponse {
             certificate_id: "c-2".into(),
             outcome: Some(Outcome::Refusal(BulkRevokeRefusal {
-                code: "FailedPrecondition".into(),
+                code: "FAILED_PRECONDITION".into(),
                 reason: "ALREADY_REVOKED".into(),
                 message: "already revoked".into(),
             })),
@@ -672,7 +672,7 @@ mod tests {
         };
         assert_eq!(
             bulk_result_text(&refused),
-            "[2/2] c-2 refused FailedPrecondition ALREADY_REVOKED: already revoked"
+            "[2/2] c-2 refused FAILED_PRECONDITION ALREADY_REVOKED: already revoked"
         );
         assert_eq!(
             bulk_result_json(&refused)["refusal"]["reason"],

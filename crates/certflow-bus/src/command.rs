@@ -50,6 +50,28 @@ impl CommandRuntime {
             .await;
     }
 
+    /// The reply to send instead of running the command: its first outcome when this is a
+    /// retry (GEN-1), or `UNAVAILABLE` when that cannot be known. Checks that read other
+    /// state before the command runs call this first, so a retry is answered as it was.
+    pub async fn first_outcome(&self, meta: &CommandMeta) -> Option<Reply> {
+        match self.outcomes.get(&meta.command_id).await {
+            Ok(Some(first)) => match Reply::decode(first) {
+                Ok(reply) => {
+                    debug!(command = %meta.command_id, "answering a retry from its first outcome");
+                    Some(reply)
+                }
+                Err(err) => {
+                    warn!(error = %err, "unreadable recorded outcome, deciding again");
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(err) => Some(unavailable(format!(
+                "{err}; retry with the same request id"
+            ))),
+        }
+    }
+
     /// Runs a command on certificate `id`. `decide` is called with the state and context
     /// (again after every lost race); `respond` builds the response from the certificate
     /// afterwards. The reply is recorded so a retry with the same request id gets it again
@@ -66,16 +88,8 @@ impl CommandRuntime {
         R: FnOnce(&Certificate, Timestamp) -> M,
         M: Message,
     {
-        match self.outcomes.get(&meta.command_id).await {
-            Ok(Some(first)) => match Reply::decode(first) {
-                Ok(reply) => {
-                    debug!(command = %meta.command_id, "answering a retry from its first outcome");
-                    return reply;
-                }
-                Err(err) => warn!(error = %err, "unreadable recorded outcome, deciding again"),
-            },
-            Ok(None) => {}
-            Err(err) => return unavailable(format!("{err}; retry with the same request id")),
+        if let Some(first) = self.first_outcome(meta).await {
+            return first;
         }
         let now = now();
         let result = self

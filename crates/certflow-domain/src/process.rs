@@ -123,8 +123,8 @@ pub fn validation_deadline(state: &State) -> Option<Timestamp> {
 }
 
 /// Records the domains a probe found proven with the challenge value it was given. A value
-/// that no longer matches the open challenge (an older challenge's) proves nothing. When
-/// the last domain is proven, the validation has passed.
+/// that no longer matches the open challenge (an older challenge's) proves nothing. Once no
+/// domain is left unproven, the validation has passed.
 ///
 /// REV-11: nothing is proven after the deadline.
 pub fn record_proofs(state: &State, proven: &[(DomainName, String)], now: Timestamp) -> Vec<Event> {
@@ -146,7 +146,9 @@ pub fn record_proofs(state: &State, proven: &[(DomainName, String)], now: Timest
             })
         })
         .collect();
-    if !events.is_empty() && events.len() == open.len() {
+    // Every domain proven, now or before (a validation whose domains were all proven when
+    // issued has nothing open): it has passed.
+    if events.len() == open.len() {
         events.push(Event::ValidationPassed(ValidationPassed { passed_at: now }));
     }
     events
@@ -437,6 +439,24 @@ mod tests {
         assert!(
             conclude_validation(&state, later).is_empty(),
             "revoked once"
+        );
+    }
+
+    #[test]
+    fn rev10_a_validation_with_nothing_left_to_prove_passes() {
+        let mut state = with_challenges();
+        if let Some(validation) = state
+            .as_mut()
+            .and_then(|c| c.revocation.as_mut())
+            .and_then(|r| r.validation.as_mut())
+        {
+            for challenge in &mut validation.challenges {
+                challenge.validated_at = Some(t0());
+            }
+        }
+        assert_eq!(
+            types(&record_proofs(&state, &[], t0())),
+            ["ValidationPassed"]
         );
     }
 

@@ -5,7 +5,8 @@
 //! Both sides of the race between certifying a key and blocking it write first and read
 //! second on the same totally ordered stream, so at least one of them sees the other: a
 //! certificate bound after the block finds the block, and a block written after the
-//! binding finds the certificate.
+//! binding finds the certificate. That needs reads that see every acknowledged write, so
+//! the index is read from the stream's leader (`STREAM.MSG.GET`), never from a replica.
 
 use async_nats::jetstream::{self, stream};
 use async_nats::{HeaderMap, header};
@@ -42,7 +43,6 @@ impl KeyIndex {
                 subjects: vec![format!("{}.>", Self::PREFIX)],
                 storage: stream::StorageType::File,
                 num_replicas: replicas,
-                allow_direct: true,
                 duplicate_window: std::time::Duration::from_secs(120),
                 ..Default::default()
             })
@@ -118,11 +118,9 @@ impl KeyIndex {
         let Some(subject) = Self::subject(key_sha256, "blocked") else {
             return Ok(None);
         };
-        match self.stream.direct_get_first_for_subject(subject).await {
-            Ok(message) => Ok(std::str::from_utf8(&message.payload)
-                .ok()
-                .and_then(|id| CertificateId::parse(id).ok())),
-            Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
+        match self.stream.get_next_raw_message_by_subject(subject).await {
+            Ok(message) => Ok(certificate_of(&message.payload)),
+            Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
             Err(err) => Err(StoreError::Unavailable(err.into())),
         }
     }
@@ -133,26 +131,32 @@ impl KeyIndex {
             return Ok(Vec::new());
         };
         let mut ids = Vec::new();
-        let mut from = None;
+        let mut from = 0;
         loop {
             match self
                 .stream
-                .direct_get_next_for_subject(subject.as_str(), from)
+                .get_first_raw_message_by_subject(subject.as_str(), from)
                 .await
             {
                 Ok(message) => {
-                    from = Some(message.sequence + 1);
-                    if let Some(id) = std::str::from_utf8(&message.payload)
-                        .ok()
-                        .and_then(|id| CertificateId::parse(id).ok())
+                    from = message.sequence + 1;
+                    if let Some(id) = certificate_of(&message.payload)
                         && !ids.contains(&id)
                     {
                         ids.push(id);
                     }
                 }
-                Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => return Ok(ids),
+                Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
+                    return Ok(ids);
+                }
                 Err(err) => return Err(StoreError::Unavailable(err.into())),
             }
         }
     }
+}
+
+fn certificate_of(payload: &[u8]) -> Option<CertificateId> {
+    std::str::from_utf8(payload)
+        .ok()
+        .and_then(|id| CertificateId::parse(id).ok())
 }

@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+mod checks;
 mod crls;
 mod keyindex;
 mod keystore;
@@ -22,6 +23,7 @@ mod outcomes;
 mod reactions;
 mod store;
 
+pub use checks::{CheckTask, CheckTasks, ValidationChecks};
 pub use crls::{CrlStore, PublishedCrl};
 pub use keyindex::KeyIndex;
 pub use keystore::{KeyStore, StoredKey};

@@ -193,32 +193,55 @@ impl EventStore {
     }
 
     /// Every batch of a certificate, in order.
+    ///
+    /// On a single server it reads with direct gets. With replicas, direct gets may be
+    /// answered by a replica that lags behind, and a reaction decided on such a state could
+    /// find "nothing to do" and be lost; so replicated logs are read from the leader.
     pub async fn history(&self, id: &CertificateId) -> Result<Vec<RecordedBatch>, StoreError> {
         let subject = self.subject(id);
         let mut batches = Vec::new();
-        let mut from = None;
-        loop {
-            match self
+        let mut from = 0;
+        while let Some(message) = self.next_for_subject(&subject, from).await? {
+            from = message.sequence + 1;
+            batches.push(RecordedBatch::parse(
+                &message.subject,
+                message.sequence,
+                offset_to_timestamp(message.time),
+                &message.headers,
+                &message.payload,
+                &self.config.subject_prefix,
+            )?);
+        }
+        Ok(batches)
+    }
+
+    /// The first message on `subject` at or after sequence `from`.
+    async fn next_for_subject(
+        &self,
+        subject: &str,
+        from: u64,
+    ) -> Result<Option<jetstream::message::StreamMessage>, StoreError> {
+        if self.config.replicas > 1 {
+            return match self
                 .stream
-                .direct_get_next_for_subject(subject.as_str(), from)
+                .get_first_raw_message_by_subject(subject, from)
                 .await
             {
-                Ok(message) => {
-                    from = Some(message.sequence + 1);
-                    batches.push(RecordedBatch::parse(
-                        &message.subject,
-                        message.sequence,
-                        offset_to_timestamp(message.time),
-                        &message.headers,
-                        &message.payload,
-                        &self.config.subject_prefix,
-                    )?);
+                Ok(message) => Ok(Some(message)),
+                Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
+                    Ok(None)
                 }
-                Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => {
-                    return Ok(batches);
-                }
-                Err(err) => return Err(StoreError::unavailable(err)),
-            }
+                Err(err) => Err(StoreError::unavailable(err)),
+            };
+        }
+        match self
+            .stream
+            .direct_get_next_for_subject(subject, Some(from))
+            .await
+        {
+            Ok(message) => Ok(Some(message)),
+            Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
+            Err(err) => Err(StoreError::unavailable(err)),
         }
     }
 

@@ -2,6 +2,7 @@
 //! requests, one per certificate, so each goes through the same rules and events as a single
 //! `RequestRevocation`, and streams each certificate's result as it completes.
 
+use std::collections::HashSet;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -91,12 +92,13 @@ fn named(ids: &[String]) -> Result<Vec<String>, Status> {
             "at most {MAX_CERTIFICATES} certificates per bulk revocation"
         )));
     }
+    let mut seen = HashSet::with_capacity(ids.len());
     let mut unique = Vec::with_capacity(ids.len());
     for id in ids {
         let id = CertificateId::parse(id.trim())
             .map_err(|err| invalid(err.message().to_string()))?
             .to_string();
-        if !unique.contains(&id) {
+        if seen.insert(id.clone()) {
             unique.push(id);
         }
     }
@@ -191,13 +193,13 @@ async fn revoke_one(
         Ok(response) => match response.certificate {
             Some(certificate) => Outcome::Certificate(certificate),
             None => Outcome::Refusal(BulkRevokeRefusal {
-                code: format!("{:?}", Code::Internal),
+                code: code_name(Code::Internal).into(),
                 reason: "INTERNAL".into(),
                 message: "the revocation service answered without the certificate".into(),
             }),
         },
         Err(status) => Outcome::Refusal(BulkRevokeRefusal {
-            code: format!("{:?}", status.code()),
+            code: code_name(status.code()).into(),
             reason: status
                 .get_details_error_info()
                 .map(|info| info.reason)
@@ -210,5 +212,28 @@ async fn revoke_one(
         outcome: Some(outcome),
         completed: 0,
         total: 0,
+    }
+}
+
+/// The canonical name of a gRPC status code, as `google.rpc.Code` spells it.
+fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
     }
 }

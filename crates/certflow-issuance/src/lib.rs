@@ -284,10 +284,14 @@ async fn issue(
         Ok(parts) => parts,
         Err(err) => return refused(&err),
     };
-    if let Some(key) = &parts.csr_key_sha256
-        && let Some(reply) = refuse_blocked_key(keys, key).await
-    {
-        return reply;
+    if let Some(key) = &parts.csr_key_sha256 {
+        // A retry is answered as it was, even if the key has been blocked since (GEN-1).
+        if let Some(first) = runtime.first_outcome(&parts.meta).await {
+            return first;
+        }
+        if let Some(reply) = refuse_blocked_key(keys, key).await {
+            return reply;
+        }
     }
     // A generated key is sealed away before anything refers to it.
     let generated = match &parts.csr_pem {
@@ -381,6 +385,9 @@ async fn upload(
         Ok(parsed) => parsed,
         Err(err) => return refused(&err),
     };
+    if let Some(first) = runtime.first_outcome(&meta).await {
+        return first;
+    }
     if let Some(reply) = refuse_blocked_key(keys, &command.public_key_sha256).await {
         return reply;
     }

@@ -20,11 +20,11 @@ use certflow_bus::{
     CancellationToken, CommandRuntime, Request, Responder, command_meta, decode_request,
     not_available, reaction_meta, refused, run_reactions, subjects, unavailable,
 };
-use certflow_domain::RevocationReason;
 use certflow_domain::{
     CertificateId, Command, DeleteCertificate, Event, OrderRenewal, RequestRevocation,
     cancel_revocation, decide, process,
 };
+use certflow_domain::{RevocationCause, RevocationReason};
 use certflow_eventstore::{ExecuteError, KeyIndex, RecordedBatch, StoreError, actor_from_headers};
 use certflow_proto::bus::v1::Reply;
 use certflow_proto::convert::{certificate_to_proto, method_from_proto};
@@ -218,7 +218,10 @@ async fn react(
             Event::Revoked(revoked) => {
                 let original = runtime.store.load(id).await?;
                 let Some(cert) = original.state else { continue };
+                // Its own key was compromised; a reissue revoked with its original, or a
+                // certificate revoked for a key already blocked, blocks nothing new.
                 if revoked.reason == RevocationReason::KeyCompromise
+                    && revoked.cause == RevocationCause::Requested
                     && let Some(key) = &cert.public_key_sha256
                 {
                     block_key(&runtime, &keys, &batch, key).await?;

@@ -29,11 +29,10 @@ use certflow_bus::{
     CancellationToken, Request, Responder, not_available, reaction_meta, run_reactions, subjects,
 };
 use certflow_domain::{Event, Policy, RevocationPath, process};
-use certflow_eventstore::{EventStore, RecordedBatch, StoreError};
+use certflow_eventstore::{EventStore, RecordedBatch, StoreError, ValidationChecks};
 use certflow_proto::bus::v1::Reply;
 use tracing::info;
 
-pub use checks::CheckQueue;
 pub use probe::{ProbeConfig, Prober};
 
 /// The service's name in logs, actors and consumer names.
@@ -47,6 +46,8 @@ pub struct ValidationConfig {
     pub recheck_initial: Duration,
     /// The longest wait between two checks.
     pub recheck_max: Duration,
+    /// Most probes one instance runs at once.
+    pub max_concurrent_probes: usize,
 }
 
 impl Default for ValidationConfig {
@@ -55,6 +56,7 @@ impl Default for ValidationConfig {
             probe: ProbeConfig::default(),
             recheck_initial: Duration::from_secs(30),
             recheck_max: Duration::from_secs(600),
+            max_concurrent_probes: 64,
         }
     }
 }
@@ -74,8 +76,9 @@ pub enum ValidationError {
 #[derive(Debug, Clone)]
 struct Shared {
     store: EventStore,
-    queue: CheckQueue,
+    checks: ValidationChecks,
     prober: Prober,
+    probe_slots: Arc<tokio::sync::Semaphore>,
     policy: Arc<Policy>,
     config: Arc<ValidationConfig>,
 }
@@ -97,13 +100,17 @@ impl ValidationService {
         replicas: usize,
     ) -> Result<Self, ValidationError> {
         let prober = Prober::new(config.probe.clone())?;
-        let queue = CheckQueue::open(client.clone(), replicas).await?;
+        let checks = ValidationChecks::open(client.clone(), replicas).await?;
+        let probe_slots = Arc::new(tokio::sync::Semaphore::new(
+            config.max_concurrent_probes.max(1),
+        ));
         let responder = Responder::bind(client, subjects::VALIDATION, SERVICE).await?;
         Ok(ValidationService {
             shared: Shared {
                 store,
-                queue,
+                checks,
                 prober,
+                probe_slots,
                 policy,
                 config: Arc::new(config),
             },
@@ -175,7 +182,10 @@ async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), StoreError> {
                     .map_err(execute_error)?;
             }
             Event::ValidationChallengesIssued(_) => {
-                shared.queue.enqueue(id, batch.sequence).await?;
+                shared
+                    .checks
+                    .enqueue(id, batch.sequence, &batch.meta.correlation_id)
+                    .await?;
             }
             _ => {}
         }

@@ -1,0 +1,207 @@
+//! The validation service's schedule: a work queue with one task per set of challenges,
+//! handed back to JetStream with a delay until the validation ends.
+//!
+//! The task carries no state of its own beyond the certificate, the stream sequence of the
+//! challenges it is about, and the correlation id of the request that caused them; the
+//! validation's state is in the log. A task whose worker goes away comes back after the ack
+//! wait, so a restart loses nothing, and instances share the queue.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind, consumer, stream};
+use async_nats::{HeaderMap, header};
+use bytes::Bytes;
+use certflow_domain::CertificateId;
+use futures::StreamExt;
+
+use crate::meta::headers;
+use crate::store::StoreError;
+
+/// The queue of pending validations.
+#[derive(Clone)]
+pub struct ValidationChecks {
+    js: jetstream::Context,
+    stream: stream::Stream,
+}
+
+impl std::fmt::Debug for ValidationChecks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValidationChecks").finish_non_exhaustive()
+    }
+}
+
+/// One pending validation to check.
+#[derive(Debug)]
+pub struct CheckTask {
+    pub certificate_id: CertificateId,
+    /// Stream sequence of the `ValidationChallengesIssued` message.
+    pub challenges_sequence: u64,
+    /// Correlation id of the request that caused the challenges (GEN-4).
+    pub correlation_id: String,
+    /// How many times the task has been handed out, this time included.
+    pub deliveries: u64,
+    message: jetstream::Message,
+}
+
+impl CheckTask {
+    /// The validation has ended: the task is done.
+    pub async fn done(&self) -> Result<(), StoreError> {
+        self.message.ack().await.map_err(StoreError::Unavailable)
+    }
+
+    /// Hands the task back, to be offered again after `delay`.
+    pub async fn again_after(&self, delay: Duration) -> Result<(), StoreError> {
+        self.message
+            .ack_with(AckKind::Nak(Some(delay)))
+            .await
+            .map_err(StoreError::Unavailable)
+    }
+}
+
+/// The tasks handed to this worker, as they come.
+pub struct CheckTasks {
+    messages: consumer::pull::Stream,
+}
+
+impl std::fmt::Debug for CheckTasks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckTasks").finish_non_exhaustive()
+    }
+}
+
+impl CheckTasks {
+    /// The next task; `None` when the subscription ended. A message that is not a task is
+    /// dropped from the queue.
+    pub async fn next(&mut self) -> Option<Result<CheckTask, StoreError>> {
+        loop {
+            let message = match self.messages.next().await? {
+                Ok(message) => message,
+                Err(err) => return Some(Err(StoreError::Unavailable(err.into()))),
+            };
+            match ValidationChecks::task(message) {
+                Ok(Ok(task)) => return Some(Ok(task)),
+                Ok(Err(stray)) => {
+                    tracing::warn!(subject = %stray.subject, "dropping a check task for no certificate");
+                    let _ = stray.ack_with(AckKind::Term).await;
+                }
+                Err(err) => return Some(Err(err)),
+            }
+        }
+    }
+}
+
+impl ValidationChecks {
+    /// The stream's name.
+    pub const STREAM: &'static str = "CERTFLOW_VALIDATION_CHECKS";
+    const PREFIX: &'static str = "certflow.validation.check";
+    const CONSUMER: &'static str = "validation-checks";
+
+    /// Opens the work-queue stream, creating it on first use.
+    pub async fn open(client: async_nats::Client, replicas: usize) -> Result<Self, StoreError> {
+        let js = jetstream::new(client);
+        let stream = js
+            .get_or_create_stream(stream::Config {
+                name: Self::STREAM.into(),
+                description: Some("pending domain validations, one task per challenge set".into()),
+                subjects: vec![format!("{}.>", Self::PREFIX)],
+                retention: stream::RetentionPolicy::WorkQueue,
+                storage: stream::StorageType::File,
+                num_replicas: replicas,
+                duplicate_window: Duration::from_secs(120),
+                ..Default::default()
+            })
+            .await
+            .map_err(|err| StoreError::Unavailable(err.into()))?;
+        Ok(ValidationChecks { js, stream })
+    }
+
+    /// Queues a check of certificate `id`'s challenges, issued in event message
+    /// `challenges_sequence`; queuing the same one twice stores one task.
+    pub async fn enqueue(
+        &self,
+        id: &CertificateId,
+        challenges_sequence: u64,
+        correlation_id: &str,
+    ) -> Result<(), StoreError> {
+        let mut message_headers = HeaderMap::new();
+        message_headers.insert(
+            header::NATS_MESSAGE_ID,
+            format!("check-{challenges_sequence}").as_str(),
+        );
+        message_headers.insert(headers::CORRELATION_ID, correlation_id);
+        let ack = self
+            .js
+            .publish_with_headers(
+                format!("{}.{id}", Self::PREFIX),
+                message_headers,
+                Bytes::from(challenges_sequence.to_string()),
+            )
+            .await
+            .map_err(|err| StoreError::Unavailable(err.into()))?;
+        ack.await
+            .map_err(|err| StoreError::Unavailable(err.into()))?;
+        Ok(())
+    }
+
+    /// The shared consumer's tasks. A task not handed back within `ack_wait` is offered
+    /// again; there is no limit on how many are pending, since each open validation holds
+    /// one until it ends.
+    pub async fn tasks(&self, ack_wait: Duration) -> Result<CheckTasks, StoreError> {
+        let consumer = self
+            .stream
+            .get_or_create_consumer(
+                Self::CONSUMER,
+                consumer::pull::Config {
+                    durable_name: Some(Self::CONSUMER.into()),
+                    description: Some("validation service check workers".into()),
+                    ack_policy: consumer::AckPolicy::Explicit,
+                    ack_wait,
+                    max_ack_pending: -1,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|err| StoreError::Unavailable(err.into()))?;
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(100)
+            .messages()
+            .await
+            .map_err(|err| StoreError::Unavailable(err.into()))?;
+        Ok(CheckTasks { messages })
+    }
+
+    /// The task in `message`, or the message back when it names no certificate.
+    fn task(
+        message: jetstream::Message,
+    ) -> Result<Result<CheckTask, jetstream::Message>, StoreError> {
+        let certificate_id = message
+            .subject
+            .as_str()
+            .strip_prefix(Self::PREFIX)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .and_then(|id| CertificateId::parse(id).ok());
+        let Some(certificate_id) = certificate_id else {
+            return Ok(Err(message));
+        };
+        let info = message.info().map_err(StoreError::Unavailable)?;
+        let deliveries = u64::try_from(info.delivered).unwrap_or(1);
+        let challenges_sequence = std::str::from_utf8(&message.payload)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let correlation_id = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(headers::CORRELATION_ID))
+            .map(|v| v.as_str().to_string())
+            .unwrap_or_default();
+        Ok(Ok(CheckTask {
+            certificate_id,
+            challenges_sequence,
+            correlation_id,
+            deliveries,
+            message,
+        }))
+    }
+}
