@@ -286,6 +286,108 @@ pub struct Revocation {
     /// Why it was revoked, once it is.
     #[serde(default)]
     pub cause: Option<RevocationCause>,
+    /// The account that asked for it (REV-R2: its reviewers may not belong to it).
+    #[serde(default)]
+    pub requested_by: String,
+    /// The stamped document a review waits for (REV-10, REV-12).
+    #[serde(default)]
+    pub document: Option<Document>,
+    /// The manual review, once queued.
+    #[serde(default)]
+    pub review: Option<Review>,
+}
+
+/// Which stamped document a revocation needs (REV-10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DocumentKind {
+    /// DNSPod OV/EV: the stamped application, JPG, GIF or PDF.
+    Application,
+    /// Other brands' OV/EV: the stamped confirmation letter, JPG, PNG or PDF.
+    ConfirmationLetter,
+}
+
+impl DocumentKind {
+    /// The formats this document may come in (REV-12).
+    pub const fn allowed(self) -> &'static [DocumentFormat] {
+        match self {
+            DocumentKind::Application => &[
+                DocumentFormat::Jpeg,
+                DocumentFormat::Gif,
+                DocumentFormat::Pdf,
+            ],
+            DocumentKind::ConfirmationLetter => &[
+                DocumentFormat::Jpeg,
+                DocumentFormat::Png,
+                DocumentFormat::Pdf,
+            ],
+        }
+    }
+}
+
+/// A document's format, as judged by its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DocumentFormat {
+    Jpeg,
+    Gif,
+    Png,
+    Pdf,
+}
+
+impl DocumentFormat {
+    /// The media type.
+    pub const fn media_type(self) -> &'static str {
+        match self {
+            DocumentFormat::Jpeg => "image/jpeg",
+            DocumentFormat::Gif => "image/gif",
+            DocumentFormat::Png => "image/png",
+            DocumentFormat::Pdf => "application/pdf",
+        }
+    }
+}
+
+/// A stored document, referred to by the events; the bytes are in the document store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Document {
+    pub kind: DocumentKind,
+    pub format: DocumentFormat,
+    pub size: u64,
+    /// Hex SHA-256 of the content.
+    pub sha256: String,
+    /// The name it is stored under.
+    pub object: String,
+    pub uploaded_at: Timestamp,
+}
+
+/// One reviewer's decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vote {
+    /// The reviewer (token subject).
+    pub reviewer: String,
+    pub account: String,
+    pub comment: String,
+    pub at: Timestamp,
+}
+
+/// How a review ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ReviewOutcome {
+    /// Enough distinct reviewers approved (REV-R3).
+    Approved,
+    /// A reviewer rejected.
+    Rejected,
+}
+
+/// A revocation's manual review (REV-13, REV-R1..R4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    /// The task on the review queue: `<certificate id>/<request time in ms>`.
+    pub task_id: String,
+    /// Distinct approvals needed (REV-R3), fixed when queued.
+    pub approvals_needed: u32,
+    pub queued_at: Timestamp,
+    pub approvals: Vec<Vote>,
+    pub rejection: Option<Vote>,
+    pub outcome: Option<ReviewOutcome>,
 }
 
 fn default_method() -> ValidationMethod {
@@ -308,6 +410,8 @@ pub enum RevocationCause {
 pub enum RevocationFailure {
     /// REV-11: domain ownership was not proven in time.
     ValidationExpired,
+    /// REV-13: a reviewer rejected it.
+    ReviewRejected,
 }
 
 /// A revocation that ended without revoking; the certificate is `ISSUED` again (REV-8).

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::certificate::{
-    Brand, CertificateId, KeyAlgorithm, Level, ValidationMethod, ValidationSetup,
+    Brand, CertificateId, DocumentFormat, KeyAlgorithm, Level, ValidationMethod, ValidationSetup,
 };
 use crate::names::DomainName;
 use crate::time::Timestamp;
@@ -83,6 +83,27 @@ pub struct OrderRenewal {
     pub id: CertificateId,
 }
 
+/// Attaches the stamped document a revocation's review waits for (REV-12). The service has
+/// stored the bytes and judged their format by content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRevocationDocument {
+    pub id: CertificateId,
+    /// `None`: the content is none of the formats a document may have.
+    pub format: Option<DocumentFormat>,
+    pub size: u64,
+    pub sha256: String,
+    pub object: String,
+}
+
+/// A reviewer's decision on a review task (REV-13).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecideReview {
+    pub id: CertificateId,
+    pub task_id: String,
+    pub approve: bool,
+    pub comment: String,
+}
+
 /// Everything a caller can ask of a certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -91,6 +112,8 @@ pub enum Command {
     RequestRevocation(RequestRevocation),
     Delete(DeleteCertificate),
     OrderRenewal(OrderRenewal),
+    UploadRevocationDocument(UploadRevocationDocument),
+    DecideReview(DecideReview),
 }
 
 impl Command {
@@ -102,6 +125,8 @@ impl Command {
             Command::RequestRevocation(c) => &c.id,
             Command::Delete(c) => &c.id,
             Command::OrderRenewal(c) => &c.id,
+            Command::UploadRevocationDocument(c) => &c.id,
+            Command::DecideReview(c) => &c.id,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `decide` and `evolve`: the rules, as pure functions of state, command and context.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::certificate::{
     Actor, Brand, Certificate, DomainValidation, FailedRevocation, KeyAlgorithm, Level, Revocation,
@@ -33,6 +33,8 @@ pub struct Policy {
     pub legacy_cutoff: Timestamp,
     /// Validity of an issued certificate when the command does not give `not_after`.
     pub default_validity: Duration,
+    /// REV-R3: distinct approvals a review needs, by brand and level; 1 where not listed.
+    pub review_approvals: HashMap<(Brand, Level), u32>,
 }
 
 impl Default for Policy {
@@ -43,6 +45,7 @@ impl Default for Policy {
             // 2020-03-25T00:00:00Z
             legacy_cutoff: Timestamp::from_unix_seconds(1_585_094_400),
             default_validity: Duration::days(365),
+            review_approvals: HashMap::new(),
         }
     }
 }
@@ -81,6 +84,10 @@ pub fn decide(
         Command::RequestRevocation(cmd) => decide_revocation(state, cmd, ctx),
         Command::Delete(cmd) => decide_delete(state, cmd, ctx),
         Command::OrderRenewal(cmd) => decide_renewal(state, cmd, ctx),
+        Command::UploadRevocationDocument(cmd) => {
+            crate::review::decide_upload_document(state, cmd, ctx)
+        }
+        Command::DecideReview(cmd) => crate::review::decide_review(state, cmd, ctx),
     }
 }
 
@@ -153,7 +160,21 @@ pub fn evolve(state: State, event: &Event) -> State {
                 validation: None,
                 revoked_at: None,
                 cause: None,
+                requested_by: e.requested_by.clone(),
+                document: None,
+                review: None,
             });
+            Some(cert)
+        }
+        (
+            Some(mut cert),
+            event @ (Event::RevocationDocumentUploaded(_)
+            | Event::ReviewQueued(_)
+            | Event::ReviewApproved(_)
+            | Event::ReviewPassed(_)
+            | Event::ReviewRejected(_)),
+        ) => {
+            crate::review::evolve_review(&mut cert, event);
             Some(cert)
         }
         (Some(mut cert), Event::ValidationChallengesIssued(e)) => {
@@ -230,6 +251,9 @@ pub fn evolve(state: State, event: &Event) -> State {
                         validation: None,
                         revoked_at: Some(e.revoked_at),
                         cause: Some(e.cause.clone()),
+                        requested_by: String::new(),
+                        document: None,
+                        review: None,
                     });
                 }
             }
@@ -498,6 +522,7 @@ fn decide_revocation(
         path,
         requested_at: ctx.now,
         validation_method: cmd.validation_method,
+        requested_by: ctx.actor.account.clone(),
     });
     match path {
         RevocationPath::Immediate | RevocationPath::AutomaticValidation => {

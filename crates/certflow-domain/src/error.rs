@@ -16,9 +16,15 @@ pub enum Rule {
     Rev9,
     Rev10,
     Rev11,
+    Rev12,
+    Rev13,
     Rev14,
     Rev16,
     Rev17,
+    RevR1,
+    RevR2,
+    RevR3,
+    RevR4,
     Gen1,
     Gen3,
     Gen5,
@@ -43,9 +49,15 @@ impl Rule {
             Rule::Rev9 => "REV-9",
             Rule::Rev10 => "REV-10",
             Rule::Rev11 => "REV-11",
+            Rule::Rev12 => "REV-12",
+            Rule::Rev13 => "REV-13",
             Rule::Rev14 => "REV-14",
             Rule::Rev16 => "REV-16",
             Rule::Rev17 => "REV-17",
+            Rule::RevR1 => "REV-R1",
+            Rule::RevR2 => "REV-R2",
+            Rule::RevR3 => "REV-R3",
+            Rule::RevR4 => "REV-R4",
             Rule::Gen1 => "GEN-1",
             Rule::Gen3 => "GEN-3",
             Rule::Gen5 => "GEN-5",
@@ -92,6 +104,16 @@ pub enum Reason {
     RequestIdReused,
     RevocationNotCancellable,
     KeyBlocked,
+    DocumentTooLarge,
+    DocumentFormatNotAllowed,
+    DocumentAlreadyUploaded,
+    DocumentNotExpected,
+    ReviewAlreadyDecided,
+    SelfReviewForbidden,
+    AlreadyVoted,
+    ReviewWaitingForDocument,
+    CommentRequired,
+    RoleRequired,
 }
 
 impl Reason {
@@ -124,6 +146,16 @@ impl Reason {
             Reason::RequestIdReused => "REQUEST_ID_REUSED",
             Reason::RevocationNotCancellable => "REVOCATION_NOT_CANCELLABLE",
             Reason::KeyBlocked => "KEY_BLOCKED",
+            Reason::DocumentTooLarge => "DOCUMENT_TOO_LARGE",
+            Reason::DocumentFormatNotAllowed => "DOCUMENT_FORMAT_NOT_ALLOWED",
+            Reason::DocumentAlreadyUploaded => "DOCUMENT_ALREADY_UPLOADED",
+            Reason::DocumentNotExpected => "DOCUMENT_NOT_EXPECTED",
+            Reason::ReviewAlreadyDecided => "REVIEW_ALREADY_DECIDED",
+            Reason::SelfReviewForbidden => "SELF_REVIEW_FORBIDDEN",
+            Reason::AlreadyVoted => "ALREADY_VOTED",
+            Reason::ReviewWaitingForDocument => "REVIEW_WAITING_FOR_DOCUMENT",
+            Reason::CommentRequired => "COMMENT_REQUIRED",
+            Reason::RoleRequired => "ROLE_REQUIRED",
         }
     }
 }
@@ -207,6 +239,17 @@ impl DomainError {
             reason: Reason::NotFound,
             rule: None,
             message: format!("certificate {id} not found; list your certificates to find its id"),
+        }
+    }
+
+    /// Something other than a certificate is not there; `message` says what and where to
+    /// look instead.
+    pub fn not_found_named(message: impl Into<String>) -> Self {
+        DomainError {
+            kind: ErrorKind::NotFound,
+            reason: Reason::NotFound,
+            rule: None,
+            message: message.into(),
         }
     }
 

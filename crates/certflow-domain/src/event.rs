@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::certificate::{
-    Brand, CertificateId, Challenge, KeyAlgorithm, Level, RevocationCause, RevocationFailure,
-    RevocationPath, RevocationReason, ValidationMethod, ValidationSetup,
+    Brand, CertificateId, Challenge, Document, KeyAlgorithm, Level, RevocationCause,
+    RevocationFailure, RevocationPath, RevocationReason, ValidationMethod, ValidationSetup, Vote,
 };
 use crate::names::DomainName;
 use crate::time::Timestamp;
@@ -87,6 +87,41 @@ pub struct RevocationRequested {
     pub requested_at: Timestamp,
     /// How the customer proves domains without automatic validation (REV-10).
     pub validation_method: ValidationMethod,
+    /// The account that asked (REV-R2).
+    pub requested_by: String,
+}
+
+/// The stamped document a review waits for was uploaded (REV-12).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationDocumentUploaded {
+    pub document: Document,
+}
+
+/// The revocation's review went on the review queue (REV-R1); not before its document is in
+/// (REV-R4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewQueued {
+    pub task_id: String,
+    pub approvals_needed: u32,
+    pub queued_at: Timestamp,
+}
+
+/// A reviewer approved (REV-13); more may be needed (REV-R3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewApproved {
+    pub vote: Vote,
+}
+
+/// Enough reviewers approved; the revocation service revokes next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewPassed {
+    pub passed_at: Timestamp,
+}
+
+/// A reviewer rejected (REV-13); the revocation service fails the revocation next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewRejected {
+    pub vote: Vote,
 }
 
 /// The validation service issued the ownership challenges a revocation waits for.
@@ -178,6 +213,11 @@ pub enum Event {
     ValidationExpired(ValidationExpired),
     RevocationFailed(RevocationFailed),
     ReissueFailed(ReissueFailed),
+    RevocationDocumentUploaded(RevocationDocumentUploaded),
+    ReviewQueued(ReviewQueued),
+    ReviewApproved(ReviewApproved),
+    ReviewPassed(ReviewPassed),
+    ReviewRejected(ReviewRejected),
 }
 
 impl Event {
@@ -196,6 +236,11 @@ impl Event {
             Event::ValidationExpired(_) => "ValidationExpired",
             Event::RevocationFailed(_) => "RevocationFailed",
             Event::ReissueFailed(_) => "ReissueFailed",
+            Event::RevocationDocumentUploaded(_) => "RevocationDocumentUploaded",
+            Event::ReviewQueued(_) => "ReviewQueued",
+            Event::ReviewApproved(_) => "ReviewApproved",
+            Event::ReviewPassed(_) => "ReviewPassed",
+            Event::ReviewRejected(_) => "ReviewRejected",
         }
     }
 }

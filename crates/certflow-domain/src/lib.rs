@@ -19,17 +19,18 @@ mod error;
 mod event;
 mod names;
 pub mod process;
+pub mod review;
 mod time;
 
 pub use certificate::{
-    Actor, Brand, Certificate, CertificateId, Challenge, DomainValidation, FailedRevocation,
-    KeyAlgorithm, Level, PendingReissue, Revocation, RevocationCause, RevocationFailure,
-    RevocationPath, RevocationReason, Role, Source, Status, ValidationMethod, ValidationOutcome,
-    ValidationSetup,
+    Actor, Brand, Certificate, CertificateId, Challenge, Document, DocumentFormat, DocumentKind,
+    DomainValidation, FailedRevocation, KeyAlgorithm, Level, PendingReissue, Review, ReviewOutcome,
+    Revocation, RevocationCause, RevocationFailure, RevocationPath, RevocationReason, Role, Source,
+    Status, ValidationMethod, ValidationOutcome, ValidationSetup, Vote,
 };
 pub use command::{
-    Command, CommandId, DeleteCertificate, IssueCertificate, OrderRenewal, RequestRevocation,
-    UploadCertificate,
+    Command, CommandId, DecideReview, DeleteCertificate, IssueCertificate, OrderRenewal,
+    RequestRevocation, UploadCertificate, UploadRevocationDocument,
 };
 pub use decide::{
     Context, Policy, State, cancel_revocation, decide, downloadable, evolve, owner_account, replay,
@@ -38,7 +39,8 @@ pub use decide::{
 pub use error::{DomainError, ErrorKind, Reason, Rule};
 pub use event::{
     CertificateDeleted, CertificateIssued, CertificateRevoked, CertificateUploaded,
-    DomainValidated, Event, ReissueFailed, ReissueFailure, RenewalOrdered, RevocationFailed,
+    DomainValidated, Event, ReissueFailed, ReissueFailure, RenewalOrdered, ReviewApproved,
+    ReviewPassed, ReviewQueued, ReviewRejected, RevocationDocumentUploaded, RevocationFailed,
     RevocationRequested, ValidationChallengesIssued, ValidationExpired, ValidationPassed,
     X509Facts,
 };

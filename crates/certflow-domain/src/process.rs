@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 
 use crate::certificate::{
-    Certificate, CertificateId, Challenge, RevocationCause, RevocationFailure, RevocationPath,
-    RevocationReason, Source, ValidationMethod, ValidationOutcome, ValidationSetup,
+    Certificate, CertificateId, Challenge, ReviewOutcome, RevocationCause, RevocationFailure,
+    RevocationPath, RevocationReason, Source, ValidationMethod, ValidationOutcome, ValidationSetup,
 };
 use crate::decide::{Policy, State, revoked};
 use crate::error::{DomainError, Reason, Rule};
@@ -166,25 +166,32 @@ pub fn expire_validation(state: &State, now: Timestamp) -> Vec<Event> {
     }
 }
 
-/// The revocation service's answer to a validation outcome: revoke on success (with REV-14
-/// for a pending reissue), fail the revocation on expiry (REV-11), so the certificate is
+/// The revocation service's answer to a validation or review outcome: revoke on a passed
+/// validation or an approved review (with REV-14 for a pending reissue); fail the revocation
+/// on an expired validation (REV-11) or a rejected review (REV-13), so the certificate is
 /// `ISSUED` again and downloadable (REV-8).
-pub fn conclude_validation(state: &State, now: Timestamp) -> Vec<Event> {
+pub fn conclude_revocation(state: &State, now: Timestamp) -> Vec<Event> {
     let Some(cert) = state else {
         return Vec::new();
     };
     let Some(revocation) = cert.pending_revocation() else {
         return Vec::new();
     };
-    match revocation.validation.as_ref().and_then(|v| v.outcome) {
-        Some(ValidationOutcome::Passed) => {
+    let validation = revocation.validation.as_ref().and_then(|v| v.outcome);
+    let review = revocation.review.as_ref().and_then(|r| r.outcome);
+    let failed = |failure| {
+        vec![Event::RevocationFailed(RevocationFailed {
+            failure,
+            failed_at: now,
+        })]
+    };
+    match (validation, review) {
+        (Some(ValidationOutcome::Passed), _) | (_, Some(ReviewOutcome::Approved)) => {
             revoked(cert, revocation.reason, RevocationCause::Requested, now)
         }
-        Some(ValidationOutcome::Expired) => vec![Event::RevocationFailed(RevocationFailed {
-            failure: RevocationFailure::ValidationExpired,
-            failed_at: now,
-        })],
-        None => Vec::new(),
+        (Some(ValidationOutcome::Expired), _) => failed(RevocationFailure::ValidationExpired),
+        (_, Some(ReviewOutcome::Rejected)) => failed(RevocationFailure::ReviewRejected),
+        (None, None) => Vec::new(),
     }
 }
 
@@ -420,7 +427,7 @@ mod tests {
         let events = record_proofs(&state, std::slice::from_ref(&www), later);
         assert_eq!(types(&events), ["DomainValidated"]);
         let state = apply(state, &events);
-        assert!(conclude_validation(&state, later).is_empty());
+        assert!(conclude_revocation(&state, later).is_empty());
         // Proving it again appends nothing.
         assert!(record_proofs(&state, &[www], later).is_empty());
         // The rest proven: passed, and the revocation service revokes.
@@ -431,13 +438,13 @@ mod tests {
         let events = record_proofs(&state, &rest, later);
         assert_eq!(types(&events), ["DomainValidated", "ValidationPassed"]);
         let state = apply(state, &events);
-        let events = conclude_validation(&state, later);
+        let events = conclude_revocation(&state, later);
         assert_eq!(types(&events), ["CertificateRevoked"]);
         let state = apply(state, &events);
         let cert = state.as_ref().expect("cert");
         assert_eq!(cert.status(later), Status::Revoked);
         assert!(
-            conclude_validation(&state, later).is_empty(),
+            conclude_revocation(&state, later).is_empty(),
             "revoked once"
         );
     }
@@ -493,7 +500,7 @@ mod tests {
             expire_validation(&state, deadline).is_empty(),
             "expires once"
         );
-        let events = conclude_validation(&state, deadline);
+        let events = conclude_revocation(&state, deadline);
         assert_eq!(types(&events), ["RevocationFailed"]);
         let state = apply(state, &events);
         let cert = state.as_ref().expect("cert");
@@ -504,7 +511,7 @@ mod tests {
             Some(RevocationFailure::ValidationExpired)
         );
         assert!(
-            conclude_validation(&state, deadline).is_empty(),
+            conclude_revocation(&state, deadline).is_empty(),
             "fails once"
         );
     }
@@ -521,7 +528,7 @@ mod tests {
         let deadline = t0().plus(Duration::days(3));
         let expired = expire_validation(&state, deadline);
         let state = apply(state, &expired);
-        let failed = conclude_validation(&state, deadline);
+        let failed = conclude_revocation(&state, deadline);
         let state = apply(state, &failed);
         assert!(downloadable(&state, &id("c1"), &admin(), deadline).is_ok());
         // And it can be revoked again, with new challenges.

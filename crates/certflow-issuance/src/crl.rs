@@ -127,7 +127,12 @@ impl Ledger {
             | Event::ValidationPassed(_)
             | Event::ValidationExpired(_)
             | Event::RevocationFailed(_)
-            | Event::ReissueFailed(_) => None,
+            | Event::ReissueFailed(_)
+            | Event::RevocationDocumentUploaded(_)
+            | Event::ReviewQueued(_)
+            | Event::ReviewApproved(_)
+            | Event::ReviewPassed(_)
+            | Event::ReviewRejected(_) => None,
         }
     }
 }

@@ -9,11 +9,13 @@ use std::collections::BTreeMap;
 use certflow_domain::process::validation_target;
 use certflow_domain::{
     Brand, Certificate, CertificateDeleted, CertificateId, CertificateIssued, CertificateRevoked,
-    CertificateUploaded, Challenge, DomainError, DomainName, DomainValidated, DomainValidation,
-    Event, KeyAlgorithm, Level, Reason, ReissueFailed, ReissueFailure, RenewalOrdered,
-    RevocationCause, RevocationFailed, RevocationFailure, RevocationPath, RevocationReason,
-    RevocationRequested, Source, Status, Timestamp, ValidationChallengesIssued, ValidationExpired,
-    ValidationMethod, ValidationOutcome, ValidationPassed, ValidationSetup, X509Facts,
+    CertificateUploaded, Challenge, Document, DocumentFormat, DocumentKind, DomainError,
+    DomainName, DomainValidated, DomainValidation, Event, KeyAlgorithm, Level, Reason,
+    ReissueFailed, ReissueFailure, RenewalOrdered, Review, ReviewApproved, ReviewOutcome,
+    ReviewPassed, ReviewQueued, ReviewRejected, RevocationCause, RevocationDocumentUploaded,
+    RevocationFailed, RevocationFailure, RevocationPath, RevocationReason, RevocationRequested,
+    Source, Status, Timestamp, ValidationChallengesIssued, ValidationExpired, ValidationMethod,
+    ValidationOutcome, ValidationPassed, ValidationSetup, Vote, X509Facts,
 };
 use prost::Message;
 
@@ -255,7 +257,100 @@ fn cause_to_api(cause: Option<&RevocationCause>) -> (pb::RevocationCause, String
 fn failure_to_proto(failure: RevocationFailure) -> pb::RevocationFailure {
     match failure {
         RevocationFailure::ValidationExpired => pb::RevocationFailure::ValidationExpired,
+        RevocationFailure::ReviewRejected => pb::RevocationFailure::ReviewRejected,
     }
+}
+
+/// Document kind to proto.
+pub fn document_kind_to_proto(kind: DocumentKind) -> pb::DocumentKind {
+    match kind {
+        DocumentKind::Application => pb::DocumentKind::Application,
+        DocumentKind::ConfirmationLetter => pb::DocumentKind::ConfirmationLetter,
+    }
+}
+
+fn document_kind_from_proto(value: i32) -> Result<DocumentKind, ConvertError> {
+    match pb::DocumentKind::try_from(value) {
+        Ok(pb::DocumentKind::Application) => Ok(DocumentKind::Application),
+        Ok(pb::DocumentKind::ConfirmationLetter) => Ok(DocumentKind::ConfirmationLetter),
+        _ => Err(ConvertError::Missing("document kind")),
+    }
+}
+
+/// Document format to proto.
+pub fn document_format_to_proto(format: DocumentFormat) -> pb::DocumentFormat {
+    match format {
+        DocumentFormat::Jpeg => pb::DocumentFormat::Jpeg,
+        DocumentFormat::Gif => pb::DocumentFormat::Gif,
+        DocumentFormat::Png => pb::DocumentFormat::Png,
+        DocumentFormat::Pdf => pb::DocumentFormat::Pdf,
+    }
+}
+
+fn document_format_from_proto(value: i32) -> Result<DocumentFormat, ConvertError> {
+    match pb::DocumentFormat::try_from(value) {
+        Ok(pb::DocumentFormat::Jpeg) => Ok(DocumentFormat::Jpeg),
+        Ok(pb::DocumentFormat::Gif) => Ok(DocumentFormat::Gif),
+        Ok(pb::DocumentFormat::Png) => Ok(DocumentFormat::Png),
+        Ok(pb::DocumentFormat::Pdf) => Ok(DocumentFormat::Pdf),
+        _ => Err(ConvertError::Missing("document format")),
+    }
+}
+
+/// The API view of a stored document.
+pub fn document_to_api(document: &Document) -> pb::DocumentInfo {
+    pb::DocumentInfo {
+        kind: document_kind_to_proto(document.kind) as i32,
+        format: document_format_to_proto(document.format) as i32,
+        media_type: document.format.media_type().into(),
+        size: document.size,
+        sha256: document.sha256.clone(),
+        uploaded_at: Some(timestamp_to_proto(document.uploaded_at)),
+    }
+}
+
+fn vote_to_api(vote: &Vote) -> pb::ReviewVote {
+    pb::ReviewVote {
+        reviewer: vote.reviewer.clone(),
+        account: vote.account.clone(),
+        comment: vote.comment.clone(),
+        at: Some(timestamp_to_proto(vote.at)),
+    }
+}
+
+/// The API view of a review.
+pub fn review_to_api(review: &Review) -> pb::ReviewState {
+    pb::ReviewState {
+        task_id: review.task_id.clone(),
+        approvals_needed: review.approvals_needed,
+        queued_at: Some(timestamp_to_proto(review.queued_at)),
+        approvals: review.approvals.iter().map(vote_to_api).collect(),
+        rejection: review.rejection.as_ref().map(vote_to_api),
+        outcome: match review.outcome {
+            None => pb::ReviewOutcome::Unspecified,
+            Some(ReviewOutcome::Approved) => pb::ReviewOutcome::Approved,
+            Some(ReviewOutcome::Rejected) => pb::ReviewOutcome::Rejected,
+        } as i32,
+    }
+}
+
+fn vote_to_event(vote: &Vote) -> pe::Vote {
+    pe::Vote {
+        reviewer: vote.reviewer.clone(),
+        account: vote.account.clone(),
+        comment: vote.comment.clone(),
+        at: Some(timestamp_to_proto(vote.at)),
+    }
+}
+
+fn vote_from_event(vote: Option<pe::Vote>) -> Result<Vote, ConvertError> {
+    let vote = vote.ok_or(ConvertError::Missing("vote"))?;
+    Ok(Vote {
+        at: required_time(&vote.at, "vote time")?,
+        reviewer: vote.reviewer,
+        account: vote.account,
+        comment: vote.comment,
+    })
 }
 
 /// Revocation reason to proto; the enum numbers are the RFC 5280 codes.
@@ -386,6 +481,9 @@ pub fn certificate_to_proto(cert: &Certificate, now: Timestamp) -> pb::Certifica
                 validation: r.validation.as_ref().map(validation_to_api),
                 cause: cause as i32,
                 cause_certificate_id,
+                requested_by: r.requested_by.clone(),
+                document: r.document.as_ref().map(document_to_api),
+                review: r.review.as_ref().map(review_to_api),
             }
         }),
         failed_revocation: cert
@@ -454,6 +552,33 @@ pub fn event_to_proto(event: &Event) -> pe::CertificateEvent {
             path: path_to_proto(e.path) as i32,
             requested_at: Some(timestamp_to_proto(e.requested_at)),
             validation_method: method_to_proto(e.validation_method) as i32,
+            requested_by: e.requested_by.clone(),
+        }),
+        Event::RevocationDocumentUploaded(e) => {
+            E::RevocationDocumentUploaded(pe::RevocationDocumentUploaded {
+                document: Some(pe::Document {
+                    kind: document_kind_to_proto(e.document.kind) as i32,
+                    format: document_format_to_proto(e.document.format) as i32,
+                    size: e.document.size,
+                    sha256: e.document.sha256.clone(),
+                    object: e.document.object.clone(),
+                    uploaded_at: Some(timestamp_to_proto(e.document.uploaded_at)),
+                }),
+            })
+        }
+        Event::ReviewQueued(e) => E::ReviewQueued(pe::ReviewQueued {
+            task_id: e.task_id.clone(),
+            approvals_needed: e.approvals_needed,
+            queued_at: Some(timestamp_to_proto(e.queued_at)),
+        }),
+        Event::ReviewApproved(e) => E::ReviewApproved(pe::ReviewApproved {
+            vote: Some(vote_to_event(&e.vote)),
+        }),
+        Event::ReviewPassed(e) => E::ReviewPassed(pe::ReviewPassed {
+            passed_at: Some(timestamp_to_proto(e.passed_at)),
+        }),
+        Event::ReviewRejected(e) => E::ReviewRejected(pe::ReviewRejected {
+            vote: Some(vote_to_event(&e.vote)),
         }),
         Event::Revoked(e) => {
             let (cause, cause_certificate_id) = match &e.cause {
@@ -574,6 +699,34 @@ pub fn event_from_proto(event: pe::CertificateEvent) -> Result<Event, ConvertErr
             requested_at: required_time(&e.requested_at, "requested_at")?,
             // Requests recorded before methods existed were DNS.
             validation_method: method_from_proto(e.validation_method)?,
+            requested_by: e.requested_by,
+        }),
+        E::RevocationDocumentUploaded(e) => {
+            let document = e.document.ok_or(ConvertError::Missing("document"))?;
+            Event::RevocationDocumentUploaded(RevocationDocumentUploaded {
+                document: Document {
+                    kind: document_kind_from_proto(document.kind)?,
+                    format: document_format_from_proto(document.format)?,
+                    size: document.size,
+                    sha256: document.sha256,
+                    object: document.object,
+                    uploaded_at: required_time(&document.uploaded_at, "uploaded_at")?,
+                },
+            })
+        }
+        E::ReviewQueued(e) => Event::ReviewQueued(ReviewQueued {
+            queued_at: required_time(&e.queued_at, "queued_at")?,
+            task_id: e.task_id,
+            approvals_needed: e.approvals_needed,
+        }),
+        E::ReviewApproved(e) => Event::ReviewApproved(ReviewApproved {
+            vote: vote_from_event(e.vote)?,
+        }),
+        E::ReviewPassed(e) => Event::ReviewPassed(ReviewPassed {
+            passed_at: required_time(&e.passed_at, "passed_at")?,
+        }),
+        E::ReviewRejected(e) => Event::ReviewRejected(ReviewRejected {
+            vote: vote_from_event(e.vote)?,
         }),
         E::Revoked(e) => Event::Revoked(CertificateRevoked {
             reason: RevocationReason::from_rfc5280_code(e.reason)?,
@@ -625,6 +778,7 @@ pub fn event_from_proto(event: pe::CertificateEvent) -> Result<Event, ConvertErr
                 Ok(pb::RevocationFailure::ValidationExpired) => {
                     RevocationFailure::ValidationExpired
                 }
+                Ok(pb::RevocationFailure::ReviewRejected) => RevocationFailure::ReviewRejected,
                 Ok(pb::RevocationFailure::Unspecified) | Err(_) => {
                     return Err(ConvertError::Missing("failure"));
                 }
@@ -724,7 +878,26 @@ pub fn event_summary(event: &Event) -> String {
                  is issued again"
                     .to_string()
             }
+            RevocationFailure::ReviewRejected => {
+                "revocation rejected by review; the certificate is issued again".to_string()
+            }
         },
+        Event::RevocationDocumentUploaded(e) => format!(
+            "stamped document uploaded ({}, {} bytes)",
+            e.document.format.media_type(),
+            e.document.size
+        ),
+        Event::ReviewQueued(e) => format!(
+            "review task {} queued, {} approval(s) needed",
+            e.task_id, e.approvals_needed
+        ),
+        Event::ReviewApproved(e) => {
+            format!("approved by {}: {}", e.vote.reviewer, e.vote.comment)
+        }
+        Event::ReviewPassed(_) => "review approved".to_string(),
+        Event::ReviewRejected(e) => {
+            format!("rejected by {}: {}", e.vote.reviewer, e.vote.comment)
+        }
         Event::ReissueFailed(e) => match e.cause {
             ReissueFailure::OriginalRevoked => {
                 format!(
@@ -795,6 +968,41 @@ mod tests {
                 },
                 requested_at: Timestamp::from_unix_seconds(15),
                 validation_method: ValidationMethod::File,
+                requested_by: "acme".into(),
+            }),
+            Event::RevocationDocumentUploaded(RevocationDocumentUploaded {
+                document: Document {
+                    kind: DocumentKind::Application,
+                    format: DocumentFormat::Gif,
+                    size: 10,
+                    sha256: "ab".into(),
+                    object: "doc".into(),
+                    uploaded_at: Timestamp::from_unix_seconds(15),
+                },
+            }),
+            Event::ReviewQueued(ReviewQueued {
+                task_id: "c1/15000".into(),
+                approvals_needed: 2,
+                queued_at: Timestamp::from_unix_seconds(15),
+            }),
+            Event::ReviewApproved(ReviewApproved {
+                vote: Vote {
+                    reviewer: "rita".into(),
+                    account: "review".into(),
+                    comment: "ok".into(),
+                    at: Timestamp::from_unix_seconds(16),
+                },
+            }),
+            Event::ReviewPassed(ReviewPassed {
+                passed_at: Timestamp::from_unix_seconds(16),
+            }),
+            Event::ReviewRejected(ReviewRejected {
+                vote: Vote {
+                    reviewer: "remy".into(),
+                    account: "review".into(),
+                    comment: "no".into(),
+                    at: Timestamp::from_unix_seconds(16),
+                },
             }),
             Event::ValidationChallengesIssued(ValidationChallengesIssued {
                 challenges: vec![Challenge {
@@ -860,6 +1068,7 @@ mod tests {
             path: RevocationPath::AutomaticValidation,
             requested_at: Timestamp::from_unix_seconds(1),
             validation_method: ValidationMethod::Dns,
+            requested_by: "acme".into(),
         });
         assert_eq!(
             event_summary(&requested),

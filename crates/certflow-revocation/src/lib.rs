@@ -211,7 +211,7 @@ async fn react(
             Event::ValidationPassed(_) | Event::ValidationExpired(_) => {
                 let meta = reaction_meta(SERVICE, "conclude", &batch, id);
                 execute(&runtime, id, &meta, |state| {
-                    process::conclude_validation(state, certflow_bus::now())
+                    process::conclude_revocation(state, certflow_bus::now())
                 })
                 .await?;
             }
