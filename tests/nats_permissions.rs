@@ -48,7 +48,9 @@ async fn services_cannot_publish_or_subscribe_outside_their_subjects() {
         ("gateway", "certflow.events.certificate.forged"),
         ("validation", "certflow.cmd.revocation.request"),
         ("issuance", "certflow.cmd.revocation.request"),
-        ("review", "certflow.outcomes.forged"),
+        ("review", "certflow.keys.sealed.forged"),
+        ("reviewer", "certflow.events.certificate.forged"),
+        ("reviewer", "review.queue.revocation.forged"),
         ("reissue", "certflow.query.certificate.get"),
     ];
     for (user, subject) in forbidden {

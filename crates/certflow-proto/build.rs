@@ -10,6 +10,8 @@ const FILES: &[&str] = &[
     "certflow/v1/certificate_service.proto",
     "certflow/v1/revocation_service.proto",
     "certflow/v1/crl_service.proto",
+    "certflow/v1/review_service.proto",
+    "certflow/v1/review_task.proto",
     "certflow/events/v1/events.proto",
     "certflow/bus/v1/bus.proto",
 ];

@@ -50,12 +50,12 @@ if [ -z "${NATS_URL:-}" ]; then
   fi
   # One NATS user per service (deploy/nats/certflow.conf), passwords kept in .run/.
   passwords="$run_dir/nats-passwords.env"
-  if [ ! -f "$passwords" ]; then
-    umask 077
-    for user in GATEWAY ISSUANCE REVOCATION REISSUE VALIDATION REVIEW PROJECTION OPERATOR; do
-      echo "CERTFLOW_NATS_${user}_PASSWORD=p$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
-    done > "$passwords"
-  fi
+  umask 077
+  touch "$passwords"
+  for user in GATEWAY ISSUANCE REVOCATION REISSUE VALIDATION REVIEW REVIEWER PROJECTION OPERATOR; do
+    grep -q "^CERTFLOW_NATS_${user}_PASSWORD=" "$passwords" ||
+      echo "CERTFLOW_NATS_${user}_PASSWORD=p$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')" >> "$passwords"
+  done
   set -a; . "$passwords"; set +a
   "$nats_server" -c "$root/deploy/nats/certflow.conf" -js -a 127.0.0.1 -p "$nats_port" \
     -sd "$run_dir/nats" -l "$run_dir/nats.log" &

@@ -20,12 +20,12 @@ use certflow_bus::{BusClient, CancellationToken, CommandRuntime};
 use certflow_ca::CaAlgorithm;
 use certflow_ca::sealing::Kek;
 use certflow_domain::Policy;
-use certflow_eventstore::{EventStore, KeyStore, Outcomes, StoreConfig, StoreError};
+use certflow_eventstore::{DocumentStore, EventStore, KeyStore, Outcomes, StoreConfig, StoreError};
 use certflow_gateway::{Gateway, GatewayConfig};
 use certflow_issuance::{CrlConfig, IssuanceService, Signing, builtin_ca};
 use certflow_projection::{ProjectionConfig, ProjectionService};
 use certflow_reissue::ReissueService;
-use certflow_review::ReviewService;
+use certflow_review::{ReviewConfig, ReviewService};
 use certflow_revocation::RevocationService;
 use certflow_validation::{ValidationConfig, ValidationService};
 use tokio::net::TcpListener;
@@ -119,6 +119,8 @@ pub struct Config {
     pub crl: CrlConfig,
     /// Where the validation service looks for proof, and how often.
     pub validation: ValidationConfig,
+    /// How the review queue hands out tasks.
+    pub review: ReviewConfig,
     /// Operator-provided CAs: `<dir>/<brand>/{root.crt,intermediate.crt,intermediate.key}`.
     pub ca_dir: Option<PathBuf>,
     /// NATS password of each service, which connects as the user named like the service.
@@ -161,6 +163,7 @@ impl Config {
             crl_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             ca_algorithm: CaAlgorithm::Ecc,
             validation: ValidationConfig::default(),
+            review: ReviewConfig::default(),
             crl: CrlConfig::default(),
             ca_dir: None,
         }
@@ -345,7 +348,8 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
                 tasks.spawn(validation.run(token));
             }
             Service::Review => {
-                let review = ReviewService::bind(client)
+                let runtime = command_runtime(&config, &client, &policy).await?;
+                let review = ReviewService::bind(client, runtime, config.review.clone())
                     .await
                     .map_err(|e| service_error(service, e))?;
                 tasks.spawn(review.run(token));
@@ -366,8 +370,9 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
                             source,
                         })?;
                 crl_address = crl_listener.local_addr().ok();
+                let documents = DocumentStore::open(client.clone(), config.store.replicas).await?;
                 let bus = BusClient::new(client, config.request_timeout);
-                let gateway = Gateway::new(bus.clone(), &config.gateway)
+                let gateway = Gateway::new(bus.clone(), documents, &config.gateway)
                     .map_err(|e| service_error(service, e))?;
                 let crl_token = token.clone();
                 tasks.spawn(async move {

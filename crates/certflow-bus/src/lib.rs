@@ -52,6 +52,16 @@ pub mod subjects {
     pub const CHECK_VALIDATION: &str = "certflow.cmd.validation.check";
     /// Everything the validation service answers.
     pub const VALIDATION: &str = "certflow.cmd.validation.>";
+    /// Records a stamped document the gateway has staged.
+    pub const UPLOAD_DOCUMENT: &str = "certflow.cmd.review.document.upload";
+    /// Where a revocation's document is.
+    pub const LOCATE_DOCUMENT: &str = "certflow.cmd.review.document.locate";
+    /// Leases the next review task to a reviewer.
+    pub const NEXT_REVIEW_TASK: &str = "certflow.cmd.review.next";
+    /// A reviewer approves.
+    pub const APPROVE_REVIEW: &str = "certflow.cmd.review.approve";
+    /// A reviewer rejects.
+    pub const REJECT_REVIEW: &str = "certflow.cmd.review.reject";
     /// Everything the review service answers.
     pub const REVIEW: &str = "certflow.cmd.review.>";
     /// One certificate.

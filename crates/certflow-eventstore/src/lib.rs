@@ -21,6 +21,7 @@ mod keystore;
 mod meta;
 mod outcomes;
 mod reactions;
+mod review;
 mod store;
 
 pub use checks::{CheckTask, CheckTasks, ValidationChecks};
@@ -30,6 +31,7 @@ pub use keystore::{KeyStore, StoredKey};
 pub use meta::{CommandMeta, actor_from_headers, headers, write_actor};
 pub use outcomes::Outcomes;
 pub use reactions::{Reaction, Reactions};
+pub use review::{DocumentStore, LeaseOutcome, LeasedTask, ReviewQueue, StoredDocument};
 pub use store::{
     Appended, Delivered, EventFeed, EventStore, ExecuteError, Executed, Loaded, RecordedBatch,
     StoreConfig, StoreError,

@@ -17,6 +17,7 @@
 pub mod auth;
 mod bulk;
 pub mod crl_http;
+mod review;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -29,11 +30,12 @@ use async_nats::HeaderMap;
 use bytes::Bytes;
 use certflow_bus::{BusClient, BusError, Outcome, Refusal, code, subjects};
 use certflow_domain::Role;
-use certflow_eventstore::{headers, write_actor};
+use certflow_eventstore::{DocumentStore, headers, write_actor};
 use certflow_proto::v1::certificate_service_server::{
     CertificateService, CertificateServiceServer,
 };
 use certflow_proto::v1::crl_service_server::{CrlService, CrlServiceServer};
+use certflow_proto::v1::review_service_server::ReviewServiceServer;
 use certflow_proto::v1::revocation_service_server::{RevocationService, RevocationServiceServer};
 use certflow_proto::v1::*;
 use governor::clock::{Clock, DefaultClock};
@@ -98,14 +100,14 @@ pub enum GatewayError {
 
 /// One RPC: where it goes, who may call it, and whether it is a rate-limited command.
 #[derive(Debug, Clone, Copy)]
-struct Rpc {
+pub(crate) struct Rpc {
     name: &'static str,
     subject: &'static str,
     roles: &'static [Role],
     command: bool,
 }
 
-const CUSTOMER_OR_ADMIN: &[Role] = &[Role::Customer, Role::Admin];
+pub(crate) const CUSTOMER_OR_ADMIN: &[Role] = &[Role::Customer, Role::Admin];
 
 const ISSUE: Rpc = Rpc {
     name: "IssueCertificate",
@@ -185,6 +187,7 @@ const BULK_REVOKE: Rpc = Rpc {
 #[derive(Clone)]
 pub struct Gateway {
     bus: BusClient,
+    documents: DocumentStore,
     auth: Arc<Authenticator>,
     limiter: Arc<DefaultKeyedRateLimiter<(String, &'static str)>>,
     /// Rate checks since the limiter last forgot idle accounts.
@@ -210,11 +213,16 @@ fn read(path: &PathBuf) -> Result<Vec<u8>, GatewayError> {
 
 impl Gateway {
     /// A gateway that forwards through `bus`, configured by `config`.
-    pub fn new(bus: BusClient, config: &GatewayConfig) -> Result<Self, GatewayError> {
+    pub fn new(
+        bus: BusClient,
+        documents: DocumentStore,
+        config: &GatewayConfig,
+    ) -> Result<Self, GatewayError> {
         let per_second =
             NonZeroU32::new(config.commands_per_second).ok_or(GatewayError::RateLimit)?;
         Ok(Gateway {
             bus,
+            documents,
             auth: Arc::new(Authenticator::load(&config.token_keys)?),
             limiter: Arc::new(RateLimiter::keyed(Quota::per_second(per_second))),
             checks: Arc::new(std::sync::atomic::AtomicU64::new(0)),
@@ -236,6 +244,7 @@ impl Gateway {
         health
             .set_serving::<RevocationServiceServer<Gateway>>()
             .await;
+        health.set_serving::<ReviewServiceServer<Gateway>>().await;
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(certflow_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -260,7 +269,8 @@ impl Gateway {
             .add_service(reflection_v1alpha)
             .add_service(CertificateServiceServer::new(self.clone()))
             .add_service(CrlServiceServer::new(self.clone()))
-            .add_service(RevocationServiceServer::new(self))
+            .add_service(RevocationServiceServer::new(self.clone()))
+            .add_service(ReviewServiceServer::new(self))
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled())
             .await?;
         Ok(())
@@ -268,7 +278,7 @@ impl Gateway {
 
     /// Authenticates the caller, checks its role and rate, sends `request` to the RPC's
     /// subject and decodes the reply as `Resp`.
-    async fn forward<Req: Message, Resp: Message + Default>(
+    pub(crate) async fn forward<Req: Message, Resp: Message + Default>(
         &self,
         rpc: Rpc,
         request: Request<Req>,
@@ -329,7 +339,7 @@ impl Gateway {
 }
 
 /// The caller's correlation id, or a fresh one.
-fn correlation_id(metadata: &tonic::metadata::MetadataMap) -> String {
+pub(crate) fn correlation_id(metadata: &tonic::metadata::MetadataMap) -> String {
     metadata
         .get(CORRELATION_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -339,7 +349,7 @@ fn correlation_id(metadata: &tonic::metadata::MetadataMap) -> String {
 
 impl Gateway {
     /// `RESOURCE_EXHAUSTED` with `RetryInfo` once `account` exceeds its rate on `rpc`.
-    fn check_rate(&self, account: &str, rpc: &'static str) -> Result<(), Status> {
+    pub(crate) fn check_rate(&self, account: &str, rpc: &'static str) -> Result<(), Status> {
         // Forget accounts whose allowance is full again, so the limiter does not grow with
         // every account ever seen.
         let checks = self

@@ -1,39 +1,571 @@
-//! The review service. It will put revocations that need a human on the review queue (REV-R rules).
+//! The review service: puts revocations that need a human on the review queue and records
+//! reviewers' decisions and customers' stamped documents (REV-10's review rows, REV-12,
+//! REV-13, REV-R1..R4).
 //!
-//! It runs as its own service on `certflow.cmd.review.>` (queue group `review`) so the
-//! deployment shape is final; it has no commands yet and answers every request with
-//! `UNIMPLEMENTED`.
+//! - **Reactions** (durable consumer `review` on the event log): a revocation on a review
+//!   path gets its `ReviewQueued` once nothing is missing (REV-R4: not before its document),
+//!   and every queued review, and every approval short of the quorum (REV-R3), is offered on
+//!   `REVIEW_QUEUE` as a `certflow.v1.ReviewTask`.
+//! - **Commands** (`certflow.cmd.review.>`): a staged document is judged by content and
+//!   recorded; a reviewer leases the next task; a reviewer approves or rejects, and the
+//!   leased task is acknowledged once the decision is recorded.
+//!
+//! The revocation service concludes: `ReviewPassed` revokes, `ReviewRejected` fails the
+//! revocation.
 
 #![forbid(unsafe_code)]
 
-use certflow_bus::{CancellationToken, Responder, not_available, subjects};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use certflow_bus::{
+    CancellationToken, CommandRuntime, Request, Responder, code, command_meta, decode_request,
+    not_available, reaction_meta, refused, response, run_reactions, subjects, unavailable,
+};
+use certflow_domain::review::{MAX_DOCUMENT_BYTES, queue_review, task_certificate};
+use certflow_domain::{
+    Actor, Certificate, CertificateId, Command, DecideReview, DocumentFormat, DomainError, Event,
+    Reason, Role, UploadRevocationDocument, decide,
+};
+use certflow_eventstore::{
+    DocumentStore, ExecuteError, LeaseOutcome, RecordedBatch, ReviewQueue, StoreError,
+    actor_from_headers,
+};
+use certflow_proto::bus::v1::{DocumentLocation, Reply, StagedDocumentUpload, reply::Outcome};
+use certflow_proto::convert::{
+    brand_to_proto, certificate_to_proto, document_to_api, level_to_proto, reason_to_proto,
+    timestamp_to_proto,
+};
+use certflow_proto::v1::{
+    ApproveReviewRequest, ApproveReviewResponse, CertificateSummary, NextReviewTaskResponse,
+    RejectReviewRequest, RejectReviewResponse, ReviewRequestKind, ReviewTask, ReviewVote,
+    UploadRevocationDocumentResponse,
+};
+use prost::Message;
+use tracing::{info, warn};
+
+/// The service's name in logs, actors and consumer names.
+const SERVICE: &str = "review";
+
+/// How the review queue behaves.
+#[derive(Debug, Clone)]
+pub struct ReviewConfig {
+    /// How long a reviewer holds a task before it is offered to another.
+    pub ack_wait: Duration,
+    /// The target time for a decision, shown on each task as `due_by`.
+    pub due_in: Duration,
+}
+
+impl Default for ReviewConfig {
+    fn default() -> Self {
+        ReviewConfig {
+            ack_wait: Duration::from_secs(15 * 60),
+            due_in: Duration::from_secs(24 * 3600),
+        }
+    }
+}
 
 /// Errors starting the service.
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewError {
     #[error(transparent)]
     Bus(#[from] certflow_bus::BusError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone)]
+struct Shared {
+    runtime: CommandRuntime,
+    queue: ReviewQueue,
+    documents: DocumentStore,
+    config: Arc<ReviewConfig>,
 }
 
 /// The review service, subscribed and ready to run.
 #[derive(Debug)]
 pub struct ReviewService {
+    shared: Shared,
     responder: Responder,
 }
 
 impl ReviewService {
-    /// Subscribes to the service's commands.
-    pub async fn bind(client: async_nats::Client) -> Result<Self, ReviewError> {
-        let responder = Responder::bind(client, subjects::REVIEW, "review").await?;
-        Ok(ReviewService { responder })
+    /// Opens the review queue and document store and subscribes to the service's commands.
+    pub async fn bind(
+        client: async_nats::Client,
+        runtime: CommandRuntime,
+        config: ReviewConfig,
+    ) -> Result<Self, ReviewError> {
+        let replicas = runtime.store.replicas();
+        let queue = ReviewQueue::open(client.clone(), replicas, config.ack_wait).await?;
+        let documents = DocumentStore::open(client.clone(), replicas).await?;
+        let responder = Responder::bind(client, subjects::REVIEW, SERVICE).await?;
+        Ok(ReviewService {
+            shared: Shared {
+                runtime,
+                queue,
+                documents,
+                config: Arc::new(config),
+            },
+            responder,
+        })
     }
 
-    /// Answers requests until `shutdown`.
+    /// Reacts to events and answers commands until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
-        self.responder
-            .run(shutdown, |request| async move {
-                not_available("review", &request.subject)
+        let shared = self.shared;
+        let reactions = {
+            let shared = shared.clone();
+            run_reactions(
+                shared.runtime.store.clone(),
+                SERVICE,
+                Duration::from_secs(30),
+                32,
+                shutdown.clone(),
+                move |batch| react(shared.clone(), batch),
+            )
+        };
+        let requests = {
+            let shared = shared.clone();
+            self.responder.run(shutdown, move |request| {
+                let shared = shared.clone();
+                async move { answer(shared, request).await }
             })
-            .await;
+        };
+        tokio::join!(reactions, requests);
+        info!("review service stopped");
     }
+}
+
+async fn answer(shared: Shared, request: Request) -> Reply {
+    match request.subject.as_str() {
+        subjects::UPLOAD_DOCUMENT => upload_document(&shared, request).await,
+        subjects::LOCATE_DOCUMENT => locate_document(&shared, request).await,
+        subjects::NEXT_REVIEW_TASK => next_task(&shared, request).await,
+        subjects::APPROVE_REVIEW => match decode_request::<ApproveReviewRequest>(&request) {
+            Ok(req) => {
+                let decision = Decision {
+                    request_id: req.request_id,
+                    task_id: req.task_id,
+                    comment: req.comment,
+                    lease: req.lease,
+                    approve: true,
+                };
+                decide_task(&shared, &request, decision, |certificate| {
+                    ApproveReviewResponse { certificate }
+                })
+                .await
+            }
+            Err(err) => refused(&err),
+        },
+        subjects::REJECT_REVIEW => match decode_request::<RejectReviewRequest>(&request) {
+            Ok(req) => {
+                let decision = Decision {
+                    request_id: req.request_id,
+                    task_id: req.task_id,
+                    comment: req.comment,
+                    lease: req.lease,
+                    approve: false,
+                };
+                decide_task(&shared, &request, decision, |certificate| {
+                    RejectReviewResponse { certificate }
+                })
+                .await
+            }
+            Err(err) => refused(&err),
+        },
+        other => not_available(SERVICE, other),
+    }
+}
+
+/// Queues reviews once nothing is missing, and offers queued reviews to reviewers.
+async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), StoreError> {
+    let id = &batch.certificate_id;
+    let mut offer = false;
+    for event in &batch.events {
+        match event {
+            Event::RevocationRequested(_) | Event::RevocationDocumentUploaded(_) => {
+                let meta = reaction_meta(SERVICE, "queue", &batch, id);
+                let policy = shared.runtime.policy.clone();
+                match shared
+                    .runtime
+                    .store
+                    .execute(id, &meta, |state| {
+                        Ok::<_, std::convert::Infallible>(queue_review(
+                            state,
+                            certflow_bus::now(),
+                            &policy,
+                        ))
+                    })
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(ExecuteError::Store(err)) => return Err(err),
+                    Err(ExecuteError::Refused(never)) => match never {},
+                }
+            }
+            Event::ReviewQueued(_) => offer = true,
+            Event::ReviewApproved(_) => {
+                offer = !batch
+                    .events
+                    .iter()
+                    .any(|e| matches!(e, Event::ReviewPassed(_)));
+            }
+            _ => {}
+        }
+    }
+    if offer {
+        offer_task(&shared, id).await?;
+    }
+    Ok(())
+}
+
+/// Puts the certificate's open review on the queue, with the approvals so far; offering the
+/// same state twice stores one message.
+async fn offer_task(shared: &Shared, id: &CertificateId) -> Result<(), StoreError> {
+    let history = shared.runtime.store.history(id).await?;
+    let state = history.iter().fold(None, |state, b| {
+        certflow_domain::replay(state, &b.meta.command_id, &b.events)
+    });
+    let Some(cert) = &state else { return Ok(()) };
+    let Some(task) = review_task(cert, &history, &shared.config) else {
+        return Ok(());
+    };
+    let message_id = format!("task-{}-{}", task.task_id, task.approvals.len());
+    let subject = format!("revocation.{}", cert.brand.slug());
+    shared
+        .queue
+        .offer(&subject, &message_id, Bytes::from(task.encode_to_vec()))
+        .await
+}
+
+/// The task a reviewer sees for `cert`'s open review, if it has one.
+fn review_task(
+    cert: &Certificate,
+    history: &[RecordedBatch],
+    config: &ReviewConfig,
+) -> Option<ReviewTask> {
+    let revocation = cert.pending_revocation()?;
+    let review = revocation.review.as_ref().filter(|r| r.outcome.is_none())?;
+    let request_id = history
+        .iter()
+        .rev()
+        .find(|b| {
+            b.events.iter().any(|e| {
+                matches!(e, Event::RevocationRequested(r) if r.requested_at == revocation.requested_at)
+            })
+        })
+        .map(|b| b.meta.request_id.clone())
+        .unwrap_or_default();
+    let due_in = i64::try_from(config.due_in.as_millis()).unwrap_or(i64::MAX);
+    Some(ReviewTask {
+        task_id: review.task_id.clone(),
+        request_id,
+        kind: ReviewRequestKind::Revocation as i32,
+        certificate: Some(CertificateSummary {
+            id: cert.id.to_string(),
+            account: cert.account.clone(),
+            brand: brand_to_proto(cert.brand) as i32,
+            level: level_to_proto(cert.level) as i32,
+            domains: cert.domains.iter().map(ToString::to_string).collect(),
+            serial_number: cert.serial_number.clone().unwrap_or_default(),
+            not_before: Some(timestamp_to_proto(cert.not_before)),
+            not_after: Some(timestamp_to_proto(cert.not_after)),
+        }),
+        requester_account: revocation.requested_by.clone(),
+        reason: reason_to_proto(revocation.reason) as i32,
+        description: revocation.description.clone(),
+        documents: revocation.document.iter().map(document_to_api).collect(),
+        approvals: review
+            .approvals
+            .iter()
+            .map(|v| ReviewVote {
+                reviewer: v.reviewer.clone(),
+                account: v.account.clone(),
+                comment: v.comment.clone(),
+                at: Some(timestamp_to_proto(v.at)),
+            })
+            .collect(),
+        approvals_needed: review.approvals_needed,
+        queued_at: Some(timestamp_to_proto(review.queued_at)),
+        due_by: Some(timestamp_to_proto(
+            review
+                .queued_at
+                .plus(certflow_domain::Duration::millis(due_in)),
+        )),
+    })
+}
+
+/// REV-12: judges a staged document by its content and records it; a document that is not
+/// recorded is deleted from the store.
+async fn upload_document(shared: &Shared, request: Request) -> Reply {
+    let parsed = decode_request::<StagedDocumentUpload>(&request).and_then(|req| {
+        let meta = command_meta(&req.request_id, request.headers.as_ref())?;
+        let id = CertificateId::parse(&req.certificate_id)?;
+        Ok((meta, id, req.object))
+    });
+    let (meta, id, object) = match parsed {
+        Ok(parsed) => parsed,
+        Err(err) => return refused(&err),
+    };
+    if let Some(first) = shared.runtime.first_outcome(&meta).await {
+        discard(shared, &object).await;
+        return first;
+    }
+    let stored = match shared.documents.get(&object, MAX_DOCUMENT_BYTES).await {
+        Ok(Some(stored)) => stored,
+        Ok(None) => {
+            return refused(&DomainError::invalid(
+                Reason::InvalidArgument,
+                "the uploaded document was not found; upload it again",
+            ));
+        }
+        Err(err) => return unavailable(err.to_string()),
+    };
+    let command = Command::UploadRevocationDocument(UploadRevocationDocument {
+        id: id.clone(),
+        format: sniff(&stored.content),
+        size: stored.content.len() as u64,
+        sha256: stored.sha256,
+        object: object.clone(),
+    });
+    let mut kept = false;
+    let reply = shared
+        .runtime
+        .run(
+            &meta,
+            &id,
+            |state, ctx| Ok(decide(state, &command, ctx)?),
+            |cert, now| {
+                kept = cert
+                    .revocation
+                    .as_ref()
+                    .and_then(|r| r.document.as_ref())
+                    .is_some_and(|d| d.object == object);
+                UploadRevocationDocumentResponse {
+                    certificate: Some(certificate_to_proto(cert, now)),
+                }
+            },
+        )
+        .await;
+    if !kept && is_definite(&reply) {
+        discard(shared, &object).await;
+    }
+    reply
+}
+
+/// The format of `content`, judged by its bytes, if it is one a document may have.
+fn sniff(content: &[u8]) -> Option<DocumentFormat> {
+    match infer::get(content)?.mime_type() {
+        "image/jpeg" => Some(DocumentFormat::Jpeg),
+        "image/gif" => Some(DocumentFormat::Gif),
+        "image/png" => Some(DocumentFormat::Png),
+        "application/pdf" => Some(DocumentFormat::Pdf),
+        _ => None,
+    }
+}
+
+async fn discard(shared: &Shared, object: &str) {
+    if let Err(err) = shared.documents.delete(object).await {
+        warn!(error = %err, object, "could not delete an unrecorded document");
+    }
+}
+
+/// Whether the reply is a final answer (not a failure to know).
+fn is_definite(reply: &Reply) -> bool {
+    match &reply.outcome {
+        Some(Outcome::Response(_)) => true,
+        Some(Outcome::Refusal(refusal)) => !matches!(
+            refusal.code,
+            code::UNAVAILABLE | code::INTERNAL | code::ABORTED
+        ),
+        None => false,
+    }
+}
+
+/// Where the document of a certificate's revocation is: for its owner and for reviewers.
+async fn locate_document(shared: &Shared, request: Request) -> Reply {
+    let id = match decode_request::<certflow_proto::v1::GetRevocationDocumentRequest>(&request)
+        .and_then(|req| CertificateId::parse(&req.certificate_id))
+    {
+        Ok(id) => id,
+        Err(err) => return refused(&err),
+    };
+    let actor = actor_from_headers(request.headers.as_ref());
+    let loaded = match shared.runtime.store.load(&id).await {
+        Ok(loaded) => loaded,
+        Err(err) => return unavailable(err.to_string()),
+    };
+    let may_see = |cert: &Certificate| {
+        !cert.deleted && (actor.may_access(&cert.account) || is_reviewer(&actor))
+    };
+    let Some(cert) = loaded.state.as_ref().filter(|cert| may_see(cert)) else {
+        return refused(&DomainError::not_found(&id));
+    };
+    match cert.revocation.as_ref().and_then(|r| r.document.as_ref()) {
+        Some(document) => response(&DocumentLocation {
+            document: Some(document_to_api(document)),
+            object: document.object.clone(),
+        }),
+        None => refused(&DomainError::not_found_named(format!(
+            "certificate {id} has no revocation document"
+        ))),
+    }
+}
+
+fn is_reviewer(actor: &Actor) -> bool {
+    actor
+        .roles
+        .iter()
+        .any(|role| matches!(role, Role::Reviewer | Role::Admin))
+}
+
+/// Most tasks looked at for one reviewer before answering that none is waiting.
+const MAX_SKIPPED: usize = 50;
+
+/// Leases the next task the caller may decide. Tasks of decided reviews are removed; tasks
+/// the caller may not decide (their own account's, or already approved by them) are left for
+/// others.
+async fn next_task(shared: &Shared, request: Request) -> Reply {
+    let actor = actor_from_headers(request.headers.as_ref());
+    let mut seen = HashSet::new();
+    for _ in 0..MAX_SKIPPED {
+        let leased = match shared.queue.take(Duration::from_millis(500)).await {
+            Ok(Some(leased)) => leased,
+            Ok(None) => break,
+            Err(err) => return unavailable(err.to_string()),
+        };
+        let Ok(task) = ReviewTask::decode(leased.payload.clone()) else {
+            warn!("removing an unreadable review task");
+            settle(shared, &leased.lease, LeaseOutcome::Done).await;
+            continue;
+        };
+        if !seen.insert(task.task_id.clone()) {
+            settle(shared, &leased.lease, LeaseOutcome::Release).await;
+            break;
+        }
+        match fresh_task(shared, &task).await {
+            Err(err) => {
+                settle(shared, &leased.lease, LeaseOutcome::Release).await;
+                return unavailable(err.to_string());
+            }
+            Ok(None) => settle(shared, &leased.lease, LeaseOutcome::Done).await,
+            Ok(Some(current)) if !may_decide(&actor, &current) => {
+                settle(shared, &leased.lease, LeaseOutcome::Release).await;
+            }
+            Ok(Some(current)) => {
+                return response(&NextReviewTaskResponse {
+                    task: Some(current),
+                    lease: leased.lease,
+                });
+            }
+        }
+    }
+    response(&NextReviewTaskResponse::default())
+}
+
+/// The task as it stands now: `None` when its review has been decided or replaced.
+async fn fresh_task(shared: &Shared, task: &ReviewTask) -> Result<Option<ReviewTask>, StoreError> {
+    let Some(id) = task_certificate(&task.task_id).and_then(|id| CertificateId::parse(id).ok())
+    else {
+        return Ok(None);
+    };
+    let history = shared.runtime.store.history(&id).await?;
+    let state = history.iter().fold(None, |state, b| {
+        certflow_domain::replay(state, &b.meta.command_id, &b.events)
+    });
+    Ok(state
+        .as_ref()
+        .and_then(|cert| review_task(cert, &history, &shared.config))
+        .filter(|current| current.task_id == task.task_id))
+}
+
+/// REV-R2, REV-R3 as a filter: whether `actor` could decide `task`.
+fn may_decide(actor: &Actor, task: &ReviewTask) -> bool {
+    let owner = task
+        .certificate
+        .as_ref()
+        .map(|c| c.account.as_str())
+        .unwrap_or_default();
+    actor.account != task.requester_account
+        && actor.account != owner
+        && !task.approvals.iter().any(|v| v.reviewer == actor.subject)
+}
+
+async fn settle(shared: &Shared, lease: &str, outcome: LeaseOutcome) {
+    if let Err(err) = shared.queue.settle(lease, outcome).await {
+        warn!(error = %err, "could not settle a review task; it returns after the ack wait");
+    }
+}
+
+/// A reviewer's decision as it arrived.
+struct Decision {
+    request_id: String,
+    task_id: String,
+    comment: String,
+    lease: String,
+    approve: bool,
+}
+
+/// REV-13: records a reviewer's decision, then settles the leased task: done once decided
+/// (or found decided), handed to another reviewer when this one may not decide it.
+async fn decide_task<M: Message>(
+    shared: &Shared,
+    request: &Request,
+    decision: Decision,
+    respond: fn(Option<certflow_proto::v1::Certificate>) -> M,
+) -> Reply {
+    let Decision {
+        request_id,
+        task_id,
+        comment,
+        lease,
+        approve,
+    } = decision;
+    let parsed = command_meta(&request_id, request.headers.as_ref()).and_then(|meta| {
+        let id = task_certificate(&task_id)
+            .and_then(|id| CertificateId::parse(id).ok())
+            .ok_or_else(|| {
+                DomainError::not_found_named(format!(
+                    "review task {task_id:?} does not exist; take tasks from the review queue"
+                ))
+            })?;
+        Ok((meta, id))
+    });
+    let (meta, id) = match parsed {
+        Ok(parsed) => parsed,
+        Err(err) => return refused(&err),
+    };
+    let command = Command::DecideReview(DecideReview {
+        id: id.clone(),
+        task_id,
+        approve,
+        comment,
+    });
+    let reply = shared
+        .runtime
+        .run(
+            &meta,
+            &id,
+            |state, ctx| Ok(decide(state, &command, ctx)?),
+            |cert, now| respond(Some(certificate_to_proto(cert, now))),
+        )
+        .await;
+    if !lease.is_empty() {
+        let outcome = match &reply.outcome {
+            Some(Outcome::Response(_)) => Some(LeaseOutcome::Done),
+            Some(Outcome::Refusal(refusal)) => match refusal.reason.as_str() {
+                "REVIEW_ALREADY_DECIDED" | "NOT_FOUND" => Some(LeaseOutcome::Done),
+                "SELF_REVIEW_FORBIDDEN" | "ALREADY_VOTED" => Some(LeaseOutcome::Release),
+                _ => None,
+            },
+            None => None,
+        };
+        if let Some(outcome) = outcome {
+            settle(shared, &lease, outcome).await;
+        }
+    }
+    reply
 }

@@ -208,7 +208,10 @@ async fn react(
             Event::Uploaded(uploaded) => {
                 bind_key(&runtime, &keys, &batch, &uploaded.public_key_sha256).await?;
             }
-            Event::ValidationPassed(_) | Event::ValidationExpired(_) => {
+            Event::ValidationPassed(_)
+            | Event::ValidationExpired(_)
+            | Event::ReviewPassed(_)
+            | Event::ReviewRejected(_) => {
                 let meta = reaction_meta(SERVICE, "conclude", &batch, id);
                 execute(&runtime, id, &meta, |state| {
                     process::conclude_revocation(state, certflow_bus::now())

@@ -20,6 +20,7 @@ use std::time::Duration;
 use certd::{Config, Running, Service};
 use certflow_gateway::auth::KeySource;
 use certflow_proto::v1::certificate_service_client::CertificateServiceClient;
+use certflow_proto::v1::review_service_client::ReviewServiceClient;
 use certflow_proto::v1::revocation_service_client::RevocationServiceClient;
 use tempfile::TempDir;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -125,11 +126,12 @@ pub fn nats_server_binary() -> PathBuf {
 }
 
 /// The users of `deploy/nats/certflow.conf`.
-pub const NATS_USERS: [&str; 8] = [
+pub const NATS_USERS: [&str; 9] = [
     "gateway",
     "issuance",
     "revocation",
     "reissue",
+    "reviewer",
     "validation",
     "review",
     "projection",
@@ -485,6 +487,17 @@ impl Certflow {
         Ok(RevocationServiceClient::with_interceptor(
             self.channel().await?,
             Bearer::new(token)?,
+        ))
+    }
+
+    /// A client of `ReviewService` sending `token`.
+    pub async fn reviews_as(
+        &self,
+        token: &str,
+    ) -> Result<ReviewServiceClient<Authed>, TestkitError> {
+        Ok(ReviewServiceClient::with_interceptor(
+            self.channel().await?,
+            Bearer::new(Some(token))?,
         ))
     }
 

@@ -1,0 +1,255 @@
+//! The review queue (`REVIEW_QUEUE`) and the document store: the JetStream side of manual
+//! review.
+//!
+//! The queue is a public interface: a work-queue stream with one `ReviewTask` message per
+//! task offered to reviewers, under `review.queue.<kind>.<brand>`, consumed through the
+//! shared durable consumer `reviewers`. A reviewer acknowledges a task once its decision is
+//! recorded; a task not acknowledged within the consumer's ack wait is offered again. A task
+//! can also be leased through the gateway: the lease is the message's acknowledgement
+//! subject, which the review service acknowledges (or hands back) after the decision.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, object_store, stream};
+use async_nats::{HeaderMap, header};
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::io::AsyncReadExt;
+
+use crate::store::StoreError;
+
+fn unavailable(err: impl Into<async_nats::Error>) -> StoreError {
+    StoreError::Unavailable(err.into())
+}
+
+/// The review queue.
+#[derive(Clone)]
+pub struct ReviewQueue {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    stream: stream::Stream,
+}
+
+impl std::fmt::Debug for ReviewQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReviewQueue").finish_non_exhaustive()
+    }
+}
+
+/// A task taken from the queue: its encoded `ReviewTask` and the lease that acknowledges it.
+#[derive(Debug, Clone)]
+pub struct LeasedTask {
+    pub payload: Bytes,
+    /// The message's acknowledgement subject.
+    pub lease: String,
+}
+
+/// What to do with a leased task once its decision is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    /// Decided (or decided before): done.
+    Done,
+    /// Not for this reviewer: offer it to another now.
+    Release,
+}
+
+impl ReviewQueue {
+    /// The stream's name.
+    pub const STREAM: &'static str = "REVIEW_QUEUE";
+    /// Every task's subject starts with this.
+    pub const PREFIX: &'static str = "review.queue";
+    /// The reviewers' shared durable consumer.
+    pub const CONSUMER: &'static str = "reviewers";
+    /// What a task message holds.
+    pub const CONTENT_TYPE: &'static str = "application/protobuf; proto=certflow.v1.ReviewTask";
+
+    /// Opens the stream and the reviewers' consumer, creating them on first use. A task not
+    /// acknowledged within `ack_wait` is offered to another reviewer.
+    pub async fn open(
+        client: async_nats::Client,
+        replicas: usize,
+        ack_wait: Duration,
+    ) -> Result<Self, StoreError> {
+        let js = jetstream::new(client.clone());
+        let stream = js
+            .get_or_create_stream(stream::Config {
+                name: Self::STREAM.into(),
+                description: Some(
+                    "review tasks for reviewers (certflow.review.v1.ReviewTask)".into(),
+                ),
+                subjects: vec![format!("{}.>", Self::PREFIX)],
+                retention: stream::RetentionPolicy::WorkQueue,
+                storage: stream::StorageType::File,
+                num_replicas: replicas,
+                duplicate_window: Duration::from_secs(120),
+                ..Default::default()
+            })
+            .await
+            .map_err(unavailable)?;
+        stream
+            .get_or_create_consumer(
+                Self::CONSUMER,
+                consumer::pull::Config {
+                    durable_name: Some(Self::CONSUMER.into()),
+                    description: Some("reviewers take tasks here".into()),
+                    ack_policy: consumer::AckPolicy::Explicit,
+                    ack_wait,
+                    max_ack_pending: -1,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(ReviewQueue { client, js, stream })
+    }
+
+    /// Offers a task: `subject_suffix` is `<kind>.<brand>`, `message_id` makes a repeated
+    /// offer of the same task state a no-op.
+    pub async fn offer(
+        &self,
+        subject_suffix: &str,
+        message_id: &str,
+        task: Bytes,
+    ) -> Result<(), StoreError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::NATS_MESSAGE_ID, message_id);
+        headers.insert(crate::headers::CONTENT_TYPE, Self::CONTENT_TYPE);
+        self.js
+            .publish_with_headers(format!("{}.{subject_suffix}", Self::PREFIX), headers, task)
+            .await
+            .map_err(unavailable)?
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Takes the next task, waiting at most `wait`; `None` when there is none.
+    pub async fn take(&self, wait: Duration) -> Result<Option<LeasedTask>, StoreError> {
+        let consumer: consumer::PullConsumer = self
+            .stream
+            .get_consumer(Self::CONSUMER)
+            .await
+            .map_err(unavailable)?;
+        let mut batch = consumer
+            .fetch()
+            .max_messages(1)
+            .expires(wait)
+            .messages()
+            .await
+            .map_err(unavailable)?;
+        match batch.next().await {
+            Some(Ok(message)) => Ok(message.reply.as_ref().map(|reply| LeasedTask {
+                payload: message.payload.clone(),
+                lease: reply.to_string(),
+            })),
+            Some(Err(err)) => Err(unavailable(err)),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether `lease` is an acknowledgement subject of this queue's consumer.
+    pub fn is_lease(lease: &str) -> bool {
+        lease
+            .strip_prefix(&format!("$JS.ACK.{}.{}.", Self::STREAM, Self::CONSUMER))
+            .is_some_and(|rest| !rest.is_empty() && !rest.contains(['*', '>', ' ']))
+    }
+
+    /// Settles a leased task. A lease that is not this queue's is ignored.
+    pub async fn settle(&self, lease: &str, outcome: LeaseOutcome) -> Result<(), StoreError> {
+        if !Self::is_lease(lease) {
+            return Ok(());
+        }
+        let ack: &'static [u8] = match outcome {
+            LeaseOutcome::Done => b"+ACK",
+            LeaseOutcome::Release => b"-NAK",
+        };
+        self.client
+            .publish(lease.to_string(), Bytes::from_static(ack))
+            .await
+            .map_err(unavailable)?;
+        self.client.flush().await.map_err(unavailable)
+    }
+}
+
+/// Where stamped documents are kept: a JetStream object store bucket.
+#[derive(Clone)]
+pub struct DocumentStore {
+    bucket: object_store::ObjectStore,
+}
+
+impl std::fmt::Debug for DocumentStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DocumentStore").finish_non_exhaustive()
+    }
+}
+
+/// A stored document's bytes and digest.
+#[derive(Debug, Clone)]
+pub struct StoredDocument {
+    pub content: Bytes,
+    /// Hex SHA-256 of the content.
+    pub sha256: String,
+}
+
+impl DocumentStore {
+    /// The bucket's name.
+    pub const BUCKET: &'static str = "certflow-documents";
+
+    /// Opens the bucket, creating it on first use.
+    pub async fn open(client: async_nats::Client, replicas: usize) -> Result<Self, StoreError> {
+        let js = jetstream::new(client);
+        let bucket = match js.get_object_store(Self::BUCKET).await {
+            Ok(bucket) => bucket,
+            Err(_) => js
+                .create_object_store(object_store::Config {
+                    bucket: Self::BUCKET.into(),
+                    description: Some("stamped documents of revocations".into()),
+                    num_replicas: replicas,
+                    ..Default::default()
+                })
+                .await
+                .map_err(unavailable)?,
+        };
+        Ok(DocumentStore { bucket })
+    }
+
+    /// Stores `content` under `name`.
+    pub async fn put(&self, name: &str, content: &[u8]) -> Result<(), StoreError> {
+        let mut reader = content;
+        self.bucket
+            .put(name, &mut reader)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// The document stored under `name`, if any, up to `limit` bytes (more is an error).
+    pub async fn get(&self, name: &str, limit: u64) -> Result<Option<StoredDocument>, StoreError> {
+        use sha2::{Digest, Sha256};
+        let object = match self.bucket.get(name).await {
+            Ok(object) => object,
+            Err(err) if err.kind() == object_store::GetErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(unavailable(err)),
+        };
+        let mut content = Vec::new();
+        object
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut content)
+            .await
+            .map_err(unavailable)?;
+        let sha256 = hex::encode(Sha256::digest(&content));
+        Ok(Some(StoredDocument {
+            content: Bytes::from(content),
+            sha256,
+        }))
+    }
+
+    /// Removes the document stored under `name`.
+    pub async fn delete(&self, name: &str) -> Result<(), StoreError> {
+        match self.bucket.delete(name).await {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == object_store::DeleteErrorKind::NotFound => Ok(()),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+}

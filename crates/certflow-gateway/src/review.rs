@@ -1,0 +1,152 @@
+//! `ReviewService`: stamped documents and reviewers' decisions.
+//!
+//! Documents can be larger than one NATS message, so the gateway keeps their bytes in the
+//! document store (a JetStream object store) and the services exchange names: an upload is
+//! stored under a fresh staging name and handed to the review service, which judges it and
+//! records or deletes it; a download asks the review service where the document is, for
+//! this caller, and reads it from the store.
+
+use bytes::Bytes;
+use certflow_bus::subjects;
+use certflow_domain::Role;
+use certflow_domain::review::MAX_DOCUMENT_BYTES;
+use certflow_proto::bus::v1::{DocumentLocation, StagedDocumentUpload};
+use certflow_proto::v1::review_service_server::ReviewService;
+use certflow_proto::v1::*;
+use prost::Message;
+use tonic::{Code, Request, Response, Status};
+use tracing::warn;
+
+use crate::auth::require_role;
+use crate::{CUSTOMER_OR_ADMIN, Gateway, Rpc, correlation_id, error_status};
+
+const REVIEWER_OR_ADMIN: &[Role] = &[Role::Reviewer, Role::Admin];
+
+const UPLOAD_DOCUMENT: Rpc = Rpc {
+    name: "UploadRevocationDocument",
+    subject: subjects::UPLOAD_DOCUMENT,
+    roles: CUSTOMER_OR_ADMIN,
+    command: true,
+};
+const GET_DOCUMENT: Rpc = Rpc {
+    name: "GetRevocationDocument",
+    subject: subjects::LOCATE_DOCUMENT,
+    roles: &[Role::Customer, Role::Reviewer, Role::Admin],
+    command: false,
+};
+const NEXT_TASK: Rpc = Rpc {
+    name: "NextReviewTask",
+    subject: subjects::NEXT_REVIEW_TASK,
+    roles: REVIEWER_OR_ADMIN,
+    command: false,
+};
+const APPROVE: Rpc = Rpc {
+    name: "ApproveReview",
+    subject: subjects::APPROVE_REVIEW,
+    roles: REVIEWER_OR_ADMIN,
+    command: true,
+};
+const REJECT: Rpc = Rpc {
+    name: "RejectReview",
+    subject: subjects::REJECT_REVIEW,
+    roles: REVIEWER_OR_ADMIN,
+    command: true,
+};
+
+fn unavailable(message: &str) -> Status {
+    error_status(Code::Unavailable, "UNAVAILABLE", message)
+}
+
+#[tonic::async_trait]
+impl ReviewService for Gateway {
+    async fn upload_revocation_document(
+        &self,
+        request: Request<UploadRevocationDocumentRequest>,
+    ) -> Result<Response<UploadRevocationDocumentResponse>, Status> {
+        let actor = self.auth.authenticate(request.metadata())?;
+        require_role(&actor, UPLOAD_DOCUMENT.roles, UPLOAD_DOCUMENT.name)?;
+        self.check_rate(&actor.account, UPLOAD_DOCUMENT.name)?;
+        let correlation = correlation_id(request.metadata());
+        let upload = request.into_inner();
+        // Anything beyond the limit is refused by the rules; only the limit and one byte
+        // more need storing for them to see it.
+        let content_len = upload.content.len().min(MAX_DOCUMENT_BYTES as usize + 1);
+        let object = format!("document-{}", uuid::Uuid::new_v4());
+        if let Err(err) = self
+            .documents
+            .put(&object, &upload.content[..content_len])
+            .await
+        {
+            warn!(error = %err, "could not store an uploaded document");
+            return Err(unavailable(
+                "the document store is unavailable; retry with the same request id",
+            ));
+        }
+        let staged = StagedDocumentUpload {
+            request_id: upload.request_id,
+            certificate_id: upload.certificate_id,
+            file_name: upload.file_name,
+            object,
+        };
+        self.call(
+            UPLOAD_DOCUMENT.subject,
+            &actor,
+            &correlation,
+            None,
+            Bytes::from(staged.encode_to_vec()),
+        )
+        .await
+        .map(Response::new)
+    }
+
+    async fn get_revocation_document(
+        &self,
+        request: Request<GetRevocationDocumentRequest>,
+    ) -> Result<Response<GetRevocationDocumentResponse>, Status> {
+        let location: Response<DocumentLocation> = self.forward(GET_DOCUMENT, request).await?;
+        let location = location.into_inner();
+        let stored = match self
+            .documents
+            .get(&location.object, MAX_DOCUMENT_BYTES)
+            .await
+        {
+            Ok(Some(stored)) => stored,
+            Ok(None) => {
+                return Err(error_status(
+                    Code::NotFound,
+                    "NOT_FOUND",
+                    "the document is no longer stored",
+                ));
+            }
+            Err(err) => {
+                warn!(error = %err, "could not read a document");
+                return Err(unavailable("the document store is unavailable; try again"));
+            }
+        };
+        Ok(Response::new(GetRevocationDocumentResponse {
+            document: location.document,
+            content: stored.content.to_vec(),
+        }))
+    }
+
+    async fn next_review_task(
+        &self,
+        request: Request<NextReviewTaskRequest>,
+    ) -> Result<Response<NextReviewTaskResponse>, Status> {
+        self.forward(NEXT_TASK, request).await
+    }
+
+    async fn approve_review(
+        &self,
+        request: Request<ApproveReviewRequest>,
+    ) -> Result<Response<ApproveReviewResponse>, Status> {
+        self.forward(APPROVE, request).await
+    }
+
+    async fn reject_review(
+        &self,
+        request: Request<RejectReviewRequest>,
+    ) -> Result<Response<RejectReviewResponse>, Status> {
+        self.forward(REJECT, request).await
+    }
+}

@@ -1,0 +1,554 @@
+//! Manual review end to end: the review-queue stream as reviewers' clients see it, decisions
+//! through the gateway, stamped documents (REV-10 review rows, REV-12, REV-13, REV-R1..R4).
+
+mod support;
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use certflow_domain::{Brand as DomainBrand, Level as DomainLevel};
+use certflow_proto::v1::{
+    ApproveReviewRequest, Brand, CertificateStatus, DomainValidationSetup,
+    GetRevocationDocumentRequest, IssueCertificateRequest, Level, NextReviewTaskRequest,
+    RejectReviewRequest, RequestRevocationRequest, ReviewTask, RevocationFailure, RevocationPath,
+    RevocationReason, UploadRevocationDocumentRequest, ValidationSetup,
+    review_service_client::ReviewServiceClient,
+};
+use certflow_testkit::{Authed, Certflow, eventually};
+use futures::StreamExt;
+use prost::Message;
+use support::{dns_auto_dv, history_types, issue, reason, request_id, wait_for_status, wait_until};
+use tonic::Code;
+
+/// A certificate of `brand` and `level` for acme with no automatic validation.
+fn certificate(brand: Brand, level: Level, domain: &str) -> IssueCertificateRequest {
+    IssueCertificateRequest {
+        brand: brand as i32,
+        level: level as i32,
+        validation_setup: Vec::new(),
+        ..dns_auto_dv("acme", domain)
+    }
+}
+
+fn revoke(id: &str) -> RequestRevocationRequest {
+    RequestRevocationRequest {
+        request_id: request_id(),
+        certificate_id: id.into(),
+        reason: RevocationReason::CessationOfOperation as i32,
+        description: "the shop has closed".into(),
+        validation_method: 0,
+    }
+}
+
+fn approve(task_id: &str, lease: &str) -> ApproveReviewRequest {
+    ApproveReviewRequest {
+        request_id: request_id(),
+        task_id: task_id.into(),
+        comment: "the request checks out".into(),
+        lease: lease.into(),
+    }
+}
+
+/// A reviewer's gRPC client: subject `name`, account `account`.
+async fn reviewer(certflow: &Certflow, name: &str, account: &str) -> ReviewServiceClient<Authed> {
+    certflow
+        .reviews_as(&certflow.token(name, account, &["reviewer"]))
+        .await
+        .expect("client")
+}
+
+/// Leases the next task through the gateway, waiting for one to arrive.
+async fn next_task(client: &ReviewServiceClient<Authed>) -> (ReviewTask, String) {
+    eventually(Duration::from_secs(15), || {
+        let mut client = client.clone();
+        async move {
+            let next = client
+                .next_review_task(NextReviewTaskRequest {})
+                .await
+                .ok()?
+                .into_inner();
+            Some((next.task?, next.lease))
+        }
+    })
+    .await
+    .expect("a task is offered")
+}
+
+const PDF: &[u8] =
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+const PNG: &[u8] = &[
+    0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, b'I', b'H', b'D', b'R', 0, 0, 0,
+    1, 0, 0, 0, 1, 8, 6, 0, 0, 0, 0x1f, 0x15, 0xc4, 0x89,
+];
+
+#[tokio::test]
+async fn revr1_a_reviewer_takes_the_task_from_review_queue_with_plain_nats_and_decides_over_grpc() {
+    let certflow = Certflow::start_secured_with(|_| {}).await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let alice = certflow.token("alice", "acme", &["customer"]);
+    let mut revocations = certflow.revocations_as(Some(&alice)).await.expect("client");
+    let cert = issue(
+        &mut certs,
+        certificate(Brand::Wotrus, Level::Dv, "shop.example.com"),
+    )
+    .await;
+    let request = revoke(&cert.id);
+    let pending = revocations
+        .request_revocation(request.clone())
+        .await
+        .expect("accepted")
+        .into_inner()
+        .certificate
+        .expect("certificate");
+    assert_eq!(pending.status, CertificateStatus::RevocationPending as i32);
+    assert_eq!(
+        pending.revocation.as_ref().map(|r| r.path),
+        Some(RevocationPath::ManualReview as i32)
+    );
+
+    // The reviewer's client knows the stream, the consumer and the ReviewTask proto only.
+    let nats = certflow
+        .nats()
+        .connect_as(Some("reviewer"))
+        .await
+        .expect("nats");
+    let js = jetstream::new(nats);
+    let queue = js.get_stream("REVIEW_QUEUE").await.expect("stream");
+    let consumer: jetstream::consumer::PullConsumer =
+        queue.get_consumer("reviewers").await.expect("consumer");
+    let message = eventually(Duration::from_secs(15), || {
+        let consumer = consumer.clone();
+        async move {
+            let mut batch = consumer
+                .fetch()
+                .max_messages(1)
+                .expires(Duration::from_millis(500))
+                .messages()
+                .await
+                .ok()?;
+            batch.next().await?.ok()
+        }
+    })
+    .await
+    .expect("a task on REVIEW_QUEUE");
+    assert_eq!(message.subject.as_str(), "review.queue.revocation.wotrus");
+    let content_type = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Content-Type"))
+        .map(|v| v.as_str().to_string());
+    assert_eq!(
+        content_type.as_deref(),
+        Some("application/protobuf; proto=certflow.v1.ReviewTask")
+    );
+    let task = ReviewTask::decode(message.payload.clone()).expect("a ReviewTask");
+    assert_eq!(task.request_id, request.request_id);
+    assert_eq!(task.requester_account, "acme");
+    assert_eq!(task.description, "the shop has closed");
+    assert_eq!(task.reason, RevocationReason::CessationOfOperation as i32);
+    assert_eq!(task.approvals_needed, 1);
+    assert_eq!(
+        task.certificate.as_ref().map(|c| c.id.as_str()),
+        Some(cert.id.as_str())
+    );
+    assert!(task.due_by.is_some() && task.queued_at.is_some());
+
+    let mut rita = reviewer(&certflow, "rita", "certflow-review").await;
+    rita.approve_review(approve(&task.task_id, ""))
+        .await
+        .expect("approved");
+    message.ack().await.expect("acknowledged once decided");
+
+    let revoked = wait_for_status(&mut certs, &cert.id, CertificateStatus::Revoked).await;
+    assert_eq!(
+        revoked
+            .revocation
+            .and_then(|r| r.review)
+            .map(|r| r.approvals.len()),
+        Some(1)
+    );
+    let types = history_types(&certs, &cert.id).await;
+    assert_eq!(
+        &types[1..],
+        [
+            "RevocationRequested",
+            "ReviewQueued",
+            "ReviewApproved",
+            "ReviewPassed",
+            "CertificateRevoked"
+        ]
+    );
+    // Decided is decided (REV-R1).
+    let err = rita
+        .approve_review(approve(&task.task_id, ""))
+        .await
+        .expect_err("already decided");
+    assert_eq!(reason(&err), "REVIEW_ALREADY_DECIDED");
+}
+
+#[tokio::test]
+async fn revr1_a_task_whose_reviewer_vanishes_is_offered_again_and_a_race_records_one_decision() {
+    let certflow = Certflow::start_with(|config| config.review.ack_wait = Duration::from_secs(2))
+        .await
+        .expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+    let cert = issue(
+        &mut certs,
+        certificate(Brand::Dnspod, Level::Dv, "a.example.com"),
+    )
+    .await;
+    revocations
+        .request_revocation(revoke(&cert.id))
+        .await
+        .expect("accepted");
+
+    // Rita takes the task and goes away without deciding.
+    let rita = reviewer(&certflow, "rita", "certflow-review").await;
+    let (taken, _lease) = next_task(&rita).await;
+    // After the ack wait, Remy is offered the same task.
+    let remy = reviewer(&certflow, "remy", "certflow-review").await;
+    let (again, lease) = next_task(&remy).await;
+    assert_eq!(again.task_id, taken.task_id);
+
+    // Both decide at once: one decision is recorded.
+    let (mut rita, mut remy) = (rita, remy);
+    let task_id = taken.task_id.clone();
+    let (first, second) = tokio::join!(
+        rita.reject_review(RejectReviewRequest {
+            request_id: request_id(),
+            task_id: task_id.clone(),
+            comment: "not convinced".into(),
+            lease: String::new(),
+        }),
+        remy.approve_review(approve(&task_id, &lease)),
+    );
+    let outcomes = [first.is_ok(), second.is_ok()];
+    assert_eq!(
+        outcomes.iter().filter(|ok| **ok).count(),
+        1,
+        "{first:?} {second:?}"
+    );
+    let loser = first.err().or(second.err()).expect("one refusal");
+    assert_eq!(reason(&loser), "REVIEW_ALREADY_DECIDED");
+    let decided = wait_until(
+        &certs,
+        &cert.id,
+        Duration::from_secs(10),
+        "end its revocation",
+        |c| c.status != CertificateStatus::RevocationPending as i32,
+    )
+    .await;
+    let types = history_types(&certs, &cert.id).await;
+    let decisions = types
+        .iter()
+        .filter(|t| *t == "ReviewApproved" || *t == "ReviewRejected")
+        .count();
+    assert_eq!(decisions, 1, "{types:?}");
+    assert!(
+        decided.status == CertificateStatus::Revoked as i32
+            || decided.status == CertificateStatus::Issued as i32
+    );
+}
+
+#[tokio::test]
+async fn rev10_each_review_row_and_r4_no_task_before_the_document() {
+    // With each service as its own NATS user, as `make run` runs them.
+    let certflow = Certflow::start_secured_with(|_| {}).await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+    let customer = certflow.token("alice", "acme", &["customer"]);
+    let mut documents = certflow.reviews_as(&customer).await.expect("client");
+    let rita = reviewer(&certflow, "rita", "certflow-review").await;
+
+    let auto_ov = IssueCertificateRequest {
+        validation_setup: vec![DomainValidationSetup {
+            domain: "auto.example.com".into(),
+            setup: ValidationSetup::DnsAuto as i32,
+        }],
+        ..certificate(Brand::Geotrust, Level::Ov, "auto.example.com")
+    };
+    // Rows without a document: a task at once.
+    for request in [
+        certificate(Brand::Wotrus, Level::Ev, "w.example.com"),
+        certificate(Brand::Dnspod, Level::Dv, "d.example.com"),
+        auto_ov,
+    ] {
+        let cert = issue(&mut certs, request).await;
+        revocations
+            .request_revocation(revoke(&cert.id))
+            .await
+            .expect("accepted");
+        let (task, lease) = next_task(&rita).await;
+        assert_eq!(task.certificate.map(|c| c.id), Some(cert.id.clone()));
+        assert!(task.documents.is_empty());
+        rita.clone()
+            .approve_review(approve(&task.task_id, &lease))
+            .await
+            .expect("approved");
+        wait_for_status(&mut certs, &cert.id, CertificateStatus::Revoked).await;
+    }
+    // Rows with a document: no task until it is in (REV-R4).
+    for (request, document) in [
+        (
+            certificate(Brand::Dnspod, Level::Ov, "dov.example.com"),
+            PDF,
+        ),
+        (
+            certificate(Brand::Geotrust, Level::Ev, "gev.example.com"),
+            PNG,
+        ),
+    ] {
+        let cert = issue(&mut certs, request).await;
+        let pending = revocations
+            .request_revocation(revoke(&cert.id))
+            .await
+            .expect("accepted")
+            .into_inner()
+            .certificate
+            .expect("certificate");
+        assert_eq!(
+            pending.revocation.map(|r| r.path),
+            Some(RevocationPath::ManualReviewAfterDocument as i32)
+        );
+        let none = rita
+            .clone()
+            .next_review_task(NextReviewTaskRequest {})
+            .await
+            .expect("asked")
+            .into_inner();
+        assert!(none.task.is_none(), "no task before the document");
+        documents
+            .upload_revocation_document(UploadRevocationDocumentRequest {
+                request_id: request_id(),
+                certificate_id: cert.id.clone(),
+                file_name: "stamped".into(),
+                content: document.to_vec(),
+            })
+            .await
+            .expect("document accepted");
+        let (task, lease) = next_task(&rita).await;
+        assert_eq!(task.documents.len(), 1);
+        assert_eq!(task.documents[0].size, document.len() as u64);
+        // The reviewer reads the document through the gateway.
+        let fetched = rita
+            .clone()
+            .get_revocation_document(GetRevocationDocumentRequest {
+                certificate_id: cert.id.clone(),
+            })
+            .await
+            .expect("document")
+            .into_inner();
+        assert_eq!(fetched.content, document);
+        rita.clone()
+            .approve_review(approve(&task.task_id, &lease))
+            .await
+            .expect("approved");
+        wait_for_status(&mut certs, &cert.id, CertificateStatus::Revoked).await;
+    }
+}
+
+#[tokio::test]
+async fn rev12_bad_documents_are_refused_and_change_nothing() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+    let customer = certflow.token("alice", "acme", &["customer"]);
+    let mut documents = certflow.reviews_as(&customer).await.expect("client");
+    let cert = issue(
+        &mut certs,
+        certificate(Brand::Dnspod, Level::Ov, "doc.example.com"),
+    )
+    .await;
+    revocations
+        .request_revocation(revoke(&cert.id))
+        .await
+        .expect("accepted");
+    let upload = |content: Vec<u8>, name: &str| UploadRevocationDocumentRequest {
+        request_id: request_id(),
+        certificate_id: cert.id.clone(),
+        file_name: name.into(),
+        content,
+    };
+
+    let mut oversize = PDF.to_vec();
+    oversize.resize(1_468_007, b' ');
+    let err = documents
+        .upload_revocation_document(upload(oversize, "big.pdf"))
+        .await
+        .expect_err("one byte too many");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(reason(&err), "DOCUMENT_TOO_LARGE");
+
+    // A PNG named .pdf is a PNG, which DNSPod's application may not be.
+    let err = documents
+        .upload_revocation_document(upload(PNG.to_vec(), "application.pdf"))
+        .await
+        .expect_err("judged by content");
+    assert_eq!(reason(&err), "DOCUMENT_FORMAT_NOT_ALLOWED");
+
+    // Another account's certificate is not found.
+    let stranger = certflow.token("eve", "globex", &["customer"]);
+    let err = certflow
+        .reviews_as(&stranger)
+        .await
+        .expect("client")
+        .upload_revocation_document(upload(PDF.to_vec(), "x.pdf"))
+        .await
+        .expect_err("not yours");
+    assert_eq!(err.code(), Code::NotFound);
+
+    let mut exact = PDF.to_vec();
+    exact.resize(1_468_006, b' ');
+    let accepted = documents
+        .upload_revocation_document(upload(exact, "application.pdf"))
+        .await
+        .expect("exactly 1.4 MiB is accepted")
+        .into_inner()
+        .certificate
+        .and_then(|c| c.revocation)
+        .and_then(|r| r.document)
+        .expect("document recorded");
+    assert_eq!(accepted.size, 1_468_006);
+    let err = documents
+        .upload_revocation_document(upload(PDF.to_vec(), "again.pdf"))
+        .await
+        .expect_err("once per request");
+    assert_eq!(reason(&err), "DOCUMENT_ALREADY_UPLOADED");
+    let types = history_types(&certs, &cert.id).await;
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| *t == "RevocationDocumentUploaded")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn revr3_two_of_three_approvals_a_repeated_vote_and_a_self_review_refused() {
+    let certflow = Certflow::start_with(|config| {
+        config
+            .policy
+            .review_approvals
+            .insert((DomainBrand::Wotrus, DomainLevel::Ev), 2);
+    })
+    .await
+    .expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+    let cert = issue(
+        &mut certs,
+        certificate(Brand::Wotrus, Level::Ev, "two.example.com"),
+    )
+    .await;
+    revocations
+        .request_revocation(revoke(&cert.id))
+        .await
+        .expect("accepted");
+
+    let rita = reviewer(&certflow, "rita", "certflow-review").await;
+    let (task, lease) = next_task(&rita).await;
+    assert_eq!(task.approvals_needed, 2);
+    rita.clone()
+        .approve_review(approve(&task.task_id, &lease))
+        .await
+        .expect("first approval");
+    let err = rita
+        .clone()
+        .approve_review(approve(&task.task_id, ""))
+        .await
+        .expect_err("no reviewer counts twice");
+    assert_eq!(reason(&err), "ALREADY_VOTED");
+
+    // A reviewer of the requesting account may not decide, and is not offered the task.
+    let mut colleague = reviewer(&certflow, "acme-reviewer", "acme").await;
+    let err = colleague
+        .approve_review(approve(&task.task_id, ""))
+        .await
+        .expect_err("self review");
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(reason(&err), "SELF_REVIEW_FORBIDDEN");
+
+    // The task comes back with the first approval on it, for a second reviewer.
+    let remy = reviewer(&certflow, "remy", "certflow-review").await;
+    let (again, lease) = next_task(&remy).await;
+    assert_eq!(again.task_id, task.task_id);
+    assert_eq!(again.approvals.len(), 1);
+    let still = wait_for_status(&mut certs, &cert.id, CertificateStatus::RevocationPending).await;
+    assert!(still.revocation.and_then(|r| r.revoked_at).is_none());
+    remy.clone()
+        .approve_review(approve(&task.task_id, &lease))
+        .await
+        .expect("second approval");
+    wait_for_status(&mut certs, &cert.id, CertificateStatus::Revoked).await;
+}
+
+#[tokio::test]
+async fn rev13_a_rejection_makes_the_certificate_issued_and_downloadable_again() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+    let cert = issue(
+        &mut certs,
+        certificate(Brand::Wotrus, Level::Ov, "keep.example.com"),
+    )
+    .await;
+    revocations
+        .request_revocation(revoke(&cert.id))
+        .await
+        .expect("accepted");
+    let rita = reviewer(&certflow, "rita", "certflow-review").await;
+    let (task, lease) = next_task(&rita).await;
+    let err = rita
+        .clone()
+        .reject_review(RejectReviewRequest {
+            request_id: request_id(),
+            task_id: task.task_id.clone(),
+            comment: String::new(),
+            lease: lease.clone(),
+        })
+        .await
+        .expect_err("a comment is required");
+    assert_eq!(reason(&err), "COMMENT_REQUIRED");
+    rita.clone()
+        .reject_review(RejectReviewRequest {
+            request_id: request_id(),
+            task_id: task.task_id.clone(),
+            comment: "the domain is still in use".into(),
+            lease,
+        })
+        .await
+        .expect("rejected");
+    let issued = wait_until(
+        &certs,
+        &cert.id,
+        Duration::from_secs(10),
+        "be issued again",
+        |c| c.failed_revocation.is_some(),
+    )
+    .await;
+    assert_eq!(issued.status, CertificateStatus::Issued as i32);
+    assert_eq!(
+        issued.failed_revocation.map(|f| f.failure),
+        Some(RevocationFailure::ReviewRejected as i32)
+    );
+    certs
+        .download_certificate(certflow_proto::v1::DownloadCertificateRequest {
+            id: cert.id.clone(),
+            format: certflow_proto::v1::DownloadFormat::Pem as i32,
+            password: String::new(),
+        })
+        .await
+        .expect("downloadable again");
+    // Customers do not decide reviews.
+    let customer = certflow.token("alice", "globex", &["customer"]);
+    let err = certflow
+        .reviews_as(&customer)
+        .await
+        .expect("client")
+        .approve_review(approve(&task.task_id, ""))
+        .await
+        .expect_err("reviewers only");
+    assert_eq!(err.code(), Code::PermissionDenied);
+}
