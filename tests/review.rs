@@ -552,3 +552,79 @@ async fn rev13_a_rejection_makes_the_certificate_issued_and_downloadable_again()
         .expect_err("reviewers only");
     assert_eq!(err.code(), Code::PermissionDenied);
 }
+
+#[tokio::test]
+async fn revr1_reviewers_follow_the_queue_through_the_gateway_without_taking_tasks() {
+    let certflow = Certflow::start_secured_with(|_| {}).await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+    let waiting = issue(
+        &mut certs,
+        certificate(Brand::Wotrus, Level::Dv, "w1.example.com"),
+    )
+    .await;
+    revocations
+        .request_revocation(revoke(&waiting.id))
+        .await
+        .expect("accepted");
+    let rita = reviewer(&certflow, "rita", "certflow-review").await;
+    // The first task is on the queue before the watch starts.
+    eventually(Duration::from_secs(10), || {
+        let mut certs = certs.clone();
+        let id = waiting.id.clone();
+        async move {
+            let cert = certs
+                .get_certificate(certflow_proto::v1::GetCertificateRequest { id })
+                .await
+                .ok()?
+                .into_inner()
+                .certificate?;
+            cert.revocation?.review.map(|_| ())
+        }
+    })
+    .await
+    .expect("queued");
+
+    let mut watch = rita
+        .clone()
+        .watch_review_queue(certflow_proto::v1::WatchReviewQueueRequest {})
+        .await
+        .expect("watching")
+        .into_inner();
+    let next_id = |task: Option<certflow_proto::v1::WatchReviewQueueResponse>| {
+        task.and_then(|t| t.task)
+            .and_then(|t| t.certificate)
+            .map(|c| c.id)
+    };
+    let first = tokio::time::timeout(Duration::from_secs(10), watch.message())
+        .await
+        .expect("in time")
+        .expect("stream");
+    assert_eq!(next_id(first), Some(waiting.id.clone()));
+
+    let offered = issue(
+        &mut certs,
+        certificate(Brand::Wotrus, Level::Dv, "w2.example.com"),
+    )
+    .await;
+    revocations
+        .request_revocation(revoke(&offered.id))
+        .await
+        .expect("accepted");
+    let second = tokio::time::timeout(Duration::from_secs(10), watch.message())
+        .await
+        .expect("in time")
+        .expect("stream");
+    assert_eq!(next_id(second), Some(offered.id.clone()));
+
+    // Watching took nothing: both tasks are still there to lease.
+    let mut leased = Vec::new();
+    for _ in 0..2 {
+        let (task, _) = next_task(&rita).await;
+        leased.push(task.certificate.map(|c| c.id).unwrap_or_default());
+    }
+    leased.sort();
+    let mut expected = vec![waiting.id, offered.id];
+    expected.sort();
+    assert_eq!(leased, expected);
+}

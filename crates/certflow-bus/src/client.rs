@@ -68,6 +68,11 @@ impl BusClient {
         })
     }
 
+    /// The NATS connection, for the gateway's reads of the review queue and document store.
+    pub fn nats(&self) -> &async_nats::Client {
+        &self.client
+    }
+
     /// Whether the NATS connection is up.
     pub fn is_connected(&self) -> bool {
         self.client.connection_state() == async_nats::connection::State::Connected

@@ -31,7 +31,9 @@ pub use keystore::{KeyStore, StoredKey};
 pub use meta::{CommandMeta, actor_from_headers, headers, write_actor};
 pub use outcomes::Outcomes;
 pub use reactions::{Reaction, Reactions};
-pub use review::{DocumentStore, LeaseOutcome, LeasedTask, ReviewQueue, StoredDocument};
+pub use review::{
+    DocumentStore, LeaseOutcome, LeasedTask, QueueWatch, ReviewQueue, StoredDocument,
+};
 pub use store::{
     Appended, Delivered, EventFeed, EventStore, ExecuteError, Executed, Loaded, RecordedBatch,
     StoreConfig, StoreError,

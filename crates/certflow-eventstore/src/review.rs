@@ -103,6 +103,13 @@ impl ReviewQueue {
         Ok(ReviewQueue { client, js, stream })
     }
 
+    /// The queue as the review service made it, for reading only; fails until it exists.
+    pub async fn attach(client: async_nats::Client) -> Result<Self, StoreError> {
+        let js = jetstream::new(client.clone());
+        let stream = js.get_stream(Self::STREAM).await.map_err(unavailable)?;
+        Ok(ReviewQueue { client, js, stream })
+    }
+
     /// Offers a task: `subject_suffix` is `<kind>.<brand>`, `message_id` makes a repeated
     /// offer of the same task state a no-op.
     pub async fn offer(
@@ -168,6 +175,61 @@ impl ReviewQueue {
             .await
             .map_err(unavailable)?;
         self.client.flush().await.map_err(unavailable)
+    }
+}
+
+/// A view of the queue that takes nothing: the tasks waiting now, then each task as it is
+/// offered.
+pub struct QueueWatch {
+    waiting: std::vec::IntoIter<Bytes>,
+    offered: async_nats::Subscriber,
+}
+
+impl std::fmt::Debug for QueueWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueWatch").finish_non_exhaustive()
+    }
+}
+
+impl QueueWatch {
+    /// The next encoded task; `None` when the subscription ended.
+    pub async fn next(&mut self) -> Option<Bytes> {
+        if let Some(task) = self.waiting.next() {
+            return Some(task);
+        }
+        self.offered.next().await.map(|message| message.payload)
+    }
+}
+
+impl ReviewQueue {
+    /// Follows the queue without taking tasks: first the tasks waiting now (oldest first,
+    /// at most `limit`), then every task as it is offered.
+    pub async fn watch(&self, limit: usize) -> Result<QueueWatch, StoreError> {
+        // Subscribe first, so nothing offered while the waiting tasks are read is missed
+        // (a task may then show twice).
+        let offered = self
+            .client
+            .subscribe(format!("{}.>", Self::PREFIX))
+            .await
+            .map_err(unavailable)?;
+        let info = self.stream.get_info().await.map_err(unavailable)?;
+        let mut waiting = Vec::new();
+        let mut sequence = info.state.first_sequence.max(1);
+        while sequence <= info.state.last_sequence
+            && waiting.len() < limit
+            && (waiting.len() as u64) < info.state.messages
+        {
+            match self.stream.get_raw_message(sequence).await {
+                Ok(message) => waiting.push(message.payload),
+                Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {}
+                Err(err) => return Err(unavailable(err)),
+            }
+            sequence += 1;
+        }
+        Ok(QueueWatch {
+            waiting: waiting.into_iter(),
+            offered,
+        })
     }
 }
 

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use certflow_bus::subjects;
 use certflow_domain::Role;
 use certflow_domain::review::MAX_DOCUMENT_BYTES;
+use certflow_eventstore::ReviewQueue;
 use certflow_proto::bus::v1::{DocumentLocation, StagedDocumentUpload};
 use certflow_proto::v1::review_service_server::ReviewService;
 use certflow_proto::v1::*;
@@ -149,4 +150,43 @@ impl ReviewService for Gateway {
     ) -> Result<Response<RejectReviewResponse>, Status> {
         self.forward(REJECT, request).await
     }
+
+    type WatchReviewQueueStream = WatchStream;
+
+    async fn watch_review_queue(
+        &self,
+        request: Request<WatchReviewQueueRequest>,
+    ) -> Result<Response<Self::WatchReviewQueueStream>, Status> {
+        let actor = self.auth.authenticate(request.metadata())?;
+        require_role(&actor, REVIEWER_OR_ADMIN, "WatchReviewQueue")?;
+        let queue = ReviewQueue::attach(self.bus.nats().clone())
+            .await
+            .map_err(|_| unavailable("the review queue is not there yet; try again"))?;
+        let mut watch = queue
+            .watch(WATCH_BACKLOG)
+            .await
+            .map_err(|_| unavailable("the review queue is unavailable; try again"))?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            while let Some(payload) = watch.next().await {
+                let Ok(task) = ReviewTask::decode(payload) else {
+                    continue;
+                };
+                let item = WatchReviewQueueResponse { task: Some(task) };
+                if sender.send(Ok(item)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(receiver),
+        )))
+    }
 }
+
+/// Most waiting tasks a watch starts with.
+const WATCH_BACKLOG: usize = 1_000;
+
+/// The stream of a queue watch.
+pub(crate) type WatchStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<WatchReviewQueueResponse, Status>> + Send>>;
