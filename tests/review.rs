@@ -628,3 +628,63 @@ async fn revr1_reviewers_follow_the_queue_through_the_gateway_without_taking_tas
     expected.sort();
     assert_eq!(leased, expected);
 }
+
+#[tokio::test]
+async fn rev10_the_document_template_is_a_pdf_naming_the_certificate_and_can_come_back_stamped() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let alice = certflow.token("alice", "acme", &["customer"]);
+    let mut revocations = certflow.revocations_as(Some(&alice)).await.expect("client");
+    let mut documents = certflow.reviews_as(&alice).await.expect("client");
+    let cert = issue(
+        &mut certs,
+        certificate(Brand::Geotrust, Level::Ov, "t.example.com"),
+    )
+    .await;
+    let template = documents
+        .get_document_template(certflow_proto::v1::GetDocumentTemplateRequest {
+            certificate_id: cert.id.clone(),
+        })
+        .await
+        .expect("template")
+        .into_inner();
+    assert_eq!(
+        template.kind,
+        certflow_proto::v1::DocumentKind::ConfirmationLetter as i32
+    );
+    assert!(template.file_name.ends_with(".pdf"));
+    assert!(template.pdf.starts_with(b"%PDF-"), "a PDF header");
+    let text = String::from_utf8_lossy(&template.pdf);
+    assert!(text.trim_end().ends_with("%%EOF"));
+    assert!(text.contains(&cert.id), "names the certificate");
+    assert!(text.contains("acme"), "names the account");
+    assert!(text.contains("t.example.com"), "names the domains");
+
+    // Another account gets nothing.
+    let stranger = certflow.token("eve", "globex", &["customer"]);
+    let err = certflow
+        .reviews_as(&stranger)
+        .await
+        .expect("client")
+        .get_document_template(certflow_proto::v1::GetDocumentTemplateRequest {
+            certificate_id: cert.id.clone(),
+        })
+        .await
+        .expect_err("not yours");
+    assert_eq!(err.code(), Code::NotFound);
+
+    // Filled in and stamped, it is a document the letter may be.
+    revocations
+        .request_revocation(revoke(&cert.id))
+        .await
+        .expect("accepted");
+    documents
+        .upload_revocation_document(UploadRevocationDocumentRequest {
+            request_id: request_id(),
+            certificate_id: cert.id.clone(),
+            file_name: template.file_name,
+            content: template.pdf,
+        })
+        .await
+        .expect("a PDF letter is accepted");
+}

@@ -54,6 +54,8 @@ pub mod subjects {
     pub const VALIDATION: &str = "certflow.cmd.validation.>";
     /// Records a stamped document the gateway has staged.
     pub const UPLOAD_DOCUMENT: &str = "certflow.cmd.review.document.upload";
+    /// The printable template of a stamped document.
+    pub const DOCUMENT_TEMPLATE: &str = "certflow.cmd.review.document.template";
     /// Where a revocation's document is.
     pub const LOCATE_DOCUMENT: &str = "certflow.cmd.review.document.locate";
     /// Leases the next review task to a reviewer.

@@ -35,6 +35,12 @@ const GET_DOCUMENT: Rpc = Rpc {
     roles: &[Role::Customer, Role::Reviewer, Role::Admin],
     command: false,
 };
+const TEMPLATE: Rpc = Rpc {
+    name: "GetDocumentTemplate",
+    subject: subjects::DOCUMENT_TEMPLATE,
+    roles: CUSTOMER_OR_ADMIN,
+    command: false,
+};
 const NEXT_TASK: Rpc = Rpc {
     name: "NextReviewTask",
     subject: subjects::NEXT_REVIEW_TASK,
@@ -128,6 +134,13 @@ impl ReviewService for Gateway {
             document: location.document,
             content: stored.content.to_vec(),
         }))
+    }
+
+    async fn get_document_template(
+        &self,
+        request: Request<GetDocumentTemplateRequest>,
+    ) -> Result<Response<GetDocumentTemplateResponse>, Status> {
+        self.forward(TEMPLATE, request).await
     }
 
     async fn next_review_task(

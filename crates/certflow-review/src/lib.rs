@@ -15,6 +15,8 @@
 
 #![forbid(unsafe_code)]
 
+mod template;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -143,6 +145,7 @@ async fn answer(shared: Shared, request: Request) -> Reply {
     match request.subject.as_str() {
         subjects::UPLOAD_DOCUMENT => upload_document(&shared, request).await,
         subjects::LOCATE_DOCUMENT => locate_document(&shared, request).await,
+        subjects::DOCUMENT_TEMPLATE => document_template(&shared, request).await,
         subjects::NEXT_REVIEW_TASK => next_task(&shared, request).await,
         subjects::APPROVE_REVIEW => match decode_request::<ApproveReviewRequest>(&request) {
             Ok(req) => {
@@ -413,6 +416,40 @@ async fn locate_document(shared: &Shared, request: Request) -> Reply {
             "certificate {id} has no revocation document"
         ))),
     }
+}
+
+/// The printable template of the document `cert`'s revocation needs, for its owner.
+async fn document_template(shared: &Shared, request: Request) -> Reply {
+    let id = match decode_request::<certflow_proto::v1::GetDocumentTemplateRequest>(&request)
+        .and_then(|req| CertificateId::parse(&req.certificate_id))
+    {
+        Ok(id) => id,
+        Err(err) => return refused(&err),
+    };
+    let actor = actor_from_headers(request.headers.as_ref());
+    let loaded = match shared.runtime.store.load(&id).await {
+        Ok(loaded) => loaded,
+        Err(err) => return unavailable(err.to_string()),
+    };
+    let Some(cert) = loaded
+        .state
+        .as_ref()
+        .filter(|cert| !cert.deleted && actor.may_access(&cert.account))
+    else {
+        return refused(&DomainError::not_found(&id));
+    };
+    let kind = certflow_domain::review::document_kind(cert);
+    let file_name = match kind {
+        certflow_domain::DocumentKind::Application => format!("revocation-application-{id}.pdf"),
+        certflow_domain::DocumentKind::ConfirmationLetter => {
+            format!("revocation-confirmation-letter-{id}.pdf")
+        }
+    };
+    response(&certflow_proto::v1::GetDocumentTemplateResponse {
+        kind: certflow_proto::convert::document_kind_to_proto(kind) as i32,
+        file_name,
+        pdf: template::document_template(cert, kind),
+    })
 }
 
 fn is_reviewer(actor: &Actor) -> bool {
