@@ -97,6 +97,12 @@ pub enum Command {
     },
     /// Revoke many certificates (admins): the ids given, or every certificate of --account.
     BulkRevoke(BulkRevokeArgs),
+    /// Stamped documents of revocations that a reviewer decides.
+    #[command(subcommand)]
+    Document(DocumentCommand),
+    /// Reviewers: take, decide and follow review tasks.
+    #[command(subcommand)]
+    Review(ReviewCommand),
     /// Write the files a server needs: PEM (Nginx, Apache) or PKCS#12 (IIS, Tomcat).
     Download(DownloadArgs),
     /// Record that a renewal was ordered (within 30 days of expiry).
@@ -315,6 +321,72 @@ impl MethodArg {
             MethodArg::File => certflow_proto::v1::ValidationMethod::File as i32,
         }
     }
+}
+
+/// `certctl document …`
+#[derive(Debug, Subcommand)]
+pub enum DocumentCommand {
+    /// Write the printable template of the document a certificate's revocation needs.
+    Template {
+        /// Certificate id.
+        id: String,
+        /// Where to write it [default: the server's file name, here].
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+    },
+    /// Upload the stamped document (JPG, PNG, GIF or PDF, at most 1.4 MiB).
+    Upload {
+        /// Certificate id.
+        id: String,
+        /// The scanned, stamped document.
+        #[arg(long, value_name = "PATH")]
+        file: PathBuf,
+        /// Request id, to retry a request safely (default: a fresh UUID).
+        #[arg(long, value_name = "ID")]
+        request_id: Option<String>,
+    },
+    /// Download the document of a certificate's revocation.
+    Get {
+        /// Certificate id.
+        id: String,
+        /// Where to write it.
+        #[arg(long, value_name = "PATH")]
+        out: PathBuf,
+    },
+}
+
+/// `certctl review …`
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// Take the next task you may decide; it stays yours until you decide it (or the
+    /// queue's ack wait passes). Documents are saved into --out.
+    Next {
+        /// Where to save the task's documents.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        out: PathBuf,
+    },
+    /// Approve a task.
+    Approve(DecisionArgs),
+    /// Reject a task.
+    Reject(DecisionArgs),
+    /// Follow the queue: the tasks waiting now, then each one as it is offered.
+    Watch,
+}
+
+/// Flags of `certctl review approve|reject`.
+#[derive(Debug, Args)]
+pub struct DecisionArgs {
+    /// The task id.
+    pub task: String,
+    /// Why: required.
+    #[arg(long, value_name = "TEXT")]
+    pub comment: String,
+    /// The lease `review next` printed, so the task is acknowledged once decided.
+    #[arg(long, value_name = "LEASE", default_value = "")]
+    pub lease: String,
+    /// Request id, to retry a request safely (default: a fresh UUID).
+    #[arg(long, value_name = "ID")]
+    pub request_id: Option<String>,
 }
 
 /// Flags of `certctl bulk-revoke`.

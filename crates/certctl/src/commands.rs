@@ -96,6 +96,12 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::BulkRevoke(args) => bulk_revoke(gateway, &args, json).await,
+        Command::Document(command) => {
+            crate::review::document(gateway.reviews().await?, command, json).await
+        }
+        Command::Review(command) => {
+            crate::review::review(gateway.reviews().await?, command, json).await
+        }
         Command::Download(args) => {
             let response = gateway
                 .certificates()
@@ -213,6 +219,11 @@ type CertificateClient = CertificateServiceClient<InterceptedService<Channel, Be
 /// A client of the revocation service that sends the bearer token.
 type RevocationClient = RevocationServiceClient<InterceptedService<Channel, BearerAuth>>;
 
+/// A client of the review service that sends the bearer token.
+pub(crate) type ReviewClient = certflow_proto::v1::review_service_client::ReviewServiceClient<
+    InterceptedService<Channel, BearerAuth>,
+>;
+
 /// How to reach the gateway: its address, TLS settings and the token to present.
 #[derive(Debug)]
 struct Gateway {
@@ -263,11 +274,21 @@ impl Gateway {
             self.auth.clone(),
         ))
     }
+
+    async fn reviews(&self) -> Result<ReviewClient> {
+        let channel = connect::connect(&self.address, &self.tls).await?;
+        Ok(
+            certflow_proto::v1::review_service_client::ReviewServiceClient::with_interceptor(
+                channel,
+                self.auth.clone(),
+            ),
+        )
+    }
 }
 
 /// The request id to send: the one given, or a fresh UUID. Either way it is printed on
 /// standard error so that the request can be retried with the same id.
-fn request_id(given: Option<&str>) -> String {
+pub(crate) fn request_id(given: Option<&str>) -> String {
     let id = given.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
     eprintln!("request id: {id}");
     id
@@ -379,7 +400,7 @@ async fn list(mut client: CertificateClient, args: &ListArgs, json: bool) -> Res
     Ok(())
 }
 
-fn print_certificate(certificate: Option<Certificate>, json: bool) -> Result<()> {
+pub(crate) fn print_certificate(certificate: Option<Certificate>, json: bool) -> Result<()> {
     let certificate =
         certificate.ok_or_else(|| anyhow!("the gateway's response carries no certificate"))?;
     if json {
@@ -390,7 +411,7 @@ fn print_certificate(certificate: Option<Certificate>, json: bool) -> Result<()>
     Ok(())
 }
 
-fn print_json(value: &Value) -> Result<()> {
+pub(crate) fn print_json(value: &Value) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

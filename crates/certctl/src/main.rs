@@ -16,6 +16,7 @@ mod commands;
 mod connect;
 mod names;
 mod output;
+mod review;
 
 use std::process::ExitCode;
 

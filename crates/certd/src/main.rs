@@ -83,6 +83,8 @@ struct Cli {
     gateway: GatewayArgs,
     #[command(flatten)]
     validation: ValidationArgs,
+    #[command(flatten)]
+    review: ReviewArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -229,6 +231,63 @@ struct ValidationArgs {
         global = true
     )]
     validation_window: f64,
+}
+
+/// How reviews are handed out and how many approvals they need.
+#[derive(clap::Args, Debug)]
+struct ReviewArgs {
+    /// Seconds a reviewer holds a task before it is offered to another.
+    #[arg(
+        long,
+        env = "CERTD_REVIEW_ACK_WAIT",
+        default_value_t = 900.0,
+        global = true
+    )]
+    review_ack_wait: f64,
+    /// Distinct approvals a review needs (REV-R3), as `brand:level=n`, e.g. `wotrus:ev=2`;
+    /// repeatable, comma-separated in the variable. Unlisted: 1.
+    #[arg(
+        long,
+        env = "CERTD_REVIEW_APPROVALS",
+        value_delimiter = ',',
+        value_parser = parse_approvals,
+        global = true
+    )]
+    review_approvals: Vec<((certflow_domain::Brand, certflow_domain::Level), u32)>,
+}
+
+fn parse_approvals(
+    value: &str,
+) -> Result<((certflow_domain::Brand, certflow_domain::Level), u32), String> {
+    let shape = || format!("{value:?} is not brand:level=n, e.g. wotrus:ev=2");
+    let (key, count) = value.split_once('=').ok_or_else(shape)?;
+    let (brand, level) = key.split_once(':').ok_or_else(shape)?;
+    let brand = certflow_domain::Brand::from_slug(&brand.trim().to_ascii_lowercase())
+        .ok_or_else(|| format!("{brand:?} is not a brand (e.g. wotrus, dnspod, geotrust)"))?;
+    let level = match level.trim().to_ascii_lowercase().as_str() {
+        "dv" => certflow_domain::Level::Dv,
+        "ov" => certflow_domain::Level::Ov,
+        "ev" => certflow_domain::Level::Ev,
+        other => return Err(format!("{other:?} is not a level: dv, ov or ev")),
+    };
+    let count: u32 = count
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| format!("{count:?} is not a number of approvals (1 or more)"))?;
+    Ok(((brand, level), count))
+}
+
+impl ReviewArgs {
+    fn apply(&self, config: &mut Config) -> anyhow::Result<()> {
+        config.review.ack_wait = seconds(self.review_ack_wait, "--review-ack-wait")?;
+        config
+            .policy
+            .review_approvals
+            .extend(self.review_approvals.iter().copied());
+        Ok(())
+    }
 }
 
 fn parse_override(value: &str) -> Result<(String, SocketAddr), String> {
@@ -387,6 +446,7 @@ async fn main() -> anyhow::Result<()> {
     }
     config.shutdown_grace = seconds(cli.shutdown_grace, "--shutdown-grace")?;
     cli.validation.apply(&mut config)?;
+    cli.review.apply(&mut config)?;
     let services: Vec<Service> = match cli.command {
         Command::All { rebuild } => {
             config.rebuild_projection = rebuild;
