@@ -77,6 +77,15 @@ async fn services_cannot_publish_or_subscribe_outside_their_subjects() {
         .expect("subscription open");
     assert_eq!(first.subject.as_str(), "certflow.cmd.review.probe");
 
+    // Reviewers' clients may not read the services' replies.
+    let (reviewer, mut errors) = connect(&nats, "reviewer").await;
+    let _sneak = reviewer
+        .subscribe("_INBOX.>")
+        .await
+        .expect("subscribe sent");
+    reviewer.flush().await.expect("flush");
+    expect_violation(&mut errors, "reviewer subscribing to the services' inboxes").await;
+
     // Nor may a service listen to another service's commands.
     let (validation, mut errors) = connect(&nats, "validation").await;
     let _sneak = validation

@@ -107,11 +107,20 @@ async fn revr1_a_reviewer_takes_the_task_from_review_queue_with_plain_nats_and_d
     );
 
     // The reviewer's client knows the stream, the consumer and the ReviewTask proto only.
-    let nats = certflow
-        .nats()
-        .connect_as(Some("reviewer"))
-        .await
-        .expect("nats");
+    // As deploy/nats/certflow.conf asks of reviewers: the NATS user "reviewer", replies
+    // under its own inbox prefix.
+    let nats = async_nats::ConnectOptions::with_user_and_password(
+        "reviewer".into(),
+        certflow
+            .nats()
+            .password("reviewer")
+            .expect("password")
+            .into(),
+    )
+    .custom_inbox_prefix("_INBOX_reviewer")
+    .connect(certflow.nats().url())
+    .await
+    .expect("nats");
     let js = jetstream::new(nats);
     let queue = js.get_stream("REVIEW_QUEUE").await.expect("stream");
     let consumer: jetstream::consumer::PullConsumer =
@@ -687,4 +696,98 @@ async fn rev10_the_document_template_is_a_pdf_naming_the_certificate_and_can_com
         })
         .await
         .expect("a PDF letter is accepted");
+}
+
+#[tokio::test]
+async fn revr1_a_lease_settles_only_its_own_task_and_tasks_behind_one_the_caller_may_not_decide_are_offered()
+ {
+    let certflow = Certflow::start_with(|config| config.review.ack_wait = Duration::from_secs(2))
+        .await
+        .expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let acme = certflow.token("alice", "acme", &["customer"]);
+    let globex = certflow.token("bob", "globex", &["customer"]);
+    let mut acme_revocations = certflow.revocations_as(Some(&acme)).await.expect("client");
+    let mut globex_revocations = certflow
+        .revocations_as(Some(&globex))
+        .await
+        .expect("client");
+    let own = issue(
+        &mut certs,
+        certificate(Brand::Wotrus, Level::Dv, "own.example.com"),
+    )
+    .await;
+    acme_revocations
+        .request_revocation(revoke(&own.id))
+        .await
+        .expect("accepted");
+    let other = issue(
+        &mut certs,
+        IssueCertificateRequest {
+            account: "globex".into(),
+            ..certificate(Brand::Wotrus, Level::Dv, "other.example.com")
+        },
+    )
+    .await;
+    globex_revocations
+        .request_revocation(revoke(&other.id))
+        .await
+        .expect("accepted");
+    let third = issue(
+        &mut certs,
+        IssueCertificateRequest {
+            account: "globex".into(),
+            ..certificate(Brand::Wotrus, Level::Dv, "third.example.com")
+        },
+    )
+    .await;
+    globex_revocations
+        .request_revocation(revoke(&third.id))
+        .await
+        .expect("accepted");
+
+    // A reviewer of acme is never offered acme's own request, and it does not hide the
+    // others behind it.
+    let acme_reviewer = reviewer(&certflow, "acme-reviewer", "acme").await;
+    let (first, first_lease) = next_task(&acme_reviewer).await;
+    let first_id = first.certificate.map(|c| c.id).unwrap_or_default();
+    assert_ne!(first_id, own.id, "no self-review is offered");
+
+    // Deciding another task with that lease does not settle the leased one.
+    let (second, _) = next_task(&acme_reviewer).await;
+    let second_id = second.certificate.map(|c| c.id).unwrap_or_default();
+    assert_ne!(second_id, own.id);
+    acme_reviewer
+        .clone()
+        .approve_review(approve(&second.task_id, &first_lease))
+        .await
+        .expect("second decided");
+    wait_for_status(&mut certs, &second_id, CertificateStatus::Revoked).await;
+    // Once the lease lapses, the first task is offered again: it was not acknowledged.
+    let rita = reviewer(&certflow, "rita", "certflow-review").await;
+    let again = eventually(Duration::from_secs(15), || {
+        let mut rita = rita.clone();
+        let wanted = first.task_id.clone();
+        async move {
+            let next = rita
+                .next_review_task(NextReviewTaskRequest {})
+                .await
+                .ok()?
+                .into_inner();
+            let task = next.task?;
+            let lease = next.lease;
+            if task.task_id == wanted {
+                Some((task, lease))
+            } else {
+                // Someone else's task: decide it so the wanted one comes up.
+                rita.approve_review(approve(&task.task_id, &lease))
+                    .await
+                    .ok()?;
+                None
+            }
+        }
+    })
+    .await
+    .expect("the first task comes back");
+    assert_eq!(again.0.certificate.map(|c| c.id), Some(first_id));
 }

@@ -20,7 +20,7 @@ use certflow_bus::{BusClient, CancellationToken, CommandRuntime};
 use certflow_ca::CaAlgorithm;
 use certflow_ca::sealing::Kek;
 use certflow_domain::Policy;
-use certflow_eventstore::{DocumentStore, EventStore, KeyStore, Outcomes, StoreConfig, StoreError};
+use certflow_eventstore::{EventStore, KeyStore, Outcomes, StoreConfig, StoreError};
 use certflow_gateway::{Gateway, GatewayConfig};
 use certflow_issuance::{CrlConfig, IssuanceService, Signing, builtin_ca};
 use certflow_projection::{ProjectionConfig, ProjectionService};
@@ -370,9 +370,8 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
                             source,
                         })?;
                 crl_address = crl_listener.local_addr().ok();
-                let documents = DocumentStore::open(client.clone(), config.store.replicas).await?;
                 let bus = BusClient::new(client, config.request_timeout);
-                let gateway = Gateway::new(bus.clone(), documents, &config.gateway)
+                let gateway = Gateway::new(bus.clone(), &config.gateway)
                     .map_err(|e| service_error(service, e))?;
                 let crl_token = token.clone();
                 tasks.spawn(async move {

@@ -114,6 +114,7 @@ pub enum Reason {
     ReviewWaitingForDocument,
     CommentRequired,
     RoleRequired,
+    ReviewNotQueued,
 }
 
 impl Reason {
@@ -156,6 +157,7 @@ impl Reason {
             Reason::ReviewWaitingForDocument => "REVIEW_WAITING_FOR_DOCUMENT",
             Reason::CommentRequired => "COMMENT_REQUIRED",
             Reason::RoleRequired => "ROLE_REQUIRED",
+            Reason::ReviewNotQueued => "REVIEW_NOT_QUEUED",
         }
     }
 }

@@ -194,11 +194,23 @@ pub(crate) fn decide_review(
     }
     let review = match &revocation.review {
         Some(review) => review,
-        None => {
+        None if revocation.document.is_none()
+            && revocation.path
+                == (RevocationPath::ManualReview {
+                    document_required: true,
+                }) =>
+        {
             return Err(DomainError::refused(
                 Rule::RevR4,
                 Reason::ReviewWaitingForDocument,
                 "this review waits for the customer's stamped document and is not open yet",
+            ));
+        }
+        None => {
+            return Err(DomainError::refused(
+                Rule::RevR1,
+                Reason::ReviewNotQueued,
+                "this review is being put on the queue; try again in a moment",
             ));
         }
     };

@@ -130,40 +130,61 @@ impl ReviewQueue {
         Ok(())
     }
 
-    /// Takes the next task, waiting at most `wait`; `None` when there is none.
-    pub async fn take(&self, wait: Duration) -> Result<Option<LeasedTask>, StoreError> {
+    /// Takes up to `max` waiting tasks at once, waiting at most `wait` for the first; each is
+    /// leased until settled or until the ack wait passes.
+    pub async fn take(&self, max: usize, wait: Duration) -> Result<Vec<LeasedTask>, StoreError> {
         let consumer: consumer::PullConsumer = self
             .stream
             .get_consumer(Self::CONSUMER)
             .await
             .map_err(unavailable)?;
-        let mut batch = consumer
+        let batch = consumer
             .fetch()
-            .max_messages(1)
+            .max_messages(max)
             .expires(wait)
             .messages()
             .await
             .map_err(unavailable)?;
-        match batch.next().await {
-            Some(Ok(message)) => Ok(message.reply.as_ref().map(|reply| LeasedTask {
-                payload: message.payload.clone(),
-                lease: reply.to_string(),
-            })),
-            Some(Err(err)) => Err(unavailable(err)),
-            None => Ok(None),
+        let messages: Vec<_> = batch.collect().await;
+        let mut leased = Vec::with_capacity(messages.len());
+        for message in messages {
+            let message = message.map_err(unavailable)?;
+            if let Some(reply) = &message.reply {
+                leased.push(LeasedTask {
+                    payload: message.payload.clone(),
+                    lease: reply.to_string(),
+                });
+            }
         }
+        Ok(leased)
     }
 
-    /// Whether `lease` is an acknowledgement subject of this queue's consumer.
-    pub fn is_lease(lease: &str) -> bool {
-        lease
-            .strip_prefix(&format!("$JS.ACK.{}.{}.", Self::STREAM, Self::CONSUMER))
-            .is_some_and(|rest| !rest.is_empty() && !rest.contains(['*', '>', ' ']))
+    /// The stream sequence of the message `lease` acknowledges, if it is a lease of this
+    /// queue's consumer (`$JS.ACK.<stream>.<consumer>.<delivered>.<sequence>.…`).
+    fn leased_sequence(lease: &str) -> Option<u64> {
+        let rest = lease.strip_prefix(&format!("$JS.ACK.{}.{}.", Self::STREAM, Self::CONSUMER))?;
+        if rest.contains(['*', '>', ' ']) {
+            return None;
+        }
+        rest.split('.').nth(1)?.parse().ok()
+    }
+
+    /// The task message `lease` stands for, while it is still on the queue: a caller checks
+    /// it is the task it decided before settling, so a lease cannot settle another task.
+    pub async fn leased_task(&self, lease: &str) -> Result<Option<Bytes>, StoreError> {
+        let Some(sequence) = Self::leased_sequence(lease) else {
+            return Ok(None);
+        };
+        match self.stream.get_raw_message(sequence).await {
+            Ok(message) => Ok(Some(message.payload)),
+            Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(err) => Err(unavailable(err)),
+        }
     }
 
     /// Settles a leased task. A lease that is not this queue's is ignored.
     pub async fn settle(&self, lease: &str, outcome: LeaseOutcome) -> Result<(), StoreError> {
-        if !Self::is_lease(lease) {
+        if Self::leased_sequence(lease).is_none() {
             return Ok(());
         }
         let ack: &'static [u8] = match outcome {
@@ -212,19 +233,22 @@ impl ReviewQueue {
             .subscribe(format!("{}.>", Self::PREFIX))
             .await
             .map_err(unavailable)?;
-        let info = self.stream.get_info().await.map_err(unavailable)?;
+        let subjects = format!("{}.>", Self::PREFIX);
         let mut waiting = Vec::new();
-        let mut sequence = info.state.first_sequence.max(1);
-        while sequence <= info.state.last_sequence
-            && waiting.len() < limit
-            && (waiting.len() as u64) < info.state.messages
-        {
-            match self.stream.get_raw_message(sequence).await {
-                Ok(message) => waiting.push(message.payload),
-                Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {}
+        let mut from = 0;
+        while waiting.len() < limit {
+            match self
+                .stream
+                .get_first_raw_message_by_subject(&subjects, from)
+                .await
+            {
+                Ok(message) => {
+                    from = message.sequence + 1;
+                    waiting.push(message.payload);
+                }
+                Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => break,
                 Err(err) => return Err(unavailable(err)),
             }
-            sequence += 1;
         }
         Ok(QueueWatch {
             waiting: waiting.into_iter(),
@@ -233,7 +257,9 @@ impl ReviewQueue {
     }
 }
 
-/// Where stamped documents are kept: a JetStream object store bucket.
+/// Where documents' bytes are kept: JetStream object store buckets. Uploads are staged in
+/// `certflow-uploads` (kept an hour at most) by the gateway; the review service copies the
+/// ones it records into `certflow-documents`, which the gateway only reads.
 #[derive(Clone)]
 pub struct DocumentStore {
     bucket: object_store::ObjectStore,
@@ -254,24 +280,67 @@ pub struct StoredDocument {
 }
 
 impl DocumentStore {
-    /// The bucket's name.
-    pub const BUCKET: &'static str = "certflow-documents";
+    /// Recorded documents.
+    pub const DOCUMENTS: &'static str = "certflow-documents";
+    /// Uploads not yet judged.
+    pub const UPLOADS: &'static str = "certflow-uploads";
+    /// How long an upload is kept if nothing records or deletes it.
+    pub const UPLOAD_MAX_AGE: Duration = Duration::from_secs(3600);
 
-    /// Opens the bucket, creating it on first use.
-    pub async fn open(client: async_nats::Client, replicas: usize) -> Result<Self, StoreError> {
+    /// Opens both buckets, creating them on first use: `(documents, uploads)`.
+    pub async fn open(
+        client: async_nats::Client,
+        replicas: usize,
+    ) -> Result<(Self, Self), StoreError> {
         let js = jetstream::new(client);
-        let bucket = match js.get_object_store(Self::BUCKET).await {
-            Ok(bucket) => bucket,
-            Err(_) => js
-                .create_object_store(object_store::Config {
-                    bucket: Self::BUCKET.into(),
-                    description: Some("stamped documents of revocations".into()),
-                    num_replicas: replicas,
-                    ..Default::default()
-                })
-                .await
-                .map_err(unavailable)?,
-        };
+        let documents = Self::get_or_create(
+            &js,
+            Self::DOCUMENTS,
+            "stamped documents of revocations",
+            Duration::ZERO,
+            replicas,
+        )
+        .await?;
+        let uploads = Self::get_or_create(
+            &js,
+            Self::UPLOADS,
+            "uploaded documents waiting to be judged",
+            Self::UPLOAD_MAX_AGE,
+            replicas,
+        )
+        .await?;
+        Ok((documents, uploads))
+    }
+
+    async fn get_or_create(
+        js: &jetstream::Context,
+        bucket: &str,
+        description: &str,
+        max_age: Duration,
+        replicas: usize,
+    ) -> Result<Self, StoreError> {
+        if let Ok(bucket) = js.get_object_store(bucket).await {
+            return Ok(DocumentStore { bucket });
+        }
+        let bucket = js
+            .create_object_store(object_store::Config {
+                bucket: bucket.into(),
+                description: Some(description.into()),
+                max_age,
+                num_replicas: replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(unavailable)?;
+        Ok(DocumentStore { bucket })
+    }
+
+    /// Binds to an existing bucket (the review service creates them); fails until it exists.
+    pub async fn attach(client: async_nats::Client, bucket: &str) -> Result<Self, StoreError> {
+        let bucket = jetstream::new(client)
+            .get_object_store(bucket)
+            .await
+            .map_err(unavailable)?;
         Ok(DocumentStore { bucket })
     }
 
@@ -285,7 +354,8 @@ impl DocumentStore {
         Ok(())
     }
 
-    /// The document stored under `name`, if any, up to `limit` bytes (more is an error).
+    /// The document stored under `name`, if any. At most `limit` bytes and one more are
+    /// read, so a caller can tell a document over the limit without holding all of it.
     pub async fn get(&self, name: &str, limit: u64) -> Result<Option<StoredDocument>, StoreError> {
         use sha2::{Digest, Sha256};
         let object = match self.bucket.get(name).await {

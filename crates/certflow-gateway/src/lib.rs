@@ -30,7 +30,7 @@ use async_nats::HeaderMap;
 use bytes::Bytes;
 use certflow_bus::{BusClient, BusError, Outcome, Refusal, code, subjects};
 use certflow_domain::Role;
-use certflow_eventstore::{DocumentStore, headers, write_actor};
+use certflow_eventstore::{headers, write_actor};
 use certflow_proto::v1::certificate_service_server::{
     CertificateService, CertificateServiceServer,
 };
@@ -187,7 +187,7 @@ const BULK_REVOKE: Rpc = Rpc {
 #[derive(Clone)]
 pub struct Gateway {
     bus: BusClient,
-    documents: DocumentStore,
+    documents: review::ReviewStores,
     auth: Arc<Authenticator>,
     limiter: Arc<DefaultKeyedRateLimiter<(String, &'static str)>>,
     /// Rate checks since the limiter last forgot idle accounts.
@@ -213,16 +213,12 @@ fn read(path: &PathBuf) -> Result<Vec<u8>, GatewayError> {
 
 impl Gateway {
     /// A gateway that forwards through `bus`, configured by `config`.
-    pub fn new(
-        bus: BusClient,
-        documents: DocumentStore,
-        config: &GatewayConfig,
-    ) -> Result<Self, GatewayError> {
+    pub fn new(bus: BusClient, config: &GatewayConfig) -> Result<Self, GatewayError> {
         let per_second =
             NonZeroU32::new(config.commands_per_second).ok_or(GatewayError::RateLimit)?;
         Ok(Gateway {
+            documents: review::ReviewStores::new(bus.nats().clone()),
             bus,
-            documents,
             auth: Arc::new(Authenticator::load(&config.token_keys)?),
             limiter: Arc::new(RateLimiter::keyed(Quota::per_second(per_second))),
             checks: Arc::new(std::sync::atomic::AtomicU64::new(0)),

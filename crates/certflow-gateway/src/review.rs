@@ -10,11 +10,12 @@ use bytes::Bytes;
 use certflow_bus::subjects;
 use certflow_domain::Role;
 use certflow_domain::review::MAX_DOCUMENT_BYTES;
-use certflow_eventstore::ReviewQueue;
+use certflow_eventstore::{DocumentStore, ReviewQueue};
 use certflow_proto::bus::v1::{DocumentLocation, StagedDocumentUpload};
 use certflow_proto::v1::review_service_server::ReviewService;
 use certflow_proto::v1::*;
 use prost::Message;
+use tokio::sync::OnceCell;
 use tonic::{Code, Request, Response, Status};
 use tracing::warn;
 
@@ -45,7 +46,8 @@ const NEXT_TASK: Rpc = Rpc {
     name: "NextReviewTask",
     subject: subjects::NEXT_REVIEW_TASK,
     roles: REVIEWER_OR_ADMIN,
-    command: false,
+    // Each call takes tasks off the queue for a while: limited like a command.
+    command: true,
 };
 const APPROVE: Rpc = Rpc {
     name: "ApproveReview",
@@ -77,13 +79,11 @@ impl ReviewService for Gateway {
         let upload = request.into_inner();
         // Anything beyond the limit is refused by the rules; only the limit and one byte
         // more need storing for them to see it.
-        let content_len = upload.content.len().min(MAX_DOCUMENT_BYTES as usize + 1);
+        let size = upload.content.len();
+        let stored_len = size.min(MAX_DOCUMENT_BYTES as usize + 1);
         let object = format!("document-{}", uuid::Uuid::new_v4());
-        if let Err(err) = self
-            .documents
-            .put(&object, &upload.content[..content_len])
-            .await
-        {
+        let uploads = self.documents.uploads().await?;
+        if let Err(err) = uploads.put(&object, &upload.content[..stored_len]).await {
             warn!(error = %err, "could not store an uploaded document");
             return Err(unavailable(
                 "the document store is unavailable; retry with the same request id",
@@ -94,6 +94,7 @@ impl ReviewService for Gateway {
             certificate_id: upload.certificate_id,
             file_name: upload.file_name,
             object,
+            size: size as u64,
         };
         self.call(
             UPLOAD_DOCUMENT.subject,
@@ -112,12 +113,18 @@ impl ReviewService for Gateway {
     ) -> Result<Response<GetRevocationDocumentResponse>, Status> {
         let location: Response<DocumentLocation> = self.forward(GET_DOCUMENT, request).await?;
         let location = location.into_inner();
-        let stored = match self
-            .documents
-            .get(&location.object, MAX_DOCUMENT_BYTES)
-            .await
-        {
-            Ok(Some(stored)) => stored,
+        let documents = self.documents.documents().await?;
+        let recorded = location.document.as_ref().map(|d| d.sha256.clone());
+        let stored = match documents.get(&location.object, MAX_DOCUMENT_BYTES).await {
+            Ok(Some(stored)) if Some(&stored.sha256) == recorded.as_ref() => stored,
+            Ok(Some(_)) => {
+                warn!(object = %location.object, "a stored document does not match its record");
+                return Err(error_status(
+                    Code::DataLoss,
+                    "DOCUMENT_MISMATCH",
+                    "the stored document does not match the one recorded",
+                ));
+            }
             Ok(None) => {
                 return Err(error_status(
                     Code::NotFound,
@@ -172,16 +179,20 @@ impl ReviewService for Gateway {
     ) -> Result<Response<Self::WatchReviewQueueStream>, Status> {
         let actor = self.auth.authenticate(request.metadata())?;
         require_role(&actor, REVIEWER_OR_ADMIN, "WatchReviewQueue")?;
-        let queue = ReviewQueue::attach(self.bus.nats().clone())
-            .await
-            .map_err(|_| unavailable("the review queue is not there yet; try again"))?;
+        let queue = self.documents.queue().await?;
         let mut watch = queue
             .watch(WATCH_BACKLOG)
             .await
             .map_err(|_| unavailable("the review queue is unavailable; try again"))?;
         let (sender, receiver) = tokio::sync::mpsc::channel(16);
         tokio::spawn(async move {
-            while let Some(payload) = watch.next().await {
+            loop {
+                let payload = tokio::select! {
+                    // The caller went away: stop following.
+                    _ = sender.closed() => break,
+                    payload = watch.next() => payload,
+                };
+                let Some(payload) = payload else { break };
                 let Ok(task) = ReviewTask::decode(payload) else {
                     continue;
                 };
@@ -203,3 +214,46 @@ const WATCH_BACKLOG: usize = 1_000;
 /// The stream of a queue watch.
 pub(crate) type WatchStream =
     std::pin::Pin<Box<dyn futures::Stream<Item = Result<WatchReviewQueueResponse, Status>> + Send>>;
+
+/// The gateway's handles on the document buckets and the review queue, bound on first use:
+/// the review service creates them, and the gateway may start first.
+#[derive(Debug, Clone)]
+pub struct ReviewStores {
+    nats: async_nats::Client,
+    uploads: std::sync::Arc<OnceCell<DocumentStore>>,
+    documents: std::sync::Arc<OnceCell<DocumentStore>>,
+    queue: std::sync::Arc<OnceCell<ReviewQueue>>,
+}
+
+impl ReviewStores {
+    /// Handles that bind through `nats` when first used.
+    pub fn new(nats: async_nats::Client) -> Self {
+        ReviewStores {
+            nats,
+            uploads: Default::default(),
+            documents: Default::default(),
+            queue: Default::default(),
+        }
+    }
+
+    async fn uploads(&self) -> Result<&DocumentStore, Status> {
+        self.uploads
+            .get_or_try_init(|| DocumentStore::attach(self.nats.clone(), DocumentStore::UPLOADS))
+            .await
+            .map_err(|_| unavailable("the document store is not there yet; try again"))
+    }
+
+    async fn documents(&self) -> Result<&DocumentStore, Status> {
+        self.documents
+            .get_or_try_init(|| DocumentStore::attach(self.nats.clone(), DocumentStore::DOCUMENTS))
+            .await
+            .map_err(|_| unavailable("the document store is not there yet; try again"))
+    }
+
+    async fn queue(&self) -> Result<&ReviewQueue, Status> {
+        self.queue
+            .get_or_try_init(|| ReviewQueue::attach(self.nats.clone()))
+            .await
+            .map_err(|_| unavailable("the review queue is not there yet; try again"))
+    }
+}

@@ -17,7 +17,6 @@
 
 mod template;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,6 +82,7 @@ struct Shared {
     runtime: CommandRuntime,
     queue: ReviewQueue,
     documents: DocumentStore,
+    uploads: DocumentStore,
     config: Arc<ReviewConfig>,
 }
 
@@ -102,13 +102,14 @@ impl ReviewService {
     ) -> Result<Self, ReviewError> {
         let replicas = runtime.store.replicas();
         let queue = ReviewQueue::open(client.clone(), replicas, config.ack_wait).await?;
-        let documents = DocumentStore::open(client.clone(), replicas).await?;
+        let (documents, uploads) = DocumentStore::open(client.clone(), replicas).await?;
         let responder = Responder::bind(client, subjects::REVIEW, SERVICE).await?;
         Ok(ReviewService {
             shared: Shared {
                 runtime,
                 queue,
                 documents,
+                uploads,
                 config: Arc::new(config),
             },
             responder,
@@ -301,23 +302,24 @@ fn review_task(
     })
 }
 
-/// REV-12: judges a staged document by its content and records it; a document that is not
-/// recorded is deleted from the store.
+/// REV-12: judges a staged upload by its content and records it. A recorded document is
+/// copied into the documents bucket before its event is appended, so a recorded document is
+/// always there to read; the upload, and a copy that was not recorded, are deleted.
 async fn upload_document(shared: &Shared, request: Request) -> Reply {
     let parsed = decode_request::<StagedDocumentUpload>(&request).and_then(|req| {
         let meta = command_meta(&req.request_id, request.headers.as_ref())?;
         let id = CertificateId::parse(&req.certificate_id)?;
-        Ok((meta, id, req.object))
+        Ok((meta, id, req.object, req.size))
     });
-    let (meta, id, object) = match parsed {
+    let (meta, id, object, declared_size) = match parsed {
         Ok(parsed) => parsed,
         Err(err) => return refused(&err),
     };
     if let Some(first) = shared.runtime.first_outcome(&meta).await {
-        discard(shared, &object).await;
+        discard(&shared.uploads, &object).await;
         return first;
     }
-    let stored = match shared.documents.get(&object, MAX_DOCUMENT_BYTES).await {
+    let stored = match shared.uploads.get(&object, MAX_DOCUMENT_BYTES).await {
         Ok(Some(stored)) => stored,
         Ok(None) => {
             return refused(&DomainError::invalid(
@@ -327,10 +329,16 @@ async fn upload_document(shared: &Shared, request: Request) -> Reply {
         }
         Err(err) => return unavailable(err.to_string()),
     };
+    let size = declared_size.max(stored.content.len() as u64);
+    let fits = size <= MAX_DOCUMENT_BYTES;
+    // Only a document that can be recorded is copied.
+    if fits && let Err(err) = shared.documents.put(&object, &stored.content).await {
+        return unavailable(err.to_string());
+    }
     let command = Command::UploadRevocationDocument(UploadRevocationDocument {
         id: id.clone(),
         format: sniff(&stored.content),
-        size: stored.content.len() as u64,
+        size,
         sha256: stored.sha256,
         object: object.clone(),
     });
@@ -353,8 +361,11 @@ async fn upload_document(shared: &Shared, request: Request) -> Reply {
             },
         )
         .await;
-    if !kept && is_definite(&reply) {
-        discard(shared, &object).await;
+    if is_definite(&reply) {
+        discard(&shared.uploads, &object).await;
+        if fits && !kept {
+            discard(&shared.documents, &object).await;
+        }
     }
     reply
 }
@@ -370,8 +381,8 @@ fn sniff(content: &[u8]) -> Option<DocumentFormat> {
     }
 }
 
-async fn discard(shared: &Shared, object: &str) {
-    if let Err(err) = shared.documents.delete(object).await {
+async fn discard(bucket: &DocumentStore, object: &str) {
+    if let Err(err) = bucket.delete(object).await {
         warn!(error = %err, object, "could not delete an unrecorded document");
     }
 }
@@ -401,8 +412,15 @@ async fn locate_document(shared: &Shared, request: Request) -> Reply {
         Ok(loaded) => loaded,
         Err(err) => return unavailable(err.to_string()),
     };
+    // Reviewers see a document while its review is open; the owner always.
+    let under_review = |cert: &Certificate| {
+        cert.pending_revocation()
+            .and_then(|r| r.review.as_ref())
+            .is_some_and(|r| r.outcome.is_none())
+    };
     let may_see = |cert: &Certificate| {
-        !cert.deleted && (actor.may_access(&cert.account) || is_reviewer(&actor))
+        !cert.deleted
+            && (actor.may_access(&cert.account) || (is_reviewer(&actor) && under_review(cert)))
     };
     let Some(cert) = loaded.state.as_ref().filter(|cert| may_see(cert)) else {
         return refused(&DomainError::not_found(&id));
@@ -460,47 +478,49 @@ fn is_reviewer(actor: &Actor) -> bool {
 }
 
 /// Most tasks looked at for one reviewer before answering that none is waiting.
-const MAX_SKIPPED: usize = 50;
+const MAX_SKIPPED: usize = 20;
 
-/// Leases the next task the caller may decide. Tasks of decided reviews are removed; tasks
-/// the caller may not decide (their own account's, or already approved by them) are left for
-/// others.
+/// Leases the next task the caller may decide. Tasks are taken in one batch, so the ones
+/// the caller may not decide (their own account's, or already approved by them) are handed
+/// back only after the choice, for others; tasks of decided reviews are removed.
 async fn next_task(shared: &Shared, request: Request) -> Reply {
     let actor = actor_from_headers(request.headers.as_ref());
-    let mut seen = HashSet::new();
-    for _ in 0..MAX_SKIPPED {
-        let leased = match shared.queue.take(Duration::from_millis(500)).await {
-            Ok(Some(leased)) => leased,
-            Ok(None) => break,
-            Err(err) => return unavailable(err.to_string()),
-        };
-        let Ok(task) = ReviewTask::decode(leased.payload.clone()) else {
+    let leased = match shared
+        .queue
+        .take(MAX_SKIPPED, Duration::from_millis(500))
+        .await
+    {
+        Ok(leased) => leased,
+        Err(err) => return unavailable(err.to_string()),
+    };
+    let mut chosen = None;
+    for task in leased {
+        if chosen.is_some() {
+            settle(shared, &task.lease, LeaseOutcome::Release).await;
+            continue;
+        }
+        let Ok(offered) = ReviewTask::decode(task.payload.clone()) else {
             warn!("removing an unreadable review task");
-            settle(shared, &leased.lease, LeaseOutcome::Done).await;
+            settle(shared, &task.lease, LeaseOutcome::Done).await;
             continue;
         };
-        if !seen.insert(task.task_id.clone()) {
-            settle(shared, &leased.lease, LeaseOutcome::Release).await;
-            break;
-        }
-        match fresh_task(shared, &task).await {
+        match fresh_task(shared, &offered).await {
             Err(err) => {
-                settle(shared, &leased.lease, LeaseOutcome::Release).await;
-                return unavailable(err.to_string());
+                warn!(error = %err, "could not read a task's certificate; leaving it for later");
+                settle(shared, &task.lease, LeaseOutcome::Release).await;
             }
-            Ok(None) => settle(shared, &leased.lease, LeaseOutcome::Done).await,
+            Ok(None) => settle(shared, &task.lease, LeaseOutcome::Done).await,
             Ok(Some(current)) if !may_decide(&actor, &current) => {
-                settle(shared, &leased.lease, LeaseOutcome::Release).await;
+                settle(shared, &task.lease, LeaseOutcome::Release).await;
             }
-            Ok(Some(current)) => {
-                return response(&NextReviewTaskResponse {
-                    task: Some(current),
-                    lease: leased.lease,
-                });
-            }
+            Ok(Some(current)) => chosen = Some((current, task.lease)),
         }
     }
-    response(&NextReviewTaskResponse::default())
+    let (task, lease) = chosen.unzip();
+    response(&NextReviewTaskResponse {
+        task,
+        lease: lease.unwrap_or_default(),
+    })
 }
 
 /// The task as it stands now: `None` when its review has been decided or replaced.
@@ -529,6 +549,18 @@ fn may_decide(actor: &Actor, task: &ReviewTask) -> bool {
     actor.account != task.requester_account
         && actor.account != owner
         && !task.approvals.iter().any(|v| v.reviewer == actor.subject)
+}
+
+/// Whether `lease` holds the task `task_id`: a lease settles its own task only.
+async fn lease_is_for(shared: &Shared, lease: &str, task_id: &str) -> bool {
+    match shared.queue.leased_task(lease).await {
+        Ok(Some(payload)) => ReviewTask::decode(payload).is_ok_and(|task| task.task_id == task_id),
+        Ok(None) => false,
+        Err(err) => {
+            warn!(error = %err, "could not check a lease; it returns after the ack wait");
+            false
+        }
+    }
 }
 
 async fn settle(shared: &Shared, lease: &str, outcome: LeaseOutcome) {
@@ -575,6 +607,7 @@ async fn decide_task<M: Message>(
         Ok(parsed) => parsed,
         Err(err) => return refused(&err),
     };
+    let decided_task = task_id.clone();
     let command = Command::DecideReview(DecideReview {
         id: id.clone(),
         task_id,
@@ -590,7 +623,7 @@ async fn decide_task<M: Message>(
             |cert, now| respond(Some(certificate_to_proto(cert, now))),
         )
         .await;
-    if !lease.is_empty() {
+    if !lease.is_empty() && lease_is_for(shared, &lease, &decided_task).await {
         let outcome = match &reply.outcome {
             Some(Outcome::Response(_)) => Some(LeaseOutcome::Done),
             Some(Outcome::Refusal(refusal)) => match refusal.reason.as_str() {
