@@ -309,6 +309,7 @@ async fn upload_document(shared: &Shared, request: Request) -> Reply {
     let parsed = decode_request::<StagedDocumentUpload>(&request).and_then(|req| {
         let meta = command_meta(&req.request_id, request.headers.as_ref())?;
         let id = CertificateId::parse(&req.certificate_id)?;
+        tracing::debug!(file = %req.file_name, size = req.size, "document uploaded");
         Ok((meta, id, req.object, req.size))
     });
     let (meta, id, object, declared_size) = match parsed {
