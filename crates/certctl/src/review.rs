@@ -105,9 +105,9 @@ pub async fn review(mut client: ReviewClient, command: ReviewCommand, json: bool
             } else {
                 print!("{}", task_text(&task));
                 for path in &saved {
-                    println!("document    {}", path.display());
+                    println!("document     {}", path.display());
                 }
-                println!("lease       {}", next.lease);
+                println!("lease        {}", next.lease);
                 Ok(())
             }
         }
@@ -234,7 +234,7 @@ pub fn task_text(task: &ReviewTask) -> String {
         ("due by", timestamp(task.due_by.as_ref())),
     ];
     rows.iter()
-        .map(|(label, value)| format!("{label:<11} {value}\n"))
+        .map(|(label, value)| format!("{label:<12} {value}\n"))
         .collect()
 }
 
@@ -300,9 +300,9 @@ mod tests {
     #[test]
     fn a_task_reads_as_who_asked_what_and_how_far_it_is() {
         let text = task_text(&task());
-        assert!(text.contains("task        c-1/1700000000000\n"), "{text}");
-        assert!(text.contains("brand/level wotrus ev\n"), "{text}");
-        assert!(text.contains("approvals   1 of 2\n"), "{text}");
+        assert!(text.contains("task         c-1/1700000000000\n"), "{text}");
+        assert!(text.contains("brand/level  wotrus ev\n"), "{text}");
+        assert!(text.contains("approvals    1 of 2\n"), "{text}");
         assert_eq!(
             task_line(&task()),
             "c-1/1700000000000  wotrus ev  www.example.com  by acme  1/2 approvals  superseded"
