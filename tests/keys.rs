@@ -124,6 +124,8 @@ async fn rev16_key_compromise_revokes_every_certificate_with_the_key_and_blocks_
             chain_pem: String::new(),
             private_key_id: None,
         }),
+        original: None,
+        enterprise_info: BTreeMap::new(),
     });
     let meta = CommandMeta::for_request(
         &request_id(),

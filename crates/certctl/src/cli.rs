@@ -208,9 +208,22 @@ pub struct IssueArgs {
     #[arg(long, env = "CERTFLOW_KEY_PASSWORD", hide_env_values = true)]
     pub key_password: Option<String>,
 
+    /// An organisation detail for OV/EV, as `name=value` (e.g. `organization=Acme Ltd`);
+    /// repeatable.
+    #[arg(long = "enterprise", value_name = "NAME=VALUE", value_parser = parse_pair)]
+    pub enterprise_info: Vec<(String, String)>,
+
     /// Request id, to retry a request safely (default: a fresh UUID).
     #[arg(long, value_name = "ID")]
     pub request_id: Option<String>,
+}
+
+/// Parses `name=value`.
+pub fn parse_pair(input: &str) -> Result<(String, String), String> {
+    let (name, value) = input
+        .split_once('=')
+        .ok_or_else(|| format!("{input:?} is not name=value"))?;
+    Ok((name.trim().to_string(), value.trim().to_string()))
 }
 
 impl IssueArgs {

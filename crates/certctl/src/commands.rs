@@ -326,6 +326,7 @@ pub fn issue_request(args: &IssueArgs, request_id: String) -> Result<IssueCertif
         renewal_ordered: args.renewal_ordered,
         csr_pem,
         key_password: args.key_password.clone().unwrap_or_default(),
+        enterprise_info: args.enterprise_info.iter().cloned().collect(),
     })
 }
 
@@ -522,10 +523,18 @@ mod tests {
             renewal_ordered: true,
             csr: None,
             key_password: Some("pw".to_owned()),
+            enterprise_info: vec![("organization".to_owned(), "Acme Ltd".to_owned())],
             request_id: None,
         };
         let request = issue_request(&args, "r-9".to_owned()).expect("request");
         assert_eq!(request.key_password, "pw");
+        assert_eq!(
+            request
+                .enterprise_info
+                .get("organization")
+                .map(String::as_str),
+            Some("Acme Ltd")
+        );
         assert!(request.csr_pem.is_empty());
         assert_eq!(request.request_id, "r-9");
         assert_eq!(request.account, "ACME");

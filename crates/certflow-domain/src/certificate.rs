@@ -429,6 +429,43 @@ pub struct PendingReissue {
     /// The reissue's id.
     pub reissue_id: String,
     pub requested_at: Timestamp,
+    /// The certificate the reissue will create.
+    pub new_certificate_id: CertificateId,
+    /// The domains it binds.
+    pub domains: Vec<DomainName>,
+    /// Where its key comes from.
+    pub key: ReissueKey,
+    /// REI-9: domain ownership must be proven first.
+    pub needs_validation: bool,
+    /// REI-10: a reviewer must approve first.
+    pub needs_review: bool,
+}
+
+/// Where a reissued certificate's key comes from (REI-7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReissueKey {
+    /// The original's key: its CSR, or the key the product holds for it.
+    Original,
+    /// A key pair the product generates.
+    Generated { algorithm: KeyAlgorithm },
+    /// A CSR the customer pasted, already parsed and its self-signature checked.
+    Csr {
+        algorithm: KeyAlgorithm,
+        /// The names the CSR asks for (subject CN and SANs).
+        names: Vec<DomainName>,
+        /// Hex SHA-256 of its SubjectPublicKeyInfo.
+        public_key_sha256: String,
+    },
+}
+
+impl ReissueKey {
+    /// The key algorithm the reissued certificate will have, given the original's.
+    pub fn algorithm(&self, original: KeyAlgorithm) -> KeyAlgorithm {
+        match self {
+            ReissueKey::Original => original,
+            ReissueKey::Generated { algorithm } | ReissueKey::Csr { algorithm, .. } => *algorithm,
+        }
+    }
 }
 
 /// Derived status, computed from the state and `now`; never stored.
@@ -505,6 +542,9 @@ pub struct Certificate {
     /// A reissue in progress (REV-14 ends it when this certificate is revoked).
     #[serde(default)]
     pub pending_reissue: Option<PendingReissue>,
+    /// Organisation details recorded for OV/EV (REI-10 compares a reissue's with them).
+    #[serde(default)]
+    pub enterprise_info: BTreeMap<String, String>,
     pub deleted: bool,
     /// Commands already applied, so a retried command appends nothing (GEN-1).
     pub applied_commands: BTreeSet<CommandId>,

@@ -6,7 +6,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::certificate::{
-    Brand, CertificateId, DocumentFormat, KeyAlgorithm, Level, ValidationMethod, ValidationSetup,
+    Brand, CertificateId, DocumentFormat, KeyAlgorithm, Level, ReissueKey, ValidationMethod,
+    ValidationSetup,
 };
 use crate::names::DomainName;
 use crate::time::Timestamp;
@@ -39,6 +40,8 @@ pub struct IssueCertificate {
     pub not_after: Option<Timestamp>,
     pub validation_setup: BTreeMap<String, ValidationSetup>,
     pub renewal_ordered: bool,
+    /// Organisation details for OV/EV.
+    pub enterprise_info: BTreeMap<String, String>,
 }
 
 /// Stores a third-party certificate, already parsed from its PEM by the caller.
@@ -104,6 +107,23 @@ pub struct DecideReview {
     pub comment: String,
 }
 
+/// Asks for a certificate to be reissued (REI-1..REI-12). The service has parsed a pasted
+/// CSR (REI-7) into the key source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestReissue {
+    /// The original.
+    pub id: CertificateId,
+    pub reissue_id: String,
+    /// The id the reissued certificate will have.
+    pub new_certificate_id: CertificateId,
+    /// The domains to bind; empty: the original's.
+    pub domains: Vec<String>,
+    pub reason: String,
+    pub key: ReissueKey,
+    /// The organisation details of the request; empty: unchanged.
+    pub enterprise_info: BTreeMap<String, String>,
+}
+
 /// Everything a caller can ask of a certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -114,6 +134,7 @@ pub enum Command {
     OrderRenewal(OrderRenewal),
     UploadRevocationDocument(UploadRevocationDocument),
     DecideReview(DecideReview),
+    RequestReissue(RequestReissue),
 }
 
 impl Command {
@@ -127,6 +148,7 @@ impl Command {
             Command::OrderRenewal(c) => &c.id,
             Command::UploadRevocationDocument(c) => &c.id,
             Command::DecideReview(c) => &c.id,
+            Command::RequestReissue(c) => &c.id,
         }
     }
 }

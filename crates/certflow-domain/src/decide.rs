@@ -88,6 +88,7 @@ pub fn decide(
             crate::review::decide_upload_document(state, cmd, ctx)
         }
         Command::DecideReview(cmd) => crate::review::decide_review(state, cmd, ctx),
+        Command::RequestReissue(cmd) => crate::reissue::decide_reissue(state, cmd, ctx),
     }
 }
 
@@ -112,13 +113,14 @@ pub fn evolve(state: State, event: &Event) -> State {
             issued_at: e.issued_at,
             not_before: e.not_before,
             not_after: e.not_after,
-            original: None,
+            original: e.original.clone(),
             validation_setup: e.validation_setup.clone(),
             renewal_ordered: e.renewal_ordered,
             revocation: None,
             failed_revocation: None,
             reissues: BTreeSet::new(),
             pending_reissue: None,
+            enterprise_info: e.enterprise_info.clone(),
             deleted: false,
             applied_commands: BTreeSet::new(),
         }),
@@ -147,6 +149,7 @@ pub fn evolve(state: State, event: &Event) -> State {
             failed_revocation: None,
             reissues: BTreeSet::new(),
             pending_reissue: None,
+            enterprise_info: BTreeMap::new(),
             deleted: false,
             applied_commands: BTreeSet::new(),
         }),
@@ -175,6 +178,10 @@ pub fn evolve(state: State, event: &Event) -> State {
             | Event::ReviewRejected(_)),
         ) => {
             crate::review::evolve_review(&mut cert, event);
+            Some(cert)
+        }
+        (Some(mut cert), event @ (Event::ReissueRequested(_) | Event::ReissueCompleted(_))) => {
+            crate::reissue::evolve_reissue(&mut cert, event);
             Some(cert)
         }
         (Some(mut cert), Event::ValidationChallengesIssued(e)) => {
@@ -394,6 +401,8 @@ fn decide_issue(
         validation_setup,
         renewal_ordered: cmd.renewal_ordered,
         x509: None,
+        original: None,
+        enterprise_info: cmd.enterprise_info.clone(),
     })])
 }
 
@@ -772,6 +781,7 @@ pub(crate) mod tests {
                 ValidationSetup::DnsAuto,
             )]),
             renewal_ordered: false,
+            enterprise_info: BTreeMap::new(),
         }
     }
 

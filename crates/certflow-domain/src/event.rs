@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::certificate::{
-    Brand, CertificateId, Challenge, Document, KeyAlgorithm, Level, RevocationCause,
+    Brand, CertificateId, Challenge, Document, KeyAlgorithm, Level, ReissueKey, RevocationCause,
     RevocationFailure, RevocationPath, RevocationReason, ValidationMethod, ValidationSetup, Vote,
 };
 use crate::names::DomainName;
@@ -44,6 +44,10 @@ pub struct CertificateIssued {
     pub renewal_ordered: bool,
     /// The signed certificate; absent on records made before the product had a CA.
     pub x509: Option<X509Facts>,
+    /// Set on a reissued certificate: the certificate it was reissued from.
+    pub original: Option<CertificateId>,
+    /// Organisation details recorded for OV/EV.
+    pub enterprise_info: BTreeMap<String, String>,
 }
 
 impl Event {
@@ -175,6 +179,32 @@ pub struct ReissueFailed {
 pub enum ReissueFailure {
     /// REV-14: the certificate being reissued was revoked.
     OriginalRevoked,
+    /// REI-9 with REV-11: domain ownership was not proven in time.
+    ValidationExpired,
+    /// REI-10: a reviewer rejected it.
+    ReviewRejected,
+}
+
+/// A reissue of this certificate was requested (REI-1..REI-12); it is pending until it
+/// completes or fails (REI-11).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReissueRequested {
+    pub reissue_id: String,
+    pub new_certificate_id: CertificateId,
+    pub domains: Vec<DomainName>,
+    pub key: ReissueKey,
+    pub reason: String,
+    pub needs_validation: bool,
+    pub needs_review: bool,
+    pub requested_at: Timestamp,
+}
+
+/// The reissued certificate was issued; the reissue is over and its locks are free.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReissueCompleted {
+    pub reissue_id: String,
+    pub certificate_id: CertificateId,
+    pub completed_at: Timestamp,
 }
 
 /// The certificate is revoked.
@@ -218,6 +248,8 @@ pub enum Event {
     ReviewApproved(ReviewApproved),
     ReviewPassed(ReviewPassed),
     ReviewRejected(ReviewRejected),
+    ReissueRequested(ReissueRequested),
+    ReissueCompleted(ReissueCompleted),
 }
 
 impl Event {
@@ -241,6 +273,8 @@ impl Event {
             Event::ReviewApproved(_) => "ReviewApproved",
             Event::ReviewPassed(_) => "ReviewPassed",
             Event::ReviewRejected(_) => "ReviewRejected",
+            Event::ReissueRequested(_) => "ReissueRequested",
+            Event::ReissueCompleted(_) => "ReissueCompleted",
         }
     }
 }

@@ -19,18 +19,20 @@ mod error;
 mod event;
 mod names;
 pub mod process;
+pub mod reissue;
 pub mod review;
 mod time;
 
 pub use certificate::{
     Actor, Brand, Certificate, CertificateId, Challenge, Document, DocumentFormat, DocumentKind,
-    DomainValidation, FailedRevocation, KeyAlgorithm, Level, PendingReissue, Review, ReviewOutcome,
-    Revocation, RevocationCause, RevocationFailure, RevocationPath, RevocationReason, Role, Source,
-    Status, ValidationMethod, ValidationOutcome, ValidationSetup, Vote,
+    DomainValidation, FailedRevocation, KeyAlgorithm, Level, PendingReissue, ReissueKey, Review,
+    ReviewOutcome, Revocation, RevocationCause, RevocationFailure, RevocationPath,
+    RevocationReason, Role, Source, Status, ValidationMethod, ValidationOutcome, ValidationSetup,
+    Vote,
 };
 pub use command::{
     Command, CommandId, DecideReview, DeleteCertificate, IssueCertificate, OrderRenewal,
-    RequestRevocation, UploadCertificate, UploadRevocationDocument,
+    RequestReissue, RequestRevocation, UploadCertificate, UploadRevocationDocument,
 };
 pub use decide::{
     Context, Policy, State, cancel_revocation, decide, downloadable, evolve, owner_account, replay,
@@ -39,10 +41,10 @@ pub use decide::{
 pub use error::{DomainError, ErrorKind, Reason, Rule};
 pub use event::{
     CertificateDeleted, CertificateIssued, CertificateRevoked, CertificateUploaded,
-    DomainValidated, Event, ReissueFailed, ReissueFailure, RenewalOrdered, ReviewApproved,
-    ReviewPassed, ReviewQueued, ReviewRejected, RevocationDocumentUploaded, RevocationFailed,
-    RevocationRequested, ValidationChallengesIssued, ValidationExpired, ValidationPassed,
-    X509Facts,
+    DomainValidated, Event, ReissueCompleted, ReissueFailed, ReissueFailure, ReissueRequested,
+    RenewalOrdered, ReviewApproved, ReviewPassed, ReviewQueued, ReviewRejected,
+    RevocationDocumentUploaded, RevocationFailed, RevocationRequested, ValidationChallengesIssued,
+    ValidationExpired, ValidationPassed, X509Facts,
 };
 pub use names::DomainName;
 pub use time::{Duration, Timestamp};

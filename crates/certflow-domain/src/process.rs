@@ -295,6 +295,7 @@ mod tests {
                 .map(|d| (d.to_string(), ValidationSetup::DnsAuto))
                 .collect::<BTreeMap<_, _>>(),
             renewal_ordered: false,
+            enterprise_info: BTreeMap::new(),
         })
     }
 
@@ -606,6 +607,11 @@ mod tests {
             cert.pending_reissue = Some(PendingReissue {
                 reissue_id: "reissue-7".into(),
                 requested_at: t0(),
+                new_certificate_id: id("c1-reissue"),
+                domains: cert.domains.clone(),
+                key: crate::certificate::ReissueKey::Original,
+                needs_validation: false,
+                needs_review: false,
             });
         }
         assert_eq!(

@@ -345,6 +345,7 @@ mod tests {
                 BTreeMap::new()
             },
             renewal_ordered: false,
+            enterprise_info: BTreeMap::new(),
         })
     }
 

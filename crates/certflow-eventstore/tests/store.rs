@@ -33,6 +33,8 @@ fn issued(id: &CertificateId) -> Event {
         validation_setup: Default::default(),
         renewal_ordered: false,
         x509: None,
+        original: None,
+        enterprise_info: Default::default(),
     })
 }
 

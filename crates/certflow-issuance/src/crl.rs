@@ -132,7 +132,9 @@ impl Ledger {
             | Event::ReviewQueued(_)
             | Event::ReviewApproved(_)
             | Event::ReviewPassed(_)
-            | Event::ReviewRejected(_) => None,
+            | Event::ReviewRejected(_)
+            | Event::ReissueRequested(_)
+            | Event::ReissueCompleted(_) => None,
         }
     }
 }

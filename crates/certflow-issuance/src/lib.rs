@@ -175,6 +175,7 @@ fn parse_issue(request: &Request) -> Result<IssueParts, DomainError> {
         not_after: req.not_after.as_ref().map(timestamp_from_proto),
         validation_setup: setups_from_proto(&req.validation_setup)?,
         renewal_ordered: req.renewal_ordered,
+        enterprise_info: checked_enterprise_info(&req.enterprise_info)?,
     };
     Ok(IssueParts {
         meta,
@@ -183,6 +184,27 @@ fn parse_issue(request: &Request) -> Result<IssueParts, DomainError> {
         csr_key_sha256,
         key_password,
     })
+}
+
+/// Organisation details as recorded: at most 20 fields of at most 200 characters each.
+fn checked_enterprise_info(
+    info: &std::collections::HashMap<String, String>,
+) -> Result<std::collections::BTreeMap<String, String>, DomainError> {
+    let too_long = |s: &str| s.trim().is_empty() || s.chars().count() > 200;
+    if info.len() > 20
+        || info
+            .iter()
+            .any(|(k, v)| too_long(k) || v.chars().count() > 200)
+    {
+        return Err(DomainError::invalid(
+            Reason::InvalidArgument,
+            "enterprise_info holds at most 20 named fields of at most 200 characters",
+        ));
+    }
+    Ok(info
+        .iter()
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect())
 }
 
 /// REI-7: a CSR must parse, carry a valid self-signature and hold a key the product issues

@@ -11,11 +11,12 @@ use certflow_domain::{
     Brand, Certificate, CertificateDeleted, CertificateId, CertificateIssued, CertificateRevoked,
     CertificateUploaded, Challenge, Document, DocumentFormat, DocumentKind, DomainError,
     DomainName, DomainValidated, DomainValidation, Event, KeyAlgorithm, Level, Reason,
-    ReissueFailed, ReissueFailure, RenewalOrdered, Review, ReviewApproved, ReviewOutcome,
-    ReviewPassed, ReviewQueued, ReviewRejected, RevocationCause, RevocationDocumentUploaded,
-    RevocationFailed, RevocationFailure, RevocationPath, RevocationReason, RevocationRequested,
-    Source, Status, Timestamp, ValidationChallengesIssued, ValidationExpired, ValidationMethod,
-    ValidationOutcome, ValidationPassed, ValidationSetup, Vote, X509Facts,
+    ReissueCompleted, ReissueFailed, ReissueFailure, ReissueKey, ReissueRequested, RenewalOrdered,
+    Review, ReviewApproved, ReviewOutcome, ReviewPassed, ReviewQueued, ReviewRejected,
+    RevocationCause, RevocationDocumentUploaded, RevocationFailed, RevocationFailure,
+    RevocationPath, RevocationReason, RevocationRequested, Source, Status, Timestamp,
+    ValidationChallengesIssued, ValidationExpired, ValidationMethod, ValidationOutcome,
+    ValidationPassed, ValidationSetup, Vote, X509Facts,
 };
 use prost::Message;
 
@@ -496,6 +497,18 @@ pub fn certificate_to_proto(cert: &Certificate, now: Timestamp) -> pb::Certifica
                 failure: failure_to_proto(f.failure) as i32,
             }),
         reissue_ids: cert.reissues.iter().map(ToString::to_string).collect(),
+        enterprise_info: cert.enterprise_info.clone().into_iter().collect(),
+        pending_reissue: cert
+            .pending_reissue
+            .as_ref()
+            .map(|p| pb::PendingReissueInfo {
+                reissue_id: p.reissue_id.clone(),
+                new_certificate_id: p.new_certificate_id.to_string(),
+                domains: p.domains.iter().map(ToString::to_string).collect(),
+                requested_at: Some(timestamp_to_proto(p.requested_at)),
+                needs_validation: p.needs_validation,
+                needs_review: p.needs_review,
+            }),
         renewal_ordered: cert.renewal_ordered,
         public_key_sha256: cert.public_key_sha256.clone().unwrap_or_default(),
         serial_number: cert.serial_number.clone().unwrap_or_default(),
@@ -530,6 +543,12 @@ pub fn event_to_proto(event: &Event) -> pe::CertificateEvent {
                 chain_pem: x.chain_pem.clone(),
                 private_key_id: x.private_key_id.clone().unwrap_or_default(),
             }),
+            original_id: e
+                .original
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            enterprise_info: e.enterprise_info.clone().into_iter().collect(),
         }),
         Event::Uploaded(e) => E::Uploaded(pe::CertificateUploaded {
             id: e.id.to_string(),
@@ -579,6 +598,21 @@ pub fn event_to_proto(event: &Event) -> pe::CertificateEvent {
         }),
         Event::ReviewRejected(e) => E::ReviewRejected(pe::ReviewRejected {
             vote: Some(vote_to_event(&e.vote)),
+        }),
+        Event::ReissueRequested(e) => E::ReissueRequested(pe::ReissueRequested {
+            reissue_id: e.reissue_id.clone(),
+            new_certificate_id: e.new_certificate_id.to_string(),
+            domains: e.domains.iter().map(ToString::to_string).collect(),
+            key: Some(reissue_key_to_event(&e.key)),
+            reason: e.reason.clone(),
+            needs_validation: e.needs_validation,
+            needs_review: e.needs_review,
+            requested_at: Some(timestamp_to_proto(e.requested_at)),
+        }),
+        Event::ReissueCompleted(e) => E::ReissueCompleted(pe::ReissueCompleted {
+            reissue_id: e.reissue_id.clone(),
+            certificate_id: e.certificate_id.to_string(),
+            completed_at: Some(timestamp_to_proto(e.completed_at)),
         }),
         Event::Revoked(e) => {
             let (cause, cause_certificate_id) = match &e.cause {
@@ -632,6 +666,8 @@ pub fn event_to_proto(event: &Event) -> pe::CertificateEvent {
             reissue_id: e.reissue_id.clone(),
             cause: match e.cause {
                 ReissueFailure::OriginalRevoked => pe::ReissueFailure::OriginalRevoked,
+                ReissueFailure::ValidationExpired => pe::ReissueFailure::ValidationExpired,
+                ReissueFailure::ReviewRejected => pe::ReissueFailure::ReviewRejected,
             } as i32,
             failed_at: Some(timestamp_to_proto(e.failed_at)),
         }),
@@ -676,6 +712,12 @@ pub fn event_from_proto(event: pe::CertificateEvent) -> Result<Event, ConvertErr
                 chain_pem: x.chain_pem,
                 private_key_id: (!x.private_key_id.is_empty()).then_some(x.private_key_id),
             }),
+            original: if e.original_id.is_empty() {
+                None
+            } else {
+                Some(CertificateId::parse(&e.original_id)?)
+            },
+            enterprise_info: e.enterprise_info.into_iter().collect(),
         }),
         E::Uploaded(e) => Event::Uploaded(CertificateUploaded {
             id: CertificateId::parse(&e.id)?,
@@ -727,6 +769,21 @@ pub fn event_from_proto(event: pe::CertificateEvent) -> Result<Event, ConvertErr
         }),
         E::ReviewRejected(e) => Event::ReviewRejected(ReviewRejected {
             vote: vote_from_event(e.vote)?,
+        }),
+        E::ReissueRequested(e) => Event::ReissueRequested(ReissueRequested {
+            new_certificate_id: CertificateId::parse(&e.new_certificate_id)?,
+            domains: domains(&e.domains)?,
+            key: reissue_key_from_event(e.key)?,
+            needs_validation: e.needs_validation,
+            needs_review: e.needs_review,
+            requested_at: required_time(&e.requested_at, "requested_at")?,
+            reissue_id: e.reissue_id,
+            reason: e.reason,
+        }),
+        E::ReissueCompleted(e) => Event::ReissueCompleted(ReissueCompleted {
+            certificate_id: CertificateId::parse(&e.certificate_id)?,
+            completed_at: required_time(&e.completed_at, "completed_at")?,
+            reissue_id: e.reissue_id,
         }),
         E::Revoked(e) => Event::Revoked(CertificateRevoked {
             reason: RevocationReason::from_rfc5280_code(e.reason)?,
@@ -789,6 +846,8 @@ pub fn event_from_proto(event: pe::CertificateEvent) -> Result<Event, ConvertErr
             reissue_id: e.reissue_id,
             cause: match pe::ReissueFailure::try_from(e.cause) {
                 Ok(pe::ReissueFailure::OriginalRevoked) => ReissueFailure::OriginalRevoked,
+                Ok(pe::ReissueFailure::ValidationExpired) => ReissueFailure::ValidationExpired,
+                Ok(pe::ReissueFailure::ReviewRejected) => ReissueFailure::ReviewRejected,
                 Ok(pe::ReissueFailure::Unspecified) | Err(_) => {
                     return Err(ConvertError::Missing("cause"));
                 }
@@ -802,6 +861,52 @@ pub fn event_from_proto(event: pe::CertificateEvent) -> Result<Event, ConvertErr
             ordered_at: required_time(&e.ordered_at, "ordered_at")?,
         }),
     })
+}
+
+fn reissue_key_to_event(key: &ReissueKey) -> pe::ReissueKey {
+    use pe::reissue_key::Source;
+    let source = match key {
+        ReissueKey::Original => Source::Original(pe::ReissueKeyOriginal {}),
+        ReissueKey::Generated { algorithm } => {
+            Source::Generated(algorithm_to_proto(*algorithm) as i32)
+        }
+        ReissueKey::Csr {
+            algorithm,
+            names,
+            public_key_sha256,
+        } => Source::Csr(pe::ReissueKeyCsr {
+            key_algorithm: algorithm_to_proto(*algorithm) as i32,
+            names: names.iter().map(ToString::to_string).collect(),
+            public_key_sha256: public_key_sha256.clone(),
+        }),
+    };
+    pe::ReissueKey {
+        source: Some(source),
+    }
+}
+
+fn reissue_key_from_event(key: Option<pe::ReissueKey>) -> Result<ReissueKey, ConvertError> {
+    use pe::reissue_key::Source;
+    Ok(
+        match key
+            .and_then(|k| k.source)
+            .ok_or(ConvertError::Missing("reissue key"))?
+        {
+            Source::Original(_) => ReissueKey::Original,
+            Source::Generated(algorithm) => ReissueKey::Generated {
+                algorithm: algorithm_from_proto(algorithm)?,
+            },
+            Source::Csr(csr) => ReissueKey::Csr {
+                algorithm: algorithm_from_proto(csr.key_algorithm)?,
+                names: csr
+                    .names
+                    .iter()
+                    .map(|n| DomainName::parse(n))
+                    .collect::<Result<_, _>>()?,
+                public_key_sha256: csr.public_key_sha256,
+            },
+        },
+    )
 }
 
 /// A command's events as one message body.
@@ -905,7 +1010,23 @@ pub fn event_summary(event: &Event) -> String {
                     e.reissue_id
                 )
             }
+            ReissueFailure::ValidationExpired => {
+                format!("reissue {} failed: domain validation expired", e.reissue_id)
+            }
+            ReissueFailure::ReviewRejected => {
+                format!("reissue {} failed: a reviewer rejected it", e.reissue_id)
+            }
         },
+        Event::ReissueRequested(e) => format!(
+            "reissue {} requested for {} ({})",
+            e.reissue_id,
+            names(&e.domains),
+            e.reason
+        ),
+        Event::ReissueCompleted(e) => format!(
+            "reissue {} completed: certificate {}",
+            e.reissue_id, e.certificate_id
+        ),
     }
 }
 
@@ -959,6 +1080,27 @@ mod tests {
                     chain_pem: "chain".into(),
                     private_key_id: Some("key-1".into()),
                 }),
+                original: Some(CertificateId::parse("c0").expect("valid")),
+                enterprise_info: BTreeMap::from([("organization".into(), "Acme".into())]),
+            }),
+            Event::ReissueRequested(ReissueRequested {
+                reissue_id: "r-1".into(),
+                new_certificate_id: CertificateId::parse("c2").expect("valid"),
+                domains: vec![DomainName::parse("a.example.com").expect("valid")],
+                key: ReissueKey::Csr {
+                    algorithm: KeyAlgorithm::Rsa2048,
+                    names: vec![DomainName::parse("a.example.com").expect("valid")],
+                    public_key_sha256: "ab".into(),
+                },
+                reason: "rotation".into(),
+                needs_validation: true,
+                needs_review: false,
+                requested_at: Timestamp::from_unix_seconds(11),
+            }),
+            Event::ReissueCompleted(ReissueCompleted {
+                reissue_id: "r-1".into(),
+                certificate_id: CertificateId::parse("c2").expect("valid"),
+                completed_at: Timestamp::from_unix_seconds(12),
             }),
             Event::RevocationRequested(RevocationRequested {
                 reason: RevocationReason::CessationOfOperation,

@@ -171,6 +171,7 @@ mod tests {
             failed_revocation: None,
             reissues: Default::default(),
             pending_reissue: None,
+            enterprise_info: Default::default(),
             deleted: false,
             applied_commands: Default::default(),
         };

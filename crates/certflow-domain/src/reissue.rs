@@ -1,0 +1,781 @@
+//! Reissue (REI-1 … REI-12): a new certificate for an original's domains, with a new key or
+//! the original's, and the original's expiry.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::certificate::{
+    Brand, Certificate, KeyAlgorithm, Level, PendingReissue, ReissueKey, Status,
+};
+use crate::command::RequestReissue;
+use crate::decide::{Context, State, visible};
+use crate::error::{DomainError, Reason, Rule};
+use crate::event::{
+    CertificateIssued, Event, ReissueCompleted, ReissueFailed, ReissueFailure, ReissueRequested,
+};
+use crate::names::DomainName;
+use crate::time::{Duration, Timestamp};
+
+/// REI-12: the longest reason accepted.
+const MAX_REASON: usize = 500;
+
+/// REI-9: within this time of issue, a reissue needs no new domain validation.
+pub const FRESH_ISSUE: Duration = Duration::days(3);
+
+/// REI-4: the registrable domain of `name` by the Public Suffix List (`a.example.co.uk` →
+/// `example.co.uk`); a wildcard counts as its base. A name that is itself a public suffix
+/// is its own.
+pub fn registrable_domain(name: &DomainName) -> String {
+    let base = crate::process::validation_target(name);
+    psl::domain_str(base).unwrap_or(base).to_string()
+}
+
+/// REI-4: the registrable domains a reissue binding `domains` reserves, each once.
+pub fn reservations(domains: &[DomainName]) -> BTreeSet<String> {
+    domains.iter().map(registrable_domain).collect()
+}
+
+/// REI-1 … REI-12: what a reissue request means on the original.
+pub(crate) fn decide_reissue(
+    state: &State,
+    cmd: &RequestReissue,
+    ctx: &Context<'_>,
+) -> Result<Vec<Event>, DomainError> {
+    let cert = visible(state, &cmd.id, ctx.actor)?;
+    if let Some(original) = &cert.original {
+        return Err(DomainError::refused(
+            Rule::Rei6,
+            Reason::ReissuedCertNotReissuable,
+            format!("this certificate was reissued from {original}; reissue {original} instead"),
+        ));
+    }
+    let reason = cmd.reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON {
+        return Err(DomainError::invalid_by(
+            Rule::Rei12,
+            Reason::InvalidArgument,
+            format!("a reissue needs a short reason, 1 to {MAX_REASON} characters"),
+        ));
+    }
+    if cert.pending_reissue.is_some() {
+        return Err(DomainError::refused(
+            Rule::Rei3,
+            Reason::ReissueInProgress,
+            "a reissue of this certificate is already in progress; wait for it to complete",
+        ));
+    }
+    if cert.status(ctx.now) != Status::Issued {
+        return Err(DomainError::refused(
+            Rule::Rei1,
+            Reason::CertNotIssued,
+            "only an issued certificate (not revoked, being revoked or expired) can be reissued",
+        ));
+    }
+    if cert.not_after.since(ctx.now) <= ctx.policy.renewal_window {
+        return Err(DomainError::refused(
+            Rule::Rei1,
+            Reason::ReissueTooCloseToExpiry,
+            "the certificate expires within 30 days; renew it instead of reissuing",
+        ));
+    }
+    let domains = bound_domains(cert, &cmd.domains)?;
+    let single_domain_brand = matches!(cert.brand, Brand::Wotrus | Brand::DnsPod)
+        && matches!(cert.level, Level::Ov | Level::Ev);
+    if single_domain_brand && domains.len() != 1 {
+        return Err(DomainError::refused(
+            Rule::Rei8,
+            Reason::SingleDomainRequired,
+            format!(
+                "a reissued {} {} certificate binds a single domain; name one of {}",
+                cert.brand,
+                cert.level,
+                names(&cert.domains)
+            ),
+        ));
+    }
+    let algorithm = cmd.key.algorithm(cert.algorithm);
+    check_key(cert, &cmd.key, algorithm, &domains)?;
+    let free_dv = !cert.paid && cert.level == Level::Dv;
+    if free_dv && !cert.reissues.is_empty() {
+        return Err(DomainError::refused(
+            Rule::Rei2,
+            Reason::FreeDvReissueLimit,
+            "a free DV certificate can be reissued once, and this one has been",
+        ));
+    }
+    if free_dv && algorithm != KeyAlgorithm::Rsa2048 {
+        return Err(DomainError::refused(
+            Rule::Rei2,
+            Reason::KeyPolicyViolation,
+            "a free DV certificate is reissued with an RSA 2048 key only",
+        ));
+    }
+    let needs_validation =
+        !matches!(cmd.key, ReissueKey::Original) && ctx.now.since(cert.issued_at) >= FRESH_ISSUE;
+    let enterprise_changed =
+        !cmd.enterprise_info.is_empty() && cmd.enterprise_info != cert.enterprise_info;
+    let needs_review = matches!(cert.level, Level::Ov | Level::Ev) && enterprise_changed;
+    Ok(vec![Event::ReissueRequested(ReissueRequested {
+        reissue_id: cmd.reissue_id.clone(),
+        new_certificate_id: cmd.new_certificate_id.clone(),
+        domains,
+        key: cmd.key.clone(),
+        reason: reason.to_string(),
+        needs_validation,
+        needs_review,
+        requested_at: ctx.now,
+    })])
+}
+
+/// The domains a reissue binds: the ones named (each on the original), or the original's.
+fn bound_domains(cert: &Certificate, named: &[String]) -> Result<Vec<DomainName>, DomainError> {
+    if named.is_empty() {
+        return Ok(cert.domains.clone());
+    }
+    let mut domains = Vec::new();
+    for name in named {
+        let name = DomainName::parse(name)?;
+        if !cert.domains.contains(&name) {
+            return Err(DomainError::invalid(
+                Reason::InvalidDomainName,
+                format!(
+                    "{name} is not on the certificate; a reissue binds domains of {}",
+                    names(&cert.domains)
+                ),
+            ));
+        }
+        if !domains.contains(&name) {
+            domains.push(name);
+        }
+    }
+    Ok(domains)
+}
+
+/// REI-7: the key must suit the certificate, and a pasted CSR must name the bound domains.
+fn check_key(
+    cert: &Certificate,
+    key: &ReissueKey,
+    algorithm: KeyAlgorithm,
+    domains: &[DomainName],
+) -> Result<(), DomainError> {
+    let sm2_certificate = cert.algorithm == KeyAlgorithm::Sm2;
+    let suits = match algorithm {
+        KeyAlgorithm::Sm2 => sm2_certificate,
+        KeyAlgorithm::Other => false,
+        _ => !sm2_certificate,
+    };
+    if !suits {
+        return Err(DomainError::invalid_by(
+            Rule::Rei7,
+            Reason::KeyPolicyViolation,
+            if sm2_certificate {
+                "an SM2 certificate is reissued with an SM2 key"
+            } else {
+                "the key must be RSA 2048/3072/4096 or ECC P-256/P-384"
+            },
+        ));
+    }
+    if let ReissueKey::Csr { names: asked, .. } = key
+        && let Some(missing) = domains.iter().find(|d| !asked.contains(d))
+    {
+        return Err(DomainError::invalid_by(
+            Rule::Rei7,
+            Reason::CsrDomainMismatch,
+            format!("the CSR does not name {missing}; it must name every bound domain"),
+        ));
+    }
+    Ok(())
+}
+
+fn names(domains: &[DomainName]) -> String {
+    domains
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// REI-5: the issue event of the reissued certificate: the original's brand, level, term
+/// and expiry, the bound domains, linked to its original. The CA's facts are added when it
+/// is signed.
+pub fn reissued_certificate(
+    original: &Certificate,
+    pending: &PendingReissue,
+    now: Timestamp,
+) -> CertificateIssued {
+    let validation_setup: BTreeMap<_, _> = original
+        .validation_setup
+        .iter()
+        .filter(|(domain, _)| pending.domains.contains(domain))
+        .map(|(domain, setup)| (domain.clone(), *setup))
+        .collect();
+    CertificateIssued {
+        id: pending.new_certificate_id.clone(),
+        account: original.account.clone(),
+        brand: original.brand,
+        level: original.level,
+        paid: original.paid,
+        algorithm: pending.key.algorithm(original.algorithm),
+        domains: pending.domains.clone(),
+        term_years: original.term_years,
+        issued_at: now,
+        not_before: now,
+        not_after: original.not_after,
+        validation_setup,
+        renewal_ordered: false,
+        x509: None,
+        original: Some(original.id.clone()),
+        enterprise_info: original.enterprise_info.clone(),
+    }
+}
+
+/// REI-11: the original's pending reissue completed with `certificate`.
+pub fn complete_reissue(state: &State, reissue_id: &str, now: Timestamp) -> Vec<Event> {
+    match state.as_ref().and_then(|c| c.pending_reissue.as_ref()) {
+        Some(pending) if pending.reissue_id == reissue_id => {
+            vec![Event::ReissueCompleted(ReissueCompleted {
+                reissue_id: reissue_id.to_string(),
+                certificate_id: pending.new_certificate_id.clone(),
+                completed_at: now,
+            })]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// REI-11: the original's pending reissue failed.
+pub fn fail_reissue(
+    state: &State,
+    reissue_id: &str,
+    cause: ReissueFailure,
+    now: Timestamp,
+) -> Vec<Event> {
+    match state.as_ref().and_then(|c| c.pending_reissue.as_ref()) {
+        Some(pending) if pending.reissue_id == reissue_id => {
+            vec![Event::ReissueFailed(ReissueFailed {
+                reissue_id: reissue_id.to_string(),
+                cause,
+                failed_at: now,
+            })]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The state after a reissue event.
+pub(crate) fn evolve_reissue(cert: &mut Certificate, event: &Event) {
+    match event {
+        Event::ReissueRequested(e) => {
+            cert.pending_reissue = Some(PendingReissue {
+                reissue_id: e.reissue_id.clone(),
+                requested_at: e.requested_at,
+                new_certificate_id: e.new_certificate_id.clone(),
+                domains: e.domains.clone(),
+                key: e.key.clone(),
+                needs_validation: e.needs_validation,
+                needs_review: e.needs_review,
+            });
+        }
+        Event::ReissueCompleted(e) => {
+            let completed = cert
+                .pending_reissue
+                .take_if(|p| p.reissue_id == e.reissue_id);
+            if completed.is_some() {
+                cert.reissues.insert(e.certificate_id.clone());
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CertificateId;
+    use crate::certificate::ValidationSetup;
+    use crate::command::{Command, CommandId, IssueCertificate, RequestRevocation};
+    use crate::decide::tests::{customer, now};
+    use crate::decide::{Policy, decide, replay};
+
+    fn id(name: &str) -> CertificateId {
+        CertificateId::parse(name).expect("valid id")
+    }
+
+    fn name(domain: &str) -> DomainName {
+        DomainName::parse(domain).expect("valid name")
+    }
+
+    struct Original {
+        brand: Brand,
+        level: Level,
+        paid: bool,
+        algorithm: KeyAlgorithm,
+        domains: Vec<&'static str>,
+        issued_days_ago: i64,
+        expires_in_days: i64,
+    }
+
+    impl Default for Original {
+        fn default() -> Self {
+            Original {
+                brand: Brand::GeoTrust,
+                level: Level::Dv,
+                paid: true,
+                algorithm: KeyAlgorithm::EccP256,
+                domains: vec!["www.example.com", "api.example.com"],
+                issued_days_ago: 10,
+                expires_in_days: 300,
+            }
+        }
+    }
+
+    fn issued(original: Original) -> State {
+        let command = Command::Issue(IssueCertificate {
+            id: id("orig"),
+            account: "acme".into(),
+            brand: original.brand,
+            level: original.level,
+            paid: original.paid,
+            algorithm: original.algorithm,
+            domains: original.domains.iter().map(|d| d.to_string()).collect(),
+            term_years: 1,
+            not_before: Some(now().minus(Duration::days(original.issued_days_ago))),
+            not_after: Some(now().plus(Duration::days(original.expires_in_days))),
+            validation_setup: BTreeMap::from([(
+                "www.example.com".to_string(),
+                ValidationSetup::DnsAuto,
+            )]),
+            renewal_ordered: false,
+            enterprise_info: BTreeMap::from([("organization".to_string(), "Acme".to_string())]),
+        });
+        apply(None, &command).expect("issued")
+    }
+
+    fn reissue(key: ReissueKey) -> RequestReissue {
+        RequestReissue {
+            id: id("orig"),
+            reissue_id: "r-1".into(),
+            new_certificate_id: id("orig-r1"),
+            domains: Vec::new(),
+            reason: "key rotation".into(),
+            key,
+            enterprise_info: BTreeMap::new(),
+        }
+    }
+
+    fn generated(algorithm: KeyAlgorithm) -> ReissueKey {
+        ReissueKey::Generated { algorithm }
+    }
+
+    fn apply(state: State, command: &Command) -> Result<State, DomainError> {
+        let command_id = CommandId(format!(
+            "c-{}",
+            state.as_ref().map_or(0, |c| c.applied_commands.len())
+        ));
+        let ctx = Context {
+            now: now(),
+            command_id: &command_id,
+            actor: &customer("acme"),
+            policy: &Policy::default(),
+        };
+        let events = decide(&state, command, &ctx)?;
+        Ok(replay(state, &command_id, &events))
+    }
+
+    fn refused(result: Result<State, DomainError>, rule: Rule, reason: Reason) {
+        let err = result.expect_err("refused");
+        assert_eq!((err.rule(), err.reason()), (Some(rule), reason), "{err}");
+    }
+
+    fn requested(state: &State) -> &PendingReissue {
+        state
+            .as_ref()
+            .and_then(|c| c.pending_reissue.as_ref())
+            .expect("pending")
+    }
+
+    #[test]
+    fn rei1_only_issued_certificates_with_more_than_thirty_days_left() {
+        let close = issued(Original {
+            expires_in_days: 30,
+            ..Original::default()
+        });
+        refused(
+            apply(
+                close,
+                &Command::RequestReissue(reissue(ReissueKey::Original)),
+            ),
+            Rule::Rei1,
+            Reason::ReissueTooCloseToExpiry,
+        );
+        let fine = issued(Original {
+            expires_in_days: 31,
+            ..Original::default()
+        });
+        assert!(
+            apply(
+                fine.clone(),
+                &Command::RequestReissue(reissue(ReissueKey::Original))
+            )
+            .is_ok()
+        );
+        let revoked = apply(
+            fine,
+            &Command::RequestRevocation(RequestRevocation {
+                id: id("orig"),
+                reason_code: 4,
+                description: String::new(),
+                validation_method: crate::ValidationMethod::Dns,
+            }),
+        )
+        .expect("revocation requested: api.example.com waits for validation");
+        refused(
+            apply(
+                revoked,
+                &Command::RequestReissue(reissue(ReissueKey::Original)),
+            ),
+            Rule::Rei1,
+            Reason::CertNotIssued,
+        );
+    }
+
+    #[test]
+    fn rei2_a_free_dv_certificate_is_reissued_once_with_rsa_2048_only() {
+        let free = issued(Original {
+            paid: false,
+            algorithm: KeyAlgorithm::Rsa2048,
+            ..Original::default()
+        });
+        refused(
+            apply(
+                free.clone(),
+                &Command::RequestReissue(reissue(generated(KeyAlgorithm::EccP256))),
+            ),
+            Rule::Rei2,
+            Reason::KeyPolicyViolation,
+        );
+        let once = apply(
+            free,
+            &Command::RequestReissue(reissue(generated(KeyAlgorithm::Rsa2048))),
+        )
+        .expect("first reissue");
+        let done = replay(
+            once.clone(),
+            &CommandId("complete".into()),
+            &complete_reissue(&once, "r-1", now()),
+        );
+        assert_eq!(done.as_ref().map(|c| c.reissues.len()), Some(1));
+        refused(
+            apply(
+                done,
+                &Command::RequestReissue(reissue(generated(KeyAlgorithm::Rsa2048))),
+            ),
+            Rule::Rei2,
+            Reason::FreeDvReissueLimit,
+        );
+    }
+
+    #[test]
+    fn rei3_one_pending_reissue_per_certificate() {
+        let pending = apply(
+            issued(Original::default()),
+            &Command::RequestReissue(reissue(ReissueKey::Original)),
+        )
+        .expect("first");
+        assert_eq!(
+            pending.as_ref().map(|c| c.status(now())),
+            Some(Status::ReissuePending)
+        );
+        refused(
+            apply(
+                pending,
+                &Command::RequestReissue(reissue(ReissueKey::Original)),
+            ),
+            Rule::Rei3,
+            Reason::ReissueInProgress,
+        );
+    }
+
+    #[test]
+    fn rei4_names_under_one_registrable_domain_share_one_reservation() {
+        assert_eq!(
+            registrable_domain(&name("a.example.co.uk")),
+            "example.co.uk"
+        );
+        assert_eq!(
+            registrable_domain(&name("b.example.co.uk")),
+            "example.co.uk"
+        );
+        assert_eq!(
+            registrable_domain(&name("*.shop.example.com")),
+            "example.com"
+        );
+        assert_eq!(
+            reservations(&[
+                name("a.example.co.uk"),
+                name("b.example.co.uk"),
+                name("x.example.org")
+            ]),
+            BTreeSet::from(["example.co.uk".to_string(), "example.org".to_string()])
+        );
+    }
+
+    #[test]
+    fn rei5_the_reissued_certificate_keeps_the_originals_expiry_and_links_to_it() {
+        let original = issued(Original::default());
+        let pending = apply(
+            original,
+            &Command::RequestReissue(RequestReissue {
+                domains: vec!["www.example.com".into()],
+                ..reissue(generated(KeyAlgorithm::EccP384))
+            }),
+        )
+        .expect("requested");
+        let cert = pending.as_ref().expect("cert");
+        let issued = reissued_certificate(cert, requested(&pending), now());
+        assert_eq!(issued.not_after, cert.not_after);
+        assert_eq!(issued.original, Some(id("orig")));
+        assert_eq!(issued.domains, vec![name("www.example.com")]);
+        assert_eq!(issued.algorithm, KeyAlgorithm::EccP384);
+        assert_eq!(issued.id, id("orig-r1"));
+        // REV-4: the reissue cannot be revoked directly.
+        let reissued = replay(None, &CommandId("i".into()), &[Event::Issued(issued)]);
+        assert_eq!(
+            reissued.as_ref().and_then(|c| c.original.clone()),
+            Some(id("orig"))
+        );
+    }
+
+    #[test]
+    fn rei6_a_reissued_certificate_is_not_reissued_itself() {
+        let mut state = issued(Original::default());
+        if let Some(cert) = &mut state {
+            cert.original = Some(id("first"));
+        }
+        refused(
+            apply(
+                state,
+                &Command::RequestReissue(reissue(ReissueKey::Original)),
+            ),
+            Rule::Rei6,
+            Reason::ReissuedCertNotReissuable,
+        );
+    }
+
+    #[test]
+    fn rei7_a_pasted_csr_names_the_bound_domains_and_the_key_suits_the_certificate() {
+        let csr = |names: &[&str]| ReissueKey::Csr {
+            algorithm: KeyAlgorithm::Rsa3072,
+            names: names.iter().map(|n| name(n)).collect(),
+            public_key_sha256: "ab".into(),
+        };
+        let state = issued(Original::default());
+        refused(
+            apply(
+                state.clone(),
+                &Command::RequestReissue(reissue(csr(&["www.example.com"]))),
+            ),
+            Rule::Rei7,
+            Reason::CsrDomainMismatch,
+        );
+        assert!(
+            apply(
+                state.clone(),
+                &Command::RequestReissue(reissue(csr(&["www.example.com", "api.example.com"])))
+            )
+            .is_ok()
+        );
+        refused(
+            apply(
+                state.clone(),
+                &Command::RequestReissue(reissue(generated(KeyAlgorithm::Sm2))),
+            ),
+            Rule::Rei7,
+            Reason::KeyPolicyViolation,
+        );
+        // An SM2 certificate takes SM2 keys only.
+        let sm2 = issued(Original {
+            brand: Brand::DnsPod,
+            algorithm: KeyAlgorithm::Sm2,
+            ..Original::default()
+        });
+        refused(
+            apply(
+                sm2.clone(),
+                &Command::RequestReissue(reissue(generated(KeyAlgorithm::EccP256))),
+            ),
+            Rule::Rei7,
+            Reason::KeyPolicyViolation,
+        );
+        assert!(
+            apply(
+                sm2,
+                &Command::RequestReissue(reissue(generated(KeyAlgorithm::Sm2)))
+            )
+            .is_ok()
+        );
+        // Domains not on the original are bad input.
+        let err = apply(
+            state,
+            &Command::RequestReissue(RequestReissue {
+                domains: vec!["other.example.net".into()],
+                ..reissue(ReissueKey::Original)
+            }),
+        )
+        .expect_err("not on the certificate");
+        assert_eq!(err.reason(), Reason::InvalidDomainName);
+    }
+
+    #[test]
+    fn rei8_wotrus_and_dnspod_ov_ev_reissues_bind_one_domain() {
+        for brand in [Brand::Wotrus, Brand::DnsPod] {
+            let state = issued(Original {
+                brand,
+                level: Level::Ov,
+                ..Original::default()
+            });
+            refused(
+                apply(
+                    state.clone(),
+                    &Command::RequestReissue(reissue(ReissueKey::Original)),
+                ),
+                Rule::Rei8,
+                Reason::SingleDomainRequired,
+            );
+            let one = RequestReissue {
+                domains: vec!["api.example.com".into()],
+                ..reissue(ReissueKey::Original)
+            };
+            assert!(apply(state, &Command::RequestReissue(one)).is_ok());
+        }
+        // Other brands keep all their domains.
+        let geotrust_ov = issued(Original {
+            level: Level::Ov,
+            ..Original::default()
+        });
+        assert!(
+            apply(
+                geotrust_ov,
+                &Command::RequestReissue(reissue(ReissueKey::Original))
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn rei9_validation_unless_the_original_key_or_a_fresh_issue() {
+        let state = issued(Original::default());
+        let original_key = apply(
+            state.clone(),
+            &Command::RequestReissue(reissue(ReissueKey::Original)),
+        )
+        .expect("requested");
+        assert!(!requested(&original_key).needs_validation);
+        let new_key = apply(
+            state,
+            &Command::RequestReissue(reissue(generated(KeyAlgorithm::EccP256))),
+        )
+        .expect("requested");
+        assert!(requested(&new_key).needs_validation);
+        let fresh = issued(Original {
+            issued_days_ago: 2,
+            ..Original::default()
+        });
+        let fresh = apply(
+            fresh,
+            &Command::RequestReissue(reissue(generated(KeyAlgorithm::EccP256))),
+        )
+        .expect("requested");
+        assert!(
+            !requested(&fresh).needs_validation,
+            "less than 3 days after issue"
+        );
+    }
+
+    #[test]
+    fn rei10_ov_ev_needs_approval_only_when_enterprise_info_changes() {
+        let ov = issued(Original {
+            level: Level::Ov,
+            ..Original::default()
+        });
+        let same = apply(
+            ov.clone(),
+            &Command::RequestReissue(RequestReissue {
+                enterprise_info: BTreeMap::from([("organization".into(), "Acme".into())]),
+                ..reissue(ReissueKey::Original)
+            }),
+        )
+        .expect("requested");
+        assert!(!requested(&same).needs_review);
+        let changed = apply(
+            ov,
+            &Command::RequestReissue(RequestReissue {
+                enterprise_info: BTreeMap::from([("organization".into(), "Acme Holdings".into())]),
+                ..reissue(ReissueKey::Original)
+            }),
+        )
+        .expect("requested");
+        assert!(requested(&changed).needs_review);
+        // DV needs none, whatever the request says.
+        let dv = apply(
+            issued(Original::default()),
+            &Command::RequestReissue(RequestReissue {
+                enterprise_info: BTreeMap::from([("organization".into(), "Other".into())]),
+                ..reissue(ReissueKey::Original)
+            }),
+        )
+        .expect("requested");
+        assert!(!requested(&dv).needs_review);
+    }
+
+    #[test]
+    fn rei11_a_reissue_ends_completed_or_failed_and_frees_the_certificate() {
+        let pending = apply(
+            issued(Original::default()),
+            &Command::RequestReissue(reissue(ReissueKey::Original)),
+        )
+        .expect("requested");
+        let completed = replay(
+            pending.clone(),
+            &CommandId("done".into()),
+            &complete_reissue(&pending, "r-1", now()),
+        );
+        let cert = completed.as_ref().expect("cert");
+        assert!(cert.pending_reissue.is_none());
+        assert!(cert.reissues.contains(&id("orig-r1")));
+        assert_eq!(cert.status(now()), Status::Issued);
+        assert!(
+            complete_reissue(&completed, "r-1", now()).is_empty(),
+            "once"
+        );
+        let failed = replay(
+            pending.clone(),
+            &CommandId("failed".into()),
+            &fail_reissue(&pending, "r-1", ReissueFailure::ValidationExpired, now()),
+        );
+        assert!(
+            failed
+                .as_ref()
+                .is_some_and(|c| c.pending_reissue.is_none() && c.reissues.is_empty())
+        );
+        assert!(
+            fail_reissue(&pending, "another", ReissueFailure::ReviewRejected, now()).is_empty()
+        );
+    }
+
+    #[test]
+    fn rei12_a_reissue_carries_a_short_reason() {
+        let state = issued(Original::default());
+        for reason in ["", "   ", &"x".repeat(501)] {
+            let err = apply(
+                state.clone(),
+                &Command::RequestReissue(RequestReissue {
+                    reason: reason.to_string(),
+                    ..reissue(ReissueKey::Original)
+                }),
+            )
+            .expect_err("refused");
+            assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument);
+            assert_eq!(err.rule(), Some(Rule::Rei12));
+        }
+    }
+}
