@@ -465,7 +465,7 @@ pub(crate) async fn latest_per_subject_stream(
     Ok((js, stream))
 }
 
-fn is_wrong_last_sequence(err: &jetstream::context::PublishError) -> bool {
+pub(crate) fn is_wrong_last_sequence(err: &jetstream::context::PublishError) -> bool {
     if err.kind() == jetstream::context::PublishErrorKind::WrongLastSequence {
         return true;
     }
