@@ -274,6 +274,16 @@ impl CertificateAuthority for BuiltinCa {
                 request.not_after,
             );
         }
+        if let SubjectKey::PublicKey(spki_der) = &request.key
+            && crate::csr::spki_algorithm(spki_der) == certflow_domain::KeyAlgorithm::Sm2
+        {
+            return self.sm2_authority(request.brand)?.issue_for_public_key(
+                request.domains,
+                spki_der,
+                request.not_before,
+                request.not_after,
+            );
+        }
         let authority = self.authority(request.brand)?;
         let names: Vec<String> = request.domains.iter().map(|d| d.to_string()).collect();
         let Some(primary) = names.first().cloned() else {
@@ -309,6 +319,11 @@ impl CertificateAuthority for BuiltinCa {
             }
             SubjectKey::Generated(key) => {
                 params.signed_by(&key.key_pair()?, &authority.intermediate)?
+            }
+            SubjectKey::PublicKey(spki_der) => {
+                let public_key = rcgen::SubjectPublicKeyInfo::from_der(spki_der)
+                    .map_err(|e| CaError::Unsupported(format!("unusable public key: {e}")))?;
+                params.signed_by(&public_key, &authority.intermediate)?
             }
         };
         let (_, parsed) = x509_parser::parse_x509_certificate(certificate.der())

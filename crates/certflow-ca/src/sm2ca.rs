@@ -273,6 +273,32 @@ impl Sm2Authority {
             SecretKey::from_pkcs8_pem(private_key_pem).map_err(|e| failed("SM2 key", e))?;
         let spki = SubjectPublicKeyInfoOwned::from_key(leaf_key.public_key())
             .map_err(|e| failed("SM2 public key", e))?;
+        self.issue_for_key(domains, spki, not_before, not_after)
+    }
+
+    /// Certifies the SM2 public key `spki_der` (a DER SubjectPublicKeyInfo) for `domains`.
+    pub fn issue_for_public_key(
+        &self,
+        domains: &[DomainName],
+        spki_der: &[u8],
+        not_before: Timestamp,
+        not_after: Timestamp,
+    ) -> Result<IssuedCertificate, CaError> {
+        use der::Decode;
+        let spki = SubjectPublicKeyInfoOwned::from_der(spki_der)
+            .map_err(|e| failed("SM2 public key", e))?;
+        PublicKey::try_from(spki.owned_to_ref())
+            .map_err(|e| CaError::Unsupported(format!("not an SM2 public key: {e}")))?;
+        self.issue_for_key(domains, spki, not_before, not_after)
+    }
+
+    fn issue_for_key(
+        &self,
+        domains: &[DomainName],
+        spki: SubjectPublicKeyInfoOwned,
+        not_before: Timestamp,
+        not_after: Timestamp,
+    ) -> Result<IssuedCertificate, CaError> {
         let Some(primary) = domains.first() else {
             return Err(CaError::Unsupported("a certificate needs a name".into()));
         };

@@ -207,29 +207,10 @@ fn checked_enterprise_info(
         .collect())
 }
 
-/// REI-7: a CSR must parse, carry a valid self-signature and hold a key the product issues
-/// for (RSA 2048/3072/4096, ECC P-256/P-384). Returns the key's algorithm and the hex
-/// SHA-256 of its SubjectPublicKeyInfo.
+/// REI-7: the CSR's key algorithm and the hex SHA-256 of its SubjectPublicKeyInfo.
 fn csr_key(csr_pem: &str) -> Result<(KeyAlgorithm, String), DomainError> {
-    use sha2::{Digest, Sha256};
-    use x509_parser::prelude::FromDer;
-    let invalid = |why: String| DomainError::invalid(Reason::CsrInvalid, why);
-    let (_, pem) = x509_parser::pem::parse_x509_pem(csr_pem.as_bytes())
-        .map_err(|_| invalid("the CSR is not PEM".into()))?;
-    let (_, csr) =
-        x509_parser::certification_request::X509CertificationRequest::from_der(&pem.contents)
-            .map_err(|e| invalid(format!("the CSR does not parse: {e}")))?;
-    csr.verify_signature()
-        .map_err(|_| invalid("the CSR's self-signature does not verify".into()))?;
-    let spki = &csr.certification_request_info.subject_pki;
-    match upload::key_algorithm(spki) {
-        KeyAlgorithm::Other | KeyAlgorithm::Sm2 => Err(DomainError::invalid(
-            Reason::KeyPolicyViolation,
-            "the CSR's key is not one the product issues for: use RSA 2048, 3072 or 4096, or \
-             ECC P-256 or P-384",
-        )),
-        algorithm => Ok((algorithm, hex::encode(Sha256::digest(spki.raw)))),
-    }
+    let info = certflow_ca::csr::inspect(csr_pem)?;
+    Ok((info.algorithm, info.public_key_sha256))
 }
 
 fn ca_refusal(err: CaError) -> CommandError {

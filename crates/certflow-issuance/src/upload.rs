@@ -1,46 +1,20 @@
 //! Reading an uploaded PEM certificate with x509-parser.
 
 use certflow_domain::{
-    CertificateId, DomainError, DomainName, KeyAlgorithm, Level, Reason, Timestamp,
-    UploadCertificate,
+    CertificateId, DomainError, DomainName, Level, Reason, Timestamp, UploadCertificate,
 };
 use sha2::{Digest, Sha256};
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::pem::Pem;
-use x509_parser::public_key::PublicKey;
-use x509_parser::x509::SubjectPublicKeyInfo;
 
 /// Largest PEM accepted: a leaf and a long chain fit many times over.
 pub const MAX_PEM_BYTES: usize = 64 * 1024;
 
-const OID_P256: &str = "1.2.840.10045.3.1.7";
-const OID_P384: &str = "1.3.132.0.34";
-const OID_SM2: &str = "1.2.156.10197.1.301";
 const OID_EV: &str = "2.23.140.1.1";
 const OID_OV: &str = "2.23.140.1.2.2";
 const OID_IV: &str = "2.23.140.1.2.3";
 
-/// The algorithm and size of a public key; `Other` for anything the product does not issue.
-pub(crate) fn key_algorithm(spki: &SubjectPublicKeyInfo<'_>) -> KeyAlgorithm {
-    let curve = spki
-        .algorithm
-        .parameters
-        .as_ref()
-        .and_then(|p| p.as_oid().ok())
-        .map(|oid| oid.to_id_string());
-    match (spki.parsed(), curve.as_deref()) {
-        (Ok(PublicKey::RSA(rsa)), _) => match rsa.key_size() {
-            2048 => KeyAlgorithm::Rsa2048,
-            3072 => KeyAlgorithm::Rsa3072,
-            4096 => KeyAlgorithm::Rsa4096,
-            _ => KeyAlgorithm::Other,
-        },
-        (_, Some(OID_P256)) => KeyAlgorithm::EccP256,
-        (_, Some(OID_P384)) => KeyAlgorithm::EccP384,
-        (_, Some(OID_SM2)) => KeyAlgorithm::Sm2,
-        _ => KeyAlgorithm::Other,
-    }
-}
+pub(crate) use certflow_ca::csr::key_algorithm;
 
 fn invalid(message: impl Into<String>) -> DomainError {
     DomainError::invalid(Reason::InvalidCertificate, message)
@@ -233,7 +207,7 @@ mod tests {
             .push(rcgen::DnType::CommonName, "www.example.org");
         let cert = params.self_signed(&key).expect("self-signed");
         let upload = parse_upload(id(), "acme", &cert.pem()).expect("parsed");
-        assert_eq!(upload.algorithm, KeyAlgorithm::EccP384);
+        assert_eq!(upload.algorithm, certflow_domain::KeyAlgorithm::EccP384);
         assert_eq!(upload.level, Level::Dv);
         let names: Vec<&str> = upload.domains.iter().map(DomainName::as_str).collect();
         assert_eq!(names, ["www.example.org", "api.example.org"]);
