@@ -11,6 +11,7 @@ const FILES: &[&str] = &[
     "certflow/v1/revocation_service.proto",
     "certflow/v1/crl_service.proto",
     "certflow/v1/review_service.proto",
+    "certflow/v1/reissue_service.proto",
     "certflow/v1/review_task.proto",
     "certflow/events/v1/events.proto",
     "certflow/bus/v1/bus.proto",

@@ -24,7 +24,7 @@ use certflow_eventstore::{EventStore, KeyStore, Outcomes, StoreConfig, StoreErro
 use certflow_gateway::{Gateway, GatewayConfig};
 use certflow_issuance::{CrlConfig, IssuanceService, Signing, builtin_ca};
 use certflow_projection::{ProjectionConfig, ProjectionService};
-use certflow_reissue::ReissueService;
+use certflow_reissue::{ReissueConfig, ReissueService};
 use certflow_review::{ReviewConfig, ReviewService};
 use certflow_revocation::RevocationService;
 use certflow_validation::{ValidationConfig, ValidationService};
@@ -121,6 +121,8 @@ pub struct Config {
     pub validation: ValidationConfig,
     /// How the review queue hands out tasks.
     pub review: ReviewConfig,
+    /// How reissues hold their reservations.
+    pub reissue: ReissueConfig,
     /// Operator-provided CAs: `<dir>/<brand>/{root.crt,intermediate.crt,intermediate.key}`.
     pub ca_dir: Option<PathBuf>,
     /// NATS password of each service, which connects as the user named like the service.
@@ -164,6 +166,7 @@ impl Config {
             ca_algorithm: CaAlgorithm::Ecc,
             validation: ValidationConfig::default(),
             review: ReviewConfig::default(),
+            reissue: ReissueConfig::default(),
             crl: CrlConfig::default(),
             ca_dir: None,
         }
@@ -329,7 +332,12 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
                 tasks.spawn(revocation.run(token));
             }
             Service::Reissue => {
-                let reissue = ReissueService::bind(client)
+                let runtime = command_runtime(&config, &client, &policy).await?;
+                let reissue_config = ReissueConfig {
+                    request_timeout: config.request_timeout,
+                    ..config.reissue.clone()
+                };
+                let reissue = ReissueService::bind(client, runtime, reissue_config)
                     .await
                     .map_err(|e| service_error(service, e))?;
                 tasks.spawn(reissue.run(token));

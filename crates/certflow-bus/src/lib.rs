@@ -22,6 +22,7 @@ pub use command::{CommandError, CommandRuntime};
 pub use react::{reaction_meta, run_reactions, service_actor};
 pub use reply::{
     code, command_meta, decode_request, not_available, now, refused, response, unavailable,
+    unimplemented_reply,
 };
 pub use serve::{Request, Responder};
 pub use tokio_util::sync::CancellationToken;
@@ -34,6 +35,10 @@ pub mod subjects {
     pub const UPLOAD_CERTIFICATE: &str = "certflow.cmd.issuance.upload";
     /// Builds the files a customer downloads.
     pub const DOWNLOAD_CERTIFICATE: &str = "certflow.cmd.issuance.download";
+    /// Generates and seals a key pair (for the reissue service).
+    pub const GENERATE_KEY: &str = "certflow.cmd.issuance.generate-key";
+    /// Certifies a pending reissue (for the reissue service).
+    pub const ISSUE_REISSUED: &str = "certflow.cmd.issuance.reissue";
     /// Everything the issuance service answers.
     pub const ISSUANCE: &str = "certflow.cmd.issuance.>";
     /// Requests a revocation.
@@ -46,6 +51,8 @@ pub mod subjects {
     pub const CANCEL_REVOCATION: &str = "certflow.cmd.revocation.cancel";
     /// Everything the revocation service answers.
     pub const REVOCATION: &str = "certflow.cmd.revocation.>";
+    /// Requests a reissue.
+    pub const REQUEST_REISSUE: &str = "certflow.cmd.reissue.request";
     /// Everything the reissue service answers.
     pub const REISSUE: &str = "certflow.cmd.reissue.>";
     /// Checks a certificate's open validation challenges now.

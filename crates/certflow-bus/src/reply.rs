@@ -84,11 +84,19 @@ pub fn decode_request<M: Message + Default>(request: &crate::Request) -> Result<
 
 /// The answer of a service to a command it does not offer yet.
 pub fn not_available(service: &str, subject: &str) -> Reply {
+    unimplemented_reply(format!(
+        "the {service} service does not offer {subject} yet"
+    ))
+}
+
+/// `UNIMPLEMENTED` (`NOT_AVAILABLE`): the product does not offer this yet; `message` says
+/// what to do instead. Nothing was changed.
+pub fn unimplemented_reply(message: impl Into<String>) -> Reply {
     Reply {
         outcome: Some(Outcome::Refusal(Refusal {
             code: code::UNIMPLEMENTED,
             reason: "NOT_AVAILABLE".into(),
-            message: format!("the {service} service does not offer {subject} yet"),
+            message: message.into(),
             rule: String::new(),
         })),
     }

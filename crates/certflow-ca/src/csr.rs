@@ -62,10 +62,10 @@ pub fn inspect(csr_pem: &str) -> Result<CsrInfo, DomainError> {
     let (_, csr) =
         x509_parser::certification_request::X509CertificationRequest::from_der(&pem.contents)
             .map_err(|e| invalid(format!("the CSR does not parse: {e}")))?;
-    csr.verify_signature()
-        .map_err(|_| invalid("the CSR's self-signature does not verify".into()))?;
     let info = &csr.certification_request_info;
     let spki = &info.subject_pki;
+    // The key policy first: a key too weak to certify is refused as such, even where the
+    // signature library would not verify its signature either.
     let algorithm = match key_algorithm(spki) {
         KeyAlgorithm::Other | KeyAlgorithm::Sm2 => {
             return Err(DomainError::invalid(
@@ -76,6 +76,8 @@ pub fn inspect(csr_pem: &str) -> Result<CsrInfo, DomainError> {
         }
         algorithm => algorithm,
     };
+    csr.verify_signature()
+        .map_err(|_| invalid("the CSR's self-signature does not verify".into()))?;
     let mut names: Vec<DomainName> = Vec::new();
     let mut add = |name: &str| {
         if let Ok(name) = DomainName::parse(name)

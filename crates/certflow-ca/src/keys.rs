@@ -42,6 +42,23 @@ impl GeneratedKey {
         )?)
     }
 
+    /// The public key as a DER SubjectPublicKeyInfo: what a CA certifies.
+    pub fn public_key_der(&self) -> Result<Vec<u8>, CaError> {
+        if self.algorithm == KeyAlgorithm::Sm2 {
+            use der::Encode;
+            use sm2::pkcs8::DecodePrivateKey;
+            let secret = sm2::SecretKey::from_pkcs8_pem(&self.pkcs8_pem)
+                .map_err(|e| CaError::Unsupported(format!("SM2 key: {e}")))?;
+            let spki = spki::SubjectPublicKeyInfoOwned::from_key(secret.public_key())
+                .map_err(|e| CaError::Unsupported(format!("SM2 public key: {e}")))?;
+            return spki
+                .to_der()
+                .map_err(|e| CaError::Unsupported(format!("SM2 public key: {e}")));
+        }
+        use rcgen::PublicKeyData;
+        Ok(self.key_pair()?.subject_public_key_info())
+    }
+
     /// Reloads a key from its PKCS#8 PEM (e.g. from the key store).
     pub fn from_pem(algorithm: KeyAlgorithm, pkcs8_pem: String) -> Result<Self, CaError> {
         let key = GeneratedKey {

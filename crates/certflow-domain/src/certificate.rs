@@ -446,8 +446,14 @@ pub struct PendingReissue {
 pub enum ReissueKey {
     /// The original's key: its CSR, or the key the product holds for it.
     Original,
-    /// A key pair the product generates.
-    Generated { algorithm: KeyAlgorithm },
+    /// A key pair the product generated and sealed for this reissue.
+    Generated {
+        algorithm: KeyAlgorithm,
+        /// The key store record of its private key.
+        key_record: String,
+        /// Its SubjectPublicKeyInfo, DER: what the CA certifies.
+        public_key_der: Vec<u8>,
+    },
     /// A CSR the customer pasted, already parsed and its self-signature checked.
     Csr {
         algorithm: KeyAlgorithm,
@@ -455,6 +461,8 @@ pub enum ReissueKey {
         names: Vec<DomainName>,
         /// Hex SHA-256 of its SubjectPublicKeyInfo.
         public_key_sha256: String,
+        /// Its SubjectPublicKeyInfo, DER: what the CA certifies.
+        public_key_der: Vec<u8>,
     },
 }
 
@@ -463,7 +471,9 @@ impl ReissueKey {
     pub fn algorithm(&self, original: KeyAlgorithm) -> KeyAlgorithm {
         match self {
             ReissueKey::Original => original,
-            ReissueKey::Generated { algorithm } | ReissueKey::Csr { algorithm, .. } => *algorithm,
+            ReissueKey::Generated { algorithm, .. } | ReissueKey::Csr { algorithm, .. } => {
+                *algorithm
+            }
         }
     }
 }

@@ -179,6 +179,8 @@ pub struct ReissueFailed {
 pub enum ReissueFailure {
     /// REV-14: the certificate being reissued was revoked.
     OriginalRevoked,
+    /// The CA would not certify the key (e.g. a key blocked meanwhile, REV-16).
+    NotIssued,
     /// REI-9 with REV-11: domain ownership was not proven in time.
     ValidationExpired,
     /// REI-10: a reviewer rejected it.

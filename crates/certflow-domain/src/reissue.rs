@@ -363,7 +363,11 @@ mod tests {
     }
 
     fn generated(algorithm: KeyAlgorithm) -> ReissueKey {
-        ReissueKey::Generated { algorithm }
+        ReissueKey::Generated {
+            algorithm,
+            key_record: "key-1".into(),
+            public_key_der: vec![1, 2, 3],
+        }
     }
 
     fn apply(state: State, command: &Command) -> Result<State, DomainError> {
@@ -567,6 +571,7 @@ mod tests {
             algorithm: KeyAlgorithm::Rsa3072,
             names: names.iter().map(|n| name(n)).collect(),
             public_key_sha256: "ab".into(),
+            public_key_der: vec![1, 2, 3],
         };
         let state = issued(Original::default());
         refused(

@@ -33,8 +33,13 @@ pub struct LockHolder {
 pub enum Reservation {
     /// Taken (or already held by the same holder).
     Taken,
-    /// Held by another reissue; `sequence` identifies that hold for a take-over.
-    Busy { holder: LockHolder, sequence: u64 },
+    /// Held by another reissue since `held_at`; `sequence` identifies that hold for a
+    /// take-over.
+    Busy {
+        holder: LockHolder,
+        sequence: u64,
+        held_at: std::time::SystemTime,
+    },
 }
 
 /// The reservations stream.
@@ -53,8 +58,14 @@ impl std::fmt::Debug for ReissueLocks {
 /// What the last message of a reservation's subject says.
 enum Current {
     Never,
-    Free { sequence: u64 },
-    Held { holder: LockHolder, sequence: u64 },
+    Free {
+        sequence: u64,
+    },
+    Held {
+        holder: LockHolder,
+        sequence: u64,
+        held_at: std::time::SystemTime,
+    },
 }
 
 fn unavailable(err: impl Into<async_nats::Error>) -> StoreError {
@@ -114,8 +125,16 @@ impl ReissueLocks {
                 reissue_id,
                 certificate_id,
             });
+        let held_at = std::time::UNIX_EPOCH
+            + Duration::from_nanos(
+                u64::try_from(message.time.unix_timestamp_nanos()).unwrap_or_default(),
+            );
         Ok(match holder {
-            Some(holder) => Current::Held { holder, sequence },
+            Some(holder) => Current::Held {
+                holder,
+                sequence,
+                held_at,
+            },
             None => Current::Free { sequence },
         })
     }
@@ -158,6 +177,7 @@ impl ReissueLocks {
                 Current::Held {
                     holder: current,
                     sequence,
+                    held_at,
                 } => {
                     if &current == holder {
                         return Ok(Reservation::Taken);
@@ -165,6 +185,7 @@ impl ReissueLocks {
                     return Ok(Reservation::Busy {
                         holder: current,
                         sequence,
+                        held_at,
                     });
                 }
                 Current::Free { sequence } => sequence,
@@ -195,6 +216,7 @@ impl ReissueLocks {
                 Current::Held {
                     holder: current,
                     sequence,
+                    ..
                 } if &current == holder => {
                     if self.write(domain, sequence, holder, FREE).await? {
                         return Ok(());

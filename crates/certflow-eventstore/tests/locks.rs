@@ -89,6 +89,7 @@ async fn rei4_a_stale_hold_is_taken_over_once() {
     let Reservation::Busy {
         holder: stale,
         sequence,
+        ..
     } = locks.take("example.com", &holder(2)).await.expect("take")
     else {
         panic!("held by the first");

@@ -35,6 +35,7 @@ use certflow_proto::v1::certificate_service_server::{
     CertificateService, CertificateServiceServer,
 };
 use certflow_proto::v1::crl_service_server::{CrlService, CrlServiceServer};
+use certflow_proto::v1::reissue_service_server::{ReissueService, ReissueServiceServer};
 use certflow_proto::v1::review_service_server::ReviewServiceServer;
 use certflow_proto::v1::revocation_service_server::{RevocationService, RevocationServiceServer};
 use certflow_proto::v1::*;
@@ -163,6 +164,12 @@ const REVOKE: Rpc = Rpc {
     roles: CUSTOMER_OR_ADMIN,
     command: true,
 };
+const REISSUE: Rpc = Rpc {
+    name: "RequestReissue",
+    subject: subjects::REQUEST_REISSUE,
+    roles: CUSTOMER_OR_ADMIN,
+    command: true,
+};
 const CHECK_VALIDATION: Rpc = Rpc {
     name: "CheckValidation",
     subject: subjects::CHECK_VALIDATION,
@@ -241,6 +248,7 @@ impl Gateway {
             .set_serving::<RevocationServiceServer<Gateway>>()
             .await;
         health.set_serving::<ReviewServiceServer<Gateway>>().await;
+        health.set_serving::<ReissueServiceServer<Gateway>>().await;
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(certflow_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -266,7 +274,8 @@ impl Gateway {
             .add_service(CertificateServiceServer::new(self.clone()))
             .add_service(CrlServiceServer::new(self.clone()))
             .add_service(RevocationServiceServer::new(self.clone()))
-            .add_service(ReviewServiceServer::new(self))
+            .add_service(ReviewServiceServer::new(self.clone()))
+            .add_service(ReissueServiceServer::new(self))
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled())
             .await?;
         Ok(())
@@ -536,5 +545,15 @@ impl RevocationService for Gateway {
         bulk::start(self.clone(), actor, correlation, request.into_inner())
             .await
             .map(Response::new)
+    }
+}
+
+#[tonic::async_trait]
+impl ReissueService for Gateway {
+    async fn request_reissue(
+        &self,
+        request: Request<RequestReissueRequest>,
+    ) -> Result<Response<RequestReissueResponse>, Status> {
+        self.forward(REISSUE, request).await
     }
 }

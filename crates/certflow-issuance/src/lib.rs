@@ -16,6 +16,7 @@
 
 mod crl;
 mod download;
+mod reissue;
 mod signing;
 mod upload;
 
@@ -115,6 +116,10 @@ impl IssuanceService {
                 match request.subject.as_str() {
                     subjects::ISSUE_CERTIFICATE => issue(runtime, signing, keys, request).await,
                     subjects::UPLOAD_CERTIFICATE => upload(runtime, signing, keys, request).await,
+                    subjects::GENERATE_KEY => reissue::generate_key(signing, request).await,
+                    subjects::ISSUE_REISSUED => {
+                        reissue::issue_reissued(runtime, signing, keys, request).await
+                    }
                     subjects::DOWNLOAD_CERTIFICATE => {
                         download::answer(&runtime.store, signing, request).await
                     }

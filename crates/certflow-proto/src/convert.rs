@@ -667,6 +667,7 @@ pub fn event_to_proto(event: &Event) -> pe::CertificateEvent {
             cause: match e.cause {
                 ReissueFailure::OriginalRevoked => pe::ReissueFailure::OriginalRevoked,
                 ReissueFailure::ValidationExpired => pe::ReissueFailure::ValidationExpired,
+                ReissueFailure::NotIssued => pe::ReissueFailure::NotIssued,
                 ReissueFailure::ReviewRejected => pe::ReissueFailure::ReviewRejected,
             } as i32,
             failed_at: Some(timestamp_to_proto(e.failed_at)),
@@ -847,6 +848,7 @@ pub fn event_from_proto(event: pe::CertificateEvent) -> Result<Event, ConvertErr
             cause: match pe::ReissueFailure::try_from(e.cause) {
                 Ok(pe::ReissueFailure::OriginalRevoked) => ReissueFailure::OriginalRevoked,
                 Ok(pe::ReissueFailure::ValidationExpired) => ReissueFailure::ValidationExpired,
+                Ok(pe::ReissueFailure::NotIssued) => ReissueFailure::NotIssued,
                 Ok(pe::ReissueFailure::ReviewRejected) => ReissueFailure::ReviewRejected,
                 Ok(pe::ReissueFailure::Unspecified) | Err(_) => {
                     return Err(ConvertError::Missing("cause"));
@@ -867,17 +869,25 @@ fn reissue_key_to_event(key: &ReissueKey) -> pe::ReissueKey {
     use pe::reissue_key::Source;
     let source = match key {
         ReissueKey::Original => Source::Original(pe::ReissueKeyOriginal {}),
-        ReissueKey::Generated { algorithm } => {
-            Source::Generated(algorithm_to_proto(*algorithm) as i32)
-        }
+        ReissueKey::Generated {
+            algorithm,
+            key_record,
+            public_key_der,
+        } => Source::Generated(pe::ReissueKeyGenerated {
+            key_algorithm: algorithm_to_proto(*algorithm) as i32,
+            key_record: key_record.clone(),
+            public_key_der: public_key_der.clone(),
+        }),
         ReissueKey::Csr {
             algorithm,
             names,
             public_key_sha256,
+            public_key_der,
         } => Source::Csr(pe::ReissueKeyCsr {
             key_algorithm: algorithm_to_proto(*algorithm) as i32,
             names: names.iter().map(ToString::to_string).collect(),
             public_key_sha256: public_key_sha256.clone(),
+            public_key_der: public_key_der.clone(),
         }),
     };
     pe::ReissueKey {
@@ -893,8 +903,10 @@ fn reissue_key_from_event(key: Option<pe::ReissueKey>) -> Result<ReissueKey, Con
             .ok_or(ConvertError::Missing("reissue key"))?
         {
             Source::Original(_) => ReissueKey::Original,
-            Source::Generated(algorithm) => ReissueKey::Generated {
-                algorithm: algorithm_from_proto(algorithm)?,
+            Source::Generated(generated) => ReissueKey::Generated {
+                algorithm: algorithm_from_proto(generated.key_algorithm)?,
+                key_record: generated.key_record,
+                public_key_der: generated.public_key_der,
             },
             Source::Csr(csr) => ReissueKey::Csr {
                 algorithm: algorithm_from_proto(csr.key_algorithm)?,
@@ -904,6 +916,7 @@ fn reissue_key_from_event(key: Option<pe::ReissueKey>) -> Result<ReissueKey, Con
                     .map(|n| DomainName::parse(n))
                     .collect::<Result<_, _>>()?,
                 public_key_sha256: csr.public_key_sha256,
+                public_key_der: csr.public_key_der,
             },
         },
     )
@@ -1016,6 +1029,10 @@ pub fn event_summary(event: &Event) -> String {
             ReissueFailure::ReviewRejected => {
                 format!("reissue {} failed: a reviewer rejected it", e.reissue_id)
             }
+            ReissueFailure::NotIssued => format!(
+                "reissue {} failed: the CA would not certify the key",
+                e.reissue_id
+            ),
         },
         Event::ReissueRequested(e) => format!(
             "reissue {} requested for {} ({})",
@@ -1091,6 +1108,7 @@ mod tests {
                     algorithm: KeyAlgorithm::Rsa2048,
                     names: vec![DomainName::parse("a.example.com").expect("valid")],
                     public_key_sha256: "ab".into(),
+                    public_key_der: vec![48, 0],
                 },
                 reason: "rotation".into(),
                 needs_validation: true,

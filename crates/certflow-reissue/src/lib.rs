@@ -1,39 +1,542 @@
-//! The reissue service. It will reissue certificates with a new key (REI rules).
+//! The reissue service: decides reissue requests (REI-1 … REI-12), holds one reservation per
+//! registrable domain while a reissue runs (REI-4), and completes reissues by having the
+//! issuance service certify the new certificate.
 //!
-//! It runs as its own service on `certflow.cmd.reissue.>` (queue group `reissue`) so the
-//! deployment shape is final; it has no commands yet and answers every request with
-//! `UNIMPLEMENTED`.
+//! - **Requests** (`certflow.cmd.reissue.request`): a pasted CSR is checked (REI-7) and its
+//!   key looked up in the key index (REV-16); a generated key is made and sealed by the
+//!   issuance service; the reservations of the bound domains' registrable domains are taken
+//!   (a hold whose reissue the log shows is over is taken over); then `ReissueRequested` is
+//!   appended to the original. If anything refuses, the reservations are released.
+//! - **Reactions** (durable consumer `reissue` on the event log): a `ReissueRequested` is
+//!   certified through the issuance service and completed with `ReissueCompleted`, or ended
+//!   with `ReissueFailed` when the CA refuses; every ended reissue (completed, failed, or
+//!   failed because its original was revoked, REV-14) releases its reservations. A crash at
+//!   any step is picked up from the log when the event is offered again.
+//!
+//! Reissues that need domain validation (REI-9) or a reviewer (REI-10) are refused with
+//! `UNIMPLEMENTED` before anything is reserved or appended.
 
 #![forbid(unsafe_code)]
 
-use certflow_bus::{CancellationToken, Responder, not_available, subjects};
+use std::time::Duration;
+
+use bytes::Bytes;
+use certflow_bus::{
+    BusClient, CancellationToken, CommandRuntime, Request, Responder, command_meta, decode_request,
+    not_available, reaction_meta, refused, run_reactions, subjects, unavailable,
+};
+use certflow_domain::reissue::{complete_reissue, fail_reissue, reservations};
+use certflow_domain::{
+    CertificateId, Command, Context, DomainError, Event, Reason, ReissueFailure, ReissueKey,
+    RequestReissue, Rule, decide, process::key_blocked,
+};
+use certflow_eventstore::{
+    CommandMeta, ExecuteError, KeyIndex, LockHolder, RecordedBatch, ReissueLocks, Reservation,
+    StoreError, write_actor,
+};
+use certflow_proto::bus::v1::{
+    GenerateKeyRequest, GenerateKeyResponse, IssueReissuedRequest, Reply, reply::Outcome,
+};
+use certflow_proto::convert::{algorithm_from_proto, certificate_to_proto};
+use certflow_proto::v1::{RequestReissueRequest, RequestReissueResponse, request_reissue_request};
+use prost::Message;
+use tracing::{info, warn};
+use uuid::Uuid;
+
+/// The service's name in logs, actors and consumer names.
+const SERVICE: &str = "reissue";
+
+/// Namespace of the ids of reissued certificates, derived from their reissue's id.
+const NEW_CERTIFICATE_NAMESPACE: Uuid = Uuid::from_u128(0x0b7d_53a4_98c1_4f62_a1de_6c2f_08e5_9d37);
 
 /// Errors starting the service.
 #[derive(Debug, thiserror::Error)]
 pub enum ReissueError {
     #[error(transparent)]
     Bus(#[from] certflow_bus::BusError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How reissues are run.
+#[derive(Debug, Clone)]
+pub struct ReissueConfig {
+    /// How long a reservation is held before its holder may be found gone: longer than any
+    /// request takes from reserving to recording, so an unrecorded hold is a crashed one.
+    pub stale_after: Duration,
+    /// How long a call to the issuance service may take.
+    pub request_timeout: Duration,
+}
+
+impl Default for ReissueConfig {
+    fn default() -> Self {
+        ReissueConfig {
+            stale_after: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Shared {
+    config: ReissueConfig,
+    runtime: CommandRuntime,
+    locks: ReissueLocks,
+    keys: KeyIndex,
+    issuance: BusClient,
 }
 
 /// The reissue service, subscribed and ready to run.
 #[derive(Debug)]
 pub struct ReissueService {
+    shared: Shared,
     responder: Responder,
 }
 
 impl ReissueService {
-    /// Subscribes to the service's commands.
-    pub async fn bind(client: async_nats::Client) -> Result<Self, ReissueError> {
-        let responder = Responder::bind(client, subjects::REISSUE, "reissue").await?;
-        Ok(ReissueService { responder })
+    /// Opens the reservations and subscribes to the service's commands.
+    pub async fn bind(
+        client: async_nats::Client,
+        runtime: CommandRuntime,
+        config: ReissueConfig,
+    ) -> Result<Self, ReissueError> {
+        let replicas = runtime.store.replicas();
+        let locks = ReissueLocks::open(client.clone(), replicas).await?;
+        let keys = KeyIndex::open(client.clone(), replicas).await?;
+        let issuance = BusClient::new(client.clone(), config.request_timeout);
+        let responder = Responder::bind(client, subjects::REISSUE, SERVICE).await?;
+        Ok(ReissueService {
+            shared: Shared {
+                config,
+                runtime,
+                locks,
+                keys,
+                issuance,
+            },
+            responder,
+        })
     }
 
-    /// Answers requests until `shutdown`.
+    /// Answers requests and completes reissues until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
-        self.responder
-            .run(shutdown, |request| async move {
-                not_available("reissue", &request.subject)
+        let shared = self.shared;
+        let reactions = {
+            let shared = shared.clone();
+            run_reactions(
+                shared.runtime.store.clone(),
+                SERVICE,
+                Duration::from_secs(60),
+                16,
+                shutdown.clone(),
+                move |batch| react(shared.clone(), batch),
+            )
+        };
+        let requests = {
+            let shared = shared.clone();
+            self.responder.run(shutdown, move |request| {
+                let shared = shared.clone();
+                async move {
+                    match request.subject.as_str() {
+                        subjects::REQUEST_REISSUE => request_reissue(&shared, request).await,
+                        other => not_available(SERVICE, other),
+                    }
+                }
             })
-            .await;
+        };
+        tokio::join!(reactions, requests);
+        info!("reissue service stopped");
     }
+}
+
+/// The id of the certificate a reissue creates.
+fn new_certificate_id(reissue_id: &str) -> Result<CertificateId, DomainError> {
+    CertificateId::parse(
+        &Uuid::new_v5(&NEW_CERTIFICATE_NAMESPACE, reissue_id.as_bytes()).to_string(),
+    )
+}
+
+async fn request_reissue(shared: &Shared, request: Request) -> Reply {
+    let parsed = decode_request::<RequestReissueRequest>(&request).and_then(|req| {
+        let meta = command_meta(&req.request_id, request.headers.as_ref())?;
+        let id = CertificateId::parse(&req.certificate_id)?;
+        Ok((meta, id, req))
+    });
+    let (meta, id, req) = match parsed {
+        Ok(parsed) => parsed,
+        Err(err) => return refused(&err),
+    };
+    if let Some(first) = shared.runtime.first_outcome(&meta).await {
+        return first;
+    }
+    let reissue_id = meta.command_id.0.clone();
+    let new_id = match new_certificate_id(&reissue_id) {
+        Ok(id) => id,
+        Err(err) => return refused(&err),
+    };
+    // The key source, as far as it can be known before anything is made (REI-7, REV-16).
+    let (key, password) = match key_source(shared, &req).await {
+        Ok(key) => key,
+        Err(reply) => return reply,
+    };
+    let mut command = RequestReissue {
+        id: id.clone(),
+        reissue_id: reissue_id.clone(),
+        new_certificate_id: new_id.clone(),
+        domains: req.domains.clone(),
+        reason: req.reason.clone(),
+        key,
+        enterprise_info: req.enterprise_info.clone().into_iter().collect(),
+    };
+    // Decide once on the current state before reserving or generating anything.
+    let requested = match preview(shared, &meta, &command).await {
+        Ok(requested) => requested,
+        Err(reply) => return reply,
+    };
+    let Event::ReissueRequested(requested) = requested else {
+        return unavailable("the reissue could not be decided");
+    };
+    if requested.needs_validation || requested.needs_review {
+        return certflow_bus::unimplemented_reply(
+            "this reissue needs domain validation (a new key, more than 3 days after issue) or \
+             a reviewer (changed organisation details), which reissues do not offer yet; \
+             reissue with the original key, or contact support",
+        );
+    }
+    if let Some(password) = password {
+        match generate_key(shared, &request, &command, password).await {
+            Ok(key) => command.key = key,
+            Err(reply) => return reply,
+        }
+    }
+    let holder = LockHolder {
+        reissue_id: reissue_id.clone(),
+        certificate_id: id.clone(),
+    };
+    let domains: Vec<String> = reservations(&requested.domains).into_iter().collect();
+    if let Err(reply) = reserve(shared, &domains, &holder).await {
+        return reply;
+    }
+    let command_for_run = Command::RequestReissue(command);
+    let reply = shared
+        .runtime
+        .run(
+            &meta,
+            &id,
+            |state, ctx| Ok(decide(state, &command_for_run, ctx)?),
+            |cert, now| RequestReissueResponse {
+                certificate: Some(certificate_to_proto(cert, now)),
+                new_certificate_id: new_id.to_string(),
+            },
+        )
+        .await;
+    if !matches!(reply.outcome, Some(Outcome::Response(_))) {
+        release(shared, &domains, &holder).await;
+    }
+    reply
+}
+
+/// The key a request names: the original's, a CSR's (checked, and not blocked), or a key
+/// to generate, with the password to encrypt it under (empty for none).
+async fn key_source(
+    shared: &Shared,
+    req: &RequestReissueRequest,
+) -> Result<(ReissueKey, Option<String>), Reply> {
+    use request_reissue_request::Key;
+    match &req.key {
+        None | Some(Key::OriginalKey(_)) => Ok((ReissueKey::Original, None)),
+        Some(Key::GeneratedKey(generated)) => {
+            let algorithm =
+                algorithm_from_proto(generated.key_algorithm).map_err(|e| refused(&e))?;
+            // Record and public key are filled in once the key is made.
+            Ok((
+                ReissueKey::Generated {
+                    algorithm,
+                    key_record: String::new(),
+                    public_key_der: Vec::new(),
+                },
+                Some(generated.key_password.clone()),
+            ))
+        }
+        Some(Key::CsrPem(pem)) => {
+            let info = certflow_ca::csr::inspect(pem).map_err(|e| refused(&e))?;
+            match shared.keys.blocked_by(&info.public_key_sha256).await {
+                Ok(None) => {}
+                Ok(Some(_)) => return Err(refused(&key_blocked())),
+                Err(err) => return Err(unavailable(err.to_string())),
+            }
+            Ok((
+                ReissueKey::Csr {
+                    algorithm: info.algorithm,
+                    names: info.names,
+                    public_key_sha256: info.public_key_sha256,
+                    public_key_der: info.public_key_der,
+                },
+                None,
+            ))
+        }
+    }
+}
+
+/// The decision on the original as it is now, without appending.
+async fn preview(
+    shared: &Shared,
+    meta: &CommandMeta,
+    command: &RequestReissue,
+) -> Result<Event, Reply> {
+    let loaded = shared
+        .runtime
+        .store
+        .load(&command.id)
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    let ctx = Context {
+        now: certflow_bus::now(),
+        command_id: &meta.command_id,
+        actor: &meta.actor,
+        policy: &shared.runtime.policy,
+    };
+    let events = decide(
+        &loaded.state,
+        &Command::RequestReissue(command.clone()),
+        &ctx,
+    )
+    .map_err(|e| refused(&e))?;
+    events.into_iter().next().ok_or_else(|| {
+        refused(&DomainError::invalid(
+            Reason::RequestIdReused,
+            "this request id was used already; send a new one",
+        ))
+    })
+}
+
+/// Has the issuance service generate and seal the key pair of a reissue.
+async fn generate_key(
+    shared: &Shared,
+    request: &Request,
+    command: &RequestReissue,
+    password: String,
+) -> Result<ReissueKey, Reply> {
+    let ReissueKey::Generated { algorithm, .. } = &command.key else {
+        return Ok(command.key.clone());
+    };
+    let body = GenerateKeyRequest {
+        key_algorithm: certflow_proto::convert::algorithm_to_proto(*algorithm) as i32,
+        key_password: password,
+    };
+    let reply = call(
+        shared,
+        request,
+        subjects::GENERATE_KEY,
+        body.encode_to_vec(),
+    )
+    .await?;
+    let generated = GenerateKeyResponse::decode(reply.as_slice())
+        .map_err(|_| unavailable("the issuance service answered an unreadable key"))?;
+    Ok(ReissueKey::Generated {
+        algorithm: *algorithm,
+        key_record: generated.key_record,
+        public_key_der: generated.public_key_der,
+    })
+}
+
+/// Sends one request to the issuance service as the caller; the response body, or the
+/// reply to send back.
+async fn call(
+    shared: &Shared,
+    request: &Request,
+    subject: &str,
+    body: Vec<u8>,
+) -> Result<Vec<u8>, Reply> {
+    let mut headers = async_nats::HeaderMap::new();
+    let actor = certflow_eventstore::actor_from_headers(request.headers.as_ref());
+    write_actor(&mut headers, &actor);
+    match shared
+        .issuance
+        .request(subject, headers, Bytes::from(body))
+        .await
+    {
+        Ok(Reply {
+            outcome: Some(Outcome::Response(bytes)),
+        }) => Ok(bytes),
+        Ok(other) => Err(other),
+        Err(err) => Err(unavailable(err.to_string())),
+    }
+}
+
+/// REI-4: takes the reservation of every registrable domain, in order; a hold whose reissue
+/// the log shows is over is taken over. If one is busy, the ones taken are released.
+async fn reserve(shared: &Shared, domains: &[String], holder: &LockHolder) -> Result<(), Reply> {
+    for (taken, domain) in domains.iter().enumerate() {
+        let outcome = take_one(shared, domain, holder).await;
+        if let Err(reply) = outcome {
+            release(shared, &domains[..taken], holder).await;
+            return Err(reply);
+        }
+    }
+    Ok(())
+}
+
+async fn take_one(shared: &Shared, domain: &str, holder: &LockHolder) -> Result<(), Reply> {
+    loop {
+        match shared.locks.take(domain, holder).await {
+            Ok(Reservation::Taken) => return Ok(()),
+            Ok(Reservation::Busy {
+                holder: current,
+                sequence,
+                held_at,
+            }) => {
+                let young = held_at
+                    .elapsed()
+                    .map_or(true, |age| age < shared.config.stale_after);
+                if young || !is_gone(shared, &current).await? {
+                    return Err(refused(&DomainError::refused(
+                        Rule::Rei4,
+                        Reason::PrimaryDomainReissueBusy,
+                        format!(
+                            "another certificate under {domain} is being reissued; try again \
+                             once it completes"
+                        ),
+                    )));
+                }
+                match shared.locks.take_over(domain, sequence, holder).await {
+                    Ok(true) => return Ok(()),
+                    Ok(false) => continue,
+                    Err(err) => return Err(unavailable(err.to_string())),
+                }
+            }
+            Err(err) => return Err(unavailable(err.to_string())),
+        }
+    }
+}
+
+/// Whether the reissue holding a reservation (for longer than any request takes) is over or
+/// never began: the log of its certificate shows no such pending reissue.
+async fn is_gone(shared: &Shared, holder: &LockHolder) -> Result<bool, Reply> {
+    let loaded = shared
+        .runtime
+        .store
+        .load(&holder.certificate_id)
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    Ok(loaded
+        .state
+        .as_ref()
+        .and_then(|c| c.pending_reissue.as_ref())
+        .is_none_or(|p| p.reissue_id != holder.reissue_id))
+}
+
+async fn release(shared: &Shared, domains: &[String], holder: &LockHolder) {
+    for domain in domains {
+        if let Err(err) = shared.locks.release(domain, holder).await {
+            warn!(error = %err, domain, "could not release a reservation; the next taker will take it over");
+        }
+    }
+}
+
+/// Completes requested reissues and releases the reservations of ended ones.
+async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), StoreError> {
+    let id = &batch.certificate_id;
+    for event in &batch.events {
+        match event {
+            Event::ReissueRequested(requested)
+                if !requested.needs_validation && !requested.needs_review =>
+            {
+                complete(&shared, &batch, &requested.reissue_id).await?;
+            }
+            Event::ReissueCompleted(e) => release_for(&shared, id, &e.reissue_id).await?,
+            Event::ReissueFailed(e) => release_for(&shared, id, &e.reissue_id).await?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Has the issuance service certify the reissue, then records the outcome on the original.
+async fn complete(
+    shared: &Shared,
+    batch: &RecordedBatch,
+    reissue_id: &str,
+) -> Result<(), StoreError> {
+    let id = &batch.certificate_id;
+    let body = IssueReissuedRequest {
+        reissue_id: reissue_id.to_string(),
+        original_id: id.to_string(),
+    };
+    let mut headers = async_nats::HeaderMap::new();
+    write_actor(&mut headers, &batch.meta.actor);
+    headers.insert(
+        certflow_eventstore::headers::CORRELATION_ID,
+        batch.meta.correlation_id.as_str(),
+    );
+    let reply = shared
+        .issuance
+        .request(
+            subjects::ISSUE_REISSUED,
+            headers,
+            Bytes::from(body.encode_to_vec()),
+        )
+        .await
+        .map_err(|err| StoreError::Unavailable(err.to_string().into()))?;
+    let completed = match reply.outcome {
+        Some(Outcome::Response(_)) => true,
+        Some(Outcome::Refusal(refusal))
+            if refusal.code == certflow_bus::code::FAILED_PRECONDITION
+                || refusal.code == certflow_bus::code::INVALID_ARGUMENT =>
+        {
+            warn!(reissue = reissue_id, reason = %refusal.reason, "the reissue was not issued");
+            false
+        }
+        other => {
+            // The issuance service could not answer: the event comes back later.
+            return Err(StoreError::Unavailable(
+                format!("issuing a reissue: {other:?}").into(),
+            ));
+        }
+    };
+    let decide_end = |state: &certflow_domain::State| {
+        let now = certflow_bus::now();
+        if completed {
+            complete_reissue(state, reissue_id, now)
+        } else {
+            fail_reissue(state, reissue_id, ReissueFailure::NotIssued, now)
+        }
+    };
+    let meta = reaction_meta(SERVICE, "end", batch, id);
+    match shared
+        .runtime
+        .store
+        .execute(id, &meta, |state| {
+            Ok::<_, std::convert::Infallible>(decide_end(state))
+        })
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(ExecuteError::Store(err)) => Err(err),
+        Err(ExecuteError::Refused(never)) => match never {},
+    }
+}
+
+/// Releases the reservations a reissue of certificate `id` held.
+async fn release_for(
+    shared: &Shared,
+    id: &CertificateId,
+    reissue_id: &str,
+) -> Result<(), StoreError> {
+    let history = shared.runtime.store.history(id).await?;
+    let domains = history
+        .iter()
+        .flat_map(|batch| batch.events.iter())
+        .find_map(|event| match event {
+            Event::ReissueRequested(r) if r.reissue_id == reissue_id => Some(r.domains.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let holder = LockHolder {
+        reissue_id: reissue_id.to_string(),
+        certificate_id: id.clone(),
+    };
+    for domain in reservations(&domains) {
+        shared.locks.release(&domain, &holder).await?;
+    }
+    Ok(())
 }

@@ -20,6 +20,7 @@ use std::time::Duration;
 use certd::{Config, Running, Service};
 use certflow_gateway::auth::KeySource;
 use certflow_proto::v1::certificate_service_client::CertificateServiceClient;
+use certflow_proto::v1::reissue_service_client::ReissueServiceClient;
 use certflow_proto::v1::review_service_client::ReviewServiceClient;
 use certflow_proto::v1::revocation_service_client::RevocationServiceClient;
 use tempfile::TempDir;
@@ -487,6 +488,17 @@ impl Certflow {
         Ok(RevocationServiceClient::with_interceptor(
             self.channel().await?,
             Bearer::new(token)?,
+        ))
+    }
+
+    /// A client of `ReissueService` sending `token`.
+    pub async fn reissues_as(
+        &self,
+        token: &str,
+    ) -> Result<ReissueServiceClient<Authed>, TestkitError> {
+        Ok(ReissueServiceClient::with_interceptor(
+            self.channel().await?,
+            Bearer::new(Some(token))?,
         ))
     }
 
