@@ -52,6 +52,8 @@ async fn services_cannot_publish_or_subscribe_outside_their_subjects() {
         ("reviewer", "certflow.events.certificate.forged"),
         ("reviewer", "review.queue.revocation.forged"),
         ("reissue", "certflow.query.certificate.get"),
+        ("reissue", "certflow.keys.sealed.forged"),
+        ("reissue", "certflow.cmd.issuance.issue"),
     ];
     for (user, subject) in forbidden {
         let (client, mut errors) = connect(&nats, user).await;

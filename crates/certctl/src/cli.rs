@@ -97,6 +97,8 @@ pub enum Command {
     },
     /// Revoke many certificates (admins): the ids given, or every certificate of --account.
     BulkRevoke(BulkRevokeArgs),
+    /// Reissue a certificate: the same expiry, the original's key, a new one or your CSR.
+    Reissue(ReissueArgs),
     /// Stamped documents of revocations that a reviewer decides.
     #[command(subcommand)]
     Document(DocumentCommand),
@@ -334,6 +336,39 @@ impl MethodArg {
             MethodArg::File => certflow_proto::v1::ValidationMethod::File as i32,
         }
     }
+}
+
+/// Flags of `certctl reissue`.
+#[derive(Debug, Args)]
+pub struct ReissueArgs {
+    /// The original's id.
+    pub id: String,
+    /// Why (required).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    /// A domain to bind, from the original's; repeatable [default: all of them].
+    #[arg(long = "domain", value_name = "NAME")]
+    pub domains: Vec<String>,
+    /// Have a new key pair generated: rsa-2048, rsa-3072, rsa-4096, ecc-p256, ecc-p384, sm2.
+    #[arg(long, value_parser = parse_algorithm, conflicts_with = "csr")]
+    pub generate: Option<KeyAlgorithm>,
+    /// Encrypt the generated private key with this password (never stored).
+    #[arg(
+        long,
+        env = "CERTFLOW_KEY_PASSWORD",
+        hide_env_values = true,
+        requires = "generate"
+    )]
+    pub key_password: Option<String>,
+    /// Certify the key of this PKCS#10 request (PEM file, `-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub csr: Option<PathBuf>,
+    /// An organisation detail for OV/EV, as `name=value`; repeatable.
+    #[arg(long = "enterprise", value_name = "NAME=VALUE", value_parser = parse_pair)]
+    pub enterprise_info: Vec<(String, String)>,
+    /// Request id, to retry a request safely (default: a fresh UUID).
+    #[arg(long, value_name = "ID")]
+    pub request_id: Option<String>,
 }
 
 /// `certctl document …`

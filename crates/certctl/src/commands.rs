@@ -18,7 +18,8 @@ use tonic_types::StatusExt as _;
 
 use crate::auth::{self, BearerAuth};
 use crate::cli::{
-    BulkRevokeArgs, Cli, Command, DownloadArgs, IssueArgs, ListArgs, RevokeArgs, UploadArgs,
+    BulkRevokeArgs, Cli, Command, DownloadArgs, IssueArgs, ListArgs, ReissueArgs, RevokeArgs,
+    UploadArgs,
 };
 use crate::connect::{self, TlsOptions};
 use crate::output;
@@ -96,6 +97,13 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::BulkRevoke(args) => bulk_revoke(gateway, &args, json).await,
+        Command::Reissue(args) => {
+            let request = reissue_request(&args)?;
+            let response = gateway.reissues().await?.request_reissue(request).await?;
+            let response = response.into_inner();
+            eprintln!("new certificate: {}", response.new_certificate_id);
+            print_certificate(response.certificate, json)
+        }
         Command::Document(command) => {
             crate::review::document(gateway.reviews().await?, command, json).await
         }
@@ -219,6 +227,11 @@ type CertificateClient = CertificateServiceClient<InterceptedService<Channel, Be
 /// A client of the revocation service that sends the bearer token.
 type RevocationClient = RevocationServiceClient<InterceptedService<Channel, BearerAuth>>;
 
+/// A client of the reissue service that sends the bearer token.
+type ReissueClient = certflow_proto::v1::reissue_service_client::ReissueServiceClient<
+    InterceptedService<Channel, BearerAuth>,
+>;
+
 /// A client of the review service that sends the bearer token.
 pub(crate) type ReviewClient = certflow_proto::v1::review_service_client::ReviewServiceClient<
     InterceptedService<Channel, BearerAuth>,
@@ -275,6 +288,16 @@ impl Gateway {
         ))
     }
 
+    async fn reissues(&self) -> Result<ReissueClient> {
+        let channel = connect::connect(&self.address, &self.tls).await?;
+        Ok(
+            certflow_proto::v1::reissue_service_client::ReissueServiceClient::with_interceptor(
+                channel,
+                self.auth.clone(),
+            ),
+        )
+    }
+
     async fn reviews(&self) -> Result<ReviewClient> {
         let channel = connect::connect(&self.address, &self.tls).await?;
         Ok(
@@ -326,6 +349,27 @@ pub fn issue_request(args: &IssueArgs, request_id: String) -> Result<IssueCertif
         renewal_ordered: args.renewal_ordered,
         csr_pem,
         key_password: args.key_password.clone().unwrap_or_default(),
+        enterprise_info: args.enterprise_info.iter().cloned().collect(),
+    })
+}
+
+/// The `RequestReissue` request for `certctl reissue`.
+fn reissue_request(args: &ReissueArgs) -> Result<certflow_proto::v1::RequestReissueRequest> {
+    use certflow_proto::v1::request_reissue_request::Key;
+    let key = match (&args.generate, &args.csr) {
+        (Some(algorithm), _) => Key::GeneratedKey(certflow_proto::v1::GeneratedKey {
+            key_algorithm: *algorithm as i32,
+            key_password: args.key_password.clone().unwrap_or_default(),
+        }),
+        (None, Some(path)) => Key::CsrPem(read_pem(path)?),
+        (None, None) => Key::OriginalKey(certflow_proto::v1::OriginalKey {}),
+    };
+    Ok(certflow_proto::v1::RequestReissueRequest {
+        request_id: request_id(args.request_id.as_deref()),
+        certificate_id: args.id.clone(),
+        domains: args.domains.clone(),
+        reason: args.reason.clone(),
+        key: Some(key),
         enterprise_info: args.enterprise_info.iter().cloned().collect(),
     })
 }
@@ -558,6 +602,37 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn reissue_request_picks_the_key_source() {
+        use certflow_proto::v1::request_reissue_request::Key;
+        let args = ReissueArgs {
+            id: "c-1".into(),
+            reason: "rotation".into(),
+            domains: vec!["www.example.com".into()],
+            generate: Some(KeyAlgorithm::EccP384),
+            key_password: Some("pw".into()),
+            csr: None,
+            enterprise_info: Vec::new(),
+            request_id: Some("r-1".into()),
+        };
+        let request = reissue_request(&args).expect("request");
+        assert_eq!(request.request_id, "r-1");
+        match request.key {
+            Some(Key::GeneratedKey(generated)) => {
+                assert_eq!(generated.key_algorithm, KeyAlgorithm::EccP384 as i32);
+                assert_eq!(generated.key_password, "pw");
+            }
+            other => panic!("not a generated key: {other:?}"),
+        }
+        let original = reissue_request(&ReissueArgs {
+            generate: None,
+            key_password: None,
+            ..args
+        })
+        .expect("request");
+        assert!(matches!(original.key, Some(Key::OriginalKey(_))));
     }
 
     #[test]
