@@ -30,6 +30,7 @@ fn reissue(id: &str, key: Key) -> RequestReissueRequest {
         reason: "server moved".into(),
         key: Some(key),
         enterprise_info: Default::default(),
+        validation_method: 0,
     }
 }
 
@@ -459,4 +460,182 @@ async fn rei4_a_reservation_left_by_a_crashed_reissue_is_taken_over() {
     })
     .await
     .expect("released after completion");
+}
+
+/// A GeoTrust DV certificate for `domain` with no automatic validation, issued 10 days ago:
+/// a reissue with a new key needs domain validation (REI-9).
+fn issued_days_ago(domain: &str) -> IssueCertificateRequest {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    IssueCertificateRequest {
+        validation_setup: Vec::new(),
+        not_before: Some(prost_types::Timestamp {
+            seconds: now - 10 * 86_400,
+            nanos: 0,
+        }),
+        not_after: Some(prost_types::Timestamp {
+            seconds: now + 300 * 86_400,
+            nanos: 0,
+        }),
+        ..dns_auto_dv("acme", domain)
+    }
+}
+
+fn generated(algorithm: KeyAlgorithm) -> Key {
+    Key::GeneratedKey(GeneratedKey {
+        key_algorithm: algorithm as i32,
+        key_password: String::new(),
+    })
+}
+
+#[tokio::test]
+async fn rei9_a_new_key_after_three_days_waits_for_domain_validation_then_completes() {
+    use certflow_testkit::dns::AuthoritativeDns;
+    let dns = AuthoritativeDns::start(&["example.net"])
+        .await
+        .expect("dns");
+    let dns_addr = dns.addr();
+    let certflow = Certflow::start_with(move |config| {
+        config.validation.probe.dns_servers = vec![dns_addr];
+        config.validation.recheck_initial = Duration::from_millis(200);
+        config.validation.recheck_max = Duration::from_millis(500);
+    })
+    .await
+    .expect("start");
+    let (mut certs, mut reissues) = clients(&certflow).await;
+    let original = issue(&mut certs, issued_days_ago("v.example.net")).await;
+    let accepted = reissues
+        .request_reissue(reissue(&original.id, generated(KeyAlgorithm::EccP256)))
+        .await
+        .expect("accepted")
+        .into_inner();
+    let pending = wait_until(&certs, &original.id, WAIT, "get reissue challenges", |c| {
+        c.pending_reissue
+            .as_ref()
+            .is_some_and(|p| p.needs_validation && p.validation.is_some())
+    })
+    .await;
+    let challenge = pending
+        .pending_reissue
+        .and_then(|p| p.validation)
+        .and_then(|v| v.challenges.into_iter().next())
+        .expect("a challenge");
+    assert_eq!(challenge.dns_record_name, "_dnsauth.v.example.net");
+    assert_eq!(pending.status, CertificateStatus::ReissuePending as i32);
+    // Proven: the reissue completes.
+    dns.set_txt("_dnsauth.v.example.net", &[&challenge.value])
+        .await;
+    wait_until(&certs, &original.id, WAIT, "complete its reissue", |c| {
+        c.reissue_ids.contains(&accepted.new_certificate_id)
+    })
+    .await;
+    let new = wait_for_status(
+        &mut certs,
+        &accepted.new_certificate_id,
+        CertificateStatus::Issued,
+    )
+    .await;
+    assert_eq!(new.not_after, original.not_after);
+}
+
+#[tokio::test]
+async fn rei11_a_reissue_whose_validation_expires_fails_and_frees_its_reservation() {
+    let certflow = Certflow::start_with(|config| {
+        config.policy.validation_window = certflow_domain::Duration::seconds(2);
+        config.validation.recheck_initial = Duration::from_millis(200);
+        config.validation.recheck_max = Duration::from_millis(500);
+    })
+    .await
+    .expect("start");
+    let (mut certs, mut reissues) = clients(&certflow).await;
+    let original = issue(&mut certs, issued_days_ago("late.example.org")).await;
+    let sibling = issue(&mut certs, dns_auto_dv("acme", "other.example.org")).await;
+    reissues
+        .request_reissue(reissue(&original.id, generated(KeyAlgorithm::EccP256)))
+        .await
+        .expect("accepted");
+    // While it waits, the registrable domain is reserved.
+    let err = reissues
+        .request_reissue(reissue(&sibling.id, original_key()))
+        .await
+        .expect_err("busy");
+    assert_eq!(reason(&err), "PRIMARY_DOMAIN_REISSUE_BUSY");
+    let ended = wait_until(&certs, &original.id, WAIT, "end its reissue", |c| {
+        c.pending_reissue.is_none()
+    })
+    .await;
+    assert_eq!(ended.status, CertificateStatus::Issued as i32);
+    assert!(ended.reissue_ids.is_empty());
+    // Released: the sibling can be reissued now.
+    let started = eventually(WAIT, || {
+        let mut reissues = reissues.clone();
+        let request = reissue(&sibling.id, original_key());
+        async move { reissues.request_reissue(request).await.ok() }
+    })
+    .await;
+    assert!(started.is_some(), "the reservation was released");
+}
+
+#[tokio::test]
+async fn rev14_revoking_an_original_ends_its_pending_reissue_and_frees_the_reservation() {
+    let certflow = Certflow::start().await.expect("start");
+    let (mut certs, mut reissues) = clients(&certflow).await;
+    let mut revocations = certflow.revocations().await.expect("client");
+    // A TrustAsia 2-year wildcard with automatic validation: revoked at once (REV-10); its
+    // file-validated name makes a new-key reissue wait for proof (REI-9).
+    let original = issue(
+        &mut certs,
+        IssueCertificateRequest {
+            brand: certflow_proto::v1::Brand::Trustasia as i32,
+            term_years: 2,
+            domains: vec!["*.wild.example.net".into(), "x.example.net".into()],
+            validation_setup: vec![
+                certflow_proto::v1::DomainValidationSetup {
+                    domain: "*.wild.example.net".into(),
+                    setup: certflow_proto::v1::ValidationSetup::DnsAuto as i32,
+                },
+                certflow_proto::v1::DomainValidationSetup {
+                    domain: "x.example.net".into(),
+                    setup: certflow_proto::v1::ValidationSetup::FileAuto as i32,
+                },
+            ],
+            ..issued_days_ago("x.example.net")
+        },
+    )
+    .await;
+    let sibling = issue(&mut certs, dns_auto_dv("acme", "y.example.net")).await;
+    reissues
+        .request_reissue(reissue(&original.id, generated(KeyAlgorithm::EccP256)))
+        .await
+        .expect("accepted");
+    wait_until(&certs, &original.id, WAIT, "wait for validation", |c| {
+        c.pending_reissue
+            .as_ref()
+            .is_some_and(|p| p.validation.is_some())
+    })
+    .await;
+    revocations
+        .request_revocation(RequestRevocationRequest {
+            request_id: request_id(),
+            certificate_id: original.id.clone(),
+            reason: RevocationReason::Superseded as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("revoked");
+    let revoked = wait_for_status(&mut certs, &original.id, CertificateStatus::Revoked).await;
+    assert!(revoked.pending_reissue.is_none(), "the reissue ended");
+    assert!(revoked.reissue_ids.is_empty());
+    let history = support::history_types(&certs, &original.id).await;
+    assert!(history.iter().any(|t| t == "ReissueFailed"), "{history:?}");
+    // Its reservation of example.net is free again.
+    let started = eventually(WAIT, || {
+        let mut reissues = reissues.clone();
+        let request = reissue(&sibling.id, original_key());
+        async move { reissues.request_reissue(request).await.ok() }
+    })
+    .await;
+    assert!(started.is_some(), "the reservation was released");
 }

@@ -366,6 +366,9 @@ pub struct ReissueArgs {
     /// An organisation detail for OV/EV, as `name=value`; repeatable.
     #[arg(long = "enterprise", value_name = "NAME=VALUE", value_parser = parse_pair)]
     pub enterprise_info: Vec<(String, String)>,
+    /// How domains without automatic validation are proven, where the reissue needs it.
+    #[arg(long, value_enum, default_value = "dns")]
+    pub method: MethodArg,
     /// Request id, to retry a request safely (default: a fresh UUID).
     #[arg(long, value_name = "ID")]
     pub request_id: Option<String>,

@@ -371,6 +371,7 @@ fn reissue_request(args: &ReissueArgs) -> Result<certflow_proto::v1::RequestReis
         reason: args.reason.clone(),
         key: Some(key),
         enterprise_info: args.enterprise_info.iter().cloned().collect(),
+        validation_method: args.method.to_proto(),
     })
 }
 
@@ -615,6 +616,7 @@ mod tests {
             key_password: Some("pw".into()),
             csr: None,
             enterprise_info: Vec::new(),
+            method: crate::cli::MethodArg::File,
             request_id: Some("r-1".into()),
         };
         let request = reissue_request(&args).expect("request");

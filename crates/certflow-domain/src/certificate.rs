@@ -437,6 +437,10 @@ pub struct PendingReissue {
     pub key: ReissueKey,
     /// REI-9: domain ownership must be proven first.
     pub needs_validation: bool,
+    /// How the customer proves domains without automatic validation.
+    pub validation_method: ValidationMethod,
+    /// The ownership challenges, once issued.
+    pub validation: Option<DomainValidation>,
     /// REI-10: a reviewer must approve first.
     pub needs_review: bool,
 }

@@ -122,6 +122,8 @@ pub struct RequestReissue {
     pub key: ReissueKey,
     /// The organisation details of the request; empty: unchanged.
     pub enterprise_info: BTreeMap<String, String>,
+    /// How domains without automatic validation will be proven, where needed (REI-9).
+    pub validation_method: ValidationMethod,
 }
 
 /// Everything a caller can ask of a certificate.

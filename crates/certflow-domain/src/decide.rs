@@ -185,19 +185,33 @@ pub fn evolve(state: State, event: &Event) -> State {
             Some(cert)
         }
         (Some(mut cert), Event::ValidationChallengesIssued(e)) => {
-            if let Some(revocation) = &mut cert.revocation {
-                revocation.validation = Some(DomainValidation {
-                    challenges: e.challenges.clone(),
-                    issued_at: e.issued_at,
-                    deadline: e.deadline,
-                    outcome: None,
-                    ended_at: None,
-                });
+            let validation = DomainValidation {
+                challenges: e.challenges.clone(),
+                issued_at: e.issued_at,
+                deadline: e.deadline,
+                outcome: None,
+                ended_at: None,
+            };
+            match &e.reissue_id {
+                None => {
+                    if let Some(revocation) = &mut cert.revocation {
+                        revocation.validation = Some(validation);
+                    }
+                }
+                Some(reissue_id) => {
+                    if let Some(pending) = cert
+                        .pending_reissue
+                        .as_mut()
+                        .filter(|p| &p.reissue_id == reissue_id)
+                    {
+                        pending.validation = Some(validation);
+                    }
+                }
             }
             Some(cert)
         }
         (Some(mut cert), Event::DomainValidated(e)) => {
-            if let Some(validation) = open_validation(&mut cert) {
+            if let Some(validation) = open_validation(&mut cert, e.reissue_id.as_deref()) {
                 for challenge in &mut validation.challenges {
                     if challenge.domain == e.domain && challenge.validated_at.is_none() {
                         challenge.validated_at = Some(e.validated_at);
@@ -207,14 +221,14 @@ pub fn evolve(state: State, event: &Event) -> State {
             Some(cert)
         }
         (Some(mut cert), Event::ValidationPassed(e)) => {
-            if let Some(validation) = open_validation(&mut cert) {
+            if let Some(validation) = open_validation(&mut cert, e.reissue_id.as_deref()) {
                 validation.outcome = Some(ValidationOutcome::Passed);
                 validation.ended_at = Some(e.passed_at);
             }
             Some(cert)
         }
         (Some(mut cert), Event::ValidationExpired(e)) => {
-            if let Some(validation) = open_validation(&mut cert) {
+            if let Some(validation) = open_validation(&mut cert, e.reissue_id.as_deref()) {
                 validation.outcome = Some(ValidationOutcome::Expired);
                 validation.ended_at = Some(e.expired_at);
             }
@@ -280,12 +294,24 @@ pub fn evolve(state: State, event: &Event) -> State {
     }
 }
 
-fn open_validation(cert: &mut Certificate) -> Option<&mut DomainValidation> {
-    cert.revocation
-        .as_mut()
-        .filter(|r| r.revoked_at.is_none())
-        .and_then(|r| r.validation.as_mut())
-        .filter(|v| v.is_open())
+/// The open validation of the pending revocation, or of pending reissue `reissue_id`.
+fn open_validation<'c>(
+    cert: &'c mut Certificate,
+    reissue_id: Option<&str>,
+) -> Option<&'c mut DomainValidation> {
+    let validation = match reissue_id {
+        None => cert
+            .revocation
+            .as_mut()
+            .filter(|r| r.revoked_at.is_none())
+            .and_then(|r| r.validation.as_mut()),
+        Some(reissue_id) => cert
+            .pending_reissue
+            .as_mut()
+            .filter(|p| p.reissue_id == reissue_id)
+            .and_then(|p| p.validation.as_mut()),
+    };
+    validation.filter(|v| v.is_open())
 }
 
 /// The state after one appended batch: its events, and its command marked as applied.

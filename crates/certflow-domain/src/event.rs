@@ -131,15 +131,19 @@ pub struct ReviewRejected {
 /// The validation service issued the ownership challenges a revocation waits for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidationChallengesIssued {
+    /// The reissue they are for (REI-9); none: the pending revocation's.
+    pub reissue_id: Option<String>,
     pub challenges: Vec<Challenge>,
     pub issued_at: Timestamp,
-    /// REV-11: the revocation fails unless every domain is proven by then.
+    /// REV-11: the revocation (or reissue) fails unless every domain is proven by then.
     pub deadline: Timestamp,
 }
 
 /// Ownership of one domain was proven.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DomainValidated {
+    /// The reissue it is for; none: the pending revocation's.
+    pub reissue_id: Option<String>,
     pub domain: DomainName,
     pub method: ValidationMethod,
     pub validated_at: Timestamp,
@@ -148,6 +152,8 @@ pub struct DomainValidated {
 /// Every domain of the revocation is proven; the revocation service revokes next.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidationPassed {
+    /// The reissue it is for; none: the pending revocation's.
+    pub reissue_id: Option<String>,
     pub passed_at: Timestamp,
 }
 
@@ -155,6 +161,8 @@ pub struct ValidationPassed {
 /// revocation next.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidationExpired {
+    /// The reissue it is for; none: the pending revocation's.
+    pub reissue_id: Option<String>,
     pub expired_at: Timestamp,
 }
 
@@ -197,6 +205,8 @@ pub struct ReissueRequested {
     pub key: ReissueKey,
     pub reason: String,
     pub needs_validation: bool,
+    /// How the customer proves domains without automatic validation (REI-9).
+    pub validation_method: ValidationMethod,
     pub needs_review: bool,
     pub requested_at: Timestamp,
 }

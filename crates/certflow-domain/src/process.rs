@@ -29,30 +29,35 @@ pub fn validation_target(domain: &DomainName) -> &str {
         .unwrap_or(domain.as_str())
 }
 
-/// REV-10, REV-11: the challenges a revocation waiting for domain validation needs, once.
-///
-/// `DNS_AUTO` domains are proven at once, by the product; every other domain gets the
-/// method the customer chose and a value from `new_value`, one per validation target (a
-/// wildcard and its base domain share one). The deadline is the policy's validation window
-/// from now.
-pub fn issue_challenges(
-    state: &State,
-    now: Timestamp,
-    policy: &Policy,
-    mut new_value: impl FnMut() -> String,
-) -> Vec<Event> {
-    let Some(cert) = state else {
-        return Vec::new();
-    };
-    let Some(revocation) = cert.pending_revocation() else {
-        return Vec::new();
-    };
-    if revocation.path != RevocationPath::DomainValidation || revocation.validation.is_some() {
-        return Vec::new();
+/// What a domain validation is for: the pending revocation, or a pending reissue (REI-9).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ValidationFor {
+    Revocation,
+    Reissue(String),
+}
+
+impl ValidationFor {
+    /// The reissue id events carry; none for the revocation.
+    pub fn reissue_id(&self) -> Option<String> {
+        match self {
+            ValidationFor::Revocation => None,
+            ValidationFor::Reissue(id) => Some(id.clone()),
+        }
     }
+}
+
+/// The challenges for `domains` of `cert`: `DNS_AUTO` domains proven at once, by the
+/// product; every other domain by `method` with a value from `new_value`, one per
+/// validation target (a wildcard and its base domain share one).
+fn challenges_for(
+    cert: &Certificate,
+    domains: &[DomainName],
+    method: ValidationMethod,
+    now: Timestamp,
+    mut new_value: impl FnMut() -> String,
+) -> Vec<Challenge> {
     let mut values: BTreeMap<String, String> = BTreeMap::new();
-    let challenges: Vec<Challenge> = cert
-        .domains
+    domains
         .iter()
         .map(|domain| {
             if cert.validation_for(domain) == ValidationSetup::DnsAuto {
@@ -69,38 +74,138 @@ pub fn issue_challenges(
                     .clone();
                 Challenge {
                     domain: domain.clone(),
-                    method: revocation.validation_method,
+                    method,
                     value,
                     validated_at: None,
                 }
             }
         })
-        .collect();
+        .collect()
+}
+
+fn issued(
+    subject: &ValidationFor,
+    challenges: Vec<Challenge>,
+    now: Timestamp,
+    policy: &Policy,
+) -> Vec<Event> {
+    let all_proven = challenges.iter().all(|c| c.validated_at.is_some());
     let mut events = vec![Event::ValidationChallengesIssued(
         ValidationChallengesIssued {
+            reissue_id: subject.reissue_id(),
             challenges,
             issued_at: now,
             deadline: now.plus(policy.validation_window),
         },
     )];
-    // Domains that lost their automatic validation make the path DomainValidation, but a
-    // certificate could still end up with every domain proven already.
-    if cert
-        .domains
-        .iter()
-        .all(|d| cert.validation_for(d) == ValidationSetup::DnsAuto)
-    {
-        events.push(Event::ValidationPassed(ValidationPassed { passed_at: now }));
+    if all_proven {
+        events.push(Event::ValidationPassed(ValidationPassed {
+            reissue_id: subject.reissue_id(),
+            passed_at: now,
+        }));
     }
     events
 }
 
-/// The challenges still waiting for proof: `(domain, method, value)`.
-pub fn open_challenges(state: &State) -> Vec<(DomainName, ValidationMethod, String)> {
+/// REV-10, REV-11: the challenges a revocation waiting for domain validation needs, once,
+/// due within the policy's validation window.
+pub fn issue_challenges(
+    state: &State,
+    now: Timestamp,
+    policy: &Policy,
+    new_value: impl FnMut() -> String,
+) -> Vec<Event> {
+    let Some(cert) = state else {
+        return Vec::new();
+    };
+    let Some(revocation) = cert.pending_revocation() else {
+        return Vec::new();
+    };
+    if revocation.path != RevocationPath::DomainValidation || revocation.validation.is_some() {
+        return Vec::new();
+    }
+    let challenges = challenges_for(
+        cert,
+        &cert.domains,
+        revocation.validation_method,
+        now,
+        new_value,
+    );
+    issued(&ValidationFor::Revocation, challenges, now, policy)
+}
+
+/// REI-9: the challenges a pending reissue that needs domain validation gets, once, for the
+/// domains it binds.
+pub fn issue_reissue_challenges(
+    state: &State,
+    now: Timestamp,
+    policy: &Policy,
+    new_value: impl FnMut() -> String,
+) -> Vec<Event> {
+    let Some(cert) = state else {
+        return Vec::new();
+    };
+    let Some(pending) = cert
+        .pending_reissue
+        .as_ref()
+        .filter(|p| p.needs_validation && p.validation.is_none())
+    else {
+        return Vec::new();
+    };
+    let challenges = challenges_for(
+        cert,
+        &pending.domains,
+        pending.validation_method,
+        now,
+        new_value,
+    );
+    let subject = ValidationFor::Reissue(pending.reissue_id.clone());
+    issued(&subject, challenges, now, policy)
+}
+
+/// The validation `subject` names on `cert`, whether open or ended.
+fn validation_of<'c>(
+    cert: &'c Certificate,
+    subject: &ValidationFor,
+) -> Option<&'c crate::certificate::DomainValidation> {
+    match subject {
+        ValidationFor::Revocation => cert.pending_revocation()?.validation.as_ref(),
+        ValidationFor::Reissue(id) => cert
+            .pending_reissue
+            .as_ref()
+            .filter(|p| &p.reissue_id == id)?
+            .validation
+            .as_ref(),
+    }
+}
+
+/// Every validation of the certificate still waiting for proof.
+pub fn open_validations(state: &State) -> Vec<ValidationFor> {
+    let Some(cert) = state else {
+        return Vec::new();
+    };
+    let mut open = Vec::new();
+    if validation_of(cert, &ValidationFor::Revocation).is_some_and(|v| v.is_open()) {
+        open.push(ValidationFor::Revocation);
+    }
+    if let Some(pending) = &cert.pending_reissue {
+        let subject = ValidationFor::Reissue(pending.reissue_id.clone());
+        if validation_of(cert, &subject).is_some_and(|v| v.is_open()) {
+            open.push(subject);
+        }
+    }
+    open
+}
+
+/// The challenges of `subject`'s open validation still waiting for proof:
+/// `(domain, method, value)`.
+pub fn open_challenges(
+    state: &State,
+    subject: &ValidationFor,
+) -> Vec<(DomainName, ValidationMethod, String)> {
     state
         .as_ref()
-        .and_then(Certificate::pending_revocation)
-        .and_then(|r| r.validation.as_ref())
+        .and_then(|cert| validation_of(cert, subject))
         .filter(|v| v.is_open())
         .map(|v| {
             v.challenges
@@ -112,14 +217,21 @@ pub fn open_challenges(state: &State) -> Vec<(DomainName, ValidationMethod, Stri
         .unwrap_or_default()
 }
 
-/// The deadline of the open validation, if there is one.
-pub fn validation_deadline(state: &State) -> Option<Timestamp> {
+/// The deadline of `subject`'s open validation, if there is one.
+pub fn validation_deadline(state: &State, subject: &ValidationFor) -> Option<Timestamp> {
     state
         .as_ref()
-        .and_then(Certificate::pending_revocation)
-        .and_then(|r| r.validation.as_ref())
+        .and_then(|cert| validation_of(cert, subject))
         .filter(|v| v.is_open())
         .map(|v| v.deadline)
+}
+
+/// The earliest deadline of the certificate's open validations.
+pub fn next_deadline(state: &State) -> Option<Timestamp> {
+    open_validations(state)
+        .iter()
+        .filter_map(|subject| validation_deadline(state, subject))
+        .min()
 }
 
 /// Records the domains a probe found proven with the challenge value it was given. A value
@@ -127,19 +239,25 @@ pub fn validation_deadline(state: &State) -> Option<Timestamp> {
 /// domain is left unproven, the validation has passed.
 ///
 /// REV-11: nothing is proven after the deadline.
-pub fn record_proofs(state: &State, proven: &[(DomainName, String)], now: Timestamp) -> Vec<Event> {
-    let Some(deadline) = validation_deadline(state) else {
+pub fn record_proofs(
+    state: &State,
+    subject: &ValidationFor,
+    proven: &[(DomainName, String)],
+    now: Timestamp,
+) -> Vec<Event> {
+    let Some(deadline) = validation_deadline(state, subject) else {
         return Vec::new();
     };
     if now >= deadline {
         return Vec::new();
     }
-    let open = open_challenges(state);
+    let open = open_challenges(state, subject);
     let mut events: Vec<Event> = open
         .iter()
         .filter(|(domain, _, value)| proven.iter().any(|(d, v)| d == domain && v == value))
         .map(|(domain, method, _)| {
             Event::DomainValidated(DomainValidated {
+                reissue_id: subject.reissue_id(),
                 domain: domain.clone(),
                 method: *method,
                 validated_at: now,
@@ -149,16 +267,21 @@ pub fn record_proofs(state: &State, proven: &[(DomainName, String)], now: Timest
     // Every domain proven, now or before (a validation whose domains were all proven when
     // issued has nothing open): it has passed.
     if events.len() == open.len() {
-        events.push(Event::ValidationPassed(ValidationPassed { passed_at: now }));
+        events.push(Event::ValidationPassed(ValidationPassed {
+            reissue_id: subject.reissue_id(),
+            passed_at: now,
+        }));
     }
     events
 }
 
-/// REV-11: the validation expires once its deadline has passed with domains unproven.
-pub fn expire_validation(state: &State, now: Timestamp) -> Vec<Event> {
-    match validation_deadline(state) {
+/// REV-11: `subject`'s validation expires once its deadline has passed with domains
+/// unproven.
+pub fn expire_validation(state: &State, subject: &ValidationFor, now: Timestamp) -> Vec<Event> {
+    match validation_deadline(state, subject) {
         Some(deadline) if now >= deadline => {
             vec![Event::ValidationExpired(ValidationExpired {
+                reissue_id: subject.reissue_id(),
                 expired_at: now,
             })]
         }
@@ -413,11 +536,11 @@ mod tests {
     #[test]
     fn rev10_validation_passes_when_every_domain_is_proven_then_revokes() {
         let state = with_challenges();
-        let open = open_challenges(&state);
+        let open = open_challenges(&state, &ValidationFor::Revocation);
         assert_eq!(open.len(), 2, "www and the wildcard; auto is proven");
         // A wrong value proves nothing.
         let wrong = vec![(name("www.example.com"), "guess".to_string())];
-        assert!(record_proofs(&state, &wrong, t0()).is_empty());
+        assert!(record_proofs(&state, &ValidationFor::Revocation, &wrong, t0()).is_empty());
         // One domain proven: not passed yet, and the revocation waits.
         let www = open
             .iter()
@@ -425,18 +548,23 @@ mod tests {
             .map(|(d, _, v)| (d.clone(), v.clone()))
             .expect("www challenge");
         let later = t0().plus(Duration::seconds(5 * 3600));
-        let events = record_proofs(&state, std::slice::from_ref(&www), later);
+        let events = record_proofs(
+            &state,
+            &ValidationFor::Revocation,
+            std::slice::from_ref(&www),
+            later,
+        );
         assert_eq!(types(&events), ["DomainValidated"]);
         let state = apply(state, &events);
         assert!(conclude_revocation(&state, later).is_empty());
         // Proving it again appends nothing.
-        assert!(record_proofs(&state, &[www], later).is_empty());
+        assert!(record_proofs(&state, &ValidationFor::Revocation, &[www], later).is_empty());
         // The rest proven: passed, and the revocation service revokes.
-        let rest: Vec<_> = open_challenges(&state)
+        let rest: Vec<_> = open_challenges(&state, &ValidationFor::Revocation)
             .into_iter()
             .map(|(d, _, v)| (d, v))
             .collect();
-        let events = record_proofs(&state, &rest, later);
+        let events = record_proofs(&state, &ValidationFor::Revocation, &rest, later);
         assert_eq!(types(&events), ["DomainValidated", "ValidationPassed"]);
         let state = apply(state, &events);
         let events = conclude_revocation(&state, later);
@@ -463,7 +591,12 @@ mod tests {
             }
         }
         assert_eq!(
-            types(&record_proofs(&state, &[], t0())),
+            types(&record_proofs(
+                &state,
+                &ValidationFor::Revocation,
+                &[],
+                t0()
+            )),
             ["ValidationPassed"]
         );
     }
@@ -471,13 +604,13 @@ mod tests {
     #[test]
     fn rev11_a_value_added_late_but_in_time_passes() {
         let state = with_challenges();
-        let proofs: Vec<_> = open_challenges(&state)
+        let proofs: Vec<_> = open_challenges(&state, &ValidationFor::Revocation)
             .into_iter()
             .map(|(d, _, v)| (d, v))
             .collect();
         let just_in_time = t0().plus(Duration::days(3)).minus(Duration::millis(1));
-        assert!(expire_validation(&state, just_in_time).is_empty());
-        let events = record_proofs(&state, &proofs, just_in_time);
+        assert!(expire_validation(&state, &ValidationFor::Revocation, just_in_time).is_empty());
+        let events = record_proofs(&state, &ValidationFor::Revocation, &proofs, just_in_time);
         assert_eq!(
             types(&events),
             ["DomainValidated", "DomainValidated", "ValidationPassed"]
@@ -488,17 +621,17 @@ mod tests {
     fn rev11_validation_not_passed_by_the_deadline_fails_the_revocation() {
         let state = with_challenges();
         let deadline = t0().plus(Duration::days(3));
-        let proofs: Vec<_> = open_challenges(&state)
+        let proofs: Vec<_> = open_challenges(&state, &ValidationFor::Revocation)
             .into_iter()
             .map(|(d, _, v)| (d, v))
             .collect();
         // At the deadline, proof comes too late.
-        assert!(record_proofs(&state, &proofs, deadline).is_empty());
-        let events = expire_validation(&state, deadline);
+        assert!(record_proofs(&state, &ValidationFor::Revocation, &proofs, deadline).is_empty());
+        let events = expire_validation(&state, &ValidationFor::Revocation, deadline);
         assert_eq!(types(&events), ["ValidationExpired"]);
         let state = apply(state, &events);
         assert!(
-            expire_validation(&state, deadline).is_empty(),
+            expire_validation(&state, &ValidationFor::Revocation, deadline).is_empty(),
             "expires once"
         );
         let events = conclude_revocation(&state, deadline);
@@ -527,7 +660,7 @@ mod tests {
             Reason::RevocationRequested
         );
         let deadline = t0().plus(Duration::days(3));
-        let expired = expire_validation(&state, deadline);
+        let expired = expire_validation(&state, &ValidationFor::Revocation, deadline);
         let state = apply(state, &expired);
         let failed = conclude_revocation(&state, deadline);
         let state = apply(state, &failed);
@@ -611,6 +744,8 @@ mod tests {
                 domains: cert.domains.clone(),
                 key: crate::certificate::ReissueKey::Original,
                 needs_validation: false,
+                validation_method: ValidationMethod::Dns,
+                validation: None,
                 needs_review: false,
             });
         }

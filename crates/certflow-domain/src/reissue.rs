@@ -109,6 +109,12 @@ pub(crate) fn decide_reissue(
             "a free DV certificate is reissued with an RSA 2048 key only",
         ));
     }
+    if cmd.validation_method == crate::ValidationMethod::DnsAuto {
+        return Err(DomainError::invalid(
+            Reason::InvalidArgument,
+            "DNS_AUTO is set up per domain, not chosen per request; choose DNS or FILE",
+        ));
+    }
     let needs_validation =
         !matches!(cmd.key, ReissueKey::Original) && ctx.now.since(cert.issued_at) >= FRESH_ISSUE;
     let enterprise_changed =
@@ -121,6 +127,7 @@ pub(crate) fn decide_reissue(
         key: cmd.key.clone(),
         reason: reason.to_string(),
         needs_validation,
+        validation_method: cmd.validation_method,
         needs_review,
         requested_at: ctx.now,
     })])
@@ -261,6 +268,36 @@ pub fn fail_reissue(
     }
 }
 
+/// Whether the pending reissue `reissue_id` may be certified now: it needs no validation,
+/// or its validation has passed (REI-9).
+pub fn ready_to_issue(state: &State, reissue_id: &str) -> bool {
+    state
+        .as_ref()
+        .and_then(|c| c.pending_reissue.as_ref())
+        .filter(|p| p.reissue_id == reissue_id && !p.needs_review)
+        .is_some_and(|p| {
+            !p.needs_validation
+                || p.validation
+                    .as_ref()
+                    .is_some_and(|v| v.outcome == Some(crate::ValidationOutcome::Passed))
+        })
+}
+
+/// REI-9 with REV-11: a pending reissue whose validation expired fails (REI-11).
+pub fn conclude_reissue_validation(state: &State, reissue_id: &str, now: Timestamp) -> Vec<Event> {
+    let expired = state
+        .as_ref()
+        .and_then(|c| c.pending_reissue.as_ref())
+        .filter(|p| p.reissue_id == reissue_id)
+        .and_then(|p| p.validation.as_ref())
+        .is_some_and(|v| v.outcome == Some(crate::ValidationOutcome::Expired));
+    if expired {
+        fail_reissue(state, reissue_id, ReissueFailure::ValidationExpired, now)
+    } else {
+        Vec::new()
+    }
+}
+
 /// The state after a reissue event.
 pub(crate) fn evolve_reissue(cert: &mut Certificate, event: &Event) {
     match event {
@@ -272,6 +309,8 @@ pub(crate) fn evolve_reissue(cert: &mut Certificate, event: &Event) {
                 domains: e.domains.clone(),
                 key: e.key.clone(),
                 needs_validation: e.needs_validation,
+                validation_method: e.validation_method,
+                validation: None,
                 needs_review: e.needs_review,
             });
         }
@@ -359,6 +398,7 @@ mod tests {
             reason: "key rotation".into(),
             key,
             enterprise_info: BTreeMap::new(),
+            validation_method: crate::ValidationMethod::Dns,
         }
     }
 
@@ -694,6 +734,55 @@ mod tests {
             !requested(&fresh).needs_validation,
             "less than 3 days after issue"
         );
+    }
+
+    #[test]
+    fn rei9_a_reissue_that_needs_validation_gets_challenges_and_waits_for_them() {
+        use crate::process::{
+            ValidationFor, expire_validation, issue_reissue_challenges, open_challenges,
+            record_proofs,
+        };
+        let policy = Policy::default();
+        let pending = apply(
+            issued(Original::default()),
+            &Command::RequestReissue(reissue(generated(KeyAlgorithm::EccP256))),
+        )
+        .expect("requested");
+        assert!(!ready_to_issue(&pending, "r-1"), "not before validation");
+        let events = issue_reissue_challenges(&pending, now(), &policy, || "v-1".into());
+        let state = replay(pending, &CommandId("challenges".into()), &events);
+        let subject = ValidationFor::Reissue("r-1".into());
+        // www.example.com has DNS_AUTO; api.example.com waits for the customer.
+        let open = open_challenges(&state, &subject);
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].0, name("api.example.com"));
+        assert!(
+            issue_reissue_challenges(&state, now(), &policy, || "v-2".into()).is_empty(),
+            "once"
+        );
+        // Proven: ready to issue.
+        let proofs = record_proofs(
+            &state,
+            &subject,
+            &[(name("api.example.com"), "v-1".into())],
+            now(),
+        );
+        let proven = replay(state.clone(), &CommandId("proofs".into()), &proofs);
+        assert!(ready_to_issue(&proven, "r-1"));
+        // Or the deadline passes: the reissue fails and frees the certificate (REI-11).
+        let deadline = now().plus(policy.validation_window);
+        let expired = expire_validation(&state, &subject, deadline);
+        let expired = replay(state, &CommandId("expired".into()), &expired);
+        let events = conclude_reissue_validation(&expired, "r-1", deadline);
+        assert!(matches!(
+            events.as_slice(),
+            [Event::ReissueFailed(ReissueFailed {
+                cause: ReissueFailure::ValidationExpired,
+                ..
+            })]
+        ));
+        let ended = replay(expired, &CommandId("failed".into()), &events);
+        assert!(ended.as_ref().is_some_and(|c| c.pending_reissue.is_none()));
     }
 
     #[test]

@@ -508,6 +508,7 @@ pub fn certificate_to_proto(cert: &Certificate, now: Timestamp) -> pb::Certifica
                 requested_at: Some(timestamp_to_proto(p.requested_at)),
                 needs_validation: p.needs_validation,
                 needs_review: p.needs_review,
+                validation: p.validation.as_ref().map(validation_to_api),
             }),
         renewal_ordered: cert.renewal_ordered,
         public_key_sha256: cert.public_key_sha256.clone().unwrap_or_default(),
@@ -608,6 +609,7 @@ pub fn event_to_proto(event: &Event) -> pe::CertificateEvent {
             needs_validation: e.needs_validation,
             needs_review: e.needs_review,
             requested_at: Some(timestamp_to_proto(e.requested_at)),
+            validation_method: method_to_proto(e.validation_method) as i32,
         }),
         Event::ReissueCompleted(e) => E::ReissueCompleted(pe::ReissueCompleted {
             reissue_id: e.reissue_id.clone(),
@@ -645,18 +647,22 @@ pub fn event_to_proto(event: &Event) -> pe::CertificateEvent {
                     .collect(),
                 issued_at: Some(timestamp_to_proto(e.issued_at)),
                 deadline: Some(timestamp_to_proto(e.deadline)),
+                reissue_id: e.reissue_id.clone().unwrap_or_default(),
             })
         }
         Event::DomainValidated(e) => E::DomainValidated(pe::DomainValidated {
             domain: e.domain.to_string(),
             method: method_to_proto(e.method) as i32,
             validated_at: Some(timestamp_to_proto(e.validated_at)),
+            reissue_id: e.reissue_id.clone().unwrap_or_default(),
         }),
         Event::ValidationPassed(e) => E::ValidationPassed(pe::ValidationPassed {
             passed_at: Some(timestamp_to_proto(e.passed_at)),
+            reissue_id: e.reissue_id.clone().unwrap_or_default(),
         }),
         Event::ValidationExpired(e) => E::ValidationExpired(pe::ValidationExpired {
             expired_at: Some(timestamp_to_proto(e.expired_at)),
+            reissue_id: e.reissue_id.clone().unwrap_or_default(),
         }),
         Event::RevocationFailed(e) => E::RevocationFailed(pe::RevocationFailed {
             failure: failure_to_proto(e.failure) as i32,
@@ -778,6 +784,7 @@ pub fn event_from_proto(event: pe::CertificateEvent) -> Result<Event, ConvertErr
             needs_validation: e.needs_validation,
             needs_review: e.needs_review,
             requested_at: required_time(&e.requested_at, "requested_at")?,
+            validation_method: method_from_proto(e.validation_method)?,
             reissue_id: e.reissue_id,
             reason: e.reason,
         }),
@@ -818,18 +825,22 @@ pub fn event_from_proto(event: pe::CertificateEvent) -> Result<Event, ConvertErr
                     .collect::<Result<_, ConvertError>>()?,
                 issued_at: required_time(&e.issued_at, "issued_at")?,
                 deadline: required_time(&e.deadline, "deadline")?,
+                reissue_id: non_empty(e.reissue_id),
             })
         }
         E::DomainValidated(e) => Event::DomainValidated(DomainValidated {
             domain: DomainName::parse(&e.domain)?,
             method: stored_method(e.method)?,
             validated_at: required_time(&e.validated_at, "validated_at")?,
+            reissue_id: non_empty(e.reissue_id),
         }),
         E::ValidationPassed(e) => Event::ValidationPassed(ValidationPassed {
             passed_at: required_time(&e.passed_at, "passed_at")?,
+            reissue_id: non_empty(e.reissue_id),
         }),
         E::ValidationExpired(e) => Event::ValidationExpired(ValidationExpired {
             expired_at: required_time(&e.expired_at, "expired_at")?,
+            reissue_id: non_empty(e.reissue_id),
         }),
         E::RevocationFailed(e) => Event::RevocationFailed(RevocationFailed {
             failure: match pb::RevocationFailure::try_from(e.failure) {
@@ -920,6 +931,10 @@ fn reissue_key_from_event(key: Option<pe::ReissueKey>) -> Result<ReissueKey, Con
             },
         },
     )
+}
+
+fn non_empty(text: String) -> Option<String> {
+    (!text.is_empty()).then_some(text)
 }
 
 /// A command's events as one message body.
@@ -1114,6 +1129,7 @@ mod tests {
                 needs_validation: true,
                 needs_review: false,
                 requested_at: Timestamp::from_unix_seconds(11),
+                validation_method: ValidationMethod::File,
             }),
             Event::ReissueCompleted(ReissueCompleted {
                 reissue_id: "r-1".into(),
@@ -1173,17 +1189,21 @@ mod tests {
                 }],
                 issued_at: Timestamp::from_unix_seconds(15),
                 deadline: Timestamp::from_unix_seconds(18),
+                reissue_id: None,
             }),
             Event::DomainValidated(DomainValidated {
                 domain: DomainName::parse("a.example.com").expect("valid"),
                 method: ValidationMethod::File,
                 validated_at: Timestamp::from_unix_seconds(16),
+                reissue_id: Some("r-9".into()),
             }),
             Event::ValidationPassed(ValidationPassed {
                 passed_at: Timestamp::from_unix_seconds(16),
+                reissue_id: None,
             }),
             Event::ValidationExpired(ValidationExpired {
                 expired_at: Timestamp::from_unix_seconds(16),
+                reissue_id: Some("r-9".into()),
             }),
             Event::RevocationFailed(RevocationFailed {
                 failure: RevocationFailure::ValidationExpired,

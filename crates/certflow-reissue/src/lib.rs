@@ -13,8 +13,10 @@
 //!   failed because its original was revoked, REV-14) releases its reservations. A crash at
 //!   any step is picked up from the log when the event is offered again.
 //!
-//! Reissues that need domain validation (REI-9) or a reviewer (REI-10) are refused with
-//! `UNIMPLEMENTED` before anything is reserved or appended.
+//! A reissue that needs domain validation (REI-9) gets its challenges from the validation
+//! service and is certified once they pass, or fails when they expire. Reissues that need a
+//! reviewer (REI-10) are refused with `UNIMPLEMENTED` before anything is reserved or
+//! appended.
 
 #![forbid(unsafe_code)]
 
@@ -25,7 +27,9 @@ use certflow_bus::{
     BusClient, CancellationToken, CommandRuntime, Request, Responder, command_meta, decode_request,
     not_available, reaction_meta, refused, run_reactions, subjects, unavailable,
 };
-use certflow_domain::reissue::{complete_reissue, fail_reissue, reservations};
+use certflow_domain::reissue::{
+    complete_reissue, conclude_reissue_validation, fail_reissue, ready_to_issue, reservations,
+};
 use certflow_domain::{
     CertificateId, Command, Context, DomainError, Event, Reason, ReissueFailure, ReissueKey,
     RequestReissue, Rule, decide, process::key_blocked,
@@ -186,6 +190,10 @@ async fn request_reissue(shared: &Shared, request: Request) -> Reply {
         reason: req.reason.clone(),
         key,
         enterprise_info: req.enterprise_info.clone().into_iter().collect(),
+        validation_method: match certflow_proto::convert::method_from_proto(req.validation_method) {
+            Ok(method) => method,
+            Err(err) => return refused(&err),
+        },
     };
     // Decide once on the current state before reserving or generating anything.
     let requested = match preview(shared, &meta, &command).await {
@@ -195,11 +203,11 @@ async fn request_reissue(shared: &Shared, request: Request) -> Reply {
     let Event::ReissueRequested(requested) = requested else {
         return unavailable("the reissue could not be decided");
     };
-    if requested.needs_validation || requested.needs_review {
+    if requested.needs_review {
         return certflow_bus::unimplemented_reply(
-            "this reissue needs domain validation (a new key, more than 3 days after issue) or \
-             a reviewer (changed organisation details), which reissues do not offer yet; \
-             reissue with the original key, or contact support",
+            "this reissue changes the organisation details of an OV/EV certificate, which \
+             needs a reviewer; reissues do not offer review yet: reissue with the recorded \
+             details, or contact support",
         );
     }
     if let Some(password) = password {
@@ -433,15 +441,28 @@ async fn release(shared: &Shared, domains: &[String], holder: &LockHolder) {
     }
 }
 
-/// Completes requested reissues and releases the reservations of ended ones.
+/// Completes requested reissues once nothing is missing (REI-9: a passed validation), fails
+/// those whose validation expired, and releases the reservations of ended ones.
 async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), StoreError> {
     let id = &batch.certificate_id;
     for event in &batch.events {
         match event {
-            Event::ReissueRequested(requested)
-                if !requested.needs_validation && !requested.needs_review =>
-            {
-                complete(&shared, &batch, &requested.reissue_id).await?;
+            Event::ReissueRequested(requested) if !requested.needs_validation => {
+                complete_if_ready(&shared, &batch, &requested.reissue_id).await?;
+            }
+            Event::ValidationPassed(passed) => {
+                if let Some(reissue_id) = &passed.reissue_id {
+                    complete_if_ready(&shared, &batch, reissue_id).await?;
+                }
+            }
+            Event::ValidationExpired(expired) => {
+                if let Some(reissue_id) = &expired.reissue_id {
+                    let meta = reaction_meta(SERVICE, "expired", &batch, id);
+                    execute(&shared, id, &meta, |state| {
+                        conclude_reissue_validation(state, reissue_id, certflow_bus::now())
+                    })
+                    .await?;
+                }
             }
             Event::ReissueCompleted(e) => release_for(&shared, id, &e.reissue_id).await?,
             Event::ReissueFailed(e) => release_for(&shared, id, &e.reissue_id).await?,
@@ -449,6 +470,38 @@ async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+async fn complete_if_ready(
+    shared: &Shared,
+    batch: &RecordedBatch,
+    reissue_id: &str,
+) -> Result<(), StoreError> {
+    let loaded = shared.runtime.store.load(&batch.certificate_id).await?;
+    if ready_to_issue(&loaded.state, reissue_id) {
+        complete(shared, batch, reissue_id).await?;
+    }
+    Ok(())
+}
+
+async fn execute(
+    shared: &Shared,
+    id: &CertificateId,
+    meta: &CommandMeta,
+    decide: impl Fn(&certflow_domain::State) -> Vec<Event>,
+) -> Result<(), StoreError> {
+    match shared
+        .runtime
+        .store
+        .execute(id, meta, |state| {
+            Ok::<_, std::convert::Infallible>(decide(state))
+        })
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(ExecuteError::Store(err)) => Err(err),
+        Err(ExecuteError::Refused(never)) => match never {},
+    }
 }
 
 /// Has the issuance service certify the reissue, then records the outcome on the original.
@@ -502,18 +555,7 @@ async fn complete(
         }
     };
     let meta = reaction_meta(SERVICE, "end", batch, id);
-    match shared
-        .runtime
-        .store
-        .execute(id, &meta, |state| {
-            Ok::<_, std::convert::Infallible>(decide_end(state))
-        })
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(ExecuteError::Store(err)) => Err(err),
-        Err(ExecuteError::Refused(never)) => match never {},
-    }
+    execute(shared, id, &meta, decide_end).await
 }
 
 /// Releases the reservations a reissue of certificate `id` held.

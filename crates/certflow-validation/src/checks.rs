@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use certflow_bus::{Request, decode_request, now, refused, response, unavailable};
+use certflow_domain::process::ValidationFor;
 use certflow_domain::{CertificateId, DomainError, DomainName, State, ValidationMethod, process};
 use certflow_eventstore::{CheckTask, CommandMeta, StoreError, actor_from_headers, headers};
 use certflow_proto::convert::certificate_to_proto;
@@ -62,7 +63,7 @@ pub(crate) async fn work(shared: Shared, shutdown: certflow_bus::CancellationTok
 async fn run_task(shared: &Shared, task: CheckTask) {
     let id = &task.certificate_id;
     let next = match check(shared, id, task.challenges_sequence, &task.correlation_id).await {
-        Ok(checked) => process::validation_deadline(&checked.state).map(|deadline| {
+        Ok(checked) => process::next_deadline(&checked.state).map(|deadline| {
             let until_deadline = Duration::from_millis(
                 u64::try_from(deadline.since(now()).as_millis()).unwrap_or(0),
             );
@@ -114,35 +115,49 @@ async fn check(
             .into(),
         ));
     }
-    if process::validation_deadline(&loaded.state).is_none() {
+    // Every open validation: the pending revocation's and a pending reissue's (REI-9).
+    let subjects = process::open_validations(&loaded.state);
+    if subjects.is_empty() {
         return Ok(Checked {
             state: loaded.state,
             probes: Vec::new(),
         });
     }
-    let open = process::open_challenges(&loaded.state);
-    let probes =
-        join_all(open.iter().map(|(domain, method, value)| {
-            probe_one(shared, domain.clone(), *method, value.clone())
-        }))
-        .await;
-    let proven: Vec<(DomainName, String)> = open
+    let open: Vec<(ValidationFor, DomainName, ValidationMethod, String)> = subjects
         .iter()
-        .zip(&probes)
-        .filter(|(_, probe)| probe.found)
-        .map(|((domain, _, value), _)| (domain.clone(), value.clone()))
+        .flat_map(|subject| {
+            process::open_challenges(&loaded.state, subject)
+                .into_iter()
+                .map(move |(domain, method, value)| (subject.clone(), domain, method, value))
+        })
         .collect();
+    let probes = join_all(open.iter().map(|(_, domain, method, value)| {
+        probe_one(shared, domain.clone(), *method, value.clone())
+    }))
+    .await;
     let meta = check_meta(correlation_id);
     let executed = shared
         .store
         .execute(id, &meta, |state| {
             let now = now();
-            let proofs = process::record_proofs(state, &proven, now);
-            Ok::<_, std::convert::Infallible>(if proofs.is_empty() {
-                process::expire_validation(state, now)
-            } else {
-                proofs
-            })
+            let events = subjects
+                .iter()
+                .flat_map(|subject| {
+                    let proven: Vec<(DomainName, String)> = open
+                        .iter()
+                        .zip(&probes)
+                        .filter(|((for_, ..), probe)| for_ == subject && probe.found)
+                        .map(|((_, domain, _, value), _)| (domain.clone(), value.clone()))
+                        .collect();
+                    let proofs = process::record_proofs(state, subject, &proven, now);
+                    if proofs.is_empty() {
+                        process::expire_validation(state, subject, now)
+                    } else {
+                        proofs
+                    }
+                })
+                .collect();
+            Ok::<_, std::convert::Infallible>(events)
         })
         .await
         .map_err(execute_error)?;

@@ -181,6 +181,23 @@ async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), StoreError> {
                     .await
                     .map_err(execute_error)?;
             }
+            Event::ReissueRequested(requested) if requested.needs_validation => {
+                let meta = reaction_meta(SERVICE, "reissue-challenge", &batch, id);
+                let now = certflow_bus::now();
+                let policy = shared.policy.clone();
+                shared
+                    .store
+                    .execute(id, &meta, |state| {
+                        Ok::<_, std::convert::Infallible>(process::issue_reissue_challenges(
+                            state,
+                            now,
+                            &policy,
+                            challenge_value,
+                        ))
+                    })
+                    .await
+                    .map_err(execute_error)?;
+            }
             Event::ValidationChallengesIssued(_) => {
                 shared
                     .checks
