@@ -46,6 +46,8 @@ async fn services_cannot_publish_or_subscribe_outside_their_subjects() {
     let forbidden = [
         ("projection", "certflow.events.certificate.forged"),
         ("gateway", "certflow.events.certificate.forged"),
+        ("gateway", "certflow.cmd.issuance.reissue"),
+        ("gateway", "certflow.cmd.issuance.generate-key"),
         ("validation", "certflow.cmd.revocation.request"),
         ("issuance", "certflow.cmd.revocation.request"),
         ("review", "certflow.keys.sealed.forged"),

@@ -14,6 +14,7 @@ pub mod code {
     pub const NOT_FOUND: i32 = 5;
     pub const ALREADY_EXISTS: i32 = 6;
     pub const PERMISSION_DENIED: i32 = 7;
+    pub const DEADLINE_EXCEEDED: i32 = 4;
     pub const FAILED_PRECONDITION: i32 = 9;
     pub const ABORTED: i32 = 10;
     pub const UNIMPLEMENTED: i32 = 12;

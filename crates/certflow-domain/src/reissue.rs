@@ -63,11 +63,13 @@ pub(crate) fn decide_reissue(
             "a reissue of this certificate is already in progress; wait for it to complete",
         ));
     }
-    if cert.status(ctx.now) != Status::Issued {
+    if cert.status(ctx.now) != Status::Issued || cert.source == crate::certificate::Source::Uploaded
+    {
         return Err(DomainError::refused(
             Rule::Rei1,
             Reason::CertNotIssued,
-            "only an issued certificate (not revoked, being revoked or expired) can be reissued",
+            "only a certificate issued here that is not revoked, being revoked or expired can \
+             be reissued",
         ));
     }
     if cert.not_after.since(ctx.now) <= ctx.policy.renewal_window {
@@ -115,8 +117,9 @@ pub(crate) fn decide_reissue(
             "DNS_AUTO is set up per domain, not chosen per request; choose DNS or FILE",
         ));
     }
-    let needs_validation =
-        !matches!(cmd.key, ReissueKey::Original) && ctx.now.since(cert.issued_at) >= FRESH_ISSUE;
+    // Fresh: issued (not merely dated) less than 3 days ago.
+    let fresh = cert.issued_at <= ctx.now && ctx.now.since(cert.issued_at) < FRESH_ISSUE;
+    let needs_validation = !matches!(cmd.key, ReissueKey::Original) && !fresh;
     let enterprise_changed =
         !cmd.enterprise_info.is_empty() && cmd.enterprise_info != cert.enterprise_info;
     let needs_review = matches!(cert.level, Level::Ov | Level::Ev) && enterprise_changed;
@@ -587,6 +590,36 @@ mod tests {
             reissued.as_ref().and_then(|c| c.original.clone()),
             Some(id("orig"))
         );
+    }
+
+    #[test]
+    fn rei1_uploaded_certificates_are_not_reissued_here() {
+        let mut state = issued(Original::default());
+        if let Some(cert) = &mut state {
+            cert.source = crate::certificate::Source::Uploaded;
+        }
+        refused(
+            apply(
+                state,
+                &Command::RequestReissue(reissue(ReissueKey::Original)),
+            ),
+            Rule::Rei1,
+            Reason::CertNotIssued,
+        );
+    }
+
+    #[test]
+    fn rei9_a_certificate_dated_in_the_future_is_not_fresh() {
+        let future = issued(Original {
+            issued_days_ago: -5,
+            ..Original::default()
+        });
+        let state = apply(
+            future,
+            &Command::RequestReissue(reissue(generated(KeyAlgorithm::EccP256))),
+        )
+        .expect("requested");
+        assert!(requested(&state).needs_validation);
     }
 
     #[test]

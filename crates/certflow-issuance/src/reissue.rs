@@ -136,9 +136,13 @@ pub(crate) async fn issue_reissued(
         Ok(certified) => certified,
         Err(err) => {
             warn!(error = %err, reissue = %req.reissue_id, "the CA would not certify a reissue");
+            // The same key would be refused again: a final answer, and the reissue fails.
             return match ca_refusal(err) {
                 certflow_bus::CommandError::Domain(err) => refused(&err),
-                other => unavailable(other.to_string()),
+                other => refused(&DomainError::invalid(
+                    Reason::KeyPolicyViolation,
+                    format!("the CA would not certify this key: {other}"),
+                )),
             };
         }
     };

@@ -210,19 +210,30 @@ async fn request_reissue(shared: &Shared, request: Request) -> Reply {
              details, or contact support",
         );
     }
-    if let Some(password) = password {
-        match generate_key(shared, &request, &command, password).await {
-            Ok(key) => command.key = key,
-            Err(reply) => return reply,
-        }
-    }
     let holder = LockHolder {
         reissue_id: reissue_id.clone(),
         certificate_id: id.clone(),
     };
     let domains: Vec<String> = reservations(&requested.domains).into_iter().collect();
+    let reserved_at = std::time::Instant::now();
     if let Err(reply) = reserve(shared, &domains, &holder).await {
         return reply;
+    }
+    // Only a reissue that holds its reservations has a key made for it.
+    if let Some(password) = password {
+        match generate_key(shared, &request, &command, password).await {
+            Ok(key) => command.key = key,
+            Err(reply) => {
+                release(shared, &domains, &holder).await;
+                return reply;
+            }
+        }
+    }
+    // A hold may be taken over once it is older than `stale_after`: a request that got this
+    // slow gives up before recording rather than race a taker.
+    if reserved_at.elapsed() > shared.config.stale_after / 2 {
+        release(shared, &domains, &holder).await;
+        return unavailable("the reissue took too long to start; retry with the same request id");
     }
     let command_for_run = Command::RequestReissue(command);
     let reply = shared
@@ -237,10 +248,31 @@ async fn request_reissue(shared: &Shared, request: Request) -> Reply {
             },
         )
         .await;
-    if !matches!(reply.outcome, Some(Outcome::Response(_))) {
+    let recorded = match &reply.outcome {
+        Some(Outcome::Response(_)) => true,
+        // A refusal by the rules or the input: nothing was recorded.
+        Some(Outcome::Refusal(refusal)) if is_definite_refusal(refusal.code) => false,
+        // Unknown (the append may have landed): the log says.
+        _ => !is_gone(shared, &holder).await.unwrap_or(false),
+    };
+    if !recorded {
         release(shared, &domains, &holder).await;
     }
     reply
+}
+
+/// A refusal that says nothing was done (as opposed to "could not tell").
+fn is_definite_refusal(code: i32) -> bool {
+    use certflow_bus::code;
+    matches!(
+        code,
+        code::INVALID_ARGUMENT
+            | code::NOT_FOUND
+            | code::ALREADY_EXISTS
+            | code::PERMISSION_DENIED
+            | code::FAILED_PRECONDITION
+            | code::UNIMPLEMENTED
+    )
 }
 
 /// The key a request names: the original's, a CSR's (checked, and not blocked), or a key
@@ -530,22 +562,32 @@ async fn complete(
         )
         .await
         .map_err(|err| StoreError::Unavailable(err.to_string().into()))?;
-    let completed = match reply.outcome {
-        Some(Outcome::Response(_)) => true,
+    let issued = match reply.outcome {
+        Some(Outcome::Response(body)) => Some(
+            certflow_proto::bus::v1::IssueReissuedResponse::decode(body.as_slice())
+                .ok()
+                .and_then(|r| CertificateId::parse(&r.certificate_id).ok()),
+        ),
+        // Could not tell (the issuance service or the log was unavailable): the event comes
+        // back later.
         Some(Outcome::Refusal(refusal))
-            if refusal.code == certflow_bus::code::FAILED_PRECONDITION
-                || refusal.code == certflow_bus::code::INVALID_ARGUMENT =>
+            if !matches!(
+                refusal.code,
+                certflow_bus::code::UNAVAILABLE
+                    | certflow_bus::code::ABORTED
+                    | certflow_bus::code::DEADLINE_EXCEEDED
+            ) =>
         {
             warn!(reissue = reissue_id, reason = %refusal.reason, "the reissue was not issued");
-            false
+            None
         }
         other => {
-            // The issuance service could not answer: the event comes back later.
             return Err(StoreError::Unavailable(
                 format!("issuing a reissue: {other:?}").into(),
             ));
         }
     };
+    let completed = issued.is_some();
     let decide_end = |state: &certflow_domain::State| {
         let now = certflow_bus::now();
         if completed {
@@ -555,7 +597,31 @@ async fn complete(
         }
     };
     let meta = reaction_meta(SERVICE, "end", batch, id);
-    execute(shared, id, &meta, decide_end).await
+    execute(shared, id, &meta, decide_end).await?;
+    // REV-5: a certificate certified while its original was being revoked goes with it.
+    if let Some(Some(new_id)) = issued {
+        let original = shared.runtime.store.load(id).await?;
+        if let Some(reason) = original
+            .state
+            .as_ref()
+            .filter(|c| !c.reissues.contains(&new_id))
+            .and_then(|c| c.revocation.as_ref())
+            .filter(|r| r.revoked_at.is_some())
+            .map(|r| r.reason)
+        {
+            let meta = reaction_meta(SERVICE, "orphan", batch, &new_id);
+            execute(shared, &new_id, &meta, |state| {
+                certflow_domain::process::revoke_with_original(
+                    state,
+                    id,
+                    reason,
+                    certflow_bus::now(),
+                )
+            })
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Releases the reservations a reissue of certificate `id` held.
