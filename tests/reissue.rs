@@ -639,3 +639,112 @@ async fn rev14_revoking_an_original_ends_its_pending_reissue_and_frees_the_reser
     .await;
     assert!(started.is_some(), "the reservation was released");
 }
+
+#[tokio::test]
+async fn rei10_changed_organisation_details_wait_for_a_reviewer() {
+    use certflow_proto::v1::{
+        ApproveReviewRequest, Level, NextReviewTaskRequest, RejectReviewRequest, ReviewRequestKind,
+    };
+    let certflow = Certflow::start().await.expect("start");
+    let (mut certs, mut reissues) = clients(&certflow).await;
+    let rita = certflow
+        .reviews_as(&certflow.token("rita", "certflow-review", &["reviewer"]))
+        .await
+        .expect("client");
+    let ov = |domain: &str| IssueCertificateRequest {
+        level: Level::Ov as i32,
+        enterprise_info: [("organization".to_string(), "Acme".to_string())].into(),
+        ..dns_auto_dv("acme", domain)
+    };
+    let renamed = |id: &str| RequestReissueRequest {
+        enterprise_info: [("organization".to_string(), "Acme Holdings".to_string())].into(),
+        ..reissue(id, original_key())
+    };
+    let next_task = || {
+        let rita = rita.clone();
+        async move {
+            eventually(WAIT, || {
+                let mut rita = rita.clone();
+                async move {
+                    let next = rita
+                        .next_review_task(NextReviewTaskRequest {})
+                        .await
+                        .ok()?
+                        .into_inner();
+                    Some((next.task?, next.lease))
+                }
+            })
+            .await
+            .expect("a review task")
+        }
+    };
+
+    // Approved: the reissue completes with the new details.
+    let approved = issue(&mut certs, ov("ov1.example.com")).await;
+    let accepted = reissues
+        .request_reissue(renamed(&approved.id))
+        .await
+        .expect("accepted")
+        .into_inner();
+    let (task, lease) = next_task().await;
+    assert_eq!(task.kind, ReviewRequestKind::Reissue as i32);
+    assert!(
+        task.description.contains("Acme Holdings"),
+        "{}",
+        task.description
+    );
+    rita.clone()
+        .approve_review(ApproveReviewRequest {
+            request_id: request_id(),
+            task_id: task.task_id.clone(),
+            comment: "the company was renamed".into(),
+            lease,
+        })
+        .await
+        .expect("approved");
+    wait_until(&certs, &approved.id, WAIT, "complete its reissue", |c| {
+        c.reissue_ids.contains(&accepted.new_certificate_id)
+    })
+    .await;
+    let new = wait_for_status(
+        &mut certs,
+        &accepted.new_certificate_id,
+        CertificateStatus::Issued,
+    )
+    .await;
+    assert_eq!(
+        new.enterprise_info.get("organization").map(String::as_str),
+        Some("Acme Holdings")
+    );
+
+    // Rejected: the reissue fails and the original is issued as it was.
+    let rejected = issue(&mut certs, ov("ov2.example.net")).await;
+    reissues
+        .request_reissue(renamed(&rejected.id))
+        .await
+        .expect("accepted");
+    let (task, lease) = next_task().await;
+    rita.clone()
+        .reject_review(RejectReviewRequest {
+            request_id: request_id(),
+            task_id: task.task_id,
+            comment: "no proof of the new name".into(),
+            lease,
+        })
+        .await
+        .expect("rejected");
+    let ended = wait_until(&certs, &rejected.id, WAIT, "end its reissue", |c| {
+        c.pending_reissue.is_none()
+    })
+    .await;
+    assert!(ended.reissue_ids.is_empty());
+    assert_eq!(
+        ended
+            .enterprise_info
+            .get("organization")
+            .map(String::as_str),
+        Some("Acme")
+    );
+    let history = support::history_types(&certs, &rejected.id).await;
+    assert!(history.iter().any(|t| t == "ReissueFailed"), "{history:?}");
+}

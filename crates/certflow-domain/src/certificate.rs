@@ -443,6 +443,12 @@ pub struct PendingReissue {
     pub validation: Option<DomainValidation>,
     /// REI-10: a reviewer must approve first.
     pub needs_review: bool,
+    /// The organisation details asked for; empty: the recorded ones.
+    pub enterprise_info: BTreeMap<String, String>,
+    /// The account that asked.
+    pub requested_by: String,
+    /// The review, once queued.
+    pub review: Option<Review>,
 }
 
 /// Where a reissued certificate's key comes from (REI-7).

@@ -105,6 +105,8 @@ pub struct RevocationDocumentUploaded {
 /// (REV-R4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReviewQueued {
+    /// The reissue under review (REI-10); none: the pending revocation.
+    pub reissue_id: Option<String>,
     pub task_id: String,
     pub approvals_needed: u32,
     pub queued_at: Timestamp,
@@ -113,18 +115,24 @@ pub struct ReviewQueued {
 /// A reviewer approved (REV-13); more may be needed (REV-R3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReviewApproved {
+    /// The reissue under review; none: the pending revocation.
+    pub reissue_id: Option<String>,
     pub vote: Vote,
 }
 
 /// Enough reviewers approved; the revocation service revokes next.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReviewPassed {
+    /// The reissue under review; none: the pending revocation.
+    pub reissue_id: Option<String>,
     pub passed_at: Timestamp,
 }
 
 /// A reviewer rejected (REV-13); the revocation service fails the revocation next.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReviewRejected {
+    /// The reissue under review; none: the pending revocation.
+    pub reissue_id: Option<String>,
     pub vote: Vote,
 }
 
@@ -208,6 +216,10 @@ pub struct ReissueRequested {
     /// How the customer proves domains without automatic validation (REI-9).
     pub validation_method: ValidationMethod,
     pub needs_review: bool,
+    /// The organisation details the reissue asks for (REI-10); empty: the recorded ones.
+    pub enterprise_info: BTreeMap<String, String>,
+    /// The account that asked (REV-R2 for the review).
+    pub requested_by: String,
     pub requested_at: Timestamp,
 }
 

@@ -747,6 +747,9 @@ mod tests {
                 validation_method: ValidationMethod::Dns,
                 validation: None,
                 needs_review: false,
+                enterprise_info: BTreeMap::new(),
+                requested_by: "acme".into(),
+                review: None,
             });
         }
         assert_eq!(

@@ -132,6 +132,12 @@ pub(crate) fn decide_reissue(
         needs_validation,
         validation_method: cmd.validation_method,
         needs_review,
+        enterprise_info: if enterprise_changed {
+            cmd.enterprise_info.clone()
+        } else {
+            BTreeMap::new()
+        },
+        requested_by: ctx.actor.account.clone(),
         requested_at: ctx.now,
     })])
 }
@@ -234,7 +240,12 @@ pub fn reissued_certificate(
         renewal_ordered: false,
         x509: None,
         original: Some(original.id.clone()),
-        enterprise_info: original.enterprise_info.clone(),
+        // REI-10: approved new details, or the recorded ones.
+        enterprise_info: if pending.enterprise_info.is_empty() {
+            original.enterprise_info.clone()
+        } else {
+            pending.enterprise_info.clone()
+        },
     }
 }
 
@@ -277,13 +288,33 @@ pub fn ready_to_issue(state: &State, reissue_id: &str) -> bool {
     state
         .as_ref()
         .and_then(|c| c.pending_reissue.as_ref())
-        .filter(|p| p.reissue_id == reissue_id && !p.needs_review)
+        .filter(|p| p.reissue_id == reissue_id)
         .is_some_and(|p| {
-            !p.needs_validation
+            let validated = !p.needs_validation
                 || p.validation
                     .as_ref()
-                    .is_some_and(|v| v.outcome == Some(crate::ValidationOutcome::Passed))
+                    .is_some_and(|v| v.outcome == Some(crate::ValidationOutcome::Passed));
+            let approved = !p.needs_review
+                || p.review
+                    .as_ref()
+                    .is_some_and(|r| r.outcome == Some(crate::ReviewOutcome::Approved));
+            validated && approved
         })
+}
+
+/// REI-10: a pending reissue a reviewer rejected fails (REI-11).
+pub fn conclude_reissue_review(state: &State, reissue_id: &str, now: Timestamp) -> Vec<Event> {
+    let rejected = state
+        .as_ref()
+        .and_then(|c| c.pending_reissue.as_ref())
+        .filter(|p| p.reissue_id == reissue_id)
+        .and_then(|p| p.review.as_ref())
+        .is_some_and(|r| r.outcome == Some(crate::ReviewOutcome::Rejected));
+    if rejected {
+        fail_reissue(state, reissue_id, ReissueFailure::ReviewRejected, now)
+    } else {
+        Vec::new()
+    }
 }
 
 /// REI-9 with REV-11: a pending reissue whose validation expired fails (REI-11).
@@ -315,6 +346,9 @@ pub(crate) fn evolve_reissue(cert: &mut Certificate, event: &Event) {
                 validation_method: e.validation_method,
                 validation: None,
                 needs_review: e.needs_review,
+                enterprise_info: e.enterprise_info.clone(),
+                requested_by: e.requested_by.clone(),
+                review: None,
             });
         }
         Event::ReissueCompleted(e) => {
@@ -852,6 +886,97 @@ mod tests {
         )
         .expect("requested");
         assert!(!requested(&dv).needs_review);
+    }
+
+    #[test]
+    fn rei10_a_reviewer_approves_or_rejects_a_reissue_with_new_enterprise_info() {
+        use crate::certificate::{Actor, Role};
+        use crate::command::DecideReview;
+        use crate::review::queue_reissue_review;
+        let policy = Policy::default();
+        let ov = issued(Original {
+            level: Level::Ov,
+            ..Original::default()
+        });
+        let pending = apply(
+            ov,
+            &Command::RequestReissue(RequestReissue {
+                enterprise_info: BTreeMap::from([("organization".into(), "Acme Holdings".into())]),
+                ..reissue(ReissueKey::Original)
+            }),
+        )
+        .expect("requested");
+        assert!(!ready_to_issue(&pending, "r-1"), "not before approval");
+        let queued = queue_reissue_review(&pending, now(), &policy);
+        let state = replay(pending, &CommandId("queued".into()), &queued);
+        assert!(
+            queue_reissue_review(&state, now(), &policy).is_empty(),
+            "once"
+        );
+        let task = state
+            .as_ref()
+            .and_then(|c| c.pending_reissue.as_ref())
+            .and_then(|p| p.review.as_ref())
+            .map(|r| r.task_id.clone())
+            .expect("task");
+        assert_eq!(task, "orig/reissue/r-1");
+        let decide_as = |state: &State, actor: &Actor, approve: bool| {
+            let command_id = CommandId(format!("d-{approve}-{}", actor.subject));
+            let ctx = Context {
+                now: now(),
+                command_id: &command_id,
+                actor,
+                policy: &policy,
+            };
+            let command = Command::DecideReview(DecideReview {
+                id: id("orig"),
+                task_id: task.clone(),
+                approve,
+                comment: "checked".into(),
+            });
+            decide(state, &command, &ctx).map(|events| replay(state.clone(), &command_id, &events))
+        };
+        let reviewer = Actor {
+            subject: "rita".into(),
+            account: "reviewers".into(),
+            roles: vec![Role::Reviewer],
+        };
+        // REV-R2: the requesting account's reviewers may not decide.
+        let own = Actor {
+            subject: "acme-reviewer".into(),
+            account: "acme".into(),
+            roles: vec![Role::Reviewer],
+        };
+        assert_eq!(
+            decide_as(&state, &own, true)
+                .expect_err("self review")
+                .reason(),
+            Reason::SelfReviewForbidden
+        );
+        let approved = decide_as(&state, &reviewer, true).expect("approved");
+        assert!(ready_to_issue(&approved, "r-1"));
+        let cert = approved.as_ref().expect("cert");
+        let issued =
+            reissued_certificate(cert, cert.pending_reissue.as_ref().expect("pending"), now());
+        assert_eq!(
+            issued
+                .enterprise_info
+                .get("organization")
+                .map(String::as_str),
+            Some("Acme Holdings"),
+            "the approved details"
+        );
+        let rejected = decide_as(&state, &reviewer, false).expect("rejected");
+        let events = conclude_reissue_review(&rejected, "r-1", now());
+        assert!(matches!(
+            events.as_slice(),
+            [Event::ReissueFailed(ReissueFailed {
+                cause: ReissueFailure::ReviewRejected,
+                ..
+            })]
+        ));
+        // The revocation's review is untouched by all this.
+        assert!(rejected.as_ref().is_some_and(|c| c.revocation.is_none()));
     }
 
     #[test]

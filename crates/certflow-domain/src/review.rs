@@ -128,6 +128,7 @@ pub fn queue_review(state: &State, now: Timestamp, policy: &Policy) -> Vec<Event
         return Vec::new();
     }
     vec![Event::ReviewQueued(ReviewQueued {
+        reissue_id: None,
         task_id: task_id(cert, revocation.requested_at),
         approvals_needed: policy.approvals_needed(cert.brand, cert.level),
         queued_at: now,
@@ -169,22 +170,58 @@ pub(crate) fn decide_review(
             format!("a decision needs a comment of 1 to {MAX_COMMENT} characters"),
         ));
     }
-    // The task's revocation: the current one, or an earlier one that has ended.
-    let current = cert
-        .revocation
+    // The task's request: a pending reissue (REI-10), or the revocation (current or ended).
+    let pending_reissue = cert
+        .pending_reissue
         .as_ref()
-        .filter(|r| task_id(cert, r.requested_at) == cmd.task_id);
-    let ended_earlier = cert
-        .failed_revocation
-        .as_ref()
-        .is_some_and(|f| task_id(cert, f.requested_at) == cmd.task_id);
-    let revocation = match current {
-        Some(revocation) if revocation.revoked_at.is_none() => revocation,
-        Some(_) => return Err(already_decided()),
-        None if ended_earlier => return Err(already_decided()),
-        None => return Err(unknown()),
+        .filter(|p| reissue_task_id(cert, &p.reissue_id) == cmd.task_id);
+    let (reissue_id, requested_by, review) = if let Some(pending) = pending_reissue {
+        let review = match &pending.review {
+            Some(review) => review,
+            None => return Err(not_queued()),
+        };
+        (
+            Some(pending.reissue_id.clone()),
+            pending.requested_by.as_str(),
+            review,
+        )
+    } else if cmd.task_id.contains("/reissue/") {
+        // A reissue that is no longer pending: it ended, one way or another.
+        return Err(already_decided());
+    } else {
+        let current = cert
+            .revocation
+            .as_ref()
+            .filter(|r| task_id(cert, r.requested_at) == cmd.task_id);
+        let ended_earlier = cert
+            .failed_revocation
+            .as_ref()
+            .is_some_and(|f| task_id(cert, f.requested_at) == cmd.task_id);
+        let revocation = match current {
+            Some(revocation) if revocation.revoked_at.is_none() => revocation,
+            Some(_) => return Err(already_decided()),
+            None if ended_earlier => return Err(already_decided()),
+            None => return Err(unknown()),
+        };
+        let review = match &revocation.review {
+            Some(review) => review,
+            None if revocation.document.is_none()
+                && revocation.path
+                    == (RevocationPath::ManualReview {
+                        document_required: true,
+                    }) =>
+            {
+                return Err(DomainError::refused(
+                    Rule::RevR4,
+                    Reason::ReviewWaitingForDocument,
+                    "this review waits for the customer's stamped document and is not open yet",
+                ));
+            }
+            None => return Err(not_queued()),
+        };
+        (None, revocation.requested_by.as_str(), review)
     };
-    if actor.account == revocation.requested_by || actor.account == cert.account {
+    if actor.account == requested_by || actor.account == cert.account {
         return Err(DomainError::permission_denied(
             Rule::RevR2,
             Reason::SelfReviewForbidden,
@@ -192,28 +229,6 @@ pub(crate) fn decide_review(
              to another reviewer",
         ));
     }
-    let review = match &revocation.review {
-        Some(review) => review,
-        None if revocation.document.is_none()
-            && revocation.path
-                == (RevocationPath::ManualReview {
-                    document_required: true,
-                }) =>
-        {
-            return Err(DomainError::refused(
-                Rule::RevR4,
-                Reason::ReviewWaitingForDocument,
-                "this review waits for the customer's stamped document and is not open yet",
-            ));
-        }
-        None => {
-            return Err(DomainError::refused(
-                Rule::RevR1,
-                Reason::ReviewNotQueued,
-                "this review is being put on the queue; try again in a moment",
-            ));
-        }
-    };
     if review.outcome.is_some() {
         return Err(already_decided());
     }
@@ -231,14 +246,56 @@ pub(crate) fn decide_review(
         at: ctx.now,
     };
     if !cmd.approve {
-        return Ok(vec![Event::ReviewRejected(ReviewRejected { vote })]);
+        return Ok(vec![Event::ReviewRejected(ReviewRejected {
+            reissue_id,
+            vote,
+        })]);
     }
-    let mut events = vec![Event::ReviewApproved(ReviewApproved { vote })];
+    let mut events = vec![Event::ReviewApproved(ReviewApproved {
+        reissue_id: reissue_id.clone(),
+        vote,
+    })];
     let approvals = u32::try_from(review.approvals.len()).unwrap_or(u32::MAX) + 1;
     if approvals >= review.approvals_needed {
-        events.push(Event::ReviewPassed(ReviewPassed { passed_at: ctx.now }));
+        events.push(Event::ReviewPassed(ReviewPassed {
+            reissue_id,
+            passed_at: ctx.now,
+        }));
     }
     Ok(events)
+}
+
+fn not_queued() -> DomainError {
+    DomainError::refused(
+        Rule::RevR1,
+        Reason::ReviewNotQueued,
+        "this review is being put on the queue; try again in a moment",
+    )
+}
+
+/// The review task id of reissue `reissue_id` of `cert`.
+pub fn reissue_task_id(cert: &Certificate, reissue_id: &str) -> String {
+    format!("{}/reissue/{reissue_id}", cert.id)
+}
+
+/// REI-10: the review task of a pending reissue that needs a reviewer, once.
+pub fn queue_reissue_review(state: &State, now: Timestamp, policy: &Policy) -> Vec<Event> {
+    let Some(cert) = state else {
+        return Vec::new();
+    };
+    let Some(pending) = cert
+        .pending_reissue
+        .as_ref()
+        .filter(|p| p.needs_review && p.review.is_none())
+    else {
+        return Vec::new();
+    };
+    vec![Event::ReviewQueued(ReviewQueued {
+        reissue_id: Some(pending.reissue_id.clone()),
+        task_id: reissue_task_id(cert, &pending.reissue_id),
+        approvals_needed: policy.approvals_needed(cert.brand, cert.level),
+        queued_at: now,
+    })]
 }
 
 fn already_decided() -> DomainError {
@@ -251,15 +308,37 @@ fn already_decided() -> DomainError {
 
 /// The state after a review event.
 pub(crate) fn evolve_review(cert: &mut Certificate, event: &Event) {
-    let Some(revocation) = cert.revocation.as_mut().filter(|r| r.revoked_at.is_none()) else {
+    if let Event::RevocationDocumentUploaded(e) = event {
+        if let Some(revocation) = cert.revocation.as_mut().filter(|r| r.revoked_at.is_none()) {
+            revocation.document = Some(e.document.clone());
+        }
+        return;
+    }
+    let reissue_id = match event {
+        Event::ReviewQueued(e) => &e.reissue_id,
+        Event::ReviewApproved(e) => &e.reissue_id,
+        Event::ReviewPassed(e) => &e.reissue_id,
+        Event::ReviewRejected(e) => &e.reissue_id,
+        _ => return,
+    };
+    let slot = match reissue_id {
+        None => cert
+            .revocation
+            .as_mut()
+            .filter(|r| r.revoked_at.is_none())
+            .map(|r| &mut r.review),
+        Some(id) => cert
+            .pending_reissue
+            .as_mut()
+            .filter(|p| &p.reissue_id == id)
+            .map(|p| &mut p.review),
+    };
+    let Some(slot) = slot else {
         return;
     };
     match event {
-        Event::RevocationDocumentUploaded(e) => {
-            revocation.document = Some(e.document.clone());
-        }
         Event::ReviewQueued(e) => {
-            revocation.review = Some(Review {
+            *slot = Some(Review {
                 task_id: e.task_id.clone(),
                 approvals_needed: e.approvals_needed,
                 queued_at: e.queued_at,
@@ -269,17 +348,17 @@ pub(crate) fn evolve_review(cert: &mut Certificate, event: &Event) {
             });
         }
         Event::ReviewApproved(e) => {
-            if let Some(review) = revocation.review.as_mut() {
+            if let Some(review) = slot.as_mut() {
                 review.approvals.push(e.vote.clone());
             }
         }
         Event::ReviewPassed(_) => {
-            if let Some(review) = revocation.review.as_mut() {
+            if let Some(review) = slot.as_mut() {
                 review.outcome = Some(ReviewOutcome::Approved);
             }
         }
         Event::ReviewRejected(e) => {
-            if let Some(review) = revocation.review.as_mut() {
+            if let Some(review) = slot.as_mut() {
                 review.rejection = Some(e.vote.clone());
                 review.outcome = Some(ReviewOutcome::Rejected);
             }

@@ -509,6 +509,7 @@ pub fn certificate_to_proto(cert: &Certificate, now: Timestamp) -> pb::Certifica
                 needs_validation: p.needs_validation,
                 needs_review: p.needs_review,
                 validation: p.validation.as_ref().map(validation_to_api),
+                review: p.review.as_ref().map(review_to_api),
             }),
         renewal_ordered: cert.renewal_ordered,
         public_key_sha256: cert.public_key_sha256.clone().unwrap_or_default(),
@@ -590,15 +591,19 @@ pub fn event_to_proto(event: &Event) -> pe::CertificateEvent {
             task_id: e.task_id.clone(),
             approvals_needed: e.approvals_needed,
             queued_at: Some(timestamp_to_proto(e.queued_at)),
+            reissue_id: e.reissue_id.clone().unwrap_or_default(),
         }),
         Event::ReviewApproved(e) => E::ReviewApproved(pe::ReviewApproved {
             vote: Some(vote_to_event(&e.vote)),
+            reissue_id: e.reissue_id.clone().unwrap_or_default(),
         }),
         Event::ReviewPassed(e) => E::ReviewPassed(pe::ReviewPassed {
             passed_at: Some(timestamp_to_proto(e.passed_at)),
+            reissue_id: e.reissue_id.clone().unwrap_or_default(),
         }),
         Event::ReviewRejected(e) => E::ReviewRejected(pe::ReviewRejected {
             vote: Some(vote_to_event(&e.vote)),
+            reissue_id: e.reissue_id.clone().unwrap_or_default(),
         }),
         Event::ReissueRequested(e) => E::ReissueRequested(pe::ReissueRequested {
             reissue_id: e.reissue_id.clone(),
@@ -610,6 +615,8 @@ pub fn event_to_proto(event: &Event) -> pe::CertificateEvent {
             needs_review: e.needs_review,
             requested_at: Some(timestamp_to_proto(e.requested_at)),
             validation_method: method_to_proto(e.validation_method) as i32,
+            enterprise_info: e.enterprise_info.clone().into_iter().collect(),
+            requested_by: e.requested_by.clone(),
         }),
         Event::ReissueCompleted(e) => E::ReissueCompleted(pe::ReissueCompleted {
             reissue_id: e.reissue_id.clone(),
@@ -767,15 +774,19 @@ pub fn event_from_proto(event: pe::CertificateEvent) -> Result<Event, ConvertErr
             queued_at: required_time(&e.queued_at, "queued_at")?,
             task_id: e.task_id,
             approvals_needed: e.approvals_needed,
+            reissue_id: non_empty(e.reissue_id),
         }),
         E::ReviewApproved(e) => Event::ReviewApproved(ReviewApproved {
             vote: vote_from_event(e.vote)?,
+            reissue_id: non_empty(e.reissue_id),
         }),
         E::ReviewPassed(e) => Event::ReviewPassed(ReviewPassed {
             passed_at: required_time(&e.passed_at, "passed_at")?,
+            reissue_id: non_empty(e.reissue_id),
         }),
         E::ReviewRejected(e) => Event::ReviewRejected(ReviewRejected {
             vote: vote_from_event(e.vote)?,
+            reissue_id: non_empty(e.reissue_id),
         }),
         E::ReissueRequested(e) => Event::ReissueRequested(ReissueRequested {
             new_certificate_id: CertificateId::parse(&e.new_certificate_id)?,
@@ -785,6 +796,8 @@ pub fn event_from_proto(event: pe::CertificateEvent) -> Result<Event, ConvertErr
             needs_review: e.needs_review,
             requested_at: required_time(&e.requested_at, "requested_at")?,
             validation_method: method_from_proto(e.validation_method)?,
+            enterprise_info: e.enterprise_info.into_iter().collect(),
+            requested_by: e.requested_by,
             reissue_id: e.reissue_id,
             reason: e.reason,
         }),
@@ -1130,6 +1143,8 @@ mod tests {
                 needs_review: false,
                 requested_at: Timestamp::from_unix_seconds(11),
                 validation_method: ValidationMethod::File,
+                enterprise_info: BTreeMap::from([("organization".into(), "New".into())]),
+                requested_by: "acme".into(),
             }),
             Event::ReissueCompleted(ReissueCompleted {
                 reissue_id: "r-1".into(),
@@ -1160,8 +1175,10 @@ mod tests {
                 task_id: "c1/15000".into(),
                 approvals_needed: 2,
                 queued_at: Timestamp::from_unix_seconds(15),
+                reissue_id: None,
             }),
             Event::ReviewApproved(ReviewApproved {
+                reissue_id: Some("r-2".into()),
                 vote: Vote {
                     reviewer: "rita".into(),
                     account: "review".into(),
@@ -1171,8 +1188,10 @@ mod tests {
             }),
             Event::ReviewPassed(ReviewPassed {
                 passed_at: Timestamp::from_unix_seconds(16),
+                reissue_id: None,
             }),
             Event::ReviewRejected(ReviewRejected {
+                reissue_id: None,
                 vote: Vote {
                     reviewer: "remy".into(),
                     account: "review".into(),

@@ -14,9 +14,9 @@
 //!   any step is picked up from the log when the event is offered again.
 //!
 //! A reissue that needs domain validation (REI-9) gets its challenges from the validation
-//! service and is certified once they pass, or fails when they expire. Reissues that need a
-//! reviewer (REI-10) are refused with `UNIMPLEMENTED` before anything is reserved or
-//! appended.
+//! service, and one that needs a reviewer (REI-10) a task on the review queue from the review
+//! service; it is certified once both have passed, and fails when the validation expires or
+//! a reviewer rejects it.
 
 #![forbid(unsafe_code)]
 
@@ -28,7 +28,8 @@ use certflow_bus::{
     not_available, reaction_meta, refused, run_reactions, subjects, unavailable,
 };
 use certflow_domain::reissue::{
-    complete_reissue, conclude_reissue_validation, fail_reissue, ready_to_issue, reservations,
+    complete_reissue, conclude_reissue_review, conclude_reissue_validation, fail_reissue,
+    ready_to_issue, reservations,
 };
 use certflow_domain::{
     CertificateId, Command, Context, DomainError, Event, Reason, ReissueFailure, ReissueKey,
@@ -203,13 +204,6 @@ async fn request_reissue(shared: &Shared, request: Request) -> Reply {
     let Event::ReissueRequested(requested) = requested else {
         return unavailable("the reissue could not be decided");
     };
-    if requested.needs_review {
-        return certflow_bus::unimplemented_reply(
-            "this reissue changes the organisation details of an OV/EV certificate, which \
-             needs a reviewer; reissues do not offer review yet: reissue with the recorded \
-             details, or contact support",
-        );
-    }
     let holder = LockHolder {
         reissue_id: reissue_id.clone(),
         certificate_id: id.clone(),
@@ -479,8 +473,22 @@ async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), StoreError> {
     let id = &batch.certificate_id;
     for event in &batch.events {
         match event {
-            Event::ReissueRequested(requested) if !requested.needs_validation => {
+            Event::ReissueRequested(requested) => {
                 complete_if_ready(&shared, &batch, &requested.reissue_id).await?;
+            }
+            Event::ReviewPassed(passed) => {
+                if let Some(reissue_id) = &passed.reissue_id {
+                    complete_if_ready(&shared, &batch, reissue_id).await?;
+                }
+            }
+            Event::ReviewRejected(rejected) => {
+                if let Some(reissue_id) = &rejected.reissue_id {
+                    let meta = reaction_meta(SERVICE, "rejected", &batch, id);
+                    execute(&shared, id, &meta, |state| {
+                        conclude_reissue_review(state, reissue_id, certflow_bus::now())
+                    })
+                    .await?;
+                }
             }
             Event::ValidationPassed(passed) => {
                 if let Some(reissue_id) = &passed.reissue_id {

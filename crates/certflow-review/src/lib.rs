@@ -25,7 +25,9 @@ use certflow_bus::{
     CancellationToken, CommandRuntime, Request, Responder, code, command_meta, decode_request,
     not_available, reaction_meta, refused, response, run_reactions, subjects, unavailable,
 };
-use certflow_domain::review::{MAX_DOCUMENT_BYTES, queue_review, task_certificate};
+use certflow_domain::review::{
+    MAX_DOCUMENT_BYTES, queue_reissue_review, queue_review, task_certificate,
+};
 use certflow_domain::{
     Actor, Certificate, CertificateId, Command, DecideReview, DocumentFormat, DomainError, Event,
     Reason, Role, UploadRevocationDocument, decide,
@@ -210,6 +212,26 @@ async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), StoreError> {
                     Err(ExecuteError::Refused(never)) => match never {},
                 }
             }
+            Event::ReissueRequested(requested) if requested.needs_review => {
+                let meta = reaction_meta(SERVICE, "queue-reissue", &batch, id);
+                let policy = shared.runtime.policy.clone();
+                match shared
+                    .runtime
+                    .store
+                    .execute(id, &meta, |state| {
+                        Ok::<_, std::convert::Infallible>(queue_reissue_review(
+                            state,
+                            certflow_bus::now(),
+                            &policy,
+                        ))
+                    })
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(ExecuteError::Store(err)) => return Err(err),
+                    Err(ExecuteError::Refused(never)) => match never {},
+                }
+            }
             Event::ReviewQueued(_) => offer = true,
             Event::ReviewApproved(_) => {
                 offer = !batch
@@ -234,40 +256,100 @@ async fn offer_task(shared: &Shared, id: &CertificateId) -> Result<(), StoreErro
         certflow_domain::replay(state, &b.meta.command_id, &b.events)
     });
     let Some(cert) = &state else { return Ok(()) };
-    let Some(task) = review_task(cert, &history, &shared.config) else {
-        return Ok(());
-    };
-    let message_id = format!("task-{}-{}", task.task_id, task.approvals.len());
-    let subject = format!("revocation.{}", cert.brand.slug());
-    shared
-        .queue
-        .offer(&subject, &message_id, Bytes::from(task.encode_to_vec()))
-        .await
+    for task in review_tasks(cert, &history, &shared.config) {
+        let message_id = format!("task-{}-{}", task.task_id, task.approvals.len());
+        let kind = if task.kind == ReviewRequestKind::Reissue as i32 {
+            "reissue"
+        } else {
+            "revocation"
+        };
+        let subject = format!("{kind}.{}", cert.brand.slug());
+        shared
+            .queue
+            .offer(&subject, &message_id, Bytes::from(task.encode_to_vec()))
+            .await?;
+    }
+    Ok(())
 }
 
-/// The task a reviewer sees for `cert`'s open review, if it has one.
-fn review_task(
+/// Every task a reviewer may see for `cert`: its revocation's open review and its pending
+/// reissue's (REI-10).
+fn review_tasks(
+    cert: &Certificate,
+    history: &[RecordedBatch],
+    config: &ReviewConfig,
+) -> Vec<ReviewTask> {
+    review_task(cert, history, config)
+        .into_iter()
+        .chain(reissue_review_task(cert, history, config))
+        .collect()
+}
+
+/// The task for a pending reissue's open review: its reason and the organisation details
+/// it asks for, beside the recorded ones.
+fn reissue_review_task(
     cert: &Certificate,
     history: &[RecordedBatch],
     config: &ReviewConfig,
 ) -> Option<ReviewTask> {
-    let revocation = cert.pending_revocation()?;
-    let review = revocation.review.as_ref().filter(|r| r.outcome.is_none())?;
-    let request_id = history
-        .iter()
-        .rev()
-        .find(|b| {
-            b.events.iter().any(|e| {
-                matches!(e, Event::RevocationRequested(r) if r.requested_at == revocation.requested_at)
-            })
+    let pending = cert.pending_reissue.as_ref()?;
+    let review = pending.review.as_ref().filter(|r| r.outcome.is_none())?;
+    let requested = history.iter().rev().find_map(|b| {
+        b.events.iter().find_map(|e| match e {
+            Event::ReissueRequested(r) if r.reissue_id == pending.reissue_id => {
+                Some((b.meta.request_id.clone(), r.reason.clone()))
+            }
+            _ => None,
         })
-        .map(|b| b.meta.request_id.clone())
-        .unwrap_or_default();
+    });
+    let (request_id, reason) = requested.unwrap_or_default();
+    let details = |info: &std::collections::BTreeMap<String, String>| {
+        info.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let description = format!(
+        "reissue: {reason}; organisation details become {} (recorded: {})",
+        details(&pending.enterprise_info),
+        details(&cert.enterprise_info)
+    );
+    Some(task_of(
+        cert,
+        review,
+        config,
+        TaskFacts {
+            request_id,
+            kind: ReviewRequestKind::Reissue,
+            requester_account: pending.requested_by.clone(),
+            reason: 0,
+            description,
+            documents: Vec::new(),
+        },
+    ))
+}
+
+/// What a task says beyond the certificate and the review.
+struct TaskFacts {
+    request_id: String,
+    kind: ReviewRequestKind,
+    requester_account: String,
+    reason: i32,
+    description: String,
+    documents: Vec<certflow_proto::v1::DocumentInfo>,
+}
+
+fn task_of(
+    cert: &Certificate,
+    review: &certflow_domain::Review,
+    config: &ReviewConfig,
+    facts: TaskFacts,
+) -> ReviewTask {
     let due_in = i64::try_from(config.due_in.as_millis()).unwrap_or(i64::MAX);
-    Some(ReviewTask {
+    ReviewTask {
         task_id: review.task_id.clone(),
-        request_id,
-        kind: ReviewRequestKind::Revocation as i32,
+        request_id: facts.request_id,
+        kind: facts.kind as i32,
         certificate: Some(CertificateSummary {
             id: cert.id.to_string(),
             account: cert.account.clone(),
@@ -278,10 +360,10 @@ fn review_task(
             not_before: Some(timestamp_to_proto(cert.not_before)),
             not_after: Some(timestamp_to_proto(cert.not_after)),
         }),
-        requester_account: revocation.requested_by.clone(),
-        reason: reason_to_proto(revocation.reason) as i32,
-        description: revocation.description.clone(),
-        documents: revocation.document.iter().map(document_to_api).collect(),
+        requester_account: facts.requester_account,
+        reason: facts.reason,
+        description: facts.description,
+        documents: facts.documents,
         approvals: review
             .approvals
             .iter()
@@ -299,7 +381,40 @@ fn review_task(
                 .queued_at
                 .plus(certflow_domain::Duration::millis(due_in)),
         )),
-    })
+    }
+}
+
+/// The task a reviewer sees for `cert`'s open revocation review, if it has one.
+fn review_task(
+    cert: &Certificate,
+    history: &[RecordedBatch],
+    config: &ReviewConfig,
+) -> Option<ReviewTask> {
+    let revocation = cert.pending_revocation()?;
+    let review = revocation.review.as_ref().filter(|r| r.outcome.is_none())?;
+    let request_id = history
+        .iter()
+        .rev()
+        .find(|b| {
+            b.events.iter().any(|e| {
+                matches!(e, Event::RevocationRequested(r) if r.requested_at == revocation.requested_at)
+            })
+        })
+        .map(|b| b.meta.request_id.clone())
+        .unwrap_or_default();
+    Some(task_of(
+        cert,
+        review,
+        config,
+        TaskFacts {
+            request_id,
+            kind: ReviewRequestKind::Revocation,
+            requester_account: revocation.requested_by.clone(),
+            reason: reason_to_proto(revocation.reason) as i32,
+            description: revocation.description.clone(),
+            documents: revocation.document.iter().map(document_to_api).collect(),
+        },
+    ))
 }
 
 /// REV-12: judges a staged upload by its content and records it. A recorded document is
@@ -534,10 +649,11 @@ async fn fresh_task(shared: &Shared, task: &ReviewTask) -> Result<Option<ReviewT
     let state = history.iter().fold(None, |state, b| {
         certflow_domain::replay(state, &b.meta.command_id, &b.events)
     });
-    Ok(state
-        .as_ref()
-        .and_then(|cert| review_task(cert, &history, &shared.config))
-        .filter(|current| current.task_id == task.task_id))
+    Ok(state.as_ref().and_then(|cert| {
+        review_tasks(cert, &history, &shared.config)
+            .into_iter()
+            .find(|current| current.task_id == task.task_id)
+    }))
 }
 
 /// REV-R2, REV-R3 as a filter: whether `actor` could decide `task`.
