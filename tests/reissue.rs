@@ -352,6 +352,39 @@ async fn rei7_generated_keys_and_csrs_made_by_openssl() {
     .await;
     assert_eq!(new.key_algorithm, KeyAlgorithm::Sm2 as i32);
     assert_eq!(new.not_after, sm2.not_after);
+    // And with an SM2 CSR made by openssl (SM2 with SM3).
+    let gm = issue(
+        &mut certs,
+        IssueCertificateRequest {
+            brand: certflow_proto::v1::Brand::Dnspod as i32,
+            key_algorithm: KeyAlgorithm::Sm2 as i32,
+            ..dns_auto_dv("acme", "gm2.example.com")
+        },
+    )
+    .await;
+    let sm2_key = path("sm2.key");
+    assert!(openssl(&["genpkey", "-algorithm", "SM2", "-out", &sm2_key]).0);
+    let (ok, sm2_csr) = openssl(&[
+        "req",
+        "-new",
+        "-key",
+        &sm2_key,
+        "-sm3",
+        "-subj",
+        "/CN=gm2.example.com",
+    ]);
+    assert!(ok, "{sm2_csr}");
+    let new = reissued(
+        &mut certs,
+        &mut reissues,
+        reissue(&gm.id, Key::CsrPem(sm2_csr)),
+    )
+    .await;
+    assert_eq!(new.key_algorithm, KeyAlgorithm::Sm2 as i32);
+    let leaf = write(dir.path(), "gm2.pem", &new.pem);
+    let (_, cert_public) = openssl(&["x509", "-in", &leaf, "-noout", "-pubkey"]);
+    let (_, key_public) = openssl(&["pkey", "-in", &sm2_key, "-pubout"]);
+    assert_eq!(cert_public.trim(), key_public.trim(), "the SM2 CSR's key");
 }
 
 #[tokio::test]

@@ -48,9 +48,25 @@ const DISTINGUISHING_ID: &str = "";
 
 /// An SM2 signature as X.509 carries it: `SEQUENCE { r INTEGER, s INTEGER }`.
 #[derive(Sequence)]
-struct Sm2DerSignature {
+pub(crate) struct Sm2DerSignature {
     r: Uint,
     s: Uint,
+}
+
+impl Sm2DerSignature {
+    /// The signature in `der`, as the `sm2` crate verifies it.
+    pub(crate) fn parse(der: &[u8]) -> Option<sm2::dsa::Signature> {
+        use der::Decode;
+        let parsed = Sm2DerSignature::from_der(der).ok()?;
+        let scalar = |value: &Uint| {
+            let bytes = value.as_bytes();
+            let mut padded = [0u8; 32];
+            let start = 32usize.checked_sub(bytes.len())?;
+            padded[start..].copy_from_slice(bytes);
+            Some(padded)
+        };
+        sm2::dsa::Signature::from_scalars(scalar(&parsed.r)?, scalar(&parsed.s)?).ok()
+    }
 }
 
 impl SignatureBitStringEncoding for Sm2DerSignature {

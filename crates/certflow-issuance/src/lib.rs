@@ -28,8 +28,7 @@ use certflow_bus::{
 };
 use certflow_ca::{CaError, IssueRequest, SubjectKey, keys};
 use certflow_domain::{
-    CertificateId, Command, DomainError, Event, IssueCertificate, KeyAlgorithm, Reason, X509Facts,
-    decide,
+    CertificateId, Command, DomainError, Event, IssueCertificate, Reason, X509Facts, decide,
 };
 use certflow_eventstore::{CrlStore, KeyIndex, StoreError};
 use certflow_proto::bus::v1::Reply;
@@ -146,6 +145,8 @@ struct IssueParts {
     csr_pem: Option<String>,
     /// Hex SHA-256 of the CSR's SubjectPublicKeyInfo.
     csr_key_sha256: Option<String>,
+    /// The CSR's SubjectPublicKeyInfo, DER, once its self-signature is checked.
+    csr_public_key: Option<Vec<u8>>,
     key_password: Option<String>,
 }
 
@@ -153,12 +154,16 @@ fn parse_issue(request: &Request) -> Result<IssueParts, DomainError> {
     let req = decode_request::<IssueCertificateRequest>(request)?;
     let meta = command_meta(&req.request_id, request.headers.as_ref())?;
     let csr_pem = (!req.csr_pem.trim().is_empty()).then(|| req.csr_pem.clone());
-    let (algorithm, csr_key_sha256) = match &csr_pem {
+    let (algorithm, csr_key_sha256, csr_public_key) = match &csr_pem {
         Some(csr) => {
-            let (algorithm, key) = csr_key(csr)?;
-            (algorithm, Some(key))
+            let info = certflow_ca::csr::inspect(csr)?;
+            (
+                info.algorithm,
+                Some(info.public_key_sha256),
+                Some(info.public_key_der),
+            )
         }
-        None => (algorithm_from_proto(req.key_algorithm)?, None),
+        None => (algorithm_from_proto(req.key_algorithm)?, None, None),
     };
     let key_password = (!req.key_password.is_empty()).then(|| req.key_password.clone());
     if csr_pem.is_some() && key_password.is_some() {
@@ -187,6 +192,7 @@ fn parse_issue(request: &Request) -> Result<IssueParts, DomainError> {
         command,
         csr_pem,
         csr_key_sha256,
+        csr_public_key,
         key_password,
     })
 }
@@ -210,12 +216,6 @@ fn checked_enterprise_info(
         .iter()
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect())
-}
-
-/// REI-7: the CSR's key algorithm and the hex SHA-256 of its SubjectPublicKeyInfo.
-fn csr_key(csr_pem: &str) -> Result<(KeyAlgorithm, String), DomainError> {
-    let info = certflow_ca::csr::inspect(csr_pem)?;
-    Ok((info.algorithm, info.public_key_sha256))
 }
 
 fn ca_refusal(err: CaError) -> CommandError {
@@ -335,8 +335,9 @@ async fn issue(
                 let Some(Event::Issued(issued)) = events.first() else {
                     return Ok(events);
                 };
-                let key = match (&parts.csr_pem, &generated) {
-                    (Some(csr), _) => SubjectKey::Csr(csr),
+                // A CSR's key is certified from its checked public key (SM2 included).
+                let key = match (&parts.csr_public_key, &generated) {
+                    (Some(public_key), _) => SubjectKey::PublicKey(public_key),
                     (None, Some((key, _))) => SubjectKey::Generated(key),
                     (None, None) => {
                         return Err(CommandError::Failed("no key to certify".into()));
