@@ -261,7 +261,7 @@ async fn revr1_a_task_whose_reviewer_vanishes_is_offered_again_and_a_race_record
 }
 
 #[tokio::test]
-async fn rev10_each_review_row_and_r4_no_task_before_the_document() {
+async fn rev10_revr4_each_review_row_and_no_task_before_the_document() {
     // With each service as its own NATS user, as `make run` runs them.
     let certflow = Certflow::start_secured_with(|_| {}).await.expect("start");
     let mut certs = certflow.certificates().await.expect("client");

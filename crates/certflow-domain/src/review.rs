@@ -505,7 +505,7 @@ mod tests {
     }
 
     #[test]
-    fn rev10_review_rows_queue_a_task_and_r4_waits_for_the_document() {
+    fn rev10_revr4_review_rows_queue_a_task_and_wait_for_the_document() {
         let policy = Policy::default();
         // Wotrus (any level) and DNSPod DV: reviewed at once.
         for (brand, level) in [

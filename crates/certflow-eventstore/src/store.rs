@@ -380,6 +380,29 @@ impl EventStore {
         }
     }
 
+    /// [`EventStore::execute`] for a reaction, whose decision never refuses: it finds the
+    /// work to do on the current state, or none.
+    pub async fn execute_reaction<F>(
+        &self,
+        id: &CertificateId,
+        meta: &CommandMeta,
+        mut decide: F,
+    ) -> Result<Executed, StoreError>
+    where
+        F: FnMut(&State) -> Vec<Event>,
+    {
+        match self
+            .execute(id, meta, |state| {
+                Ok::<_, std::convert::Infallible>(decide(state))
+            })
+            .await
+        {
+            Ok(executed) => Ok(executed),
+            Err(ExecuteError::Store(err)) => Err(err),
+            Err(ExecuteError::Refused(never)) => match never {},
+        }
+    }
+
     /// The stream sequence of the last event of any certificate (0: none).
     pub async fn last_sequence(&self) -> Result<u64, StoreError> {
         let info = self

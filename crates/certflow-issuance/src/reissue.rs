@@ -7,7 +7,7 @@ use certflow_domain::reissue::reissued_certificate;
 use certflow_domain::{
     CertificateId, DomainError, Event, Reason, ReissueKey, X509Facts, process::key_blocked,
 };
-use certflow_eventstore::{CommandMeta, ExecuteError, KeyIndex, StoreError};
+use certflow_eventstore::{CommandMeta, KeyIndex, StoreError};
 use certflow_proto::bus::v1::{
     GenerateKeyRequest, GenerateKeyResponse, IssueReissuedRequest, IssueReissuedResponse, Reply,
 };
@@ -157,20 +157,19 @@ pub(crate) async fn issue_reissued(
     let meta = reissue_meta(&request, &req.reissue_id);
     let appended = runtime
         .store
-        .execute(&new_id, &meta, |state| {
-            Ok::<_, std::convert::Infallible>(if state.is_some() {
+        .execute_reaction(&new_id, &meta, |state| {
+            if state.is_some() {
                 Vec::new()
             } else {
                 vec![event.clone()]
-            })
+            }
         })
         .await;
     match appended {
         Ok(_) => response(&IssueReissuedResponse {
             certificate_id: new_id.to_string(),
         }),
-        Err(ExecuteError::Store(err)) => unavailable(store_message(&err)),
-        Err(ExecuteError::Refused(never)) => match never {},
+        Err(err) => unavailable(store_message(&err)),
     }
 }
 

@@ -36,8 +36,8 @@ use certflow_domain::{
     RequestReissue, Rule, decide, process::key_blocked,
 };
 use certflow_eventstore::{
-    CommandMeta, ExecuteError, KeyIndex, LockHolder, RecordedBatch, ReissueLocks, Reservation,
-    StoreError, write_actor,
+    CommandMeta, KeyIndex, LockHolder, RecordedBatch, ReissueLocks, Reservation, StoreError,
+    write_actor,
 };
 use certflow_proto::bus::v1::{
     GenerateKeyRequest, GenerateKeyResponse, IssueReissuedRequest, Reply, reply::Outcome,
@@ -530,18 +530,12 @@ async fn execute(
     meta: &CommandMeta,
     decide: impl Fn(&certflow_domain::State) -> Vec<Event>,
 ) -> Result<(), StoreError> {
-    match shared
+    shared
         .runtime
         .store
-        .execute(id, meta, |state| {
-            Ok::<_, std::convert::Infallible>(decide(state))
-        })
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(ExecuteError::Store(err)) => Err(err),
-        Err(ExecuteError::Refused(never)) => match never {},
-    }
+        .execute_reaction(id, meta, decide)
+        .await?;
+    Ok(())
 }
 
 /// Has the issuance service certify the reissue, then records the outcome on the original.

@@ -33,8 +33,7 @@ use certflow_domain::{
     Reason, Role, UploadRevocationDocument, decide,
 };
 use certflow_eventstore::{
-    DocumentStore, ExecuteError, LeaseOutcome, RecordedBatch, ReviewQueue, StoreError,
-    actor_from_headers,
+    DocumentStore, LeaseOutcome, RecordedBatch, ReviewQueue, StoreError, actor_from_headers,
 };
 use certflow_proto::bus::v1::{DocumentLocation, Reply, StagedDocumentUpload, reply::Outcome};
 use certflow_proto::convert::{
@@ -195,42 +194,24 @@ async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), StoreError> {
             Event::RevocationRequested(_) | Event::RevocationDocumentUploaded(_) => {
                 let meta = reaction_meta(SERVICE, "queue", &batch, id);
                 let policy = shared.runtime.policy.clone();
-                match shared
+                shared
                     .runtime
                     .store
-                    .execute(id, &meta, |state| {
-                        Ok::<_, std::convert::Infallible>(queue_review(
-                            state,
-                            certflow_bus::now(),
-                            &policy,
-                        ))
+                    .execute_reaction(id, &meta, |state| {
+                        queue_review(state, certflow_bus::now(), &policy)
                     })
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(ExecuteError::Store(err)) => return Err(err),
-                    Err(ExecuteError::Refused(never)) => match never {},
-                }
+                    .await?;
             }
             Event::ReissueRequested(requested) if requested.needs_review => {
                 let meta = reaction_meta(SERVICE, "queue-reissue", &batch, id);
                 let policy = shared.runtime.policy.clone();
-                match shared
+                shared
                     .runtime
                     .store
-                    .execute(id, &meta, |state| {
-                        Ok::<_, std::convert::Infallible>(queue_reissue_review(
-                            state,
-                            certflow_bus::now(),
-                            &policy,
-                        ))
+                    .execute_reaction(id, &meta, |state| {
+                        queue_reissue_review(state, certflow_bus::now(), &policy)
                     })
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(ExecuteError::Store(err)) => return Err(err),
-                    Err(ExecuteError::Refused(never)) => match never {},
-                }
+                    .await?;
             }
             Event::ReviewQueued(_) => offer = true,
             Event::ReviewApproved(_) => {

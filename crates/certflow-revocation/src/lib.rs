@@ -25,7 +25,7 @@ use certflow_domain::{
     cancel_revocation, decide, process,
 };
 use certflow_domain::{RevocationCause, RevocationReason};
-use certflow_eventstore::{ExecuteError, KeyIndex, RecordedBatch, StoreError, actor_from_headers};
+use certflow_eventstore::{KeyIndex, RecordedBatch, StoreError, actor_from_headers};
 use certflow_proto::bus::v1::Reply;
 use certflow_proto::convert::{certificate_to_proto, method_from_proto};
 use certflow_proto::v1::{
@@ -297,17 +297,8 @@ async fn execute(
     runtime: &CommandRuntime,
     id: &CertificateId,
     meta: &certflow_eventstore::CommandMeta,
-    mut decide: impl FnMut(&certflow_domain::State) -> Vec<Event>,
+    decide: impl FnMut(&certflow_domain::State) -> Vec<Event>,
 ) -> Result<(), StoreError> {
-    match runtime
-        .store
-        .execute(id, meta, |state| {
-            Ok::<_, std::convert::Infallible>(decide(state))
-        })
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(ExecuteError::Store(err)) => Err(err),
-        Err(ExecuteError::Refused(never)) => match never {},
-    }
+    runtime.store.execute_reaction(id, meta, decide).await?;
+    Ok(())
 }

@@ -13,7 +13,7 @@ use futures::future::join_all;
 use tracing::{debug, warn};
 
 use crate::probe::{ProbeMethod, ProbeOutcome};
-use crate::{SERVICE, Shared, execute_error};
+use crate::{SERVICE, Shared};
 
 /// The shortest wait before a pending validation is checked again.
 const MIN_RECHECK: Duration = Duration::from_millis(100);
@@ -138,9 +138,9 @@ async fn check(
     let meta = check_meta(correlation_id);
     let executed = shared
         .store
-        .execute(id, &meta, |state| {
+        .execute_reaction(id, &meta, |state| {
             let now = now();
-            let events = subjects
+            subjects
                 .iter()
                 .flat_map(|subject| {
                     let proven: Vec<(DomainName, String)> = open
@@ -156,11 +156,9 @@ async fn check(
                         proofs
                     }
                 })
-                .collect();
-            Ok::<_, std::convert::Infallible>(events)
+                .collect()
         })
-        .await
-        .map_err(execute_error)?;
+        .await?;
     Ok(Checked {
         state: executed.state,
         probes,

@@ -170,16 +170,10 @@ async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), StoreError> {
                 let policy = shared.policy.clone();
                 shared
                     .store
-                    .execute(id, &meta, |state| {
-                        Ok::<_, std::convert::Infallible>(process::issue_challenges(
-                            state,
-                            now,
-                            &policy,
-                            challenge_value,
-                        ))
+                    .execute_reaction(id, &meta, |state| {
+                        process::issue_challenges(state, now, &policy, challenge_value)
                     })
-                    .await
-                    .map_err(execute_error)?;
+                    .await?;
             }
             Event::ReissueRequested(requested) if requested.needs_validation => {
                 let meta = reaction_meta(SERVICE, "reissue-challenge", &batch, id);
@@ -187,16 +181,10 @@ async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), StoreError> {
                 let policy = shared.policy.clone();
                 shared
                     .store
-                    .execute(id, &meta, |state| {
-                        Ok::<_, std::convert::Infallible>(process::issue_reissue_challenges(
-                            state,
-                            now,
-                            &policy,
-                            challenge_value,
-                        ))
+                    .execute_reaction(id, &meta, |state| {
+                        process::issue_reissue_challenges(state, now, &policy, challenge_value)
                     })
-                    .await
-                    .map_err(execute_error)?;
+                    .await?;
             }
             Event::ValidationChallengesIssued(_) => {
                 shared
@@ -213,13 +201,4 @@ async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), StoreError> {
 /// A fresh challenge value: 128 random bits, as 32 hex digits.
 fn challenge_value() -> String {
     uuid::Uuid::new_v4().simple().to_string()
-}
-
-fn execute_error<E: std::error::Error>(err: certflow_eventstore::ExecuteError<E>) -> StoreError {
-    match err {
-        certflow_eventstore::ExecuteError::Store(err) => err,
-        certflow_eventstore::ExecuteError::Refused(err) => {
-            StoreError::Unavailable(err.to_string().into())
-        }
-    }
 }
