@@ -10,6 +10,8 @@
 
 pub mod dev;
 
+pub use certflow_telemetry::MetricsRegistry;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,6 +29,7 @@ use certflow_projection::{ProjectionConfig, ProjectionService};
 use certflow_reissue::{ReissueConfig, ReissueService};
 use certflow_review::{ReviewConfig, ReviewService};
 use certflow_revocation::RevocationService;
+use certflow_telemetry::Readiness;
 use certflow_validation::{ValidationConfig, ValidationService};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -128,6 +131,12 @@ pub struct Config {
     /// NATS password of each service, which connects as the user named like the service.
     /// Empty: every service shares one anonymous connection.
     pub nats_passwords: HashMap<Service, Password>,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served; `None`: nowhere.
+    pub operator_listen: Option<SocketAddr>,
+    /// The metrics `/metrics` shows (from `certflow_telemetry::Telemetry::registry`).
+    pub metrics_registry: MetricsRegistry,
+    /// How often consumer backlogs are read for the lag metrics.
+    pub backlog_interval: Duration,
 }
 
 /// A secret that never shows in `Debug` output or logs.
@@ -169,6 +178,9 @@ impl Config {
             reissue: ReissueConfig::default(),
             crl: CrlConfig::default(),
             ca_dir: None,
+            operator_listen: None,
+            metrics_registry: MetricsRegistry::new(),
+            backlog_interval: Duration::from_secs(5),
         }
     }
 }
@@ -221,6 +233,10 @@ pub struct Running {
     pub gateway_address: Option<SocketAddr>,
     /// Where the gateway serves CRLs over HTTP, when it runs.
     pub crl_address: Option<SocketAddr>,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served, when they are.
+    pub operator_address: Option<SocketAddr>,
+    /// What every service of this process says about being able to work.
+    pub readiness: Readiness,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     clients: Vec<async_nats::Client>,
@@ -270,6 +286,24 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
     let mut gateway_address = None;
     let mut crl_address = None;
     let policy = Arc::new(config.policy.clone());
+    let readiness = Readiness::default();
+    let mut backlogs = Vec::new();
+    let operator_listener = match config.operator_listen {
+        Some(address) => Some(
+            TcpListener::bind(address)
+                .await
+                .map_err(|source| CertdError::Listen { address, source })?,
+        ),
+        None => None,
+    };
+    if let Some(client) = &shared {
+        tasks.spawn(watch_connection(
+            client.clone(),
+            "nats".into(),
+            readiness.clone(),
+            shutdown.clone(),
+        ));
+    }
 
     for &service in services {
         let client = match &shared {
@@ -279,10 +313,36 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
                     .nats_passwords
                     .get(&service)
                     .ok_or(CertdError::NoCredentials(service.name()))?;
-                connect(&config, Some((service.name(), password))).await?
+                let client = connect(&config, Some((service.name(), password))).await?;
+                tasks.spawn(watch_connection(
+                    client.clone(),
+                    format!("nats ({})", service.name()),
+                    readiness.clone(),
+                    shutdown.clone(),
+                ));
+                client
             }
         };
         clients.push(client.clone());
+        let backlog = certflow_eventstore::Backlog::new(client.clone());
+        let backlog = match service {
+            Service::Projection => {
+                backlog.event_consumer(&config.store, &config.projection_consumer)
+            }
+            Service::Revocation | Service::Reissue => {
+                backlog.event_consumer(&config.store, service.name())
+            }
+            Service::Validation => backlog
+                .event_consumer(&config.store, service.name())
+                .validation_checks(),
+            Service::Review => backlog
+                .event_consumer(&config.store, service.name())
+                .review_queue(),
+            Service::Gateway | Service::Issuance => backlog,
+        };
+        if !backlog.is_empty() {
+            backlogs.push(backlog);
+        }
         let token = shutdown.clone();
         match service {
             Service::Projection => {
@@ -294,6 +354,7 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
                         db_path: config.data_dir.join("projection"),
                         durable: config.projection_consumer.clone(),
                         rebuild: config.rebuild_projection,
+                        readiness: readiness.clone(),
                     },
                 )
                 .await
@@ -379,8 +440,10 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
                         })?;
                 crl_address = crl_listener.local_addr().ok();
                 let bus = BusClient::new(client, config.request_timeout);
+                readiness.not_ready("gateway", "starting");
                 let gateway = Gateway::new(bus.clone(), &config.gateway)
-                    .map_err(|e| service_error(service, e))?;
+                    .map_err(|e| service_error(service, e))?
+                    .with_readiness(readiness.clone());
                 let crl_token = token.clone();
                 tasks.spawn(async move {
                     if let Err(err) =
@@ -411,13 +474,57 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
         }
         info!(service = service.name(), "started");
     }
+    for backlog in backlogs {
+        tasks.spawn(backlog.run(config.backlog_interval, shutdown.clone()));
+    }
+    let mut operator_address = None;
+    if let Some(listener) = operator_listener {
+        operator_address = listener.local_addr().ok();
+        let registry = config.metrics_registry.clone();
+        let ready = readiness.clone();
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(err) = certflow_telemetry::serve_http(listener, registry, ready, token).await
+            {
+                error!(error = %err, "operator HTTP server stopped");
+            }
+        });
+        info!(address = ?operator_address, "metrics on /metrics, readiness on /readyz");
+    }
     Ok(Running {
         gateway_address,
         crl_address,
+        operator_address,
+        readiness,
         shutdown,
         tasks,
         clients,
     })
+}
+
+/// Keeps `part` of `readiness` in step with a NATS connection's state.
+async fn watch_connection(
+    client: async_nats::Client,
+    part: String,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+) {
+    let mut connected = None;
+    loop {
+        let now = client.connection_state() == async_nats::connection::State::Connected;
+        if connected != Some(now) {
+            if now {
+                readiness.ready(&part);
+            } else {
+                readiness.not_ready(&part, "NATS is unreachable");
+            }
+            connected = Some(now);
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
 }
 
 async fn connect(

@@ -7,6 +7,7 @@ use anyhow::Context;
 use certd::{Config, Service};
 use certflow_gateway::auth::KeySource;
 use certflow_gateway::{GatewayConfig, TlsConfig};
+use certflow_telemetry::{Telemetry, TelemetryConfig};
 use clap::{Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
@@ -49,9 +50,19 @@ struct Cli {
         global = true
     )]
     shutdown_grace: f64,
-    /// Log format.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    /// Log format: human-readable text, or one JSON object per line. `RUST_LOG` filters.
+    #[arg(long, env = "CERTD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
+    /// Where `/metrics` (Prometheus text), `/healthz` and `/readyz` are served; `off` for
+    /// nowhere, port 0 for any free port.
+    #[arg(
+        long,
+        env = "CERTD_METRICS_LISTEN",
+        default_value = "127.0.0.1:9464",
+        value_parser = parse_operator_listen,
+        global = true
+    )]
+    metrics_listen: OperatorListen,
     /// The key store's key-encryption key: 64 hex digits (issuance).
     #[arg(long, env = "CERTD_KEK", global = true, hide_env_values = true)]
     kek: Option<String>,
@@ -300,6 +311,20 @@ fn parse_override(value: &str) -> Result<(String, SocketAddr), String> {
     Ok((domain.trim().to_ascii_lowercase(), address))
 }
 
+/// An address, or none for `off`.
+#[derive(Debug, Clone, Copy)]
+struct OperatorListen(Option<SocketAddr>);
+
+fn parse_operator_listen(value: &str) -> Result<OperatorListen, String> {
+    if value.eq_ignore_ascii_case("off") {
+        return Ok(OperatorListen(None));
+    }
+    value
+        .parse()
+        .map(|address| OperatorListen(Some(address)))
+        .map_err(|err| format!("{err}: give host:port or off"))
+}
+
 fn seconds(value: f64, flag: &str) -> anyhow::Result<std::time::Duration> {
     std::time::Duration::try_from_secs_f64(value)
         .with_context(|| format!("{flag} must be a non-negative number of seconds"))
@@ -331,6 +356,25 @@ enum CaKind {
 enum LogFormat {
     Text,
     Json,
+}
+
+impl Command {
+    /// `service.name` of what this process exports: `certd` for the whole set,
+    /// `certd-<service>` for one.
+    fn process_name(&self) -> String {
+        match self {
+            Command::All { .. } | Command::DevKeys { .. } | Command::DevToken { .. } => {
+                "certd".into()
+            }
+            Command::Gateway => "certd-gateway".into(),
+            Command::Issuance => "certd-issuance".into(),
+            Command::Revocation => "certd-revocation".into(),
+            Command::Reissue => "certd-reissue".into(),
+            Command::Validation => "certd-validation".into(),
+            Command::Review => "certd-review".into(),
+            Command::Projection { .. } => "certd-projection".into(),
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -391,14 +435,21 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let filter =
         certd::log_filter(&std::env::var(EnvFilter::DEFAULT_ENV).unwrap_or_else(|_| "info".into()));
-    match cli.log_format {
-        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
-        LogFormat::Json => tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(filter)
-            .init(),
-    }
+    let telemetry = Telemetry::init(TelemetryConfig {
+        service_name: cli.command.process_name(),
+        log_format: match cli.log_format {
+            LogFormat::Text => certflow_telemetry::LogFormat::Text,
+            LogFormat::Json => certflow_telemetry::LogFormat::Json,
+        },
+        filter,
+    })
+    .context("setting up logs, traces and metrics")?;
+    let result = run(cli, &telemetry).await;
+    telemetry.shutdown();
+    result
+}
 
+async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<()> {
     match &cli.command {
         Command::DevKeys { dir } => {
             let (private, public) = certd::dev::ensure_signing_key(dir)?;
@@ -445,6 +496,8 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     config.shutdown_grace = seconds(cli.shutdown_grace, "--shutdown-grace")?;
+    config.operator_listen = cli.metrics_listen.0;
+    config.metrics_registry = telemetry.registry();
     cli.validation.apply(&mut config)?;
     cli.review.apply(&mut config)?;
     let services: Vec<Service> = match cli.command {

@@ -83,4 +83,6 @@ pub mod subjects {
     pub const GET_CRL: &str = "certflow.crl.get";
     /// Everything the projection answers.
     pub const QUERIES: &str = "certflow.query.>";
+    /// Whether the projection has caught up with the log.
+    pub const PROJECTION_STATUS: &str = "certflow.query.status";
 }

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use certflow_domain::{Actor, CertificateId, CommandId, Role};
 use certflow_eventstore::{CommandMeta, EventStore, Reaction, RecordedBatch, StoreError};
+use certflow_telemetry::{instruments, propagation};
 use futures::StreamExt;
+use opentelemetry::KeyValue;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::{Instrument, debug, info_span, warn};
 
 /// How long to wait before offering a message whose reaction failed again.
 const RETRY_DELAY: Duration = Duration::from_secs(2);
@@ -30,7 +32,8 @@ pub fn reaction_meta(
         correlation_id: cause.meta.correlation_id.clone(),
         causation_id: Some(cause.meta.command_id.0.clone()),
         actor: service_actor(service),
-        traceparent: cause.meta.traceparent.clone(),
+        // Called inside the reaction's span: the append names it as the parent.
+        traceparent: propagation::forward(cause.meta.traceparent.as_deref()),
     }
 }
 
@@ -76,7 +79,7 @@ pub async fn run_reactions<H, F>(
         messages
             .for_each_concurrent(concurrency, |item| async {
                 match item {
-                    Ok(reaction) => react_once(reaction, &handle).await,
+                    Ok(reaction) => react_once(durable, reaction, &handle).await,
                     Err(err) => warn!(error = %err, durable, "event feed hiccup"),
                 }
             })
@@ -87,19 +90,39 @@ pub async fn run_reactions<H, F>(
     }
 }
 
-async fn react_once<H, F>(reaction: Reaction, handle: &H)
+async fn react_once<H, F>(durable: &str, reaction: Reaction, handle: &H)
 where
     H: Fn(RecordedBatch) -> F,
     F: Future<Output = Result<(), StoreError>>,
 {
     let sequence = reaction.sequence;
-    let outcome = match &reaction.batch {
-        Ok(batch) => handle(batch.clone()).await,
+    let (outcome, label) = match &reaction.batch {
+        Ok(batch) => {
+            // The reaction continues the trace of the command that appended the event.
+            let span = info_span!(
+                "react",
+                service = durable,
+                sequence,
+                certificate = %batch.certificate_id,
+                events = batch.events.len(),
+            );
+            propagation::set_parent(&span, batch.meta.traceparent.as_deref());
+            let outcome = handle(batch.clone()).instrument(span).await;
+            let label = if outcome.is_ok() { "done" } else { "retry" };
+            (outcome, label)
+        }
         Err(err) => {
             warn!(error = %err, sequence, "skipping an unreadable event message");
-            Ok(())
+            (Ok(()), "skipped")
         }
     };
+    instruments().reactions.add(
+        1,
+        &[
+            KeyValue::new("consumer", durable.to_string()),
+            KeyValue::new("outcome", label),
+        ],
+    );
     let acked = match outcome {
         Ok(()) => reaction.ack().await,
         Err(err) => {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_nats::{HeaderMap, Subject};
 use bytes::Bytes;
 use certflow_proto::bus::v1::Reply;
+use certflow_telemetry::propagation;
 use futures::StreamExt;
 use prost::Message;
 use tokio::sync::Semaphore;
@@ -34,6 +35,7 @@ pub struct Responder {
     client: async_nats::Client,
     subscriber: async_nats::Subscriber,
     subject: String,
+    queue: String,
 }
 
 impl Responder {
@@ -52,6 +54,7 @@ impl Responder {
             client,
             subscriber,
             subject: subject.to_string(),
+            queue: queue.to_string(),
         })
     }
 
@@ -84,12 +87,20 @@ impl Responder {
             };
             let handler = handler.clone();
             let client = self.client.clone();
-            let span = info_span!("request", subject = %message.subject);
+            let span = info_span!("request", service = %self.queue, subject = %message.subject);
+            let mut headers = message.headers;
+            propagation::set_parent(&span, traceparent(headers.as_ref()).as_deref());
+            // What the handler appends or asks for carries this span as its parent.
+            if let Some(own) = propagation::traceparent(&span) {
+                headers
+                    .get_or_insert_with(HeaderMap::new)
+                    .insert(propagation::TRACEPARENT, own.as_str());
+            }
             in_flight.spawn(
                 async move {
                     let request = Request {
                         subject: message.subject,
-                        headers: message.headers,
+                        headers,
                         payload: message.payload,
                     };
                     let reply = handler(request).await;
@@ -112,4 +123,10 @@ impl Responder {
             warn!(error = %err, "flush of last replies failed");
         }
     }
+}
+
+fn traceparent(headers: Option<&HeaderMap>) -> Option<String> {
+    headers?
+        .get(propagation::TRACEPARENT)
+        .map(|value| value.as_str().to_string())
 }

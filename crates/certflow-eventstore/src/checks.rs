@@ -38,6 +38,8 @@ pub struct CheckTask {
     pub challenges_sequence: u64,
     /// Correlation id of the request that caused the challenges (GEN-4).
     pub correlation_id: String,
+    /// The span that queued the check, so every check continues the request's trace.
+    pub traceparent: Option<String>,
     /// How many times the task has been handed out, this time included.
     pub deliveries: u64,
     message: jetstream::Message,
@@ -94,7 +96,7 @@ impl ValidationChecks {
     /// The stream's name.
     pub const STREAM: &'static str = "CERTFLOW_VALIDATION_CHECKS";
     const PREFIX: &'static str = "certflow.validation.check";
-    const CONSUMER: &'static str = "validation-checks";
+    pub const CONSUMER: &'static str = "validation-checks";
 
     /// Opens the work-queue stream, creating it on first use.
     pub async fn open(client: async_nats::Client, replicas: usize) -> Result<Self, StoreError> {
@@ -122,6 +124,7 @@ impl ValidationChecks {
         id: &CertificateId,
         challenges_sequence: u64,
         correlation_id: &str,
+        traceparent: Option<&str>,
     ) -> Result<(), StoreError> {
         let mut message_headers = HeaderMap::new();
         message_headers.insert(
@@ -129,6 +132,9 @@ impl ValidationChecks {
             format!("check-{challenges_sequence}").as_str(),
         );
         message_headers.insert(headers::CORRELATION_ID, correlation_id);
+        if let Some(traceparent) = traceparent {
+            message_headers.insert(headers::TRACEPARENT, traceparent);
+        }
         let ack = self
             .js
             .publish_with_headers(
@@ -196,10 +202,16 @@ impl ValidationChecks {
             .and_then(|h| h.get(headers::CORRELATION_ID))
             .map(|v| v.as_str().to_string())
             .unwrap_or_default();
+        let traceparent = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(headers::TRACEPARENT))
+            .map(|v| v.as_str().to_string());
         Ok(Ok(CheckTask {
             certificate_id,
             challenges_sequence,
             correlation_id,
+            traceparent,
             deliveries,
             message,
         }))

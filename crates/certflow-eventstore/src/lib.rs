@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+mod backlog;
 mod checks;
 mod crls;
 mod keyindex;
@@ -25,6 +26,7 @@ mod reactions;
 mod review;
 mod store;
 
+pub use backlog::Backlog;
 pub use checks::{CheckTask, CheckTasks, ValidationChecks};
 pub use crls::{CrlStore, PublishedCrl};
 pub use keyindex::KeyIndex;

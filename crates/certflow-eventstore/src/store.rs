@@ -9,8 +9,10 @@ use async_nats::{HeaderMap, header};
 use bytes::Bytes;
 use certflow_domain::{CertificateId, Event, State, Timestamp, replay};
 use certflow_proto::convert::{ConvertError, decode_batch, encode_batch};
+use certflow_telemetry::instruments;
 use futures::{FutureExt, StreamExt};
-use tracing::{debug, warn};
+use opentelemetry::KeyValue;
+use tracing::{Instrument, debug, info_span, warn};
 
 use crate::meta::{CommandMeta, headers};
 
@@ -264,6 +266,42 @@ impl EventStore {
         events: &[Event],
         meta: &CommandMeta,
     ) -> Result<Appended, StoreError> {
+        let span = info_span!(
+            "append",
+            certificate = %id,
+            command = %meta.command_id,
+            correlation = %meta.correlation_id,
+            expected,
+            sequence = tracing::field::Empty,
+        );
+        let appended = self
+            .append_once(id, expected, events, meta)
+            .instrument(span.clone())
+            .await;
+        match &appended {
+            Ok(appended) => {
+                span.record("sequence", appended.sequence);
+                if !appended.duplicate {
+                    for event in events {
+                        instruments()
+                            .events_appended
+                            .add(1, &[KeyValue::new("type", event.type_name())]);
+                    }
+                }
+            }
+            Err(StoreError::Conflict { .. }) => instruments().append_conflicts.add(1, &[]),
+            Err(_) => {}
+        }
+        appended
+    }
+
+    async fn append_once(
+        &self,
+        id: &CertificateId,
+        expected: u64,
+        events: &[Event],
+        meta: &CommandMeta,
+    ) -> Result<Appended, StoreError> {
         let mut headers = HeaderMap::new();
         meta.write_headers(&mut headers);
         headers.insert(header::NATS_MESSAGE_ID, meta.command_id.0.as_str());
@@ -314,6 +352,7 @@ impl EventStore {
                     // Ambiguous: it may have landed. The same message id makes the retry
                     // safe: JetStream answers a landed one as a duplicate.
                     warn!(%id, attempt, error = %err, "append not acknowledged, sending again");
+                    instruments().append_retries.add(1, &[]);
                 }
                 Err(err) => return Err(StoreError::unavailable(err)),
             }

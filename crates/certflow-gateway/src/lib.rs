@@ -17,6 +17,8 @@
 pub mod auth;
 mod bulk;
 pub mod crl_http;
+mod health;
+pub mod observe;
 mod review;
 
 use std::collections::HashMap;
@@ -200,6 +202,7 @@ pub struct Gateway {
     /// Rate checks since the limiter last forgot idle accounts.
     checks: Arc<std::sync::atomic::AtomicU64>,
     tls: Option<TlsConfig>,
+    readiness: certflow_telemetry::Readiness,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -230,7 +233,15 @@ impl Gateway {
             limiter: Arc::new(RateLimiter::keyed(Quota::per_second(per_second))),
             checks: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             tls: config.tls.clone(),
+            readiness: certflow_telemetry::Readiness::default(),
         })
+    }
+
+    /// Reports whether the gateway can serve (NATS up, projection caught up) to
+    /// `readiness` as well as through gRPC health.
+    pub fn with_readiness(mut self, readiness: certflow_telemetry::Readiness) -> Self {
+        self.readiness = readiness;
+        self
     }
 
     /// Serves gRPC on `listener` until `shutdown`.
@@ -249,6 +260,12 @@ impl Gateway {
             .await;
         health.set_serving::<ReviewServiceServer<Gateway>>().await;
         health.set_serving::<ReissueServiceServer<Gateway>>().await;
+        tokio::spawn(health::watch(
+            self.bus.clone(),
+            health,
+            self.readiness.clone(),
+            shutdown.clone(),
+        ));
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(certflow_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -268,6 +285,10 @@ impl Gateway {
         }
         info!(%address, tls = self.tls.is_some(), "gateway listening");
         server
+            .layer(observe::ObserveLayer::new(&[
+                certflow_proto::FILE_DESCRIPTOR_SET,
+                tonic_health::pb::FILE_DESCRIPTOR_SET,
+            ]))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -324,8 +345,9 @@ impl Gateway {
         let mut headers = HeaderMap::new();
         write_actor(&mut headers, actor);
         headers.insert(headers::CORRELATION_ID, correlation);
-        if let Some(traceparent) = traceparent {
-            headers.insert(headers::TRACEPARENT, traceparent);
+        // Inside the call's span: the service continues this trace.
+        if let Some(traceparent) = certflow_telemetry::propagation::forward(traceparent) {
+            headers.insert(headers::TRACEPARENT, traceparent.as_str());
         }
         let reply = self
             .bus

@@ -10,7 +10,9 @@
 //! replays the whole log and reaches the same state. Messages at or below a certificate's
 //! last applied sequence are skipped, so redelivery changes nothing.
 //!
-//! Queries arrive on `certflow.query.>` (queue group `projection`).
+//! Queries arrive on `certflow.query.>` (queue group `projection`). Until it has applied the
+//! log it found at start-up the projection reports itself not caught up (`/readyz`, and the
+//! gateway's gRPC health through `certflow.query.status`).
 
 #![forbid(unsafe_code)]
 
@@ -18,11 +20,15 @@ mod queries;
 mod view;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use certflow_bus::{CancellationToken, Responder, subjects};
 use certflow_eventstore::{Delivered, EventFeed, EventStore, StoreError};
-use tracing::{error, info, warn};
+use certflow_proto::bus::v1::ProjectionStatusResponse;
+use certflow_telemetry::{Readiness, instruments, propagation};
+use tracing::{error, info, info_span, warn};
 
 pub use view::{ProjectionDb, ViewError};
 
@@ -52,6 +58,63 @@ pub struct ProjectionConfig {
     pub durable: String,
     /// Wipe the database first and replay the whole log.
     pub rebuild: bool,
+    /// Where the projection says whether it has caught up.
+    pub readiness: Readiness,
+}
+
+/// How far the projection has got through the log it found at start-up.
+#[derive(Debug)]
+pub struct Progress {
+    start_sequence: u64,
+    applied: AtomicU64,
+    caught_up: AtomicBool,
+    readiness: Readiness,
+}
+
+impl Progress {
+    fn new(applied: u64, start_sequence: u64, readiness: Readiness) -> Self {
+        let progress = Progress {
+            start_sequence,
+            applied: AtomicU64::new(0),
+            caught_up: AtomicBool::new(false),
+            readiness,
+        };
+        progress.applied(applied);
+        progress
+    }
+
+    /// Records that everything up to `sequence` is applied and flushed.
+    fn applied(&self, sequence: u64) {
+        self.applied.fetch_max(sequence, Ordering::Relaxed);
+        instruments()
+            .projection_applied_sequence
+            .record(sequence, &[]);
+        if self.caught_up.load(Ordering::Relaxed) {
+            return;
+        }
+        if sequence >= self.start_sequence {
+            self.caught_up.store(true, Ordering::Relaxed);
+            self.readiness.ready("projection");
+            info!(sequence, "projection caught up with the log");
+        } else {
+            self.readiness.not_ready(
+                "projection",
+                format!(
+                    "replaying the log: sequence {sequence} of {}",
+                    self.start_sequence
+                ),
+            );
+        }
+    }
+
+    /// The answer to `certflow.query.status`.
+    pub fn status(&self) -> ProjectionStatusResponse {
+        ProjectionStatusResponse {
+            caught_up: self.caught_up.load(Ordering::Relaxed),
+            applied_sequence: self.applied.load(Ordering::Relaxed),
+            start_sequence: self.start_sequence,
+        }
+    }
 }
 
 /// Messages applied in one transaction at most.
@@ -65,6 +128,7 @@ pub struct ProjectionService {
     durable: String,
     feed: EventFeed,
     responder: Responder,
+    progress: Arc<Progress>,
 }
 
 impl ProjectionService {
@@ -84,7 +148,13 @@ impl ProjectionService {
         }
         let db = ProjectionDb::open(&config.db_path)?;
         let applied = db.applied_sequence()?;
-        info!(applied, "projection resumes after sequence");
+        let start_sequence = store.last_sequence().await?;
+        info!(applied, start_sequence, "projection resumes after sequence");
+        let progress = Arc::new(Progress::new(
+            applied,
+            start_sequence,
+            config.readiness.clone(),
+        ));
         let feed = store.follow(&config.durable, applied).await?;
         let responder = Responder::bind(client, subjects::QUERIES, "projection").await?;
         Ok(ProjectionService {
@@ -93,6 +163,7 @@ impl ProjectionService {
             durable: config.durable.clone(),
             feed,
             responder,
+            progress,
         })
     }
 
@@ -109,13 +180,21 @@ impl ProjectionService {
             durable,
             feed,
             responder,
+            progress,
         } = self;
         let query_db = db.clone();
+        let query_progress = progress.clone();
         let queries = responder.run(shutdown.clone(), move |request| {
             let db = query_db.clone();
-            async move { queries::answer(&db, request) }
+            let progress = query_progress.clone();
+            async move { queries::answer(&db, &progress, request) }
         });
-        let applier = Applier { db, store, durable };
+        let applier = Applier {
+            db,
+            store,
+            durable,
+            progress,
+        };
         tokio::join!(applier.run(feed, shutdown), queries);
     }
 }
@@ -125,6 +204,7 @@ struct Applier {
     db: ProjectionDb,
     store: EventStore,
     durable: String,
+    progress: Arc<Progress>,
 }
 
 impl Applier {
@@ -177,11 +257,69 @@ impl Applier {
     }
 
     async fn apply(&self, chunk: &[Delivered]) -> Result<(), ProjectionError> {
+        // One span per event, in the trace of the command that appended it, covering the
+        // transaction that applies it; only built when traces are exported.
+        let _spans: Vec<tracing::Span> = if certflow_telemetry::exporting_traces() {
+            chunk.iter().map(event_span).collect()
+        } else {
+            Vec::new()
+        };
         self.db.apply(chunk)?;
         self.db.flush().await?;
         if let Some(last) = chunk.last() {
             last.ack().await?;
+            self.progress.applied(last.sequence);
         }
         Ok(())
+    }
+}
+
+fn event_span(delivered: &Delivered) -> tracing::Span {
+    let span = info_span!(
+        "projection.apply",
+        service = "projection",
+        sequence = delivered.sequence,
+        certificate = tracing::field::Empty,
+    );
+    if let Ok(batch) = &delivered.batch {
+        span.record(
+            "certificate",
+            tracing::field::display(&batch.certificate_id),
+        );
+        propagation::set_parent(&span, batch.meta.traceparent.as_deref());
+    }
+    span
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caught_up_once_the_log_found_at_start_is_applied() {
+        let readiness = Readiness::default();
+        let progress = Progress::new(0, 5, readiness.clone());
+        assert!(!progress.status().caught_up);
+        let (ready, report) = readiness.report();
+        assert!(!ready);
+        assert!(report.contains("sequence 0 of 5"), "{report}");
+
+        progress.applied(3);
+        assert!(!progress.status().caught_up);
+        assert!(readiness.report().1.contains("sequence 3 of 5"));
+
+        progress.applied(5);
+        let status = progress.status();
+        assert!(status.caught_up);
+        assert_eq!((status.applied_sequence, status.start_sequence), (5, 5));
+        assert!(readiness.report().0);
+    }
+
+    #[test]
+    fn an_empty_log_or_a_database_ahead_is_caught_up_at_once() {
+        let readiness = Readiness::default();
+        assert!(Progress::new(0, 0, readiness.clone()).status().caught_up);
+        assert!(Progress::new(9, 7, readiness.clone()).status().caught_up);
+        assert!(readiness.report().0);
     }
 }

@@ -11,6 +11,7 @@ use certflow_proto::v1::{
 };
 use tracing::warn;
 
+use crate::Progress;
 use crate::view::{ProjectionDb, Record, ViewError};
 
 /// Page size when the request gives none.
@@ -19,9 +20,10 @@ const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 500;
 
 /// Answers one query.
-pub(crate) fn answer(db: &ProjectionDb, request: Request) -> Reply {
+pub(crate) fn answer(db: &ProjectionDb, progress: &Progress, request: Request) -> Reply {
     let actor = actor_from_headers(request.headers.as_ref());
     let result = match request.subject.as_str() {
+        subjects::PROJECTION_STATUS => Ok(response(&progress.status())),
         subjects::GET_CERTIFICATE => decode(&request).and_then(|req| get(db, &actor, req)),
         subjects::LIST_CERTIFICATES => decode(&request).and_then(|req| list(db, &actor, req)),
         subjects::CERTIFICATE_HISTORY => decode(&request).and_then(|req| history(db, &actor, req)),

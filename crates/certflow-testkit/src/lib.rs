@@ -526,6 +526,16 @@ impl Certflow {
         &self.nats
     }
 
+    /// The running services, while they run.
+    pub fn running(&self) -> Option<&certd::Running> {
+        self.running.as_ref()
+    }
+
+    /// The NATS server, to kill and restart it.
+    pub fn nats_mut(&mut self) -> &mut NatsServer {
+        &mut self.nats
+    }
+
     /// Starts more instances of `services` against the same NATS server, e.g. a second
     /// validation service; they stop when the returned handle is shut down or dropped.
     pub async fn start_more(

@@ -8,9 +8,10 @@ use certflow_domain::{CertificateId, DomainError, DomainName, State, ValidationM
 use certflow_eventstore::{CheckTask, CommandMeta, StoreError, actor_from_headers, headers};
 use certflow_proto::convert::certificate_to_proto;
 use certflow_proto::v1::{CheckValidationRequest, CheckValidationResponse, ProbeResult};
+use certflow_telemetry::propagation;
 use futures::StreamExt;
 use futures::future::join_all;
-use tracing::{debug, warn};
+use tracing::{Instrument, debug, info_span, warn};
 
 use crate::probe::{ProbeMethod, ProbeOutcome};
 use crate::{SERVICE, Shared};
@@ -62,7 +63,23 @@ pub(crate) async fn work(shared: Shared, shutdown: certflow_bus::CancellationTok
 /// later than the deadline.
 async fn run_task(shared: &Shared, task: CheckTask) {
     let id = &task.certificate_id;
-    let next = match check(shared, id, task.challenges_sequence, &task.correlation_id).await {
+    let span = info_span!(
+        "validation.check",
+        service = SERVICE,
+        certificate = %id,
+        deliveries = task.deliveries,
+    );
+    propagation::set_parent(&span, task.traceparent.as_deref());
+    let checked = check(
+        shared,
+        id,
+        task.challenges_sequence,
+        &task.correlation_id,
+        task.traceparent.as_deref(),
+    )
+    .instrument(span)
+    .await;
+    let next = match checked {
         Ok(checked) => process::next_deadline(&checked.state).map(|deadline| {
             let until_deadline = Duration::from_millis(
                 u64::try_from(deadline.since(now()).as_millis()).unwrap_or(0),
@@ -104,6 +121,7 @@ async fn check(
     id: &CertificateId,
     seen: u64,
     correlation_id: &str,
+    traceparent: Option<&str>,
 ) -> Result<Checked, StoreError> {
     let loaded = shared.store.load(id).await?;
     if loaded.version < seen {
@@ -135,7 +153,8 @@ async fn check(
         probe_one(shared, domain.clone(), *method, value.clone())
     }))
     .await;
-    let meta = check_meta(correlation_id);
+    let mut meta = check_meta(correlation_id);
+    meta.traceparent = propagation::forward(traceparent);
     let executed = shared
         .store
         .execute_reaction(id, &meta, |state| {
@@ -244,7 +263,13 @@ pub(crate) async fn check_on_request(
         .and_then(|h| h.get(headers::CORRELATION_ID))
         .map(|v| v.as_str().to_string())
         .unwrap_or_default();
-    match check(shared, &id, 0, &correlation_id).await {
+    // The request's span carries the caller's trace: the check's append joins it.
+    let traceparent = request
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(headers::TRACEPARENT))
+        .map(|v| v.as_str().to_string());
+    match check(shared, &id, 0, &correlation_id, traceparent.as_deref()).await {
         Ok(Checked {
             state: Some(cert),
             probes,

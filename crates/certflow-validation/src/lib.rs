@@ -22,6 +22,7 @@ pub mod probe;
 
 mod checks;
 
+use certflow_telemetry::propagation;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -189,7 +190,12 @@ async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), StoreError> {
             Event::ValidationChallengesIssued(_) => {
                 shared
                     .checks
-                    .enqueue(id, batch.sequence, &batch.meta.correlation_id)
+                    .enqueue(
+                        id,
+                        batch.sequence,
+                        &batch.meta.correlation_id,
+                        propagation::forward(batch.meta.traceparent.as_deref()).as_deref(),
+                    )
                     .await?;
             }
             _ => {}

@@ -183,10 +183,28 @@ impl Prober {
     ) -> Result<ProbeOutcome, ProbeError> {
         check_domain(domain)?;
         let expected = expected.trim();
-        match method {
+        let outcome = match method {
             ProbeMethod::Dns => self.probe_dns(domain, expected).await,
             ProbeMethod::File => self.probe_file(domain, expected).await,
-        }
+        };
+        let label = match &outcome {
+            Ok(ProbeOutcome::Found) => "found",
+            Ok(ProbeOutcome::WrongValue { .. }) => "wrong_value",
+            Ok(ProbeOutcome::Missing { .. }) => "missing",
+            Err(_) => "error",
+        };
+        let method_label = match method {
+            ProbeMethod::Dns => "dns",
+            ProbeMethod::File => "file",
+        };
+        certflow_telemetry::instruments().validation_checks.add(
+            1,
+            &[
+                opentelemetry::KeyValue::new("method", method_label),
+                opentelemetry::KeyValue::new("outcome", label),
+            ],
+        );
+        outcome
     }
 
     async fn probe_dns(&self, domain: &str, expected: &str) -> Result<ProbeOutcome, ProbeError> {
