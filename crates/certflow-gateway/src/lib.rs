@@ -45,7 +45,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use prost::Message;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -297,7 +297,11 @@ impl Gateway {
             .add_service(RevocationServiceServer::new(self.clone()))
             .add_service(ReviewServiceServer::new(self.clone()))
             .add_service(ReissueServiceServer::new(self))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled())
+            // No Nagle: a small response must not wait for the client's delayed ACK.
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                shutdown.cancelled(),
+            )
             .await?;
         Ok(())
     }
