@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod backlog;
+mod cache;
 mod checks;
 mod crls;
 mod keyindex;

@@ -14,6 +14,7 @@ use futures::{FutureExt, StreamExt};
 use opentelemetry::KeyValue;
 use tracing::{Instrument, debug, info_span, warn};
 
+use crate::cache::StateCache;
 use crate::meta::{CommandMeta, headers};
 
 /// JetStream's "wrong last sequence" error code.
@@ -39,6 +40,9 @@ pub struct StoreConfig {
     pub decide_attempts: u32,
     /// How long to wait for JetStream to acknowledge a publish or answer an API call.
     pub request_timeout: Duration,
+    /// Certificates whose state is kept between loads (0: none); a load then reads only
+    /// what was appended since.
+    pub cache_capacity: usize,
 }
 
 impl Default for StoreConfig {
@@ -51,6 +55,7 @@ impl Default for StoreConfig {
             publish_attempts: 3,
             decide_attempts: 16,
             request_timeout: Duration::from_secs(5),
+            cache_capacity: 10_000,
         }
     }
 }
@@ -135,6 +140,7 @@ pub struct EventStore {
     js: jetstream::Context,
     stream: stream::Stream,
     config: Arc<StoreConfig>,
+    cache: Arc<StateCache>,
 }
 
 impl std::fmt::Debug for EventStore {
@@ -168,6 +174,7 @@ impl EventStore {
         Ok(EventStore {
             js,
             stream,
+            cache: Arc::new(StateCache::new(config.cache_capacity)),
             config: Arc::new(config),
         })
     }
@@ -247,14 +254,36 @@ impl EventStore {
         }
     }
 
-    /// A certificate's current state and version.
+    /// A certificate's current state and version: the cached state, if any, brought up to
+    /// date with every message the log holds after it.
     pub async fn load(&self, id: &CertificateId) -> Result<Loaded, StoreError> {
-        let batches = self.history(id).await?;
-        let version = batches.last().map_or(0, |b| b.sequence);
-        let state = batches.iter().fold(None, |state, b| {
-            replay(state, &b.meta.command_id, &b.events)
+        let Loaded {
+            mut state,
+            mut version,
+        } = self.cache.get(id).unwrap_or(Loaded {
+            state: None,
+            version: 0,
         });
-        Ok(Loaded { state, version })
+        let subject = self.subject(id);
+        let mut changed = false;
+        while let Some(message) = self.next_for_subject(&subject, version + 1).await? {
+            let batch = RecordedBatch::parse(
+                &message.subject,
+                message.sequence,
+                offset_to_timestamp(message.time),
+                &message.headers,
+                &message.payload,
+                &self.config.subject_prefix,
+            )?;
+            state = replay(state, &batch.meta.command_id, &batch.events);
+            version = batch.sequence;
+            changed = true;
+        }
+        let loaded = Loaded { state, version };
+        if changed {
+            self.cache.put(id, loaded.clone());
+        }
+        Ok(loaded)
     }
 
     /// Appends one command's events to a certificate, if its last sequence is still
@@ -384,10 +413,19 @@ impl EventStore {
             }
             match self.append(id, loaded.version, &events, meta).await {
                 Ok(Appended {
-                    duplicate: false, ..
+                    duplicate: false,
+                    sequence,
                 }) => {
+                    let state = replay(loaded.state, &meta.command_id, &events);
+                    self.cache.put(
+                        id,
+                        Loaded {
+                            state: state.clone(),
+                            version: sequence,
+                        },
+                    );
                     return Ok(Executed {
-                        state: replay(loaded.state, &meta.command_id, &events),
+                        state,
                         appended: true,
                     });
                 }
@@ -616,22 +654,39 @@ impl std::fmt::Debug for EventFeed {
 }
 
 impl EventFeed {
-    /// Waits for the next message, then takes up to `max` messages that are already here,
-    /// so a consumer can apply them in one durable write.
+    /// Waits for the next message, then takes up to `max` messages: those already here,
+    /// and, while the consumer says more are pending (a catch-up or a rebuild), those that
+    /// arrive within a moment, so a consumer applies them in few durable writes.
     pub async fn next_chunk(&mut self, max: usize) -> Option<Result<Vec<Delivered>, StoreError>> {
+        /// How long a chunk waits for messages the consumer says are on their way.
+        const TOP_UP: Duration = Duration::from_millis(5);
         let first = match self.messages.next().await? {
             Ok(message) => message,
             Err(err) => return Some(Err(StoreError::unavailable(err))),
         };
+        let mut pending = pending_after(&first);
         let mut chunk = vec![self.delivered(first)];
         while chunk.len() < max {
-            match self.messages.next().now_or_never() {
-                Some(Some(Ok(message))) => chunk.push(self.delivered(message)),
-                Some(Some(Err(err))) => {
+            let next = match self.messages.next().now_or_never() {
+                Some(next) => next,
+                None if pending > 0 => {
+                    match tokio::time::timeout(TOP_UP, self.messages.next()).await {
+                        Ok(next) => next,
+                        Err(_) => break,
+                    }
+                }
+                None => break,
+            };
+            match next {
+                Some(Ok(message)) => {
+                    pending = pending_after(&message);
+                    chunk.push(self.delivered(message));
+                }
+                Some(Err(err)) => {
                     warn!(error = %err, "event feed hiccup; continuing with what arrived");
                     break;
                 }
-                Some(None) | None => break,
+                None => break,
             }
         }
         Some(chunk.into_iter().collect())
@@ -645,6 +700,11 @@ impl EventFeed {
             message,
         })
     }
+}
+
+/// How many messages the consumer had left to deliver after `message`.
+fn pending_after(message: &jetstream::Message) -> u64 {
+    message.info().map_or(0, |info| info.pending)
 }
 
 /// A consumer's message as its stream sequence and batch (or why the batch is unreadable).

@@ -191,6 +191,8 @@ async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), StoreError> {
     let mut offer = false;
     for event in &batch.events {
         match event {
+            // Only a revocation a reviewer decides is queued; other paths are not read.
+            Event::RevocationRequested(requested) if !requested.path.needs_review() => {}
             Event::RevocationRequested(_) | Event::RevocationDocumentUploaded(_) => {
                 let meta = reaction_meta(SERVICE, "queue", &batch, id);
                 let policy = shared.runtime.policy.clone();
