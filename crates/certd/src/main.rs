@@ -42,6 +42,15 @@ struct Cli {
         global = true
     )]
     data_dir: PathBuf,
+    /// Name of the projection's durable consumer: one per projection replica, each with its
+    /// own data directory.
+    #[arg(
+        long,
+        env = "CERTD_PROJECTION_CONSUMER",
+        default_value = "projection",
+        global = true
+    )]
+    projection_consumer: String,
     /// Seconds the gateway lets calls and idle connections finish on shutdown.
     #[arg(
         long,
@@ -497,6 +506,7 @@ async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<()> {
     }
     config.shutdown_grace = seconds(cli.shutdown_grace, "--shutdown-grace")?;
     config.operator_listen = cli.metrics_listen.0;
+    config.projection_consumer = cli.projection_consumer;
     config.metrics_registry = telemetry.registry();
     cli.validation.apply(&mut config)?;
     cli.review.apply(&mut config)?;

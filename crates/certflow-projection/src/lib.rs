@@ -264,8 +264,16 @@ impl Applier {
         } else {
             Vec::new()
         };
+        let started = std::time::Instant::now();
         self.db.apply(chunk)?;
+        let applied = started.elapsed();
         self.db.flush().await?;
+        tracing::debug!(
+            messages = chunk.len(),
+            apply_us = applied.as_micros() as u64,
+            flush_us = (started.elapsed() - applied).as_micros() as u64,
+            "chunk applied"
+        );
         if let Some(last) = chunk.last() {
             last.ack().await?;
             self.progress.applied(last.sequence);

@@ -1,5 +1,11 @@
 //! The sled database: certificate states, histories and the applied position.
+//!
+//! Everything lives in one tree under key prefixes (`c/<id>` a certificate's record,
+//! `h/<id>\0<sequence><index>` its history, `m/applied` the position), so a chunk of events
+//! is written as one `sled::Batch`: atomic, and far cheaper than a transaction across
+//! trees.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use certflow_domain::{Certificate, CertificateId, replay};
@@ -8,9 +14,7 @@ use certflow_proto::convert::{event_summary, timestamp_to_proto};
 use certflow_proto::v1::HistoryEvent;
 use prost::Message;
 use serde::{Deserialize, Serialize};
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use tracing::{debug, error};
+use tracing::{debug, error, info};
 
 /// Errors of the projection's database.
 #[derive(Debug, thiserror::Error)]
@@ -25,15 +29,6 @@ pub enum ViewError {
     },
 }
 
-impl From<TransactionError<ViewError>> for ViewError {
-    fn from(err: TransactionError<ViewError>) -> Self {
-        match err {
-            TransactionError::Abort(err) => err,
-            TransactionError::Storage(err) => ViewError::Sled(err),
-        }
-    }
-}
-
 /// One certificate as stored: its state and the stream sequence it reflects.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
@@ -41,32 +36,46 @@ pub struct Record {
     pub certificate: Certificate,
 }
 
-const APPLIED: &[u8] = b"applied_sequence";
+const APPLIED: &[u8] = b"m/applied";
+const CERTIFICATE: &[u8] = b"c/";
+const HISTORY: &[u8] = b"h/";
+/// Trees of the earlier layout (one per kind, written in a transaction).
+const EARLIER_TREES: [&str; 3] = ["certificates", "history", "meta"];
 
 /// The projection's database. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ProjectionDb {
     db: sled::Db,
-    certificates: sled::Tree,
-    history: sled::Tree,
-    meta: sled::Tree,
+    tree: sled::Tree,
 }
 
 impl ProjectionDb {
-    /// Opens or creates the database at `path`.
+    /// Opens or creates the database at `path`. A database of the earlier layout is
+    /// dropped: its position is gone with it, so the log is replayed into the new one.
     pub fn open(path: &Path) -> Result<Self, ViewError> {
         let db = sled::open(path)?;
+        for name in EARLIER_TREES {
+            if db
+                .tree_names()
+                .iter()
+                .any(|tree| tree.as_ref() == name.as_bytes())
+            {
+                info!(
+                    tree = name,
+                    "dropping a tree of the earlier layout; replaying the log"
+                );
+                db.drop_tree(name)?;
+            }
+        }
         Ok(ProjectionDb {
-            certificates: db.open_tree("certificates")?,
-            history: db.open_tree("history")?,
-            meta: db.open_tree("meta")?,
+            tree: db.open_tree("projection")?,
             db,
         })
     }
 
     /// The last stream sequence applied (0: none).
     pub fn applied_sequence(&self) -> Result<u64, ViewError> {
-        Ok(self.meta.get(APPLIED)?.map_or(0, |v| be_u64(&v)))
+        Ok(self.tree.get(APPLIED)?.map_or(0, |v| be_u64(&v)))
     }
 
     /// Makes everything applied so far durable.
@@ -75,79 +84,88 @@ impl ProjectionDb {
         Ok(())
     }
 
-    /// Applies a chunk of delivered messages in one transaction, skipping what was applied
-    /// before (redelivery) and messages that cannot be read (logged).
+    /// Applies a chunk of delivered messages as one atomic batch, skipping what was
+    /// applied before (redelivery) and messages that cannot be read (logged). Each
+    /// certificate is read and written once per chunk. Only the projection's applier
+    /// writes, one chunk at a time, so reading outside the batch is safe.
     pub fn apply(&self, chunk: &[Delivered]) -> Result<(), ViewError> {
-        (&self.certificates, &self.history, &self.meta).transaction(|(certs, history, meta)| {
-            let mut applied = meta.get(APPLIED)?.map_or(0, |v| be_u64(&v));
-            for delivered in chunk {
-                if delivered.sequence <= applied {
-                    continue;
-                }
-                applied = delivered.sequence;
-                let batch = match &delivered.batch {
-                    Ok(batch) => batch,
-                    Err(err) => {
-                        error!(sequence = delivered.sequence, error = %err, "skipping unreadable message");
-                        continue;
-                    }
-                };
-                let key = batch.certificate_id.as_str().as_bytes();
-                let record: Option<Record> = match certs.get(key)? {
-                    Some(bytes) => Some(decode_record(batch.certificate_id.as_str(), &bytes)
-                        .map_err(ConflictableTransactionError::Abort)?),
-                    None => None,
-                };
-                if record.as_ref().is_some_and(|r| r.last_sequence >= batch.sequence) {
-                    debug!(sequence = batch.sequence, "already applied");
-                    continue;
-                }
-                let state = replay(
-                    record.map(|r| r.certificate),
-                    &batch.meta.command_id,
-                    &batch.events,
-                );
-                if let Some(certificate) = state {
-                    let record = Record {
-                        last_sequence: batch.sequence,
-                        certificate,
-                    };
-                    let bytes = serde_json::to_vec(&record).map_err(|source| {
-                        ConflictableTransactionError::Abort(ViewError::Corrupt {
-                            key: batch.certificate_id.to_string(),
-                            source,
-                        })
-                    })?;
-                    certs.insert(key, bytes)?;
-                }
-                for (index, event) in batch.events.iter().enumerate() {
-                    let entry = HistoryEvent {
-                        sequence: batch.sequence,
-                        event_type: event.type_name().to_string(),
-                        recorded_at: Some(timestamp_to_proto(batch.recorded_at)),
-                        actor_subject: batch.meta.actor.subject.clone(),
-                        actor_account: batch.meta.actor.account.clone(),
-                        command_id: batch.meta.command_id.to_string(),
-                        correlation_id: batch.meta.correlation_id.clone(),
-                        request_id: batch.meta.request_id.clone(),
-                        summary: event_summary(event),
-                    };
-                    history.insert(
-                        history_key(&batch.certificate_id, batch.sequence, index as u32),
-                        entry.encode_to_vec(),
-                    )?;
-                }
+        let mut applied = self.applied_sequence()?;
+        let mut records: HashMap<&CertificateId, Option<Record>> = HashMap::new();
+        let mut writes = sled::Batch::default();
+        for delivered in chunk {
+            if delivered.sequence <= applied {
+                continue;
             }
-            meta.insert(APPLIED, &applied.to_be_bytes())?;
-            Ok(())
-        })?;
+            applied = delivered.sequence;
+            let batch = match &delivered.batch {
+                Ok(batch) => batch,
+                Err(err) => {
+                    error!(sequence = delivered.sequence, error = %err, "skipping unreadable message");
+                    continue;
+                }
+            };
+            let id = &batch.certificate_id;
+            let record = match records.remove(id) {
+                Some(record) => record,
+                None => self.get(id)?,
+            };
+            if record
+                .as_ref()
+                .is_some_and(|r| r.last_sequence >= batch.sequence)
+            {
+                debug!(sequence = batch.sequence, "already applied");
+                records.insert(id, record);
+                continue;
+            }
+            let previous = record.clone();
+            let state = replay(
+                record.map(|r| r.certificate),
+                &batch.meta.command_id,
+                &batch.events,
+            );
+            let record = match state {
+                Some(certificate) => Some(Record {
+                    last_sequence: batch.sequence,
+                    certificate,
+                }),
+                None => previous,
+            };
+            records.insert(id, record);
+            for (index, event) in batch.events.iter().enumerate() {
+                let entry = HistoryEvent {
+                    sequence: batch.sequence,
+                    event_type: event.type_name().to_string(),
+                    recorded_at: Some(timestamp_to_proto(batch.recorded_at)),
+                    actor_subject: batch.meta.actor.subject.clone(),
+                    actor_account: batch.meta.actor.account.clone(),
+                    command_id: batch.meta.command_id.to_string(),
+                    correlation_id: batch.meta.correlation_id.clone(),
+                    request_id: batch.meta.request_id.clone(),
+                    summary: event_summary(event),
+                };
+                writes.insert(
+                    history_key(id, batch.sequence, index as u32),
+                    entry.encode_to_vec(),
+                );
+            }
+        }
+        for (id, record) in records {
+            let Some(record) = record else { continue };
+            let bytes = serde_json::to_vec(&record).map_err(|source| ViewError::Corrupt {
+                key: id.to_string(),
+                source,
+            })?;
+            writes.insert(certificate_key(id), bytes);
+        }
+        writes.insert(APPLIED, &applied.to_be_bytes());
+        self.tree.apply_batch(writes)?;
         Ok(())
     }
 
     /// One certificate's record.
     pub fn get(&self, id: &CertificateId) -> Result<Option<Record>, ViewError> {
-        self.certificates
-            .get(id.as_str().as_bytes())?
+        self.tree
+            .get(certificate_key(id))?
             .map(|bytes| decode_record(id.as_str(), &bytes))
             .transpose()
     }
@@ -157,16 +175,19 @@ impl ProjectionDb {
         &self,
         after: Option<&CertificateId>,
     ) -> impl Iterator<Item = Result<Record, ViewError>> + '_ {
-        let start = after.map(|id| {
-            let mut key = id.as_str().as_bytes().to_vec();
-            key.push(0);
-            key
-        });
-        let range = match start {
-            Some(start) => self.certificates.range(start..),
-            None => self.certificates.iter(),
+        let start = match after {
+            Some(id) => {
+                let mut key = certificate_key(id);
+                key.push(0);
+                key
+            }
+            None => CERTIFICATE.to_vec(),
         };
-        range.map(|item| {
+        let mut end = CERTIFICATE.to_vec();
+        if let Some(last) = end.last_mut() {
+            *last += 1;
+        }
+        self.tree.range(start..end).map(|item| {
             let (key, bytes) = item?;
             decode_record(&String::from_utf8_lossy(&key), &bytes)
         })
@@ -174,9 +195,10 @@ impl ProjectionDb {
 
     /// A certificate's history, in order.
     pub fn history(&self, id: &CertificateId) -> Result<Vec<HistoryEvent>, ViewError> {
-        let mut prefix = id.as_str().as_bytes().to_vec();
+        let mut prefix = HISTORY.to_vec();
+        prefix.extend_from_slice(id.as_str().as_bytes());
         prefix.push(0);
-        self.history
+        self.tree
             .scan_prefix(prefix)
             .map(|item| {
                 let (_, bytes) = item?;
@@ -194,8 +216,15 @@ fn decode_record(key: &str, bytes: &[u8]) -> Result<Record, ViewError> {
     })
 }
 
+fn certificate_key(id: &CertificateId) -> Vec<u8> {
+    let mut key = CERTIFICATE.to_vec();
+    key.extend_from_slice(id.as_str().as_bytes());
+    key
+}
+
 fn history_key(id: &CertificateId, sequence: u64, index: u32) -> Vec<u8> {
-    let mut key = id.as_str().as_bytes().to_vec();
+    let mut key = HISTORY.to_vec();
+    key.extend_from_slice(id.as_str().as_bytes());
     key.push(0);
     key.extend_from_slice(&sequence.to_be_bytes());
     key.extend_from_slice(&index.to_be_bytes());
@@ -207,4 +236,38 @@ fn be_u64(bytes: &[u8]) -> u64 {
     let n = bytes.len().min(8);
     buf[8 - n..].copy_from_slice(&bytes[bytes.len() - n..]);
     u64::from_be_bytes(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_of_the_earlier_layout_is_dropped_and_replayed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let db = sled::open(dir.path()).expect("sled");
+            let meta = db.open_tree("meta").expect("tree");
+            meta.insert(b"applied_sequence", &42u64.to_be_bytes())
+                .expect("insert");
+            db.open_tree("certificates")
+                .expect("tree")
+                .insert(b"x", b"{}")
+                .expect("insert");
+            db.flush().expect("flush");
+        }
+        let db = ProjectionDb::open(dir.path()).expect("open");
+        assert_eq!(
+            db.applied_sequence().expect("read"),
+            0,
+            "replays from the start"
+        );
+        assert!(
+            !db.db
+                .tree_names()
+                .iter()
+                .any(|name| name.as_ref() == b"certificates" || name.as_ref() == b"meta")
+        );
+        assert_eq!(db.scan_after(None).count(), 0);
+    }
 }
