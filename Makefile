@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BUF ?= npx --yes @bufbuild/buf@1.75.0
 
-.PHONY: build run test unit lint fmt fmt-check buf-lint
+.PHONY: build run test unit lint fmt fmt-check buf-lint bench
 
 build:
 	$(CARGO) build --bin certd --bin certctl
@@ -10,6 +10,11 @@ build:
 ## Start NATS (unless NATS_URL is set) and every service, gateway on 127.0.0.1:50051.
 run: build
 	deploy/dev/run.sh
+
+## Measure: its own NATS and certd (release build), every figure beside its baseline.
+bench:
+	$(CARGO) build --release --bin certd --bin certflow-bench
+	$(CARGO) run --release --bin certflow-bench -- suite $(BENCH_ARGS)
 
 ## What CI runs: formatting, lints, proto lint, every test.
 test: fmt-check lint buf-lint unit

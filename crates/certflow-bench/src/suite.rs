@@ -1,0 +1,505 @@
+//! `make bench`: a nats-server and `certd all` of their own, data set up through the
+//! gateway, every figure measured beside its baseline in the same run, one table.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use certflow_testkit::NatsServer;
+
+use crate::baseline::{self, RawPublish};
+use crate::calls::{Gateway, Rpc};
+use crate::load::{self, CallError, Recorded, Schedule};
+use crate::report::GhzReport;
+
+/// The sizes of a run.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SuiteArgs {
+    /// Callers at once for the throughput figure (P1).
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Revocations in the throughput run (P1), and raw publishes beside them.
+    #[arg(long, default_value_t = 10_000)]
+    pub throughput_calls: u64,
+    /// Revocations one at a time (P2), and raw sync publishes beside them.
+    #[arg(long, default_value_t = 1_000)]
+    pub sequential_calls: u64,
+    /// Seconds of the open-loop run at half the measured throughput (P3).
+    #[arg(long, default_value_t = 10.0)]
+    pub open_seconds: f64,
+    /// Where the ghz-format JSON reports go.
+    #[arg(long, default_value = "target/bench")]
+    pub out: PathBuf,
+    /// Hide progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// A child process killed when dropped.
+struct Process {
+    name: String,
+    child: Child,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Process {
+    /// Peak resident memory so far, from /proc (Linux).
+    fn peak_rss(&self) -> Option<u64> {
+        peak_rss(self.child.id())
+    }
+}
+
+fn peak_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// `certd` next to this binary (both are built by `make bench`).
+fn certd_binary() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().context("the bench binary has no directory")?;
+    let certd = dir.join("certd");
+    anyhow::ensure!(
+        certd.exists(),
+        "{} not found: build it (cargo build --release --bin certd)",
+        certd.display()
+    );
+    Ok(certd)
+}
+
+async fn wait_ready(port: u16, within: Duration) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    while started.elapsed() < within {
+        if let Ok(response) = reqwest::get(&url).await
+            && response.status() == reqwest::StatusCode::OK
+        {
+            return Ok(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    anyhow::bail!("nothing ready on port {port} within {within:?}")
+}
+
+/// One line of the table.
+struct Figure {
+    id: &'static str,
+    what: String,
+    value: String,
+    baseline: String,
+    ratio: f64,
+    target: &'static str,
+    met: bool,
+}
+
+/// Runs the whole suite and prints the table.
+pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
+    let progress = !args.quiet;
+    let nats = NatsServer::start().context("starting nats-server")?;
+    let dir = tempfile::tempdir()?;
+    let keys = dir.path().join("keys");
+    let (signing_key, public_key) = certd::dev::ensure_signing_key(&keys)?;
+    let kek = certd::dev::ensure_kek(&keys)?;
+    let token = certd::dev::token(
+        &signing_key,
+        "bench-customer",
+        "bench",
+        &["customer"],
+        Duration::from_secs(24 * 3600),
+    )?;
+    let certd = certd_binary()?;
+    let gateway_port = free_port()?;
+    let operator_port = free_port()?;
+    let spawn =
+        |name: &str, args: &[String], data: &Path, operator: u16| -> anyhow::Result<Process> {
+            let log = std::fs::File::create(dir.path().join(format!("{name}.log")))?;
+            let child = Command::new(&certd)
+                .args([
+                    "--nats-url",
+                    &nats.url(),
+                    "--data-dir",
+                    &data.display().to_string(),
+                    "--kek",
+                    &kek,
+                    "--metrics-listen",
+                    &format!("127.0.0.1:{operator}"),
+                    "--crl-listen",
+                    "127.0.0.1:0",
+                    "--listen",
+                    &format!("127.0.0.1:{gateway_port}"),
+                    "--plaintext",
+                    "--jwt-ed25519-key",
+                    &public_key.display().to_string(),
+                    "--commands-per-second",
+                    "1000000000",
+                ])
+                .args(args)
+                .env("RUST_LOG", "warn")
+                .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+                .stdout(Stdio::from(log.try_clone()?))
+                .stderr(Stdio::from(log))
+                .spawn()
+                .with_context(|| format!("starting {}", certd.display()))?;
+            Ok(Process {
+                name: name.to_string(),
+                child,
+            })
+        };
+    let all = spawn(
+        "certd all",
+        &["all".into()],
+        &dir.path().join("data"),
+        operator_port,
+    )?;
+    wait_ready(operator_port, Duration::from_secs(60)).await?;
+    let endpoint = format!("http://127.0.0.1:{gateway_port}");
+    let gateway = Gateway::connect(&endpoint, &token, "bench").await?;
+    let nats_client = async_nats::connect(nats.url()).await?;
+    let raw = RawPublish::open(nats_client.clone()).await?;
+    let mut reports: BTreeMap<String, GhzReport> = BTreeMap::new();
+    let mut figures = Vec::new();
+
+    // Certificates to revoke, issued through the gateway.
+    let wanted = args.sequential_calls + args.throughput_calls;
+    eprintln!("setting up: issuing {wanted} certificates");
+    let (issued, ids) = issue(&gateway, wanted, args.concurrency, progress).await;
+    reports.insert(
+        "setup-issue".into(),
+        GhzReport::new("issue", Rpc::Issue.full_name(), &endpoint, &issued),
+    );
+    anyhow::ensure!(
+        issued.failures() == 0,
+        "issuing failed: {:?}",
+        issued.errors
+    );
+    let mut ids = ids.into_iter();
+
+    // P2: one at a time.
+    let sequential: Vec<String> = ids.by_ref().take(args.sequential_calls as usize).collect();
+    let p2 = revoke(
+        &gateway,
+        sequential,
+        Schedule::Closed { concurrency: 1 },
+        progress,
+        "P2 revoke c=1",
+    )
+    .await;
+    let size = event_message_size(&nats_client).await.unwrap_or(512);
+    let p2_raw = raw
+        .run(
+            "P2 raw sync publish",
+            args.sequential_calls,
+            size,
+            Schedule::Closed { concurrency: 1 },
+            progress,
+        )
+        .await;
+    let ratio = secs(p2.quantile(0.5)) / secs(p2_raw.quantile(0.5));
+    figures.push(Figure {
+        id: "P2",
+        what: "revoke p50, 1 at a time".into(),
+        value: millis(p2.quantile(0.5)),
+        baseline: format!("raw sync publish p50 {}", millis(p2_raw.quantile(0.5))),
+        ratio,
+        target: "≤ 2",
+        met: ratio <= 2.0 && p2.failures() == 0,
+    });
+    reports.insert(
+        "P2-revoke".into(),
+        GhzReport::new("P2 revoke c=1", Rpc::Revoke.full_name(), &endpoint, &p2),
+    );
+    reports.insert(
+        "P2-raw-publish".into(),
+        GhzReport::new(
+            "P2 raw sync publish",
+            "jetstream.publish",
+            &nats.url(),
+            &p2_raw,
+        ),
+    );
+
+    // P1: throughput at `concurrency` in flight.
+    let throughput: Vec<String> = ids.by_ref().take(args.throughput_calls as usize).collect();
+    let p1 = revoke(
+        &gateway,
+        throughput,
+        Schedule::Closed {
+            concurrency: args.concurrency,
+        },
+        progress,
+        "P1 revoke c=64",
+    )
+    .await;
+    let p1_raw = raw
+        .run(
+            "P1 raw async publish",
+            args.throughput_calls,
+            size,
+            Schedule::Closed {
+                concurrency: args.concurrency,
+            },
+            progress,
+        )
+        .await;
+    let ratio = p1.rps() / p1_raw.rps();
+    figures.push(Figure {
+        id: "P1",
+        what: format!("revokes/s, {} in flight", args.concurrency),
+        value: format!("{:.0}/s", p1.rps()),
+        baseline: format!("raw publish {:.0}/s", p1_raw.rps()),
+        ratio,
+        target: "≥ 0.35",
+        met: ratio >= 0.35 && p1.failures() == 0,
+    });
+    reports.insert(
+        "P1-revoke".into(),
+        GhzReport::new("P1 revoke", Rpc::Revoke.full_name(), &endpoint, &p1),
+    );
+    reports.insert(
+        "P1-raw-publish".into(),
+        GhzReport::new(
+            "P1 raw async publish",
+            "jetstream.publish",
+            &nats.url(),
+            &p1_raw,
+        ),
+    );
+
+    // P3: open loop at half of P1's throughput.
+    let rate = (p1.rps() / 2.0).max(1.0);
+    let open_calls = (rate * args.open_seconds).ceil() as u64;
+    eprintln!("setting up: issuing {open_calls} more certificates");
+    let (_, open_ids) = issue(&gateway, open_calls, args.concurrency, progress).await;
+    let open = Schedule::Open {
+        rate,
+        max_outstanding: 10_000,
+    };
+    let p3 = revoke(&gateway, open_ids, open, progress, "P3 revoke open loop").await;
+    let p3_raw = raw
+        .run(
+            "P3 raw sync publish, open",
+            open_calls,
+            size,
+            open,
+            progress,
+        )
+        .await;
+    let ratio = secs(p3.quantile(0.99)) / secs(p3_raw.quantile(0.99));
+    figures.push(Figure {
+        id: "P3",
+        what: format!(
+            "revoke p99, open loop {rate:.0}/s ({} errors)",
+            p3.failures()
+        ),
+        value: millis(p3.quantile(0.99)),
+        baseline: format!(
+            "raw sync publish p99 {} at {rate:.0}/s",
+            millis(p3_raw.quantile(0.99))
+        ),
+        ratio,
+        target: "≤ 5, 0 errors",
+        met: ratio <= 5.0 && p3.failures() == 0,
+    });
+    reports.insert(
+        "P3-revoke".into(),
+        GhzReport::new(
+            "P3 revoke open loop",
+            Rpc::Revoke.full_name(),
+            &endpoint,
+            &p3,
+        ),
+    );
+    reports.insert(
+        "P3-raw-publish".into(),
+        GhzReport::new(
+            "P3 raw sync publish",
+            "jetstream.publish",
+            &nats.url(),
+            &p3_raw,
+        ),
+    );
+
+    // P4: a second projection rebuilds from the whole log.
+    let events = event_count(&nats_client).await?;
+    let rebuild_port = free_port()?;
+    let started = Instant::now();
+    let rebuild = spawn(
+        "certd projection --rebuild",
+        &[
+            "--projection-consumer".into(),
+            "bench-rebuild".into(),
+            "projection".into(),
+            "--rebuild".into(),
+        ],
+        &dir.path().join("rebuild"),
+        rebuild_port,
+    )?;
+    wait_ready(rebuild_port, Duration::from_secs(600)).await?;
+    let rebuild_time = started.elapsed();
+    let rebuild_rate = events as f64 / secs(rebuild_time);
+    let (read, read_time) = baseline::read_stream(nats_client.clone(), &events_stream()).await?;
+    let read_rate = read as f64 / secs(read_time);
+    let sled_time = baseline::sled_writes(&dir.path().join("sled-baseline"), events, 1024, 1_000)?;
+    let sled_rate = events as f64 / secs(sled_time);
+    let floor = read_rate.min(sled_rate);
+    let ratio = rebuild_rate / floor;
+    figures.push(Figure {
+        id: "P4",
+        what: format!("projection rebuild, {events} event messages"),
+        value: format!("{rebuild_rate:.0}/s"),
+        baseline: format!("min(stream read {read_rate:.0}/s, sled batched write {sled_rate:.0}/s)"),
+        ratio,
+        target: "≥ 0.5",
+        met: ratio >= 0.5,
+    });
+
+    for (name, report) in &reports {
+        report.write(&args.out.join(format!("{name}.json")))?;
+    }
+    print_table(&figures);
+    println!();
+    println!("peak memory (VmHWM):");
+    if let Some(rss) = nats.pid().and_then(peak_rss) {
+        println!(
+            "  nats-server                {:>8.1} MiB",
+            rss as f64 / 1048576.0
+        );
+    }
+    for process in [&all, &rebuild] {
+        if let Some(rss) = process.peak_rss() {
+            println!("  {:<26} {:>8.1} MiB", process.name, rss as f64 / 1048576.0);
+        }
+    }
+    println!(
+        "setup: {} issues at {:.0}/s; reports in {}",
+        issued.count(),
+        issued.rps(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn print_table(figures: &[Figure]) {
+    println!();
+    println!(
+        "{:<3} {:<44} {:>10}  {:<58} {:>6}  {:<14} met",
+        "", "figure", "certflow", "baseline (same run)", "ratio", "target"
+    );
+    for f in figures {
+        println!(
+            "{:<3} {:<44} {:>10}  {:<58} {:>6.2}  {:<14} {}",
+            f.id,
+            f.what,
+            f.value,
+            f.baseline,
+            f.ratio,
+            f.target,
+            if f.met { "yes" } else { "NO" }
+        );
+    }
+}
+
+fn secs(duration: Duration) -> f64 {
+    duration.as_secs_f64().max(1e-9)
+}
+
+fn millis(duration: Duration) -> String {
+    format!("{:.2} ms", duration.as_secs_f64() * 1000.0)
+}
+
+/// Issues `count` certificates, `concurrency` at a time; returns the run and their ids.
+async fn issue(
+    gateway: &Gateway,
+    count: u64,
+    concurrency: usize,
+    progress: bool,
+) -> (Recorded, Vec<String>) {
+    let ids = Arc::new(Mutex::new(Vec::with_capacity(count as usize)));
+    let collected = ids.clone();
+    let gateway = gateway.clone();
+    let recorded = load::run(
+        "setup: issue",
+        count,
+        Schedule::Closed { concurrency },
+        progress,
+        move |index| {
+            let gateway = gateway.clone();
+            let ids = collected.clone();
+            async move {
+                let id = gateway.issue(index).await?;
+                ids.lock()
+                    .map_err(|_| CallError::new("Internal", "poisoned"))?
+                    .push(id);
+                Ok(())
+            }
+        },
+    )
+    .await;
+    let ids = std::mem::take(&mut *ids.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+    (recorded, ids)
+}
+
+/// Revokes each of `ids` once, paced by `schedule`.
+async fn revoke(
+    gateway: &Gateway,
+    ids: Vec<String>,
+    schedule: Schedule,
+    progress: bool,
+    label: &str,
+) -> Recorded {
+    let total = ids.len() as u64;
+    let ids = Arc::new(ids);
+    let gateway = gateway.clone();
+    load::run(label, total, schedule, progress, move |index| {
+        let gateway = gateway.clone();
+        let ids = ids.clone();
+        async move { gateway.call(Rpc::Revoke, index, &ids).await }
+    })
+    .await
+}
+
+/// The size of the last message of the event log (a revocation's events with their
+/// headers), so raw publishes carry as many bytes.
+async fn event_message_size(client: &async_nats::Client) -> anyhow::Result<usize> {
+    let js = async_nats::jetstream::new(client.clone());
+    let stream = js.get_stream(events_stream()).await?;
+    let mut stream = stream;
+    let last = stream.info().await?.state.last_sequence;
+    let message = stream.get_raw_message(last).await?;
+    let headers: usize = message
+        .headers
+        .iter()
+        .map(|(name, values)| {
+            name.to_string().len() + values.iter().map(|v| v.as_str().len() + 4).sum::<usize>()
+        })
+        .sum();
+    Ok(message.payload.len() + headers)
+}
+
+async fn event_count(client: &async_nats::Client) -> anyhow::Result<u64> {
+    let js = async_nats::jetstream::new(client.clone());
+    let mut stream = js.get_stream(events_stream()).await?;
+    Ok(stream.info().await?.state.messages)
+}
+
+/// The event log's stream name, as certd configures it by default.
+fn events_stream() -> String {
+    certflow_eventstore::StoreConfig::default().stream
+}

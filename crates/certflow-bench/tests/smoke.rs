@@ -1,0 +1,132 @@
+//! Keeps the load tool working: a few hundred real calls through a real gateway and a real
+//! nats-server, and the reports they leave. Times are not checked: benchmarks never gate.
+
+use std::path::Path;
+
+use certflow_testkit::Certflow;
+
+fn report(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("JSON report")
+}
+
+async fn bench(args: &[&str]) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_certflow-bench"))
+        .args(args)
+        .output()
+        .await
+        .expect("run certflow-bench");
+    assert!(
+        output.status.success(),
+        "certflow-bench {args:?}: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn revokes_through_the_gateway_and_publishes_raw_with_ghz_reports() {
+    let certflow = Certflow::start_with(|config| {
+        config.gateway.commands_per_second = 1_000_000;
+    })
+    .await
+    .expect("start");
+    let token = certflow.token("bench", "acme", &["customer"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let revoke = dir.path().join("revoke.json");
+    let addr = certflow.gateway_address().to_string();
+    bench(&[
+        "grpc",
+        "--call",
+        "revoke",
+        "--addr",
+        &addr,
+        "--token",
+        &token,
+        "--account",
+        "acme",
+        "-n",
+        "200",
+        "-c",
+        "16",
+        "--quiet",
+        "-O",
+        &revoke.display().to_string(),
+    ])
+    .await;
+    let revoked = report(&revoke);
+    assert_eq!(revoked["count"], 200);
+    assert_eq!(revoked["statusCodeDistribution"]["OK"], 200, "{revoked}");
+    assert_eq!(revoked["options"]["concurrency"], 16);
+    assert_eq!(
+        revoked["latencyDistribution"].as_array().map(Vec::len),
+        Some(7)
+    );
+    assert!(revoked["fastest"].as_u64().is_some_and(|ns| ns > 0));
+
+    // Open loop, and a second run of the same calls: the certificates are revoked already.
+    let ids = dir.path().join("ids.txt");
+    bench(&[
+        "setup",
+        "--addr",
+        &addr,
+        "--token",
+        &token,
+        "--account",
+        "acme",
+        "-n",
+        "50",
+        "--out",
+        &dir.path().display().to_string(),
+    ])
+    .await;
+    let open = dir.path().join("open.json");
+    let open_args = [
+        "grpc",
+        "--call",
+        "revoke",
+        "--addr",
+        &addr,
+        "--token",
+        &token,
+        "--ids",
+        &ids.display().to_string(),
+        "-n",
+        "50",
+        "--rps",
+        "200",
+        "--quiet",
+        "-O",
+        &open.display().to_string(),
+    ];
+    bench(&open_args).await;
+    assert_eq!(report(&open)["statusCodeDistribution"]["OK"], 50);
+    assert_eq!(report(&open)["options"]["rps"], 200);
+    bench(&open_args).await;
+    let again = report(&open);
+    assert_eq!(
+        again["statusCodeDistribution"]["FailedPrecondition"], 50,
+        "revoking twice is refused (REV-17): {again}"
+    );
+    let data: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("revoke-data.json")).expect("ghz data"),
+    )
+    .expect("JSON");
+    assert_eq!(data.as_array().map(Vec::len), Some(50));
+    assert_eq!(data[0]["request_id"], "{{newUUID}}");
+
+    let raw = dir.path().join("raw.json");
+    bench(&[
+        "publish",
+        "--nats-url",
+        &certflow.nats().url(),
+        "-n",
+        "300",
+        "-c",
+        "8",
+        "--quiet",
+        "-O",
+        &raw.display().to_string(),
+    ])
+    .await;
+    assert_eq!(report(&raw)["statusCodeDistribution"]["OK"], 300);
+}
