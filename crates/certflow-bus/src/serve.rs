@@ -104,10 +104,21 @@ impl Responder {
                         payload: message.payload,
                     };
                     let reply = handler(request).await;
-                    if let Err(err) = client
-                        .publish(reply_to, Bytes::from(reply.encode_to_vec()))
-                        .await
-                    {
+                    let mut payload = Bytes::from(reply.encode_to_vec());
+                    let limit = client.server_info().max_payload;
+                    if limit > 0 && payload.len() > limit {
+                        // Say so rather than leave the caller waiting for a timeout.
+                        warn!(size = payload.len(), limit, "reply too large for NATS");
+                        payload = Bytes::from(
+                            crate::reply::unavailable(format!(
+                                "the answer ({} bytes) is larger than the message bus carries \
+                                 ({limit} bytes); ask for less, e.g. a smaller page",
+                                payload.len()
+                            ))
+                            .encode_to_vec(),
+                        );
+                    }
+                    if let Err(err) = client.publish(reply_to, payload).await {
                         warn!(error = %err, "could not send reply");
                     }
                     drop(permit);

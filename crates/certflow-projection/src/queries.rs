@@ -9,6 +9,7 @@ use certflow_proto::v1::{
     GetCertificateHistoryRequest, GetCertificateHistoryResponse, GetCertificateRequest,
     GetCertificateResponse, ListCertificatesRequest, ListCertificatesResponse,
 };
+use prost::Message;
 use tracing::warn;
 
 use crate::Progress;
@@ -18,6 +19,9 @@ use crate::view::{ProjectionDb, Record, ViewError};
 const DEFAULT_PAGE: usize = 50;
 /// Largest page served; larger requests are served this many.
 const MAX_PAGE: usize = 500;
+/// Most bytes of certificates in one page: well under NATS's default 1 MiB message limit,
+/// with room for the reply around them.
+const PAGE_BYTES: usize = 768 * 1024;
 
 /// Answers one query.
 pub(crate) fn answer(db: &ProjectionDb, progress: &Progress, request: Request) -> Reply {
@@ -113,6 +117,7 @@ fn list(
     let now = certflow_bus::now();
     let mut certificates = Vec::with_capacity(page_size);
     let mut next_page_token = String::new();
+    let mut bytes = 0;
     for record in db.scan_after(after.as_ref()) {
         let cert = record?.certificate;
         let cert_status = cert.status(now);
@@ -122,14 +127,21 @@ fn list(
         {
             continue;
         }
-        if certificates.len() == page_size {
+        let proto = certificate_to_proto(&cert, now);
+        let size = proto.encoded_len();
+        // A page is at most `page_size` certificates and at most PAGE_BYTES, so its reply
+        // always fits in one NATS message; the token says where the next page starts.
+        if certificates.len() == page_size
+            || (bytes + size > PAGE_BYTES && !certificates.is_empty())
+        {
             next_page_token = certificates
                 .last()
                 .map(|c: &certflow_proto::v1::Certificate| c.id.clone())
                 .unwrap_or_default();
             break;
         }
-        certificates.push(certificate_to_proto(&cert, now));
+        bytes += size;
+        certificates.push(proto);
     }
     Ok(response(&ListCertificatesResponse {
         certificates,
