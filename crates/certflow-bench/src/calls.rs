@@ -7,9 +7,10 @@ use certflow_proto::v1::certificate_service_client::CertificateServiceClient;
 use certflow_proto::v1::reissue_service_client::ReissueServiceClient;
 use certflow_proto::v1::revocation_service_client::RevocationServiceClient;
 use certflow_proto::v1::{
-    Brand, DomainValidationSetup, GetCertificateRequest, IssueCertificateRequest, KeyAlgorithm,
-    Level, ListCertificatesRequest, OriginalKey, RequestReissueRequest, RequestRevocationRequest,
-    RevocationReason, ValidationMethod, ValidationSetup, request_reissue_request,
+    Brand, BulkRevokeRequest, DomainValidationSetup, GetCertificateRequest,
+    IssueCertificateRequest, KeyAlgorithm, Level, ListCertificatesRequest, OriginalKey,
+    RequestReissueRequest, RequestRevocationRequest, RevocationReason, ValidationMethod,
+    ValidationSetup, bulk_revoke_response, request_reissue_request,
 };
 use certflow_testkit::{Authed, Bearer};
 use clap::ValueEnum;
@@ -182,6 +183,38 @@ impl Gateway {
             Rpc::Reissue => self.reissue(id()?).await,
         }
     }
+}
+
+/// Revokes every certificate of `account` with one `BulkRevoke` as an admin; returns how
+/// many were refused once the last result has arrived.
+pub async fn bulk_revoke(endpoint: &str, admin_token: &str, account: &str) -> anyhow::Result<u64> {
+    let channel: Channel = Endpoint::from_shared(endpoint.to_string())?
+        .tcp_nodelay(true)
+        .connect()
+        .await?;
+    let mut revocations = RevocationServiceClient::new(InterceptedService::new(
+        channel,
+        Bearer::new(Some(admin_token))?,
+    ));
+    let mut results = revocations
+        .bulk_revoke(BulkRevokeRequest {
+            request_id: request_id(),
+            account: account.to_string(),
+            reason: RevocationReason::Superseded as i32,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let mut refused = 0;
+    while let Some(result) = results.message().await? {
+        if matches!(
+            result.outcome,
+            Some(bulk_revoke_response::Outcome::Refusal(_))
+        ) {
+            refused += 1;
+        }
+    }
+    Ok(refused)
 }
 
 fn request_id() -> String {

@@ -30,6 +30,14 @@ pub struct SuiteArgs {
     /// Seconds of the open-loop run at half the measured throughput (P3).
     #[arg(long, default_value_t = 10.0)]
     pub open_seconds: f64,
+    /// Certificates of a second account for the large-store figures: command latency with
+    /// that many more certificates stored (P5) and a bulk revocation of all of them (P6).
+    /// 0 skips both; the figures name 1,000,000.
+    #[arg(long, default_value_t = 0)]
+    pub large: u64,
+    /// Revocations one at a time for each P5 latency.
+    #[arg(long, default_value_t = 300)]
+    pub latency_calls: u64,
     /// Where the ghz-format JSON reports go.
     #[arg(long, default_value = "target/bench")]
     pub out: PathBuf,
@@ -176,6 +184,27 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
     let mut reports: BTreeMap<String, GhzReport> = BTreeMap::new();
     let mut figures = Vec::new();
 
+    // P5's small case: about 1,000 certificates in the store.
+    let small_p50 = if args.large > 0 {
+        let (_, first) = issue(&gateway, 1_000, args.concurrency, progress).await;
+        wait_idle(&nats_client, Duration::from_secs(1800)).await?;
+        let sample: Vec<String> = first
+            .into_iter()
+            .take(args.latency_calls as usize)
+            .collect();
+        let small = revoke(
+            &gateway,
+            sample,
+            Schedule::Closed { concurrency: 1 },
+            progress,
+            "P5 revoke, 1k stored",
+        )
+        .await;
+        Some(small.quantile(0.5))
+    } else {
+        None
+    };
+
     // Certificates to revoke, issued through the gateway.
     let wanted = args.sequential_calls + args.throughput_calls;
     eprintln!("setting up: issuing {wanted} certificates");
@@ -190,6 +219,7 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         issued.errors
     );
     let mut ids = ids.into_iter();
+    wait_idle(&nats_client, Duration::from_secs(1800)).await?;
 
     // P2: one at a time.
     let sequential: Vec<String> = ids.by_ref().take(args.sequential_calls as usize).collect();
@@ -235,6 +265,7 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         ),
     );
 
+    wait_idle(&nats_client, Duration::from_secs(1800)).await?;
     // P1: throughput at `concurrency` in flight.
     let throughput: Vec<String> = ids.by_ref().take(args.throughput_calls as usize).collect();
     let p1 = revoke(
@@ -287,6 +318,7 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
     let open_calls = (rate * args.open_seconds).ceil() as u64;
     eprintln!("setting up: issuing {open_calls} more certificates");
     let (_, open_ids) = issue(&gateway, open_calls, args.concurrency, progress).await;
+    wait_idle(&nats_client, Duration::from_secs(1800)).await?;
     let open = Schedule::Open {
         rate,
         max_outstanding: 10_000,
@@ -336,6 +368,7 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         ),
     );
 
+    wait_idle(&nats_client, Duration::from_secs(1800)).await?;
     // P4: a second projection rebuilds from the whole log.
     let events = event_count(&nats_client).await?;
     let rebuild_port = free_port()?;
@@ -369,6 +402,47 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         target: "≥ 0.5",
         met: ratio >= 0.5,
     });
+
+    if let Some(small_p50) = small_p50 {
+        let large = large_store(&LargeRun {
+            gateway: &gateway,
+            endpoint: &endpoint,
+            signing_key: &signing_key,
+            nats: &nats_client,
+            count: args.large,
+            latency_calls: args.latency_calls,
+            concurrency: args.concurrency,
+            progress,
+        })
+        .await?;
+        let ratio = secs(large.p50) / secs(small_p50);
+        figures.push(Figure {
+            id: "P5",
+            what: format!("revoke p50, 1 at a time, {} more stored", args.large),
+            value: millis(large.p50),
+            baseline: format!("same with ~1,000 stored {}", millis(small_p50)),
+            ratio,
+            target: "≤ 1.2",
+            met: ratio <= 1.2,
+        });
+        let rate = args.large as f64 / secs(large.bulk);
+        let million = Duration::from_secs_f64(1_000_000.0 / rate.max(1e-9));
+        figures.push(Figure {
+            id: "P6",
+            what: format!(
+                "bulk revoke {} ({} refused), events, projection, CRL",
+                args.large, large.refused
+            ),
+            value: format!("{:.1} s", large.bulk.as_secs_f64()),
+            baseline: format!(
+                "{rate:.0}/s; 1,000,000 at this rate: {:.0} s",
+                million.as_secs_f64()
+            ),
+            ratio: million.as_secs_f64() / 300.0,
+            target: "1M < 300 s",
+            met: million.as_secs_f64() < 300.0 && large.refused == 0,
+        });
+    }
 
     for (name, report) in &reports {
         report.write(&args.out.join(format!("{name}.json")))?;
@@ -502,4 +576,106 @@ async fn event_count(client: &async_nats::Client) -> anyhow::Result<u64> {
 /// The event log's stream name, as certd configures it by default.
 fn events_stream() -> String {
     certflow_eventstore::StoreConfig::default().stream
+}
+
+/// What the large-store run needs.
+struct LargeRun<'a> {
+    gateway: &'a Gateway,
+    endpoint: &'a str,
+    signing_key: &'a Path,
+    nats: &'a async_nats::Client,
+    count: u64,
+    latency_calls: u64,
+    concurrency: usize,
+    progress: bool,
+}
+
+/// What the large-store run measured.
+struct Large {
+    p50: Duration,
+    bulk: Duration,
+    refused: u64,
+}
+
+/// Stores `count` more certificates (account `bulk`), measures revoke latency one at a
+/// time (P5), then revokes the whole account with one `BulkRevoke` and waits until the
+/// projection has applied every event (P6).
+async fn large_store(run: &LargeRun<'_>) -> anyhow::Result<Large> {
+    let customer = certd::dev::token(
+        run.signing_key,
+        "bulk-customer",
+        "bulk",
+        &["customer"],
+        Duration::from_secs(24 * 3600),
+    )?;
+    let bulk = Gateway::connect(run.endpoint, &customer, "bulk").await?;
+    eprintln!(
+        "setting up: issuing {} certificates to account bulk",
+        run.count
+    );
+    let (issued, _) = issue(&bulk, run.count, run.concurrency, run.progress).await;
+    anyhow::ensure!(
+        issued.failures() == 0,
+        "issuing failed: {:?}",
+        issued.errors
+    );
+
+    let (_, sample) = issue(
+        run.gateway,
+        run.latency_calls,
+        run.concurrency,
+        run.progress,
+    )
+    .await;
+    let measured = revoke(
+        run.gateway,
+        sample,
+        Schedule::Closed { concurrency: 1 },
+        run.progress,
+        "P5 revoke, large store",
+    )
+    .await;
+
+    let admin = certd::dev::token(
+        run.signing_key,
+        "bench-admin",
+        "certflow",
+        &["admin"],
+        Duration::from_secs(24 * 3600),
+    )?;
+    let started = Instant::now();
+    let refused = crate::calls::bulk_revoke(run.endpoint, &admin, "bulk").await?;
+    // Done when every consumer (reactions, projection, CRL publisher) has handled it all.
+    wait_idle(run.nats, Duration::from_secs(3600)).await?;
+    Ok(Large {
+        p50: measured.quantile(0.5),
+        bulk: started.elapsed(),
+        refused,
+    })
+}
+
+/// Waits until every durable consumer of the event log has nothing pending or unacked: the
+/// reactions and the projection have caught up with the setup, so what is measured next is
+/// not slowed by its aftermath.
+async fn wait_idle(client: &async_nats::Client, within: Duration) -> anyhow::Result<()> {
+    use futures::TryStreamExt;
+    let js = async_nats::jetstream::new(client.clone());
+    let started = Instant::now();
+    let stream = js.get_stream(events_stream()).await?;
+    loop {
+        let consumers: Vec<_> = stream.consumers().try_collect().await?;
+        let busy: u64 = consumers
+            .iter()
+            .filter(|info| info.config.durable_name.is_some())
+            .map(|info| info.num_pending + info.num_ack_pending as u64)
+            .sum();
+        if busy == 0 {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            started.elapsed() < within,
+            "the services still had {busy} events to handle after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

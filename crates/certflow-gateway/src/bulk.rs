@@ -27,10 +27,12 @@ use crate::{Gateway, error_status};
 /// The stream of per-certificate results.
 pub type ResultStream = Pin<Box<dyn Stream<Item = Result<BulkRevokeResponse, Status>> + Send>>;
 
-/// Most certificates one call may name or select.
-const MAX_CERTIFICATES: usize = 100_000;
-/// Revocations in flight at once.
-const CONCURRENCY: usize = 16;
+/// Most certificates one call may name or select: an operator revoking a whole CA's worth
+/// (a million) does it in one call; the ids take some 40 MB while it runs.
+const MAX_CERTIFICATES: usize = 1_000_000;
+/// Revocations in flight at once: enough to keep the revocation service busy, which
+/// measured faster at 64 in flight than at 16.
+const CONCURRENCY: usize = 64;
 /// Namespace of the per-certificate request ids.
 const BULK_NAMESPACE: Uuid = Uuid::from_u128(0x3f1c_9b0e_52d4_4e77_8a6b_0d2e_41c9_7a15);
 
