@@ -138,11 +138,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn grpc(args: GrpcArgs) -> anyhow::Result<()> {
-    let endpoint = if args.addr.contains("://") {
-        args.addr.clone()
-    } else {
-        format!("http://{}", args.addr)
-    };
+    let endpoint = endpoint(&args.addr);
     let gateway = Gateway::connect(&endpoint, &args.token, &args.account).await?;
     let ids: Vec<String> = match (&args.ids, args.call.needs_certificates()) {
         (Some(path), _) => std::fs::read_to_string(path)
@@ -213,11 +209,7 @@ async fn issue_many(gateway: &Gateway, count: u64, progress: bool) -> anyhow::Re
 }
 
 async fn setup(args: SetupArgs) -> anyhow::Result<()> {
-    let endpoint = if args.addr.contains("://") {
-        args.addr.clone()
-    } else {
-        format!("http://{}", args.addr)
-    };
+    let endpoint = endpoint(&args.addr);
     let gateway = Gateway::connect(&endpoint, &args.token, &args.account).await?;
     let ids = issue_many(&gateway, args.count, true).await?;
     std::fs::create_dir_all(&args.out)?;
@@ -279,6 +271,15 @@ async fn publish(args: PublishArgs) -> anyhow::Result<()> {
         ),
         args.pacing.output.as_deref(),
     )
+}
+
+/// `addr` as a URL: `host:port` is plain HTTP/2, as certctl takes it.
+fn endpoint(addr: &str) -> String {
+    if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    }
 }
 
 /// Prints a summary like ghz's and writes the JSON report when asked.

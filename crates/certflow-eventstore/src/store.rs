@@ -212,16 +212,23 @@ impl EventStore {
         let mut from = 0;
         while let Some(message) = self.next_for_subject(&subject, from).await? {
             from = message.sequence + 1;
-            batches.push(RecordedBatch::parse(
-                &message.subject,
-                message.sequence,
-                offset_to_timestamp(message.time),
-                &message.headers,
-                &message.payload,
-                &self.config.subject_prefix,
-            )?);
+            batches.push(self.parse(&message)?);
         }
         Ok(batches)
+    }
+
+    fn parse(
+        &self,
+        message: &jetstream::message::StreamMessage,
+    ) -> Result<RecordedBatch, StoreError> {
+        RecordedBatch::parse(
+            &message.subject,
+            message.sequence,
+            offset_to_timestamp(message.time),
+            &message.headers,
+            &message.payload,
+            &self.config.subject_prefix,
+        )
     }
 
     /// The first message on `subject` at or after sequence `from`.
@@ -267,14 +274,7 @@ impl EventStore {
         let subject = self.subject(id);
         let mut changed = false;
         while let Some(message) = self.next_for_subject(&subject, version + 1).await? {
-            let batch = RecordedBatch::parse(
-                &message.subject,
-                message.sequence,
-                offset_to_timestamp(message.time),
-                &message.headers,
-                &message.payload,
-                &self.config.subject_prefix,
-            )?;
+            let batch = self.parse(&message)?;
             state = replay(state, &batch.meta.command_id, &batch.events);
             version = batch.sequence;
             changed = true;

@@ -164,8 +164,8 @@ fn outcome(headers: &http::HeaderMap) -> (&'static str, String) {
     }
 }
 
-/// The canonical name of a gRPC status code, as in `google.rpc.Code`.
-fn code_name(code: Code) -> &'static str {
+/// The canonical name of a gRPC status code, as `google.rpc.Code` spells it.
+pub(crate) fn code_name(code: Code) -> &'static str {
     match code {
         Code::Ok => "OK",
         Code::Cancelled => "CANCELLED",
