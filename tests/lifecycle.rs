@@ -7,39 +7,10 @@ use std::process::{Child, Command};
 
 use certflow_proto::v1::certificate_service_client::CertificateServiceClient;
 use certflow_proto::v1::revocation_service_client::RevocationServiceClient;
-use certflow_proto::v1::{
-    Certificate, CertificateStatus, GetCertificateHistoryRequest, HistoryEvent,
-    ListCertificatesRequest, RequestRevocationRequest, RevocationReason,
-};
-use certflow_testkit::{Authed, Bearer, Certflow, NatsServer, eventually};
-use support::{CATCH_UP, dns_auto_dv, issue, request_id};
+use certflow_proto::v1::{CertificateStatus, RequestRevocationRequest, RevocationReason};
+use certflow_testkit::{Bearer, Certflow, NatsServer, eventually};
+use support::{CATCH_UP, dns_auto_dv, issue, request_id, snapshot};
 use tonic::transport::Channel;
-
-/// Everything the read side shows: every certificate and its history.
-async fn snapshot(
-    certs: &mut CertificateServiceClient<Authed>,
-) -> Vec<(Certificate, Vec<HistoryEvent>)> {
-    let list = certs
-        .list_certificates(ListCertificatesRequest {
-            page_size: 500,
-            ..Default::default()
-        })
-        .await
-        .map(|r| r.into_inner().certificates)
-        .unwrap_or_default();
-    let mut all = Vec::new();
-    for cert in list {
-        let history = certs
-            .get_certificate_history(GetCertificateHistoryRequest {
-                id: cert.id.clone(),
-            })
-            .await
-            .map(|r| r.into_inner().events)
-            .unwrap_or_default();
-        all.push((cert, history));
-    }
-    all
-}
 
 fn revoke(id: &str) -> RequestRevocationRequest {
     RequestRevocationRequest {

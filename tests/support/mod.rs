@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use certflow_proto::v1::{
     Brand, Certificate, CertificateStatus, DomainValidationSetup, GetCertificateHistoryRequest,
-    GetCertificateRequest, IssueCertificateRequest, KeyAlgorithm, Level, ValidationSetup,
-    certificate_service_client::CertificateServiceClient,
+    GetCertificateRequest, HistoryEvent, IssueCertificateRequest, KeyAlgorithm, Level,
+    ListCertificatesRequest, ValidationSetup, certificate_service_client::CertificateServiceClient,
 };
 use certflow_testkit::{Authed, eventually};
 use tonic_types::StatusExt;
@@ -223,4 +223,30 @@ pub async fn geotrust_crl_with(
     })
     .await
     .unwrap_or_else(|| panic!("the CRL never listed {entries} certificates"))
+}
+
+/// Everything the read side shows: every certificate and its history.
+pub async fn snapshot(
+    certs: &mut CertificateServiceClient<Authed>,
+) -> Vec<(Certificate, Vec<HistoryEvent>)> {
+    let list = certs
+        .list_certificates(ListCertificatesRequest {
+            page_size: 500,
+            ..Default::default()
+        })
+        .await
+        .map(|r| r.into_inner().certificates)
+        .unwrap_or_default();
+    let mut all = Vec::new();
+    for cert in list {
+        let history = certs
+            .get_certificate_history(GetCertificateHistoryRequest {
+                id: cert.id.clone(),
+            })
+            .await
+            .map(|r| r.into_inner().events)
+            .unwrap_or_default();
+        all.push((cert, history));
+    }
+    all
 }

@@ -7,7 +7,8 @@
 //!
 //! The sled database is the projection's only record of where it is: on start the consumer
 //! is re-created just after the last applied sequence, so a wiped or rebuilt database
-//! replays the whole log and reaches the same state. Messages at or below a certificate's
+//! replays the whole log and reaches the same state. A database that cannot be read is
+//! moved aside (`<dir>.damaged-<time>`) and replaced the same way. Messages at or below a certificate's
 //! last applied sequence are skipped, so redelivery changes nothing.
 //!
 //! Queries arrive on `certflow.query.>` (queue group `projection`). Until it has applied the
@@ -19,7 +20,7 @@
 mod queries;
 mod view;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -41,7 +42,7 @@ pub enum ProjectionError {
     Store(#[from] StoreError),
     #[error(transparent)]
     View(#[from] ViewError),
-    #[error("cannot clear {path} for a rebuild: {source}")]
+    #[error("cannot clear or set aside {path} for a rebuild: {source}")]
     Wipe {
         path: PathBuf,
         #[source]
@@ -146,8 +147,7 @@ impl ProjectionService {
                 source,
             })?;
         }
-        let db = ProjectionDb::open(&config.db_path)?;
-        let applied = db.applied_sequence()?;
+        let (db, applied) = open_or_set_aside(&config.db_path)?;
         let start_sequence = store.last_sequence().await?;
         info!(applied, start_sequence, "projection resumes after sequence");
         let progress = Arc::new(Progress::new(
@@ -199,6 +199,45 @@ impl ProjectionService {
     }
 }
 
+/// Opens the database and reads where it is. A database that cannot be opened or read
+/// (damaged files, a crash of the disk beneath it) is moved aside, not deleted, for an
+/// operator to look at, and a new one replays the log: the log is the truth and the
+/// projection only a view of it.
+fn open_or_set_aside(path: &Path) -> Result<(ProjectionDb, u64), ProjectionError> {
+    let opened = ProjectionDb::open(path).and_then(|db| {
+        let applied = db.applied_sequence()?;
+        Ok((db, applied))
+    });
+    let damage = match opened {
+        Ok(opened) => return Ok(opened),
+        Err(err) => err,
+    };
+    let aside = set_aside_path(path);
+    error!(
+        path = %path.display(),
+        moved_to = %aside.display(),
+        error = %damage,
+        "the projection database cannot be read; moving it aside and rebuilding from the log"
+    );
+    std::fs::rename(path, &aside).map_err(|source| ProjectionError::Wipe {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let db = ProjectionDb::open(path)?;
+    let applied = db.applied_sequence()?;
+    Ok((db, applied))
+}
+
+/// `<path>.damaged-<unix seconds>`, beside the database.
+fn set_aside_path(path: &Path) -> PathBuf {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".damaged-{seconds}"));
+    path.with_file_name(name)
+}
+
 /// Applies the feed to the database.
 struct Applier {
     db: ProjectionDb,
@@ -208,28 +247,38 @@ struct Applier {
 }
 
 impl Applier {
-    /// The consumer loop: one explicit loop over chunks, errors and shutdown. After any
-    /// failure the feed is re-created just after what sled holds: the consumer acknowledges
-    /// everything up to the message it is told about, so carrying on past a chunk that was
-    /// not applied would lose it.
-    async fn run(self, mut feed: EventFeed, shutdown: CancellationToken) {
+    /// The consumer loop: one explicit loop over chunks, errors and shutdown. A reader task
+    /// receives and decodes the next chunk while this one is applied. After any failure the
+    /// feed is re-created just after what sled holds: the consumer acknowledges everything
+    /// up to the message it is told about, so carrying on past a chunk that was not applied
+    /// would lose it.
+    async fn run(self, feed: EventFeed, shutdown: CancellationToken) {
         let mut backoff = Duration::from_millis(100);
+        let mut feed = Some(feed);
         loop {
-            let chunk = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                chunk = feed.next_chunk(CHUNK) => chunk,
-            };
-            let failure = match chunk {
-                Some(Ok(chunk)) => match self.apply(&chunk).await {
-                    Ok(()) => {
-                        backoff = Duration::from_millis(100);
-                        continue;
+            let Some(current) = feed.take() else { return };
+            let (chunks, mut received) = tokio::sync::mpsc::channel(1);
+            let reader = tokio::spawn(read_chunks(current, chunks));
+            let failure = loop {
+                let chunk = tokio::select! {
+                    _ = shutdown.cancelled() => {
+                        reader.abort();
+                        return;
                     }
-                    Err(err) => err.to_string(),
-                },
-                Some(Err(err)) => err.to_string(),
-                None => "the event feed ended".to_string(),
+                    chunk = received.recv() => chunk,
+                };
+                match chunk {
+                    Some(Ok(chunk)) => match self.apply(&chunk).await {
+                        Ok(()) => backoff = Duration::from_millis(100),
+                        Err(err) => break err.to_string(),
+                    },
+                    Some(Err(err)) => break err.to_string(),
+                    None => break "the event feed ended".to_string(),
+                }
             };
+            // Chunks read ahead of the failure are dropped unacknowledged: the new feed
+            // starts after what sled holds, so they come again.
+            reader.abort();
             warn!(error = %failure, ?backoff, "projection resumes from its database");
             loop {
                 tokio::select! {
@@ -247,7 +296,7 @@ impl Applier {
                 };
                 match resumed {
                     Ok(resumed) => {
-                        feed = resumed;
+                        feed = Some(resumed);
                         break;
                     }
                     Err(err) => error!(error = %err, "cannot resume the event feed yet"),
@@ -279,6 +328,22 @@ impl Applier {
             self.progress.applied(last.sequence);
         }
         Ok(())
+    }
+}
+
+/// Reads chunks from `feed` into `chunks` until the feed ends, fails, or the applier stops
+/// listening.
+async fn read_chunks(
+    mut feed: EventFeed,
+    chunks: tokio::sync::mpsc::Sender<Result<Vec<Delivered>, StoreError>>,
+) {
+    loop {
+        let chunk = feed.next_chunk(CHUNK).await;
+        let last = !matches!(chunk, Some(Ok(_)));
+        let Some(chunk) = chunk else { return };
+        if chunks.send(chunk).await.is_err() || last {
+            return;
+        }
     }
 }
 

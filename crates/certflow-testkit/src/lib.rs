@@ -525,7 +525,6 @@ impl Certflow {
         }
     }
 
-    /// Starts the services again on the same NATS and data directory, gateway on a new port.
     /// The NATS server the services run on.
     pub fn nats(&self) -> &NatsServer {
         &self.nats
@@ -556,6 +555,7 @@ impl Certflow {
         Ok(certd::start(config, services).await?)
     }
 
+    /// Starts the services again on the same NATS and data directory, gateway on a new port.
     pub async fn restart_services(
         &mut self,
         configure: impl FnOnce(&mut Config),
