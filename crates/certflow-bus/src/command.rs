@@ -72,6 +72,30 @@ impl CommandRuntime {
         }
     }
 
+    /// Decides `command` once on the current state without appending anything: what a
+    /// handler checks before it stores something the command would only need if accepted
+    /// (a copied document, a generated key), so that a refusal leaves nothing behind.
+    /// `Ok` holds the events the command would append now; a later `run` decides again.
+    pub async fn preview(
+        &self,
+        meta: &CommandMeta,
+        id: &CertificateId,
+        command: &certflow_domain::Command,
+    ) -> Result<Vec<Event>, Reply> {
+        let loaded = self
+            .store
+            .load(id)
+            .await
+            .map_err(|err| unavailable(format!("{err}; retry with the same request id")))?;
+        let ctx = Context {
+            now: now(),
+            command_id: &meta.command_id,
+            actor: &meta.actor,
+            policy: &self.policy,
+        };
+        certflow_domain::decide(&loaded.state, command, &ctx).map_err(|err| refused(&err))
+    }
+
     /// Runs a command on certificate `id`. `decide` is called with the state and context
     /// (again after every lost race); `respond` builds the response from the certificate
     /// afterwards. The reply is recorded so a retry with the same request id gets it again

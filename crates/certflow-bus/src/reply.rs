@@ -38,8 +38,15 @@ pub fn response<M: Message>(response: &M) -> Reply {
     }
 }
 
-/// A refusal by the rules.
+/// A refusal by the rules, as a reply.
 pub fn refused(err: &DomainError) -> Reply {
+    Reply {
+        outcome: Some(Outcome::Refusal(refusal(err))),
+    }
+}
+
+/// A refusal by the rules: its gRPC code, reason, message and rule.
+pub fn refusal(err: &DomainError) -> Refusal {
     let code = match err.kind() {
         ErrorKind::InvalidArgument => code::INVALID_ARGUMENT,
         ErrorKind::NotFound => code::NOT_FOUND,
@@ -47,16 +54,14 @@ pub fn refused(err: &DomainError) -> Reply {
         ErrorKind::FailedPrecondition => code::FAILED_PRECONDITION,
         ErrorKind::PermissionDenied => code::PERMISSION_DENIED,
     };
-    Reply {
-        outcome: Some(Outcome::Refusal(Refusal {
-            code,
-            reason: err.reason().as_str().to_string(),
-            message: err.message().to_string(),
-            rule: err
-                .rule()
-                .map(|r| r.as_str().to_string())
-                .unwrap_or_default(),
-        })),
+    Refusal {
+        code,
+        reason: err.reason().as_str().to_string(),
+        message: err.message().to_string(),
+        rule: err
+            .rule()
+            .map(|r| r.as_str().to_string())
+            .unwrap_or_default(),
     }
 }
 

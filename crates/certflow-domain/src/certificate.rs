@@ -29,10 +29,16 @@ impl CertificateId {
         if ok {
             Ok(CertificateId(id.to_string()))
         } else {
+            // The message goes back in a header: echo a short id, describe a long one.
+            let shown = if id.len() <= 2 * Self::MAX_LEN {
+                format!("{id:?}")
+            } else {
+                format!("an id of {} bytes", id.len())
+            };
             Err(DomainError::invalid(
                 Reason::InvalidArgument,
                 format!(
-                    "{id:?} is not a certificate id: ids are 1 to 64 letters, digits, '-' or '_'"
+                    "{shown} is not a certificate id: ids are 1 to 64 letters, digits, '-' or '_'"
                 ),
             ))
         }

@@ -882,6 +882,19 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn gen5_a_malformed_id_is_refused_and_a_long_one_is_not_echoed() {
+        for bad in ["", "has space", "a.b", "a>", "zertifikät"] {
+            let err = CertificateId::parse(bad).expect_err("refused");
+            assert_eq!(err.reason(), Reason::InvalidArgument);
+            assert!(err.message().contains(&format!("{bad:?}")));
+        }
+        let long = "x".repeat(1 << 20);
+        let err = CertificateId::parse(&long).expect_err("refused");
+        assert!(err.message().len() < 200, "{}", err.message().len());
+        assert!(err.message().contains("an id of 1048576 bytes"));
+    }
+
+    #[test]
     fn gen5_issue_with_bad_input_is_invalid_argument() {
         let cases: Vec<(IssueCertificate, Reason)> = vec![
             (

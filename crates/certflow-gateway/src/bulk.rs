@@ -23,7 +23,7 @@ use tonic_types::StatusExt;
 use uuid::Uuid;
 
 use crate::observe::code_name;
-use crate::{Gateway, error_status};
+use crate::{Gateway, domain_status, error_status};
 
 /// The stream of per-certificate results.
 pub type ResultStream = Pin<Box<dyn Stream<Item = Result<BulkRevokeResponse, Status>> + Send>>;
@@ -58,6 +58,11 @@ pub(crate) async fn start(
              the same bulk revocation",
         ));
     }
+    // One reason and one method for every certificate: checked once, before anything.
+    certflow_domain::RevocationReason::from_rfc5280_code(request.reason)
+        .map_err(|err| domain_status(&err))?;
+    certflow_proto::convert::method_from_proto(request.validation_method)
+        .map_err(|err| domain_status(&err))?;
     let account = request.account.trim().to_string();
     let ids = match (request.certificate_ids.is_empty(), account.is_empty()) {
         (false, true) => named(&request.certificate_ids)?,

@@ -324,7 +324,19 @@ impl Gateway {
             .get("traceparent")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let payload = Bytes::from(request.into_inner().encode_to_vec());
+        let request = request.into_inner();
+        if request.encoded_len() > MAX_FORWARDED_REQUEST {
+            return Err(error_status(
+                Code::InvalidArgument,
+                "INVALID_ARGUMENT",
+                format!(
+                    "the request is {} bytes; {} takes at most {MAX_FORWARDED_REQUEST}",
+                    request.encoded_len(),
+                    rpc.name
+                ),
+            ));
+        }
+        let payload = Bytes::from(request.encode_to_vec());
         self.call(
             rpc.subject,
             &actor,
@@ -410,6 +422,11 @@ impl Gateway {
     }
 }
 
+/// Largest request the gateway puts on the bus. NATS carries at most 1 MiB a message
+/// (headers included); no well-formed request comes near this, so a larger one is bad
+/// input, not a bus failure. Documents travel apart, through the upload store.
+const MAX_FORWARDED_REQUEST: usize = 512 * 1024;
+
 /// A status with `ErrorInfo { reason, domain: "certs" }`.
 pub(crate) fn error_status(code: Code, reason: &str, message: impl Into<String>) -> Status {
     Status::with_error_details(
@@ -417,6 +434,11 @@ pub(crate) fn error_status(code: Code, reason: &str, message: impl Into<String>)
         message.into(),
         ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new()),
     )
+}
+
+/// A refusal by the rules, decided in the gateway before anything is sent.
+pub(crate) fn domain_status(err: &certflow_domain::DomainError) -> Status {
+    refusal_status(certflow_bus::refusal(err))
 }
 
 /// A refusal as a gRPC status with `ErrorInfo { reason, domain: "certs" }`.

@@ -20,7 +20,7 @@ use tonic::{Code, Request, Response, Status};
 use tracing::warn;
 
 use crate::auth::require_role;
-use crate::{CUSTOMER_OR_ADMIN, Gateway, Rpc, correlation_id, error_status};
+use crate::{CUSTOMER_OR_ADMIN, Gateway, Rpc, correlation_id, domain_status, error_status};
 
 const REVIEWER_OR_ADMIN: &[Role] = &[Role::Reviewer, Role::Admin];
 
@@ -77,6 +77,24 @@ impl ReviewService for Gateway {
         self.check_rate(&actor.account, UPLOAD_DOCUMENT.name)?;
         let correlation = correlation_id(request.metadata());
         let upload = request.into_inner();
+        // What can be judged without the certificate is judged before anything is stored.
+        certflow_bus::command_meta(&upload.request_id, None).map_err(|e| domain_status(&e))?;
+        certflow_domain::CertificateId::parse(&upload.certificate_id)
+            .map_err(|e| domain_status(&e))?;
+        if upload.content.is_empty() {
+            return Err(error_status(
+                Code::InvalidArgument,
+                "INVALID_ARGUMENT",
+                "the document is empty; upload the stamped letter as PDF, JPG, PNG or GIF",
+            ));
+        }
+        if upload.file_name.len() > 255 {
+            return Err(error_status(
+                Code::InvalidArgument,
+                "INVALID_ARGUMENT",
+                "file_name is longer than 255 bytes",
+            ));
+        }
         // Anything beyond the limit is refused by the rules; only the limit and one byte
         // more need storing for them to see it.
         let size = upload.content.len();

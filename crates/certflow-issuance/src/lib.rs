@@ -33,8 +33,8 @@ use certflow_domain::{
 use certflow_eventstore::{CrlStore, KeyIndex, StoreError};
 use certflow_proto::bus::v1::Reply;
 use certflow_proto::convert::{
-    algorithm_from_proto, brand_from_proto, certificate_to_proto, level_from_proto,
-    setups_from_proto, timestamp_from_proto,
+    algorithm_from_proto, brand_from_proto, certificate_to_proto, enterprise_info_from_request,
+    level_from_proto, setups_from_proto, timestamp_from_request,
 };
 use certflow_proto::v1::{
     IssueCertificateRequest, IssueCertificateResponse, UploadCertificateRequest,
@@ -181,11 +181,19 @@ fn parse_issue(request: &Request) -> Result<IssueParts, DomainError> {
         algorithm,
         domains: req.domains.clone(),
         term_years: req.term_years,
-        not_before: req.not_before.as_ref().map(timestamp_from_proto),
-        not_after: req.not_after.as_ref().map(timestamp_from_proto),
+        not_before: req
+            .not_before
+            .as_ref()
+            .map(|t| timestamp_from_request("not_before", t))
+            .transpose()?,
+        not_after: req
+            .not_after
+            .as_ref()
+            .map(|t| timestamp_from_request("not_after", t))
+            .transpose()?,
         validation_setup: setups_from_proto(&req.validation_setup)?,
         renewal_ordered: req.renewal_ordered,
-        enterprise_info: checked_enterprise_info(&req.enterprise_info)?,
+        enterprise_info: enterprise_info_from_request(&req.enterprise_info)?,
     };
     Ok(IssueParts {
         meta,
@@ -195,27 +203,6 @@ fn parse_issue(request: &Request) -> Result<IssueParts, DomainError> {
         csr_public_key,
         key_password,
     })
-}
-
-/// Organisation details as recorded: at most 20 fields of at most 200 characters each.
-fn checked_enterprise_info(
-    info: &std::collections::HashMap<String, String>,
-) -> Result<std::collections::BTreeMap<String, String>, DomainError> {
-    let too_long = |s: &str| s.trim().is_empty() || s.chars().count() > 200;
-    if info.len() > 20
-        || info
-            .iter()
-            .any(|(k, v)| too_long(k) || v.chars().count() > 200)
-    {
-        return Err(DomainError::invalid(
-            Reason::InvalidArgument,
-            "enterprise_info holds at most 20 named fields of at most 200 characters",
-        ));
-    }
-    Ok(info
-        .iter()
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect())
 }
 
 fn ca_refusal(err: CaError) -> CommandError {
@@ -292,14 +279,22 @@ async fn issue(
         Ok(parts) => parts,
         Err(err) => return refused(&err),
     };
-    if let Some(key) = &parts.csr_key_sha256 {
-        // A retry is answered as it was, even if the key has been blocked since (GEN-1).
-        if let Some(first) = runtime.first_outcome(&parts.meta).await {
-            return first;
-        }
-        if let Some(reply) = refuse_blocked_key(keys, key).await {
-            return reply;
-        }
+    // A retry is answered as it was, even if the key has been blocked since (GEN-1).
+    if let Some(first) = runtime.first_outcome(&parts.meta).await {
+        return first;
+    }
+    if let Some(key) = &parts.csr_key_sha256
+        && let Some(reply) = refuse_blocked_key(keys, key).await
+    {
+        return reply;
+    }
+    // A request the rules refuse costs no key and leaves none behind.
+    let command = Command::Issue(parts.command.clone());
+    if let Err(refusal) = runtime
+        .preview(&parts.meta, &parts.command.id, &command)
+        .await
+    {
+        return refusal;
     }
     // A generated key is sealed away before anything refers to it.
     let generated = match &parts.csr_pem {
@@ -323,7 +318,6 @@ async fn issue(
         }
     };
     let id = parts.command.id.clone();
-    let command = Command::Issue(parts.command);
     let key_id = generated.as_ref().map(|(_, id)| id.clone());
     let mut kept_key = false;
     let reply = runtime
@@ -399,6 +393,13 @@ async fn upload(
     }
     if let Some(reply) = refuse_blocked_key(keys, &command.public_key_sha256).await {
         return reply;
+    }
+    if key.is_some()
+        && let Err(refusal) = runtime
+            .preview(&meta, &command.id, &Command::Upload(command.clone()))
+            .await
+    {
+        return refusal;
     }
     if let Some(key) = &key {
         match store_key(signing, key).await {

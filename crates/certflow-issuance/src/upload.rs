@@ -65,7 +65,7 @@ pub fn check_upload(
     if let Some(key_pem) = private_key_pem {
         let key = rcgen::KeyPair::from_pem(key_pem).map_err(|_| {
             DomainError::invalid(
-                Reason::KeyMismatch,
+                Reason::InvalidArgument,
                 "the private key is not a readable PKCS#8 PEM key",
             )
         })?;

@@ -53,6 +53,49 @@ pub fn timestamp_to_proto(t: Timestamp) -> prost_types::Timestamp {
     }
 }
 
+/// Organisation details a caller sent (OV/EV), trimmed: at most 20 named fields of at most
+/// 200 characters, so that they fit in an event and on a certificate.
+pub fn enterprise_info_from_request(
+    info: &std::collections::HashMap<String, String>,
+) -> Result<BTreeMap<String, String>, DomainError> {
+    let too_long = |s: &str| s.trim().is_empty() || s.chars().count() > 200;
+    if info.len() > 20
+        || info
+            .iter()
+            .any(|(k, v)| too_long(k) || v.chars().count() > 200)
+    {
+        return Err(DomainError::invalid(
+            Reason::InvalidArgument,
+            "enterprise_info holds at most 20 named fields of at most 200 characters",
+        ));
+    }
+    Ok(info
+        .iter()
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect())
+}
+
+/// A timestamp a caller sent, checked: `nanos` within 0..1e9 and a year between 1 and
+/// 9999, as `google.protobuf.Timestamp` requires.
+pub fn timestamp_from_request(
+    field: &'static str,
+    t: &prost_types::Timestamp,
+) -> Result<Timestamp, DomainError> {
+    // 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z.
+    const EARLIEST: i64 = -62_135_596_800;
+    const LATEST: i64 = 253_402_300_799;
+    if !(0..1_000_000_000).contains(&t.nanos) || !(EARLIEST..=LATEST).contains(&t.seconds) {
+        return Err(DomainError::invalid(
+            Reason::InvalidValidity,
+            format!(
+                "{field} is not a valid timestamp: seconds {} and nanos {}",
+                t.seconds, t.nanos
+            ),
+        ));
+    }
+    Ok(timestamp_from_proto(t))
+}
+
 /// A protobuf timestamp as a domain one (millisecond precision).
 pub fn timestamp_from_proto(t: &prost_types::Timestamp) -> Timestamp {
     Timestamp::from_unix_millis(
@@ -1078,6 +1121,40 @@ pub fn event_summary(event: &Event) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gen5_a_timestamp_out_of_range_is_refused() {
+        let at = |seconds, nanos| prost_types::Timestamp { seconds, nanos };
+        for bad in [
+            at(0, -1),
+            at(0, 1_000_000_000),
+            at(-62_135_596_801, 0),
+            at(253_402_300_800, 0),
+            at(i64::MAX, 0),
+        ] {
+            let err = timestamp_from_request("not_before", &bad).expect_err("refused");
+            assert_eq!(err.reason(), Reason::InvalidValidity, "{bad:?}");
+        }
+        let ok = timestamp_from_request("not_before", &at(1_800_000_000, 999_999_999));
+        assert_eq!(ok, Ok(Timestamp::from_unix_millis(1_800_000_000_999)));
+    }
+
+    #[test]
+    fn gen5_organisation_details_are_bounded_and_trimmed() {
+        let fields = |n: usize, value: &str| -> std::collections::HashMap<String, String> {
+            (0..n)
+                .map(|i| (format!(" field{i} "), value.to_string()))
+                .collect()
+        };
+        let trimmed = enterprise_info_from_request(&fields(20, " Acme Ltd ")).expect("accepted");
+        assert_eq!(trimmed.get("field0").map(String::as_str), Some("Acme Ltd"));
+        for bad in [fields(21, "x"), fields(1, &"x".repeat(201))] {
+            let err = enterprise_info_from_request(&bad).expect_err("refused");
+            assert_eq!(err.reason(), Reason::InvalidArgument);
+        }
+        let unnamed = std::collections::HashMap::from([(" ".to_string(), "x".to_string())]);
+        assert!(enterprise_info_from_request(&unnamed).is_err());
+    }
 
     #[test]
     fn timestamps_round_trip_including_before_the_epoch() {

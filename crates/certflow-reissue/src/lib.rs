@@ -32,8 +32,8 @@ use certflow_domain::reissue::{
     ready_to_issue, reservations,
 };
 use certflow_domain::{
-    CertificateId, Command, Context, DomainError, Event, Reason, ReissueFailure, ReissueKey,
-    RequestReissue, Rule, decide, process::key_blocked,
+    CertificateId, Command, DomainError, Event, Reason, ReissueFailure, ReissueKey, RequestReissue,
+    Rule, decide, process::key_blocked,
 };
 use certflow_eventstore::{
     CommandMeta, KeyIndex, LockHolder, RecordedBatch, ReissueLocks, Reservation, StoreError,
@@ -190,7 +190,12 @@ async fn request_reissue(shared: &Shared, request: Request) -> Reply {
         domains: req.domains.clone(),
         reason: req.reason.clone(),
         key,
-        enterprise_info: req.enterprise_info.clone().into_iter().collect(),
+        enterprise_info: match certflow_proto::convert::enterprise_info_from_request(
+            &req.enterprise_info,
+        ) {
+            Ok(info) => info,
+            Err(err) => return refused(&err),
+        },
         validation_method: match certflow_proto::convert::method_from_proto(req.validation_method) {
             Ok(method) => method,
             Err(err) => return refused(&err),
@@ -317,24 +322,10 @@ async fn preview(
     meta: &CommandMeta,
     command: &RequestReissue,
 ) -> Result<Event, Reply> {
-    let loaded = shared
+    let events = shared
         .runtime
-        .store
-        .load(&command.id)
-        .await
-        .map_err(|e| unavailable(e.to_string()))?;
-    let ctx = Context {
-        now: certflow_bus::now(),
-        command_id: &meta.command_id,
-        actor: &meta.actor,
-        policy: &shared.runtime.policy,
-    };
-    let events = decide(
-        &loaded.state,
-        &Command::RequestReissue(command.clone()),
-        &ctx,
-    )
-    .map_err(|e| refused(&e))?;
+        .preview(meta, &command.id, &Command::RequestReissue(command.clone()))
+        .await?;
     events.into_iter().next().ok_or_else(|| {
         refused(&DomainError::invalid(
             Reason::RequestIdReused,

@@ -430,17 +430,24 @@ async fn upload_document(shared: &Shared, request: Request) -> Reply {
     };
     let size = declared_size.max(stored.content.len() as u64);
     let fits = size <= MAX_DOCUMENT_BYTES;
-    // Only a document that can be recorded is copied.
-    if fits && let Err(err) = shared.documents.put(&object, &stored.content).await {
-        return unavailable(err.to_string());
-    }
     let command = Command::UploadRevocationDocument(UploadRevocationDocument {
         id: id.clone(),
         format: sniff(&stored.content),
         size,
-        sha256: stored.sha256,
+        sha256: stored.sha256.clone(),
         object: object.clone(),
     });
+    // A document the rules refuse as things stand is never copied.
+    if let Err(refusal) = shared.runtime.preview(&meta, &id, &command).await {
+        if is_definite(&refusal) {
+            discard(&shared.uploads, &object).await;
+        }
+        return refusal;
+    }
+    // Only a document that can be recorded is copied.
+    if fits && let Err(err) = shared.documents.put(&object, &stored.content).await {
+        return unavailable(err.to_string());
+    }
     let mut kept = false;
     let reply = shared
         .runtime
