@@ -59,6 +59,11 @@ struct Cli {
         global = true
     )]
     shutdown_grace: f64,
+    /// Seconds before work a killed instance left unfinished (an event it was reacting to,
+    /// a validation check) is offered to another. Unset: each service's own (30 s; 60 s
+    /// for reissue). Applies to consumers created from then on.
+    #[arg(long, env = "CERTD_REDELIVERY_AFTER", global = true)]
+    redelivery_after: Option<f64>,
     /// Log format: human-readable text, or one JSON object per line. `RUST_LOG` filters.
     #[arg(long, env = "CERTD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
@@ -505,6 +510,10 @@ async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<()> {
         );
     }
     config.shutdown_grace = seconds(cli.shutdown_grace, "--shutdown-grace")?;
+    config.store.redelivery_after = cli
+        .redelivery_after
+        .map(|s| seconds(s, "--redelivery-after"))
+        .transpose()?;
     config.operator_listen = cli.metrics_listen.0;
     config.projection_consumer = cli.projection_consumer;
     config.metrics_registry = telemetry.registry();

@@ -74,12 +74,13 @@ impl Reactions {
 impl EventStore {
     /// The shared durable consumer `durable` over every certificate's events, created on
     /// first use from the start of the log. A message not acknowledged within `ack_wait`
-    /// is offered again.
+    /// (or the configured `redelivery_after`) is offered again.
     pub async fn reactions(
         &self,
         durable: &str,
         ack_wait: Duration,
     ) -> Result<Reactions, StoreError> {
+        let ack_wait = self.redelivery_after().unwrap_or(ack_wait);
         let consumer = self
             .stream()
             .get_or_create_consumer(

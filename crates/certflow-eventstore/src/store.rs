@@ -43,6 +43,11 @@ pub struct StoreConfig {
     /// Certificates whose state is kept between loads (0: none); a load then reads only
     /// what was appended since.
     pub cache_capacity: usize,
+    /// How long an event a reacting instance received but never finished waits before it is
+    /// offered again, e.g. after that instance was killed. `None`: each service's own (30 s;
+    /// 60 s for reissue, whose reaction signs a certificate). Applies when a consumer is
+    /// created.
+    pub redelivery_after: Option<Duration>,
 }
 
 impl Default for StoreConfig {
@@ -56,6 +61,7 @@ impl Default for StoreConfig {
             decide_attempts: 16,
             request_timeout: Duration::from_secs(5),
             cache_capacity: 10_000,
+            redelivery_after: None,
         }
     }
 }
@@ -194,6 +200,11 @@ impl EventStore {
 
     pub(crate) fn subject_prefix(&self) -> &str {
         &self.config.subject_prefix
+    }
+
+    /// The configured redelivery delay of unfinished work, if any overrides a service's own.
+    pub fn redelivery_after(&self) -> Option<Duration> {
+        self.config.redelivery_after
     }
 
     /// How many replicas the store's streams keep.

@@ -27,12 +27,14 @@ struct Checked {
 
 /// Works the check queue until `shutdown`, re-attaching when the subscription ends.
 pub(crate) async fn work(shared: Shared, shutdown: certflow_bus::CancellationToken) {
-    let ack_wait = shared
-        .config
-        .probe
-        .timeout
-        .saturating_mul(4)
-        .saturating_add(Duration::from_secs(30));
+    let ack_wait = shared.store.redelivery_after().unwrap_or_else(|| {
+        shared
+            .config
+            .probe
+            .timeout
+            .saturating_mul(4)
+            .saturating_add(Duration::from_secs(30))
+    });
     while !shutdown.is_cancelled() {
         let tasks = match shared.checks.tasks(ack_wait).await {
             Ok(tasks) => tasks,
