@@ -388,7 +388,7 @@ async fn rei7_generated_keys_and_csrs_made_by_openssl() {
 }
 
 #[tokio::test]
-async fn rei4_twenty_concurrent_reissues_under_one_registrable_domain_one_proceeds() {
+async fn rei4_r4_a_hundred_concurrent_reissues_under_one_registrable_domain_one_proceeds() {
     let certflow = Certflow::start_with(|config| config.gateway.commands_per_second = 1_000)
         .await
         .expect("start");
@@ -399,7 +399,7 @@ async fn rei4_twenty_concurrent_reissues_under_one_registrable_domain_one_procee
         .expect("second reissue instance");
     let (mut certs, reissues) = clients(&certflow).await;
     let mut originals = Vec::new();
-    for n in 0..20 {
+    for n in 0..100 {
         originals.push(
             issue(
                 &mut certs,
@@ -442,6 +442,48 @@ async fn rei4_twenty_concurrent_reissues_under_one_registrable_domain_one_procee
     .await;
     assert!(started.is_some(), "the reservation was released");
     second.stop().await;
+}
+
+#[tokio::test]
+async fn rei3_r4_a_hundred_concurrent_reissues_of_one_certificate_one_wins() {
+    let certflow = Certflow::start_with(|config| config.gateway.commands_per_second = 1_000)
+        .await
+        .expect("start");
+    let (mut certs, reissues) = clients(&certflow).await;
+    let original = issue(&mut certs, dns_auto_dv("acme", "one.example.net")).await;
+    let attempts: Vec<_> = (0..100)
+        .map(|_| {
+            let mut reissues = reissues.clone();
+            let request = reissue(&original.id, original_key());
+            tokio::spawn(async move { reissues.request_reissue(request).await })
+        })
+        .collect();
+    let mut accepted = Vec::new();
+    for attempt in attempts {
+        match attempt.await.expect("task") {
+            Ok(response) => accepted.push(response.into_inner().new_certificate_id),
+            Err(err) => {
+                assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+                let why = reason(&err);
+                assert!(
+                    why == "REISSUE_IN_PROGRESS" || why == "PRIMARY_DOMAIN_REISSUE_BUSY",
+                    "unexpected refusal {why}"
+                );
+            }
+        }
+    }
+    assert_eq!(accepted.len(), 1, "exactly one wins: {accepted:?}");
+    let done = wait_until(&certs, &original.id, WAIT, "complete its reissue", |c| {
+        c.reissue_ids.contains(&accepted[0])
+    })
+    .await;
+    assert_eq!(done.reissue_ids, accepted, "one reissue recorded");
+    let history = support::history_types(&certs, &original.id).await;
+    let requested = history
+        .iter()
+        .filter(|t| t.as_str() == "ReissueRequested")
+        .count();
+    assert_eq!(requested, 1, "{history:?}");
 }
 
 #[tokio::test]

@@ -111,8 +111,8 @@ async fn gen1_a_retried_refusal_gets_the_same_refusal() {
 }
 
 #[tokio::test]
-async fn gen2_fifty_concurrent_revocations_exactly_one_wins() {
-    // 50 commands at once from one account: above the default rate limit.
+async fn gen2_r4_a_hundred_concurrent_revocations_exactly_one_wins() {
+    // 100 commands at once from one account: above the default rate limit.
     let certflow = Certflow::start_with(|config| config.gateway.commands_per_second = 1_000)
         .await
         .expect("start");
@@ -120,7 +120,7 @@ async fn gen2_fifty_concurrent_revocations_exactly_one_wins() {
     let revocations = certflow.revocations().await.expect("client");
     let cert = issue(&mut certs, dns_auto_dv("acme", "race.example.com")).await;
 
-    let attempts: Vec<_> = (0..50)
+    let attempts: Vec<_> = (0..100)
         .map(|_| {
             let mut client = revocations.clone();
             let request = revoke(&cert.id, RevocationReason::CessationOfOperation);
