@@ -487,6 +487,41 @@ async fn rei3_r4_a_hundred_concurrent_reissues_of_one_certificate_one_wins() {
 }
 
 #[tokio::test]
+async fn gen1_a_retried_reissue_whose_answer_was_lost_is_answered_from_the_log() {
+    let certflow = Certflow::start().await.expect("start");
+    let (mut certs, mut reissues) = clients(&certflow).await;
+    let original = issue(&mut certs, dns_auto_dv("acme", "lost.example.org")).await;
+    let request = reissue(&original.id, original_key());
+    let first = reissues
+        .request_reissue(request.clone())
+        .await
+        .expect("accepted")
+        .into_inner();
+    // The recorded answer is gone, as when the service stopped between appending and
+    // recording it (or the record expired).
+    let nats = certflow.nats.connect_as(None).await.expect("nats");
+    async_nats::jetstream::new(nats)
+        .get_stream("CERTFLOW_OUTCOMES")
+        .await
+        .expect("outcomes stream")
+        .purge()
+        .await
+        .expect("purged");
+    let again = reissues
+        .request_reissue(request)
+        .await
+        .expect("the retry is answered from the log")
+        .into_inner();
+    assert_eq!(again.new_certificate_id, first.new_certificate_id);
+    let requested = support::history_types(&certs, &original.id)
+        .await
+        .into_iter()
+        .filter(|t| t == "ReissueRequested")
+        .count();
+    assert_eq!(requested, 1);
+}
+
+#[tokio::test]
 async fn rei4_a_reservation_left_by_a_crashed_reissue_is_taken_over() {
     let certflow = Certflow::start_with(|config| {
         config.reissue.stale_after = Duration::from_millis(500);

@@ -201,9 +201,27 @@ async fn request_reissue(shared: &Shared, request: Request) -> Reply {
             Err(err) => return refused(&err),
         },
     };
+    let respond = |cert: &certflow_domain::Certificate, now| RequestReissueResponse {
+        certificate: Some(certificate_to_proto(cert, now)),
+        new_certificate_id: new_id.to_string(),
+    };
     // Decide once on the current state before reserving or generating anything.
     let requested = match preview(shared, &meta, &command).await {
-        Ok(requested) => requested,
+        Ok(Some(requested)) => requested,
+        // Recorded already, its answer lost (the service stopped before replying): the
+        // retry is answered from the log, as its first try would have been.
+        Ok(None) => {
+            let recorded = Command::RequestReissue(command);
+            return shared
+                .runtime
+                .run(
+                    &meta,
+                    &id,
+                    |state, ctx| Ok(decide(state, &recorded, ctx)?),
+                    respond,
+                )
+                .await;
+        }
         Err(reply) => return reply,
     };
     let Event::ReissueRequested(requested) = requested else {
@@ -241,10 +259,7 @@ async fn request_reissue(shared: &Shared, request: Request) -> Reply {
             &meta,
             &id,
             |state, ctx| Ok(decide(state, &command_for_run, ctx)?),
-            |cert, now| RequestReissueResponse {
-                certificate: Some(certificate_to_proto(cert, now)),
-                new_certificate_id: new_id.to_string(),
-            },
+            respond,
         )
         .await;
     let recorded = match &reply.outcome {
@@ -316,22 +331,18 @@ async fn key_source(
     }
 }
 
-/// The decision on the original as it is now, without appending.
+/// The request decided on the current state: the `ReissueRequested` it would append, or
+/// `None` when this very request is recorded already (a retry).
 async fn preview(
     shared: &Shared,
     meta: &CommandMeta,
     command: &RequestReissue,
-) -> Result<Event, Reply> {
+) -> Result<Option<Event>, Reply> {
     let events = shared
         .runtime
         .preview(meta, &command.id, &Command::RequestReissue(command.clone()))
         .await?;
-    events.into_iter().next().ok_or_else(|| {
-        refused(&DomainError::invalid(
-            Reason::RequestIdReused,
-            "this request id was used already; send a new one",
-        ))
-    })
+    Ok(events.into_iter().next())
 }
 
 /// Has the issuance service generate and seal the key pair of a reissue.
