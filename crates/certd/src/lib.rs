@@ -88,7 +88,7 @@ impl Service {
 /// Everything the services need to know.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The NATS server, e.g. `nats://127.0.0.1:4222`.
+    /// The NATS server, e.g. `nats://127.0.0.1:4222`; a cluster as several, comma-separated.
     pub nats_url: String,
     /// Where the gateway listens; port 0 picks a free one.
     pub listen: SocketAddr,
@@ -538,8 +538,15 @@ async fn connect(
         }
         None => async_nats::ConnectOptions::new().name("certd"),
     };
+    // A cluster is named by several URLs, comma-separated; any one reachable will do.
+    let servers: Vec<&str> = config
+        .nats_url
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .collect();
     options
-        .connect(config.nats_url.as_str())
+        .connect(servers)
         .await
         .map_err(|source| CertdError::Connect {
             url: config.nats_url.clone(),

@@ -18,7 +18,7 @@ use tracing_subscriber::EnvFilter;
     about = "certflow server: certificate revocation and reissue"
 )]
 struct Cli {
-    /// NATS server with JetStream.
+    /// NATS server with JetStream; a cluster as several URLs, comma-separated.
     #[arg(
         long,
         env = "NATS_URL",
@@ -59,6 +59,10 @@ struct Cli {
         global = true
     )]
     shutdown_grace: f64,
+    /// Replicas of every stream certflow creates: 1 on a single server, 3 on a 3-node
+    /// cluster. Applies when a stream is created.
+    #[arg(long, env = "CERTD_REPLICAS", default_value_t = 1, global = true)]
+    replicas: usize,
     /// Seconds before work a killed instance left unfinished (an event it was reacting to,
     /// a validation check) is offered to another. Unset: each service's own (30 s; 60 s
     /// for reissue). Applies to consumers created from then on.
@@ -510,6 +514,7 @@ async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<()> {
         );
     }
     config.shutdown_grace = seconds(cli.shutdown_grace, "--shutdown-grace")?;
+    config.store.replicas = cli.replicas.max(1);
     config.store.redelivery_after = cli
         .redelivery_after
         .map(|s| seconds(s, "--redelivery-after"))

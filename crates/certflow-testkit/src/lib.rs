@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cluster;
 pub mod dns;
 pub mod web;
 
@@ -175,7 +176,7 @@ impl NatsServer {
         let store = tempfile::Builder::new()
             .prefix("certflow-nats-")
             .tempdir()?;
-        let (child, port) = spawn(store.path(), None, &passwords)?;
+        let (child, port) = spawn(store.path(), None, &passwords, &[])?;
         Ok(NatsServer {
             child: Some(child),
             port,
@@ -246,7 +247,7 @@ impl NatsServer {
     /// Starts the server again on the same port and store.
     pub fn restart(&mut self) -> Result<(), TestkitError> {
         self.kill();
-        let (child, _) = spawn(self.store.path(), Some(self.port), &self.passwords)?;
+        let (child, _) = spawn(self.store.path(), Some(self.port), &self.passwords, &[])?;
         self.child = Some(child);
         Ok(())
     }
@@ -275,6 +276,7 @@ fn spawn(
     store: &Path,
     port: Option<u16>,
     passwords: &[(String, String)],
+    extra_args: &[String],
 ) -> Result<(Child, u16), TestkitError> {
     let binary = nats_server_binary();
     let port_arg = port.map_or_else(|| "-1".to_string(), |p| p.to_string());
@@ -291,6 +293,7 @@ fn spawn(
     let mut child = command
         .args(["-js", "-a", "127.0.0.1", "-p", &port_arg, "-sd"])
         .arg(store)
+        .args(extra_args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
