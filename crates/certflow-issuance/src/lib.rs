@@ -18,7 +18,7 @@ mod crl;
 mod download;
 mod reissue;
 mod signing;
-mod upload;
+pub mod upload;
 
 use std::sync::Arc;
 

@@ -1,4 +1,5 @@
-//! Reading an uploaded PEM certificate with x509-parser.
+//! Reading an uploaded PEM certificate with x509-parser: public so that the fuzz targets
+//! (`fuzz/`) can drive it with arbitrary input.
 
 use certflow_domain::{
     CertificateId, DomainError, DomainName, Level, Reason, Timestamp, UploadCertificate,

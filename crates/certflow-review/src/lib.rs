@@ -477,7 +477,7 @@ async fn upload_document(shared: &Shared, request: Request) -> Reply {
 }
 
 /// The format of `content`, judged by its bytes, if it is one a document may have.
-fn sniff(content: &[u8]) -> Option<DocumentFormat> {
+pub fn sniff(content: &[u8]) -> Option<DocumentFormat> {
     match infer::get(content)?.mime_type() {
         "image/jpeg" => Some(DocumentFormat::Jpeg),
         "image/gif" => Some(DocumentFormat::Gif),
