@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BUF ?= npx --yes @bufbuild/buf@1.75.0
 
-.PHONY: build run test unit lint fmt fmt-check buf-lint bench
+.PHONY: build run test unit lint fmt fmt-check buf-lint bench soak fuzz
 
 build:
 	$(CARGO) build --bin certd --bin certctl
@@ -15,6 +15,18 @@ run: build
 bench:
 	$(CARGO) build --release --bin certd --bin certflow-bench
 	$(CARGO) run --release --bin certflow-bench -- suite $(BENCH_ARGS)
+
+## Every flow, round after round, with a random service or nats-server killed in each
+## (SOAK_SECONDS, default 120; SOAK_SEED repeats a run); then every fuzz target (FUZZ_SECONDS).
+SOAK_SECONDS ?= 120
+FUZZ_SECONDS ?= 60
+soak:
+	SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test -p certd --test crashes -- --ignored --nocapture soak
+	$(MAKE) fuzz
+
+## Each fuzz target for FUZZ_SECONDS with libFuzzer (fuzz/run.sh; no nightly or cargo-fuzz).
+fuzz:
+	fuzz/run.sh $(FUZZ_SECONDS)
 
 ## What CI runs: formatting, lints, proto lint, every test.
 test: fmt-check lint buf-lint unit

@@ -1,6 +1,7 @@
 //! R2: every service of the set runs as its own `certd <service>` process, and each in turn is
 //! killed with SIGKILL in the middle of flows and started again. Every flow completes, none
-//! is stuck, and no certificate's history holds an event twice.
+//! is stuck, and no certificate's history holds an event twice. The soak test (`make soak`)
+//! repeats such rounds for a set time, killing a random service or nats-server each round.
 
 mod support;
 
@@ -387,103 +388,205 @@ async fn repeated_events(clients: &Clients, round: &Round) -> Vec<(String, Vec<S
     repeated
 }
 
-#[tokio::test]
-async fn r2_each_service_killed_mid_flow_every_flow_completes_once() {
-    let nats = NatsServer::start().expect("nats");
-    let dns = AuthoritativeDns::start(&["example.org"])
-        .await
-        .expect("dns");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let keys = dir.path().join("keys");
-    let (signing_key, public_key) = certd::dev::ensure_signing_key(&keys).expect("keys");
-    let kek = certd::dev::ensure_kek(&keys).expect("kek");
-    let token = |subject: &str, account: &str, role: &str| {
-        certd::dev::token(
-            &signing_key,
-            subject,
-            account,
-            &[role],
-            Duration::from_secs(3600),
-        )
-        .expect("token")
-    };
-    let gateway_port = free_port();
-    let args: Vec<String> = [
-        "--nats-url",
-        &nats.url(),
-        "--data-dir",
-        &dir.path().join("data").display().to_string(),
-        "--kek",
-        &kek,
-        "--metrics-listen",
-        "off",
-        "--crl-listen",
-        "127.0.0.1:0",
-        "--listen",
-        &format!("127.0.0.1:{gateway_port}"),
-        "--plaintext",
-        "--jwt-ed25519-key",
-        &public_key.display().to_string(),
-        "--commands-per-second",
-        "100000",
-        "--validation-dns",
-        &dns.addr().to_string(),
-        "--validation-recheck",
-        "0.2",
-        "--validation-recheck-max",
-        "0.5",
-        "--review-ack-wait",
-        "2",
-        "--redelivery-after",
-        "2",
-        "--shutdown-grace",
-        "0.2",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut set = ServiceSet::start(args, dir.path(), gateway_port);
-    let channel = set.channel().await;
-    let customer = Bearer::new(Some(&token("alice", "acme", "customer"))).expect("bearer");
-    let reviewer = Bearer::new(Some(&token("rita", "review-desk", "reviewer"))).expect("bearer");
-    let clients = Clients {
-        certs: CertificateServiceClient::with_interceptor(channel.clone(), customer.clone()),
-        revocations: RevocationServiceClient::with_interceptor(channel.clone(), customer.clone()),
-        reissues: ReissueServiceClient::with_interceptor(channel.clone(), customer),
-        reviewer: ReviewServiceClient::with_interceptor(channel, reviewer),
-    };
+/// NATS, a DNS server for proofs, and the service set as processes, with the clients of a
+/// customer and a reviewer.
+struct Harness {
+    nats: NatsServer,
+    dns: AuthoritativeDns,
+    dir: tempfile::TempDir,
+    set: ServiceSet,
+    clients: Clients,
+}
 
-    let mut report = Vec::new();
-    for (number, victim) in SERVICES.into_iter().enumerate() {
+impl Harness {
+    async fn start() -> Self {
+        let nats = NatsServer::start().expect("nats");
+        let dns = AuthoritativeDns::start(&["example.org"])
+            .await
+            .expect("dns");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let keys = dir.path().join("keys");
+        let (signing_key, public_key) = certd::dev::ensure_signing_key(&keys).expect("keys");
+        let kek = certd::dev::ensure_kek(&keys).expect("kek");
+        let token = |subject: &str, account: &str, role: &str| {
+            certd::dev::token(
+                &signing_key,
+                subject,
+                account,
+                &[role],
+                Duration::from_secs(3600),
+            )
+            .expect("token")
+        };
+        let gateway_port = free_port();
+        let args: Vec<String> = [
+            "--nats-url",
+            &nats.url(),
+            "--data-dir",
+            &dir.path().join("data").display().to_string(),
+            "--kek",
+            &kek,
+            "--metrics-listen",
+            "off",
+            "--crl-listen",
+            "127.0.0.1:0",
+            "--listen",
+            &format!("127.0.0.1:{gateway_port}"),
+            "--plaintext",
+            "--jwt-ed25519-key",
+            &public_key.display().to_string(),
+            "--commands-per-second",
+            "100000",
+            "--validation-dns",
+            &dns.addr().to_string(),
+            "--validation-recheck",
+            "0.2",
+            "--validation-recheck-max",
+            "0.5",
+            "--review-ack-wait",
+            "2",
+            "--redelivery-after",
+            "2",
+            "--shutdown-grace",
+            "0.2",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let set = ServiceSet::start(args, dir.path(), gateway_port);
+        let channel = set.channel().await;
+        let customer = Bearer::new(Some(&token("alice", "acme", "customer"))).expect("bearer");
+        let reviewer =
+            Bearer::new(Some(&token("rita", "review-desk", "reviewer"))).expect("bearer");
+        let clients = Clients {
+            certs: CertificateServiceClient::with_interceptor(channel.clone(), customer.clone()),
+            revocations: RevocationServiceClient::with_interceptor(
+                channel.clone(),
+                customer.clone(),
+            ),
+            reissues: ReissueServiceClient::with_interceptor(channel.clone(), customer),
+            reviewer: ReviewServiceClient::with_interceptor(channel, reviewer),
+        };
+        Harness {
+            nats,
+            dns,
+            dir,
+            set,
+            clients,
+        }
+    }
+
+    /// SIGKILLs `victim` (a service, or `nats`) and starts it again.
+    async fn kill_and_restart(&mut self, victim: &'static str) {
+        if victim == "nats" {
+            self.nats.kill();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            self.nats.restart().expect("nats-server back on its store");
+        } else {
+            self.set.kill(victim);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            self.set.spawn(victim);
+        }
+    }
+
+    /// One round of every flow, `victim` killed in the middle of it; panics unless every
+    /// flow completes with no event recorded twice. Returns how long it took.
+    async fn round(&mut self, number: usize, victim: &'static str) -> Duration {
         let started = std::time::Instant::now();
-        let round = prepare(&clients, number).await;
-        let prepared = started.elapsed();
+        let round = prepare(&self.clients, number).await;
         let flows = tokio::spawn({
-            let (clients, round) = (clients.clone(), round.clone());
+            let (clients, round) = (self.clients.clone(), round.clone());
             async move { start_flows(&clients, &round).await }
         });
         // Mid-flow: some commands answered, reactions under way.
         tokio::time::sleep(Duration::from_millis(40)).await;
-        set.kill(victim);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        set.spawn(victim);
+        self.kill_and_restart(victim).await;
         flows.await.expect("every flow was accepted");
-        let done = drive_to_completion(&clients, &dns, &round).await;
+        let done = drive_to_completion(&self.clients, &self.dns, &round).await;
         assert!(
             done,
-            "flows stuck after {victim} was killed (logs in {:?})",
-            dir.path()
+            "round {number}: flows stuck after {victim} was killed (logs in {:?})",
+            self.dir.path()
         );
-        let repeated = repeated_events(&clients, &round).await;
+        let repeated = repeated_events(&self.clients, &round).await;
         assert!(
             repeated.is_empty(),
-            "events appended twice after {victim} was killed: {repeated:?}"
+            "round {number}: events appended twice after {victim} was killed: {repeated:?}"
         );
-        println!(
-            "R2: {victim} killed: prepared in {prepared:?}, every flow complete after {:?}",
-            started.elapsed()
-        );
-        report.push(victim);
+        delete_revoked(&self.clients, &round).await;
+        started.elapsed()
     }
-    assert_eq!(report, SERVICES);
+}
+
+/// DEL-1: revoked certificates can be deleted; DEL-2: then they are gone from lookups.
+async fn delete_revoked(clients: &Clients, round: &Round) {
+    for id in &round.automatic {
+        let request = certflow_proto::v1::DeleteCertificateRequest {
+            request_id: request_id(),
+            id: id.clone(),
+        };
+        answered(|| {
+            let (mut certs, request) = (clients.certs.clone(), request.clone());
+            async move { certs.delete_certificate(request).await }
+        })
+        .await
+        .expect("a revoked certificate is deleted");
+        let gone = eventually(COMPLETE, || async {
+            let looked_up = clients
+                .certs
+                .clone()
+                .get_certificate(certflow_proto::v1::GetCertificateRequest { id: id.clone() })
+                .await;
+            matches!(looked_up, Err(status) if status.code() == Code::NotFound).then_some(())
+        })
+        .await;
+        assert!(gone.is_some(), "deleted certificate {id} is still shown");
+    }
+}
+
+#[tokio::test]
+async fn r2_each_service_killed_mid_flow_every_flow_completes_once() {
+    let mut harness = Harness::start().await;
+    for (number, victim) in SERVICES.into_iter().enumerate() {
+        let took = harness.round(number, victim).await;
+        println!("R2: {victim} killed mid-flow: every flow complete after {took:?}");
+    }
+}
+
+/// `make soak`: rounds of every flow for `SOAK_SECONDS` (default 120), each with a fault:
+/// a service, or nats-server itself, SIGKILLed mid-flow and restarted, every one in turn
+/// from a place `SOAK_SEED` picks.
+#[tokio::test]
+#[ignore = "long; run by make soak"]
+async fn soak_every_flow_with_each_process_killed_in_turn() {
+    let seconds: u64 = std::env::var("SOAK_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(120);
+    let seed = std::env::var("SOAK_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64 | 1)
+        });
+    println!("soak: {seconds} s, SOAK_SEED={seed}");
+    let victims: Vec<&'static str> = SERVICES.iter().copied().chain(["nats"]).collect();
+    let mut harness = Harness::start().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+    let mut kills: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut number = 0;
+    while std::time::Instant::now() < deadline {
+        // Every victim in turn, from a place the seed picks.
+        let victim = victims[(seed as usize).wrapping_add(number) % victims.len()];
+        let took = harness.round(number, victim).await;
+        *kills.entry(victim).or_default() += 1;
+        println!("soak round {number}: {victim} killed, every flow complete after {took:?}");
+        number += 1;
+    }
+    println!(
+        "soak: {number} rounds, {} certificates, nothing stuck or doubled; kills: {kills:?}",
+        number * 4 * PER_FLOW
+    );
 }
