@@ -8,7 +8,7 @@ use std::time::Duration;
 use certflow_domain::{Actor, CertificateId, CommandId, Role};
 use certflow_eventstore::{CommandMeta, EventStore, Reaction, RecordedBatch, StoreError};
 use certflow_telemetry::{instruments, propagation};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use opentelemetry::KeyValue;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info_span, warn};
@@ -72,11 +72,13 @@ pub async fn run_reactions<H, F>(
                 }
             }
         };
-        let messages = futures::stream::unfold(reactions, |mut reactions| async move {
-            reactions.next().await.map(|item| (item, reactions))
-        })
-        .take_until(shutdown.cancelled());
-        messages
+        let mut fetched = Box::pin(futures::stream::unfold(
+            reactions,
+            |mut reactions| async move { reactions.next().await.map(|item| (item, reactions)) },
+        ));
+        fetched
+            .by_ref()
+            .take_until(shutdown.cancelled())
             .for_each_concurrent(concurrency, |item| async {
                 match item {
                     Ok(reaction) => react_once(durable, reaction, &handle).await,
@@ -84,6 +86,14 @@ pub async fn run_reactions<H, F>(
                 }
             })
             .await;
+        if shutdown.is_cancelled() {
+            // Events fetched but not started go back now, not after the ack wait.
+            while let Some(Some(Ok(reaction))) = fetched.next().now_or_never() {
+                if let Err(err) = reaction.retry_after(Duration::ZERO).await {
+                    warn!(error = %err, durable, "could not hand an event back on shutdown");
+                }
+            }
+        }
         if !shutdown.is_cancelled() {
             debug!(durable, "event feed ended; attaching again");
         }

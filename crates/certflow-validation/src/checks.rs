@@ -9,8 +9,8 @@ use certflow_eventstore::{CheckTask, CommandMeta, StoreError, actor_from_headers
 use certflow_proto::convert::certificate_to_proto;
 use certflow_proto::v1::{CheckValidationRequest, CheckValidationResponse, ProbeResult};
 use certflow_telemetry::propagation;
-use futures::StreamExt;
 use futures::future::join_all;
+use futures::{FutureExt, StreamExt};
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::probe::{ProbeMethod, ProbeOutcome};
@@ -27,13 +27,16 @@ struct Checked {
 
 /// Works the check queue until `shutdown`, re-attaching when the subscription ends.
 pub(crate) async fn work(shared: Shared, shutdown: certflow_bus::CancellationToken) {
+    // A task is held only while its probes run (at most a few probe timeouts), and one
+    // delivered to an instance that has just stopped (its pull request outlives it) comes
+    // back after this: keep it close to the real work.
     let ack_wait = shared.store.redelivery_after().unwrap_or_else(|| {
         shared
             .config
             .probe
             .timeout
             .saturating_mul(4)
-            .saturating_add(Duration::from_secs(30))
+            .saturating_add(Duration::from_secs(5))
     });
     while !shutdown.is_cancelled() {
         let tasks = match shared.checks.tasks(ack_wait).await {
@@ -46,17 +49,27 @@ pub(crate) async fn work(shared: Shared, shutdown: certflow_bus::CancellationTok
                 }
             }
         };
-        futures::stream::unfold(tasks, |mut tasks| async move {
+        let mut fetched = Box::pin(futures::stream::unfold(tasks, |mut tasks| async move {
             tasks.next().await.map(|task| (task, tasks))
-        })
-        .take_until(shutdown.cancelled())
-        .for_each_concurrent(32, |task| async {
-            match task {
-                Ok(task) => run_task(&shared, task).await,
-                Err(err) => warn!(error = %err, "check queue hiccup"),
+        }));
+        fetched
+            .by_ref()
+            .take_until(shutdown.cancelled())
+            .for_each_concurrent(32, |task| async {
+                match task {
+                    Ok(task) => run_task(&shared, task).await,
+                    Err(err) => warn!(error = %err, "check queue hiccup"),
+                }
+            })
+            .await;
+        if shutdown.is_cancelled() {
+            // Tasks fetched but not started go back now, not after the ack wait.
+            while let Some(Some(Ok(task))) = fetched.next().now_or_never() {
+                if let Err(err) = task.again_after(Duration::ZERO).await {
+                    warn!(error = %err, "could not hand a check task back on shutdown");
+                }
             }
-        })
-        .await;
+        }
     }
 }
 
