@@ -14,13 +14,12 @@ use async_nats::jetstream;
 use certd::{Config, Service};
 use certflow_gateway::auth::KeySource;
 use certflow_proto::v1::{
-    CertificateStatus, ListCertificatesRequest, RequestRevocationRequest, RevocationReason,
+    CertificateStatus, RequestRevocationRequest, RevocationReason,
     certificate_service_client::CertificateServiceClient,
     revocation_service_client::RevocationServiceClient,
 };
 use certflow_testkit::cluster::NatsCluster;
 use certflow_testkit::{Authed, Bearer, eventually};
-use futures::StreamExt;
 use support::{dns_auto_dv, request_id};
 use tonic::Code;
 use tonic::transport::Channel;
@@ -194,17 +193,7 @@ async fn r3_the_event_leader_killed_under_load_loses_no_acknowledged_event() {
         let expected = &expected;
         let seen = &seen;
         async move {
-            let stream = js.get_stream("CERTFLOW_EVENTS").await.ok()?;
-            let mut subjects = stream
-                .info_with_subjects("certflow.events.certificate.>")
-                .await
-                .ok()?;
-            let mut counts = BTreeMap::new();
-            while let Some(entry) = subjects.next().await {
-                let (subject, count) = entry.ok()?;
-                let id = subject.trim_start_matches("certflow.events.certificate.");
-                counts.insert(id.to_string(), count);
-            }
+            let counts = support::messages_per_certificate(&js).await?;
             let complete = expected
                 .iter()
                 .all(|(id, revoked)| counts.get(id) == Some(&if *revoked { 2 } else { 1 }));
@@ -247,29 +236,13 @@ async fn r3_the_event_leader_killed_under_load_loses_no_acknowledged_event() {
     assert!(caught_up.is_some(), "the returned node caught up");
 
     // The read side shows every certificate in its final state.
-    let listed = eventually(RECOVER, || {
-        let mut certs = certs.clone();
-        async move {
-            let mut statuses = BTreeMap::new();
-            let mut page_token = String::new();
-            loop {
-                let page = certs
-                    .list_certificates(ListCertificatesRequest {
-                        page_size: 500,
-                        page_token,
-                        ..Default::default()
-                    })
-                    .await
-                    .ok()?
-                    .into_inner();
-                statuses.extend(page.certificates.into_iter().map(|c| (c.id, c.status)));
-                if page.next_page_token.is_empty() {
-                    break;
-                }
-                page_token = page.next_page_token;
-            }
-            (statuses.len() == CERTIFICATES).then_some(statuses)
-        }
+    let listed = eventually(RECOVER, || async {
+        let statuses: BTreeMap<String, i32> = support::list_all(&certs)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c.status))
+            .collect();
+        (statuses.len() == CERTIFICATES).then_some(statuses)
     })
     .await
     .expect("the projection lists every certificate");

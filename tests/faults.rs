@@ -11,11 +11,10 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use certflow_proto::v1::{
-    CertificateStatus, IssueCertificateRequest, ListCertificatesRequest, RequestRevocationRequest,
-    RevocationReason, certificate_service_client::CertificateServiceClient,
+    CertificateStatus, IssueCertificateRequest, RequestRevocationRequest, RevocationReason,
+    certificate_service_client::CertificateServiceClient,
 };
 use certflow_testkit::{Authed, Certflow, eventually};
-use futures::StreamExt;
 use support::{dns_auto_dv, issue, request_id, snapshot, wait_for_status};
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -265,20 +264,9 @@ async fn r1_nats_killed_under_ten_thousand_commands_loses_none_and_doubles_none(
         .collect();
     assert_eq!(acknowledged.len(), TOTAL, "one certificate per command");
     let nats = certflow.nats.connect_as(None).await.expect("nats");
-    let events = jetstream::new(nats)
-        .get_stream("CERTFLOW_EVENTS")
+    let per_certificate = support::messages_per_certificate(&jetstream::new(nats))
         .await
-        .expect("events stream");
-    let mut per_certificate = BTreeMap::new();
-    let mut subjects = events
-        .info_with_subjects("certflow.events.certificate.>")
-        .await
-        .expect("subjects");
-    while let Some(entry) = subjects.next().await {
-        let (subject, count) = entry.expect("subject count");
-        let id = subject.trim_start_matches("certflow.events.certificate.");
-        per_certificate.insert(id.to_string(), count);
-    }
+        .expect("the event log");
     let logged: BTreeSet<String> = per_certificate.keys().cloned().collect();
     assert_eq!(
         logged, acknowledged,
@@ -288,29 +276,13 @@ async fn r1_nats_killed_under_ten_thousand_commands_loses_none_and_doubles_none(
     assert!(doubled.is_empty(), "appended more than once: {doubled:?}");
 
     // The projection converges to the log.
-    let listed = eventually(REPLAY, || {
-        let mut certs = certs.clone();
-        async move {
-            let mut listed = BTreeSet::new();
-            let mut page_token = String::new();
-            loop {
-                let page = certs
-                    .list_certificates(ListCertificatesRequest {
-                        page_size: 500,
-                        page_token,
-                        ..Default::default()
-                    })
-                    .await
-                    .ok()?
-                    .into_inner();
-                listed.extend(page.certificates.into_iter().map(|c| c.id));
-                if page.next_page_token.is_empty() {
-                    break;
-                }
-                page_token = page.next_page_token;
-            }
-            (listed.len() == TOTAL).then_some(listed)
-        }
+    let listed = eventually(REPLAY, || async {
+        let listed: BTreeSet<String> = support::list_all(&certs)
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        (listed.len() == TOTAL).then_some(listed)
     })
     .await
     .expect("the projection lists every certificate");

@@ -250,3 +250,45 @@ pub async fn snapshot(
     }
     all
 }
+
+/// Every certificate the read side lists, page by page; `None` when a page fails.
+pub async fn list_all(client: &CertificateServiceClient<Authed>) -> Option<Vec<Certificate>> {
+    let mut client = client.clone();
+    let (mut all, mut page_token) = (Vec::new(), String::new());
+    loop {
+        let page = client
+            .list_certificates(ListCertificatesRequest {
+                page_size: 500,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .ok()?
+            .into_inner();
+        all.extend(page.certificates);
+        if page.next_page_token.is_empty() {
+            return Some(all);
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+/// How many messages the event log holds for each certificate, by id; `None` when the
+/// stream cannot be read.
+pub async fn messages_per_certificate(
+    js: &async_nats::jetstream::Context,
+) -> Option<std::collections::BTreeMap<String, usize>> {
+    use futures::StreamExt;
+    let stream = js.get_stream("CERTFLOW_EVENTS").await.ok()?;
+    let mut subjects = stream
+        .info_with_subjects("certflow.events.certificate.>")
+        .await
+        .ok()?;
+    let mut counts = std::collections::BTreeMap::new();
+    while let Some(entry) = subjects.next().await {
+        let (subject, count) = entry.ok()?;
+        let id = subject.trim_start_matches("certflow.events.certificate.");
+        counts.insert(id.to_string(), count);
+    }
+    Some(counts)
+}
