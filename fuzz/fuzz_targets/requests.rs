@@ -6,9 +6,12 @@ use certflow_domain::{CertificateId, DomainName, RevocationReason};
 use certflow_proto::bus::v1::{Reply, StagedDocumentUpload};
 use certflow_proto::convert;
 use certflow_proto::v1::{
-    ApproveReviewRequest, BulkRevokeRequest, DownloadCertificateRequest, GetCrlRequest,
-    IssueCertificateRequest, ListCertificatesRequest, RequestReissueRequest,
-    RequestRevocationRequest, UploadCertificateRequest, request_reissue_request::Key,
+    ApproveReviewRequest, BulkRevokeRequest, CancelRevocationRequest, CheckValidationRequest,
+    DeleteCertificateRequest, DownloadCertificateRequest, GetCertificateHistoryRequest,
+    GetCertificateRequest, GetCrlRequest, GetDocumentTemplateRequest, GetRevocationDocumentRequest,
+    IssueCertificateRequest, ListCertificatesRequest, OrderRenewalRequest, RejectReviewRequest,
+    RequestReissueRequest, RequestRevocationRequest, UploadCertificateRequest,
+    UploadRevocationDocumentRequest, request_reissue_request::Key,
 };
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
@@ -79,13 +82,36 @@ fuzz_target!(|data: &[u8]| {
             certflow_domain::Timestamp::from_unix_millis(1_800_000_000_000),
         );
     }
-    if let Ok(r) = ApproveReviewRequest::decode(data) {
-        if let Some(certificate) = certflow_domain::review::task_certificate(&r.task_id) {
-            id(certificate);
-        }
+    if let Ok(r) = ApproveReviewRequest::decode(data)
+        && let Some(certificate) = certflow_domain::review::task_certificate(&r.task_id)
+    {
+        id(certificate);
+    }
+    if let Ok(r) = RejectReviewRequest::decode(data)
+        && let Some(certificate) = certflow_domain::review::task_certificate(&r.task_id)
+    {
+        id(certificate);
     }
     if let Ok(r) = StagedDocumentUpload::decode(data) {
         id(&r.certificate_id);
+    }
+    if let Ok(r) = UploadRevocationDocumentRequest::decode(data) {
+        id(&r.certificate_id);
+        let _ = certflow_review::sniff(&r.content);
+    }
+    // The commands and queries that name one certificate.
+    let named = [
+        DeleteCertificateRequest::decode(data).map(|r| r.id),
+        OrderRenewalRequest::decode(data).map(|r| r.id),
+        GetCertificateRequest::decode(data).map(|r| r.id),
+        GetCertificateHistoryRequest::decode(data).map(|r| r.id),
+        CancelRevocationRequest::decode(data).map(|r| r.certificate_id),
+        CheckValidationRequest::decode(data).map(|r| r.certificate_id),
+        GetDocumentTemplateRequest::decode(data).map(|r| r.certificate_id),
+        GetRevocationDocumentRequest::decode(data).map(|r| r.certificate_id),
+    ];
+    for certificate in named.into_iter().flatten() {
+        id(&certificate);
     }
     let _ = Reply::decode(data);
 });
