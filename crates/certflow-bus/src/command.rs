@@ -96,6 +96,23 @@ impl CommandRuntime {
         certflow_domain::decide(&loaded.state, command, &ctx).map_err(|err| refused(&err))
     }
 
+    /// As [`preview`](Self::preview), for a command that creates its certificate (issue,
+    /// upload): decided on an empty state, without reading the log. A retry of a recorded
+    /// command is answered from its first outcome before this is asked.
+    pub fn preview_new(
+        &self,
+        meta: &CommandMeta,
+        command: &certflow_domain::Command,
+    ) -> Result<Vec<Event>, Reply> {
+        let ctx = Context {
+            now: now(),
+            command_id: &meta.command_id,
+            actor: &meta.actor,
+            policy: &self.policy,
+        };
+        certflow_domain::decide(&None, command, &ctx).map_err(|err| refused(&err))
+    }
+
     /// Runs a command on certificate `id`. `decide` is called with the state and context
     /// (again after every lost race); `respond` builds the response from the certificate
     /// afterwards. The reply is recorded so a retry with the same request id gets it again

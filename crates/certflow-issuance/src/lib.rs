@@ -290,10 +290,7 @@ async fn issue(
     }
     // A request the rules refuse costs no key and leaves none behind.
     let command = Command::Issue(parts.command.clone());
-    if let Err(refusal) = runtime
-        .preview(&parts.meta, &parts.command.id, &command)
-        .await
-    {
+    if let Err(refusal) = runtime.preview_new(&parts.meta, &command) {
         return refusal;
     }
     // A generated key is sealed away before anything refers to it.
@@ -395,9 +392,7 @@ async fn upload(
         return reply;
     }
     if key.is_some()
-        && let Err(refusal) = runtime
-            .preview(&meta, &command.id, &Command::Upload(command.clone()))
-            .await
+        && let Err(refusal) = runtime.preview_new(&meta, &Command::Upload(command.clone()))
     {
         return refusal;
     }
