@@ -125,11 +125,12 @@ where
     let deadline = tokio::time::Instant::now() + COMPLETE;
     loop {
         match call().await {
-            // A gateway that died mid-call drops the connection: a transport error.
+            // A gateway that died mid-call drops the connection: tonic reports the broken
+            // transport (or HTTP/2 stream) as UNKNOWN with the I/O error as its source.
             Err(status)
                 if (status.code() == Code::Unavailable
                     || (status.code() == Code::Unknown
-                        && status.message() == "transport error"))
+                        && std::error::Error::source(&status).is_some()))
                     && tokio::time::Instant::now() < deadline =>
             {
                 tokio::time::sleep(Duration::from_millis(50)).await;
