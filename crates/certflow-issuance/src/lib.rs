@@ -279,16 +279,17 @@ async fn issue(
         Ok(parts) => parts,
         Err(err) => return refused(&err),
     };
-    // A retry is answered as it was, even if the key has been blocked since (GEN-1).
-    if let Some(first) = runtime.first_outcome(&parts.meta).await {
-        return first;
+    if let Some(key) = &parts.csr_key_sha256 {
+        // A retry is answered as it was, even if the key has been blocked since (GEN-1).
+        if let Some(first) = runtime.first_outcome(&parts.meta).await {
+            return first;
+        }
+        if let Some(reply) = refuse_blocked_key(keys, key).await {
+            return reply;
+        }
     }
-    if let Some(key) = &parts.csr_key_sha256
-        && let Some(reply) = refuse_blocked_key(keys, key).await
-    {
-        return reply;
-    }
-    // A request the rules refuse costs no key and leaves none behind.
+    // A request the rules refuse costs no key and leaves none behind. (A retry without a
+    // CSR is answered from its first outcome by `run`; the key made for it is shredded.)
     let command = Command::Issue(parts.command.clone());
     if let Err(refusal) = runtime.preview_new(&parts.meta, &command) {
         return refusal;
