@@ -330,7 +330,8 @@ impl Gateway {
                 Code::InvalidArgument,
                 "INVALID_ARGUMENT",
                 format!(
-                    "the request is {} bytes; {} takes at most {MAX_FORWARDED_REQUEST}",
+                    "the request is {} bytes; {} takes at most {MAX_FORWARDED_REQUEST}: \
+                     shorten its fields",
                     request.encoded_len(),
                     rpc.name
                 ),

@@ -88,7 +88,8 @@ pub fn timestamp_from_request(
         return Err(DomainError::invalid(
             Reason::InvalidValidity,
             format!(
-                "{field} is not a valid timestamp: seconds {} and nanos {}",
+                "{field} is not a valid timestamp (seconds {}, nanos {}): give nanos from 0 to \
+                 999,999,999 and a time between years 1 and 9999",
                 t.seconds, t.nanos
             ),
         ));
