@@ -21,33 +21,10 @@ use certflow_proto::v1::{
 use certflow_testkit::cluster::NatsCluster;
 use certflow_testkit::{Authed, Bearer, eventually};
 use support::{dns_auto_dv, request_id};
-use tonic::Code;
 use tonic::transport::Channel;
 
 /// How long the cluster may take to elect a new leader, and the node to catch up.
 const RECOVER: Duration = Duration::from_secs(60);
-
-/// Sends the same call until it is answered by something other than UNAVAILABLE (the
-/// gateway's answer while the stream has no leader); a retry reuses the request id.
-async fn until_answered<T, F, Fut>(mut call: F) -> (Result<T, tonic::Status>, u32)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
-{
-    let deadline = tokio::time::Instant::now() + RECOVER;
-    let mut unavailable = 0;
-    loop {
-        match call().await {
-            Err(status)
-                if status.code() == Code::Unavailable && tokio::time::Instant::now() < deadline =>
-            {
-                unavailable += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            other => return (other, unavailable),
-        }
-    }
-}
 
 /// The leader of the event stream, as the cluster names it.
 async fn events_leader(js: &jetstream::Context) -> Option<String> {
@@ -114,7 +91,7 @@ async fn r3_the_event_leader_killed_under_load_loses_no_acknowledged_event() {
                 let mut retried = 0;
                 for n in (worker..CERTIFICATES).step_by(WORKERS) {
                     let request = dns_auto_dv("acme", &format!("c{n}.example.com"));
-                    let (issued, unavailable) = until_answered(|| {
+                    let (issued, unavailable) = support::until_answered(RECOVER, || {
                         let (mut certs, request) = (certs.clone(), request.clone());
                         async move { certs.issue_certificate(request).await }
                     })
@@ -135,7 +112,7 @@ async fn r3_the_event_leader_killed_under_load_loses_no_acknowledged_event() {
                             description: String::new(),
                             validation_method: 0,
                         };
-                        let (revoked, unavailable) = until_answered(|| {
+                        let (revoked, unavailable) = support::until_answered(RECOVER, || {
                             let (mut revocations, request) = (revocations.clone(), request.clone());
                             async move { revocations.request_revocation(request).await }
                         })

@@ -108,36 +108,13 @@ impl Drop for ServiceSet {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("free port")
-        .port()
-}
-
-/// Sends the same call until it is answered by something other than UNAVAILABLE: a service
-/// that is down, or restarting, is retried with the same request id, as a client would.
-async fn answered<T, F, Fut>(mut call: F) -> Result<T, tonic::Status>
+/// `support::until_answered` within the time a flow may take.
+async fn answered<T, F, Fut>(call: F) -> Result<T, tonic::Status>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, tonic::Status>>,
 {
-    let deadline = tokio::time::Instant::now() + COMPLETE;
-    loop {
-        match call().await {
-            // A gateway that died mid-call drops the connection: tonic reports the broken
-            // transport (or HTTP/2 stream) as UNKNOWN with the I/O error as its source.
-            Err(status)
-                if (status.code() == Code::Unavailable
-                    || (status.code() == Code::Unknown
-                        && std::error::Error::source(&status).is_some()))
-                    && tokio::time::Instant::now() < deadline =>
-            {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            other => return other,
-        }
-    }
+    support::until_answered(COMPLETE, call).await.0
 }
 
 /// The gRPC clients of one customer and one reviewer.
@@ -419,7 +396,7 @@ impl Harness {
             )
             .expect("token")
         };
-        let gateway_port = free_port();
+        let gateway_port = support::free_port();
         let args: Vec<String> = [
             "--nats-url",
             &nats.url(),

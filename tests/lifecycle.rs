@@ -2,7 +2,6 @@
 
 mod support;
 
-use std::net::TcpListener;
 use std::process::{Child, Command};
 
 use certflow_proto::v1::certificate_service_client::CertificateServiceClient;
@@ -138,18 +137,11 @@ impl Drop for CertdProcess {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 #[tokio::test]
 async fn certd_all_survives_a_restart_with_nothing_lost() {
     let nats = NatsServer::start().expect("nats");
     let data = tempfile::tempdir().expect("data dir");
-    let port = free_port();
+    let port = support::free_port();
     let (signing_key, _) = certd::dev::ensure_signing_key(data.path()).expect("signing key");
     let token = certd::dev::token(
         &signing_key,

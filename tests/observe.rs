@@ -161,14 +161,6 @@ impl Collector {
     }
 }
 
-/// A port nothing listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("free port")
-        .port()
-}
-
 /// certd processes, killed when dropped.
 struct Processes(Vec<(String, Child)>);
 
@@ -246,7 +238,7 @@ async fn one_revocation_is_one_trace_across_processes() {
     )
     .expect("token");
 
-    let gateway_port = free_port();
+    let gateway_port = support::free_port();
     let common = |metrics: u16| -> Vec<String> {
         [
             "--nats-url",
@@ -284,7 +276,7 @@ async fn one_revocation_is_one_trace_across_processes() {
         "gateway",
     ]
     .into_iter()
-    .map(|service| (service, free_port()))
+    .map(|service| (service, support::free_port()))
     .collect();
     let _processes = Processes(
         operator

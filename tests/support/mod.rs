@@ -292,3 +292,39 @@ pub async fn messages_per_certificate(
     }
     Some(counts)
 }
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    certflow_testkit::free_port().expect("a free port")
+}
+
+/// Sends the same call until it is answered by something other than a failure to reach
+/// the service: `UNAVAILABLE` (a service, NATS or a stream leader away), or a connection
+/// the gateway broke by dying (tonic's `UNKNOWN` carrying the I/O error as its source).
+/// A retry reuses the request id inside the call, as a client would. Returns the answer
+/// and how many tries were not answered.
+pub async fn until_answered<T, F, Fut>(
+    within: Duration,
+    mut call: F,
+) -> (Result<T, tonic::Status>, u32)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    let mut unanswered = 0;
+    loop {
+        match call().await {
+            Err(status)
+                if (status.code() == tonic::Code::Unavailable
+                    || (status.code() == tonic::Code::Unknown
+                        && std::error::Error::source(&status).is_some()))
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                unanswered += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return (other, unanswered),
+        }
+    }
+}

@@ -1,13 +1,12 @@
 //! A JetStream cluster on loopback: three nats-server processes joined by routes, each
 //! with its own store, any of which can be killed and started again on its store.
 
-use std::net::TcpListener;
 use std::process::Child;
 use std::time::Duration;
 
 use tempfile::TempDir;
 
-use crate::{TestkitError, spawn};
+use crate::{TestkitError, free_port, spawn};
 
 /// One server of the cluster.
 #[derive(Debug)]
@@ -23,10 +22,6 @@ struct Node {
 #[derive(Debug)]
 pub struct NatsCluster {
     nodes: Vec<Node>,
-}
-
-fn free_port() -> Result<u16, TestkitError> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 impl NatsCluster {

@@ -111,6 +111,14 @@ fn trust_dev_key(config: &mut Config, dir: &Path) -> Result<PathBuf, TestkitErro
     Ok(private)
 }
 
+/// A loopback port nothing listens on right now, for a server that must come back on the
+/// same port after a restart.
+pub fn free_port() -> Result<u16, TestkitError> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
 /// The `nats-server` binary the tests use.
 pub fn nats_server_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("NATS_SERVER_BIN") {
