@@ -387,6 +387,11 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
     wait_ready(rebuild_port, Duration::from_secs(600)).await?;
     let rebuild_time = started.elapsed();
     let rebuild_rate = events as f64 / secs(rebuild_time);
+    // Measured: the replica stops, so it neither takes CPU from what follows nor answers
+    // its queries.
+    let rebuild_peak = rebuild.peak_rss();
+    let rebuild_name = rebuild.name.clone();
+    drop(rebuild);
     let (read, read_time) = baseline::read_stream(nats_client.clone(), &events_stream()).await?;
     let read_rate = read as f64 / secs(read_time);
     let sled_time = baseline::sled_writes(&dir.path().join("sled-baseline"), events, 1024, 1_000)?;
@@ -456,9 +461,12 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
             rss as f64 / 1048576.0
         );
     }
-    for process in [&all, &rebuild] {
-        if let Some(rss) = process.peak_rss() {
-            println!("  {:<26} {:>8.1} MiB", process.name, rss as f64 / 1048576.0);
+    for (name, peak) in [
+        (all.name.clone(), all.peak_rss()),
+        (rebuild_name, rebuild_peak),
+    ] {
+        if let Some(rss) = peak {
+            println!("  {:<26} {:>8.1} MiB", name, rss as f64 / 1048576.0);
         }
     }
     println!(
@@ -654,9 +662,9 @@ async fn large_store(run: &LargeRun<'_>) -> anyhow::Result<Large> {
     })
 }
 
-/// Waits until every durable consumer of the event log has nothing pending or unacked: the
-/// reactions and the projection have caught up with the setup, so what is measured next is
-/// not slowed by its aftermath.
+/// Waits until every consumer of the event log has nothing pending or unacked: the
+/// reactions, the projection and the CRL publisher have caught up with the setup, so what
+/// is measured next is not slowed by its aftermath.
 async fn wait_idle(client: &async_nats::Client, within: Duration) -> anyhow::Result<()> {
     use futures::TryStreamExt;
     let js = async_nats::jetstream::new(client.clone());
@@ -666,7 +674,6 @@ async fn wait_idle(client: &async_nats::Client, within: Duration) -> anyhow::Res
         let consumers: Vec<_> = stream.consumers().try_collect().await?;
         let busy: u64 = consumers
             .iter()
-            .filter(|info| info.config.durable_name.is_some())
             .map(|info| info.num_pending + info.num_ack_pending as u64)
             .sum();
         if busy == 0 {
