@@ -503,7 +503,9 @@ impl EventStore {
 
     /// Follows every certificate's events after `after_sequence` through the durable pull
     /// consumer `durable`, re-created at that position so the caller's own record of what
-    /// it applied is the only truth about where to resume.
+    /// it applied is the only truth about where to resume. Each follower that keeps its own
+    /// state (a projection replica) has its own durable; one left unused for a day is
+    /// removed by the server, and re-created here when its follower returns.
     pub async fn follow(
         &self,
         durable: &str,
@@ -514,6 +516,28 @@ impl EventStore {
             Err(err) if is_not_found(&err) => {}
             Err(err) => return Err(StoreError::unavailable(err)),
         }
+        self.feed(
+            Some(durable),
+            after_sequence,
+            Duration::from_secs(24 * 3600),
+        )
+        .await
+    }
+
+    /// Follows every certificate's events from the start through a consumer of this
+    /// follower's own that the server removes once the follower is gone: for followers that
+    /// rebuild what they know from the whole log on each start (the CRL publisher), so that
+    /// any number of them can run.
+    pub async fn follow_from_start(&self) -> Result<EventFeed, StoreError> {
+        self.feed(None, 0, Duration::from_secs(60)).await
+    }
+
+    async fn feed(
+        &self,
+        durable: Option<&str>,
+        after_sequence: u64,
+        inactive_threshold: Duration,
+    ) -> Result<EventFeed, StoreError> {
         let deliver_policy = if after_sequence == 0 {
             consumer::DeliverPolicy::All
         } else {
@@ -524,13 +548,14 @@ impl EventStore {
         let consumer = self
             .stream
             .create_consumer(consumer::pull::Config {
-                durable_name: Some(durable.to_string()),
-                description: Some("certflow projection".into()),
+                durable_name: durable.map(str::to_string),
+                description: Some("certflow log follower".into()),
                 filter_subject: self.certificate_subjects(),
                 deliver_policy,
                 ack_policy: consumer::AckPolicy::All,
                 ack_wait: Duration::from_secs(30),
                 max_ack_pending: 20_000,
+                inactive_threshold,
                 ..Default::default()
             })
             .await

@@ -26,8 +26,6 @@ use tracing::{error, info, warn};
 /// How CRLs are made.
 #[derive(Debug, Clone)]
 pub struct CrlConfig {
-    /// Durable consumer of the publisher.
-    pub durable: String,
     /// How long changes gather before a CRL is signed.
     pub debounce: Duration,
     /// `nextUpdate` minus `thisUpdate`.
@@ -39,7 +37,6 @@ pub struct CrlConfig {
 impl Default for CrlConfig {
     fn default() -> Self {
         CrlConfig {
-            durable: "crl-publisher".into(),
             debounce: Duration::from_secs(1),
             validity: Duration::from_secs(7 * 24 * 3600),
             refresh: Duration::from_secs(24 * 3600),
@@ -229,7 +226,9 @@ impl CrlPublisher {
         }
     }
 
-    /// Follows the log from its start; also returns the log's last sequence at that moment.
+    /// Follows the log from its start through a consumer of this publisher's own (every
+    /// instance of the issuance service runs one); also returns the log's last sequence at
+    /// that moment.
     /// `None` on shutdown.
     async fn follow(
         &self,
@@ -239,7 +238,7 @@ impl CrlPublisher {
         loop {
             let attempt = async {
                 let last = self.store.last_sequence().await?;
-                let feed = self.store.follow(&self.config.durable, 0).await?;
+                let feed = self.store.follow_from_start().await?;
                 Ok::<_, StoreError>((feed, last))
             };
             match attempt.await {
