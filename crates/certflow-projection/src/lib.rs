@@ -11,9 +11,11 @@
 //! moved aside (`<dir>.damaged-<time>`) and replaced the same way. Messages at or below a certificate's
 //! last applied sequence are skipped, so redelivery changes nothing.
 //!
-//! Queries arrive on `certflow.query.>` (queue group `projection`). Until it has applied the
-//! log it found at start-up the projection reports itself not caught up (`/readyz`, and the
-//! gateway's gRPC health through `certflow.query.status`).
+//! Queries arrive on `certflow.query.>` (queue group `projection`). Each replica (its own
+//! database and durable consumer) joins the group only once it has applied the log it found
+//! at start-up, so a replica that is still replaying never answers for the others: a new
+//! replica catches up, then takes its share of the queries. Until then it reports itself not
+//! ready on `/readyz`; with no replica caught up the gateway's gRPC health says so.
 
 #![forbid(unsafe_code)]
 
@@ -69,6 +71,8 @@ pub struct Progress {
     start_sequence: u64,
     applied: AtomicU64,
     caught_up: AtomicBool,
+    /// Turns true once, when the projection catches up: the queries wait for it.
+    caught_up_signal: tokio::sync::watch::Sender<bool>,
     readiness: Readiness,
 }
 
@@ -78,6 +82,7 @@ impl Progress {
             start_sequence,
             applied: AtomicU64::new(0),
             caught_up: AtomicBool::new(false),
+            caught_up_signal: tokio::sync::watch::Sender::new(false),
             readiness,
         };
         progress.applied(applied);
@@ -95,6 +100,7 @@ impl Progress {
         }
         if sequence >= self.start_sequence {
             self.caught_up.store(true, Ordering::Relaxed);
+            self.caught_up_signal.send_replace(true);
             self.readiness.ready("projection");
             info!(sequence, "projection caught up with the log");
         } else {
@@ -106,6 +112,13 @@ impl Progress {
                 ),
             );
         }
+    }
+
+    /// Waits until the log found at start-up is applied.
+    async fn wait_caught_up(&self) {
+        let mut caught_up = self.caught_up_signal.subscribe();
+        // The sender lives as long as `self`, so this cannot fail.
+        let _ = caught_up.wait_for(|caught_up| *caught_up).await;
     }
 
     /// The answer to `certflow.query.status`.
@@ -128,13 +141,12 @@ pub struct ProjectionService {
     store: EventStore,
     durable: String,
     feed: EventFeed,
-    responder: Responder,
+    client: async_nats::Client,
     progress: Arc<Progress>,
 }
 
 impl ProjectionService {
-    /// Opens (or rebuilds) the database, positions the consumer after what it holds, and
-    /// subscribes to queries.
+    /// Opens (or rebuilds) the database and positions the consumer after what it holds.
     pub async fn bind(
         client: async_nats::Client,
         store: &EventStore,
@@ -156,13 +168,12 @@ impl ProjectionService {
             config.readiness.clone(),
         ));
         let feed = store.follow(&config.durable, applied).await?;
-        let responder = Responder::bind(client, subjects::QUERIES, "projection").await?;
         Ok(ProjectionService {
             db,
             store: store.clone(),
             durable: config.durable.clone(),
             feed,
-            responder,
+            client,
             progress,
         })
     }
@@ -172,23 +183,17 @@ impl ProjectionService {
         &self.db
     }
 
-    /// Applies events and answers queries until `shutdown`.
+    /// Applies events until `shutdown`, and answers queries once caught up.
     pub async fn run(self, shutdown: CancellationToken) {
         let ProjectionService {
             db,
             store,
             durable,
             feed,
-            responder,
+            client,
             progress,
         } = self;
-        let query_db = db.clone();
-        let query_progress = progress.clone();
-        let queries = responder.run(shutdown.clone(), move |request| {
-            let db = query_db.clone();
-            let progress = query_progress.clone();
-            async move { queries::answer(&db, &progress, request) }
-        });
+        let queries = serve_queries(client, db.clone(), progress.clone(), shutdown.clone());
         let applier = Applier {
             db,
             store,
@@ -197,6 +202,39 @@ impl ProjectionService {
         };
         tokio::join!(applier.run(feed, shutdown), queries);
     }
+}
+
+/// Joins the query group once the projection has caught up, then answers until `shutdown`.
+async fn serve_queries(
+    client: async_nats::Client,
+    db: ProjectionDb,
+    progress: Arc<Progress>,
+    shutdown: CancellationToken,
+) {
+    tokio::select! {
+        _ = shutdown.cancelled() => return,
+        _ = progress.wait_caught_up() => {}
+    }
+    let mut backoff = Duration::from_millis(100);
+    let responder = loop {
+        match Responder::bind(client.clone(), subjects::QUERIES, "projection").await {
+            Ok(responder) => break responder,
+            Err(err) => warn!(error = %err, ?backoff, "projection cannot subscribe to queries yet"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    };
+    info!("projection answers queries");
+    responder
+        .run(shutdown, move |request| {
+            let db = db.clone();
+            let progress = progress.clone();
+            async move { queries::answer(&db, &progress, request) }
+        })
+        .await;
 }
 
 /// Opens the database and reads where it is. A database that cannot be opened or read
