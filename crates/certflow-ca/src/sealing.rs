@@ -22,9 +22,13 @@ pub enum SealError {
     Seal,
 }
 
-/// The key-encryption key. Never printed.
+/// The key-encryption key, and while it is being rotated in, the one it replaces: records
+/// are sealed under the current key and open under either. Never printed.
 #[derive(Clone)]
-pub struct Kek(Key<Aes256Gcm>);
+pub struct Kek {
+    current: Key<Aes256Gcm>,
+    previous: Option<Key<Aes256Gcm>>,
+}
 
 impl std::fmt::Debug for Kek {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -39,7 +43,30 @@ impl Kek {
         if bytes.len() != 32 {
             return Err(SealError::BadKek);
         }
-        Ok(Kek(*Key::<Aes256Gcm>::from_slice(&bytes)))
+        Ok(Kek {
+            current: *Key::<Aes256Gcm>::from_slice(&bytes),
+            previous: None,
+        })
+    }
+
+    /// This key, still opening what `previous` sealed: for a rotation, until every record
+    /// is wrapped again under this key ([`rewrap`]).
+    pub fn with_previous(self, previous: &Kek) -> Self {
+        Kek {
+            current: self.current,
+            previous: Some(previous.current),
+        }
+    }
+
+    /// Unwraps a record's data key: under the current key, else under the previous one.
+    fn unwrap_data_key(&self, record_id: &str, wrapped: &WrappedKey) -> Result<Vec<u8>, SealError> {
+        let aad = record_id.as_bytes();
+        decrypt(&self.current, aad, &wrapped.nonce, &wrapped.ciphertext).or_else(|err| match &self
+            .previous
+        {
+            Some(previous) => decrypt(previous, aad, &wrapped.nonce, &wrapped.ciphertext),
+            None => Err(err),
+        })
     }
 
     /// A fresh random KEK, as hex (for development set-ups).
@@ -109,7 +136,7 @@ pub fn seal(
 ) -> Result<(WrappedKey, SealedRecord), SealError> {
     let data_key = Aes256Gcm::generate_key(OsRng);
     let (nonce, ciphertext) = encrypt(&data_key, record_id.as_bytes(), plaintext)?;
-    let (key_nonce, wrapped) = encrypt(&kek.0, record_id.as_bytes(), data_key.as_slice())?;
+    let (key_nonce, wrapped) = encrypt(&kek.current, record_id.as_bytes(), data_key.as_slice())?;
     Ok((
         WrappedKey {
             nonce: key_nonce,
@@ -126,12 +153,7 @@ pub fn open(
     wrapped: &WrappedKey,
     record: &SealedRecord,
 ) -> Result<Vec<u8>, SealError> {
-    let data_key = decrypt(
-        &kek.0,
-        record_id.as_bytes(),
-        &wrapped.nonce,
-        &wrapped.ciphertext,
-    )?;
+    let data_key = kek.unwrap_data_key(record_id, wrapped)?;
     if data_key.len() != 32 {
         return Err(SealError::Open);
     }
@@ -143,12 +165,66 @@ pub fn open(
     )
 }
 
+/// Wraps record `record_id`'s data key under the current key: `None` when it is wrapped
+/// under it already, the new wrapping when it was under the previous key. The ciphertext
+/// stays as it is.
+pub fn rewrap(
+    kek: &Kek,
+    record_id: &str,
+    wrapped: &WrappedKey,
+) -> Result<Option<WrappedKey>, SealError> {
+    let aad = record_id.as_bytes();
+    if decrypt(&kek.current, aad, &wrapped.nonce, &wrapped.ciphertext).is_ok() {
+        return Ok(None);
+    }
+    let data_key = kek.unwrap_data_key(record_id, wrapped)?;
+    let (nonce, ciphertext) = encrypt(&kek.current, aad, &data_key)?;
+    Ok(Some(WrappedKey { nonce, ciphertext }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn kek() -> Kek {
         Kek::from_hex(&Kek::generate_hex()).expect("valid")
+    }
+
+    #[test]
+    fn a_rotated_kek_opens_old_records_until_they_are_rewrapped() {
+        let old = kek();
+        let (wrapped, record) = seal(&old, "cert-1", b"secret").expect("sealed");
+        let new = kek();
+        assert!(open(&new, "cert-1", &wrapped, &record).is_err());
+        let rotating = new.clone().with_previous(&old);
+        assert_eq!(
+            open(&rotating, "cert-1", &wrapped, &record).expect("opens"),
+            b"secret"
+        );
+
+        let rewrapped = rewrap(&rotating, "cert-1", &wrapped)
+            .expect("rewraps")
+            .expect("was under the old key");
+        assert_eq!(
+            rewrap(&rotating, "cert-1", &rewrapped).expect("checks"),
+            None
+        );
+        assert_eq!(
+            open(&new, "cert-1", &rewrapped, &record).expect("opens"),
+            b"secret"
+        );
+        assert!(
+            open(&old, "cert-1", &rewrapped, &record).is_err(),
+            "the old key is done"
+        );
+        assert!(
+            rewrap(&new, "cert-1", &wrapped).is_err(),
+            "without the previous key an old record cannot be rewrapped"
+        );
+        assert!(
+            rewrap(&rotating, "cert-2", &wrapped).is_err(),
+            "bound to its id"
+        );
     }
 
     #[test]

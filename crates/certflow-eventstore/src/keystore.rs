@@ -22,6 +22,16 @@ impl std::fmt::Debug for KeyStore {
     }
 }
 
+/// A record's wrapped data key as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredWrappedKey {
+    /// The record.
+    pub id: String,
+    /// Where the wrapped key is in the stream: the expected sequence to replace it.
+    pub sequence: u64,
+    pub wrapped_key: Bytes,
+}
+
 /// One stored record: the wrapped data key and the sealed payload, both opaque.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredKey {
@@ -109,6 +119,82 @@ impl KeyStore {
         match self.stream.direct_get_last_for_subject(subject).await {
             Ok(message) => Ok(Some(message.payload)),
             Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
+            Err(err) => Err(StoreError::Unavailable(err.into())),
+        }
+    }
+
+    /// Every record's wrapped data key, with the stream sequence it is stored at: what a
+    /// rotation of the key-encryption key wraps again ([`KeyStore::replace_wrapped_key`]).
+    pub async fn wrapped_keys(&self) -> Result<Vec<StoredWrappedKey>, StoreError> {
+        use futures::StreamExt;
+        let filter = format!("{}.dek.>", Self::PREFIX);
+        let consumer = self
+            .stream
+            .create_consumer(jetstream::consumer::pull::OrderedConfig {
+                filter_subject: filter,
+                deliver_policy: jetstream::consumer::DeliverPolicy::LastPerSubject,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| StoreError::Unavailable(e.into()))?;
+        let mut remaining = consumer.cached_info().num_pending;
+        let mut keys = Vec::with_capacity(usize::try_from(remaining).unwrap_or(0));
+        if remaining == 0 {
+            return Ok(keys);
+        }
+        let mut messages = consumer
+            .messages()
+            .await
+            .map_err(|e| StoreError::Unavailable(e.into()))?;
+        let dek_prefix = format!("{}.dek.", Self::PREFIX);
+        while let Some(message) = messages.next().await {
+            let message = message.map_err(|e| StoreError::Unavailable(e.into()))?;
+            let info = message.info().map_err(StoreError::Unavailable)?;
+            let (sequence, pending) = (info.stream_sequence, info.pending);
+            if let Some(id) = message.subject.as_str().strip_prefix(&dek_prefix) {
+                keys.push(StoredWrappedKey {
+                    id: id.to_string(),
+                    sequence,
+                    wrapped_key: message.payload.clone(),
+                });
+            }
+            remaining = pending;
+            if remaining == 0 {
+                break;
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Replaces record `id`'s wrapped data key, unless it changed since `expected_sequence`
+    /// (erased meanwhile, or wrapped again by another run): returns whether it was replaced.
+    pub async fn replace_wrapped_key(
+        &self,
+        id: &str,
+        expected_sequence: u64,
+        wrapped_key: Bytes,
+    ) -> Result<bool, StoreError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
+            expected_sequence.to_string().as_str(),
+        );
+        let publish = PublishMessage::build()
+            .headers(headers)
+            .payload(wrapped_key);
+        let acked = match self
+            .js
+            .send_publish(Self::subject("dek", id), publish)
+            .await
+        {
+            Ok(ack) => ack.await,
+            Err(err) => Err(err),
+        };
+        match acked {
+            Ok(_) => Ok(true),
+            Err(err) if err.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {
+                Ok(false)
+            }
             Err(err) => Err(StoreError::Unavailable(err.into())),
         }
     }

@@ -31,7 +31,7 @@ pub use backlog::Backlog;
 pub use checks::{CheckTask, CheckTasks, ValidationChecks};
 pub use crls::{CrlStore, PublishedCrl};
 pub use keyindex::KeyIndex;
-pub use keystore::{KeyStore, StoredKey};
+pub use keystore::{KeyStore, StoredKey, StoredWrappedKey};
 pub use locks::{LockHolder, ReissueLocks, Reservation};
 pub use meta::{CommandMeta, actor_from_headers, headers, write_actor};
 pub use outcomes::Outcomes;

@@ -43,7 +43,7 @@ use certflow_proto::v1::{
 use tracing::warn;
 
 pub use crl::{CrlConfig, CrlPublisher};
-pub use signing::{BRANDS, Signing, builtin_ca, open_record};
+pub use signing::{BRANDS, Rewrapped, Signing, builtin_ca, open_record, rewrap_keys};
 pub use upload::parse_upload;
 
 /// Errors starting the service.

@@ -71,7 +71,7 @@ pub async fn builtin_ca(
                     info!(%brand, "generated a root and intermediate");
                     material
                 } else {
-                    let bytes = open_record(keys, kek, &id)
+                    let bytes = open_record_written_elsewhere(keys, kek, &id)
                         .await?
                         .ok_or_else(|| IssuanceError::Ca(format!("CA of {brand} vanished")))?;
                     serde_json::from_slice(&bytes)
@@ -99,7 +99,7 @@ pub async fn builtin_ca(
                 info!(%issuer, "generated an SM2 root and intermediate");
                 bytes
             } else {
-                open_record(keys, kek, &id)
+                open_record_written_elsewhere(keys, kek, &id)
                     .await?
                     .ok_or_else(|| IssuanceError::Ca(format!("CA of {issuer} vanished")))?
             }
@@ -111,6 +111,22 @@ pub async fn builtin_ca(
         Sm2Authority::load(&material, &crl_url).map_err(|e| IssuanceError::Ca(e.to_string()))?;
     ca = ca.with_sm2(brand, authority);
     Ok(ca)
+}
+
+/// Opens record `id` that another instance is storing: it writes the ciphertext, then the
+/// wrapped data key, so the record may be half there for a moment. Waits up to 5 s for it.
+async fn open_record_written_elsewhere(
+    keys: &KeyStore,
+    kek: &Kek,
+    id: &str,
+) -> Result<Option<Vec<u8>>, IssuanceError> {
+    for _ in 0..50 {
+        if let Some(bytes) = open_record(keys, kek, id).await? {
+            return Ok(Some(bytes));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Ok(None)
 }
 
 /// Seals `plaintext` as record `id`; false when a record `id` exists already.
@@ -149,6 +165,47 @@ pub async fn open_record(
     let plaintext = sealing::open(kek, id, &wrapped, &sealed)
         .map_err(|e| IssuanceError::Ca(format!("key record {id}: {e}")))?;
     Ok(Some(plaintext))
+}
+
+/// What a rotation of the key-encryption key did to the key store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rewrapped {
+    /// Records whose data key is now wrapped under the current key.
+    pub rewrapped: u64,
+    /// Records that were wrapped under it already.
+    pub current: u64,
+    /// Records erased or wrapped again by someone else while this ran.
+    pub changed_meanwhile: u64,
+}
+
+/// Wraps every record's data key in the key store under `kek`'s current key, opening those
+/// under its previous key (`Kek::with_previous`). Ciphertexts are not touched, so the
+/// store stays readable throughout by issuance instances given both keys; once this
+/// returns, the previous key opens nothing and can be destroyed. Running it twice is
+/// harmless.
+pub async fn rewrap_keys(keys: &KeyStore, kek: &Kek) -> Result<Rewrapped, IssuanceError> {
+    let mut done = Rewrapped::default();
+    for stored in keys.wrapped_keys().await? {
+        let id = &stored.id;
+        let wrapped: WrappedKey = serde_json::from_slice(&stored.wrapped_key)
+            .map_err(|e| IssuanceError::Ca(format!("key record {id}: {e}")))?;
+        let Some(rewrapped) = sealing::rewrap(kek, id, &wrapped)
+            .map_err(|e| IssuanceError::Ca(format!("key record {id}: {e}")))?
+        else {
+            done.current += 1;
+            continue;
+        };
+        let bytes = serde_json::to_vec(&rewrapped).map_err(|e| IssuanceError::Ca(e.to_string()))?;
+        if keys
+            .replace_wrapped_key(id, stored.sequence, bytes.into())
+            .await?
+        {
+            done.rewrapped += 1;
+        } else {
+            done.changed_meanwhile += 1;
+        }
+    }
+    Ok(done)
 }
 
 /// Generates a key pair off the async threads (RSA generation takes a while).
