@@ -386,3 +386,87 @@ async fn uploads_are_checked_for_validity_chain_and_key() {
         key.serialize_pem()
     );
 }
+
+/// A rotation of the key store's key-encryption key, as docs/operations.md describes it:
+/// the issuance service given the new key and the old one, `rewrap-keys`, then the new key
+/// alone. Every held key downloads the same throughout, and the old key opens nothing after.
+#[tokio::test]
+async fn kek_rotation_keeps_every_held_key_and_retires_the_old_one() {
+    use certflow_ca::sealing::Kek;
+    let mut certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let first = issue(&mut certs, dns_auto_dv("acme", "before.example.com")).await;
+    let key_of = |files: Vec<DownloadedFile>| {
+        files
+            .into_iter()
+            .find(|f| f.name.ends_with(".key"))
+            .map(|f| f.content)
+            .expect("the private key is among the files")
+    };
+    let first_key = key_of(
+        download(&mut certs, &first.id, DownloadFormat::Pem, "")
+            .await
+            .expect("downloaded"),
+    );
+
+    let old = certflow.kek().expect("kek");
+    let new = Kek::from_hex(&Kek::generate_hex()).expect("new kek");
+    let rotating = new.clone().with_previous(&old);
+    certflow
+        .restart_services(|config| config.kek = Some(rotating.clone()))
+        .await
+        .expect("issuance with both keys");
+    let mut certs = certflow.certificates().await.expect("client");
+    let second = issue(&mut certs, dns_auto_dv("acme", "during.example.com")).await;
+    let second_key = key_of(
+        download(&mut certs, &second.id, DownloadFormat::Pem, "")
+            .await
+            .expect("downloaded"),
+    );
+    let first_during = key_of(
+        download(&mut certs, &first.id, DownloadFormat::Pem, "")
+            .await
+            .expect("downloaded"),
+    );
+    assert_eq!(first_during, first_key);
+
+    let mut config = certflow.config().expect("config");
+    config.kek = Some(rotating.clone());
+    let done = certd::rewrap_keys(&config).await.expect("rewrapped");
+    assert_eq!(
+        done.current, 1,
+        "the key sealed during the rotation: {done:?}"
+    );
+    assert!(
+        done.rewrapped >= 2,
+        "the first key and the CAs' keys: {done:?}"
+    );
+    assert_eq!(done.changed_meanwhile, 0);
+    let again = certd::rewrap_keys(&config).await.expect("rewrapped again");
+    assert_eq!(
+        (again.rewrapped, again.current),
+        (0, done.rewrapped + done.current),
+        "a second run has nothing to do"
+    );
+
+    certflow
+        .restart_services(|config| config.kek = Some(new.clone()))
+        .await
+        .expect("issuance with the new key alone");
+    let mut certs = certflow.certificates().await.expect("client");
+    for (id, key) in [(&first.id, &first_key), (&second.id, &second_key)] {
+        let now = key_of(
+            download(&mut certs, id, DownloadFormat::Pem, "")
+                .await
+                .expect("downloaded"),
+        );
+        assert_eq!(&now, key, "certificate {id}'s key after the rotation");
+    }
+    assert!(
+        certflow
+            .restart_services(|config| config.kek = Some(old.clone()))
+            .await
+            .is_err(),
+        "the old key no longer opens the CAs' keys"
+    );
+}

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod flows;
+
 use std::time::Duration;
 
 use certflow_proto::v1::{

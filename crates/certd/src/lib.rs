@@ -128,15 +128,32 @@ pub struct Config {
     pub reissue: ReissueConfig,
     /// Operator-provided CAs: `<dir>/<brand>/{root.crt,intermediate.crt,intermediate.key}`.
     pub ca_dir: Option<PathBuf>,
+    /// How connections to NATS are secured.
+    pub nats_tls: NatsTls,
     /// NATS password of each service, which connects as the user named like the service.
     /// Empty: every service shares one anonymous connection.
     pub nats_passwords: HashMap<Service, Password>,
     /// Where `/metrics`, `/healthz` and `/readyz` are served; `None`: nowhere.
     pub operator_listen: Option<SocketAddr>,
+    /// Where `grpc.health.v1` answers, in plaintext, what `/readyz` says: for probes that
+    /// speak gRPC (Kubernetes' `grpc` probe, grpc_health_probe); `None`: nowhere.
+    pub health_listen: Option<SocketAddr>,
     /// The metrics `/metrics` shows (from `certflow_telemetry::Telemetry::registry`).
     pub metrics_registry: MetricsRegistry,
     /// How often consumer backlogs are read for the lag metrics.
     pub backlog_interval: Duration,
+}
+
+/// TLS towards NATS: the servers' certificates are checked against `ca` (else the system's
+/// roots), and a client certificate is shown when the servers ask for one (`verify`).
+#[derive(Debug, Clone, Default)]
+pub struct NatsTls {
+    /// Require TLS even when the URLs say `nats://`.
+    pub required: bool,
+    /// PEM file of the CA that signs the servers' certificates.
+    pub ca: Option<PathBuf>,
+    /// PEM files of this process's client certificate and its key.
+    pub client_certificate: Option<(PathBuf, PathBuf)>,
 }
 
 /// A secret that never shows in `Debug` output or logs.
@@ -168,6 +185,7 @@ impl Config {
                 commands_per_second: 10,
                 tls: None,
             },
+            nats_tls: NatsTls::default(),
             nats_passwords: HashMap::new(),
             kek: None,
             crl_base_url: "http://127.0.0.1:8080".into(),
@@ -179,6 +197,7 @@ impl Config {
             crl: CrlConfig::default(),
             ca_dir: None,
             operator_listen: None,
+            health_listen: None,
             metrics_registry: MetricsRegistry::new(),
             backlog_interval: Duration::from_secs(5),
         }
@@ -235,6 +254,8 @@ pub struct Running {
     pub crl_address: Option<SocketAddr>,
     /// Where `/metrics`, `/healthz` and `/readyz` are served, when they are.
     pub operator_address: Option<SocketAddr>,
+    /// Where the plaintext gRPC health service answers, when it does.
+    pub health_address: Option<SocketAddr>,
     /// What every service of this process says about being able to work.
     pub readiness: Readiness,
     shutdown: CancellationToken,
@@ -269,6 +290,26 @@ impl Running {
     }
 }
 
+/// Wraps every key in the key store under the current key-encryption key (`config.kek`,
+/// which must carry the previous one: `Kek::with_previous`), as the issuance service's NATS
+/// user when its password is configured. The last step of a KEK rotation.
+pub async fn rewrap_keys(config: &Config) -> Result<certflow_issuance::Rewrapped, CertdError> {
+    let kek = config.kek.clone().ok_or(CertdError::NoKek)?;
+    let user = config
+        .nats_passwords
+        .get(&Service::Issuance)
+        .map(|password| (Service::Issuance.name(), password));
+    let client = connect(config, user).await?;
+    let keys = KeyStore::open(client.clone(), config.store.replicas).await?;
+    let done = certflow_issuance::rewrap_keys(&keys, &kek)
+        .await
+        .map_err(|e| service_error(Service::Issuance, e))?;
+    if let Err(err) = client.flush().await {
+        error!(error = %err, "final NATS flush failed");
+    }
+    Ok(done)
+}
+
 /// Connects to NATS and starts `services`. Returns once all are subscribed and listening.
 ///
 /// With NATS passwords configured every service connects as its own user (the service's
@@ -288,6 +329,14 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
     let policy = Arc::new(config.policy.clone());
     let readiness = Readiness::default();
     let mut backlogs = Vec::new();
+    let health_listener = match config.health_listen {
+        Some(address) => Some(
+            TcpListener::bind(address)
+                .await
+                .map_err(|source| CertdError::Listen { address, source })?,
+        ),
+        None => None,
+    };
     let operator_listener = match config.operator_listen {
         Some(address) => Some(
             TcpListener::bind(address)
@@ -491,15 +540,55 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
         });
         info!(address = ?operator_address, "metrics on /metrics, readiness on /readyz");
     }
+    let mut health_address = None;
+    if let Some(listener) = health_listener {
+        health_address = listener.local_addr().ok();
+        tasks.spawn(serve_health(listener, readiness.clone(), shutdown.clone()));
+        info!(address = ?health_address, "gRPC health in plaintext");
+    }
     Ok(Running {
         gateway_address,
         crl_address,
         operator_address,
+        health_address,
         readiness,
         shutdown,
         tasks,
         clients,
     })
+}
+
+/// Serves `grpc.health.v1` on `listener` until `shutdown`: the server `""` is `SERVING`
+/// while every service of the process is ready (what `/readyz` says), checked every second.
+async fn serve_health(listener: TcpListener, readiness: Readiness, shutdown: CancellationToken) {
+    let (reporter, service) = tonic_health::server::health_reporter();
+    let follow = {
+        let shutdown = shutdown.clone();
+        async move {
+            loop {
+                let status = if readiness.report().0 {
+                    tonic_health::ServingStatus::Serving
+                } else {
+                    tonic_health::ServingStatus::NotServing
+                };
+                reporter.set_service_status("", status).await;
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    };
+    let serve = tonic::transport::Server::builder()
+        .add_service(service)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown.cancelled(),
+        );
+    let (_, served) = tokio::join!(follow, serve);
+    if let Err(err) = served {
+        error!(error = %err, "gRPC health server stopped");
+    }
 }
 
 /// Keeps `part` of `readiness` in step with a NATS connection's state.
@@ -538,6 +627,14 @@ async fn connect(
         }
         None => async_nats::ConnectOptions::new().name("certd"),
     };
+    let tls = &config.nats_tls;
+    let mut options = options.require_tls(tls.required || tls.ca.is_some());
+    if let Some(ca) = &tls.ca {
+        options = options.add_root_certificates(ca.clone());
+    }
+    if let Some((certificate, key)) = &tls.client_certificate {
+        options = options.add_client_certificate(certificate.clone(), key.clone());
+    }
     // A cluster is named by several URLs, comma-separated; any one reachable will do.
     let servers: Vec<&str> = config
         .nats_url

@@ -26,6 +26,18 @@ struct Cli {
         global = true
     )]
     nats_url: String,
+    /// Require TLS towards NATS (implied by --nats-ca and by `tls://` URLs).
+    #[arg(long, env = "CERTD_NATS_TLS", global = true)]
+    nats_tls: bool,
+    /// CA (PEM) that signs the NATS servers' certificates; default: the system's roots.
+    #[arg(long, env = "CERTD_NATS_CA", global = true)]
+    nats_ca: Option<PathBuf>,
+    /// Client certificate (PEM) shown to NATS servers that verify clients.
+    #[arg(long, env = "CERTD_NATS_CERT", global = true, requires = "nats_key")]
+    nats_cert: Option<PathBuf>,
+    /// Private key (PEM) of --nats-cert.
+    #[arg(long, env = "CERTD_NATS_KEY", global = true, requires = "nats_cert")]
+    nats_key: Option<PathBuf>,
     /// Address of the gRPC gateway.
     #[arg(
         long,
@@ -81,9 +93,23 @@ struct Cli {
         global = true
     )]
     metrics_listen: OperatorListen,
+    /// Where `grpc.health.v1` answers in plaintext what `/readyz` says (for Kubernetes'
+    /// `grpc` probes); unset: nowhere.
+    #[arg(long, env = "CERTD_HEALTH_LISTEN", global = true)]
+    health_listen: Option<SocketAddr>,
     /// The key store's key-encryption key: 64 hex digits (issuance).
     #[arg(long, env = "CERTD_KEK", global = true, hide_env_values = true)]
     kek: Option<String>,
+    /// The key-encryption key being rotated out: records sealed under it still open until
+    /// `certd rewrap-keys` has wrapped them under --kek.
+    #[arg(
+        long,
+        env = "CERTD_KEK_PREVIOUS",
+        global = true,
+        hide_env_values = true,
+        requires = "kek"
+    )]
+    kek_previous: Option<String>,
     /// Key type of the CAs certd creates itself: ecc (P-384 root, P-256 intermediate) or rsa
     /// (RSA 4096 root, RSA 2048 intermediate).
     #[arg(long, env = "CERTD_CA_ALGORITHM", value_enum, default_value_t = CaKind::Ecc, global = true)]
@@ -381,9 +407,10 @@ impl Command {
     /// `certd-<service>` for one.
     fn process_name(&self) -> String {
         match self {
-            Command::All { .. } | Command::DevKeys { .. } | Command::DevToken { .. } => {
-                "certd".into()
-            }
+            Command::All { .. }
+            | Command::DevKeys { .. }
+            | Command::DevToken { .. }
+            | Command::RewrapKeys => "certd".into(),
             Command::Gateway => "certd-gateway".into(),
             Command::Issuance => "certd-issuance".into(),
             Command::Revocation => "certd-revocation".into(),
@@ -421,6 +448,10 @@ enum Command {
         #[arg(long)]
         rebuild: bool,
     },
+    /// Rotates the key store's key-encryption key: wraps every stored key's data key under
+    /// --kek, opening those still under --kek-previous. Run it once every issuance instance
+    /// has both keys; afterwards drop --kek-previous everywhere.
+    RewrapKeys,
     /// Creates a development token-signing key (Ed25519) and key-store KEK in a directory,
     /// unless they exist.
     DevKeys {
@@ -500,6 +531,11 @@ async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<()> {
 
     let mut config = Config::new(cli.nats_url, cli.data_dir);
     config.listen = cli.listen;
+    config.nats_tls = certd::NatsTls {
+        required: cli.nats_tls,
+        ca: cli.nats_ca,
+        client_certificate: cli.nats_cert.zip(cli.nats_key),
+    };
     config.crl_base_url = cli.crl_base_url;
     config.crl_listen = cli.crl_listen;
     config.ca_dir = cli.ca_dir;
@@ -508,10 +544,14 @@ async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<()> {
         CaKind::Rsa => certflow_ca::CaAlgorithm::Rsa,
     };
     if let Some(kek) = &cli.kek {
-        config.kek = Some(
-            certflow_ca::sealing::Kek::from_hex(kek)
-                .context("--kek / CERTD_KEK must be 64 hex digits")?,
-        );
+        let mut kek = certflow_ca::sealing::Kek::from_hex(kek)
+            .context("--kek / CERTD_KEK must be 64 hex digits")?;
+        if let Some(previous) = &cli.kek_previous {
+            let previous = certflow_ca::sealing::Kek::from_hex(previous)
+                .context("--kek-previous / CERTD_KEK_PREVIOUS must be 64 hex digits")?;
+            kek = kek.with_previous(&previous);
+        }
+        config.kek = Some(kek);
     }
     config.shutdown_grace = seconds(cli.shutdown_grace, "--shutdown-grace")?;
     config.store.replicas = cli.replicas.max(1);
@@ -520,17 +560,38 @@ async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<()> {
         .map(|s| seconds(s, "--redelivery-after"))
         .transpose()?;
     config.operator_listen = cli.metrics_listen.0;
+    config.health_listen = cli.health_listen;
     config.projection_consumer = cli.projection_consumer;
     config.metrics_registry = telemetry.registry();
     cli.validation.apply(&mut config)?;
     cli.review.apply(&mut config)?;
+    if let Command::RewrapKeys = cli.command {
+        anyhow::ensure!(
+            cli.kek_previous.is_some(),
+            "rewrap-keys needs the new key in --kek and the old one in --kek-previous"
+        );
+        if let Ok(password) = std::env::var("CERTFLOW_NATS_ISSUANCE_PASSWORD") {
+            config
+                .nats_passwords
+                .insert(Service::Issuance, certd::Password(password));
+        }
+        let done = certd::rewrap_keys(&config)
+            .await
+            .context("wrapping the key store under the new key")?;
+        println!(
+            "rewrapped {} records; {} were under the new key already; {} changed meanwhile \
+             (erased or rewrapped elsewhere)",
+            done.rewrapped, done.current, done.changed_meanwhile
+        );
+        return Ok(());
+    }
     let services: Vec<Service> = match cli.command {
         Command::All { rebuild } => {
             config.rebuild_projection = rebuild;
             Service::ALL.to_vec()
         }
         Command::Gateway => vec![Service::Gateway],
-        Command::DevKeys { .. } | Command::DevToken { .. } => Vec::new(),
+        Command::DevKeys { .. } | Command::DevToken { .. } | Command::RewrapKeys => Vec::new(),
         Command::Issuance => vec![Service::Issuance],
         Command::Revocation => vec![Service::Revocation],
         Command::Reissue => vec![Service::Reissue],

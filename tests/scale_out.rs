@@ -1,0 +1,207 @@
+//! Scale-out: two instances of every service, each its own `certd <service>` process and its
+//! own NATS user (`deploy/nats/certflow.conf`), on one NATS. Commands spread over queue
+//! groups, reactions over the services' shared durable consumers, and each projection
+//! replica keeps its own sled database and consumer. Every flow runs through both gateways
+//! at once and completes once; both replicas show all of it; the CRL lists every
+//! revocation; and with one instance of each service killed, the others carry on.
+
+mod support;
+
+use std::time::Duration;
+
+use certflow_proto::v1::crl_service_client::CrlServiceClient;
+use certflow_proto::v1::{Brand, GetCrlRequest};
+use certflow_testkit::dns::AuthoritativeDns;
+use certflow_testkit::{NATS_USERS, NatsServer, eventually};
+use support::flows::{self, Clients, PER_FLOW, Round, SERVICES, ServiceSet};
+
+/// Both instances of every service, named `<service>-a` and `<service>-b`.
+struct TwoOfEach {
+    nats: NatsServer,
+    dns: AuthoritativeDns,
+    dir: tempfile::TempDir,
+    set: ServiceSet,
+    a: Clients,
+    b: Clients,
+    b_endpoint: String,
+}
+
+impl TwoOfEach {
+    async fn start() -> Self {
+        let nats = NatsServer::start_secured().expect("nats with a user per service");
+        let dns = AuthoritativeDns::start(&["example.org"])
+            .await
+            .expect("dns");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let keys = dir.path().join("keys");
+        let (signing_key, public_key) = certd::dev::ensure_signing_key(&keys).expect("keys");
+        let kek = certd::dev::ensure_kek(&keys).expect("kek");
+        let args: Vec<String> = [
+            "--nats-url",
+            &nats.url(),
+            "--kek",
+            &kek,
+            "--metrics-listen",
+            "off",
+            "--crl-listen",
+            "127.0.0.1:0",
+            "--plaintext",
+            "--jwt-ed25519-key",
+            &public_key.display().to_string(),
+            "--commands-per-second",
+            "100000",
+            "--validation-dns",
+            &dns.addr().to_string(),
+            "--validation-recheck",
+            "0.2",
+            "--validation-recheck-max",
+            "0.5",
+            "--review-ack-wait",
+            "2",
+            "--redelivery-after",
+            "2",
+            "--shutdown-grace",
+            "0.2",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let env = NATS_USERS
+            .iter()
+            .filter_map(|user| {
+                let password = nats.password(user)?;
+                Some((
+                    format!("CERTFLOW_NATS_{}_PASSWORD", user.to_uppercase()),
+                    password.to_string(),
+                ))
+            })
+            .collect();
+        let mut set = ServiceSet::new(args, dir.path()).with_env(env);
+        let ports = [support::free_port(), support::free_port()];
+        for (instance, port) in ["a", "b"].into_iter().zip(ports) {
+            for service in SERVICES {
+                let own: Vec<String> = match service {
+                    // A read replica: its own database and its own durable consumer.
+                    "projection" => vec![
+                        "--data-dir".into(),
+                        dir.path().join(instance).display().to_string(),
+                        "--projection-consumer".into(),
+                        format!("projection-{instance}"),
+                    ],
+                    "gateway" => vec!["--listen".into(), format!("127.0.0.1:{port}")],
+                    _ => Vec::new(),
+                };
+                set.spawn(&format!("{service}-{instance}"), service, own);
+            }
+        }
+        let a = flows::connect(&format!("http://127.0.0.1:{}", ports[0])).await;
+        let b_endpoint = format!("http://127.0.0.1:{}", ports[1]);
+        let b = flows::connect(&b_endpoint).await;
+        TwoOfEach {
+            nats,
+            dns,
+            a: flows::clients(a, &signing_key),
+            b: flows::clients(b, &signing_key),
+            b_endpoint,
+            dir,
+            set,
+        }
+    }
+
+    /// Runs round `number` through `clients`: every flow started, driven to completion,
+    /// nothing recorded twice.
+    async fn round(&self, clients: &Clients, number: usize) -> Round {
+        let round = flows::prepare(clients, number).await;
+        flows::start_flows(clients, &round).await;
+        let done = flows::drive_to_completion(clients, &self.dns, &round).await;
+        assert!(
+            done,
+            "round {number}: flows stuck with two of each service (logs in {:?})",
+            self.dir.path()
+        );
+        let repeated = flows::repeated_events(clients, &round).await;
+        assert!(
+            repeated.is_empty(),
+            "round {number}: events appended twice with two of each service: {repeated:?}"
+        );
+        round
+    }
+
+    /// Waits until both projection replicas' consumers have applied the whole log.
+    async fn replicas_caught_up(&self) -> Option<u64> {
+        let operator = self
+            .nats
+            .connect_as(Some("operator"))
+            .await
+            .expect("operator");
+        let js = async_nats::jetstream::new(operator);
+        eventually(Duration::from_secs(30), || {
+            let js = js.clone();
+            async move {
+                let mut stream = js.get_stream("CERTFLOW_EVENTS").await.ok()?;
+                let last = stream.info().await.ok()?.state.last_sequence;
+                for replica in ["projection-a", "projection-b"] {
+                    let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+                        stream.get_consumer(replica).await.ok()?;
+                    let info = consumer.info().await.ok()?;
+                    if info.ack_floor.stream_sequence != last {
+                        return None;
+                    }
+                }
+                Some(last)
+            }
+        })
+        .await
+    }
+}
+
+#[tokio::test]
+async fn two_of_each_service_every_flow_completes_once() {
+    let mut two = TwoOfEach::start().await;
+
+    // One round through each gateway, at the same time.
+    let (first, second) = tokio::join!(two.round(&two.a, 0), two.round(&two.b, 1));
+
+    // Each gateway shows what was done through the other: both read replicas hold it all.
+    assert!(flows::completed(&two.b, &first).await);
+    assert!(flows::completed(&two.a, &second).await);
+    let last = two.replicas_caught_up().await;
+    assert!(
+        last.is_some(),
+        "both projection replicas apply the whole log"
+    );
+
+    // Every GeoTrust revocation of both rounds (at once and by DNS proof) is on the CRL,
+    // whichever issuance instance signed it.
+    let geotrust_revoked = 2 * 2 * PER_FLOW as u64;
+    let channel = flows::connect(&two.b_endpoint).await;
+    let crl = eventually(Duration::from_secs(30), || {
+        let mut crls = CrlServiceClient::new(channel.clone());
+        async move {
+            let crl = crls
+                .get_crl(GetCrlRequest {
+                    brand: Brand::Geotrust as i32,
+                    sm2: false,
+                })
+                .await
+                .ok()?
+                .into_inner();
+            (crl.entries == geotrust_revoked).then_some(crl)
+        }
+    })
+    .await;
+    assert!(
+        crl.is_some(),
+        "the GeoTrust CRL lists the {geotrust_revoked} revoked certificates"
+    );
+
+    // One instance of every service gone: the others carry every flow.
+    for service in SERVICES {
+        two.set.kill(&format!("{service}-a"));
+    }
+    let third = two.round(&two.b, 2).await;
+    assert!(flows::completed(&two.b, &first).await);
+    for round in [&first, &second, &third] {
+        flows::delete_revoked(&two.b, round).await;
+    }
+}
