@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BUF ?= npx --yes @bufbuild/buf@1.75.0
 
-.PHONY: build run test unit lint fmt fmt-check buf-lint bench soak fuzz
+.PHONY: build run test unit lint fmt fmt-check buf-lint buf-breaking deploy-lint bench soak fuzz
 
 build:
 	$(CARGO) build --bin certd --bin certctl
@@ -28,14 +28,23 @@ soak:
 fuzz:
 	fuzz/run.sh $(FUZZ_SECONDS)
 
-## What CI runs: formatting, lints, proto lint, every test.
-test: fmt-check lint buf-lint unit
+## What CI runs: formatting, lints (proto and deploy files too), every test.
+test: fmt-check lint buf-lint unit deploy-lint
 
 unit:
 	$(CARGO) test --workspace
 
-lint:
+lint: buf-breaking
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## The API and event schema against the last release (proto/LAST_RELEASE: tag and commit):
+## fields are added, never renumbered or reused.
+buf-breaking:
+	cd proto && $(BUF) breaking --against "../.git#ref=$$(cut -d' ' -f2 LAST_RELEASE),subdir=proto"
+
+## Kubernetes manifests (kubernetes-validate), systemd units, certd settings named in deploy/.
+deploy-lint:
+	deploy/check.sh
 
 fmt:
 	$(CARGO) fmt --all
