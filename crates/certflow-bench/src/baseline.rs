@@ -88,6 +88,7 @@ pub async fn read_stream(
             ..Default::default()
         })
         .await?;
+    let name = consumer.cached_info().name.clone();
     let started = Instant::now();
     let mut messages = consumer.messages().await?;
     let mut read = 0;
@@ -98,7 +99,12 @@ pub async fn read_stream(
             break;
         }
     }
-    Ok((read, started.elapsed()))
+    let elapsed = started.elapsed();
+    // Gone at once rather than when the server notices it is idle: later figures wait
+    // until every consumer of the log has caught up.
+    drop(messages);
+    let _ = stream.delete_consumer(&name).await;
+    Ok((read, elapsed))
 }
 
 /// Writes `records` values of `size` bytes into a fresh sled database, `batch` per

@@ -388,10 +388,15 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
     let rebuild_time = started.elapsed();
     let rebuild_rate = events as f64 / secs(rebuild_time);
     // Measured: the replica stops, so it neither takes CPU from what follows nor answers
-    // its queries.
+    // its queries, and its consumer goes, so waiting for idle consumers does not wait for it.
     let rebuild_peak = rebuild.peak_rss();
     let rebuild_name = rebuild.name.clone();
     drop(rebuild);
+    async_nats::jetstream::new(nats_client.clone())
+        .get_stream(events_stream())
+        .await?
+        .delete_consumer("bench-rebuild")
+        .await?;
     let (read, read_time) = baseline::read_stream(nats_client.clone(), &events_stream()).await?;
     let read_rate = read as f64 / secs(read_time);
     let sled_time = baseline::sled_writes(&dir.path().join("sled-baseline"), events, 1024, 1_000)?;
