@@ -33,40 +33,13 @@ impl Harness {
         let (signing_key, public_key) = certd::dev::ensure_signing_key(&keys).expect("keys");
         let kek = certd::dev::ensure_kek(&keys).expect("kek");
         let gateway_port = support::free_port();
-        let args: Vec<String> = [
-            "--nats-url",
-            &nats.url(),
-            "--data-dir",
-            &dir.path().join("data").display().to_string(),
-            "--kek",
-            &kek,
-            "--metrics-listen",
-            "off",
-            "--crl-listen",
-            "127.0.0.1:0",
-            "--listen",
-            &format!("127.0.0.1:{gateway_port}"),
-            "--plaintext",
-            "--jwt-ed25519-key",
-            &public_key.display().to_string(),
-            "--commands-per-second",
-            "100000",
-            "--validation-dns",
-            &dns.addr().to_string(),
-            "--validation-recheck",
-            "0.2",
-            "--validation-recheck-max",
-            "0.5",
-            "--review-ack-wait",
-            "2",
-            "--redelivery-after",
-            "2",
-            "--shutdown-grace",
-            "0.2",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut args = flows::certd_args(&nats.url(), &kek, &public_key, dns.addr());
+        args.extend([
+            "--data-dir".to_string(),
+            dir.path().join("data").display().to_string(),
+            "--listen".to_string(),
+            format!("127.0.0.1:{gateway_port}"),
+        ]);
         let set = ServiceSet::start(args, dir.path());
         let channel = flows::connect(&format!("http://127.0.0.1:{gateway_port}")).await;
         let clients = flows::clients(channel, &signing_key);

@@ -9,8 +9,6 @@ mod support;
 
 use std::time::Duration;
 
-use certflow_proto::v1::crl_service_client::CrlServiceClient;
-use certflow_proto::v1::{Brand, GetCrlRequest};
 use certflow_testkit::dns::AuthoritativeDns;
 use certflow_testkit::{NATS_USERS, NatsServer, eventually};
 use support::flows::{self, Clients, PER_FLOW, Round, SERVICES, ServiceSet};
@@ -36,36 +34,7 @@ impl TwoOfEach {
         let keys = dir.path().join("keys");
         let (signing_key, public_key) = certd::dev::ensure_signing_key(&keys).expect("keys");
         let kek = certd::dev::ensure_kek(&keys).expect("kek");
-        let args: Vec<String> = [
-            "--nats-url",
-            &nats.url(),
-            "--kek",
-            &kek,
-            "--metrics-listen",
-            "off",
-            "--crl-listen",
-            "127.0.0.1:0",
-            "--plaintext",
-            "--jwt-ed25519-key",
-            &public_key.display().to_string(),
-            "--commands-per-second",
-            "100000",
-            "--validation-dns",
-            &dns.addr().to_string(),
-            "--validation-recheck",
-            "0.2",
-            "--validation-recheck-max",
-            "0.5",
-            "--review-ack-wait",
-            "2",
-            "--redelivery-after",
-            "2",
-            "--shutdown-grace",
-            "0.2",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let args = flows::certd_args(&nats.url(), &kek, &public_key, dns.addr());
         let env = NATS_USERS
             .iter()
             .filter_map(|user| {
@@ -175,21 +144,7 @@ async fn two_of_each_service_every_flow_completes_once() {
     // whichever issuance instance signed it.
     let geotrust_revoked = 2 * 2 * PER_FLOW as u64;
     let channel = flows::connect(&two.b_endpoint).await;
-    let crl = eventually(Duration::from_secs(30), || {
-        let mut crls = CrlServiceClient::new(channel.clone());
-        async move {
-            let crl = crls
-                .get_crl(GetCrlRequest {
-                    brand: Brand::Geotrust as i32,
-                    sm2: false,
-                })
-                .await
-                .ok()?
-                .into_inner();
-            (crl.entries == geotrust_revoked).then_some(crl)
-        }
-    })
-    .await;
+    let crl = support::geotrust_crl_listing(channel, geotrust_revoked).await;
     assert!(
         crl.is_some(),
         "the GeoTrust CRL lists the {geotrust_revoked} revoked certificates"

@@ -207,8 +207,19 @@ pub async fn geotrust_crl_with(
     certflow: &certflow_testkit::Certflow,
     entries: u64,
 ) -> certflow_proto::v1::GetCrlResponse {
-    use certflow_proto::v1::crl_service_client::CrlServiceClient;
     let channel = certflow.channel().await.expect("channel");
+    geotrust_crl_listing(channel, entries)
+        .await
+        .unwrap_or_else(|| panic!("the CRL never listed {entries} certificates"))
+}
+
+/// GeoTrust's CRL as the gateway on `channel` serves it, once it lists `entries`
+/// certificates (within 60 s).
+pub async fn geotrust_crl_listing(
+    channel: tonic::transport::Channel,
+    entries: u64,
+) -> Option<certflow_proto::v1::GetCrlResponse> {
+    use certflow_proto::v1::crl_service_client::CrlServiceClient;
     eventually(Duration::from_secs(60), || {
         let mut crls = CrlServiceClient::new(channel.clone());
         async move {
@@ -224,7 +235,6 @@ pub async fn geotrust_crl_with(
         }
     })
     .await
-    .unwrap_or_else(|| panic!("the CRL never listed {entries} certificates"))
 }
 
 /// Everything the read side shows: every certificate and its history.

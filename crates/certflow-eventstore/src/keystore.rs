@@ -62,16 +62,19 @@ impl KeyStore {
         format!("{}.{part}.{id}", Self::PREFIX)
     }
 
+    /// Publishes unless the subject's last message is no longer at `expected_sequence` (0:
+    /// the subject is empty); returns whether it was stored.
     async fn publish(
         &self,
         subject: String,
         payload: Bytes,
-        first: bool,
+        expected_sequence: u64,
     ) -> Result<bool, StoreError> {
         let mut headers = HeaderMap::new();
-        if first {
-            headers.insert(header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, "0");
-        }
+        headers.insert(
+            header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
+            expected_sequence.to_string().as_str(),
+        );
         let publish = PublishMessage::build().headers(headers).payload(payload);
         let acked = match self.js.send_publish(subject, publish).await {
             Ok(ack) => ack.await,
@@ -91,12 +94,12 @@ impl KeyStore {
     /// Ids are NATS subject tokens: letters, digits, `-` and `_`.
     pub async fn put_new(&self, id: &str, record: &StoredKey) -> Result<bool, StoreError> {
         if !self
-            .publish(Self::subject("sealed", id), record.sealed.clone(), true)
+            .publish(Self::subject("sealed", id), record.sealed.clone(), 0)
             .await?
         {
             return Ok(false);
         }
-        self.publish(Self::subject("dek", id), record.wrapped_key.clone(), true)
+        self.publish(Self::subject("dek", id), record.wrapped_key.clone(), 0)
             .await
     }
 
@@ -174,29 +177,8 @@ impl KeyStore {
         expected_sequence: u64,
         wrapped_key: Bytes,
     ) -> Result<bool, StoreError> {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
-            expected_sequence.to_string().as_str(),
-        );
-        let publish = PublishMessage::build()
-            .headers(headers)
-            .payload(wrapped_key);
-        let acked = match self
-            .js
-            .send_publish(Self::subject("dek", id), publish)
+        self.publish(Self::subject("dek", id), wrapped_key, expected_sequence)
             .await
-        {
-            Ok(ack) => ack.await,
-            Err(err) => Err(err),
-        };
-        match acked {
-            Ok(_) => Ok(true),
-            Err(err) if err.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {
-                Ok(false)
-            }
-            Err(err) => Err(StoreError::Unavailable(err.into())),
-        }
     }
 
     /// Erases record `id`: its data key first (after which the ciphertext is noise), then the
