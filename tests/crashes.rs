@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use certflow_testkit::NatsServer;
 use certflow_testkit::dns::AuthoritativeDns;
-use support::flows::{self, Clients, PER_FLOW, SERVICES, ServiceSet};
+use support::flows::{self, Clients, Ground, PER_FLOW, SERVICES, ServiceSet};
 
 /// NATS, a DNS server for proofs, and the service set as processes, with the clients of a
 /// customer and a reviewer.
@@ -25,13 +25,13 @@ struct Harness {
 impl Harness {
     async fn start() -> Self {
         let nats = NatsServer::start().expect("nats");
-        let dns = AuthoritativeDns::start(&["example.org"])
-            .await
-            .expect("dns");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let keys = dir.path().join("keys");
-        let (signing_key, public_key) = certd::dev::ensure_signing_key(&keys).expect("keys");
-        let kek = certd::dev::ensure_kek(&keys).expect("kek");
+        let Ground {
+            dns,
+            dir,
+            signing_key,
+            public_key,
+            kek,
+        } = Ground::new().await;
         let gateway_port = support::free_port();
         let mut args = flows::certd_args(&nats.url(), &kek, &public_key, dns.addr());
         args.extend([

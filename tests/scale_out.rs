@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use certflow_testkit::dns::AuthoritativeDns;
 use certflow_testkit::{NATS_USERS, NatsServer, eventually};
-use support::flows::{self, Clients, PER_FLOW, Round, SERVICES, ServiceSet};
+use support::flows::{self, Clients, Ground, PER_FLOW, Round, SERVICES, ServiceSet};
 
 /// Both instances of every service, named `<service>-a` and `<service>-b`.
 struct TwoOfEach {
@@ -27,13 +27,13 @@ struct TwoOfEach {
 impl TwoOfEach {
     async fn start() -> Self {
         let nats = NatsServer::start_secured().expect("nats with a user per service");
-        let dns = AuthoritativeDns::start(&["example.org"])
-            .await
-            .expect("dns");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let keys = dir.path().join("keys");
-        let (signing_key, public_key) = certd::dev::ensure_signing_key(&keys).expect("keys");
-        let kek = certd::dev::ensure_kek(&keys).expect("kek");
+        let Ground {
+            dns,
+            dir,
+            signing_key,
+            public_key,
+            kek,
+        } = Ground::new().await;
         let args = flows::certd_args(&nats.url(), &kek, &public_key, dns.addr());
         let env = NATS_USERS
             .iter()

@@ -125,6 +125,36 @@ impl Drop for ServiceSet {
     }
 }
 
+/// What the process tests start from: an authoritative DNS server for proofs (zone
+/// `example.org`), a directory for data and logs, and in it a token-signing key pair and
+/// the key store's KEK.
+pub struct Ground {
+    pub dns: AuthoritativeDns,
+    pub dir: tempfile::TempDir,
+    pub signing_key: PathBuf,
+    pub public_key: PathBuf,
+    pub kek: String,
+}
+
+impl Ground {
+    pub async fn new() -> Self {
+        let dns = AuthoritativeDns::start(&["example.org"])
+            .await
+            .expect("dns");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let keys = dir.path().join("keys");
+        let (signing_key, public_key) = certd::dev::ensure_signing_key(&keys).expect("keys");
+        let kek = certd::dev::ensure_kek(&keys).expect("kek");
+        Ground {
+            dns,
+            dir,
+            signing_key,
+            public_key,
+            kek,
+        }
+    }
+}
+
 /// What every `certd` process of these tests is given: NATS, the key store's KEK, tokens
 /// signed by the key whose public half is `public_key`, DNS proofs from `dns`, and
 /// rechecks, leases and redeliveries short enough for a test.
