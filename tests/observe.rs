@@ -17,7 +17,6 @@ use certflow_proto::v1::{
     CertificateStatus, GetCertificateRequest, RequestRevocationRequest, RevocationReason,
     ValidationMethod,
 };
-use certflow_testkit::dns::AuthoritativeDns;
 use certflow_testkit::{Bearer, Certflow, NatsServer, eventually};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
@@ -222,13 +221,13 @@ async fn one_revocation_is_one_trace_across_processes() {
     let collector = Collector::default();
     let otlp = collector.start().await;
     let nats = NatsServer::start().expect("nats");
-    let dns = AuthoritativeDns::start(&["example.org"])
-        .await
-        .expect("dns");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let keys = dir.path().join("keys");
-    let (signing_key, public_key) = certd::dev::ensure_signing_key(&keys).expect("keys");
-    let kek = certd::dev::ensure_kek(&keys).expect("kek");
+    let support::flows::Ground {
+        dns,
+        dir,
+        signing_key,
+        public_key,
+        kek,
+    } = support::flows::Ground::new().await;
     let token = certd::dev::token(
         &signing_key,
         "alice",
