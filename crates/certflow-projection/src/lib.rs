@@ -24,7 +24,7 @@ mod view;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use certflow_bus::{CancellationToken, Responder, subjects};
@@ -70,9 +70,8 @@ pub struct ProjectionConfig {
 pub struct Progress {
     start_sequence: u64,
     applied: AtomicU64,
-    caught_up: AtomicBool,
     /// Turns true once, when the projection catches up: the queries wait for it.
-    caught_up_signal: tokio::sync::watch::Sender<bool>,
+    caught_up: tokio::sync::watch::Sender<bool>,
     readiness: Readiness,
 }
 
@@ -81,8 +80,7 @@ impl Progress {
         let progress = Progress {
             start_sequence,
             applied: AtomicU64::new(0),
-            caught_up: AtomicBool::new(false),
-            caught_up_signal: tokio::sync::watch::Sender::new(false),
+            caught_up: tokio::sync::watch::Sender::new(false),
             readiness,
         };
         progress.applied(applied);
@@ -95,12 +93,11 @@ impl Progress {
         instruments()
             .projection_applied_sequence
             .record(sequence, &[]);
-        if self.caught_up.load(Ordering::Relaxed) {
+        if *self.caught_up.borrow() {
             return;
         }
         if sequence >= self.start_sequence {
-            self.caught_up.store(true, Ordering::Relaxed);
-            self.caught_up_signal.send_replace(true);
+            self.caught_up.send_replace(true);
             self.readiness.ready("projection");
             info!(sequence, "projection caught up with the log");
         } else {
@@ -116,7 +113,7 @@ impl Progress {
 
     /// Waits until the log found at start-up is applied.
     async fn wait_caught_up(&self) {
-        let mut caught_up = self.caught_up_signal.subscribe();
+        let mut caught_up = self.caught_up.subscribe();
         // The sender lives as long as `self`, so this cannot fail.
         let _ = caught_up.wait_for(|caught_up| *caught_up).await;
     }
@@ -124,7 +121,7 @@ impl Progress {
     /// The answer to `certflow.query.status`.
     pub fn status(&self) -> ProjectionStatusResponse {
         ProjectionStatusResponse {
-            caught_up: self.caught_up.load(Ordering::Relaxed),
+            caught_up: *self.caught_up.borrow(),
             applied_sequence: self.applied.load(Ordering::Relaxed),
             start_sequence: self.start_sequence,
         }
