@@ -9,15 +9,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use certflow_testkit::NatsServer;
-use certflow_testkit::dns::AuthoritativeDns;
 use support::flows::{self, Clients, Ground, PER_FLOW, SERVICES, ServiceSet};
 
 /// NATS, a DNS server for proofs, and the service set as processes, with the clients of a
 /// customer and a reviewer.
 struct Harness {
     nats: NatsServer,
-    dns: AuthoritativeDns,
-    dir: tempfile::TempDir,
+    ground: Ground,
     set: ServiceSet,
     clients: Clients,
 }
@@ -25,28 +23,21 @@ struct Harness {
 impl Harness {
     async fn start() -> Self {
         let nats = NatsServer::start().expect("nats");
-        let Ground {
-            dns,
-            dir,
-            signing_key,
-            public_key,
-            kek,
-        } = Ground::new().await;
+        let ground = Ground::new().await;
         let gateway_port = support::free_port();
-        let mut args = flows::certd_args(&nats.url(), &kek, &public_key, dns.addr());
+        let mut args = ground.certd_args(&nats.url());
         args.extend([
             "--data-dir".to_string(),
-            dir.path().join("data").display().to_string(),
+            ground.dir.path().join("data").display().to_string(),
             "--listen".to_string(),
             format!("127.0.0.1:{gateway_port}"),
         ]);
-        let set = ServiceSet::start(args, dir.path());
+        let set = ServiceSet::start(args, ground.dir.path());
         let channel = flows::connect(&format!("http://127.0.0.1:{gateway_port}")).await;
-        let clients = flows::clients(channel, &signing_key);
+        let clients = flows::clients(channel, &ground.signing_key);
         Harness {
             nats,
-            dns,
-            dir,
+            ground,
             set,
             clients,
         }
@@ -78,11 +69,11 @@ impl Harness {
         tokio::time::sleep(Duration::from_millis(40)).await;
         self.kill_and_restart(victim).await;
         flows.await.expect("every flow was accepted");
-        let done = flows::drive_to_completion(&self.clients, &self.dns, &round).await;
+        let done = flows::drive_to_completion(&self.clients, &self.ground.dns, &round).await;
         assert!(
             done,
             "round {number}: flows stuck after {victim} was killed (logs in {:?})",
-            self.dir.path()
+            self.ground.dir.path()
         );
         let repeated = flows::repeated_events(&self.clients, &round).await;
         assert!(

@@ -18,11 +18,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use certd::{Config, NatsTls, Service};
-use certflow_gateway::auth::KeySource;
 use certflow_proto::v1::certificate_service_client::CertificateServiceClient;
 use certflow_proto::v1::revocation_service_client::RevocationServiceClient;
 use certflow_proto::v1::{CertificateStatus, RequestRevocationRequest, RevocationReason};
-use certflow_testkit::{Bearer, NATS_USERS, eventually, nats_server_binary};
+use certflow_testkit::{Bearer, NatsUsers, eventually, nats_server_binary, trust_dev_key};
 use rcgen::{CertificateParams, ExtendedKeyUsagePurpose, KeyPair};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -89,12 +88,12 @@ impl Drop for Node {
 }
 
 /// Starts `conf` with `replace` applied to its text, from a working directory holding the
-/// TLS files, with the users' `passwords`.
+/// TLS files, with the passwords of `users`.
 fn start_node(
     conf: &str,
     replace: &[(String, String)],
     tls: &Tls,
-    passwords: &[(String, String)],
+    users: &NatsUsers,
     server_name: &str,
     port: u16,
 ) -> Node {
@@ -125,12 +124,7 @@ fn start_node(
         .arg(&path)
         .current_dir(dir.path())
         .env("NATS_SERVER_NAME", server_name)
-        .envs(passwords.iter().map(|(user, password)| {
-            (
-                format!("CERTFLOW_NATS_{}_PASSWORD", user.to_uppercase()),
-                password.clone(),
-            )
-        }))
+        .envs(users.variables())
         .stdout(Stdio::null())
         .stderr(Stdio::from(log))
         .spawn()
@@ -142,24 +136,12 @@ fn start_node(
     }
 }
 
-fn passwords() -> Vec<(String, String)> {
-    NATS_USERS
-        .iter()
-        .map(|user| {
-            (
-                user.to_string(),
-                format!("p{}", uuid::Uuid::new_v4().simple()),
-            )
-        })
-        .collect()
-}
-
 /// The whole set in this process on `urls` over TLS, each service as its own user; the
 /// gateway in plaintext on a free port, and gRPC health on another.
 async fn certflow_on(
     urls: String,
     ca: &Path,
-    passwords: &[(String, String)],
+    users: &NatsUsers,
     replicas: usize,
     data: &Path,
 ) -> (certd::Running, String) {
@@ -173,21 +155,8 @@ async fn certflow_on(
         ca: Some(ca.to_path_buf()),
         client_certificate: None,
     };
-    for service in Service::ALL {
-        let password = passwords
-            .iter()
-            .find(|(user, _)| user == service.name())
-            .map(|(_, password)| password.clone())
-            .expect("a password per service");
-        config
-            .nats_passwords
-            .insert(service, certd::Password(password));
-    }
-    let keys = data.join("keys");
-    let (signing_key, public_key) = certd::dev::ensure_signing_key(&keys).expect("keys");
-    config.kek =
-        certflow_ca::sealing::Kek::from_hex(&certd::dev::ensure_kek(&keys).expect("kek")).ok();
-    config.gateway.token_keys = vec![KeySource::Ed25519Pem(public_key)];
+    config.nats_passwords = users.of_services();
+    let signing_key = trust_dev_key(&mut config, &data.join("keys")).expect("keys");
     // NATS may still be electing its stream leaders: start when it lets us.
     let running = eventually(Duration::from_secs(30), || {
         let config = config.clone();
@@ -267,9 +236,10 @@ async fn revoke_one(running: &certd::Running, token: &str) {
 
 /// A client that does not speak TLS is refused: the server announces that TLS is required
 /// and answers a plaintext CONNECT with an error, whatever the user and password.
-async fn plaintext_refused(port: u16, passwords: &[(String, String)]) {
+async fn plaintext_refused(port: u16, users: &NatsUsers) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let (user, password) = &passwords[0];
+    let user = "gateway";
+    let password = users.password(user).expect("the gateway's password");
     let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("the client port is open");
@@ -295,7 +265,7 @@ async fn plaintext_refused(port: u16, passwords: &[(String, String)]) {
 #[tokio::test]
 async fn single_conf_serves_certflow_over_tls_only() {
     let tls = Tls::new();
-    let passwords = passwords();
+    let users = NatsUsers::random();
     let port = support::free_port();
     let node = start_node(
         "single.conf",
@@ -307,7 +277,7 @@ async fn single_conf_serves_certflow_over_tls_only() {
             ),
         ],
         &tls,
-        &passwords,
+        &users,
         "certflow-nats",
         port,
     );
@@ -317,20 +287,20 @@ async fn single_conf_serves_certflow_over_tls_only() {
     let (running, token) = certflow_on(
         format!("tls://localhost:{}", node.port),
         &ca,
-        &passwords,
+        &users,
         1,
         data.path(),
     )
     .await;
     revoke_one(&running, &token).await;
-    plaintext_refused(node.port, &passwords).await;
+    plaintext_refused(node.port, &users).await;
     running.stop().await;
 }
 
 #[tokio::test]
 async fn cluster_conf_three_nodes_with_tls_routes_and_r3_streams() {
     let tls = Tls::new();
-    let passwords = passwords();
+    let users = NatsUsers::random();
     let client_ports: Vec<u16> = (0..3).map(|_| support::free_port()).collect();
     let route_ports: Vec<u16> = (0..3).map(|_| support::free_port()).collect();
     let mut nodes = Vec::new();
@@ -359,7 +329,7 @@ async fn cluster_conf_three_nodes_with_tls_routes_and_r3_streams() {
             "cluster.conf",
             &replace,
             &tls,
-            &passwords,
+            &users,
             &format!("nats-{}", n + 1),
             client_ports[n],
         ));
@@ -372,15 +342,11 @@ async fn cluster_conf_three_nodes_with_tls_routes_and_r3_streams() {
         .map(|node| format!("tls://localhost:{}", node.port))
         .collect::<Vec<_>>()
         .join(",");
-    let (running, token) = certflow_on(urls, &ca, &passwords, 3, data.path()).await;
+    let (running, token) = certflow_on(urls, &ca, &users, 3, data.path()).await;
     revoke_one(&running, &token).await;
 
     // The event log is replicated on all three nodes.
-    let operator = passwords
-        .iter()
-        .find(|(user, _)| user == "operator")
-        .map(|(_, password)| password.clone())
-        .expect("operator");
+    let operator = users.password("operator").expect("operator").to_string();
     let client = async_nats::ConnectOptions::with_user_and_password("operator".into(), operator)
         .add_root_certificates(ca.clone())
         .require_tls(true)
@@ -399,6 +365,6 @@ async fn cluster_conf_three_nodes_with_tls_routes_and_r3_streams() {
         2,
         "a leader and two replicas: {cluster:?}"
     );
-    plaintext_refused(nodes[0].port, &passwords).await;
+    plaintext_refused(nodes[0].port, &users).await;
     running.stop().await;
 }

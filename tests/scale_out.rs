@@ -9,15 +9,13 @@ mod support;
 
 use std::time::Duration;
 
-use certflow_testkit::dns::AuthoritativeDns;
-use certflow_testkit::{NATS_USERS, NatsServer, eventually};
+use certflow_testkit::{NatsServer, eventually};
 use support::flows::{self, Clients, Ground, PER_FLOW, Round, SERVICES, ServiceSet};
 
 /// Both instances of every service, named `<service>-a` and `<service>-b`.
 struct TwoOfEach {
     nats: NatsServer,
-    dns: AuthoritativeDns,
-    dir: tempfile::TempDir,
+    ground: Ground,
     set: ServiceSet,
     a: Clients,
     b: Clients,
@@ -27,25 +25,9 @@ struct TwoOfEach {
 impl TwoOfEach {
     async fn start() -> Self {
         let nats = NatsServer::start_secured().expect("nats with a user per service");
-        let Ground {
-            dns,
-            dir,
-            signing_key,
-            public_key,
-            kek,
-        } = Ground::new().await;
-        let args = flows::certd_args(&nats.url(), &kek, &public_key, dns.addr());
-        let env = NATS_USERS
-            .iter()
-            .filter_map(|user| {
-                let password = nats.password(user)?;
-                Some((
-                    format!("CERTFLOW_NATS_{}_PASSWORD", user.to_uppercase()),
-                    password.to_string(),
-                ))
-            })
-            .collect();
-        let mut set = ServiceSet::new(args, dir.path()).with_env(env);
+        let ground = Ground::new().await;
+        let args = ground.certd_args(&nats.url());
+        let mut set = ServiceSet::new(args, ground.dir.path()).with_env(nats.users().variables());
         let ports = [support::free_port(), support::free_port()];
         for (instance, port) in ["a", "b"].into_iter().zip(ports) {
             for service in SERVICES {
@@ -53,7 +35,7 @@ impl TwoOfEach {
                     // A read replica: its own database and its own durable consumer.
                     "projection" => vec![
                         "--data-dir".into(),
-                        dir.path().join(instance).display().to_string(),
+                        ground.dir.path().join(instance).display().to_string(),
                         "--projection-consumer".into(),
                         format!("projection-{instance}"),
                     ],
@@ -67,12 +49,11 @@ impl TwoOfEach {
         let b_endpoint = format!("http://127.0.0.1:{}", ports[1]);
         let b = flows::connect(&b_endpoint).await;
         TwoOfEach {
+            a: flows::clients(a, &ground.signing_key),
+            b: flows::clients(b, &ground.signing_key),
             nats,
-            dns,
-            a: flows::clients(a, &signing_key),
-            b: flows::clients(b, &signing_key),
+            ground,
             b_endpoint,
-            dir,
             set,
         }
     }
@@ -82,11 +63,11 @@ impl TwoOfEach {
     async fn round(&self, clients: &Clients, number: usize) -> Round {
         let round = flows::prepare(clients, number).await;
         flows::start_flows(clients, &round).await;
-        let done = flows::drive_to_completion(clients, &self.dns, &round).await;
+        let done = flows::drive_to_completion(clients, &self.ground.dns, &round).await;
         assert!(
             done,
             "round {number}: flows stuck with two of each service (logs in {:?})",
-            self.dir.path()
+            self.ground.dir.path()
         );
         let repeated = flows::repeated_events(clients, &round).await;
         assert!(

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -153,42 +152,42 @@ impl Ground {
             kek,
         }
     }
-}
 
-/// What every `certd` process of these tests is given: NATS, the key store's KEK, tokens
-/// signed by the key whose public half is `public_key`, DNS proofs from `dns`, and
-/// rechecks, leases and redeliveries short enough for a test.
-pub fn certd_args(nats_url: &str, kek: &str, public_key: &Path, dns: SocketAddr) -> Vec<String> {
-    [
-        "--nats-url",
-        nats_url,
-        "--kek",
-        kek,
-        "--metrics-listen",
-        "off",
-        "--crl-listen",
-        "127.0.0.1:0",
-        "--plaintext",
-        "--jwt-ed25519-key",
-        &public_key.display().to_string(),
-        "--commands-per-second",
-        "100000",
-        "--validation-dns",
-        &dns.to_string(),
-        "--validation-recheck",
-        "0.2",
-        "--validation-recheck-max",
-        "0.5",
-        "--review-ack-wait",
-        "2",
-        "--redelivery-after",
-        "2",
-        "--shutdown-grace",
-        "0.2",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    /// What every `certd` process of these tests is given: NATS at `nats_url`, the key
+    /// store's KEK, tokens signed by this ground's key, DNS proofs from its server, and
+    /// rechecks, leases and redeliveries short enough for a test.
+    pub fn certd_args(&self, nats_url: &str) -> Vec<String> {
+        [
+            "--nats-url",
+            nats_url,
+            "--kek",
+            &self.kek,
+            "--metrics-listen",
+            "off",
+            "--crl-listen",
+            "127.0.0.1:0",
+            "--plaintext",
+            "--jwt-ed25519-key",
+            &self.public_key.display().to_string(),
+            "--commands-per-second",
+            "100000",
+            "--validation-dns",
+            &self.dns.addr().to_string(),
+            "--validation-recheck",
+            "0.2",
+            "--validation-recheck-max",
+            "0.5",
+            "--review-ack-wait",
+            "2",
+            "--redelivery-after",
+            "2",
+            "--shutdown-grace",
+            "0.2",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
 }
 
 /// A channel to the gateway at `endpoint`, once it accepts connections.

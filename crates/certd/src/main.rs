@@ -565,34 +565,15 @@ async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<()> {
     config.metrics_registry = telemetry.registry();
     cli.validation.apply(&mut config)?;
     cli.review.apply(&mut config)?;
-    if let Command::RewrapKeys = cli.command {
-        anyhow::ensure!(
-            cli.kek_previous.is_some(),
-            "rewrap-keys needs the new key in --kek and the old one in --kek-previous"
-        );
-        if let Ok(password) = std::env::var("CERTFLOW_NATS_ISSUANCE_PASSWORD") {
-            config
-                .nats_passwords
-                .insert(Service::Issuance, certd::Password(password));
-        }
-        let done = certd::rewrap_keys(&config)
-            .await
-            .context("wrapping the key store under the new key")?;
-        println!(
-            "rewrapped {} records; {} were under the new key already; {} changed meanwhile \
-             (erased or rewrapped elsewhere)",
-            done.rewrapped, done.current, done.changed_meanwhile
-        );
-        return Ok(());
-    }
     let services: Vec<Service> = match cli.command {
         Command::All { rebuild } => {
             config.rebuild_projection = rebuild;
             Service::ALL.to_vec()
         }
         Command::Gateway => vec![Service::Gateway],
-        Command::DevKeys { .. } | Command::DevToken { .. } | Command::RewrapKeys => Vec::new(),
-        Command::Issuance => vec![Service::Issuance],
+        Command::DevKeys { .. } | Command::DevToken { .. } => Vec::new(),
+        // Rewrapping works on the issuance service's key store, as its NATS user.
+        Command::Issuance | Command::RewrapKeys => vec![Service::Issuance],
         Command::Revocation => vec![Service::Revocation],
         Command::Reissue => vec![Service::Reissue],
         Command::Validation => vec![Service::Validation],
@@ -610,6 +591,21 @@ async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<()> {
                 .nats_passwords
                 .insert(*service, certd::Password(password));
         }
+    }
+    if let Command::RewrapKeys = cli.command {
+        anyhow::ensure!(
+            cli.kek_previous.is_some(),
+            "rewrap-keys needs the new key in --kek and the old one in --kek-previous"
+        );
+        let done = certd::rewrap_keys(&config)
+            .await
+            .context("wrapping the key store under the new key")?;
+        println!(
+            "rewrapped {} records; {} were under the new key already; {} changed meanwhile \
+             (erased or rewrapped elsewhere)",
+            done.rewrapped, done.current, done.changed_meanwhile
+        );
+        return Ok(());
     }
     if services.contains(&Service::Gateway) {
         config.gateway = cli.gateway.config()?;

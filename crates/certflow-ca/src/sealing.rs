@@ -177,7 +177,8 @@ pub fn rewrap(
     if decrypt(&kek.current, aad, &wrapped.nonce, &wrapped.ciphertext).is_ok() {
         return Ok(None);
     }
-    let data_key = kek.unwrap_data_key(record_id, wrapped)?;
+    let previous = kek.previous.as_ref().ok_or(SealError::Open)?;
+    let data_key = decrypt(previous, aad, &wrapped.nonce, &wrapped.ciphertext)?;
     let (nonce, ciphertext) = encrypt(&kek.current, aad, &data_key)?;
     Ok(Some(WrappedKey { nonce, ciphertext }))
 }

@@ -68,7 +68,12 @@ impl NatsCluster {
             "--routes".to_string(),
             routes,
         ];
-        let (child, _) = spawn(this.store.path(), Some(this.port), &[], &args)?;
+        let (child, _) = spawn(
+            this.store.path(),
+            Some(this.port),
+            &crate::NatsUsers::default(),
+            &args,
+        )?;
         self.nodes[node].child = Some(child);
         Ok(())
     }

@@ -90,19 +90,63 @@ impl Interceptor for Bearer {
 /// A channel that carries a bearer token.
 pub type Authed = InterceptedService<Channel, Bearer>;
 
-/// Each service's password on `nats`, for a [`Config`].
-fn service_passwords(nats: &NatsServer) -> std::collections::HashMap<Service, certd::Password> {
-    Service::ALL
-        .iter()
-        .filter_map(|service| {
-            let password = nats.password(service.name())?.to_string();
-            Some((*service, certd::Password(password)))
-        })
-        .collect()
+/// Passwords of the NATS users of `deploy/nats/accounts.conf`, handed to nats-server and
+/// to certd the way both read them.
+#[derive(Debug, Clone, Default)]
+pub struct NatsUsers(Vec<(String, String)>);
+
+impl NatsUsers {
+    /// A fresh random password for every user in [`NATS_USERS`].
+    pub fn random() -> Self {
+        NatsUsers(
+            NATS_USERS
+                .iter()
+                .map(|user| (user.to_string(), random_password()))
+                .collect(),
+        )
+    }
+
+    /// The password of `user`.
+    pub fn password(&self, user: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(name, _)| name == user)
+            .map(|(_, password)| password.as_str())
+    }
+
+    /// `CERTFLOW_NATS_<USER>_PASSWORD` for each user: the variables the configuration and
+    /// `certd` read.
+    pub fn variables(&self) -> Vec<(String, String)> {
+        self.0
+            .iter()
+            .map(|(user, password)| {
+                (
+                    format!("CERTFLOW_NATS_{}_PASSWORD", user.to_uppercase()),
+                    password.clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// Each service's password, for a [`Config`].
+    pub fn of_services(&self) -> std::collections::HashMap<Service, certd::Password> {
+        Service::ALL
+            .iter()
+            .filter_map(|service| {
+                let password = self.password(service.name())?.to_string();
+                Some((*service, certd::Password(password)))
+            })
+            .collect()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
-/// Writes the development signing key into `dir` and returns gateway settings trusting it.
-fn trust_dev_key(config: &mut Config, dir: &Path) -> Result<PathBuf, TestkitError> {
+/// Makes `config`'s gateway (plaintext) trust a development signing key kept in `dir`, and
+/// gives it the key store's KEK from there; returns the signing key, for tokens.
+pub fn trust_dev_key(config: &mut Config, dir: &Path) -> Result<PathBuf, TestkitError> {
     let (private, public) = certd::dev::ensure_signing_key(dir)?;
     let kek = certd::dev::ensure_kek(dir)?;
     config.kek = certflow_ca::sealing::Kek::from_hex(&kek).ok();
@@ -160,45 +204,42 @@ pub struct NatsServer {
     port: u16,
     store: TempDir,
     /// Password of each user when started with `deploy/nats/certflow.conf`.
-    passwords: Vec<(String, String)>,
+    users: NatsUsers,
 }
 
 impl NatsServer {
     /// Starts an open server (no users) on an ephemeral port with a new store directory.
     pub fn start() -> Result<Self, TestkitError> {
-        Self::start_with(Vec::new())
+        Self::start_with(NatsUsers::default())
     }
 
     /// Starts a server with `deploy/nats/certflow.conf` (a user per service, each with its
     /// permissions), fresh random passwords, an ephemeral port and a new store directory.
     pub fn start_secured() -> Result<Self, TestkitError> {
-        Self::start_with(
-            NATS_USERS
-                .iter()
-                .map(|user| (user.to_string(), random_password()))
-                .collect(),
-        )
+        Self::start_with(NatsUsers::random())
     }
 
-    fn start_with(passwords: Vec<(String, String)>) -> Result<Self, TestkitError> {
+    fn start_with(users: NatsUsers) -> Result<Self, TestkitError> {
         let store = tempfile::Builder::new()
             .prefix("certflow-nats-")
             .tempdir()?;
-        let (child, port) = spawn(store.path(), None, &passwords, &[])?;
+        let (child, port) = spawn(store.path(), None, &users, &[])?;
         Ok(NatsServer {
             child: Some(child),
             port,
             store,
-            passwords,
+            users,
         })
     }
 
     /// The password of `user`, on a secured server.
     pub fn password(&self, user: &str) -> Option<&str> {
-        self.passwords
-            .iter()
-            .find(|(name, _)| name == user)
-            .map(|(_, password)| password.as_str())
+        self.users.password(user)
+    }
+
+    /// The users' passwords, on a secured server (none on an open one).
+    pub fn users(&self) -> &NatsUsers {
+        &self.users
     }
 
     /// A client connected as `user` (on a secured server), or anonymously with `None`.
@@ -255,7 +296,7 @@ impl NatsServer {
     /// Starts the server again on the same port and store.
     pub fn restart(&mut self) -> Result<(), TestkitError> {
         self.kill();
-        let (child, _) = spawn(self.store.path(), Some(self.port), &self.passwords, &[])?;
+        let (child, _) = spawn(self.store.path(), Some(self.port), &self.users, &[])?;
         self.child = Some(child);
         Ok(())
     }
@@ -279,24 +320,19 @@ fn random_password() -> String {
 }
 
 /// Spawns nats-server and waits until it reports that clients can connect. With
-/// `passwords`, it runs `deploy/nats/certflow.conf` with those users' passwords.
+/// `users`, it runs `deploy/nats/certflow.conf` with those users' passwords.
 fn spawn(
     store: &Path,
     port: Option<u16>,
-    passwords: &[(String, String)],
+    users: &NatsUsers,
     extra_args: &[String],
 ) -> Result<(Child, u16), TestkitError> {
     let binary = nats_server_binary();
     let port_arg = port.map_or_else(|| "-1".to_string(), |p| p.to_string());
     let mut command = Command::new(&binary);
-    if !passwords.is_empty() {
+    if !users.is_empty() {
         command.arg("-c").arg(secured_config_path());
-        for (user, password) in passwords {
-            command.env(
-                format!("CERTFLOW_NATS_{}_PASSWORD", user.to_uppercase()),
-                password,
-            );
-        }
+        command.envs(users.variables());
     }
     let mut child = command
         .args(["-js", "-a", "127.0.0.1", "-p", &port_arg, "-sd"])
@@ -382,7 +418,7 @@ impl Certflow {
         configure: impl FnOnce(&mut Config),
     ) -> Result<Self, TestkitError> {
         let nats = NatsServer::start_secured()?;
-        let passwords = service_passwords(&nats);
+        let passwords = nats.users().of_services();
         Self::start_on(nats, move |config| {
             config.nats_passwords = passwords;
             configure(config);
@@ -419,7 +455,7 @@ impl Certflow {
         let mut config = Config::new(self.nats.url(), self.data.path());
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.crl_listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.nats_passwords = service_passwords(&self.nats);
+        config.nats_passwords = self.nats.users().of_services();
         trust_dev_key(&mut config, &self.data.path().join("keys"))?;
         Ok(config)
     }
@@ -561,7 +597,7 @@ impl Certflow {
         let mut config = Config::new(self.nats.url(), self.data.path());
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.crl_listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.nats_passwords = service_passwords(&self.nats);
+        config.nats_passwords = self.nats.users().of_services();
         configure(&mut config);
         Ok(certd::start(config, services).await?)
     }
@@ -575,7 +611,7 @@ impl Certflow {
         let mut config = Config::new(self.nats.url(), self.data.path());
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.crl_listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.nats_passwords = service_passwords(&self.nats);
+        config.nats_passwords = self.nats.users().of_services();
         self.signing_key = trust_dev_key(&mut config, &self.data.path().join("keys"))?;
         configure(&mut config);
         let running = certd::start(config, &Service::ALL).await?;
