@@ -55,6 +55,9 @@ async fn r3_the_event_leader_killed_under_load_loses_no_acknowledged_event() {
     config.gateway.token_keys = vec![KeySource::Ed25519Pem(public_key)];
     config.kek =
         certflow_ca::sealing::Kek::from_hex(&certd::dev::ensure_kek(&keys).expect("kek")).ok();
+    certd::provision(&config)
+        .await
+        .expect("streams and consumers made on the cluster");
     let running = certd::start(config, &Service::ALL)
         .await
         .expect("the services start on the cluster");

@@ -156,11 +156,16 @@ async fn certflow_on(
         client_certificate: None,
     };
     config.nats_passwords = users.of_services();
+    config.operator_password = users.operator();
     let signing_key = trust_dev_key(&mut config, &data.join("keys")).expect("keys");
     // NATS may still be electing its stream leaders: start when it lets us.
     let running = eventually(Duration::from_secs(30), || {
         let config = config.clone();
         async move {
+            certd::provision(&config)
+                .await
+                .map_err(|err| eprintln!("streams not provisioned yet: {err}"))
+                .ok()?;
             certd::start(config, &Service::ALL)
                 .await
                 .map_err(|err| eprintln!("certflow not started yet: {err}"))

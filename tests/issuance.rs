@@ -191,7 +191,7 @@ async fn generated_keys_and_passwords_never_appear_in_events_or_logs() {
         .connect_as(Some("operator"))
         .await
         .expect("operator");
-    let keys = certflow_eventstore::KeyStore::open(operator.clone(), 1)
+    let keys = certflow_eventstore::KeyStore::attach(operator.clone())
         .await
         .expect("key store");
     let kek = certflow.kek().expect("kek");

@@ -93,7 +93,7 @@ async fn rev16_key_compromise_revokes_every_certificate_with_the_key_and_blocks_
     // A certificate recorded with the key after the check but before the block landed (the
     // race the index closes) is found and revoked too.
     let client = certflow.nats().connect_as(None).await.expect("nats");
-    let store = EventStore::open(client, StoreConfig::default())
+    let store = EventStore::attach(client, StoreConfig::default())
         .await
         .expect("store");
     let raced = CertificateId::parse("raced-1").expect("id");

@@ -87,6 +87,7 @@ struct CertdProcess {
 
 impl CertdProcess {
     fn start(nats: &NatsServer, data_dir: &std::path::Path, port: u16) -> Self {
+        support::provision(&[], &[("NATS_URL".into(), nats.url())]);
         let child = Command::new(env!("CARGO_BIN_EXE_certd"))
             .arg("all")
             .arg("--plaintext")

@@ -277,6 +277,7 @@ async fn one_revocation_is_one_trace_across_processes() {
     .into_iter()
     .map(|service| (service, support::free_port()))
     .collect();
+    support::provision(&common(0), &[]);
     let _processes = Processes(
         operator
             .iter()

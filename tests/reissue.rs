@@ -533,7 +533,7 @@ async fn rei4_a_reservation_left_by_a_crashed_reissue_is_taken_over() {
     let bystander = issue(&mut certs, dns_auto_dv("acme", "c.example.org")).await;
     // A reissue that reserved example.org and died before recording its request.
     let client = certflow.nats().connect_as(None).await.expect("nats");
-    let locks = ReissueLocks::open(client, 1).await.expect("locks");
+    let locks = ReissueLocks::attach(client).await.expect("locks");
     let crashed = LockHolder {
         reissue_id: "crashed-before-recording".into(),
         certificate_id: CertificateId::parse(&bystander.id).expect("id"),

@@ -1,7 +1,7 @@
 //! Scale-out: two instances of every service, each its own `certd <service>` process and its
 //! own NATS user (`deploy/nats/certflow.conf`), on one NATS. Commands spread over queue
 //! groups, reactions over the services' shared durable consumers, and each projection
-//! replica keeps its own sled database and consumer. Every flow runs through both gateways
+//! replica keeps its own sled database and position in the log. Every flow runs through both gateways
 //! at once and completes once; both replicas show all of it; the CRL lists every
 //! revocation; and with one instance of each service killed, the others carry on.
 
@@ -20,6 +20,8 @@ struct TwoOfEach {
     a: Clients,
     b: Clients,
     b_endpoint: String,
+    /// Where each projection replica serves its metrics.
+    projection_metrics: [u16; 2],
 }
 
 impl TwoOfEach {
@@ -28,16 +30,19 @@ impl TwoOfEach {
         let ground = Ground::new().await;
         let args = ground.certd_args(&nats.url());
         let mut set = ServiceSet::new(args, ground.dir.path()).with_env(nats.users().variables());
+        set.provision();
         let ports = [support::free_port(), support::free_port()];
-        for (instance, port) in ["a", "b"].into_iter().zip(ports) {
+        let projection_metrics = [support::free_port(), support::free_port()];
+        for ((instance, port), metrics) in ["a", "b"].into_iter().zip(ports).zip(projection_metrics)
+        {
             for service in SERVICES {
                 let own: Vec<String> = match service {
-                    // A read replica: its own database and its own durable consumer.
+                    // A read replica: its own database and its own position in the log.
                     "projection" => vec![
                         "--data-dir".into(),
                         ground.dir.path().join(instance).display().to_string(),
-                        "--projection-consumer".into(),
-                        format!("projection-{instance}"),
+                        "--metrics-listen".into(),
+                        format!("127.0.0.1:{metrics}"),
                     ],
                     "gateway" => vec!["--listen".into(), format!("127.0.0.1:{port}")],
                     _ => Vec::new(),
@@ -55,6 +60,7 @@ impl TwoOfEach {
             ground,
             b_endpoint,
             set,
+            projection_metrics,
         }
     }
 
@@ -77,7 +83,8 @@ impl TwoOfEach {
         round
     }
 
-    /// Waits until both projection replicas' consumers have applied the whole log.
+    /// Waits until both projection replicas have applied the whole log, as each one's
+    /// `certflow_projection_applied_sequence` metric says.
     async fn replicas_caught_up(&self) -> Option<u64> {
         let operator = self
             .nats
@@ -90,11 +97,8 @@ impl TwoOfEach {
             async move {
                 let mut stream = js.get_stream("CERTFLOW_EVENTS").await.ok()?;
                 let last = stream.info().await.ok()?.state.last_sequence;
-                for replica in ["projection-a", "projection-b"] {
-                    let mut consumer: async_nats::jetstream::consumer::PullConsumer =
-                        stream.get_consumer(replica).await.ok()?;
-                    let info = consumer.info().await.ok()?;
-                    if info.ack_floor.stream_sequence != last {
+                for port in self.projection_metrics {
+                    if applied_sequence(port).await? != last {
                         return None;
                     }
                 }
@@ -103,6 +107,22 @@ impl TwoOfEach {
         })
         .await
     }
+}
+
+/// The applied sequence a projection replica reports on its metrics port.
+async fn applied_sequence(port: u16) -> Option<u64> {
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find(|line| line.starts_with("certflow_projection_applied_sequence"))?
+        .rsplit(' ')
+        .next()?
+        .parse()
+        .ok()
 }
 
 #[tokio::test]

@@ -68,8 +68,11 @@ else
   echo "NATS:     $NATS_URL"
 fi
 
+certd="${CARGO_TARGET_DIR:-$root/target}/debug/certd"
+# Streams and consumers first, as the NATS operator: the services only attach to them.
+"$certd" provision >/dev/null
+
 # A development identity: a signing key of our own and ready tokens (valid 24 hours).
-certd="$root/target/debug/certd"
 "$certd" dev-keys --dir "$run_dir" >/dev/null
 mkdir -p "$run_dir/tokens"
 make_token() { # name account role

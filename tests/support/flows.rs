@@ -69,9 +69,16 @@ impl ServiceSet {
         self
     }
 
-    /// One instance of every service, each named after its service.
+    /// Runs `certd provision` with the common arguments and environment (as the operator
+    /// on a secured server), as an operator does before starting the services.
+    pub fn provision(&self) {
+        super::provision(&self.args, &self.env);
+    }
+
+    /// Provisions, then starts one instance of every service, each named after its service.
     pub fn start(args: Vec<String>, logs: &Path) -> Self {
         let mut set = ServiceSet::new(args, logs);
+        set.provision();
         for service in SERVICES {
             set.spawn(service, service, Vec::new());
         }

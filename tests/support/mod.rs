@@ -18,6 +18,23 @@ use tonic_types::StatusExt;
 /// How long a test waits for the projection to catch up.
 pub const CATCH_UP: Duration = Duration::from_secs(10);
 
+/// Runs `certd <args> provision` with `env`, as an operator does before the services
+/// start, and panics unless it succeeds.
+pub fn provision(args: &[String], env: &[(String, String)]) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_certd"))
+        .args(args)
+        .arg("provision")
+        .envs(env.iter().map(|(name, value)| (name, value)))
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run certd provision");
+    assert!(
+        output.status.success(),
+        "certd provision failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// A fresh request id.
 pub fn request_id() -> String {
     uuid::Uuid::new_v4().to_string()

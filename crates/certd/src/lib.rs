@@ -22,7 +22,9 @@ use certflow_bus::{BusClient, CancellationToken, CommandRuntime};
 use certflow_ca::CaAlgorithm;
 use certflow_ca::sealing::Kek;
 use certflow_domain::Policy;
-use certflow_eventstore::{EventStore, KeyStore, Outcomes, StoreConfig, StoreError};
+use certflow_eventstore::{
+    EventStore, KeyStore, Layout, Outcomes, Provisioned, StoreConfig, StoreError,
+};
 use certflow_gateway::{Gateway, GatewayConfig};
 use certflow_issuance::{CrlConfig, IssuanceService, Signing, builtin_ca};
 use certflow_projection::{ProjectionConfig, ProjectionService};
@@ -96,8 +98,6 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Wipe the projection and replay the whole log on start.
     pub rebuild_projection: bool,
-    /// Name of this projection replica's durable consumer.
-    pub projection_consumer: String,
     /// How long the gateway waits for a service.
     pub request_timeout: Duration,
     /// How long a command's first outcome is remembered for retries.
@@ -133,6 +133,9 @@ pub struct Config {
     /// NATS password of each service, which connects as the user named like the service.
     /// Empty: every service shares one anonymous connection.
     pub nats_passwords: HashMap<Service, Password>,
+    /// NATS password of the user `operator`, which provisions streams and consumers
+    /// ([`provision`]); `None`: provision anonymously.
+    pub operator_password: Option<Password>,
     /// Where `/metrics`, `/healthz` and `/readyz` are served; `None`: nowhere.
     pub operator_listen: Option<SocketAddr>,
     /// Where `grpc.health.v1` answers, in plaintext, what `/readyz` says: for probes that
@@ -174,7 +177,6 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             data_dir: data_dir.into(),
             rebuild_projection: false,
-            projection_consumer: "projection".into(),
             request_timeout: Duration::from_secs(10),
             outcome_ttl: Duration::from_secs(24 * 3600),
             shutdown_grace: Duration::from_secs(5),
@@ -187,6 +189,7 @@ impl Config {
             },
             nats_tls: NatsTls::default(),
             nats_passwords: HashMap::new(),
+            operator_password: None,
             kek: None,
             crl_base_url: "http://127.0.0.1:8080".into(),
             crl_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
@@ -200,6 +203,18 @@ impl Config {
             health_listen: None,
             metrics_registry: MetricsRegistry::new(),
             backlog_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Config {
+    /// The streams and consumers these settings ask for.
+    pub fn layout(&self) -> Layout {
+        Layout {
+            store: self.store.clone(),
+            outcome_ttl: self.outcome_ttl,
+            review_ack_wait: self.review.ack_wait,
+            check_ack_wait: self.validation.check_ack_wait(),
         }
     }
 }
@@ -290,6 +305,22 @@ impl Running {
     }
 }
 
+/// Creates every stream and consumer certflow uses, or brings their settings up to date
+/// ([`Config::layout`]), as the NATS user `operator` when its password is configured. Run
+/// it before the services start: they only attach to what it made.
+pub async fn provision(config: &Config) -> Result<Provisioned, CertdError> {
+    let user = config
+        .operator_password
+        .as_ref()
+        .map(|password| ("operator", password));
+    let client = connect(config, user).await?;
+    let done = certflow_eventstore::provision(client.clone(), &config.layout()).await?;
+    if let Err(err) = client.flush().await {
+        error!(error = %err, "final NATS flush failed");
+    }
+    Ok(done)
+}
+
 /// Wraps every key in the key store under the current key-encryption key (`config.kek`,
 /// which must carry the previous one: `Kek::with_previous`), as the issuance service's NATS
 /// user when its password is configured. The last step of a KEK rotation.
@@ -300,7 +331,7 @@ pub async fn rewrap_keys(config: &Config) -> Result<certflow_issuance::Rewrapped
         .get(&Service::Issuance)
         .map(|password| (Service::Issuance.name(), password));
     let client = connect(config, user).await?;
-    let keys = KeyStore::open(client.clone(), config.store.replicas).await?;
+    let keys = KeyStore::attach(client.clone()).await?;
     let done = certflow_issuance::rewrap_keys(&keys, &kek)
         .await
         .map_err(|e| service_error(Service::Issuance, e))?;
@@ -375,9 +406,6 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
         clients.push(client.clone());
         let backlog = certflow_eventstore::Backlog::new(client.clone());
         let backlog = match service {
-            Service::Projection => {
-                backlog.event_consumer(&config.store, &config.projection_consumer)
-            }
             Service::Revocation | Service::Reissue => {
                 backlog.event_consumer(&config.store, service.name())
             }
@@ -387,7 +415,7 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
             Service::Review => backlog
                 .event_consumer(&config.store, service.name())
                 .review_queue(),
-            Service::Gateway | Service::Issuance => backlog,
+            Service::Gateway | Service::Issuance | Service::Projection => backlog,
         };
         if !backlog.is_empty() {
             backlogs.push(backlog);
@@ -395,13 +423,12 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
         let token = shutdown.clone();
         match service {
             Service::Projection => {
-                let store = EventStore::open(client.clone(), config.store.clone()).await?;
+                let store = EventStore::attach(client.clone(), config.store.clone()).await?;
                 let projection = ProjectionService::bind(
                     client,
                     &store,
                     &ProjectionConfig {
                         db_path: config.data_dir.join("projection"),
-                        durable: config.projection_consumer.clone(),
                         rebuild: config.rebuild_projection,
                         readiness: readiness.clone(),
                     },
@@ -413,7 +440,7 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
             Service::Issuance => {
                 let runtime = command_runtime(&config, &client, &policy).await?;
                 let kek = config.kek.clone().ok_or(CertdError::NoKek)?;
-                let keys = KeyStore::open(client.clone(), config.store.replicas).await?;
+                let keys = KeyStore::attach(client.clone()).await?;
                 let ca = builtin_ca(
                     &keys,
                     &kek,
@@ -453,13 +480,12 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
                 tasks.spawn(reissue.run(token));
             }
             Service::Validation => {
-                let store = EventStore::open(client.clone(), config.store.clone()).await?;
+                let store = EventStore::attach(client.clone(), config.store.clone()).await?;
                 let validation = ValidationService::bind(
                     client,
                     store,
                     policy.clone(),
                     config.validation.clone(),
-                    config.store.replicas,
                 )
                 .await
                 .map_err(|e| service_error(service, e))?;
@@ -616,6 +642,11 @@ async fn watch_connection(
     }
 }
 
+/// The inbox prefix of NATS user `user`: `_INBOX_<user>`.
+pub fn inbox_prefix(user: &str) -> String {
+    format!("_INBOX_{user}")
+}
+
 async fn connect(
     config: &Config,
     user: Option<(&str, &Password)>,
@@ -624,6 +655,9 @@ async fn connect(
         Some((name, password)) => {
             async_nats::ConnectOptions::with_user_and_password(name.into(), password.0.clone())
                 .name(format!("certd-{name}"))
+                // Replies come back under the user's own prefix, the only inbox its
+                // permissions let it read (deploy/nats/accounts.conf).
+                .custom_inbox_prefix(inbox_prefix(name))
         }
         None => async_nats::ConnectOptions::new().name("certd"),
     };
@@ -657,8 +691,8 @@ async fn command_runtime(
     policy: &Arc<Policy>,
 ) -> Result<CommandRuntime, CertdError> {
     Ok(CommandRuntime {
-        store: EventStore::open(client.clone(), config.store.clone()).await?,
-        outcomes: Outcomes::open(client.clone(), config.outcome_ttl, config.store.replicas).await?,
+        store: EventStore::attach(client.clone(), config.store.clone()).await?,
+        outcomes: Outcomes::attach(client.clone()).await?,
         policy: policy.clone(),
     })
 }

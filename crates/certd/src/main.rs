@@ -15,7 +15,9 @@ use tracing_subscriber::EnvFilter;
 #[command(
     name = "certd",
     version,
-    about = "certflow server: certificate revocation and reissue"
+    about = "certflow server: certificate revocation and reissue",
+    // A flag given twice takes its last value, so a wrapper's defaults can be overridden.
+    args_override_self = true
 )]
 struct Cli {
     /// NATS server with JetStream; a cluster as several URLs, comma-separated.
@@ -54,15 +56,6 @@ struct Cli {
         global = true
     )]
     data_dir: PathBuf,
-    /// Name of the projection's durable consumer: one per projection replica, each with its
-    /// own data directory.
-    #[arg(
-        long,
-        env = "CERTD_PROJECTION_CONSUMER",
-        default_value = "projection",
-        global = true
-    )]
-    projection_consumer: String,
     /// Seconds the gateway lets calls and idle connections finish on shutdown.
     #[arg(
         long,
@@ -71,13 +64,13 @@ struct Cli {
         global = true
     )]
     shutdown_grace: f64,
-    /// Replicas of every stream certflow creates: 1 on a single server, 3 on a 3-node
-    /// cluster. Applies when a stream is created.
+    /// Replicas of every stream certflow uses: 1 on a single server, 3 on a 3-node cluster.
+    /// Set by `certd provision`.
     #[arg(long, env = "CERTD_REPLICAS", default_value_t = 1, global = true)]
     replicas: usize,
     /// Seconds before work a killed instance left unfinished (an event it was reacting to,
     /// a validation check) is offered to another. Unset: each service's own (30 s; 60 s
-    /// for reissue). Applies to consumers created from then on.
+    /// for reissue). Set on the consumers by `certd provision`.
     #[arg(long, env = "CERTD_REDELIVERY_AFTER", global = true)]
     redelivery_after: Option<f64>,
     /// Log format: human-readable text, or one JSON object per line. `RUST_LOG` filters.
@@ -408,6 +401,7 @@ impl Command {
     fn process_name(&self) -> String {
         match self {
             Command::All { .. }
+            | Command::Provision
             | Command::DevKeys { .. }
             | Command::DevToken { .. }
             | Command::RewrapKeys => "certd".into(),
@@ -448,6 +442,11 @@ enum Command {
         #[arg(long)]
         rebuild: bool,
     },
+    /// Creates every stream and consumer certflow uses, or brings their settings (replicas,
+    /// redelivery and ack waits, outcome lifetime) up to date, as the NATS user `operator`
+    /// (CERTFLOW_NATS_OPERATOR_PASSWORD). Run it before the services start, and after an
+    /// upgrade; running it again changes nothing.
+    Provision,
     /// Rotates the key store's key-encryption key: wraps every stored key's data key under
     /// --kek, opening those still under --kek-previous. Run it once every issuance instance
     /// has both keys; afterwards drop --kek-previous everywhere.
@@ -561,7 +560,6 @@ async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<()> {
         .transpose()?;
     config.operator_listen = cli.metrics_listen.0;
     config.health_listen = cli.health_listen;
-    config.projection_consumer = cli.projection_consumer;
     config.metrics_registry = telemetry.registry();
     cli.validation.apply(&mut config)?;
     cli.review.apply(&mut config)?;
@@ -571,7 +569,7 @@ async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<()> {
             Service::ALL.to_vec()
         }
         Command::Gateway => vec![Service::Gateway],
-        Command::DevKeys { .. } | Command::DevToken { .. } => Vec::new(),
+        Command::DevKeys { .. } | Command::DevToken { .. } | Command::Provision => Vec::new(),
         // Rewrapping works on the issuance service's key store, as its NATS user.
         Command::Issuance | Command::RewrapKeys => vec![Service::Issuance],
         Command::Revocation => vec![Service::Revocation],
@@ -591,6 +589,24 @@ async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<()> {
                 .nats_passwords
                 .insert(*service, certd::Password(password));
         }
+    }
+    if let Command::Provision = cli.command {
+        config.operator_password = std::env::var("CERTFLOW_NATS_OPERATOR_PASSWORD")
+            .ok()
+            .map(certd::Password);
+        let done = certd::provision(&config)
+            .await
+            .context("provisioning streams and consumers")?;
+        for (what, names) in [
+            ("created", &done.created),
+            ("updated", &done.updated),
+            ("unchanged", &done.unchanged),
+        ] {
+            if !names.is_empty() {
+                println!("{what}: {}", names.join(", "));
+            }
+        }
+        return Ok(());
     }
     if let Command::RewrapKeys = cli.command {
         anyhow::ensure!(

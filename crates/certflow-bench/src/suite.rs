@@ -170,6 +170,17 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
                 child,
             })
         };
+    // As an operator would: streams and consumers first, then the services.
+    let provisioned = Command::new(&certd)
+        .args(["--nats-url", &nats.url(), "provision"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .with_context(|| format!("running {} provision", certd.display()))?;
+    anyhow::ensure!(
+        provisioned.status.success(),
+        "certd provision failed: {}",
+        String::from_utf8_lossy(&provisioned.stderr)
+    );
     let all = spawn(
         "certd all",
         &["all".into()],
@@ -187,7 +198,7 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
     // P5's small case: about 1,000 certificates in the store.
     let small_p50 = if args.large > 0 {
         let (_, first) = issue(&gateway, 1_000, args.concurrency, progress).await;
-        wait_idle(&nats_client, Duration::from_secs(1800)).await?;
+        wait_idle(&nats_client, operator_port, Duration::from_secs(1800)).await?;
         let sample: Vec<String> = first
             .into_iter()
             .take(args.latency_calls as usize)
@@ -219,7 +230,7 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         issued.errors
     );
     let mut ids = ids.into_iter();
-    wait_idle(&nats_client, Duration::from_secs(1800)).await?;
+    wait_idle(&nats_client, operator_port, Duration::from_secs(1800)).await?;
 
     // P2: one at a time.
     let sequential: Vec<String> = ids.by_ref().take(args.sequential_calls as usize).collect();
@@ -265,7 +276,7 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         ),
     );
 
-    wait_idle(&nats_client, Duration::from_secs(1800)).await?;
+    wait_idle(&nats_client, operator_port, Duration::from_secs(1800)).await?;
     // P1: throughput at `concurrency` in flight.
     let throughput: Vec<String> = ids.by_ref().take(args.throughput_calls as usize).collect();
     let p1 = revoke(
@@ -318,7 +329,7 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
     let open_calls = (rate * args.open_seconds).ceil() as u64;
     eprintln!("setting up: issuing {open_calls} more certificates");
     let (_, open_ids) = issue(&gateway, open_calls, args.concurrency, progress).await;
-    wait_idle(&nats_client, Duration::from_secs(1800)).await?;
+    wait_idle(&nats_client, operator_port, Duration::from_secs(1800)).await?;
     let open = Schedule::Open {
         rate,
         max_outstanding: 10_000,
@@ -368,19 +379,14 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         ),
     );
 
-    wait_idle(&nats_client, Duration::from_secs(1800)).await?;
+    wait_idle(&nats_client, operator_port, Duration::from_secs(1800)).await?;
     // P4: a second projection rebuilds from the whole log.
     let events = event_count(&nats_client).await?;
     let rebuild_port = free_port()?;
     let started = Instant::now();
     let rebuild = spawn(
         "certd projection --rebuild",
-        &[
-            "--projection-consumer".into(),
-            "bench-rebuild".into(),
-            "projection".into(),
-            "--rebuild".into(),
-        ],
+        &["projection".into(), "--rebuild".into()],
         &dir.path().join("rebuild"),
         rebuild_port,
     )?;
@@ -388,15 +394,10 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
     let rebuild_time = started.elapsed();
     let rebuild_rate = events as f64 / secs(rebuild_time);
     // Measured: the replica stops, so it neither takes CPU from what follows nor answers
-    // its queries, and its consumer goes, so waiting for idle consumers does not wait for it.
+    // its queries.
     let rebuild_peak = rebuild.peak_rss();
     let rebuild_name = rebuild.name.clone();
     drop(rebuild);
-    async_nats::jetstream::new(nats_client.clone())
-        .get_stream(events_stream())
-        .await?
-        .delete_consumer("bench-rebuild")
-        .await?;
     let (read, read_time) = baseline::read_stream(nats_client.clone(), &events_stream()).await?;
     let read_rate = read as f64 / secs(read_time);
     let sled_time = baseline::sled_writes(&dir.path().join("sled-baseline"), events, 1024, 1_000)?;
@@ -419,6 +420,7 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
             endpoint: &endpoint,
             signing_key: &signing_key,
             nats: &nats_client,
+            operator_port,
             count: args.large,
             latency_calls: args.latency_calls,
             concurrency: args.concurrency,
@@ -597,6 +599,8 @@ struct LargeRun<'a> {
     endpoint: &'a str,
     signing_key: &'a Path,
     nats: &'a async_nats::Client,
+    /// `certd all`'s metrics port.
+    operator_port: u16,
     count: u64,
     latency_calls: u64,
     concurrency: usize,
@@ -659,7 +663,7 @@ async fn large_store(run: &LargeRun<'_>) -> anyhow::Result<Large> {
     let started = Instant::now();
     let refused = crate::calls::bulk_revoke(run.endpoint, &admin, "bulk").await?;
     // Done when every consumer (reactions, projection, CRL publisher) has handled it all.
-    wait_idle(run.nats, Duration::from_secs(3600)).await?;
+    wait_idle(run.nats, run.operator_port, Duration::from_secs(3600)).await?;
     Ok(Large {
         p50: measured.quantile(0.5),
         bulk: started.elapsed(),
@@ -667,27 +671,58 @@ async fn large_store(run: &LargeRun<'_>) -> anyhow::Result<Large> {
     })
 }
 
-/// Waits until every consumer of the event log has nothing pending or unacked: the
-/// reactions, the projection and the CRL publisher have caught up with the setup, so what
-/// is measured next is not slowed by its aftermath.
-async fn wait_idle(client: &async_nats::Client, within: Duration) -> anyhow::Result<()> {
+/// Waits until the services have handled the whole log: every consumer of the event log
+/// has nothing pending or unacked (the reactions), and the projection and the CRL publisher
+/// of `certd all` (its metrics on `operator_port`) have reached the last event. What is
+/// measured next is not slowed by the aftermath of the setup.
+async fn wait_idle(
+    client: &async_nats::Client,
+    operator_port: u16,
+    within: Duration,
+) -> anyhow::Result<()> {
     use futures::TryStreamExt;
     let js = async_nats::jetstream::new(client.clone());
     let started = Instant::now();
-    let stream = js.get_stream(events_stream()).await?;
+    let mut stream = js.get_stream(events_stream()).await?;
     loop {
         let consumers: Vec<_> = stream.consumers().try_collect().await?;
         let busy: u64 = consumers
             .iter()
             .map(|info| info.num_pending + info.num_ack_pending as u64)
             .sum();
-        if busy == 0 {
+        let last = stream.info().await?.state.last_sequence;
+        let metrics = scrape_metrics(operator_port).await.unwrap_or_default();
+        let behind = |name: &str| last.saturating_sub(metric(&metrics, name).unwrap_or(0));
+        let projection = behind("certflow_projection_applied_sequence");
+        let crl = behind("certflow_crl_covered_sequence");
+        if busy == 0 && projection == 0 && crl == 0 {
             return Ok(());
         }
         anyhow::ensure!(
             started.elapsed() < within,
-            "the services still had {busy} events to handle after {within:?}"
+            "after {within:?} the reactions still had {busy} events to handle, the projection \
+             was {projection} and the CRL publisher {crl} behind"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The Prometheus text of the process whose operator port is `port`.
+async fn scrape_metrics(port: u16) -> anyhow::Result<String> {
+    Ok(reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await?
+        .text()
+        .await?)
+}
+
+/// The value of metric `name` in Prometheus text `metrics` (its first series).
+fn metric(metrics: &str, name: &str) -> Option<u64> {
+    metrics
+        .lines()
+        .find(|line| line.starts_with(name))?
+        .rsplit(' ')
+        .next()?
+        .parse::<f64>()
+        .ok()
+        .map(|value| value as u64)
 }

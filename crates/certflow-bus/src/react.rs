@@ -46,14 +46,13 @@ pub fn service_actor(service: &str) -> Actor {
     }
 }
 
-/// Handles the events of durable consumer `durable` with `handle`, `concurrency` at a time,
-/// until `shutdown`. A message is acknowledged when `handle` succeeds, offered again shortly
+/// Handles the events of durable consumer `durable` (made by `certd provision`, with the
+/// service's redelivery delay) with `handle`, `concurrency` at a time, until `shutdown`. A message is acknowledged when `handle` succeeds, offered again shortly
 /// when it fails, and skipped (with a warning) when it cannot be read. The consumer is
 /// re-attached whenever its subscription ends.
 pub async fn run_reactions<H, F>(
     store: EventStore,
     durable: &str,
-    ack_wait: Duration,
     concurrency: usize,
     shutdown: CancellationToken,
     handle: H,
@@ -62,7 +61,7 @@ pub async fn run_reactions<H, F>(
     F: Future<Output = Result<(), StoreError>> + Send,
 {
     while !shutdown.is_cancelled() {
-        let reactions = match store.reactions(durable, ack_wait).await {
+        let reactions = match store.reactions(durable).await {
             Ok(reactions) => reactions,
             Err(err) => {
                 warn!(error = %err, durable, "cannot attach to the event log; retrying");

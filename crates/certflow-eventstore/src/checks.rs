@@ -98,22 +98,37 @@ impl ValidationChecks {
     const PREFIX: &'static str = "certflow.validation.check";
     pub const CONSUMER: &'static str = "validation-checks";
 
-    /// Opens the work-queue stream, creating it on first use.
-    pub async fn open(client: async_nats::Client, replicas: usize) -> Result<Self, StoreError> {
+    /// The work-queue stream.
+    pub(crate) fn stream_config() -> stream::Config {
+        stream::Config {
+            name: Self::STREAM.into(),
+            description: Some("pending domain validations, one task per challenge set".into()),
+            subjects: vec![format!("{}.>", Self::PREFIX)],
+            retention: stream::RetentionPolicy::WorkQueue,
+            storage: stream::StorageType::File,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        }
+    }
+
+    /// The workers' shared consumer. A task not handed back within `ack_wait` is offered
+    /// again; there is no limit on how many are pending, since each open validation holds
+    /// one until it ends.
+    pub(crate) fn consumer_config(ack_wait: Duration) -> consumer::pull::Config {
+        consumer::pull::Config {
+            durable_name: Some(Self::CONSUMER.into()),
+            description: Some("validation service check workers".into()),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait,
+            max_ack_pending: -1,
+            ..Default::default()
+        }
+    }
+
+    /// Attaches to the queue, which `certd provision` made.
+    pub async fn attach(client: async_nats::Client) -> Result<Self, StoreError> {
         let js = jetstream::new(client);
-        let stream = js
-            .get_or_create_stream(stream::Config {
-                name: Self::STREAM.into(),
-                description: Some("pending domain validations, one task per challenge set".into()),
-                subjects: vec![format!("{}.>", Self::PREFIX)],
-                retention: stream::RetentionPolicy::WorkQueue,
-                storage: stream::StorageType::File,
-                num_replicas: replicas,
-                duplicate_window: Duration::from_secs(120),
-                ..Default::default()
-            })
-            .await
-            .map_err(|err| StoreError::Unavailable(err.into()))?;
+        let stream = crate::layout::attach_stream(&js, Self::STREAM).await?;
         Ok(ValidationChecks { js, stream })
     }
 
@@ -149,25 +164,9 @@ impl ValidationChecks {
         Ok(())
     }
 
-    /// The shared consumer's tasks. A task not handed back within `ack_wait` is offered
-    /// again; there is no limit on how many are pending, since each open validation holds
-    /// one until it ends.
-    pub async fn tasks(&self, ack_wait: Duration) -> Result<CheckTasks, StoreError> {
-        let consumer = self
-            .stream
-            .get_or_create_consumer(
-                Self::CONSUMER,
-                consumer::pull::Config {
-                    durable_name: Some(Self::CONSUMER.into()),
-                    description: Some("validation service check workers".into()),
-                    ack_policy: consumer::AckPolicy::Explicit,
-                    ack_wait,
-                    max_ack_pending: -1,
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|err| StoreError::Unavailable(err.into()))?;
+    /// The tasks of the shared consumer.
+    pub async fn tasks(&self) -> Result<CheckTasks, StoreError> {
+        let consumer = crate::layout::attach_consumer(&self.stream, Self::CONSUMER).await?;
         let messages = consumer
             .stream()
             .max_messages_per_batch(100)

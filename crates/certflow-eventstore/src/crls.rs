@@ -46,17 +46,19 @@ impl CrlStore {
     pub const STREAM: &'static str = "CERTFLOW_CRLS";
     const PREFIX: &'static str = "certflow.crls";
 
-    /// Opens the stream, creating it on first use.
-    pub async fn open(client: async_nats::Client, replicas: usize) -> Result<Self, StoreError> {
-        let (js, stream) = crate::store::latest_per_subject_stream(
-            client,
+    /// The stream: the latest CRL per issuer.
+    pub(crate) fn stream_config() -> stream::Config {
+        crate::store::latest_per_subject(
             Self::STREAM,
             "the latest signed CRL of each issuing CA",
             Self::PREFIX,
-            replicas,
             std::time::Duration::ZERO,
         )
-        .await?;
+    }
+
+    /// Attaches to the stream, which `certd provision` made.
+    pub async fn attach(client: async_nats::Client) -> Result<Self, StoreError> {
+        let (js, stream) = crate::store::attach_latest_per_subject(client, Self::STREAM).await?;
         Ok(CrlStore { js, stream })
     }
 

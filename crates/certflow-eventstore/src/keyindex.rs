@@ -33,21 +33,22 @@ impl KeyIndex {
     pub const STREAM: &'static str = "CERTFLOW_KEY_INDEX";
     const PREFIX: &'static str = "certflow.keyindex";
 
-    /// Opens the stream, creating it on first use.
-    pub async fn open(client: async_nats::Client, replicas: usize) -> Result<Self, StoreError> {
+    /// The stream: two subjects per key, every message kept.
+    pub(crate) fn stream_config() -> stream::Config {
+        stream::Config {
+            name: Self::STREAM.into(),
+            description: Some("certificates per public key, and blocked keys".into()),
+            subjects: vec![format!("{}.>", Self::PREFIX)],
+            storage: stream::StorageType::File,
+            duplicate_window: std::time::Duration::from_secs(120),
+            ..Default::default()
+        }
+    }
+
+    /// Attaches to the stream, which `certd provision` made.
+    pub async fn attach(client: async_nats::Client) -> Result<Self, StoreError> {
         let js = jetstream::new(client);
-        let stream = js
-            .get_or_create_stream(stream::Config {
-                name: Self::STREAM.into(),
-                description: Some("certificates per public key, and blocked keys".into()),
-                subjects: vec![format!("{}.>", Self::PREFIX)],
-                storage: stream::StorageType::File,
-                num_replicas: replicas,
-                duplicate_window: std::time::Duration::from_secs(120),
-                ..Default::default()
-            })
-            .await
-            .map_err(|err| StoreError::Unavailable(err.into()))?;
+        let stream = crate::layout::attach_stream(&js, Self::STREAM).await?;
         Ok(KeyIndex { js, stream })
     }
 

@@ -9,6 +9,9 @@ use bytes::Bytes;
 
 use crate::store::StoreError;
 
+/// Marks the empty message that erased a record's part.
+const ERASED: &str = "Certflow-Erased";
+
 /// The key store.
 #[derive(Clone)]
 pub struct KeyStore {
@@ -44,17 +47,20 @@ impl KeyStore {
     pub const STREAM: &'static str = "CERTFLOW_KEYS";
     const PREFIX: &'static str = "certflow.keys";
 
-    /// Opens the stream, creating it on first use.
-    pub async fn open(client: async_nats::Client, replicas: usize) -> Result<Self, StoreError> {
-        let (js, stream) = crate::store::latest_per_subject_stream(
-            client,
+    /// The stream: two subjects per record, each keeping only its latest message, so a
+    /// record is erased by writing an empty message over each part.
+    pub(crate) fn stream_config() -> stream::Config {
+        crate::store::latest_per_subject(
             Self::STREAM,
             "sealed private keys: wrapped data keys and ciphertexts",
             Self::PREFIX,
-            replicas,
             std::time::Duration::ZERO,
         )
-        .await?;
+    }
+
+    /// Attaches to the stream, which `certd provision` made.
+    pub async fn attach(client: async_nats::Client) -> Result<Self, StoreError> {
+        let (js, stream) = crate::store::attach_latest_per_subject(client, Self::STREAM).await?;
         Ok(KeyStore { js, stream })
     }
 
@@ -118,8 +124,10 @@ impl KeyStore {
             }))
     }
 
+    /// The latest message of `subject`, unless there is none or it is an erasure.
     async fn last(&self, subject: String) -> Result<Option<Bytes>, StoreError> {
         match self.stream.direct_get_last_for_subject(subject).await {
+            Ok(message) if message.payload.is_empty() => Ok(None),
             Ok(message) => Ok(Some(message.payload)),
             Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
             Err(err) => Err(StoreError::Unavailable(err.into())),
@@ -128,43 +136,34 @@ impl KeyStore {
 
     /// Every record's wrapped data key, with the stream sequence it is stored at: what a
     /// rotation of the key-encryption key wraps again ([`KeyStore::replace_wrapped_key`]).
+    /// Read message by message from the stream's leader, as a rotation is rare.
     pub async fn wrapped_keys(&self) -> Result<Vec<StoredWrappedKey>, StoreError> {
-        use futures::StreamExt;
         let filter = format!("{}.dek.>", Self::PREFIX);
-        let consumer = self
-            .stream
-            .create_consumer(jetstream::consumer::pull::OrderedConfig {
-                filter_subject: filter,
-                deliver_policy: jetstream::consumer::DeliverPolicy::LastPerSubject,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| StoreError::Unavailable(e.into()))?;
-        let mut remaining = consumer.cached_info().num_pending;
-        let mut keys = Vec::with_capacity(usize::try_from(remaining).unwrap_or(0));
-        if remaining == 0 {
-            return Ok(keys);
-        }
-        let mut messages = consumer
-            .messages()
-            .await
-            .map_err(|e| StoreError::Unavailable(e.into()))?;
         let dek_prefix = format!("{}.dek.", Self::PREFIX);
-        while let Some(message) = messages.next().await {
-            let message = message.map_err(|e| StoreError::Unavailable(e.into()))?;
-            let info = message.info().map_err(StoreError::Unavailable)?;
-            let (sequence, pending) = (info.stream_sequence, info.pending);
-            if let Some(id) = message.subject.as_str().strip_prefix(&dek_prefix) {
-                keys.push(StoredWrappedKey {
-                    id: id.to_string(),
-                    sequence,
-                    wrapped_key: message.payload.clone(),
-                });
+        let mut keys = Vec::new();
+        let mut from = 0;
+        loop {
+            let message = match self
+                .stream
+                .get_first_raw_message_by_subject(&filter, from)
+                .await
+            {
+                Ok(message) => message,
+                Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => break,
+                Err(err) => return Err(StoreError::Unavailable(err.into())),
+            };
+            from = message.sequence + 1;
+            let Some(id) = message.subject.as_str().strip_prefix(&dek_prefix) else {
+                continue;
+            };
+            if message.payload.is_empty() {
+                continue;
             }
-            remaining = pending;
-            if remaining == 0 {
-                break;
-            }
+            keys.push(StoredWrappedKey {
+                id: id.to_string(),
+                sequence: message.sequence,
+                wrapped_key: message.payload.clone(),
+            });
         }
         Ok(keys)
     }
@@ -182,12 +181,29 @@ impl KeyStore {
     }
 
     /// Erases record `id`: its data key first (after which the ciphertext is noise), then the
-    /// ciphertext.
+    /// ciphertext. Each part is overwritten by an empty message: the stream keeps one
+    /// message per subject, so JetStream removes the old one. No purge right is needed, and
+    /// an erased record id is never stored again ([`KeyStore::put_new`] expects an empty
+    /// subject).
     pub async fn shred(&self, id: &str) -> Result<(), StoreError> {
+        let dek = Self::subject("dek", id);
+        match self.stream.direct_get_last_for_subject(dek).await {
+            Ok(message) if message.payload.is_empty() => return Ok(()),
+            Ok(_) => {}
+            Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => return Ok(()),
+            Err(err) => return Err(StoreError::Unavailable(err.into())),
+        }
         for part in ["dek", "sealed"] {
-            self.stream
-                .purge()
-                .filter(Self::subject(part, id))
+            let subject = Self::subject(part, id);
+            let mut headers = HeaderMap::new();
+            headers.insert(ERASED, "true");
+            let publish = PublishMessage::build()
+                .headers(headers)
+                .payload(Bytes::new());
+            self.js
+                .send_publish(subject, publish)
+                .await
+                .map_err(|e| StoreError::Unavailable(e.into()))?
                 .await
                 .map_err(|e| StoreError::Unavailable(e.into()))?;
         }

@@ -9,8 +9,13 @@
 //!
 //! [`EventStore::execute`] is the write path every service uses: load, decide, append, and on
 //! a conflict decide again on the new state. [`EventStore::follow`] is the read path of the
-//! projection: a durable pull consumer. [`Outcomes`] remembers the reply to each command so a
-//! retried request gets the first answer, refusals included.
+//! projection and the CRL publisher: the log by sequence, from a position they keep
+//! themselves. [`Outcomes`] remembers the reply to each command so a retried request gets
+//! the first answer, refusals included.
+//!
+//! [`layout`] lists every stream and consumer certflow uses and [`provision`]s them; the
+//! services only bind to what is there, so none of them needs JetStream administration
+//! rights.
 
 #![forbid(unsafe_code)]
 
@@ -18,8 +23,10 @@ mod backlog;
 mod cache;
 mod checks;
 mod crls;
+mod feed;
 mod keyindex;
 mod keystore;
+pub mod layout;
 mod locks;
 mod meta;
 mod outcomes;
@@ -30,8 +37,10 @@ mod store;
 pub use backlog::Backlog;
 pub use checks::{CheckTask, CheckTasks, ValidationChecks};
 pub use crls::{CrlStore, PublishedCrl};
+pub use feed::{Delivered, EventFeed};
 pub use keyindex::KeyIndex;
 pub use keystore::{KeyStore, StoredKey, StoredWrappedKey};
+pub use layout::{Layout, Provisioned, provision};
 pub use locks::{LockHolder, ReissueLocks, Reservation};
 pub use meta::{CommandMeta, actor_from_headers, headers, write_actor};
 pub use outcomes::Outcomes;
@@ -40,6 +49,5 @@ pub use review::{
     DocumentStore, LeaseOutcome, LeasedTask, QueueWatch, ReviewQueue, StoredDocument,
 };
 pub use store::{
-    Appended, Delivered, EventFeed, EventStore, ExecuteError, Executed, Loaded, RecordedBatch,
-    StoreConfig, StoreError,
+    Appended, EventStore, ExecuteError, Executed, Loaded, RecordedBatch, StoreConfig, StoreError,
 };

@@ -77,22 +77,23 @@ impl ReissueLocks {
     pub const STREAM: &'static str = "CERTFLOW_REISSUE_LOCKS";
     const PREFIX: &'static str = "certflow.locks";
 
-    /// Opens the stream, creating it on first use. Only each subject's last message counts.
-    pub async fn open(client: async_nats::Client, replicas: usize) -> Result<Self, StoreError> {
+    /// The stream: only each subject's last message counts.
+    pub(crate) fn stream_config() -> stream::Config {
+        stream::Config {
+            name: Self::STREAM.into(),
+            description: Some("reissue reservations per registrable domain (REI-4)".into()),
+            subjects: vec![format!("{}.>", Self::PREFIX)],
+            storage: stream::StorageType::File,
+            max_messages_per_subject: 1,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        }
+    }
+
+    /// Attaches to the stream, which `certd provision` made.
+    pub async fn attach(client: async_nats::Client) -> Result<Self, StoreError> {
         let js = jetstream::new(client);
-        let stream = js
-            .get_or_create_stream(stream::Config {
-                name: Self::STREAM.into(),
-                description: Some("reissue reservations per registrable domain (REI-4)".into()),
-                subjects: vec![format!("{}.>", Self::PREFIX)],
-                storage: stream::StorageType::File,
-                num_replicas: replicas,
-                max_messages_per_subject: 1,
-                duplicate_window: Duration::from_secs(120),
-                ..Default::default()
-            })
-            .await
-            .map_err(unavailable)?;
+        let stream = crate::layout::attach_stream(&js, Self::STREAM).await?;
         Ok(ReissueLocks { js, stream })
     }
 

@@ -33,21 +33,19 @@ impl Outcomes {
     pub const STREAM: &'static str = "CERTFLOW_OUTCOMES";
     const PREFIX: &'static str = "certflow.outcomes";
 
-    /// Opens the stream, creating it on first use.
-    pub async fn open(
-        client: async_nats::Client,
-        ttl: Duration,
-        replicas: usize,
-    ) -> Result<Self, StoreError> {
-        let (js, stream) = crate::store::latest_per_subject_stream(
-            client,
+    /// The stream: the latest reply per command, forgotten after `ttl`.
+    pub(crate) fn stream_config(ttl: Duration) -> stream::Config {
+        crate::store::latest_per_subject(
             Self::STREAM,
             "first reply of each certflow command",
             Self::PREFIX,
-            replicas,
             ttl,
         )
-        .await?;
+    }
+
+    /// Attaches to the stream, which `certd provision` made.
+    pub async fn attach(client: async_nats::Client) -> Result<Self, StoreError> {
+        let (js, stream) = crate::store::attach_latest_per_subject(client, Self::STREAM).await?;
         Ok(Outcomes { js, stream })
     }
 

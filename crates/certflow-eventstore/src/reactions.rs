@@ -1,8 +1,8 @@
 //! The feed services react to: a durable pull consumer over every certificate's events,
 //! shared by all instances of one service, acknowledged message by message.
 //!
-//! Unlike the projection's feed, which one process re-creates at its own position, this
-//! consumer is created once and kept: JetStream tracks what each service has handled, hands
+//! Unlike the projection's feed, which reads the log from its own position, this consumer
+//! is made once by `certd provision` and kept: JetStream tracks what each service has handled, hands
 //! each message to one instance, and offers it again if that instance goes away before
 //! acknowledging. Reactions decide on the certificate's current state, so a message handled
 //! twice appends nothing the second time.
@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, AckKind, consumer};
 use futures::StreamExt;
 
-use crate::store::{EventStore, RecordedBatch, StoreError, read_delivered};
+use crate::store::{EventStore, RecordedBatch, StoreConfig, StoreError, read_delivered};
 
 /// One event message for a reacting service.
 #[derive(Debug)]
@@ -71,33 +71,33 @@ impl Reactions {
     }
 }
 
-impl EventStore {
-    /// The shared durable consumer `durable` over every certificate's events, created on
-    /// first use from the start of the log. A message not acknowledged within `ack_wait`
-    /// (or the configured `redelivery_after`) is offered again.
-    pub async fn reactions(
+impl StoreConfig {
+    /// The durable consumer `durable` shares among a service's instances: every
+    /// certificate's events from the start of the log, each acknowledged once handled, and
+    /// offered again after `ack_wait` if it is not.
+    pub(crate) fn reactions_consumer(
         &self,
         durable: &str,
         ack_wait: Duration,
-    ) -> Result<Reactions, StoreError> {
-        let ack_wait = self.redelivery_after().unwrap_or(ack_wait);
-        let consumer = self
-            .stream()
-            .get_or_create_consumer(
-                durable,
-                consumer::pull::Config {
-                    durable_name: Some(durable.to_string()),
-                    description: Some(format!("certflow reactions of {durable}")),
-                    filter_subject: self.certificate_subjects(),
-                    deliver_policy: consumer::DeliverPolicy::All,
-                    ack_policy: consumer::AckPolicy::Explicit,
-                    ack_wait,
-                    max_ack_pending: 1_000,
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|err| StoreError::Unavailable(err.into()))?;
+    ) -> consumer::pull::Config {
+        consumer::pull::Config {
+            durable_name: Some(durable.to_string()),
+            description: Some(format!("certflow reactions of {durable}")),
+            filter_subject: self.certificate_subjects(),
+            deliver_policy: consumer::DeliverPolicy::All,
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait,
+            max_ack_pending: 1_000,
+            ..Default::default()
+        }
+    }
+}
+
+impl EventStore {
+    /// The messages of the shared durable consumer `durable` (a service's name), which
+    /// `certd provision` made.
+    pub async fn reactions(&self, durable: &str) -> Result<Reactions, StoreError> {
+        let consumer = crate::layout::attach_consumer(self.stream(), durable).await?;
         let messages = consumer
             .stream()
             .max_messages_per_batch(200)

@@ -63,50 +63,36 @@ impl ReviewQueue {
     /// What a task message holds.
     pub const CONTENT_TYPE: &'static str = "application/protobuf; proto=certflow.v1.ReviewTask";
 
-    /// Opens the stream and the reviewers' consumer, creating them on first use. A task not
-    /// acknowledged within `ack_wait` is offered to another reviewer.
-    pub async fn open(
-        client: async_nats::Client,
-        replicas: usize,
-        ack_wait: Duration,
-    ) -> Result<Self, StoreError> {
-        let js = jetstream::new(client.clone());
-        let stream = js
-            .get_or_create_stream(stream::Config {
-                name: Self::STREAM.into(),
-                description: Some(
-                    "review tasks for reviewers (certflow.review.v1.ReviewTask)".into(),
-                ),
-                subjects: vec![format!("{}.>", Self::PREFIX)],
-                retention: stream::RetentionPolicy::WorkQueue,
-                storage: stream::StorageType::File,
-                num_replicas: replicas,
-                duplicate_window: Duration::from_secs(120),
-                ..Default::default()
-            })
-            .await
-            .map_err(unavailable)?;
-        stream
-            .get_or_create_consumer(
-                Self::CONSUMER,
-                consumer::pull::Config {
-                    durable_name: Some(Self::CONSUMER.into()),
-                    description: Some("reviewers take tasks here".into()),
-                    ack_policy: consumer::AckPolicy::Explicit,
-                    ack_wait,
-                    max_ack_pending: -1,
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(unavailable)?;
-        Ok(ReviewQueue { client, js, stream })
+    /// The work-queue stream of tasks.
+    pub(crate) fn stream_config() -> stream::Config {
+        stream::Config {
+            name: Self::STREAM.into(),
+            description: Some("review tasks for reviewers (certflow.review.v1.ReviewTask)".into()),
+            subjects: vec![format!("{}.>", Self::PREFIX)],
+            retention: stream::RetentionPolicy::WorkQueue,
+            storage: stream::StorageType::File,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        }
     }
 
-    /// The queue as the review service made it, for reading only; fails until it exists.
+    /// The reviewers' shared consumer: a task not acknowledged within `ack_wait` is offered
+    /// to another reviewer.
+    pub(crate) fn consumer_config(ack_wait: Duration) -> consumer::pull::Config {
+        consumer::pull::Config {
+            durable_name: Some(Self::CONSUMER.into()),
+            description: Some("reviewers take tasks here".into()),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait,
+            max_ack_pending: -1,
+            ..Default::default()
+        }
+    }
+
+    /// Attaches to the queue, which `certd provision` made.
     pub async fn attach(client: async_nats::Client) -> Result<Self, StoreError> {
         let js = jetstream::new(client.clone());
-        let stream = js.get_stream(Self::STREAM).await.map_err(unavailable)?;
+        let stream = crate::layout::attach_stream(&js, Self::STREAM).await?;
         Ok(ReviewQueue { client, js, stream })
     }
 
@@ -138,11 +124,7 @@ impl ReviewQueue {
     /// Takes up to `max` waiting tasks at once, waiting at most `wait` for the first; each is
     /// leased until settled or until the ack wait passes.
     pub async fn take(&self, max: usize, wait: Duration) -> Result<Vec<LeasedTask>, StoreError> {
-        let consumer: consumer::PullConsumer = self
-            .stream
-            .get_consumer(Self::CONSUMER)
-            .await
-            .map_err(unavailable)?;
+        let consumer = crate::layout::attach_consumer(&self.stream, Self::CONSUMER).await?;
         let batch = consumer
             .fetch()
             .max_messages(max)
@@ -263,8 +245,9 @@ impl ReviewQueue {
 }
 
 /// Where documents' bytes are kept: JetStream object store buckets. Uploads are staged in
-/// `certflow-uploads` (kept an hour at most) by the gateway; the review service copies the
-/// ones it records into `certflow-documents`, which the gateway only reads.
+/// `certflow-uploads` by the gateway and expire after an hour; the review service copies the
+/// ones it records into `certflow-documents`, which the gateway only reads. Nothing is
+/// deleted by a service: deleting takes a purge, a right only the operator has.
 #[derive(Clone)]
 pub struct DocumentStore {
     bucket: object_store::ObjectStore,
@@ -292,65 +275,42 @@ impl DocumentStore {
     /// How long an upload is kept if nothing records or deletes it.
     pub const UPLOAD_MAX_AGE: Duration = Duration::from_secs(3600);
 
-    /// Opens both buckets, creating them on first use: `(documents, uploads)`.
-    pub async fn open(
-        client: async_nats::Client,
-        replicas: usize,
-    ) -> Result<(Self, Self), StoreError> {
-        let js = jetstream::new(client);
-        let documents = Self::get_or_create(
-            &js,
-            Self::DOCUMENTS,
-            "stamped documents of revocations",
-            Duration::ZERO,
-            replicas,
-        )
-        .await?;
-        let uploads = Self::get_or_create(
-            &js,
-            Self::UPLOADS,
-            "uploaded documents waiting to be judged",
-            Self::UPLOAD_MAX_AGE,
-            replicas,
-        )
-        .await?;
-        Ok((documents, uploads))
-    }
-
-    async fn get_or_create(
-        js: &jetstream::Context,
+    /// The stream behind bucket `bucket`, as JetStream's object store lays it out.
+    pub(crate) fn stream_config(
         bucket: &str,
         description: &str,
         max_age: Duration,
-        replicas: usize,
-    ) -> Result<Self, StoreError> {
-        if let Ok(bucket) = js.get_object_store(bucket).await {
-            return Ok(DocumentStore { bucket });
+    ) -> stream::Config {
+        stream::Config {
+            name: format!("OBJ_{bucket}"),
+            description: Some(description.into()),
+            subjects: vec![format!("$O.{bucket}.C.>"), format!("$O.{bucket}.M.>")],
+            max_age,
+            storage: stream::StorageType::File,
+            discard: stream::DiscardPolicy::New,
+            allow_rollup: true,
+            allow_direct: true,
+            ..Default::default()
         }
-        let bucket = js
-            .create_object_store(object_store::Config {
-                bucket: bucket.into(),
-                description: Some(description.into()),
-                max_age,
-                num_replicas: replicas,
-                ..Default::default()
-            })
-            .await
-            .map_err(unavailable)?;
-        Ok(DocumentStore { bucket })
     }
 
-    /// Binds to an existing bucket (the review service creates them); fails until it exists.
+    /// Attaches to bucket `bucket`, which `certd provision` made.
     pub async fn attach(client: async_nats::Client, bucket: &str) -> Result<Self, StoreError> {
-        let bucket = jetstream::new(client)
-            .get_object_store(bucket)
-            .await
-            .map_err(unavailable)?;
+        let js = jetstream::new(client);
+        crate::layout::attach_stream(&js, &format!("OBJ_{bucket}")).await?;
+        let bucket = js.get_object_store(bucket).await.map_err(unavailable)?;
         Ok(DocumentStore { bucket })
     }
 
-    /// Stores `content` under `name`.
+    /// Stores `content` under `name`, unless something is stored there already. Names are
+    /// never reused (uploads get fresh ones), so what is there is this content: overwriting
+    /// it would need a purge of the old chunks, which no service may do.
     pub async fn put(&self, name: &str, content: &[u8]) -> Result<(), StoreError> {
+        match self.bucket.info(name).await {
+            Ok(_) => return Ok(()),
+            Err(err) if err.kind() == object_store::InfoErrorKind::NotFound => {}
+            Err(err) => return Err(unavailable(err)),
+        }
         let mut reader = content;
         self.bucket
             .put(name, &mut reader)
@@ -379,14 +339,5 @@ impl DocumentStore {
             content: Bytes::from(content),
             sha256,
         }))
-    }
-
-    /// Removes the document stored under `name`.
-    pub async fn delete(&self, name: &str) -> Result<(), StoreError> {
-        match self.bucket.delete(name).await {
-            Ok(()) => Ok(()),
-            Err(err) if err.kind() == object_store::DeleteErrorKind::NotFound => Ok(()),
-            Err(err) => Err(unavailable(err)),
-        }
     }
 }

@@ -4,13 +4,13 @@ use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer, message::PublishMessage, stream};
+use async_nats::jetstream::{self, message::PublishMessage, stream};
 use async_nats::{HeaderMap, header};
 use bytes::Bytes;
 use certflow_domain::{CertificateId, Event, State, Timestamp, replay};
 use certflow_proto::convert::{ConvertError, decode_batch, encode_batch};
 use certflow_telemetry::instruments;
-use futures::{FutureExt, StreamExt};
+
 use opentelemetry::KeyValue;
 use tracing::{Instrument, debug, info_span, warn};
 
@@ -66,6 +66,29 @@ impl Default for StoreConfig {
     }
 }
 
+impl StoreConfig {
+    /// The events stream: one subject per certificate, kept for ever, never purged.
+    pub(crate) fn events_stream(&self) -> stream::Config {
+        stream::Config {
+            name: self.stream.clone(),
+            description: Some("certflow domain events, one subject per aggregate".into()),
+            subjects: vec![format!("{}.>", self.subject_prefix)],
+            storage: stream::StorageType::File,
+            num_replicas: self.replicas,
+            duplicate_window: self.duplicate_window,
+            allow_direct: true,
+            deny_delete: true,
+            deny_purge: true,
+            ..Default::default()
+        }
+    }
+
+    /// Every certificate's events, as one subject filter.
+    pub(crate) fn certificate_subjects(&self) -> String {
+        format!("{}.certificate.>", self.subject_prefix)
+    }
+}
+
 /// What went wrong talking to the event log.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -78,6 +101,18 @@ pub enum StoreError {
     /// The request id was used already, for a command on another certificate.
     #[error("this request id was used for another command; send a new one")]
     RequestIdReused,
+    /// A stream or consumer is missing: `certd provision` has not been run.
+    #[error(
+        "JetStream resource {0} does not exist: run `certd provision` as the NATS operator first"
+    )]
+    NotProvisioned(String),
+    /// Provisioning could not create or update a resource.
+    #[error("cannot provision {resource}: {source}")]
+    Provision {
+        resource: String,
+        #[source]
+        source: async_nats::Error,
+    },
     /// A stored message could not be read back as events.
     #[error("message {sequence} holds unreadable events: {source}")]
     Corrupt {
@@ -158,25 +193,14 @@ impl std::fmt::Debug for EventStore {
 }
 
 impl EventStore {
-    /// Opens the events stream, creating it on first use.
-    pub async fn open(client: async_nats::Client, config: StoreConfig) -> Result<Self, StoreError> {
+    /// Attaches to the events stream, which `certd provision` made.
+    pub async fn attach(
+        client: async_nats::Client,
+        config: StoreConfig,
+    ) -> Result<Self, StoreError> {
         let mut js = jetstream::new(client);
         js.set_timeout(config.request_timeout);
-        let stream = js
-            .get_or_create_stream(stream::Config {
-                name: config.stream.clone(),
-                description: Some("certflow domain events, one subject per aggregate".into()),
-                subjects: vec![format!("{}.>", config.subject_prefix)],
-                storage: stream::StorageType::File,
-                num_replicas: config.replicas,
-                duplicate_window: config.duplicate_window,
-                allow_direct: true,
-                deny_delete: true,
-                deny_purge: true,
-                ..Default::default()
-            })
-            .await
-            .map_err(StoreError::unavailable)?;
+        let stream = crate::layout::attach_stream(&js, &config.stream).await?;
         Ok(EventStore {
             js,
             stream,
@@ -191,11 +215,15 @@ impl EventStore {
     }
 
     pub(crate) fn certificate_subjects(&self) -> String {
-        format!("{}.certificate.>", self.config.subject_prefix)
+        self.config.certificate_subjects()
     }
 
     pub(crate) fn stream(&self) -> &stream::Stream {
         &self.stream
+    }
+
+    pub(crate) fn client(&self) -> async_nats::Client {
+        self.js.client()
     }
 
     pub(crate) fn subject_prefix(&self) -> &str {
@@ -228,7 +256,7 @@ impl EventStore {
         Ok(batches)
     }
 
-    fn parse(
+    pub(crate) fn parse(
         &self,
         message: &jetstream::message::StreamMessage,
     ) -> Result<RecordedBatch, StoreError> {
@@ -500,104 +528,35 @@ impl EventStore {
             .map_err(StoreError::unavailable)?;
         Ok(info.state.last_sequence)
     }
-
-    /// Follows every certificate's events after `after_sequence` through the durable pull
-    /// consumer `durable`, re-created at that position so the caller's own record of what
-    /// it applied is the only truth about where to resume. Each follower that keeps its own
-    /// state (a projection replica) has its own durable; one left unused for a day is
-    /// removed by the server, and re-created here when its follower returns.
-    pub async fn follow(
-        &self,
-        durable: &str,
-        after_sequence: u64,
-    ) -> Result<EventFeed, StoreError> {
-        match self.stream.delete_consumer(durable).await {
-            Ok(_) => {}
-            Err(err) if is_not_found(&err) => {}
-            Err(err) => return Err(StoreError::unavailable(err)),
-        }
-        self.feed(
-            Some(durable),
-            after_sequence,
-            Duration::from_secs(24 * 3600),
-        )
-        .await
-    }
-
-    /// Follows every certificate's events from the start through a consumer of this
-    /// follower's own that the server removes once the follower is gone: for followers that
-    /// rebuild what they know from the whole log on each start (the CRL publisher), so that
-    /// any number of them can run.
-    pub async fn follow_from_start(&self) -> Result<EventFeed, StoreError> {
-        self.feed(None, 0, Duration::from_secs(60)).await
-    }
-
-    async fn feed(
-        &self,
-        durable: Option<&str>,
-        after_sequence: u64,
-        inactive_threshold: Duration,
-    ) -> Result<EventFeed, StoreError> {
-        let deliver_policy = if after_sequence == 0 {
-            consumer::DeliverPolicy::All
-        } else {
-            consumer::DeliverPolicy::ByStartSequence {
-                start_sequence: after_sequence + 1,
-            }
-        };
-        let consumer = self
-            .stream
-            .create_consumer(consumer::pull::Config {
-                durable_name: durable.map(str::to_string),
-                description: Some("certflow log follower".into()),
-                filter_subject: self.certificate_subjects(),
-                deliver_policy,
-                ack_policy: consumer::AckPolicy::All,
-                ack_wait: Duration::from_secs(30),
-                max_ack_pending: 20_000,
-                inactive_threshold,
-                ..Default::default()
-            })
-            .await
-            .map_err(StoreError::unavailable)?;
-        let messages = consumer
-            .stream()
-            .max_messages_per_batch(1_000)
-            .messages()
-            .await
-            .map_err(StoreError::unavailable)?;
-        Ok(EventFeed {
-            messages,
-            subject_prefix: self.config.subject_prefix.clone(),
-        })
-    }
 }
 
-/// Opens (creating on first use) a stream that keeps the latest message of each subject:
-/// the shape of the outcomes, key and CRL stores. `max_age` zero keeps messages forever.
-pub(crate) async fn latest_per_subject_stream(
-    client: async_nats::Client,
+/// A stream that keeps the latest message of each subject: the shape of the outcomes, key
+/// and CRL stores. `max_age` zero keeps messages for ever.
+pub(crate) fn latest_per_subject(
     name: &str,
     description: &str,
     prefix: &str,
-    replicas: usize,
     max_age: Duration,
+) -> stream::Config {
+    stream::Config {
+        name: name.into(),
+        description: Some(description.into()),
+        subjects: vec![format!("{prefix}.>")],
+        storage: stream::StorageType::File,
+        max_age,
+        max_messages_per_subject: 1,
+        allow_direct: true,
+        ..Default::default()
+    }
+}
+
+/// Binds to one of the streams [`latest_per_subject`] describes.
+pub(crate) async fn attach_latest_per_subject(
+    client: async_nats::Client,
+    name: &str,
 ) -> Result<(jetstream::Context, stream::Stream), StoreError> {
     let js = jetstream::new(client);
-    let stream = js
-        .get_or_create_stream(stream::Config {
-            name: name.into(),
-            description: Some(description.into()),
-            subjects: vec![format!("{prefix}.>")],
-            storage: stream::StorageType::File,
-            num_replicas: replicas,
-            max_age,
-            max_messages_per_subject: 1,
-            allow_direct: true,
-            ..Default::default()
-        })
-        .await
-        .map_err(StoreError::unavailable)?;
+    let stream = crate::layout::attach_stream(&js, name).await?;
     Ok((js, stream))
 }
 
@@ -613,14 +572,6 @@ pub(crate) fn is_wrong_last_sequence(err: &jetstream::context::PublishError) -> 
                 WRONG_LAST_SEQUENCE | WRONG_LAST_SEQUENCE_CLUSTERED
             )
         })
-}
-
-fn is_not_found(err: &stream::ConsumerError) -> bool {
-    matches!(
-        err.kind(),
-        stream::ConsumerErrorKind::JetStream(ref js)
-            if js.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND
-    )
 }
 
 fn offset_to_timestamp(time: async_nats::datetime::DateTime) -> Timestamp {
@@ -657,90 +608,6 @@ impl RecordedBatch {
             events,
         })
     }
-}
-
-/// One message of the feed; acknowledging it acknowledges every earlier one too.
-#[derive(Debug)]
-pub struct Delivered {
-    /// Stream sequence of the message.
-    pub sequence: u64,
-    /// The batch, or why it could not be read.
-    pub batch: Result<RecordedBatch, StoreError>,
-    message: jetstream::Message,
-}
-
-impl Delivered {
-    /// Acknowledges this message and, the consumer acking all, every one before it. Call it
-    /// only once their effects are durable.
-    pub async fn ack(&self) -> Result<(), StoreError> {
-        self.message.ack().await.map_err(StoreError::Unavailable)
-    }
-}
-
-/// Events after a position, in stream order, from a durable pull consumer.
-pub struct EventFeed {
-    messages: consumer::pull::Stream,
-    subject_prefix: String,
-}
-
-impl std::fmt::Debug for EventFeed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventFeed").finish_non_exhaustive()
-    }
-}
-
-impl EventFeed {
-    /// Waits for the next message, then takes up to `max` messages: those already here,
-    /// and, while the consumer says more are pending (a catch-up or a rebuild), those that
-    /// arrive within a moment, so a consumer applies them in few durable writes.
-    pub async fn next_chunk(&mut self, max: usize) -> Option<Result<Vec<Delivered>, StoreError>> {
-        /// How long a chunk waits for messages the consumer says are on their way.
-        const TOP_UP: Duration = Duration::from_millis(5);
-        let first = match self.messages.next().await? {
-            Ok(message) => message,
-            Err(err) => return Some(Err(StoreError::unavailable(err))),
-        };
-        let mut pending = pending_after(&first);
-        let mut chunk = vec![self.delivered(first)];
-        while chunk.len() < max {
-            let next = match self.messages.next().now_or_never() {
-                Some(next) => next,
-                None if pending > 0 => {
-                    match tokio::time::timeout(TOP_UP, self.messages.next()).await {
-                        Ok(next) => next,
-                        Err(_) => break,
-                    }
-                }
-                None => break,
-            };
-            match next {
-                Some(Ok(message)) => {
-                    pending = pending_after(&message);
-                    chunk.push(self.delivered(message));
-                }
-                Some(Err(err)) => {
-                    warn!(error = %err, "event feed hiccup; continuing with what arrived");
-                    break;
-                }
-                None => break,
-            }
-        }
-        Some(chunk.into_iter().collect())
-    }
-
-    fn delivered(&self, message: jetstream::Message) -> Result<Delivered, StoreError> {
-        let (sequence, batch) = read_delivered(&message, &self.subject_prefix)?;
-        Ok(Delivered {
-            sequence,
-            batch,
-            message,
-        })
-    }
-}
-
-/// How many messages the consumer had left to deliver after `message`.
-fn pending_after(message: &jetstream::Message) -> u64 {
-    message.info().map_or(0, |info| info.pending)
 }
 
 /// A consumer's message as its stream sequence and batch (or why the batch is unreadable).

@@ -14,7 +14,10 @@ fn holder(n: usize) -> LockHolder {
 
 async fn locks(nats: &NatsServer) -> ReissueLocks {
     let client = nats.connect_as(None).await.expect("client");
-    ReissueLocks::open(client, 1).await.expect("stream")
+    certflow_eventstore::provision(client.clone(), &Default::default())
+        .await
+        .expect("provision");
+    ReissueLocks::attach(client).await.expect("stream")
 }
 
 #[tokio::test]

@@ -6,7 +6,9 @@ use certflow_domain::{
     Actor, Brand, CertificateId, CertificateIssued, CertificateRevoked, Event, KeyAlgorithm, Level,
     RevocationCause, RevocationReason, Role, Status, Timestamp,
 };
-use certflow_eventstore::{CommandMeta, EventStore, Outcomes, StoreConfig, StoreError};
+use certflow_eventstore::{
+    CommandMeta, EventStore, Layout, Outcomes, StoreConfig, StoreError, provision,
+};
 use certflow_testkit::NatsServer;
 
 fn actor() -> Actor {
@@ -46,9 +48,22 @@ fn revoked() -> Event {
     })
 }
 
-async fn open(nats: &NatsServer, config: StoreConfig) -> EventStore {
+/// A client of `nats` once every stream of `layout` is provisioned.
+async fn provisioned(nats: &NatsServer, layout: &Layout) -> async_nats::Client {
     let client = async_nats::connect(nats.url()).await.expect("connect");
-    EventStore::open(client, config).await.expect("open store")
+    provision(client.clone(), layout).await.expect("provision");
+    client
+}
+
+async fn open(nats: &NatsServer, config: StoreConfig) -> EventStore {
+    let layout = Layout {
+        store: config.clone(),
+        ..Layout::default()
+    };
+    let client = provisioned(nats, &layout).await;
+    EventStore::attach(client, config)
+        .await
+        .expect("open store")
 }
 
 #[tokio::test]
@@ -222,10 +237,12 @@ async fn execute_decides_again_after_losing_a_race() {
 #[tokio::test]
 async fn outcomes_keep_the_first_reply() {
     let nats = NatsServer::start().expect("nats");
-    let client = async_nats::connect(nats.url()).await.expect("connect");
-    let outcomes = Outcomes::open(client, Duration::from_secs(60), 1)
-        .await
-        .expect("bucket");
+    let layout = Layout {
+        outcome_ttl: Duration::from_secs(60),
+        ..Layout::default()
+    };
+    let client = provisioned(&nats, &layout).await;
+    let outcomes = Outcomes::attach(client).await.expect("bucket");
     let command = CommandMeta::for_request("r", "c", actor()).command_id;
     assert_eq!(outcomes.get(&command).await.expect("get"), None);
     let first = outcomes
@@ -244,8 +261,8 @@ async fn outcomes_keep_the_first_reply() {
 async fn key_store_keeps_the_first_record_and_shreds_it() {
     use certflow_eventstore::{KeyStore, StoredKey};
     let nats = NatsServer::start().expect("nats");
-    let client = async_nats::connect(nats.url()).await.expect("connect");
-    let keys = KeyStore::open(client, 1).await.expect("key store");
+    let client = provisioned(&nats, &Layout::default()).await;
+    let keys = KeyStore::attach(client).await.expect("key store");
     let record = StoredKey {
         wrapped_key: "wrapped".into(),
         sealed: "sealed".into(),

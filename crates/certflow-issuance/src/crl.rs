@@ -23,6 +23,13 @@ use certflow_proto::v1::{GetCrlRequest, GetCrlResponse};
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
+/// Records that every revocation up to stream sequence `sequence` is on a stored CRL.
+fn covered(sequence: u64) {
+    certflow_telemetry::instruments()
+        .crl_covered_sequence
+        .record(sequence, &[]);
+}
+
 /// How CRLs are made.
 #[derive(Debug, Clone)]
 pub struct CrlConfig {
@@ -180,6 +187,9 @@ impl CrlPublisher {
                         }
                         deadline =
                             (!dirty.is_empty()).then(|| Instant::now() + self.config.debounce);
+                        if dirty.is_empty() {
+                            covered(applied);
+                        }
                     }
                     chunk = feed.next_chunk(1_000) => match chunk {
                         Some(Ok(chunk)) => {
@@ -203,13 +213,11 @@ impl CrlPublisher {
                                     }
                                 }
                             }
-                            if let Some(last) = chunk.last()
-                                && let Err(err) = last.ack().await
-                            {
-                                warn!(error = %err, "CRL publisher could not acknowledge");
-                            }
                             if !dirty.is_empty() && deadline.is_none() {
                                 deadline = Some(Instant::now() + self.config.debounce);
+                            }
+                            if dirty.is_empty() && applied >= replay_until {
+                                covered(applied);
                             }
                         }
                         Some(Err(err)) => {
@@ -226,9 +234,8 @@ impl CrlPublisher {
         }
     }
 
-    /// Follows the log from its start through a consumer of this publisher's own (every
-    /// instance of the issuance service runs one); also returns the log's last sequence at
-    /// that moment.
+    /// Follows the log from its start (every instance of the issuance service runs its own
+    /// publisher); also returns the log's last sequence at that moment.
     /// `None` on shutdown.
     async fn follow(
         &self,
@@ -238,7 +245,7 @@ impl CrlPublisher {
         loop {
             let attempt = async {
                 let last = self.store.last_sequence().await?;
-                let feed = self.store.follow_from_start().await?;
+                let feed = self.store.follow(0).await?;
                 Ok::<_, StoreError>((feed, last))
             };
             match attempt.await {
@@ -253,8 +260,8 @@ impl CrlPublisher {
         }
     }
 
-    /// Erases a deleted certificate's private key (crypto-shredding). Erasing twice is
-    /// harmless, so a replay of the log after a restart does no damage.
+    /// Erases a deleted certificate's private key (crypto-shredding). A key erased already
+    /// (a replay of the log after a restart, another instance) is left as it is.
     async fn shred(&self, key_id: &str) {
         if let Err(err) = self.keys.shred(key_id).await {
             error!(%key_id, error = %err, "could not erase a deleted certificate's key");

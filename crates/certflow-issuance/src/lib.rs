@@ -77,8 +77,8 @@ impl IssuanceService {
         signing: Signing,
         crl_config: CrlConfig,
     ) -> Result<Self, IssuanceError> {
-        let crls = CrlStore::open(client.clone(), 1).await?;
-        let keys = KeyIndex::open(client.clone(), runtime.store.replicas()).await?;
+        let crls = CrlStore::attach(client.clone()).await?;
+        let keys = KeyIndex::attach(client.clone()).await?;
         let publisher = CrlPublisher {
             ca: signing.ca.clone(),
             crls: crls.clone(),

@@ -1,18 +1,19 @@
 //! The projection service: folds the event log into sled and answers queries.
 //!
-//! A durable pull consumer delivers every certificate's events in stream order. Each chunk
-//! of messages is applied in one sled transaction that also stores the last applied stream
-//! sequence; sled is flushed, and only then is the chunk acknowledged. The certificate state
-//! comes from the domain's own `evolve`, so reads and writes agree on what events mean.
+//! The event store's feed delivers every certificate's events in stream order, read by
+//! sequence from the log. Each chunk of messages is applied in one sled transaction that also
+//! stores the last applied stream sequence, and sled is flushed before the next position
+//! counts. The certificate state comes from the domain's own `evolve`, so reads and writes
+//! agree on what events mean.
 //!
-//! The sled database is the projection's only record of where it is: on start the consumer
-//! is re-created just after the last applied sequence, so a wiped or rebuilt database
-//! replays the whole log and reaches the same state. A database that cannot be read is
+//! The sled database is the projection's only record of where it is: the feed starts just
+//! after the last applied sequence, so a wiped or rebuilt database replays the whole log and
+//! reaches the same state. A database that cannot be read is
 //! moved aside (`<dir>.damaged-<time>`) and replaced the same way. Messages at or below a certificate's
 //! last applied sequence are skipped, so redelivery changes nothing.
 //!
 //! Queries arrive on `certflow.query.>` (queue group `projection`). Each replica (its own
-//! database and durable consumer) joins the group only once it has applied the log it found
+//! database and position) joins the group only once it has applied the log it found
 //! at start-up, so a replica that is still replaying never answers for the others: a new
 //! replica catches up, then takes its share of the queries. Until then it reports itself not
 //! ready on `/readyz`; with no replica caught up the gateway's gRPC health says so.
@@ -57,8 +58,6 @@ pub enum ProjectionError {
 pub struct ProjectionConfig {
     /// Directory of the sled database.
     pub db_path: PathBuf,
-    /// Name of the durable consumer; one per projection replica.
-    pub durable: String,
     /// Wipe the database first and replay the whole log.
     pub rebuild: bool,
     /// Where the projection says whether it has caught up.
@@ -136,7 +135,6 @@ const CHUNK: usize = 1_000;
 pub struct ProjectionService {
     db: ProjectionDb,
     store: EventStore,
-    durable: String,
     feed: EventFeed,
     client: async_nats::Client,
     progress: Arc<Progress>,
@@ -164,11 +162,10 @@ impl ProjectionService {
             start_sequence,
             config.readiness.clone(),
         ));
-        let feed = store.follow(&config.durable, applied).await?;
+        let feed = store.follow(applied).await?;
         Ok(ProjectionService {
             db,
             store: store.clone(),
-            durable: config.durable.clone(),
             feed,
             client,
             progress,
@@ -185,7 +182,6 @@ impl ProjectionService {
         let ProjectionService {
             db,
             store,
-            durable,
             feed,
             client,
             progress,
@@ -194,7 +190,6 @@ impl ProjectionService {
         let applier = Applier {
             db,
             store,
-            durable,
             progress,
         };
         tokio::join!(applier.run(feed, shutdown), queries);
@@ -277,16 +272,14 @@ fn set_aside_path(path: &Path) -> PathBuf {
 struct Applier {
     db: ProjectionDb,
     store: EventStore,
-    durable: String,
     progress: Arc<Progress>,
 }
 
 impl Applier {
-    /// The consumer loop: one explicit loop over chunks, errors and shutdown. A reader task
-    /// receives and decodes the next chunk while this one is applied. After any failure the
-    /// feed is re-created just after what sled holds: the consumer acknowledges everything
-    /// up to the message it is told about, so carrying on past a chunk that was not applied
-    /// would lose it.
+    /// The applying loop: one explicit loop over chunks, errors and shutdown. A reader task
+    /// reads and decodes the next chunk while this one is applied. After any failure the
+    /// feed starts again just after what sled holds, so a chunk that was not applied is read
+    /// again.
     async fn run(self, feed: EventFeed, shutdown: CancellationToken) {
         let mut backoff = Duration::from_millis(100);
         let mut feed = Some(feed);
@@ -311,8 +304,8 @@ impl Applier {
                     None => break "the event feed ended".to_string(),
                 }
             };
-            // Chunks read ahead of the failure are dropped unacknowledged: the new feed
-            // starts after what sled holds, so they come again.
+            // Chunks read ahead of the failure are dropped: the new feed starts after what
+            // sled holds, so they come again.
             reader.abort();
             warn!(error = %failure, ?backoff, "projection resumes from its database");
             loop {
@@ -322,11 +315,7 @@ impl Applier {
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(5));
                 let resumed = match self.db.applied_sequence() {
-                    Ok(applied) => self
-                        .store
-                        .follow(&self.durable, applied)
-                        .await
-                        .map_err(|e| e.to_string()),
+                    Ok(applied) => self.store.follow(applied).await.map_err(|e| e.to_string()),
                     Err(err) => Err(err.to_string()),
                 };
                 match resumed {
@@ -359,7 +348,6 @@ impl Applier {
             "chunk applied"
         );
         if let Some(last) = chunk.last() {
-            last.ack().await?;
             self.progress.applied(last.sequence);
         }
         Ok(())

@@ -105,9 +105,8 @@ impl ReissueService {
         runtime: CommandRuntime,
         config: ReissueConfig,
     ) -> Result<Self, ReissueError> {
-        let replicas = runtime.store.replicas();
-        let locks = ReissueLocks::open(client.clone(), replicas).await?;
-        let keys = KeyIndex::open(client.clone(), replicas).await?;
+        let locks = ReissueLocks::attach(client.clone()).await?;
+        let keys = KeyIndex::attach(client.clone()).await?;
         let issuance = BusClient::new(client.clone(), config.request_timeout);
         let responder = Responder::bind(client, subjects::REISSUE, SERVICE).await?;
         Ok(ReissueService {
@@ -130,7 +129,6 @@ impl ReissueService {
             run_reactions(
                 shared.runtime.store.clone(),
                 SERVICE,
-                Duration::from_secs(60),
                 16,
                 shutdown.clone(),
                 move |batch| react(shared.clone(), batch),

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use certflow_bus::{
-    CancellationToken, CommandRuntime, Request, Responder, code, command_meta, decode_request,
+    CancellationToken, CommandRuntime, Request, Responder, command_meta, decode_request,
     not_available, reaction_meta, refused, response, run_reactions, subjects, unavailable,
 };
 use certflow_domain::review::{
@@ -95,15 +95,16 @@ pub struct ReviewService {
 }
 
 impl ReviewService {
-    /// Opens the review queue and document store and subscribes to the service's commands.
+    /// Attaches to the review queue and document store and subscribes to the service's
+    /// commands.
     pub async fn bind(
         client: async_nats::Client,
         runtime: CommandRuntime,
         config: ReviewConfig,
     ) -> Result<Self, ReviewError> {
-        let replicas = runtime.store.replicas();
-        let queue = ReviewQueue::open(client.clone(), replicas, config.ack_wait).await?;
-        let (documents, uploads) = DocumentStore::open(client.clone(), replicas).await?;
+        let queue = ReviewQueue::attach(client.clone()).await?;
+        let documents = DocumentStore::attach(client.clone(), DocumentStore::DOCUMENTS).await?;
+        let uploads = DocumentStore::attach(client.clone(), DocumentStore::UPLOADS).await?;
         let responder = Responder::bind(client, subjects::REVIEW, SERVICE).await?;
         Ok(ReviewService {
             shared: Shared {
@@ -125,7 +126,6 @@ impl ReviewService {
             run_reactions(
                 shared.runtime.store.clone(),
                 SERVICE,
-                Duration::from_secs(30),
                 32,
                 shutdown.clone(),
                 move |batch| react(shared.clone(), batch),
@@ -402,7 +402,9 @@ fn review_task(
 
 /// REV-12: judges a staged upload by its content and records it. A recorded document is
 /// copied into the documents bucket before its event is appended, so a recorded document is
-/// always there to read; the upload, and a copy that was not recorded, are deleted.
+/// always there to read. The upload expires with its bucket's age limit; a copy that was not
+/// recorded after all (the rules refused between the preview and the append) is left
+/// unreferenced, as deleting takes a purge right no service has.
 async fn upload_document(shared: &Shared, request: Request) -> Reply {
     let parsed = decode_request::<StagedDocumentUpload>(&request).and_then(|req| {
         let meta = command_meta(&req.request_id, request.headers.as_ref())?;
@@ -415,7 +417,6 @@ async fn upload_document(shared: &Shared, request: Request) -> Reply {
         Err(err) => return refused(&err),
     };
     if let Some(first) = shared.runtime.first_outcome(&meta).await {
-        discard(&shared.uploads, &object).await;
         return first;
     }
     let stored = match shared.uploads.get(&object, MAX_DOCUMENT_BYTES).await {
@@ -439,41 +440,23 @@ async fn upload_document(shared: &Shared, request: Request) -> Reply {
     });
     // A document the rules refuse as things stand is never copied.
     if let Err(refusal) = shared.runtime.preview(&meta, &id, &command).await {
-        if is_definite(&refusal) {
-            discard(&shared.uploads, &object).await;
-        }
         return refusal;
     }
     // Only a document that can be recorded is copied.
     if fits && let Err(err) = shared.documents.put(&object, &stored.content).await {
         return unavailable(err.to_string());
     }
-    let mut kept = false;
-    let reply = shared
+    shared
         .runtime
         .run(
             &meta,
             &id,
             |state, ctx| Ok(decide(state, &command, ctx)?),
-            |cert, now| {
-                kept = cert
-                    .revocation
-                    .as_ref()
-                    .and_then(|r| r.document.as_ref())
-                    .is_some_and(|d| d.object == object);
-                UploadRevocationDocumentResponse {
-                    certificate: Some(certificate_to_proto(cert, now)),
-                }
+            |cert, now| UploadRevocationDocumentResponse {
+                certificate: Some(certificate_to_proto(cert, now)),
             },
         )
-        .await;
-    if is_definite(&reply) {
-        discard(&shared.uploads, &object).await;
-        if fits && !kept {
-            discard(&shared.documents, &object).await;
-        }
-    }
-    reply
+        .await
 }
 
 /// The format of `content`, judged by its bytes, if it is one a document may have.
@@ -484,24 +467,6 @@ pub fn sniff(content: &[u8]) -> Option<DocumentFormat> {
         "image/png" => Some(DocumentFormat::Png),
         "application/pdf" => Some(DocumentFormat::Pdf),
         _ => None,
-    }
-}
-
-async fn discard(bucket: &DocumentStore, object: &str) {
-    if let Err(err) = bucket.delete(object).await {
-        warn!(error = %err, object, "could not delete an unrecorded document");
-    }
-}
-
-/// Whether the reply is a final answer (not a failure to know).
-fn is_definite(reply: &Reply) -> bool {
-    match &reply.outcome {
-        Some(Outcome::Response(_)) => true,
-        Some(Outcome::Refusal(refusal)) => !matches!(
-            refusal.code,
-            code::UNAVAILABLE | code::INTERNAL | code::ABORTED
-        ),
-        None => false,
     }
 }
 

@@ -14,8 +14,6 @@
 
 #![forbid(unsafe_code)]
 
-use std::time::Duration;
-
 use certflow_bus::{
     CancellationToken, CommandRuntime, Request, Responder, command_meta, decode_request,
     not_available, reaction_meta, refused, run_reactions, subjects, unavailable,
@@ -60,7 +58,7 @@ impl RevocationService {
         client: async_nats::Client,
         runtime: CommandRuntime,
     ) -> Result<Self, RevocationError> {
-        let keys = KeyIndex::open(client.clone(), runtime.store.replicas()).await?;
+        let keys = KeyIndex::attach(client.clone()).await?;
         let responder = Responder::bind(client, subjects::REVOCATION, "revocation").await?;
         Ok(RevocationService {
             runtime,
@@ -76,7 +74,6 @@ impl RevocationService {
         let reactions = run_reactions(
             self.runtime.store.clone(),
             SERVICE,
-            Duration::from_secs(30),
             32,
             shutdown.clone(),
             move |batch| react(runtime.clone(), keys.clone(), batch),

@@ -29,6 +29,9 @@ pub struct Instruments {
     pub reactions: Counter<u64>,
     /// The last stream sequence the projection has applied and flushed.
     pub projection_applied_sequence: Gauge<u64>,
+    /// The last stream sequence whose revocations this process's CRL publisher has put on
+    /// signed, stored CRLs.
+    pub crl_covered_sequence: Gauge<u64>,
     /// Review tasks waiting in `REVIEW_QUEUE`.
     pub review_queue_depth: Gauge<u64>,
     /// Domain-ownership probes by `method` (`dns`, `file`) and `outcome` (`found`,
@@ -85,6 +88,10 @@ pub fn instruments() -> &'static Instruments {
             projection_applied_sequence: meter
                 .u64_gauge("certflow.projection.applied_sequence")
                 .with_description("last stream sequence applied and flushed by the projection")
+                .build(),
+            crl_covered_sequence: meter
+                .u64_gauge("certflow.crl.covered_sequence")
+                .with_description("last stream sequence whose revocations are on published CRLs")
                 .build(),
             review_queue_depth: meter
                 .u64_gauge("certflow.review.queue_depth")

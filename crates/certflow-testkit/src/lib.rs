@@ -128,6 +128,12 @@ impl NatsUsers {
             .collect()
     }
 
+    /// The operator's password, for provisioning.
+    pub fn operator(&self) -> Option<certd::Password> {
+        self.password("operator")
+            .map(|password| certd::Password(password.to_string()))
+    }
+
     /// Each service's password, for a [`Config`].
     pub fn of_services(&self) -> std::collections::HashMap<Service, certd::Password> {
         Service::ALL
@@ -242,11 +248,13 @@ impl NatsServer {
         &self.users
     }
 
-    /// A client connected as `user` (on a secured server), or anonymously with `None`.
+    /// A client connected as `user` (on a secured server), with the user's own inbox
+    /// prefix, or anonymously with `None`.
     pub async fn connect_as(&self, user: Option<&str>) -> Result<async_nats::Client, TestkitError> {
         let options = match user.and_then(|u| Some((u, self.password(u)?))) {
             Some((user, password)) => {
                 async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
+                    .custom_inbox_prefix(certd::inbox_prefix(user))
             }
             None => async_nats::ConnectOptions::new(),
         };
@@ -436,8 +444,10 @@ impl Certflow {
         let mut config = Config::new(nats.url(), data.path());
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.crl_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.operator_password = nats.users().operator();
         let signing_key = trust_dev_key(&mut config, &data.path().join("keys"))?;
         configure(&mut config);
+        certd::provision(&config).await?;
         let running = certd::start(config, &Service::ALL).await?;
         let gateway = running.gateway_address.ok_or(TestkitError::NoGateway)?;
         Ok(Certflow {
@@ -456,6 +466,7 @@ impl Certflow {
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.crl_listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.nats_passwords = self.nats.users().of_services();
+        config.operator_password = self.nats.users().operator();
         trust_dev_key(&mut config, &self.data.path().join("keys"))?;
         Ok(config)
     }
@@ -598,6 +609,7 @@ impl Certflow {
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.crl_listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.nats_passwords = self.nats.users().of_services();
+        config.operator_password = self.nats.users().operator();
         configure(&mut config);
         Ok(certd::start(config, services).await?)
     }
@@ -612,8 +624,10 @@ impl Certflow {
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.crl_listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.nats_passwords = self.nats.users().of_services();
+        config.operator_password = self.nats.users().operator();
         self.signing_key = trust_dev_key(&mut config, &self.data.path().join("keys"))?;
         configure(&mut config);
+        certd::provision(&config).await?;
         let running = certd::start(config, &Service::ALL).await?;
         self.gateway = running.gateway_address.ok_or(TestkitError::NoGateway)?;
         self.running = Some(running);

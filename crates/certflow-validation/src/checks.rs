@@ -27,19 +27,8 @@ struct Checked {
 
 /// Works the check queue until `shutdown`, re-attaching when the subscription ends.
 pub(crate) async fn work(shared: Shared, shutdown: certflow_bus::CancellationToken) {
-    // A task is held only while its probes run (at most a few probe timeouts), and one
-    // delivered to an instance that has just stopped (its pull request outlives it) comes
-    // back after this: keep it close to the real work.
-    let ack_wait = shared.store.redelivery_after().unwrap_or_else(|| {
-        shared
-            .config
-            .probe
-            .timeout
-            .saturating_mul(4)
-            .saturating_add(Duration::from_secs(5))
-    });
     while !shutdown.is_cancelled() {
-        let tasks = match shared.checks.tasks(ack_wait).await {
+        let tasks = match shared.checks.tasks().await {
             Ok(tasks) => tasks,
             Err(err) => {
                 warn!(error = %err, "cannot attach to the check queue; retrying");

@@ -51,6 +51,19 @@ pub struct ValidationConfig {
     pub max_concurrent_probes: usize,
 }
 
+impl ValidationConfig {
+    /// How long an instance may hold a check task: a task is held only while its probes run
+    /// (at most a few probe timeouts), and one delivered to an instance that has just
+    /// stopped (its pull request outlives it) comes back after this, so it stays close to
+    /// the real work. `certd provision` sets it on the check queue's consumer.
+    pub fn check_ack_wait(&self) -> Duration {
+        self.probe
+            .timeout
+            .saturating_mul(4)
+            .saturating_add(Duration::from_secs(5))
+    }
+}
+
 impl Default for ValidationConfig {
     fn default() -> Self {
         ValidationConfig {
@@ -98,10 +111,9 @@ impl ValidationService {
         store: EventStore,
         policy: Arc<Policy>,
         config: ValidationConfig,
-        replicas: usize,
     ) -> Result<Self, ValidationError> {
         let prober = Prober::new(config.probe.clone())?;
-        let checks = ValidationChecks::open(client.clone(), replicas).await?;
+        let checks = ValidationChecks::attach(client.clone()).await?;
         let probe_slots = Arc::new(tokio::sync::Semaphore::new(
             config.max_concurrent_probes.max(1),
         ));
@@ -126,14 +138,9 @@ impl ValidationService {
             let shared = shared.clone();
             let shutdown = shutdown.clone();
             async move {
-                run_reactions(
-                    shared.store.clone(),
-                    SERVICE,
-                    Duration::from_secs(30),
-                    32,
-                    shutdown,
-                    |batch| react(shared.clone(), batch),
-                )
+                run_reactions(shared.store.clone(), SERVICE, 32, shutdown, |batch| {
+                    react(shared.clone(), batch)
+                })
                 .await;
             }
         };

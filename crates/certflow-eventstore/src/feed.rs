@@ -1,0 +1,176 @@
+//! Reading the whole log in order, without a consumer: for followers that keep their own
+//! position (the projection keeps it in sled; the CRL publisher starts from the beginning).
+//!
+//! The feed reads the events stream by sequence with direct gets, many in flight at once,
+//! and learns of new messages from the certificates' event subjects themselves. A consumer
+//! would have needed the right to create consumers on the events stream, and that right
+//! lets its holder change every other consumer there (JetStream updates an existing
+//! consumer named in a create request): no service has it.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{message::StreamMessage, stream};
+use futures::StreamExt;
+use tracing::warn;
+
+use crate::store::{EventStore, RecordedBatch, StoreError};
+
+/// Reads in flight at once while catching up.
+const IN_FLIGHT: usize = 128;
+/// How often the feed looks at the stream when no new message was noticed, in case a
+/// notice was missed (a reconnect) or came long before its message was stored.
+const IDLE_POLL: Duration = Duration::from_millis(250);
+/// After a notice, how long to wait for the stream to show what was noticed: a subscriber
+/// may hear of a message before the stream has stored it, longer so under load.
+const SETTLE: [Duration; 6] = [
+    Duration::from_millis(1),
+    Duration::from_millis(5),
+    Duration::from_millis(20),
+    Duration::from_millis(50),
+    Duration::from_millis(100),
+    Duration::from_millis(200),
+];
+
+/// One message of the log, by its stream sequence.
+#[derive(Debug)]
+pub struct Delivered {
+    /// Stream sequence of the message.
+    pub sequence: u64,
+    /// The batch, or why it could not be read.
+    pub batch: Result<RecordedBatch, StoreError>,
+}
+
+/// Every certificate's events after a position, in stream order.
+pub struct EventFeed {
+    store: EventStore,
+    /// The next sequence to read.
+    next: u64,
+    /// The last sequence the stream is known to hold.
+    known_last: u64,
+    /// A message on any certificate's subject: something new may be in the stream.
+    notices: async_nats::Subscriber,
+}
+
+impl std::fmt::Debug for EventFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventFeed")
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventStore {
+    /// Follows every certificate's events after `after_sequence` (0: from the start).
+    pub async fn follow(&self, after_sequence: u64) -> Result<EventFeed, StoreError> {
+        // Listen first, so nothing appended from here on goes unnoticed.
+        let notices = self
+            .client()
+            .subscribe(self.certificate_subjects())
+            .await
+            .map_err(|err| StoreError::Unavailable(err.into()))?;
+        Ok(EventFeed {
+            store: self.clone(),
+            next: after_sequence + 1,
+            known_last: 0,
+            notices,
+        })
+    }
+
+    /// The message at `sequence`; `None` if the stream does not hold it (removed by an
+    /// operator). A replica may not have it yet, so what a direct get does not find is
+    /// asked of the stream's leader.
+    async fn message_at(&self, sequence: u64) -> Result<Option<StreamMessage>, StoreError> {
+        match self.stream().direct_get(sequence).await {
+            Ok(message) => return Ok(Some(message)),
+            Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => {}
+            Err(err) => return Err(StoreError::Unavailable(err.into())),
+        }
+        match self.stream().get_raw_message(sequence).await {
+            Ok(message) => Ok(Some(message)),
+            Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(err) => Err(StoreError::Unavailable(err.into())),
+        }
+    }
+}
+
+impl EventFeed {
+    /// Waits until the log has a message after the last one delivered, then returns up to
+    /// `max` messages in order. `None` once the NATS connection is closed for good.
+    ///
+    /// Cancel-safe: dropped before it returns, it has delivered nothing, and the next call
+    /// starts where this one did.
+    pub async fn next_chunk(&mut self, max: usize) -> Option<Result<Vec<Delivered>, StoreError>> {
+        loop {
+            if self.next <= self.known_last {
+                return Some(self.read_known(max).await);
+            }
+            match self.store.last_sequence().await {
+                Ok(last) => self.known_last = last,
+                Err(err) => return Some(Err(err)),
+            }
+            if self.next <= self.known_last {
+                continue;
+            }
+            if !self.wait_for_notice().await? {
+                continue;
+            }
+            for delay in SETTLE {
+                tokio::time::sleep(delay).await;
+                match self.store.last_sequence().await {
+                    Ok(last) => self.known_last = last,
+                    Err(err) => return Some(Err(err)),
+                }
+                if self.next <= self.known_last {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Waits for a notice of a new message (true) or the idle poll (false); `None` when
+    /// the subscription has ended.
+    async fn wait_for_notice(&mut self) -> Option<bool> {
+        tokio::select! {
+            notice = self.notices.next() => {
+                notice?;
+                // Many notices may have queued up; one look at the stream serves them all.
+                while let Some(Some(_)) = futures::FutureExt::now_or_never(self.notices.next()) {}
+                Some(true)
+            }
+            _ = tokio::time::sleep(IDLE_POLL) => Some(false),
+        }
+    }
+
+    /// Reads the next messages up to the last known one, at most `max`.
+    async fn read_known(&mut self, max: usize) -> Result<Vec<Delivered>, StoreError> {
+        let max = u64::try_from(max.max(1)).unwrap_or(1);
+        let last = self.known_last.min(self.next.saturating_add(max - 1));
+        let store = &self.store;
+        let mut reads = futures::stream::iter(self.next..=last)
+            .map(|sequence| async move { (sequence, store.message_at(sequence).await) })
+            .buffered(IN_FLIGHT);
+        let mut chunk = Vec::new();
+        let mut failure = None;
+        let mut next = self.next;
+        while let Some((sequence, read)) = reads.next().await {
+            match read {
+                Ok(Some(message)) => chunk.push(Delivered {
+                    sequence,
+                    batch: store.parse(&message),
+                }),
+                Ok(None) => warn!(sequence, "the event log no longer holds this message"),
+                Err(err) => {
+                    failure = Some(err);
+                    break;
+                }
+            }
+            next = sequence + 1;
+        }
+        // Only now: a call dropped while reading moves nothing on.
+        self.next = next;
+        match failure {
+            Some(err) if chunk.is_empty() => Err(err),
+            _ => Ok(chunk),
+        }
+    }
+}
