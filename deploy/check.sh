@@ -47,6 +47,59 @@ if missing:
 print(f"deploy/docker: docker-compose.yml parses; {len(compose['services'])} services, their files present")
 PY
 
+# Secrets per process: each certd process is handed its own NATS password and nothing
+# else's; the KEK reaches only the issuance service; the operator's password only the
+# provisioning step.
+"$venv/bin/python" - <<'PY'
+import glob, os, re, sys, yaml
+problems = []
+def check(where, service, names):
+    passwords = {n for n in names if re.fullmatch(r"CERTFLOW_NATS_[A-Z]+_PASSWORD", n)}
+    own = {f"CERTFLOW_NATS_{service.upper()}_PASSWORD"}
+    if passwords - own:
+        problems.append(f"{where}: {service} gets {sorted(passwords - own)}")
+    if "CERTD_KEK" in names and service != "issuance":
+        problems.append(f"{where}: {service} gets the KEK")
+def names_in(text):
+    return set(re.findall(r"^\s*([A-Z_]+)=", text, re.M))
+# systemd: the shared file holds no secret; each service's file only its own.
+check("deploy/systemd/certd.env.example", "none", names_in(open("deploy/systemd/certd.env.example").read()))
+for path in glob.glob("deploy/systemd/env/*.env.example"):
+    service = os.path.basename(path).split(".")[0]
+    check(path, service, names_in(open(path).read()))
+# Kubernetes: the secrets each workload's containers reference.
+for path in glob.glob("deploy/k8s/*.yaml"):
+    for doc in yaml.safe_load_all(open(path)):
+        if not doc or doc.get("kind") not in ("Deployment", "StatefulSet", "Job"):
+            continue
+        name = doc["metadata"]["name"]
+        service = "operator" if name == "certflow-provision" else name.removeprefix("certd-")
+        keys = set()
+        for container in doc["spec"]["template"]["spec"]["containers"]:
+            for env in container.get("env", []):
+                ref = env.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    keys.add(ref["key"])
+        check(f"{path} {name}", service, keys)
+# Compose: each certd container's env file is its own, and it mounts no private key but
+# the gateway's own.
+compose = yaml.safe_load(open("deploy/docker/docker-compose.yml"))
+for name, service in compose["services"].items():
+    if service.get("image") != "certflow:latest":
+        continue
+    role = "operator" if name == "provision" else name.split("-")[0]
+    env_file = service.get("env_file")
+    if env_file != f"secrets/{role}.env":
+        problems.append(f"docker-compose {name}: env_file {env_file}, not secrets/{role}.env")
+    for volume in service.get("volumes", []):
+        source = volume.split(":")[0]
+        if source == "./secrets" or (source.endswith(".key") and role != "gateway"):
+            problems.append(f"docker-compose {name}: mounts {source}")
+if problems:
+    sys.exit("secrets reach processes that do not need them:\n  " + "\n  ".join(problems))
+print("deploy/: each process gets its own NATS password; the KEK only issuance")
+PY
+
 # The units, in a scratch root that has the binaries they start.
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
@@ -57,8 +110,10 @@ printf '#!/bin/sh\n' > "$scratch/usr/sbin/nats-server"
 cp /bin/kill "$scratch/bin/kill"
 chmod +x "$scratch/usr/local/bin/certd" "$scratch/usr/sbin/nats-server"
 cp -r /lib/systemd/system "$scratch/lib/systemd/"
-cp deploy/systemd/*.service deploy/systemd/*.target "$scratch/etc/systemd/system/"
-units=(certd@gateway.service certd@projection.service certflow-nats.service certflow.target)
+cp -r deploy/systemd/*.service deploy/systemd/*.service.d deploy/systemd/*.target \
+  "$scratch/etc/systemd/system/"
+units=(certd@gateway.service certd@issuance.service certd@projection.service
+  certflow-provision.service certflow-nats.service certflow.target)
 report=$(cd "$scratch/etc/systemd/system" && systemd-analyze verify --man=no --root="$scratch" "${units[@]}" 2>&1) || true
 if [ -n "$report" ]; then
   echo "$report" >&2

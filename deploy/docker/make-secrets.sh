@@ -26,15 +26,19 @@ if [ ! -f secrets/token-signing.key.pem ]; then
   openssl genpkey -algorithm ed25519 -out secrets/token-signing.key.pem
   openssl pkey -in secrets/token-signing.key.pem -pubout -out secrets/token-signing.pub.pem
 fi
-if [ ! -f secrets/certflow.env ]; then
-  {
-    for user in GATEWAY ISSUANCE REVOCATION REISSUE VALIDATION REVIEW REVIEWER PROJECTION OPERATOR; do
-      # nats-server reads the value as configuration: letters and digits, a letter first.
-      echo "CERTFLOW_NATS_${user}_PASSWORD=p$(openssl rand -hex 16)"
-    done
-    echo "CERTD_KEK=$(openssl rand -hex 32)"
-  } > secrets/certflow.env
+# The NATS servers know every user's password; each certd container gets only its own
+# (secrets/<service>.env), the issuance service alone the KEK, the provisioning job alone
+# the operator's.
+if [ ! -f secrets/nats.env ]; then
+  for user in gateway issuance revocation reissue validation review reviewer projection operator; do
+    # nats-server reads the value as configuration: letters and digits, a letter first.
+    variable="CERTFLOW_NATS_$(echo "$user" | tr a-z A-Z)_PASSWORD"
+    line="$variable=p$(openssl rand -hex 16)"
+    echo "$line" >> secrets/nats.env
+    echo "$line" > "secrets/$user.env"
+  done
+  echo "CERTD_KEK=$(openssl rand -hex 32)" >> secrets/issuance.env
 fi
 # The containers run as other users than this one: they read, nobody else writes.
 chmod -R a+rX secrets
-echo "secrets/ is ready: TLS under secrets/tls, passwords and KEK in secrets/certflow.env"
+echo "secrets/ is ready: TLS under secrets/tls, each user's password in secrets/<user>.env"
