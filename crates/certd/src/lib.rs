@@ -454,6 +454,7 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
                 let signing = Signing {
                     ca: Arc::new(ca),
                     keys,
+                    transport: certflow_ca::transport::TransportKey::derive(&kek),
                     kek,
                 };
                 let issuance = IssuanceService::bind(client, runtime, signing, config.crl.clone())

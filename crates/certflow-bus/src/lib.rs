@@ -39,6 +39,8 @@ pub mod subjects {
     pub const GENERATE_KEY: &str = "certflow.cmd.issuance.generate-key";
     /// Certifies a pending reissue (for the reissue service).
     pub const ISSUE_REISSUED: &str = "certflow.cmd.issuance.reissue";
+    /// The issuance service's transport public key, to seal secrets to it (for the gateway).
+    pub const TRANSPORT_KEY: &str = "certflow.cmd.issuance.transport-key";
     /// Everything the issuance service answers.
     pub const ISSUANCE: &str = "certflow.cmd.issuance.>";
     /// Requests a revocation.

@@ -21,6 +21,7 @@ pub mod csr;
 pub mod keys;
 pub mod sealing;
 pub mod sm2ca;
+pub mod transport;
 
 use certflow_domain::{Brand, DomainName, KeyAlgorithm, RevocationReason, Timestamp};
 

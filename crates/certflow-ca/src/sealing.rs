@@ -69,6 +69,16 @@ impl Kek {
         })
     }
 
+    /// The current key's bytes, for keys derived from it ([`crate::transport`]).
+    pub(crate) fn current_bytes(&self) -> &[u8] {
+        self.current.as_slice()
+    }
+
+    /// The previous key's bytes, during a rotation.
+    pub(crate) fn previous_bytes(&self) -> Option<&[u8]> {
+        self.previous.as_ref().map(|key| key.as_slice())
+    }
+
     /// A fresh random KEK, as hex (for development set-ups).
     pub fn generate_hex() -> String {
         hex::encode(Aes256Gcm::generate_key(OsRng))

@@ -20,16 +20,11 @@ const IN_FLIGHT: usize = 128;
 /// How often the feed looks at the stream when no new message was noticed, in case a
 /// notice was missed (a reconnect) or came long before its message was stored.
 const IDLE_POLL: Duration = Duration::from_millis(250);
-/// After a notice, how long to wait for the stream to show what was noticed: a subscriber
-/// may hear of a message before the stream has stored it, longer so under load.
-const SETTLE: [Duration; 6] = [
-    Duration::from_millis(1),
-    Duration::from_millis(5),
-    Duration::from_millis(20),
-    Duration::from_millis(50),
-    Duration::from_millis(100),
-    Duration::from_millis(200),
-];
+/// After a notice, for how long the tail is looked at again and again, with doubling
+/// waits from a millisecond: a subscriber may hear of a message before the stream has
+/// stored it (longer so under load), and one look may find an earlier message but not yet
+/// the one noticed.
+const NOTICE_WINDOW: Duration = Duration::from_millis(500);
 
 /// One message of the log, by its stream sequence.
 #[derive(Debug)]
@@ -49,6 +44,10 @@ pub struct EventFeed {
     known_last: u64,
     /// A message on any certificate's subject: something new may be in the stream.
     notices: async_nats::Subscriber,
+    /// When the last notice arrived.
+    noticed_at: Option<tokio::time::Instant>,
+    /// How long to wait before looking at the tail again after a notice.
+    settle: Duration,
 }
 
 impl std::fmt::Debug for EventFeed {
@@ -73,6 +72,8 @@ impl EventStore {
             next: after_sequence + 1,
             known_last: 0,
             notices,
+            noticed_at: None,
+            settle: Duration::from_millis(1),
         })
     }
 
@@ -104,41 +105,73 @@ impl EventFeed {
             if self.next <= self.known_last {
                 return Some(self.read_known(max).await);
             }
-            match self.store.last_sequence().await {
-                Ok(last) => self.known_last = last,
+            // At the tail: read what follows directly, no stream info on the way.
+            match self.read_tail(max).await {
+                Ok(chunk) if !chunk.is_empty() => {
+                    self.settle = Duration::from_millis(1);
+                    return Some(Ok(chunk));
+                }
+                Ok(_) => {}
                 Err(err) => return Some(Err(err)),
             }
-            if self.next <= self.known_last {
-                continue;
-            }
-            if !self.wait_for_notice().await? {
-                continue;
-            }
-            for delay in SETTLE {
-                tokio::time::sleep(delay).await;
-                match self.store.last_sequence().await {
-                    Ok(last) => self.known_last = last,
-                    Err(err) => return Some(Err(err)),
+            let recently_noticed = self
+                .noticed_at
+                .is_some_and(|at| at.elapsed() < NOTICE_WINDOW);
+            let wait = if recently_noticed {
+                self.settle
+            } else {
+                IDLE_POLL
+            };
+            tokio::select! {
+                notice = self.notices.next() => {
+                    notice?;
+                    // Many notices may have queued up; the tail is read until it ends.
+                    while let Some(Some(_)) =
+                        futures::FutureExt::now_or_never(self.notices.next())
+                    {}
+                    self.noticed_at = Some(tokio::time::Instant::now());
+                    self.settle = Duration::from_millis(1);
                 }
-                if self.next <= self.known_last {
-                    break;
+                _ = tokio::time::sleep(wait) => {
+                    if recently_noticed {
+                        self.settle = (self.settle * 2).min(IDLE_POLL);
+                    } else {
+                        // Nothing noticed for a while: the stream says where its end is
+                        // (it may also hold messages past a gap the tail reads stop at).
+                        match self.store.last_sequence().await {
+                            Ok(last) => self.known_last = last,
+                            Err(err) => return Some(Err(err)),
+                        }
+                    }
                 }
             }
         }
     }
 
-    /// Waits for a notice of a new message (true) or the idle poll (false); `None` when
-    /// the subscription has ended.
-    async fn wait_for_notice(&mut self) -> Option<bool> {
-        tokio::select! {
-            notice = self.notices.next() => {
-                notice?;
-                // Many notices may have queued up; one look at the stream serves them all.
-                while let Some(Some(_)) = futures::FutureExt::now_or_never(self.notices.next()) {}
-                Some(true)
+    /// Reads the messages following the last one delivered, one by one, until the stream
+    /// has no more or `TAIL` were read; after a full run, the stream's end is looked up so
+    /// the next call reads the rest many at a time.
+    async fn read_tail(&mut self, max: usize) -> Result<Vec<Delivered>, StoreError> {
+        const TAIL: usize = 16;
+        let mut chunk = Vec::new();
+        let mut next = self.next;
+        while chunk.len() < TAIL.min(max.max(1)) {
+            match self.store.stream().direct_get(next).await {
+                Ok(message) => chunk.push(Delivered {
+                    sequence: next,
+                    batch: self.store.parse(&message),
+                }),
+                Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => break,
+                Err(err) if chunk.is_empty() => return Err(StoreError::Unavailable(err.into())),
+                Err(_) => break,
             }
-            _ = tokio::time::sleep(IDLE_POLL) => Some(false),
+            next += 1;
         }
+        if chunk.len() == TAIL {
+            self.known_last = self.store.last_sequence().await?;
+        }
+        self.next = next;
+        Ok(chunk)
     }
 
     /// Reads the next messages up to the last known one, at most `max`.

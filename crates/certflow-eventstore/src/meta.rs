@@ -29,6 +29,9 @@ pub mod headers {
     pub const TRACEPARENT: &str = "traceparent";
     /// What the payload is.
     pub const CONTENT_TYPE: &str = "Content-Type";
+    /// A reissue's key password, sealed to the issuance service's transport key and
+    /// base64-encoded; the request body carries no password.
+    pub const SEALED_KEY_PASSWORD: &str = "Certflow-Sealed-Key-Password";
 }
 
 /// Namespace of the v5 UUIDs that turn (account, request id) into a command id.

@@ -20,6 +20,7 @@ pub mod crl_http;
 mod health;
 pub mod observe;
 mod review;
+mod sealed;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -203,6 +204,7 @@ pub struct Gateway {
     checks: Arc<std::sync::atomic::AtomicU64>,
     tls: Option<TlsConfig>,
     readiness: certflow_telemetry::Readiness,
+    transport: sealed::TransportKeys,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -234,6 +236,7 @@ impl Gateway {
             checks: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             tls: config.tls.clone(),
             readiness: certflow_telemetry::Readiness::default(),
+            transport: sealed::TransportKeys::default(),
         })
     }
 
@@ -313,18 +316,42 @@ impl Gateway {
         rpc: Rpc,
         request: Request<Req>,
     ) -> Result<Response<Resp>, Status> {
+        let (caller, request) = self.admit(rpc, request)?;
+        self.send(rpc, &caller, &request, HeaderMap::new()).await
+    }
+
+    /// Authenticates the caller and checks its role and rate: who it is, and the request.
+    pub(crate) fn admit<Req>(
+        &self,
+        rpc: Rpc,
+        request: Request<Req>,
+    ) -> Result<(Caller, Req), Status> {
         let actor = self.auth.authenticate(request.metadata())?;
         require_role(&actor, rpc.roles, rpc.name)?;
         if rpc.command {
             self.check_rate(&actor.account, rpc.name)?;
         }
-        let correlation = correlation_id(request.metadata());
-        let traceparent = request
-            .metadata()
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let request = request.into_inner();
+        let caller = Caller {
+            correlation: correlation_id(request.metadata()),
+            traceparent: request
+                .metadata()
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            actor,
+        };
+        Ok((caller, request.into_inner()))
+    }
+
+    /// Sends an admitted `request` to the RPC's subject, with `extra` headers besides the
+    /// caller's, and decodes the reply as `Resp`.
+    pub(crate) async fn send<Req: Message, Resp: Message + Default>(
+        &self,
+        rpc: Rpc,
+        caller: &Caller,
+        request: &Req,
+        extra: HeaderMap,
+    ) -> Result<Response<Resp>, Status> {
         if request.encoded_len() > MAX_FORWARDED_REQUEST {
             return Err(error_status(
                 Code::InvalidArgument,
@@ -338,11 +365,12 @@ impl Gateway {
             ));
         }
         let payload = Bytes::from(request.encode_to_vec());
-        self.call(
+        self.call_with(
             rpc.subject,
-            &actor,
-            &correlation,
-            traceparent.as_deref(),
+            &caller.actor,
+            &caller.correlation,
+            caller.traceparent.as_deref(),
+            extra,
             payload,
         )
         .await
@@ -359,7 +387,28 @@ impl Gateway {
         traceparent: Option<&str>,
         payload: Bytes,
     ) -> Result<Resp, Status> {
-        let mut headers = HeaderMap::new();
+        self.call_with(
+            subject,
+            actor,
+            correlation,
+            traceparent,
+            HeaderMap::new(),
+            payload,
+        )
+        .await
+    }
+
+    /// [`Gateway::call`] with `extra` headers besides the caller's.
+    async fn call_with<Resp: Message + Default>(
+        &self,
+        subject: &'static str,
+        actor: &certflow_domain::Actor,
+        correlation: &str,
+        traceparent: Option<&str>,
+        extra: HeaderMap,
+        payload: Bytes,
+    ) -> Result<Resp, Status> {
+        let mut headers = extra;
         write_actor(&mut headers, actor);
         headers.insert(headers::CORRELATION_ID, correlation);
         // Inside the call's span: the service continues this trace.
@@ -380,6 +429,14 @@ impl Gateway {
             None => Err(Status::internal("a service answered with an empty reply")),
         }
     }
+}
+
+/// An admitted caller: who, and what ties its call to others.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub actor: certflow_domain::Actor,
+    pub correlation: String,
+    pub traceparent: Option<String>,
 }
 
 /// The caller's correlation id, or a fresh one.
@@ -599,10 +656,21 @@ impl RevocationService for Gateway {
 
 #[tonic::async_trait]
 impl ReissueService for Gateway {
+    /// A password for a generated key is sealed to the issuance service before the request
+    /// goes to the reissue service, which carries it without being able to read it.
     async fn request_reissue(
         &self,
         request: Request<RequestReissueRequest>,
     ) -> Result<Response<RequestReissueResponse>, Status> {
-        self.forward(REISSUE, request).await
+        let (caller, mut request) = self.admit(REISSUE, request)?;
+        let mut extra = HeaderMap::new();
+        if let Some(request_reissue_request::Key::GeneratedKey(generated)) = &mut request.key
+            && !generated.key_password.is_empty()
+        {
+            let password = std::mem::take(&mut generated.key_password);
+            let sealed = self.transport.seal(&self.bus, password.as_bytes()).await?;
+            extra.insert(headers::SEALED_KEY_PASSWORD, sealed.as_str());
+        }
+        self.send(REISSUE, &caller, &request, extra).await
     }
 }

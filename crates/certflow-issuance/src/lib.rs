@@ -116,6 +116,7 @@ impl IssuanceService {
                     subjects::ISSUE_CERTIFICATE => issue(runtime, signing, keys, request).await,
                     subjects::UPLOAD_CERTIFICATE => upload(runtime, signing, keys, request).await,
                     subjects::GENERATE_KEY => reissue::generate_key(signing, request).await,
+                    subjects::TRANSPORT_KEY => reissue::transport_key(signing),
                     subjects::ISSUE_REISSUED => {
                         reissue::issue_reissued(runtime, signing, keys, request).await
                     }

@@ -10,18 +10,52 @@ use certflow_domain::{
 use certflow_eventstore::{CommandMeta, KeyIndex, StoreError};
 use certflow_proto::bus::v1::{
     GenerateKeyRequest, GenerateKeyResponse, IssueReissuedRequest, IssueReissuedResponse, Reply,
+    TransportKeyResponse,
 };
 use certflow_proto::convert::algorithm_from_proto;
 use tracing::warn;
 
 use crate::{Signing, ca_refusal, store_key};
 
+/// Answers the transport public key, which the gateway seals a reissue's key password to.
+pub(crate) fn transport_key(signing: &Signing) -> Reply {
+    response(&TransportKeyResponse {
+        public_key: signing.transport.public_key(),
+    })
+}
+
 /// Generates a key pair for a reissue, encrypts it with the customer's password if one was
-/// given, and seals it in the key store; answers its record and public key.
+/// given (sealed to the transport key), and seals it in the key store; answers its record
+/// and public key.
 pub(crate) async fn generate_key(signing: &Signing, request: Request) -> Reply {
     let req = match decode_request::<GenerateKeyRequest>(&request) {
         Ok(req) => req,
         Err(err) => return refused(&err),
+    };
+    if !req.key_password.is_empty() {
+        return refused(&DomainError::invalid(
+            Reason::InvalidArgument,
+            "a key password must come sealed to the issuance service's transport key",
+        ));
+    }
+    let password = if req.sealed_key_password.is_empty() {
+        None
+    } else {
+        let opened = signing
+            .transport
+            .open(&req.sealed_key_password)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok());
+        match opened {
+            Some(password) => Some(password),
+            None => {
+                return refused(&DomainError::invalid(
+                    Reason::InvalidArgument,
+                    "the sealed key password does not open with this service's transport key; \
+                     send the request again",
+                ));
+            }
+        }
     };
     let algorithm = match algorithm_from_proto(req.key_algorithm) {
         Ok(algorithm) => algorithm,
@@ -35,13 +69,12 @@ pub(crate) async fn generate_key(signing: &Signing, request: Request) -> Reply {
         Ok(der) => der,
         Err(err) => return unavailable(err.to_string()),
     };
-    let stored_pem = if req.key_password.is_empty() {
-        key.private_key_pem().to_string()
-    } else {
-        match keys::encrypt_with_password(&key, &req.key_password) {
+    let stored_pem = match &password {
+        None => key.private_key_pem().to_string(),
+        Some(password) => match keys::encrypt_with_password(&key, password) {
             Ok(pem) => pem,
             Err(err) => return unavailable(err.to_string()),
-        }
+        },
     };
     match store_key(signing, &stored_pem).await {
         Ok(key_record) => response(&GenerateKeyResponse {

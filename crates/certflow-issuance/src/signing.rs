@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use certflow_ca::sealing::{self, Kek, SealedRecord, WrappedKey};
+use certflow_ca::transport::TransportKey;
 use certflow_ca::{
     BuiltinCa, CaAlgorithm, CaMaterial, CertificateAuthority, GeneratedKey, IssuerId, Sm2Authority,
     Sm2Material, keys,
@@ -17,12 +18,14 @@ use crate::IssuanceError;
 pub const BRANDS: [Brand; 7] = Brand::ISSUED;
 
 /// The CA, the key store and the key-encryption key: everything issuance signs and keeps
-/// keys with.
+/// keys with; and the transport key derived from the KEK, which opens secrets other
+/// services carry to issuance sealed.
 #[derive(Clone)]
 pub struct Signing {
     pub ca: Arc<dyn CertificateAuthority>,
     pub keys: KeyStore,
     pub kek: Kek,
+    pub transport: TransportKey,
 }
 
 impl std::fmt::Debug for Signing {

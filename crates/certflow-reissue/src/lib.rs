@@ -177,7 +177,7 @@ async fn request_reissue(shared: &Shared, request: Request) -> Reply {
         Err(err) => return refused(&err),
     };
     // The key source, as far as it can be known before anything is made (REI-7, REV-16).
-    let (key, password) = match key_source(shared, &req).await {
+    let (key, password) = match key_source(shared, &req, &request).await {
         Ok(key) => key,
         Err(reply) => return reply,
     };
@@ -288,17 +288,27 @@ fn is_definite_refusal(code: i32) -> bool {
 }
 
 /// The key a request names: the original's, a CSR's (checked, and not blocked), or a key
-/// to generate, with the password to encrypt it under (empty for none).
+/// to generate, with the password to encrypt it under as the gateway sealed it to the
+/// issuance service (empty for none): this service carries it and cannot read it.
 async fn key_source(
     shared: &Shared,
     req: &RequestReissueRequest,
-) -> Result<(ReissueKey, Option<String>), Reply> {
+    request: &Request,
+) -> Result<(ReissueKey, Option<Vec<u8>>), Reply> {
     use request_reissue_request::Key;
     match &req.key {
         None | Some(Key::OriginalKey(_)) => Ok((ReissueKey::Original, None)),
         Some(Key::GeneratedKey(generated)) => {
             let algorithm =
                 algorithm_from_proto(generated.key_algorithm).map_err(|e| refused(&e))?;
+            if !generated.key_password.is_empty() {
+                return Err(refused(&DomainError::invalid(
+                    Reason::InvalidArgument,
+                    "a key password must come sealed to the issuance service; send the \
+                     request through the gateway",
+                )));
+            }
+            let sealed = sealed_key_password(request).map_err(|e| refused(&e))?;
             // Record and public key are filled in once the key is made.
             Ok((
                 ReissueKey::Generated {
@@ -306,7 +316,7 @@ async fn key_source(
                     key_record: String::new(),
                     public_key_der: Vec::new(),
                 },
-                Some(generated.key_password.clone()),
+                Some(sealed),
             ))
         }
         Some(Key::CsrPem(pem)) => {
@@ -343,19 +353,42 @@ async fn preview(
     Ok(events.into_iter().next())
 }
 
-/// Has the issuance service generate and seal the key pair of a reissue.
+/// The key password the gateway sealed to the issuance service, from its header (empty:
+/// none).
+fn sealed_key_password(request: &Request) -> Result<Vec<u8>, DomainError> {
+    use base64::Engine;
+    let Some(value) = request
+        .headers
+        .as_ref()
+        .and_then(|headers| headers.get(certflow_eventstore::headers::SEALED_KEY_PASSWORD))
+    else {
+        return Ok(Vec::new());
+    };
+    base64::engine::general_purpose::STANDARD
+        .decode(value.as_str())
+        .map_err(|_| {
+            DomainError::invalid(
+                Reason::InvalidArgument,
+                "the sealed key password is not base64",
+            )
+        })
+}
+
+/// Has the issuance service generate and seal the key pair of a reissue, encrypted with
+/// the password sealed to it (empty: none).
 async fn generate_key(
     shared: &Shared,
     request: &Request,
     command: &RequestReissue,
-    password: String,
+    sealed_password: Vec<u8>,
 ) -> Result<ReissueKey, Reply> {
     let ReissueKey::Generated { algorithm, .. } = &command.key else {
         return Ok(command.key.clone());
     };
     let body = GenerateKeyRequest {
         key_algorithm: certflow_proto::convert::algorithm_to_proto(*algorithm) as i32,
-        key_password: password,
+        key_password: String::new(),
+        sealed_key_password: sealed_password,
     };
     let reply = call(
         shared,
