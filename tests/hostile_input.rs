@@ -381,6 +381,17 @@ fn table(mine: &str, theirs: &str, task: &LeasedTask) -> Vec<Case> {
         &format!("{}.example.com", "a".repeat(64)),
         &format!("{}.com", ["abcdefghij"; 25].join(".")),
         "exa mple.com\u{0}",
+        // CA-1: what a URL parser reads as an IP address.
+        "127.0x1",
+        "0x7f.0x0.0x0.0x1",
+        "169.254.169.0xfe",
+        "2130706433",
+        "0177.0.0.1",
+        // CA-2: a public suffix, or a wildcard directly over one.
+        "*.com",
+        "co.uk",
+        "*.co.uk",
+        "github.io",
     ] {
         cases.push(case(
             format!("IssueCertificate: domain {domain:?}"),
@@ -511,6 +522,14 @@ fn table(mine: &str, theirs: &str, task: &LeasedTask) -> Vec<Case> {
         Code::InvalidArgument,
         "KEY_MISMATCH",
     ));
+    for name in ["127.0x1", "0x7f.0x0.0x0.0x1", "169.254.169.0xfe"] {
+        cases.push(case(
+            format!("UploadCertificate: a certificate for {name:?} (CA-1)"),
+            upload(self_signed_pem(name), ""),
+            Code::InvalidArgument,
+            "INVALID_DOMAIN_NAME",
+        ));
+    }
     cases.push(invalid(
         "UploadCertificate: empty request id",
         Call::Upload(UploadCertificateRequest {

@@ -247,6 +247,16 @@ struct ValidationArgs {
         global = true
     )]
     validation_http_override: Vec<(String, SocketAddr)>,
+    /// A network (CIDR) the file probe may fetch from although it is not public, e.g. an
+    /// operator's own 10.0.0.0/8 for internal domains; repeatable, comma-separated in the
+    /// variable. Default: public addresses only.
+    #[arg(
+        long,
+        env = "CERTD_VALIDATION_ALLOW_NETWORK",
+        value_delimiter = ',',
+        global = true
+    )]
+    validation_allow_network: Vec<ipnet::IpNet>,
     /// Seconds each DNS lookup or HTTP fetch may take.
     #[arg(
         long,
@@ -372,6 +382,7 @@ impl ValidationArgs {
         let validation = &mut config.validation;
         validation.probe.dns_servers = self.validation_dns.clone();
         validation.probe.http_overrides = self.validation_http_override.iter().cloned().collect();
+        validation.probe.allowed_networks = self.validation_allow_network.clone();
         validation.probe.timeout = seconds(self.validation_timeout, "--validation-timeout")?;
         validation.recheck_initial = seconds(self.validation_recheck, "--validation-recheck")?;
         validation.recheck_max = seconds(self.validation_recheck_max, "--validation-recheck-max")?;

@@ -391,6 +391,7 @@ fn decide_issue(
         ));
     }
     let domains = checked_domains(cmd.domains.iter().map(String::as_str))?;
+    signable_names(&domains)?;
     let mut validation_setup = BTreeMap::new();
     for (name, setup) in &cmd.validation_setup {
         let name = DomainName::parse(name)?;
@@ -728,6 +729,25 @@ fn checked_account(account: &str) -> Result<String, DomainError> {
     Ok(account.to_string())
 }
 
+/// CA-2: no certificate the CA signs names a public suffix or a wildcard directly over one.
+pub(crate) fn signable_names(domains: &[DomainName]) -> Result<(), DomainError> {
+    match domains
+        .iter()
+        .find(|name| name.is_public_suffix_or_wildcard_over_one())
+    {
+        Some(name) => Err(DomainError::invalid_by(
+            Rule::Ca2,
+            Reason::InvalidDomainName,
+            format!(
+                "{name} is a public suffix or a wildcard directly over one (Public Suffix \
+                 List); a certificate names a domain under it, e.g. example.{}",
+                name.as_str().trim_start_matches("*.")
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn checked_domains<'a>(
     names: impl Iterator<Item = &'a str>,
 ) -> Result<Vec<DomainName>, DomainError> {
@@ -879,6 +899,48 @@ pub(crate) mod tests {
         let cert = replay(None, &CommandId("c".into()), &events).expect("created");
         assert_eq!(cert.source, Source::Platform);
         assert_eq!(cert.status(now()), Status::Issued);
+    }
+
+    #[test]
+    fn ca1_a_domain_a_url_parser_reads_as_an_ip_address_is_refused() {
+        for name in [
+            "127.0x1",
+            "0x7f.0x0.0x0.0x1",
+            "169.254.169.0xfe",
+            "2130706433",
+        ] {
+            let cmd = IssueCertificate {
+                domains: vec![name.into()],
+                validation_setup: BTreeMap::new(),
+                ..issue()
+            };
+            refused_with(
+                check(&[], Command::Issue(cmd)),
+                Rule::Ca1,
+                Reason::InvalidDomainName,
+            );
+        }
+    }
+
+    #[test]
+    fn ca2_a_public_suffix_or_a_wildcard_over_one_is_never_issued() {
+        for name in ["*.com", "co.uk", "*.co.uk", "github.io"] {
+            let cmd = IssueCertificate {
+                domains: vec!["www.example.com".into(), name.into()],
+                ..issue()
+            };
+            let err = check(&[], Command::Issue(cmd)).expect_err(name);
+            assert_eq!(err.rule(), Some(Rule::Ca2), "{name}: {err}");
+            assert_eq!(err.reason(), Reason::InvalidDomainName);
+            assert_eq!(err.kind(), crate::error::ErrorKind::InvalidArgument);
+            assert!(err.message().contains(name), "{err}");
+        }
+        let under = IssueCertificate {
+            domains: vec!["*.example.co.uk".into(), "user.github.io".into()],
+            validation_setup: BTreeMap::new(),
+            ..issue()
+        };
+        assert!(check(&[], Command::Issue(under)).is_ok());
     }
 
     #[test]

@@ -80,6 +80,7 @@ pub(crate) fn decide_reissue(
         ));
     }
     let domains = bound_domains(cert, &cmd.domains)?;
+    crate::decide::signable_names(&domains)?;
     let single_domain_brand = matches!(cert.brand, Brand::Wotrus | Brand::DnsPod)
         && matches!(cert.level, Level::Ov | Level::Ev);
     if single_domain_brand && domains.len() != 1 {

@@ -105,27 +105,34 @@ pub fn parse_upload(
         ))
     })?;
 
-    let mut domains: Vec<DomainName> = Vec::new();
-    let mut add = |name: &str| {
-        if let Ok(name) = DomainName::parse(name)
-            && !domains.contains(&name)
-        {
-            domains.push(name);
-        }
-    };
+    // The names it carries: the common name if it is a domain, and every DNS name. One a
+    // URL parser reads as an IP address (CA-1) refuses the whole certificate.
+    let mut names: Vec<&str> = Vec::new();
     if let Some(cn) = cert
         .subject()
         .iter_common_name()
         .next()
         .and_then(|cn| cn.as_str().ok())
     {
-        add(cn);
+        names.push(cn);
     }
     if let Ok(Some(san)) = cert.subject_alternative_name() {
         for name in &san.value.general_names {
             if let GeneralName::DNSName(dns) = name {
-                add(dns);
+                names.push(dns);
             }
+        }
+    }
+    let mut domains: Vec<DomainName> = Vec::new();
+    for name in names {
+        if DomainName::reads_as_ip_address(name) {
+            // Refused with CA-1's reason and message.
+            DomainName::parse(name)?;
+        }
+        if let Ok(name) = DomainName::parse(name)
+            && !domains.contains(&name)
+        {
+            domains.push(name);
         }
     }
     if domains.is_empty() {

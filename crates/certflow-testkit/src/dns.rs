@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use hickory_server::ServerFuture;
 use hickory_server::authority::{Authority, Catalog, ZoneType};
-use hickory_server::proto::rr::rdata::{A, NS, SOA, TXT};
+use hickory_server::proto::rr::rdata::{A, AAAA, NS, SOA, TXT};
 use hickory_server::proto::rr::{LowerName, Name, RData, Record, RecordSet, RecordType, RrKey};
 use hickory_server::store::in_memory::InMemoryAuthority;
 use tokio::net::{TcpListener, UdpSocket};
@@ -125,6 +125,22 @@ impl AuthoritativeDns {
             SERIAL,
         );
         let key = RrKey::new(LowerName::from(&name), RecordType::A);
+        authority.records_mut().await.insert(key, Arc::new(rrset));
+    }
+
+    /// Replaces the AAAA rrset at `name` with one record for `address`.
+    ///
+    /// # Panics
+    ///
+    /// If `name` is not a valid name inside one of the served zones: a mistake in the test.
+    pub async fn set_aaaa(&self, name: &str, address: std::net::Ipv6Addr) {
+        let (name, authority) = self.zone_for(name);
+        let mut rrset = RecordSet::with_ttl(name.clone(), RecordType::AAAA, TTL);
+        rrset.insert(
+            Record::from_rdata(name.clone(), TTL, RData::AAAA(AAAA(address))),
+            SERIAL,
+        );
+        let key = RrKey::new(LowerName::from(&name), RecordType::AAAA);
         authority.records_mut().await.insert(key, Arc::new(rrset));
     }
 

@@ -1,11 +1,14 @@
 //! A real HTTP/1 server for tests of the file validation probe.
 //!
-//! [`FileServer`] serves `GET /.well-known/pki-validation/fileauth.txt` on `127.0.0.1:0`, with a
-//! body (or a redirect) chosen per `Host` header, so one server stands in for many domains.
+//! [`FileServer`] serves `GET /.well-known/pki-validation/fileauth.txt` on `127.0.0.1:0` (or
+//! another loopback address), with a body (or a redirect) chosen per `Host` header, so one
+//! server stands in for many domains. It counts the connections it accepts, so a test can
+//! tell that a probe never connected.
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
@@ -13,6 +16,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -33,18 +37,33 @@ type Entries = Arc<Mutex<HashMap<String, Entry>>>;
 pub struct FileServer {
     addr: SocketAddr,
     entries: Entries,
+    connections: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
 impl FileServer {
     /// Starts the server on an ephemeral port of 127.0.0.1, serving nothing yet (all 404).
     pub async fn start() -> io::Result<Self> {
+        Self::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+    }
+
+    /// Starts the server on `addr` (a loopback address; port 0 for any free one).
+    pub async fn start_on(addr: SocketAddr) -> io::Result<Self> {
+        assert!(
+            addr.ip().is_loopback() || to_v4_loopback(addr.ip()),
+            "tests serve on loopback only, not {addr}"
+        );
         let entries = Entries::default();
         let router = Router::new()
             .route(FILE_PATH, get(serve_file))
             .with_state(entries.clone());
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = connections.clone();
+        let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
+        let listener = listener.tap_io(move |_| {
+            counted.fetch_add(1, Ordering::SeqCst);
+        });
         let task = tokio::spawn(async move {
             // Only ends on an accept error, which leaves nothing to report to: the test sees
             // its requests fail.
@@ -53,8 +72,14 @@ impl FileServer {
         Ok(FileServer {
             addr,
             entries,
+            connections,
             task,
         })
+    }
+
+    /// How many connections the server has accepted.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 
     /// Where the server listens.
@@ -99,6 +124,10 @@ async fn serve_file(State(entries): State<Entries>, headers: HeaderMap) -> Respo
         },
         None => StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+fn to_v4_loopback(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()))
 }
 
 /// The host part of a Host header or domain, lower case, without port.

@@ -323,27 +323,136 @@ async fn wildcard_domains_probe_the_base_name() {
     );
 }
 
+/// A prober that asks `dns` and fetches files from `port` instead of 80, so a file server of
+/// the test's own on a loopback address stands where a customer's web server would, and
+/// connects to the networks in `allowed` although the address policy refuses them.
+fn file_prober_via_dns(dns: &AuthoritativeDns, port: u16, allowed: &[&str]) -> Prober {
+    Prober::new(ProbeConfig {
+        dns_servers: vec![dns.addr()],
+        http_port: port,
+        allowed_networks: allowed
+            .iter()
+            .map(|net| net.parse().expect("network"))
+            .collect(),
+        timeout: Duration::from_secs(2),
+        ..ProbeConfig::default()
+    })
+    .expect("prober")
+}
+
+/// A file server on `ip` (loopback) answering `TOKEN` for `domain`.
+async fn serving(ip: &str, domain: &str) -> FileServer {
+    let addr = std::net::SocketAddr::new(ip.parse().expect("loopback address"), 0);
+    let web = FileServer::start_on(addr).await.expect("web");
+    web.set(domain, TOKEN);
+    web
+}
+
 #[tokio::test]
-async fn file_is_never_fetched_from_a_private_address_the_domain_resolves_to() {
+async fn ssrf_a_domain_resolving_to_loopback_is_refused_before_any_connection() {
     let dns = AuthoritativeDns::start(&["example.com"])
         .await
         .expect("dns");
-    let web = FileServer::start().await.expect("web");
-    web.set("inside.example.com", TOKEN);
-    // The domain points at loopback, where a file server does answer; without an operator
-    // override, the probe must not go there.
+    let web = serving("127.0.0.1", "inside.example.com").await;
     dns.set_a("inside.example.com", std::net::Ipv4Addr::LOCALHOST)
         .await;
-    let prober = dns_prober(&dns);
-    let outcome = prober
-        .probe(ProbeMethod::File, "inside.example.com", TOKEN)
-        .await;
-    match outcome {
-        Ok(ProbeOutcome::Found) => panic!("fetched from a loopback address"),
-        Ok(ProbeOutcome::Missing { detail }) => {
-            assert!(detail.contains("public address"), "{detail}")
-        }
-        Ok(other) => panic!("unexpected {other:?}"),
-        Err(err) => assert!(err.to_string().contains("public address"), "{err}"),
+
+    // The file server answers there: a prober the operator lets onto 127.0.0.1 finds the
+    // value, through the same resolver and client. So the server counts what reaches it.
+    let allowed = file_prober_via_dns(&dns, web.addr().port(), &["127.0.0.1/32"]);
+    assert_eq!(
+        probe(&allowed, ProbeMethod::File, "inside.example.com").await,
+        ProbeOutcome::Found
+    );
+    let reached = web.connections();
+    assert!(reached >= 1, "the allowed probe connected");
+
+    // Without that, the address is refused before anything connects.
+    let prober = file_prober_via_dns(&dns, web.addr().port(), &[]);
+    let outcome = probe(&prober, ProbeMethod::File, "inside.example.com").await;
+    assert_missing(&outcome, "127.0.0.1 (127.0.0.0/8 is loopback");
+    assert_eq!(web.connections(), reached, "the refused probe connected");
+}
+
+#[tokio::test]
+async fn ssrf_loopback_in_ipv6_forms_is_refused_before_any_connection() {
+    let dns = AuthoritativeDns::start(&["example.com"])
+        .await
+        .expect("dns");
+    // Both forms lead to this machine: ::1 itself, and 127.0.0.1 as IPv4-mapped ::ffff:.
+    let v4 = serving("127.0.0.1", "six.example.com").await;
+    let port = v4.addr().port();
+    let v6 = FileServer::start_on(std::net::SocketAddr::new(
+        std::net::Ipv6Addr::LOCALHOST.into(),
+        port,
+    ))
+    .await
+    .expect("the same port on ::1");
+    v6.set("six.example.com", TOKEN);
+    for address in ["::1", "::ffff:127.0.0.1"] {
+        dns.set_aaaa("six.example.com", address.parse().expect("address"))
+            .await;
+        let prober = file_prober_via_dns(&dns, port, &[]);
+        let outcome = probe(&prober, ProbeMethod::File, "six.example.com").await;
+        assert_missing(&outcome, "does not connect to");
+        assert_eq!(
+            v4.connections() + v6.connections(),
+            0,
+            "{address}: a refused probe connected"
+        );
     }
+}
+
+#[tokio::test]
+async fn ssrf_a_redirect_to_an_ip_address_is_refused_before_any_connection() {
+    let dns = AuthoritativeDns::start(&["example.com"])
+        .await
+        .expect("dns");
+    // The domain's own server (on 127.0.0.2, which the operator allows) redirects to an IP
+    // address where another server would answer with the value.
+    let first = serving("127.0.0.2", "hop.example.com").await;
+    let port = first.addr().port();
+    let target = FileServer::start_on(std::net::SocketAddr::new(
+        std::net::Ipv4Addr::LOCALHOST.into(),
+        port,
+    ))
+    .await
+    .expect("the same port on 127.0.0.1");
+    target.set("127.0.0.1", TOKEN);
+    dns.set_a("hop.example.com", "127.0.0.2".parse().expect("address"))
+        .await;
+    let prober = file_prober_via_dns(&dns, port, &["127.0.0.2/32"]);
+    for location in [
+        format!("http://127.0.0.1:{port}/.well-known/pki-validation/fileauth.txt"),
+        format!("http://127.0x1:{port}/.well-known/pki-validation/fileauth.txt"),
+        format!("http://2130706433:{port}/.well-known/pki-validation/fileauth.txt"),
+    ] {
+        first.redirect("hop.example.com", &location);
+        let outcome = probe(&prober, ProbeMethod::File, "hop.example.com").await;
+        assert_missing(&outcome, "not followed");
+        assert!(
+            first.connections() >= 1,
+            "the domain's own server was asked"
+        );
+        assert_eq!(target.connections(), 0, "{location} was followed");
+    }
+}
+
+#[tokio::test]
+async fn ca1_a_domain_a_url_parser_reads_as_an_address_is_never_probed() {
+    let web = FileServer::start().await.expect("web");
+    let prober = Prober::new(ProbeConfig {
+        http_port: web.addr().port(),
+        timeout: Duration::from_secs(2),
+        ..ProbeConfig::default()
+    })
+    .expect("prober");
+    for domain in ["127.0x1", "0x7f.0x0.0x0.0x1", "2130706433", "127.1"] {
+        let err = prober
+            .probe(ProbeMethod::File, domain, TOKEN)
+            .await
+            .expect_err("refused");
+        assert!(err.to_string().contains("IP address"), "{domain}: {err}");
+    }
+    assert_eq!(web.connections(), 0);
 }

@@ -18,6 +18,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod address;
 pub mod probe;
 
 mod checks;

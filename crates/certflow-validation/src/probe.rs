@@ -19,6 +19,8 @@ use hickory_resolver::proto::xfer::Protocol;
 use hickory_resolver::{Name, ResolveError, TokioResolver};
 use reqwest::{StatusCode, Url, redirect};
 
+use crate::address;
+
 /// The label a DNS challenge is published under.
 const DNS_LABEL: &str = "_dnsauth";
 /// The path of the validation file on the domain's web server.
@@ -38,6 +40,12 @@ pub struct ProbeConfig {
     /// Per-domain address to fetch the validation file from instead of resolving the domain
     /// (host -> ip:port). The HTTP Host header stays the domain.
     pub http_overrides: HashMap<String, SocketAddr>,
+    /// Networks the file probe may connect to although the address policy refuses them
+    /// ([`crate::address`]): for operators who validate domains on their own networks.
+    pub allowed_networks: Vec<ipnet::IpNet>,
+    /// The port the validation file is fetched from: 80, as the Baseline Requirements say
+    /// (3.2.2.4.18); another only in tests and labs.
+    pub http_port: u16,
     /// Per-lookup / per-request timeout (default 5 s).
     pub timeout: Duration,
     /// Largest validation-file body read (default 4096 bytes); more is a failure.
@@ -49,6 +57,8 @@ impl Default for ProbeConfig {
         ProbeConfig {
             dns_servers: Vec::new(),
             http_overrides: HashMap::new(),
+            allowed_networks: Vec::new(),
+            http_port: 80,
             timeout: Duration::from_secs(5),
             max_body_bytes: 4096,
         }
@@ -250,7 +260,10 @@ impl Prober {
     }
 
     async fn probe_file(&self, domain: &str, expected: &str) -> Result<ProbeOutcome, ProbeError> {
-        let url = Self::file_url(domain);
+        let url = match self.inner.config.http_port {
+            80 => Self::file_url(domain),
+            port => format!("http://{}:{port}{FILE_PATH}", base_domain(domain)),
+        };
         let mut response = match self.inner.http.get(&url).send().await {
             Ok(response) => response,
             Err(e) if e.is_timeout() => return Err(ProbeError::HttpTimeout { url }),
@@ -271,8 +284,9 @@ impl Prober {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
             let target = response.url().join(location).ok();
+            let port = self.inner.config.http_port;
             let why = match target {
-                Some(target) if redirect_allowed(&target, &base_domain(domain)) => {
+                Some(target) if redirect_allowed(&target, &base_domain(domain), port) => {
                     format!("more than {MAX_REDIRECTS} redirects")
                 }
                 Some(_) => {
@@ -376,64 +390,61 @@ fn build_resolver(config: &ProbeConfig) -> Result<TokioResolver, ProbeError> {
 }
 
 /// Resolves the hosts of validation-file fetches with the probes' own resolver (the
-/// configured servers, no hosts file) and keeps only public unicast addresses, so a
-/// customer's domain that points at loopback, a private network or a link-local metadata
-/// service is never fetched from. Operator overrides bypass it.
+/// configured servers, no hosts file) and hands the HTTP client only the addresses the
+/// address policy allows ([`crate::address`]), so the client never connects anywhere else:
+/// a customer's domain that points at loopback, a private network or a link-local metadata
+/// service is refused before any connection. Operator overrides, and networks the operator
+/// allows, bypass it.
 #[derive(Clone)]
-struct PublicAddresses(TokioResolver);
+struct PublicAddresses {
+    resolver: TokioResolver,
+    allowed_networks: Arc<Vec<ipnet::IpNet>>,
+}
 
 impl reqwest::dns::Resolve for PublicAddresses {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let resolver = self.0.clone();
+        let resolver = self.resolver.clone();
+        let allowed_networks = self.allowed_networks.clone();
         Box::pin(async move {
             let host = name.as_str().to_string();
             let lookup = resolver.lookup_ip(format!("{host}.")).await?;
-            let public: Vec<std::net::SocketAddr> = lookup
-                .iter()
-                .filter(|ip| is_public(*ip))
-                .map(|ip| std::net::SocketAddr::new(ip, 0))
-                .collect();
-            if public.is_empty() {
-                return Err(format!("{host} has no public address").into());
-            }
-            let addrs: reqwest::dns::Addrs = Box::new(public.into_iter());
+            let allowed = connectable(&host, lookup.iter(), &allowed_networks)?;
+            let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
             Ok(addrs)
         })
     }
 }
 
-/// Whether `ip` is a public unicast address: not loopback, private, link-local, shared,
-/// documentation, multicast, broadcast or unspecified.
-fn is_public(ip: std::net::IpAddr) -> bool {
-    use std::net::IpAddr;
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_multicast()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b))
-                || (a == 198 && (18..20).contains(&b))
-                || a >= 240)
+/// The addresses of `host` the prober may connect to, or why there are none: each address
+/// DNS answered with the range that rules it out.
+fn connectable(
+    host: &str,
+    answered: impl Iterator<Item = std::net::IpAddr>,
+    allowed_networks: &[ipnet::IpNet],
+) -> Result<Vec<SocketAddr>, String> {
+    let mut allowed = Vec::new();
+    let mut refused = Vec::new();
+    for ip in answered {
+        if allowed_networks.iter().any(|network| network.contains(&ip)) {
+            allowed.push(SocketAddr::new(ip, 0));
+            continue;
         }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || first == 0x2001 && v6.segments()[1] == 0x0db8)
+        match address::check(ip) {
+            Ok(()) => allowed.push(SocketAddr::new(ip, 0)),
+            Err(range) => refused.push(format!("{ip} ({range})")),
         }
     }
+    if allowed.is_empty() {
+        return Err(if refused.is_empty() {
+            format!("{host} has no address")
+        } else {
+            format!(
+                "{host} resolves only to addresses the prober does not connect to: {}",
+                refused.join(", ")
+            )
+        });
+    }
+    Ok(allowed)
 }
 
 /// Plain HTTP/1 only, no proxy from the environment, redirects only within the domain,
@@ -442,14 +453,15 @@ fn build_http_client(
     config: &ProbeConfig,
     resolver: &TokioResolver,
 ) -> Result<reqwest::Client, ProbeError> {
-    let policy = redirect::Policy::custom(|attempt| {
+    let port = config.http_port;
+    let policy = redirect::Policy::custom(move |attempt| {
         let previous = attempt.previous();
         // `previous` starts with the original URL, which names the domain being probed.
         let allowed = previous.len() <= MAX_REDIRECTS
             && previous
                 .first()
                 .and_then(Url::host_str)
-                .is_some_and(|host| redirect_allowed(attempt.url(), host));
+                .is_some_and(|host| redirect_allowed(attempt.url(), host, port));
         if allowed {
             attempt.follow()
         } else {
@@ -462,7 +474,10 @@ fn build_http_client(
         .timeout(config.timeout)
         .connect_timeout(config.timeout)
         .pool_max_idle_per_host(0)
-        .dns_resolver(std::sync::Arc::new(PublicAddresses(resolver.clone())))
+        .dns_resolver(Arc::new(PublicAddresses {
+            resolver: resolver.clone(),
+            allowed_networks: Arc::new(config.allowed_networks.clone()),
+        }))
         .user_agent(concat!("certflow-validation/", env!("CARGO_PKG_VERSION")));
     for (host, addr) in &config.http_overrides {
         // reqwest keeps a non-zero override port when the URL has none, which ours never do,
@@ -472,13 +487,12 @@ fn build_http_client(
     builder.build().map_err(ProbeError::HttpClient)
 }
 
-/// A redirect is followed only to plain HTTP on the probed domain's default port.
-fn redirect_allowed(target: &Url, domain: &str) -> bool {
+/// A redirect is followed only to plain HTTP on the probed domain's port (80), named by that
+/// domain: never to an IP address, which would bypass the address policy.
+fn redirect_allowed(target: &Url, domain: &str, port: u16) -> bool {
     target.scheme() == "http"
-        && target.port_or_known_default() == Some(80)
-        && target
-            .host_str()
-            .is_some_and(|host| host.eq_ignore_ascii_case(domain))
+        && target.port_or_known_default() == Some(port)
+        && matches!(target.host(), Some(url::Host::Domain(host)) if host.eq_ignore_ascii_case(domain))
 }
 
 /// Maps a resolver error: "nothing there" is an answer, anything else is a failure to ask.
@@ -524,27 +538,16 @@ fn base_domain(domain: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// Refuses what would not make a sane DNS name or URL host, before any IO.
+/// Refuses, before any IO, what is not a domain name a certificate may carry: above all a
+/// name a URL parser would read as an IP address (CA-1), which would send the file probe
+/// to that address without asking DNS.
 fn check_domain(domain: &str) -> Result<(), ProbeError> {
-    let base = base_domain(domain);
-    let invalid = |reason: &str| ProbeError::InvalidDomain {
-        domain: domain.to_owned(),
-        reason: reason.to_owned(),
-    };
-    if base.is_empty() || base.len() > 253 {
-        return Err(invalid("empty or longer than 253 characters"));
-    }
-    let label_ok = |label: &str| {
-        !label.is_empty()
-            && label.len() <= 63
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    };
-    if !base.split('.').all(label_ok) {
-        return Err(invalid("labels must be 1-63 letters, digits, '-' or '_'"));
-    }
-    Ok(())
+    certflow_domain::DomainName::parse(domain)
+        .map(|_| ())
+        .map_err(|err| ProbeError::InvalidDomain {
+            domain: domain.to_owned(),
+            reason: err.to_string(),
+        })
 }
 
 /// What a `WrongValue` reports: the first few values, each cut short.
@@ -612,6 +615,11 @@ mod tests {
             "example.com/x",
             "a@b.com",
             "*.*.a.com",
+            "127.0x1",
+            "0x7f.0x0.0x0.0x1",
+            "169.254.169.0xfe",
+            "2130706433",
+            "0177.0.0.1",
         ] {
             assert!(
                 matches!(check_domain(bad), Err(ProbeError::InvalidDomain { .. })),
@@ -636,48 +644,86 @@ mod tests {
         let url = |s: &str| Url::parse(s).expect("test URL");
         assert!(redirect_allowed(
             &url("http://example.com/x"),
-            "example.com"
+            "example.com",
+            80
         ));
         assert!(redirect_allowed(
             &url("http://EXAMPLE.com:80/x"),
-            "example.com"
+            "example.com",
+            80
         ));
         assert!(!redirect_allowed(
             &url("https://example.com/x"),
-            "example.com"
+            "example.com",
+            80
         ));
         assert!(!redirect_allowed(
             &url("http://example.com:8080/x"),
-            "example.com"
+            "example.com",
+            80
         ));
-        assert!(!redirect_allowed(&url("http://evil.test/x"), "example.com"));
+        assert!(!redirect_allowed(
+            &url("http://evil.test/x"),
+            "example.com",
+            80
+        ));
         assert!(!redirect_allowed(
             &url("http://www.example.com/x"),
-            "example.com"
+            "example.com",
+            80
         ));
     }
 
     #[test]
-    fn only_public_addresses_are_fetched_from() {
-        for private in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
+    fn the_client_is_handed_only_public_addresses_and_told_why_none() {
+        let ips = |list: &[&str]| -> Vec<std::net::IpAddr> {
+            list.iter().map(|ip| ip.parse().expect("address")).collect()
+        };
+        let mixed = connectable(
+            "mixed.example",
+            ips(&["10.0.0.1", "1.1.1.1"]).into_iter(),
+            &[],
+        )
+        .expect("one public address");
+        assert_eq!(mixed, vec!["1.1.1.1:0".parse().expect("socket address")]);
+        let refused = connectable(
+            "metadata.example",
+            ips(&["169.254.169.254", "::ffff:127.0.0.1", "64:ff9b::a9fe:a9fe"]).into_iter(),
+            &[],
+        )
+        .expect_err("no public address");
+        assert!(
+            refused.contains("169.254.169.254 (169.254.0.0/16 is link local"),
+            "{refused}"
+        );
+        assert!(
+            refused.contains("::ffff:127.0.0.1 (127.0.0.0/8 is loopback"),
+            "{refused}"
+        );
+        assert!(
+            refused.contains("64:ff9b::a9fe:a9fe (169.254.0.0/16"),
+            "{refused}"
+        );
+        assert!(connectable("none.example", std::iter::empty(), &[]).is_err());
+        // A network the operator allows is connected to.
+        let lab: ipnet::IpNet = "10.0.0.0/24".parse().expect("network");
+        let allowed = connectable("lab.example", ips(&["10.0.0.7"]).into_iter(), &[lab])
+            .expect("allowed by the operator");
+        assert_eq!(allowed, vec!["10.0.0.7:0".parse().expect("socket address")]);
+    }
+
+    #[test]
+    fn ca1_a_redirect_to_an_ip_address_is_never_followed() {
+        let url = |s: &str| Url::parse(s).expect("test URL");
+        for target in [
+            "http://127.0.0.1/x",
+            "http://127.0x1/x",
+            "http://0x7f.0x0.0x0.0x1/x",
+            "http://2130706433/x",
+            "http://[::1]/x",
+            "http://169.254.169.0xfe/x",
         ] {
-            let ip: std::net::IpAddr = private.parse().expect("address");
-            assert!(!is_public(ip), "{private}");
-        }
-        for public in ["93.184.216.34", "1.1.1.1", "2606:4700::1111"] {
-            let ip: std::net::IpAddr = public.parse().expect("address");
-            assert!(is_public(ip), "{public}");
+            assert!(!redirect_allowed(&url(target), "127.0.0.1", 80), "{target}");
         }
     }
 }
