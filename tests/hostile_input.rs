@@ -435,6 +435,23 @@ fn table(mine: &str, theirs: &str, task: &LeasedTask) -> Vec<Case> {
         Code::InvalidArgument,
         "INVALID_VALIDITY",
     ));
+    // CA-3: dates a customer may not choose.
+    for (what, not_before, not_after) in [
+        ("not_after 100 years out", None, Some(4_900_000_000)),
+        ("valid 1970 to 1971", Some(0), Some(31_536_000)),
+        ("starting in a month", Some(2_000_000_000), None),
+    ] {
+        let stamp = |seconds: i64| prost_types::Timestamp { seconds, nanos: 0 };
+        cases.push(case(
+            format!("IssueCertificate: {what} (CA-3)"),
+            issue_request(|r| {
+                r.not_before = not_before.map(stamp);
+                r.not_after = not_after.map(stamp);
+            }),
+            Code::InvalidArgument,
+            "VALIDITY_NOT_ALLOWED",
+        ));
+    }
     cases.push(case(
         "IssueCertificate: a timestamp with nanos out of range",
         issue_request(|r| {

@@ -376,3 +376,123 @@ async fn dnspod_gm_certificates_are_sm2_under_an_sm2_intermediate() {
     ]);
     assert!(ok && text.contains("verify OK"), "{text}");
 }
+
+#[tokio::test]
+async fn ca3_a_certificate_signed_now_is_valid_as_long_as_the_term_and_the_brs_allow() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let before = support::unix_now();
+    let cert = support::issue(&mut certs, dns_auto_dv("acme", "term.example.com")).await;
+    let not_before = cert.not_before.as_ref().expect("not_before").seconds;
+    let not_after = cert.not_after.as_ref().expect("not_after").seconds;
+    assert!(
+        (before - 1..=before + 5).contains(&not_before),
+        "starts now"
+    );
+    let days = 86_400;
+    let maximum = certflow_domain::validity::br_maximum(
+        certflow_domain::Timestamp::from_unix_seconds(before),
+    )
+    .as_millis()
+        / 1_000;
+    // BR 1.6.1: the period counts both ends, so notAfter is a second short of the maximum.
+    assert_eq!(
+        not_after - not_before + 1,
+        maximum,
+        "{} days",
+        maximum / days
+    );
+    // The signed certificate says the same.
+    let parsed = x509_parser::pem::parse_x509_pem(cert.pem.as_bytes())
+        .expect("PEM")
+        .1
+        .parse_x509()
+        .expect("X.509")
+        .validity()
+        .clone();
+    assert_eq!(parsed.not_after.timestamp(), not_after);
+
+    let err = certs
+        .issue_certificate(IssueCertificateRequest {
+            not_after: Some(prost_types::Timestamp {
+                seconds: before + 100 * 365 * days,
+                nanos: 0,
+            }),
+            ..dns_auto_dv("acme", "century.example.com")
+        })
+        .await
+        .expect_err("a century is refused");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(reason(&err), "VALIDITY_NOT_ALLOWED");
+}
+
+#[tokio::test]
+async fn ca3_only_an_admin_records_a_certificate_from_before_certflow_and_its_history_says_so() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut admin = certflow.certificates().await.expect("client");
+    let customer = certflow.token("alice", "acme", &["customer"]);
+    let mut alice = certflow
+        .certificates_as(Some(&customer))
+        .await
+        .expect("client");
+    // 2019 to 2021: issued and ended long before certflow.
+    let dates = (1_560_000_000, 1_620_000_000);
+    let err = alice
+        .record_legacy_certificate(certflow_proto::v1::RecordLegacyCertificateRequest {
+            request_id: support::request_id(),
+            account: "acme".into(),
+            brand: certflow_proto::v1::Brand::Geotrust as i32,
+            term_years: 1,
+            pem: support::self_signed_pem("legacy.example.com"),
+            ..Default::default()
+        })
+        .await
+        .expect_err("customers may not");
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(reason(&err), "ROLE_REQUIRED");
+
+    let recorded = support::legacy_record(&mut admin, &["legacy.example.com"], dates, |_| {}).await;
+    assert_eq!(
+        recorded.not_before.as_ref().map(|t| t.seconds),
+        Some(dates.0)
+    );
+    assert_eq!(
+        recorded.status,
+        certflow_proto::v1::CertificateStatus::Expired as i32
+    );
+    let history = admin
+        .get_certificate_history(certflow_proto::v1::GetCertificateHistoryRequest {
+            id: recorded.id.clone(),
+        })
+        .await
+        .expect("history")
+        .into_inner()
+        .events;
+    let summary = &history.first().expect("an event").summary;
+    assert!(
+        summary.contains("recorded by an administrator: issued before certflow"),
+        "{summary}"
+    );
+    // REV-6: issued before the cut-off, revoked by support only.
+    let mut revocations = certflow
+        .revocations_as(Some(&customer))
+        .await
+        .expect("client");
+    let old = support::legacy_record(
+        &mut admin,
+        &["cutoff.example.com"],
+        (1_560_000_000, support::unix_now() + 30 * 86_400),
+        |_| {},
+    )
+    .await;
+    let err = revocations
+        .request_revocation(certflow_proto::v1::RequestRevocationRequest {
+            request_id: support::request_id(),
+            certificate_id: old.id.clone(),
+            reason: certflow_proto::v1::RevocationReason::Superseded as i32,
+            ..Default::default()
+        })
+        .await
+        .expect_err("support only");
+    assert_eq!(reason(&err), "LEGACY_CERT_CONTACT_SUPPORT");
+}

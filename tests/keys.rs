@@ -126,6 +126,7 @@ async fn rev16_key_compromise_revokes_every_certificate_with_the_key_and_blocks_
         }),
         original: None,
         enterprise_info: BTreeMap::new(),
+        legacy: false,
     });
     let meta = CommandMeta::for_request(
         &request_id(),

@@ -572,25 +572,22 @@ async fn rei4_a_reservation_left_by_a_crashed_reissue_is_taken_over() {
     .expect("released after completion");
 }
 
-/// A GeoTrust DV certificate for `domain` with no automatic validation, issued 10 days ago:
-/// a reissue with a new key needs domain validation (REI-9).
-fn issued_days_ago(domain: &str) -> IssueCertificateRequest {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64;
-    IssueCertificateRequest {
-        validation_setup: Vec::new(),
-        not_before: Some(prost_types::Timestamp {
-            seconds: now - 10 * 86_400,
-            nanos: 0,
-        }),
-        not_after: Some(prost_types::Timestamp {
-            seconds: now + 300 * 86_400,
-            nanos: 0,
-        }),
-        ..dns_auto_dv("acme", domain)
-    }
+/// A GeoTrust DV certificate for `domains` with no automatic validation, issued 10 days
+/// ago (before certflow: recorded by an admin): a reissue with a new key needs domain
+/// validation (REI-9).
+async fn issued_days_ago(
+    certs: &mut CertificateServiceClient<Authed>,
+    domains: &[&str],
+    change: impl FnOnce(&mut certflow_proto::v1::RecordLegacyCertificateRequest),
+) -> Certificate {
+    let now = support::unix_now();
+    support::legacy_record(
+        certs,
+        domains,
+        (now - 10 * 86_400, now + 180 * 86_400),
+        change,
+    )
+    .await
 }
 
 fn generated(algorithm: KeyAlgorithm) -> Key {
@@ -615,7 +612,7 @@ async fn rei9_a_new_key_after_three_days_waits_for_domain_validation_then_comple
     .await
     .expect("start");
     let (mut certs, mut reissues) = clients(&certflow).await;
-    let original = issue(&mut certs, issued_days_ago("v.example.net")).await;
+    let original = issued_days_ago(&mut certs, &["v.example.net"], |_| {}).await;
     let accepted = reissues
         .request_reissue(reissue(&original.id, generated(KeyAlgorithm::EccP256)))
         .await
@@ -660,7 +657,7 @@ async fn rei11_a_reissue_whose_validation_expires_fails_and_frees_its_reservatio
     .await
     .expect("start");
     let (mut certs, mut reissues) = clients(&certflow).await;
-    let original = issue(&mut certs, issued_days_ago("late.example.org")).await;
+    let original = issued_days_ago(&mut certs, &["late.example.org"], |_| {}).await;
     let sibling = issue(&mut certs, dns_auto_dv("acme", "other.example.org")).await;
     reissues
         .request_reissue(reissue(&original.id, generated(KeyAlgorithm::EccP256)))
@@ -695,25 +692,20 @@ async fn rev14_revoking_an_original_ends_its_pending_reissue_and_frees_the_reser
     let mut revocations = certflow.revocations().await.expect("client");
     // A TrustAsia 2-year wildcard with automatic validation: revoked at once (REV-10); its
     // file-validated name makes a new-key reissue wait for proof (REI-9).
-    let original = issue(
-        &mut certs,
-        IssueCertificateRequest {
-            brand: certflow_proto::v1::Brand::Trustasia as i32,
-            term_years: 2,
-            domains: vec!["*.wild.example.net".into(), "x.example.net".into()],
-            validation_setup: vec![
-                certflow_proto::v1::DomainValidationSetup {
-                    domain: "*.wild.example.net".into(),
-                    setup: certflow_proto::v1::ValidationSetup::DnsAuto as i32,
-                },
-                certflow_proto::v1::DomainValidationSetup {
-                    domain: "x.example.net".into(),
-                    setup: certflow_proto::v1::ValidationSetup::FileAuto as i32,
-                },
-            ],
-            ..issued_days_ago("x.example.net")
-        },
-    )
+    let original = issued_days_ago(&mut certs, &["*.wild.example.net", "x.example.net"], |r| {
+        r.brand = certflow_proto::v1::Brand::Trustasia as i32;
+        r.term_years = 2;
+        r.validation_setup = vec![
+            certflow_proto::v1::DomainValidationSetup {
+                domain: "*.wild.example.net".into(),
+                setup: certflow_proto::v1::ValidationSetup::DnsAuto as i32,
+            },
+            certflow_proto::v1::DomainValidationSetup {
+                domain: "x.example.net".into(),
+                setup: certflow_proto::v1::ValidationSetup::FileAuto as i32,
+            },
+        ];
+    })
     .await;
     let sibling = issue(&mut certs, dns_auto_dv("acme", "y.example.net")).await;
     reissues

@@ -60,6 +60,49 @@ pub fn dns_auto_dv(account: &str, domain: &str) -> IssueCertificateRequest {
     }
 }
 
+/// A GeoTrust DV certificate for `domains` (the first one its subject) issued before
+/// certflow, valid between the Unix times `not_before` and `not_after`, as an admin records
+/// it (CA-3): the only way a certificate with dates in the past comes to be. `change`
+/// adjusts the request (brand, term, validation set-up).
+pub async fn legacy_record(
+    admin: &mut CertificateServiceClient<Authed>,
+    domains: &[&str],
+    (not_before, not_after): (i64, i64),
+    change: impl FnOnce(&mut certflow_proto::v1::RecordLegacyCertificateRequest),
+) -> Certificate {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let names: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
+    let mut params = rcgen::CertificateParams::new(names).expect("params");
+    params.not_before = time::OffsetDateTime::from_unix_timestamp(not_before).expect("date");
+    params.not_after = time::OffsetDateTime::from_unix_timestamp(not_after).expect("date");
+    let mut request = certflow_proto::v1::RecordLegacyCertificateRequest {
+        request_id: request_id(),
+        account: "acme".into(),
+        brand: Brand::Geotrust as i32,
+        paid: true,
+        term_years: 1,
+        pem: params.self_signed(&key).expect("certificate").pem(),
+        private_key_pem: key.serialize_pem(),
+        ..Default::default()
+    };
+    change(&mut request);
+    admin
+        .record_legacy_certificate(request)
+        .await
+        .expect("recorded")
+        .into_inner()
+        .certificate
+        .expect("certificate in response")
+}
+
+/// Now, in Unix seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
 /// Issues `request` and returns the certificate.
 pub async fn issue(
     client: &mut CertificateServiceClient<Authed>,

@@ -33,6 +33,8 @@ pub mod subjects {
     pub const ISSUE_CERTIFICATE: &str = "certflow.cmd.issuance.issue";
     /// Stores an uploaded certificate.
     pub const UPLOAD_CERTIFICATE: &str = "certflow.cmd.issuance.upload";
+    /// Records a certificate issued before certflow (admins).
+    pub const RECORD_LEGACY_CERTIFICATE: &str = "certflow.cmd.issuance.legacy";
     /// Builds the files a customer downloads.
     pub const DOWNLOAD_CERTIFICATE: &str = "certflow.cmd.issuance.download";
     /// Generates and seals a key pair (for the reissue service).

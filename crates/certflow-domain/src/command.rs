@@ -62,6 +62,21 @@ pub struct UploadCertificate {
     pub private_key_id: Option<String>,
 }
 
+/// CA-3: an administrator records a certificate the platform issued before certflow (a
+/// legacy certificate, REV-6): its names, dates, key and serial as the certificate itself
+/// says, and the purchase it belongs to. Nothing is signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordLegacyCertificate {
+    pub brand: Brand,
+    pub paid: bool,
+    pub term_years: u32,
+    pub validation_setup: BTreeMap<String, ValidationSetup>,
+    pub renewal_ordered: bool,
+    pub enterprise_info: BTreeMap<String, String>,
+    /// What the certificate says (id, account, level, names, dates, key, serial, PEM).
+    pub certificate: UploadCertificate,
+}
+
 /// Asks for a certificate to be revoked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestRevocation {
@@ -130,6 +145,7 @@ pub struct RequestReissue {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Issue(IssueCertificate),
+    RecordLegacy(RecordLegacyCertificate),
     Upload(UploadCertificate),
     RequestRevocation(RequestRevocation),
     Delete(DeleteCertificate),
@@ -144,6 +160,7 @@ impl Command {
     pub fn certificate_id(&self) -> &CertificateId {
         match self {
             Command::Issue(c) => &c.id,
+            Command::RecordLegacy(c) => &c.certificate.id,
             Command::Upload(c) => &c.id,
             Command::RequestRevocation(c) => &c.id,
             Command::Delete(c) => &c.id,

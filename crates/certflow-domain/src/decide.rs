@@ -8,13 +8,13 @@ use crate::certificate::{
     ValidationOutcome, ValidationSetup,
 };
 use crate::command::{
-    Command, CommandId, DeleteCertificate, IssueCertificate, OrderRenewal, RequestRevocation,
-    UploadCertificate,
+    Command, CommandId, DeleteCertificate, IssueCertificate, OrderRenewal, RecordLegacyCertificate,
+    RequestRevocation, UploadCertificate,
 };
 use crate::error::{DomainError, Reason, Rule};
 use crate::event::{
     CertificateDeleted, CertificateIssued, CertificateRevoked, CertificateUploaded, Event,
-    ReissueFailed, ReissueFailure, RenewalOrdered, RevocationRequested,
+    ReissueFailed, ReissueFailure, RenewalOrdered, RevocationRequested, X509Facts,
 };
 use crate::names::DomainName;
 use crate::time::{Duration, Timestamp};
@@ -31,8 +31,9 @@ pub struct Policy {
     pub validation_window: Duration,
     /// REV-6: certificates issued before this are revoked by support only.
     pub legacy_cutoff: Timestamp,
-    /// Validity of an issued certificate when the command does not give `not_after`.
-    pub default_validity: Duration,
+    /// CA-3: how long before it is signed a certificate may start (clock skew), and how
+    /// long after.
+    pub backdate: Duration,
     /// REV-R3: distinct approvals a review needs, by brand and level; 1 where not listed.
     pub review_approvals: HashMap<(Brand, Level), u32>,
 }
@@ -44,7 +45,7 @@ impl Default for Policy {
             validation_window: Duration::days(3),
             // 2020-03-25T00:00:00Z
             legacy_cutoff: Timestamp::from_unix_seconds(1_585_094_400),
-            default_validity: Duration::days(365),
+            backdate: Duration::seconds(3600),
             review_approvals: HashMap::new(),
         }
     }
@@ -80,6 +81,7 @@ pub fn decide(
     }
     match command {
         Command::Issue(cmd) => decide_issue(state, cmd, ctx),
+        Command::RecordLegacy(cmd) => decide_record_legacy(state, cmd, ctx),
         Command::Upload(cmd) => decide_upload(state, cmd, ctx),
         Command::RequestRevocation(cmd) => decide_revocation(state, cmd, ctx),
         Command::Delete(cmd) => decide_delete(state, cmd, ctx),
@@ -392,27 +394,14 @@ fn decide_issue(
     }
     let domains = checked_domains(cmd.domains.iter().map(String::as_str))?;
     signable_names(&domains)?;
-    let mut validation_setup = BTreeMap::new();
-    for (name, setup) in &cmd.validation_setup {
-        let name = DomainName::parse(name)?;
-        if !domains.contains(&name) {
-            return Err(DomainError::invalid(
-                Reason::InvalidArgument,
-                format!("validation is set up for {name}, which is not on the certificate"),
-            ));
-        }
-        validation_setup.insert(name, *setup);
-    }
-    let not_before = cmd.not_before.unwrap_or(ctx.now);
-    let not_after = cmd
-        .not_after
-        .unwrap_or(not_before.plus(ctx.policy.default_validity));
-    if not_after <= not_before {
-        return Err(DomainError::invalid(
-            Reason::InvalidValidity,
-            "not_after must be later than not_before",
-        ));
-    }
+    let validation_setup = checked_setup(&cmd.validation_setup, &domains)?;
+    let (not_before, not_after) = crate::validity::decide(
+        cmd.not_before,
+        cmd.not_after,
+        cmd.term_years,
+        ctx.now,
+        ctx.policy,
+    )?;
     Ok(vec![Event::Issued(CertificateIssued {
         id: cmd.id.clone(),
         account,
@@ -430,6 +419,81 @@ fn decide_issue(
         x509: None,
         original: None,
         enterprise_info: cmd.enterprise_info.clone(),
+        legacy: false,
+    })])
+}
+
+/// CA-3: an administrator records a certificate issued before certflow; its history says
+/// so. Its dates are the certificate's own, however far in the past.
+fn decide_record_legacy(
+    state: &State,
+    cmd: &RecordLegacyCertificate,
+    ctx: &Context<'_>,
+) -> Result<Vec<Event>, DomainError> {
+    let record = &cmd.certificate;
+    if state.is_some() {
+        return Err(DomainError::already_exists(&record.id));
+    }
+    if !ctx.actor.roles.contains(&Role::Admin) {
+        return Err(DomainError::permission_denied(
+            Rule::Ca3,
+            Reason::RoleRequired,
+            "only an administrator records a certificate issued before certflow",
+        ));
+    }
+    let account = owner_account(ctx.actor, &record.account)?;
+    if cmd.brand == Brand::Other {
+        return Err(DomainError::invalid(
+            Reason::InvalidArgument,
+            "a platform certificate needs one of the brands this product issues",
+        ));
+    }
+    if !(1..=3).contains(&cmd.term_years) {
+        return Err(DomainError::invalid(
+            Reason::InvalidArgument,
+            format!("term is 1, 2 or 3 years, not {}", cmd.term_years),
+        ));
+    }
+    let domains = checked_domains(record.domains.iter().map(DomainName::as_str))?;
+    let validation_setup = checked_setup(&cmd.validation_setup, &domains)?;
+    if record.not_after <= record.not_before {
+        return Err(DomainError::invalid(
+            Reason::InvalidValidity,
+            "the certificate's notAfter is not later than its notBefore",
+        ));
+    }
+    if record.not_before > ctx.now {
+        return Err(DomainError::invalid_by(
+            Rule::Ca3,
+            Reason::ValidityNotAllowed,
+            "a certificate issued before certflow started before now; issue new ones with \
+             IssueCertificate",
+        ));
+    }
+    Ok(vec![Event::Issued(CertificateIssued {
+        id: record.id.clone(),
+        account,
+        brand: cmd.brand,
+        level: record.level,
+        paid: cmd.paid,
+        algorithm: record.algorithm,
+        domains,
+        term_years: cmd.term_years,
+        issued_at: record.not_before,
+        not_before: record.not_before,
+        not_after: record.not_after,
+        validation_setup,
+        renewal_ordered: cmd.renewal_ordered,
+        x509: Some(X509Facts {
+            serial_number: record.serial_number.clone(),
+            public_key_sha256: record.public_key_sha256.clone(),
+            pem: record.pem.clone(),
+            chain_pem: String::new(),
+            private_key_id: record.private_key_id.clone(),
+        }),
+        original: None,
+        enterprise_info: cmd.enterprise_info.clone(),
+        legacy: true,
     })])
 }
 
@@ -729,6 +793,25 @@ fn checked_account(account: &str) -> Result<String, DomainError> {
     Ok(account.to_string())
 }
 
+/// The validation set-up of a certificate: each named domain must be one of its own.
+fn checked_setup(
+    setup: &BTreeMap<String, ValidationSetup>,
+    domains: &[DomainName],
+) -> Result<BTreeMap<DomainName, ValidationSetup>, DomainError> {
+    let mut checked = BTreeMap::new();
+    for (name, method) in setup {
+        let name = DomainName::parse(name)?;
+        if !domains.contains(&name) {
+            return Err(DomainError::invalid(
+                Reason::InvalidArgument,
+                format!("validation is set up for {name}, which is not on the certificate"),
+            ));
+        }
+        checked.insert(name, *method);
+    }
+    Ok(checked)
+}
+
 /// CA-2: no certificate the CA signs names a public suffix or a wildcard directly over one.
 pub(crate) fn signable_names(domains: &[DomainName]) -> Result<(), DomainError> {
     match domains
@@ -820,8 +903,8 @@ pub(crate) mod tests {
             algorithm: KeyAlgorithm::Rsa2048,
             domains: vec!["www.example.com".into()],
             term_years: 1,
-            not_before: Some(now().minus(DAY.times(10))),
-            not_after: Some(now().plus(DAY.times(300))),
+            not_before: None,
+            not_after: Some(now().plus(DAY.times(180))),
             validation_setup: BTreeMap::from([(
                 "www.example.com".to_string(),
                 ValidationSetup::DnsAuto,
@@ -840,12 +923,20 @@ pub(crate) mod tests {
         })
     }
 
-    /// The events `given` commands produce, each applied in turn.
+    /// The events `given` commands produce, each applied in turn. A given issue is history:
+    /// it is decided when it happened, at its `not_before`.
     pub(crate) fn state_after(given: &[Command]) -> State {
         given.iter().enumerate().fold(None, |state, (n, cmd)| {
             let command_id = CommandId(format!("given-{n}"));
+            let at = match cmd {
+                Command::Issue(IssueCertificate {
+                    not_before: Some(not_before),
+                    ..
+                }) => *not_before,
+                _ => now(),
+            };
             let ctx = Context {
-                now: now(),
+                now: at,
                 command_id: &command_id,
                 actor: &admin(),
                 policy: &Policy::default(),
@@ -1076,7 +1167,7 @@ pub(crate) mod tests {
     #[test]
     fn rev2_expired_certificate_is_not_revocable() {
         let expired = IssueCertificate {
-            not_before: Some(now().minus(DAY.times(400))),
+            not_before: Some(now().minus(DAY.times(300))),
             not_after: Some(now().minus(DAY)),
             ..issue()
         };
@@ -1144,24 +1235,131 @@ pub(crate) mod tests {
         );
     }
 
+    /// A certificate the platform issued before certflow, valid from `not_before` to
+    /// `not_after`, as an administrator records it (CA-3).
+    pub(crate) fn legacy_record(not_before: Timestamp, not_after: Timestamp) -> Command {
+        Command::RecordLegacy(RecordLegacyCertificate {
+            brand: Brand::GeoTrust,
+            paid: true,
+            term_years: 3,
+            validation_setup: BTreeMap::from([(
+                "www.example.com".to_string(),
+                ValidationSetup::DnsAuto,
+            )]),
+            renewal_ordered: false,
+            enterprise_info: BTreeMap::new(),
+            certificate: UploadCertificate {
+                id: id(),
+                account: "acme".into(),
+                level: Level::Dv,
+                algorithm: KeyAlgorithm::Rsa2048,
+                domains: vec![DomainName::parse("www.example.com").expect("valid")],
+                not_before,
+                not_after,
+                public_key_sha256: "ab".repeat(32),
+                serial_number: "0a".into(),
+                issuer: "CN=GeoTrust RSA CA 2018".into(),
+                pem: String::new(),
+                private_key_id: None,
+            },
+        })
+    }
+
     #[test]
     fn rev6_legacy_certificates_need_support() {
-        let legacy = IssueCertificate {
-            // 2020-03-24T23:59:59Z, one second before the cut-off.
-            not_before: Some(Timestamp::from_unix_seconds(1_585_094_399)),
-            not_after: Some(now().plus(DAY.times(100))),
-            ..issue()
-        };
+        // 2020-03-24T23:59:59Z, one second before the cut-off.
+        let before = Timestamp::from_unix_seconds(1_585_094_399);
+        let legacy = legacy_record(before, now().plus(DAY.times(100)));
         refused_with(
-            check(&[Command::Issue(legacy.clone())], revoke(0)),
+            check(&[legacy], revoke(0)),
             Rule::Rev6,
             Reason::LegacyCertContactSupport,
         );
-        let at_cutoff = IssueCertificate {
-            not_before: Some(Timestamp::from_unix_seconds(1_585_094_400)),
-            ..legacy
+        let at_cutoff = legacy_record(before.plus(Duration::seconds(1)), now().plus(DAY));
+        assert!(check(&[at_cutoff], revoke(0)).is_ok());
+    }
+
+    #[test]
+    fn ca3_only_an_admin_records_a_certificate_from_before_certflow_and_it_says_so() {
+        let old = legacy_record(
+            Timestamp::from_unix_seconds(1_500_000_000),
+            now().plus(DAY.times(30)),
+        );
+        refused_with(
+            check_as(&customer("acme"), &[], old.clone()),
+            Rule::Ca3,
+            Reason::RoleRequired,
+        );
+        let events = check(&[], old).expect("an admin records it");
+        let Some(Event::Issued(issued)) = events.first() else {
+            panic!("an issue event: {events:?}");
         };
-        assert!(check(&[Command::Issue(at_cutoff)], revoke(0)).is_ok());
+        assert!(issued.legacy);
+        assert_eq!(
+            issued.not_before,
+            Timestamp::from_unix_seconds(1_500_000_000)
+        );
+        assert_eq!(issued.issued_at, issued.not_before);
+        // Through IssueCertificate, the same dates are refused: the CA never backdates.
+        let backdated = IssueCertificate {
+            not_before: Some(Timestamp::from_unix_seconds(1_500_000_000)),
+            not_after: Some(now().plus(DAY.times(30))),
+            ..issue()
+        };
+        refused_with(
+            check(&[], Command::Issue(backdated)),
+            Rule::Ca3,
+            Reason::ValidityNotAllowed,
+        );
+        // Nor does a record start in the future.
+        refused_with(
+            check(
+                &[],
+                legacy_record(now().plus(DAY), now().plus(DAY.times(30))),
+            ),
+            Rule::Ca3,
+            Reason::ValidityNotAllowed,
+        );
+    }
+
+    #[test]
+    fn ca3_an_issue_is_valid_at_most_as_long_as_the_term_and_the_brs_allow() {
+        let events = check(
+            &[],
+            Command::Issue(IssueCertificate {
+                not_after: None,
+                ..issue()
+            }),
+        )
+        .expect("the longest allowed");
+        let Some(Event::Issued(issued)) = events.first() else {
+            panic!("an issue event");
+        };
+        // Signed on 2026-06-01: at most 200 days, counting both ends.
+        assert_eq!(issued.not_before, now());
+        assert_eq!(
+            issued
+                .not_after
+                .plus(Duration::seconds(1))
+                .since(issued.not_before),
+            DAY.times(200)
+        );
+        for (not_before, not_after) in [
+            (None, Some(now().plus(DAY.times(36_500)))),
+            (Some(Timestamp::from_unix_seconds(0)), Some(now())),
+            (None, Some(now().plus(DAY.times(200)))),
+        ] {
+            let cmd = IssueCertificate {
+                not_before,
+                not_after,
+                ..issue()
+            };
+            refused_with(
+                check(&[], Command::Issue(cmd)),
+                Rule::Ca3,
+                Reason::ValidityNotAllowed,
+            );
+        }
     }
 
     #[test]
@@ -1398,7 +1596,7 @@ pub(crate) mod tests {
             ["CertificateDeleted"]
         );
         let expired = IssueCertificate {
-            not_before: Some(now().minus(DAY.times(400))),
+            not_before: Some(now().minus(DAY.times(300))),
             not_after: Some(now().minus(DAY)),
             ..issue()
         };

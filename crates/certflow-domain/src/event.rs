@@ -48,6 +48,9 @@ pub struct CertificateIssued {
     pub original: Option<CertificateId>,
     /// Organisation details recorded for OV/EV.
     pub enterprise_info: BTreeMap<String, String>,
+    /// CA-3: not signed by certflow but recorded by an administrator, as the platform
+    /// issued it before certflow (REV-6's legacy certificates).
+    pub legacy: bool,
 }
 
 impl Event {

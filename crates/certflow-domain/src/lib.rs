@@ -22,6 +22,7 @@ pub mod process;
 pub mod reissue;
 pub mod review;
 mod time;
+pub mod validity;
 
 pub use certificate::{
     Actor, Brand, Certificate, CertificateId, Challenge, Document, DocumentFormat, DocumentKind,
@@ -32,7 +33,8 @@ pub use certificate::{
 };
 pub use command::{
     Command, CommandId, DecideReview, DeleteCertificate, IssueCertificate, OrderRenewal,
-    RequestReissue, RequestRevocation, UploadCertificate, UploadRevocationDocument,
+    RecordLegacyCertificate, RequestReissue, RequestRevocation, UploadCertificate,
+    UploadRevocationDocument,
 };
 pub use decide::{
     Context, Policy, State, cancel_revocation, decide, downloadable, evolve, owner_account, replay,

@@ -412,7 +412,7 @@ mod tests {
             domains: domains.iter().map(|d| d.to_string()).collect(),
             term_years: 1,
             not_before: Some(t0().minus(Duration::days(10))),
-            not_after: Some(t0().plus(Duration::days(300))),
+            not_after: Some(t0().plus(Duration::days(180))),
             validation_setup: auto
                 .iter()
                 .map(|d| (d.to_string(), ValidationSetup::DnsAuto))

@@ -236,7 +236,12 @@ pub fn reissued_certificate(
         term_years: original.term_years,
         issued_at: now,
         not_before: now,
-        not_after: original.not_after,
+        // REI-5 keeps the original's expiry, unless that is further out than the CA may
+        // sign for now (CA-3): then the longest allowed.
+        not_after: original.not_after.min(crate::validity::latest_not_after(
+            now,
+            crate::validity::br_maximum(now),
+        )),
         validation_setup,
         renewal_ordered: false,
         x509: None,
@@ -247,6 +252,7 @@ pub fn reissued_certificate(
         } else {
             pending.enterprise_info.clone()
         },
+        legacy: false,
     }
 }
 
@@ -400,7 +406,7 @@ mod tests {
                 algorithm: KeyAlgorithm::EccP256,
                 domains: vec!["www.example.com", "api.example.com"],
                 issued_days_ago: 10,
-                expires_in_days: 300,
+                expires_in_days: 180,
             }
         }
     }
@@ -453,8 +459,16 @@ mod tests {
             "c-{}",
             state.as_ref().map_or(0, |c| c.applied_commands.len())
         ));
+        // An issue is decided when it happened.
+        let at = match command {
+            Command::Issue(IssueCertificate {
+                not_before: Some(not_before),
+                ..
+            }) => *not_before,
+            _ => now(),
+        };
         let ctx = Context {
-            now: now(),
+            now: at,
             command_id: &command_id,
             actor: &customer("acme"),
             policy: &Policy::default(),

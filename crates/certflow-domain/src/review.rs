@@ -416,8 +416,8 @@ mod tests {
             algorithm: KeyAlgorithm::EccP256,
             domains: vec!["www.example.com".into()],
             term_years: 1,
-            not_before: Some(now().minus(Duration::days(10))),
-            not_after: Some(now().plus(Duration::days(300))),
+            not_before: None,
+            not_after: Some(now().plus(Duration::days(180))),
             validation_setup: if auto {
                 BTreeMap::from([("www.example.com".to_string(), ValidationSetup::DnsAuto)])
             } else {

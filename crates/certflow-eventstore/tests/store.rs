@@ -37,6 +37,7 @@ fn issued(id: &CertificateId) -> Event {
         x509: None,
         original: None,
         enterprise_info: Default::default(),
+        legacy: false,
     })
 }
 

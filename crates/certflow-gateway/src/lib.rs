@@ -125,6 +125,12 @@ const UPLOAD: Rpc = Rpc {
     roles: CUSTOMER_OR_ADMIN,
     command: true,
 };
+const RECORD_LEGACY: Rpc = Rpc {
+    name: "RecordLegacyCertificate",
+    subject: subjects::RECORD_LEGACY_CERTIFICATE,
+    roles: &[Role::Admin],
+    command: true,
+};
 const GET: Rpc = Rpc {
     name: "GetCertificate",
     subject: subjects::GET_CERTIFICATE,
@@ -553,6 +559,13 @@ impl CertificateService for Gateway {
         request: Request<UploadCertificateRequest>,
     ) -> Result<Response<UploadCertificateResponse>, Status> {
         self.forward(UPLOAD, request).await
+    }
+
+    async fn record_legacy_certificate(
+        &self,
+        request: Request<RecordLegacyCertificateRequest>,
+    ) -> Result<Response<RecordLegacyCertificateResponse>, Status> {
+        self.forward(RECORD_LEGACY, request).await
     }
 
     async fn get_certificate(

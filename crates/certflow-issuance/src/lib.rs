@@ -28,7 +28,8 @@ use certflow_bus::{
 };
 use certflow_ca::{CaError, IssueRequest, SubjectKey, keys};
 use certflow_domain::{
-    CertificateId, Command, DomainError, Event, IssueCertificate, Reason, X509Facts, decide,
+    CertificateId, Command, DomainError, Event, IssueCertificate, Reason, RecordLegacyCertificate,
+    X509Facts, decide,
 };
 use certflow_eventstore::{CrlStore, KeyIndex, StoreError};
 use certflow_proto::bus::v1::Reply;
@@ -37,8 +38,8 @@ use certflow_proto::convert::{
     level_from_proto, setups_from_proto, timestamp_from_request,
 };
 use certflow_proto::v1::{
-    IssueCertificateRequest, IssueCertificateResponse, UploadCertificateRequest,
-    UploadCertificateResponse,
+    IssueCertificateRequest, IssueCertificateResponse, RecordLegacyCertificateRequest,
+    RecordLegacyCertificateResponse, UploadCertificateRequest, UploadCertificateResponse,
 };
 use tracing::warn;
 
@@ -115,6 +116,9 @@ impl IssuanceService {
                 match request.subject.as_str() {
                     subjects::ISSUE_CERTIFICATE => issue(runtime, signing, keys, request).await,
                     subjects::UPLOAD_CERTIFICATE => upload(runtime, signing, keys, request).await,
+                    subjects::RECORD_LEGACY_CERTIFICATE => {
+                        record_legacy(runtime, signing, request).await
+                    }
                     subjects::GENERATE_KEY => reissue::generate_key(signing, request).await,
                     subjects::TRANSPORT_KEY => reissue::transport_key(signing),
                     subjects::ISSUE_REISSUED => {
@@ -416,6 +420,64 @@ async fn upload(
             |cert, now| {
                 kept_key = key_id.is_some() && cert.private_key_id == key_id;
                 UploadCertificateResponse {
+                    certificate: Some(certificate_to_proto(cert, now)),
+                }
+            },
+        )
+        .await;
+    shred_unused(signing, key_id.as_ref(), kept_key, &reply).await;
+    reply
+}
+
+/// CA-3: records, for an administrator, a certificate the platform issued before certflow:
+/// what the certificate says, checked as an upload is (it may have expired), under the
+/// purchase the request names. Nothing is signed; a private key given with it is sealed
+/// like any other.
+async fn record_legacy(runtime: &CommandRuntime, signing: &Signing, request: Request) -> Reply {
+    let parsed = decode_request::<RecordLegacyCertificateRequest>(&request).and_then(|req| {
+        let meta = command_meta(&req.request_id, request.headers.as_ref())?;
+        let key = (!req.private_key_pem.trim().is_empty()).then_some(req.private_key_pem.clone());
+        upload::check_legacy_record(&req.pem, key.as_deref())?;
+        let certificate = parse_upload(new_certificate_id(&meta)?, &req.account, &req.pem)?;
+        let command = RecordLegacyCertificate {
+            brand: brand_from_proto(req.brand)?,
+            paid: req.paid,
+            term_years: req.term_years,
+            validation_setup: setups_from_proto(&req.validation_setup)?,
+            renewal_ordered: req.renewal_ordered,
+            enterprise_info: enterprise_info_from_request(&req.enterprise_info)?,
+            certificate,
+        };
+        Ok((meta, command, key))
+    });
+    let (meta, mut command, key) = match parsed {
+        Ok(parsed) => parsed,
+        Err(err) => return refused(&err),
+    };
+    if let Some(first) = runtime.first_outcome(&meta).await {
+        return first;
+    }
+    if let Err(refusal) = runtime.preview_new(&meta, &Command::RecordLegacy(command.clone())) {
+        return refusal;
+    }
+    if let Some(key) = &key {
+        match store_key(signing, key).await {
+            Ok(key_id) => command.certificate.private_key_id = Some(key_id),
+            Err(reply) => return reply,
+        }
+    }
+    let key_id = command.certificate.private_key_id.clone();
+    let id = command.certificate.id.clone();
+    let command = Command::RecordLegacy(command);
+    let mut kept_key = false;
+    let reply = runtime
+        .run(
+            &meta,
+            &id,
+            |state, ctx| decide(state, &command, ctx).map_err(CommandError::from),
+            |cert, now| {
+                kept_key = key_id.is_some() && cert.private_key_id == key_id;
+                RecordLegacyCertificateResponse {
                     certificate: Some(certificate_to_proto(cert, now)),
                 }
             },

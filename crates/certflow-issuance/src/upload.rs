@@ -28,6 +28,20 @@ pub fn check_upload(
     private_key_pem: Option<&str>,
     now: Timestamp,
 ) -> Result<(), DomainError> {
+    check_certificate(pem, private_key_pem, Some(now))
+}
+
+/// Checks a certificate issued before certflow that an administrator records: as an
+/// upload, but it may have expired (its history is worth keeping).
+pub fn check_legacy_record(pem: &str, private_key_pem: Option<&str>) -> Result<(), DomainError> {
+    check_certificate(pem, private_key_pem, None)
+}
+
+fn check_certificate(
+    pem: &str,
+    private_key_pem: Option<&str>,
+    unexpired_at: Option<Timestamp>,
+) -> Result<(), DomainError> {
     let blocks: Vec<Pem> = Pem::iter_from_buffer(pem.as_bytes())
         .filter_map(Result::ok)
         .filter(|block| block.label == "CERTIFICATE")
@@ -46,7 +60,7 @@ pub fn check_upload(
         ));
     };
     let not_after = Timestamp::from_unix_seconds(leaf.validity().not_after.timestamp());
-    if not_after <= now {
+    if unexpired_at.is_some_and(|now| not_after <= now) {
         return Err(invalid(
             "the certificate has expired; upload one that is still valid",
         ));

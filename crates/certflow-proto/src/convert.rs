@@ -595,6 +595,7 @@ pub fn event_to_proto(event: &Event) -> pe::CertificateEvent {
                 .map(ToString::to_string)
                 .unwrap_or_default(),
             enterprise_info: e.enterprise_info.clone().into_iter().collect(),
+            legacy: e.legacy,
         }),
         Event::Uploaded(e) => E::Uploaded(pe::CertificateUploaded {
             id: e.id.to_string(),
@@ -776,6 +777,7 @@ pub fn event_from_proto(event: pe::CertificateEvent) -> Result<Event, ConvertErr
                 Some(CertificateId::parse(&e.original_id)?)
             },
             enterprise_info: e.enterprise_info.into_iter().collect(),
+            legacy: e.legacy,
         }),
         E::Uploaded(e) => Event::Uploaded(CertificateUploaded {
             id: CertificateId::parse(&e.id)?,
@@ -1021,6 +1023,13 @@ pub fn event_summary(event: &Event) -> String {
             .join(", ")
     };
     match event {
+        Event::Issued(e) if e.legacy => format!(
+            "{} {} certificate for {} recorded by an administrator: issued before certflow, \
+             not signed by it",
+            e.brand,
+            e.level,
+            names(&e.domains)
+        ),
         Event::Issued(e) => format!(
             "{} {} certificate issued for {}",
             e.brand,
@@ -1205,6 +1214,7 @@ mod tests {
                 }),
                 original: Some(CertificateId::parse("c0").expect("valid")),
                 enterprise_info: BTreeMap::from([("organization".into(), "Acme".into())]),
+                legacy: false,
             }),
             Event::ReissueRequested(ReissueRequested {
                 reissue_id: "r-1".into(),
