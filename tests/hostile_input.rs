@@ -735,7 +735,7 @@ fn table(mine: &str, theirs: &str, task: &LeasedTask) -> Vec<Case> {
         reissue_with(mine, |r| {
             r.enterprise_info = (0..10_000)
                 .map(|n| (format!("field{n}"), "x".repeat(32)))
-                .collect::<std::collections::HashMap<_, _>>()
+                .collect::<std::collections::BTreeMap<_, _>>()
         }),
     ));
 

@@ -379,3 +379,97 @@ async fn ren1_rev3_a_renewal_order_protects_an_expiring_certificate() {
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert_eq!(reason(&err), "EXPIRING_RENEWAL_NOT_REVOCABLE");
 }
+
+#[tokio::test]
+async fn gen1_a_request_id_is_bound_to_the_request_it_was_first_used_for() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+    let c1 = issue(&mut certs, dns_auto_dv("acme", "one.example.com")).await;
+    let c2 = issue(&mut certs, dns_auto_dv("acme", "two.example.com")).await;
+    let nats = certflow.nats().connect_as(None).await.expect("nats");
+    let events = || {
+        let js = async_nats::jetstream::new(nats.clone());
+        async move {
+            let mut stream = js.get_stream("CERTFLOW_EVENTS").await.expect("events");
+            stream.info().await.expect("info").state.messages
+        }
+    };
+
+    let z = request_id();
+    let first = RequestRevocationRequest {
+        request_id: z.clone(),
+        ..revoke(&c1.id, RevocationReason::Superseded)
+    };
+    revocations
+        .request_revocation(first.clone())
+        .await
+        .expect("revoked");
+    let before = events().await;
+
+    // The same request again: its first outcome.
+    let again = revocations
+        .request_revocation(first.clone())
+        .await
+        .expect("a retry")
+        .into_inner();
+    assert_eq!(again.certificate.map(|c| c.id), Some(c1.id.clone()));
+
+    // The same id for another certificate, another reason, another RPC: refused.
+    let other_certificate = RequestRevocationRequest {
+        certificate_id: c2.id.clone(),
+        ..first.clone()
+    };
+    let other_reason = RequestRevocationRequest {
+        reason: RevocationReason::KeyCompromise as i32,
+        ..first.clone()
+    };
+    let mut refusals = vec![
+        revocations
+            .request_revocation(other_certificate)
+            .await
+            .expect_err("another certificate"),
+        revocations
+            .request_revocation(other_reason)
+            .await
+            .expect_err("another reason"),
+    ];
+    refusals.push(
+        certs
+            .delete_certificate(certflow_proto::v1::DeleteCertificateRequest {
+                request_id: z.clone(),
+                id: c2.id.clone(),
+            })
+            .await
+            .expect_err("another RPC"),
+    );
+    let issued_with_z = IssueCertificateRequest {
+        request_id: z.clone(),
+        ..dns_auto_dv("acme", "three.example.com")
+    };
+    // An issue's id is its command id: a new issue with a used id is refused too.
+    refusals.push(
+        certs
+            .issue_certificate(issued_with_z)
+            .await
+            .expect_err("another RPC"),
+    );
+    for err in &refusals {
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        assert_eq!(reason(err), "REQUEST_ID_REUSED");
+        assert!(
+            err.message().contains("new request id"),
+            "{}",
+            err.message()
+        );
+    }
+    assert_eq!(events().await, before, "nothing was appended");
+    let c2_now = certs
+        .get_certificate(certflow_proto::v1::GetCertificateRequest { id: c2.id.clone() })
+        .await
+        .expect("get")
+        .into_inner()
+        .certificate
+        .expect("c2");
+    assert_eq!(c2_now.status, CertificateStatus::Issued as i32);
+}

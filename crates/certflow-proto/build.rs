@@ -29,6 +29,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // Ordered maps encode the same request to the same bytes, which the fingerprint
+        // that binds a request id to its request relies on (GEN-1).
+        .btree_map(".")
         .compile_fds(descriptors)?;
     Ok(())
 }

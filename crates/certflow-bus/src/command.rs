@@ -51,11 +51,24 @@ impl CommandRuntime {
     }
 
     /// The reply to send instead of running the command: its first outcome when this is a
-    /// retry (GEN-1), or `UNAVAILABLE` when that cannot be known. Checks that read other
-    /// state before the command runs call this first, so a retry is answered as it was.
+    /// retry (GEN-1), `REQUEST_ID_REUSED` when the request id was first sent with another
+    /// request, or `UNAVAILABLE` when that cannot be known. Checks that read other state
+    /// before the command runs call this first, so a retry is answered as it was.
     pub async fn first_outcome(&self, meta: &CommandMeta) -> Option<Reply> {
         match self.outcomes.get(&meta.command_id).await {
-            Ok(Some(first)) => match Reply::decode(first) {
+            Ok(Some((_, Some(first)))) if meta.binding.as_ref().is_some_and(|b| *b != first) => {
+                Some(refused(&DomainError::invalid_by(
+                    certflow_domain::Rule::Gen1,
+                    certflow_domain::Reason::RequestIdReused,
+                    format!(
+                        "request id {:?} was first sent with another request ({}); a \
+                         request id names one request: send this one with a new request id",
+                        meta.request_id,
+                        rpc_name(&first.rpc)
+                    ),
+                )))
+            }
+            Ok(Some((first, _))) => match Reply::decode(first) {
                 Ok(reply) => {
                     debug!(command = %meta.command_id, "answering a retry from its first outcome");
                     Some(reply)
@@ -188,7 +201,11 @@ impl CommandRuntime {
         };
         match self
             .outcomes
-            .record(&meta.command_id, reply.encode_to_vec().into())
+            .record(
+                &meta.command_id,
+                meta.binding.as_ref(),
+                reply.encode_to_vec().into(),
+            )
             .await
         {
             Ok(standing) => Reply::decode(standing).unwrap_or(reply),
@@ -198,6 +215,24 @@ impl CommandRuntime {
                 reply
             }
         }
+    }
+}
+
+/// How a client knows the RPC of a command subject, for a message.
+fn rpc_name(subject: &str) -> &str {
+    use crate::subjects;
+    match subject {
+        subjects::ISSUE_CERTIFICATE => "IssueCertificate",
+        subjects::UPLOAD_CERTIFICATE => "UploadCertificate",
+        subjects::RECORD_LEGACY_CERTIFICATE => "RecordLegacyCertificate",
+        subjects::REQUEST_REVOCATION => "RequestRevocation",
+        subjects::DELETE_CERTIFICATE => "DeleteCertificate",
+        subjects::ORDER_RENEWAL => "OrderRenewal",
+        subjects::REQUEST_REISSUE => "RequestReissue",
+        subjects::UPLOAD_DOCUMENT => "UploadRevocationDocument",
+        subjects::APPROVE_REVIEW => "ApproveReview",
+        subjects::REJECT_REVIEW => "RejectReview",
+        other => other,
     }
 }
 

@@ -21,8 +21,8 @@ pub use client::{BusClient, BusError};
 pub use command::{CommandError, CommandRuntime};
 pub use react::{reaction_meta, run_reactions, service_actor};
 pub use reply::{
-    code, command_meta, decode_request, not_available, now, refusal, refused, response,
-    unavailable, unimplemented_reply,
+    bound_command_meta, code, command_meta, decode_request, not_available, now, refusal, refused,
+    response, unavailable, unimplemented_reply,
 };
 pub use serve::{Request, Responder};
 pub use tokio_util::sync::CancellationToken;

@@ -34,6 +34,7 @@ pub fn reaction_meta(
         actor: service_actor(service),
         // Called inside the reaction's span: the append names it as the parent.
         traceparent: propagation::forward(cause.meta.traceparent.as_deref()),
+        binding: None,
     }
 }
 

@@ -127,3 +127,16 @@ pub fn command_meta(
     }
     Ok(CommandMeta::from_request(request_id, headers))
 }
+
+/// [`command_meta`] of `request`, bound to it (GEN-1): to its RPC and to `canonical`, the
+/// decoded request with any secret it carries emptied (a password's fingerprint is kept
+/// nowhere), so the same request id sent again with another request is refused.
+pub fn bound_command_meta(
+    request: &crate::Request,
+    request_id: &str,
+    canonical: &impl Message,
+) -> Result<CommandMeta, DomainError> {
+    let binding =
+        certflow_eventstore::RequestBinding::of(&request.subject, &canonical.encode_to_vec());
+    Ok(command_meta(request_id, request.headers.as_ref())?.bound_to(binding))
+}

@@ -42,7 +42,7 @@ pub use keyindex::KeyIndex;
 pub use keystore::{KeyStore, StoredKey, StoredWrappedKey};
 pub use layout::{Layout, Provisioned, provision};
 pub use locks::{LockHolder, ReissueLocks, Reservation};
-pub use meta::{CommandMeta, actor_from_headers, headers, write_actor};
+pub use meta::{CommandMeta, RequestBinding, actor_from_headers, headers, write_actor};
 pub use outcomes::Outcomes;
 pub use reactions::{Reaction, Reactions};
 pub use review::{

@@ -46,6 +46,28 @@ pub struct CommandMeta {
     pub causation_id: Option<String>,
     pub actor: Actor,
     pub traceparent: Option<String>,
+    /// The request a client's request id was sent with (GEN-1): its first outcome is kept
+    /// with it, and a retry must be the same request.
+    pub binding: Option<RequestBinding>,
+}
+
+/// What a request id is bound to: the RPC (its NATS subject) and a fingerprint of the
+/// request (hex SHA-256 of its encoding, secrets left out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestBinding {
+    pub rpc: String,
+    pub fingerprint: String,
+}
+
+impl RequestBinding {
+    /// The binding of `encoded` (a request without its secrets) sent to `rpc`.
+    pub fn of(rpc: &str, encoded: &[u8]) -> Self {
+        use sha2::{Digest, Sha256};
+        RequestBinding {
+            rpc: rpc.to_string(),
+            fingerprint: hex::encode(Sha256::digest(encoded)),
+        }
+    }
 }
 
 impl CommandMeta {
@@ -64,6 +86,15 @@ impl CommandMeta {
             causation_id: None,
             actor,
             traceparent: None,
+            binding: None,
+        }
+    }
+
+    /// This metadata, bound to the request it came with.
+    pub fn bound_to(self, binding: RequestBinding) -> Self {
+        CommandMeta {
+            binding: Some(binding),
+            ..self
         }
     }
 
@@ -108,6 +139,7 @@ impl CommandMeta {
                 roles: roles_from_header(&get(headers::ACTOR_ROLES).unwrap_or_default()),
             },
             traceparent: get(headers::TRACEPARENT),
+            binding: None,
         })
     }
 }

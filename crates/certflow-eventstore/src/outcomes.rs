@@ -7,10 +7,18 @@ use async_nats::{HeaderMap, header};
 use bytes::Bytes;
 use certflow_domain::CommandId;
 
+use crate::meta::RequestBinding;
 use crate::store::StoreError;
 
+/// The RPC (NATS subject) a recorded reply answered.
+const RPC: &str = "Certflow-Rpc";
+/// The fingerprint of the request a recorded reply answered.
+const FINGERPRINT: &str = "Certflow-Request-Fingerprint";
+
 /// Replies by command id, one subject per command in a stream that forgets them after a
-/// time to live.
+/// time to live. Each reply is kept with the request it answered ([`RequestBinding`]: the
+/// RPC and a fingerprint of the request), so a request id used again for another request
+/// is told apart from a retry (GEN-1).
 ///
 /// Successes could be recognised from the history alone (the command id is on the events),
 /// but refusals append nothing, so without this a retried refused request would be decided
@@ -53,24 +61,44 @@ impl Outcomes {
         format!("{}.{}", Self::PREFIX, command.0)
     }
 
-    /// The reply first given to `command`, if any.
-    pub async fn get(&self, command: &CommandId) -> Result<Option<Bytes>, StoreError> {
+    /// The reply first given to `command`, if any, and the request it answered (`None` for
+    /// a reply recorded without one).
+    pub async fn get(
+        &self,
+        command: &CommandId,
+    ) -> Result<Option<(Bytes, Option<RequestBinding>)>, StoreError> {
         match self
             .stream
             .direct_get_last_for_subject(Self::subject(command))
             .await
         {
-            Ok(message) => Ok(Some(message.payload)),
+            Ok(message) => {
+                let get = |name: &str| message.headers.get(name).map(|v| v.as_str().to_string());
+                let binding = get(RPC)
+                    .zip(get(FINGERPRINT))
+                    .map(|(rpc, fingerprint)| RequestBinding { rpc, fingerprint });
+                Ok(Some((message.payload, binding)))
+            }
             Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
             Err(err) => Err(StoreError::Unavailable(err.into())),
         }
     }
 
-    /// Records the reply to `command` unless one is recorded already; returns the reply that
-    /// stands (ours, or the one a concurrent retry recorded first).
-    pub async fn record(&self, command: &CommandId, reply: Bytes) -> Result<Bytes, StoreError> {
+    /// Records the reply to `command`, answering the request `binding` says, unless one is
+    /// recorded already; returns the reply that stands (ours, or the one a concurrent retry
+    /// recorded first).
+    pub async fn record(
+        &self,
+        command: &CommandId,
+        binding: Option<&RequestBinding>,
+        reply: Bytes,
+    ) -> Result<Bytes, StoreError> {
         let mut headers = HeaderMap::new();
         headers.insert(header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, "0");
+        if let Some(binding) = binding {
+            headers.insert(RPC, binding.rpc.as_str());
+            headers.insert(FINGERPRINT, binding.fingerprint.as_str());
+        }
         let publish = PublishMessage::build()
             .headers(headers)
             .payload(reply.clone());
@@ -81,7 +109,10 @@ impl Outcomes {
         match acked {
             Ok(_) => Ok(reply),
             Err(err) if err.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {
-                Ok(self.get(command).await?.unwrap_or(reply))
+                Ok(self
+                    .get(command)
+                    .await?
+                    .map_or(reply, |(standing, _)| standing))
             }
             Err(err) => Err(StoreError::Unavailable(err.into())),
         }

@@ -7,7 +7,7 @@ use certflow_domain::{
     RevocationCause, RevocationReason, Role, Status, Timestamp,
 };
 use certflow_eventstore::{
-    CommandMeta, EventStore, Layout, Outcomes, StoreConfig, StoreError, provision,
+    CommandMeta, EventStore, Layout, Outcomes, RequestBinding, StoreConfig, StoreError, provision,
 };
 use certflow_testkit::NatsServer;
 
@@ -246,16 +246,23 @@ async fn outcomes_keep_the_first_reply() {
     let outcomes = Outcomes::attach(client).await.expect("bucket");
     let command = CommandMeta::for_request("r", "c", actor()).command_id;
     assert_eq!(outcomes.get(&command).await.expect("get"), None);
+    let revoke = RequestBinding::of("certflow.cmd.revocation.request", b"revoke c1");
     let first = outcomes
-        .record(&command, "first".into())
+        .record(&command, Some(&revoke), "first".into())
         .await
         .expect("record");
+    let other = RequestBinding::of("certflow.cmd.revocation.delete", b"delete c2");
     let second = outcomes
-        .record(&command, "second".into())
+        .record(&command, Some(&other), "second".into())
         .await
         .expect("record");
     assert_eq!(first, "first");
     assert_eq!(second, "first");
+    // GEN-1: the reply that stands is kept with the request it answered.
+    assert_eq!(
+        outcomes.get(&command).await.expect("get"),
+        Some(("first".into(), Some(revoke)))
+    );
 }
 
 #[tokio::test]

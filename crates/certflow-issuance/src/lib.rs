@@ -23,7 +23,7 @@ pub mod upload;
 use std::sync::Arc;
 
 use certflow_bus::{
-    CancellationToken, CommandError, CommandRuntime, Request, Responder, command_meta,
+    CancellationToken, CommandError, CommandRuntime, Request, Responder, bound_command_meta,
     decode_request, not_available, refused, subjects,
 };
 use certflow_ca::{CaError, IssueRequest, SubjectKey, keys};
@@ -157,7 +157,11 @@ struct IssueParts {
 
 fn parse_issue(request: &Request) -> Result<IssueParts, DomainError> {
     let req = decode_request::<IssueCertificateRequest>(request)?;
-    let meta = command_meta(&req.request_id, request.headers.as_ref())?;
+    let canonical = IssueCertificateRequest {
+        key_password: String::new(),
+        ..req.clone()
+    };
+    let meta = bound_command_meta(request, &req.request_id, &canonical)?;
     let csr_pem = (!req.csr_pem.trim().is_empty()).then(|| req.csr_pem.clone());
     let (algorithm, csr_key_sha256, csr_public_key) = match &csr_pem {
         Some(csr) => {
@@ -381,7 +385,11 @@ async fn upload(
     request: Request,
 ) -> Reply {
     let parsed = decode_request::<UploadCertificateRequest>(&request).and_then(|req| {
-        let meta = command_meta(&req.request_id, request.headers.as_ref())?;
+        let canonical = UploadCertificateRequest {
+            private_key_pem: String::new(),
+            ..req.clone()
+        };
+        let meta = bound_command_meta(&request, &req.request_id, &canonical)?;
         let key = (!req.private_key_pem.trim().is_empty()).then_some(req.private_key_pem.clone());
         upload::check_upload(&req.pem, key.as_deref(), certflow_bus::now())?;
         let command = parse_upload(new_certificate_id(&meta)?, &req.account, &req.pem)?;
@@ -435,7 +443,11 @@ async fn upload(
 /// like any other.
 async fn record_legacy(runtime: &CommandRuntime, signing: &Signing, request: Request) -> Reply {
     let parsed = decode_request::<RecordLegacyCertificateRequest>(&request).and_then(|req| {
-        let meta = command_meta(&req.request_id, request.headers.as_ref())?;
+        let canonical = RecordLegacyCertificateRequest {
+            private_key_pem: String::new(),
+            ..req.clone()
+        };
+        let meta = bound_command_meta(&request, &req.request_id, &canonical)?;
         let key = (!req.private_key_pem.trim().is_empty()).then_some(req.private_key_pem.clone());
         upload::check_legacy_record(&req.pem, key.as_deref())?;
         let certificate = parse_upload(new_certificate_id(&meta)?, &req.account, &req.pem)?;

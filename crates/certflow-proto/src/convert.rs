@@ -56,7 +56,7 @@ pub fn timestamp_to_proto(t: Timestamp) -> prost_types::Timestamp {
 /// Organisation details a caller sent (OV/EV), trimmed: at most 20 named fields of at most
 /// 200 characters, so that they fit in an event and on a certificate.
 pub fn enterprise_info_from_request(
-    info: &std::collections::HashMap<String, String>,
+    info: &std::collections::BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>, DomainError> {
     let too_long = |s: &str| s.trim().is_empty() || s.chars().count() > 200;
     if info.len() > 20
@@ -1151,7 +1151,7 @@ mod tests {
 
     #[test]
     fn gen5_organisation_details_are_bounded_and_trimmed() {
-        let fields = |n: usize, value: &str| -> std::collections::HashMap<String, String> {
+        let fields = |n: usize, value: &str| -> std::collections::BTreeMap<String, String> {
             (0..n)
                 .map(|i| (format!(" field{i} "), value.to_string()))
                 .collect()
@@ -1162,7 +1162,7 @@ mod tests {
             let err = enterprise_info_from_request(&bad).expect_err("refused");
             assert_eq!(err.reason(), Reason::InvalidArgument);
         }
-        let unnamed = std::collections::HashMap::from([(" ".to_string(), "x".to_string())]);
+        let unnamed = std::collections::BTreeMap::from([(" ".to_string(), "x".to_string())]);
         assert!(enterprise_info_from_request(&unnamed).is_err());
     }
 

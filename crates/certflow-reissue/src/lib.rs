@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use certflow_bus::{
-    BusClient, CancellationToken, CommandRuntime, Request, Responder, command_meta, decode_request,
-    not_available, reaction_meta, refused, run_reactions, subjects, unavailable,
+    BusClient, CancellationToken, CommandRuntime, Request, Responder, bound_command_meta,
+    decode_request, not_available, reaction_meta, refused, run_reactions, subjects, unavailable,
 };
 use certflow_domain::reissue::{
     complete_reissue, conclude_reissue_review, conclude_reissue_validation, fail_reissue,
@@ -160,7 +160,8 @@ fn new_certificate_id(reissue_id: &str) -> Result<CertificateId, DomainError> {
 
 async fn request_reissue(shared: &Shared, request: Request) -> Reply {
     let parsed = decode_request::<RequestReissueRequest>(&request).and_then(|req| {
-        let meta = command_meta(&req.request_id, request.headers.as_ref())?;
+        // The password travels sealed in a header, never in the body fingerprinted here.
+        let meta = bound_command_meta(&request, &req.request_id, &req)?;
         let id = CertificateId::parse(&req.certificate_id)?;
         Ok((meta, id, req))
     });

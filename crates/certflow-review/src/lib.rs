@@ -22,8 +22,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use certflow_bus::{
-    CancellationToken, CommandRuntime, Request, Responder, command_meta, decode_request,
-    not_available, reaction_meta, refused, response, run_reactions, subjects, unavailable,
+    CancellationToken, CommandRuntime, Request, Responder, bound_command_meta, command_meta,
+    decode_request, not_available, reaction_meta, refused, response, run_reactions, subjects,
+    unavailable,
 };
 use certflow_domain::review::{
     MAX_DOCUMENT_BYTES, queue_reissue_review, queue_review, task_certificate,
@@ -151,12 +152,18 @@ async fn answer(shared: Shared, request: Request) -> Reply {
         subjects::NEXT_REVIEW_TASK => next_task(&shared, request).await,
         subjects::APPROVE_REVIEW => match decode_request::<ApproveReviewRequest>(&request) {
             Ok(req) => {
+                let canonical = ApproveReviewRequest {
+                    lease: String::new(),
+                    ..req.clone()
+                }
+                .encode_to_vec();
                 let decision = Decision {
                     request_id: req.request_id,
                     task_id: req.task_id,
                     comment: req.comment,
                     lease: req.lease,
                     approve: true,
+                    canonical,
                 };
                 decide_task(&shared, &request, decision, |certificate| {
                     ApproveReviewResponse { certificate }
@@ -167,12 +174,18 @@ async fn answer(shared: Shared, request: Request) -> Reply {
         },
         subjects::REJECT_REVIEW => match decode_request::<RejectReviewRequest>(&request) {
             Ok(req) => {
+                let canonical = RejectReviewRequest {
+                    lease: String::new(),
+                    ..req.clone()
+                }
+                .encode_to_vec();
                 let decision = Decision {
                     request_id: req.request_id,
                     task_id: req.task_id,
                     comment: req.comment,
                     lease: req.lease,
                     approve: false,
+                    canonical,
                 };
                 decide_task(&shared, &request, decision, |certificate| {
                     RejectReviewResponse { certificate }
@@ -407,7 +420,12 @@ fn review_task(
 /// unreferenced, as deleting takes a purge right no service has.
 async fn upload_document(shared: &Shared, request: Request) -> Reply {
     let parsed = decode_request::<StagedDocumentUpload>(&request).and_then(|req| {
-        let meta = command_meta(&req.request_id, request.headers.as_ref())?;
+        // The staging name is new on every upload: a retry is the same request without it.
+        let canonical = StagedDocumentUpload {
+            object: String::new(),
+            ..req.clone()
+        };
+        let meta = bound_command_meta(&request, &req.request_id, &canonical)?;
         let id = CertificateId::parse(&req.certificate_id)?;
         tracing::debug!(file = %req.file_name, size = req.size, "document uploaded");
         Ok((meta, id, req.object, req.size))
@@ -648,6 +666,8 @@ struct Decision {
     comment: String,
     lease: String,
     approve: bool,
+    /// The request without its lease (a retry may come with a new one), for GEN-1.
+    canonical: Vec<u8>,
 }
 
 /// REV-13: records a reviewer's decision, then settles the leased task: done once decided
@@ -664,8 +684,11 @@ async fn decide_task<M: Message>(
         comment,
         lease,
         approve,
+        canonical,
     } = decision;
+    let binding = certflow_eventstore::RequestBinding::of(&request.subject, &canonical);
     let parsed = command_meta(&request_id, request.headers.as_ref()).and_then(|meta| {
+        let meta = meta.bound_to(binding);
         let id = task_certificate(&task_id)
             .and_then(|id| CertificateId::parse(id).ok())
             .ok_or_else(|| {

@@ -15,7 +15,7 @@
 #![forbid(unsafe_code)]
 
 use certflow_bus::{
-    CancellationToken, CommandRuntime, Request, Responder, command_meta, decode_request,
+    CancellationToken, CommandRuntime, Request, Responder, bound_command_meta, decode_request,
     not_available, reaction_meta, refused, run_reactions, subjects, unavailable,
 };
 use certflow_domain::{
@@ -96,7 +96,7 @@ async fn handle(runtime: CommandRuntime, request: Request) -> Reply {
 
 async fn request_revocation(runtime: &CommandRuntime, request: Request) -> Reply {
     let parsed = decode_request::<RequestRevocationRequest>(&request).and_then(|req| {
-        let meta = command_meta(&req.request_id, request.headers.as_ref())?;
+        let meta = bound_command_meta(&request, &req.request_id, &req)?;
         let command = RequestRevocation {
             id: CertificateId::parse(&req.certificate_id)?,
             reason_code: req.reason,
@@ -127,7 +127,7 @@ async fn request_revocation(runtime: &CommandRuntime, request: Request) -> Reply
 /// the event.
 async fn delete_certificate(runtime: &CommandRuntime, request: Request) -> Reply {
     let parsed = decode_request::<DeleteCertificateRequest>(&request).and_then(|req| {
-        let meta = command_meta(&req.request_id, request.headers.as_ref())?;
+        let meta = bound_command_meta(&request, &req.request_id, &req)?;
         Ok((meta, CertificateId::parse(&req.id)?))
     });
     let (meta, id) = match parsed {
@@ -150,7 +150,7 @@ async fn delete_certificate(runtime: &CommandRuntime, request: Request) -> Reply
 /// REN-1: records a renewal order, which REV-3 then reads.
 async fn order_renewal(runtime: &CommandRuntime, request: Request) -> Reply {
     let parsed = decode_request::<OrderRenewalRequest>(&request).and_then(|req| {
-        let meta = command_meta(&req.request_id, request.headers.as_ref())?;
+        let meta = bound_command_meta(&request, &req.request_id, &req)?;
         Ok((meta, CertificateId::parse(&req.id)?))
     });
     let (meta, id) = match parsed {
