@@ -134,6 +134,7 @@ fn sample_subject(stream: &str) -> String {
         "CERTFLOW_VALIDATION_CHECKS" => "certflow.validation.check.probe".into(),
         "CERTFLOW_REISSUE_LOCKS" => "certflow.locks.example_com".into(),
         "REVIEW_QUEUE" => "review.queue.revocation.probe".into(),
+        "CERTFLOW_REVIEW_LEASES" => "certflow.review.leases.00ff.0".into(),
         object if object.starts_with("OBJ_") => {
             format!("$O.{}.C.probe", object.trim_start_matches("OBJ_"))
         }

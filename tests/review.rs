@@ -15,7 +15,6 @@ use certflow_proto::v1::{
     review_service_client::ReviewServiceClient,
 };
 use certflow_testkit::{Authed, Certflow, eventually};
-use futures::StreamExt;
 use prost::Message;
 use support::{dns_auto_dv, history_types, issue, reason, request_id, wait_for_status, wait_until};
 use tonic::Code;
@@ -82,7 +81,7 @@ const PNG: &[u8] = &[
 ];
 
 #[tokio::test]
-async fn revr1_a_reviewer_takes_the_task_from_review_queue_with_plain_nats_and_decides_over_grpc() {
+async fn revr1_a_reviewer_follows_review_queue_with_plain_nats_and_takes_and_decides_over_grpc() {
     let certflow = Certflow::start_secured_with(|_| {}).await.expect("start");
     let mut certs = certflow.certificates().await.expect("client");
     let alice = certflow.token("alice", "acme", &["customer"]);
@@ -106,9 +105,9 @@ async fn revr1_a_reviewer_takes_the_task_from_review_queue_with_plain_nats_and_d
         Some(RevocationPath::ManualReview as i32)
     );
 
-    // The reviewer's client knows the stream, the consumer and the ReviewTask proto only.
-    // As deploy/nats/certflow.conf asks of reviewers: the NATS user "reviewer", replies
-    // under its own inbox prefix.
+    // The reviewer's client knows the stream and the ReviewTask proto only. As
+    // deploy/nats/certflow.conf asks of reviewers: the NATS user "reviewer", replies under
+    // its own inbox prefix; it reads the queue and hears new tasks, and takes none.
     let nats = async_nats::ConnectOptions::with_user_and_password(
         "reviewer".into(),
         certflow
@@ -123,19 +122,13 @@ async fn revr1_a_reviewer_takes_the_task_from_review_queue_with_plain_nats_and_d
     .expect("nats");
     let js = jetstream::new(nats);
     let queue = js.get_stream("REVIEW_QUEUE").await.expect("stream");
-    let consumer: jetstream::consumer::PullConsumer =
-        queue.get_consumer("reviewers").await.expect("consumer");
     let message = eventually(Duration::from_secs(15), || {
-        let consumer = consumer.clone();
+        let queue = queue.clone();
         async move {
-            let mut batch = consumer
-                .fetch()
-                .max_messages(1)
-                .expires(Duration::from_millis(500))
-                .messages()
+            queue
+                .get_first_raw_message_by_subject("review.queue.>", 0)
                 .await
-                .ok()?;
-            batch.next().await?.ok()
+                .ok()
         }
     })
     .await
@@ -143,8 +136,7 @@ async fn revr1_a_reviewer_takes_the_task_from_review_queue_with_plain_nats_and_d
     assert_eq!(message.subject.as_str(), "review.queue.revocation.wotrus");
     let content_type = message
         .headers
-        .as_ref()
-        .and_then(|h| h.get("Content-Type"))
+        .get("Content-Type")
         .map(|v| v.as_str().to_string());
     assert_eq!(
         content_type.as_deref(),
@@ -162,11 +154,13 @@ async fn revr1_a_reviewer_takes_the_task_from_review_queue_with_plain_nats_and_d
     );
     assert!(task.due_by.is_some() && task.queued_at.is_some());
 
+    // Taking it is asking the gateway for a lease; the decision settles it.
     let mut rita = reviewer(&certflow, "rita", "certflow-review").await;
-    rita.approve_review(approve(&task.task_id, ""))
+    let (taken, lease) = next_task(&rita).await;
+    assert_eq!(taken.task_id, task.task_id);
+    rita.approve_review(approve(&task.task_id, &lease))
         .await
         .expect("approved");
-    message.ack().await.expect("acknowledged once decided");
 
     let revoked = wait_for_status(&mut certs, &cert.id, CertificateStatus::Revoked).await;
     assert_eq!(
@@ -790,4 +784,155 @@ async fn revr1_a_lease_settles_only_its_own_task_and_tasks_behind_one_the_caller
     .await
     .expect("the first task comes back");
     assert_eq!(again.0.certificate.map(|c| c.id), Some(first_id));
+}
+
+#[tokio::test]
+async fn revr5_no_reviewer_can_take_every_task_hold_one_for_ever_or_drop_one() {
+    let certflow = Certflow::start_secured_with(|config| {
+        config.review.ack_wait = Duration::from_secs(2);
+        config.review.max_held = 2;
+    })
+    .await
+    .expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let cert = issue(
+            &mut certs,
+            certificate(Brand::Wotrus, Level::Dv, &format!("held{n}.example.com")),
+        )
+        .await;
+        revocations
+            .request_revocation(revoke(&cert.id))
+            .await
+            .expect("accepted");
+        ids.push(cert.id);
+    }
+    let operator = certflow
+        .nats()
+        .connect_as(Some("operator"))
+        .await
+        .expect("operator");
+    let queue_depth = || {
+        let js = jetstream::new(operator.clone());
+        async move {
+            let mut queue = js.get_stream("REVIEW_QUEUE").await.ok()?;
+            Some(queue.info().await.ok()?.state.messages)
+        }
+    };
+    let offered = eventually(Duration::from_secs(15), || async {
+        queue_depth().await.filter(|depth| *depth == 3)
+    })
+    .await;
+    assert_eq!(offered, Some(3), "three tasks offered");
+
+    // A reviewer's own NATS client may not pull tasks (one pull of 100 took them all),
+    // extend a lease (progress acks) or acknowledge one without a decision.
+    let (refusals, mut refused) = tokio::sync::mpsc::unbounded_channel();
+    let raw = async_nats::ConnectOptions::with_user_and_password(
+        "reviewer".into(),
+        certflow
+            .nats()
+            .password("reviewer")
+            .expect("password")
+            .into(),
+    )
+    .custom_inbox_prefix("_INBOX_reviewer")
+    .event_callback(move |event| {
+        let refusals = refusals.clone();
+        async move {
+            if let async_nats::Event::ServerError(err) = event {
+                let _ = refusals.send(err.to_string());
+            }
+        }
+    })
+    .connect(certflow.nats().url())
+    .await
+    .expect("nats");
+    let pull = jetstream::new(raw.clone())
+        .get_stream("REVIEW_QUEUE")
+        .await
+        .expect("the queue may be read")
+        .get_consumer::<jetstream::consumer::pull::Config>("reviewers")
+        .await;
+    assert!(pull.is_err(), "the consumer is not the reviewer's to use");
+    for (subject, body) in [
+        (
+            "$JS.API.CONSUMER.MSG.NEXT.REVIEW_QUEUE.reviewers",
+            r#"{"batch":100,"expires":500000000}"#,
+        ),
+        ("$JS.ACK.REVIEW_QUEUE.reviewers.1.1.1.1.0", "+WPI"),
+        ("$JS.ACK.REVIEW_QUEUE.reviewers.1.1.1.1.0", "+ACK"),
+    ] {
+        raw.publish(subject, body.into()).await.expect("sent");
+        raw.flush().await.expect("flush");
+        let error = tokio::time::timeout(Duration::from_secs(5), refused.recv())
+            .await
+            .expect("a refusal")
+            .expect("open");
+        assert!(
+            error.contains("Permissions Violation"),
+            "{subject}: {error}"
+        );
+    }
+    assert_eq!(queue_depth().await, Some(3), "no task was taken or dropped");
+
+    // Through the gateway, one reviewer holds at most two tasks at once.
+    let mut rita = reviewer(&certflow, "rita", "certflow-review").await;
+    let (first, first_lease) = next_task(&rita).await;
+    let (second, _second_lease) = next_task(&rita).await;
+    assert_ne!(first.task_id, second.task_id);
+    let err = rita
+        .next_review_task(NextReviewTaskRequest {})
+        .await
+        .expect_err("a third is refused");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&err), "REVIEW_TASKS_HELD");
+    assert!(
+        err.message().contains("decide one first"),
+        "{}",
+        err.message()
+    );
+    // Deciding one frees its place.
+    rita.approve_review(approve(&first.task_id, &first_lease))
+        .await
+        .expect("decided");
+    let (third, _) = next_task(&rita).await;
+    assert!(![&first.task_id, &second.task_id].contains(&&third.task_id));
+
+    // A task held past the ack wait goes back to the queue: another reviewer gets the
+    // second and third, and rita's places free themselves.
+    let remy = reviewer(&certflow, "remy", "certflow-review").await;
+    let mut taken = Vec::new();
+    for _ in 0..2 {
+        let (task, lease) = next_task(&remy).await;
+        remy.clone()
+            .approve_review(approve(&task.task_id, &lease))
+            .await
+            .expect("decided by remy");
+        taken.push(task.task_id);
+    }
+    taken.sort();
+    let mut expected = vec![second.task_id.clone(), third.task_id.clone()];
+    expected.sort();
+    assert_eq!(taken, expected);
+    let held = eventually(Duration::from_secs(10), || {
+        let mut rita = rita.clone();
+        async move {
+            match rita.next_review_task(NextReviewTaskRequest {}).await {
+                Ok(next) => Some(next.into_inner().task.is_none()),
+                Err(_) => None,
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        held,
+        Some(true),
+        "rita holds nothing and the queue is empty"
+    );
+    for id in &ids {
+        wait_for_status(&mut certs, id, CertificateStatus::Revoked).await;
+    }
 }

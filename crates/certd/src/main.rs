@@ -302,6 +302,14 @@ struct ReviewArgs {
         global = true
     )]
     review_ack_wait: f64,
+    /// How many review tasks one reviewer holds at most (REV-R5).
+    #[arg(
+        long,
+        env = "CERTD_REVIEW_MAX_HELD",
+        default_value_t = 5,
+        global = true
+    )]
+    review_max_held: usize,
     /// Distinct approvals a review needs (REV-R3), as `brand:level=n`, e.g. `wotrus:ev=2`;
     /// repeatable, comma-separated in the variable. Unlisted: 1.
     #[arg(
@@ -340,6 +348,11 @@ fn parse_approvals(
 impl ReviewArgs {
     fn apply(&self, config: &mut Config) -> anyhow::Result<()> {
         config.review.ack_wait = seconds(self.review_ack_wait, "--review-ack-wait")?;
+        anyhow::ensure!(
+            self.review_max_held >= 1,
+            "--review-max-held must be 1 or more"
+        );
+        config.review.max_held = self.review_max_held;
         config
             .policy
             .review_approvals

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::store::{StoreConfig, StoreError};
 use crate::{
-    CrlStore, DocumentStore, KeyIndex, KeyStore, Outcomes, ReissueLocks, ReviewQueue,
+    CrlStore, DocumentStore, KeyIndex, KeyStore, Outcomes, ReissueLocks, ReviewLeases, ReviewQueue,
     ValidationChecks,
 };
 
@@ -91,6 +91,7 @@ impl Layout {
             ValidationChecks::stream_config(),
             ReissueLocks::stream_config(),
             ReviewQueue::stream_config(),
+            ReviewLeases::stream_config(self.review_ack_wait),
             DocumentStore::stream_config(
                 DocumentStore::DOCUMENTS,
                 "stamped documents of revocations",

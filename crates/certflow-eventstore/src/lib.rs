@@ -46,7 +46,7 @@ pub use meta::{CommandMeta, RequestBinding, actor_from_headers, headers, write_a
 pub use outcomes::Outcomes;
 pub use reactions::{Reaction, Reactions};
 pub use review::{
-    DocumentStore, LeaseOutcome, LeasedTask, QueueWatch, ReviewQueue, StoredDocument,
+    DocumentStore, LeaseOutcome, LeasedTask, QueueWatch, ReviewLeases, ReviewQueue, StoredDocument,
 };
 pub use store::{
     Appended, EventStore, ExecuteError, Executed, Loaded, RecordedBatch, StoreConfig, StoreError,

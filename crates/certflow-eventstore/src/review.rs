@@ -186,6 +186,186 @@ impl ReviewQueue {
     }
 }
 
+/// How many review tasks each reviewer holds, and for how long (REV-R5): a few slots per
+/// reviewer, each a subject whose last message is the lease it holds, or empty once
+/// settled. A slot is taken with an expected sequence, so no reviewer ever holds more
+/// tasks than there are slots, however many calls race; and a lease message lives only as
+/// long as the queue's ack wait (the stream's age limit), so a slot frees itself when the
+/// lease it holds runs out.
+#[derive(Clone)]
+pub struct ReviewLeases {
+    js: jetstream::Context,
+    stream: stream::Stream,
+    slots: usize,
+}
+
+impl std::fmt::Debug for ReviewLeases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReviewLeases")
+            .field("slots", &self.slots)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One of a reviewer's slots, as it stands.
+enum Slot {
+    /// Free: to be taken at this expected sequence (0: never used, or its lease expired).
+    Free { index: usize, expected: u64 },
+    /// Holding `lease`, written at `sequence`.
+    Held {
+        index: usize,
+        sequence: u64,
+        lease: String,
+    },
+}
+
+impl ReviewLeases {
+    /// The stream's name.
+    pub const STREAM: &'static str = "CERTFLOW_REVIEW_LEASES";
+    const PREFIX: &'static str = "certflow.review.leases";
+
+    /// The stream: one subject per slot, its last message only, each kept as long as a
+    /// lease lasts (`ack_wait`).
+    pub(crate) fn stream_config(ack_wait: Duration) -> stream::Config {
+        stream::Config {
+            name: Self::STREAM.into(),
+            description: Some("review tasks each reviewer holds (REV-R5)".into()),
+            subjects: vec![format!("{}.>", Self::PREFIX)],
+            storage: stream::StorageType::File,
+            max_age: ack_wait,
+            max_messages_per_subject: 1,
+            allow_direct: true,
+            ..Default::default()
+        }
+    }
+
+    /// Attaches to the stream, which `certd provision` made; each reviewer holds at most
+    /// `slots` tasks.
+    pub async fn attach(client: async_nats::Client, slots: usize) -> Result<Self, StoreError> {
+        let js = jetstream::new(client);
+        let stream = crate::layout::attach_stream(&js, Self::STREAM).await?;
+        Ok(ReviewLeases {
+            js,
+            stream,
+            slots: slots.max(1),
+        })
+    }
+
+    /// A reviewer (account and subject of its token) as one subject token.
+    pub fn reviewer_token(account: &str, subject: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("{account}\n{subject}").as_bytes());
+        hex::encode(&digest[..12])
+    }
+
+    fn subject(reviewer: &str, index: usize) -> String {
+        format!("{}.{reviewer}.{index}", Self::PREFIX)
+    }
+
+    /// Each of `reviewer`'s slots, read from the stream's leader.
+    async fn slots(&self, reviewer: &str) -> Result<Vec<Slot>, StoreError> {
+        let mut slots = Vec::with_capacity(self.slots);
+        for index in 0..self.slots {
+            let slot = match self
+                .stream
+                .get_last_raw_message_by_subject(&Self::subject(reviewer, index))
+                .await
+            {
+                Ok(message) if message.payload.is_empty() => Slot::Free {
+                    index,
+                    expected: message.sequence,
+                },
+                Ok(message) => Slot::Held {
+                    index,
+                    sequence: message.sequence,
+                    lease: String::from_utf8_lossy(&message.payload).into_owned(),
+                },
+                Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
+                    Slot::Free { index, expected: 0 }
+                }
+                Err(err) => return Err(unavailable(err)),
+            };
+            slots.push(slot);
+        }
+        Ok(slots)
+    }
+
+    /// How many tasks `reviewer` holds now.
+    pub async fn held(&self, reviewer: &str) -> Result<usize, StoreError> {
+        Ok(self
+            .slots(reviewer)
+            .await?
+            .iter()
+            .filter(|slot| matches!(slot, Slot::Held { .. }))
+            .count())
+    }
+
+    /// How many tasks a reviewer may hold.
+    pub fn limit(&self) -> usize {
+        self.slots
+    }
+
+    /// Records that `reviewer` holds `lease`, in a free slot; `false` when every slot is
+    /// taken (by this reviewer's other tasks, or a concurrent call).
+    pub async fn hold(&self, reviewer: &str, lease: &str) -> Result<bool, StoreError> {
+        for slot in self.slots(reviewer).await? {
+            if let Slot::Free { index, expected } = slot
+                && self
+                    .write(reviewer, index, expected, Bytes::from(lease.to_string()))
+                    .await?
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Frees the slot of `reviewer` that holds `lease`, if one does.
+    pub async fn release(&self, reviewer: &str, lease: &str) -> Result<(), StoreError> {
+        for slot in self.slots(reviewer).await? {
+            if let Slot::Held {
+                index,
+                sequence,
+                lease: held,
+            } = slot
+                && held == lease
+            {
+                // Lost to a concurrent write: that one freed or reused the slot already.
+                self.write(reviewer, index, sequence, Bytes::new()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `payload` to a slot whose last message is still at `expected`.
+    async fn write(
+        &self,
+        reviewer: &str,
+        index: usize,
+        expected: u64,
+        payload: Bytes,
+    ) -> Result<bool, StoreError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
+            expected.to_string().as_str(),
+        );
+        let acked = match self
+            .js
+            .publish_with_headers(Self::subject(reviewer, index), headers, payload)
+            .await
+        {
+            Ok(ack) => ack.await,
+            Err(err) => Err(err),
+        };
+        match acked {
+            Ok(_) => Ok(true),
+            Err(err) if crate::store::is_wrong_last_sequence(&err) => Ok(false),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+}
+
 /// A view of the queue that takes nothing: the tasks waiting now, then each task as it is
 /// offered.
 pub struct QueueWatch {

@@ -34,7 +34,8 @@ use certflow_domain::{
     Reason, Role, UploadRevocationDocument, decide,
 };
 use certflow_eventstore::{
-    DocumentStore, LeaseOutcome, RecordedBatch, ReviewQueue, StoreError, actor_from_headers,
+    DocumentStore, LeaseOutcome, RecordedBatch, ReviewLeases, ReviewQueue, StoreError,
+    actor_from_headers,
 };
 use certflow_proto::bus::v1::{DocumentLocation, Reply, StagedDocumentUpload, reply::Outcome};
 use certflow_proto::convert::{
@@ -55,8 +56,10 @@ const SERVICE: &str = "review";
 /// How the review queue behaves.
 #[derive(Debug, Clone)]
 pub struct ReviewConfig {
-    /// How long a reviewer holds a task before it is offered to another.
+    /// How long a reviewer holds a task before it is offered to another (REV-R5).
     pub ack_wait: Duration,
+    /// How many tasks one reviewer holds at most (REV-R5).
+    pub max_held: usize,
     /// The target time for a decision, shown on each task as `due_by`.
     pub due_in: Duration,
 }
@@ -65,6 +68,7 @@ impl Default for ReviewConfig {
     fn default() -> Self {
         ReviewConfig {
             ack_wait: Duration::from_secs(15 * 60),
+            max_held: 5,
             due_in: Duration::from_secs(24 * 3600),
         }
     }
@@ -83,6 +87,7 @@ pub enum ReviewError {
 struct Shared {
     runtime: CommandRuntime,
     queue: ReviewQueue,
+    leases: ReviewLeases,
     documents: DocumentStore,
     uploads: DocumentStore,
     config: Arc<ReviewConfig>,
@@ -104,6 +109,7 @@ impl ReviewService {
         config: ReviewConfig,
     ) -> Result<Self, ReviewError> {
         let queue = ReviewQueue::attach(client.clone()).await?;
+        let leases = ReviewLeases::attach(client.clone(), config.max_held).await?;
         let documents = DocumentStore::attach(client.clone(), DocumentStore::DOCUMENTS).await?;
         let uploads = DocumentStore::attach(client.clone(), DocumentStore::UPLOADS).await?;
         let responder = Responder::bind(client, subjects::REVIEW, SERVICE).await?;
@@ -111,6 +117,7 @@ impl ReviewService {
             shared: Shared {
                 runtime,
                 queue,
+                leases,
                 documents,
                 uploads,
                 config: Arc::new(config),
@@ -572,8 +579,17 @@ const MAX_SKIPPED: usize = 20;
 /// Leases the next task the caller may decide. Tasks are taken in one batch, so the ones
 /// the caller may not decide (their own account's, or already approved by them) are handed
 /// back only after the choice, for others; tasks of decided reviews are removed.
+///
+/// REV-R5: a reviewer holds at most `max_held` tasks at once, each at most the ack wait
+/// (nobody extends a lease), so no reviewer can sit on the queue.
 async fn next_task(shared: &Shared, request: Request) -> Reply {
     let actor = actor_from_headers(request.headers.as_ref());
+    let reviewer = ReviewLeases::reviewer_token(&actor.account, &actor.subject);
+    match shared.leases.held(&reviewer).await {
+        Ok(held) if held >= shared.leases.limit() => return refused(&tasks_held(shared)),
+        Ok(_) => {}
+        Err(err) => return unavailable(err.to_string()),
+    }
     let leased = match shared
         .queue
         .take(MAX_SKIPPED, Duration::from_millis(500))
@@ -605,11 +621,39 @@ async fn next_task(shared: &Shared, request: Request) -> Reply {
             Ok(Some(current)) => chosen = Some((current, task.lease)),
         }
     }
+    if let Some((_, lease)) = &chosen {
+        match shared.leases.hold(&reviewer, lease).await {
+            Ok(true) => {}
+            Ok(false) => {
+                // A concurrent call took the last slot.
+                settle(shared, lease, LeaseOutcome::Release).await;
+                return refused(&tasks_held(shared));
+            }
+            Err(err) => {
+                settle(shared, lease, LeaseOutcome::Release).await;
+                return unavailable(err.to_string());
+            }
+        }
+    }
     let (task, lease) = chosen.unzip();
     response(&NextReviewTaskResponse {
         task,
         lease: lease.unwrap_or_default(),
     })
+}
+
+/// REV-R5: the refusal of a reviewer who holds as many tasks as one may.
+fn tasks_held(shared: &Shared) -> DomainError {
+    DomainError::refused(
+        certflow_domain::Rule::RevR5,
+        Reason::ReviewTasksHeld,
+        format!(
+            "you hold {} review tasks, as many as a reviewer may: decide one first, or wait \
+             until a lease runs out (after {} seconds)",
+            shared.leases.limit(),
+            shared.config.ack_wait.as_secs()
+        ),
+    )
 }
 
 /// The task as it stands now: `None` when its review has been decided or replaced.
@@ -730,6 +774,11 @@ async fn decide_task<M: Message>(
         };
         if let Some(outcome) = outcome {
             settle(shared, &lease, outcome).await;
+            let actor = actor_from_headers(request.headers.as_ref());
+            let reviewer = ReviewLeases::reviewer_token(&actor.account, &actor.subject);
+            if let Err(err) = shared.leases.release(&reviewer, &lease).await {
+                warn!(error = %err, "could not free a reviewer's slot; it frees itself with the lease");
+            }
         }
     }
     reply
