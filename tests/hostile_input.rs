@@ -646,6 +646,43 @@ fn table(mine: &str, theirs: &str, task: &LeasedTask) -> Vec<Case> {
         "RequestRevocation: a description of 1 MiB",
         revoke_with(mine, |r| r.description = "d".repeat(1 << 20)),
     ));
+    // NUL and control characters, in every free-text and key field.
+    for text in ["with\0NUL", "bell\u{7}", "escape\u{1b}[2J"] {
+        cases.push(invalid(
+            &format!("RequestRevocation: description {text:?}"),
+            revoke_with(mine, |r| r.description = text.into()),
+        ));
+        cases.push(invalid(
+            &format!("RequestReissue: reason {text:?}"),
+            reissue_with(mine, |r| r.reason = text.into()),
+        ));
+        cases.push(invalid(
+            &format!("IssueCertificate: an enterprise_info name {text:?}"),
+            issue_request(|r| {
+                r.enterprise_info = BTreeMap::from([(text.to_string(), "x".to_string())]);
+            }),
+        ));
+        cases.push(invalid(
+            &format!("IssueCertificate: an enterprise_info value {text:?}"),
+            issue_request(|r| {
+                r.enterprise_info =
+                    BTreeMap::from([("organization".to_string(), text.to_string())]);
+            }),
+        ));
+        cases.push(invalid(
+            &format!("IssueCertificate: account {text:?}"),
+            issue_request(|r| r.account = text.into()),
+        ));
+        cases.push(invalid(
+            &format!("UploadRevocationDocument: file name {text:?}"),
+            Call::UploadDocument(UploadRevocationDocumentRequest {
+                request_id: request_id(),
+                certificate_id: mine.into(),
+                file_name: text.into(),
+                content: b"%PDF-1.4\n%%EOF\n".to_vec(),
+            }),
+        ));
+    }
 
     // BulkRevoke (admin).
     cases.push(invalid(

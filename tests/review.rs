@@ -390,6 +390,16 @@ async fn rev12_bad_documents_are_refused_and_change_nothing() {
         .expect_err("judged by content");
     assert_eq!(reason(&err), "DOCUMENT_FORMAT_NOT_ALLOWED");
 
+    // A PDF that is a ZIP archive too (it ends with one's directory) is no document.
+    let mut polyglot = PDF.to_vec();
+    polyglot.extend_from_slice(b"PK\x05\x06");
+    polyglot.extend_from_slice(&[0; 18]);
+    let err = documents
+        .upload_revocation_document(upload(polyglot, "application.pdf"))
+        .await
+        .expect_err("two formats at once");
+    assert_eq!(reason(&err), "DOCUMENT_FORMAT_NOT_ALLOWED");
+
     // Another account's certificate is not found.
     let stranger = certflow.token("eve", "globex", &["customer"]);
     let err = certflow
@@ -935,4 +945,46 @@ async fn revr5_no_reviewer_can_take_every_task_hold_one_for_ever_or_drop_one() {
     for id in &ids {
         wait_for_status(&mut certs, id, CertificateStatus::Revoked).await;
     }
+}
+
+#[tokio::test]
+async fn revr2_gen3_a_reviewer_of_acme_in_other_letters_is_still_of_acme() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let customer = certflow.token("alice", "acme", &["customer"]);
+    let mut revocations = certflow
+        .revocations_as(Some(&customer))
+        .await
+        .expect("client");
+    let cert = issue(
+        &mut certs,
+        certificate(Brand::Wotrus, Level::Dv, "case.example.com"),
+    )
+    .await;
+    revocations
+        .request_revocation(revoke(&cert.id))
+        .await
+        .expect("accepted");
+    // Rita reviews for account "Acme": the same account as acme, so not hers to decide.
+    let rita = reviewer(&certflow, "rita", "Acme").await;
+    let watched = certflow
+        .reviews_as(&certflow.token("remy", "certflow-review", &["reviewer"]))
+        .await
+        .expect("client");
+    let (task, _) = next_task(&watched).await;
+    let err = rita
+        .clone()
+        .approve_review(approve(&task.task_id, ""))
+        .await
+        .expect_err("her own account's request");
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(reason(&err), "SELF_REVIEW_FORBIDDEN");
+    // Nor is it offered to her.
+    let offered = rita
+        .clone()
+        .next_review_task(NextReviewTaskRequest {})
+        .await
+        .expect("asked")
+        .into_inner();
+    assert!(offered.task.is_none(), "{offered:?}");
 }

@@ -131,6 +131,7 @@ fn sign(
         account: account.to_string(),
         roles: roles.iter().map(|r| r.to_string()).collect(),
         exp,
+        nbf: None,
     };
     Ok(sign_token(&pem, &claims)?)
 }

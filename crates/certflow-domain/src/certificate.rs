@@ -524,7 +524,7 @@ pub struct Actor {
 impl Actor {
     /// GEN-3: admins see every account; everyone else sees their own account only.
     pub fn may_access(&self, account: &str) -> bool {
-        self.roles.contains(&Role::Admin) || self.account == account
+        self.roles.contains(&Role::Admin) || crate::same_account(&self.account, account)
     }
 }
 

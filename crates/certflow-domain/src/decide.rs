@@ -609,6 +609,7 @@ fn decide_revocation(
         ));
     }
     let path = revocation_path(cert);
+    crate::text::free_text("description", &cmd.description)?;
     if path.needs_review() && cmd.description.trim().is_empty() {
         return Err(DomainError::invalid_by(
             Rule::Rev9,
@@ -764,11 +765,12 @@ pub(crate) fn visible<'s>(
 /// GEN-3: the account a new certificate belongs to. Customers act for the account their
 /// token names (the request may repeat it, nothing else); admins name the account.
 pub fn owner_account(actor: &Actor, requested: &str) -> Result<String, DomainError> {
+    crate::text::key_text("account", requested)?;
     if actor.roles.contains(&Role::Admin) {
         return checked_account(requested);
     }
     let requested = requested.trim();
-    if requested.is_empty() || requested == actor.account {
+    if requested.is_empty() || crate::same_account(requested, &actor.account) {
         checked_account(&actor.account)
     } else {
         Err(DomainError::permission_denied(
@@ -782,15 +784,17 @@ pub fn owner_account(actor: &Actor, requested: &str) -> Result<String, DomainErr
     }
 }
 
+/// An account a command names, as certflow records it ([`crate::account_key`]).
 fn checked_account(account: &str) -> Result<String, DomainError> {
-    let account = account.trim();
+    let account = crate::account_key(account);
     if account.is_empty() || account.len() > 128 {
         return Err(DomainError::invalid(
             Reason::InvalidArgument,
             "account is required and at most 128 characters",
         ));
     }
-    Ok(account.to_string())
+    crate::text::key_text("account", &account)?;
+    Ok(account)
 }
 
 /// The validation set-up of a certificate: each named domain must be one of its own.

@@ -21,6 +21,7 @@ mod names;
 pub mod process;
 pub mod reissue;
 pub mod review;
+pub mod text;
 mod time;
 pub mod validity;
 
@@ -49,4 +50,5 @@ pub use event::{
     ValidationExpired, ValidationPassed, X509Facts,
 };
 pub use names::DomainName;
+pub use text::{account_key, same_account};
 pub use time::{Duration, Timestamp};

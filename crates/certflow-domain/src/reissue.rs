@@ -48,6 +48,7 @@ pub(crate) fn decide_reissue(
             format!("this certificate was reissued from {original}; reissue {original} instead"),
         ));
     }
+    crate::text::free_text("reason", &cmd.reason)?;
     let reason = cmd.reason.trim();
     if reason.is_empty() || reason.chars().count() > MAX_REASON {
         return Err(DomainError::invalid_by(

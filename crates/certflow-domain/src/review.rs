@@ -162,6 +162,7 @@ pub(crate) fn decide_review(
     let Some(cert) = state.as_ref().filter(|cert| !cert.deleted) else {
         return Err(unknown());
     };
+    crate::text::free_text("comment", &cmd.comment)?;
     let comment = cmd.comment.trim();
     if comment.is_empty() || comment.chars().count() > MAX_COMMENT {
         return Err(DomainError::invalid_by(
@@ -221,7 +222,9 @@ pub(crate) fn decide_review(
         };
         (None, revocation.requested_by.as_str(), review)
     };
-    if actor.account == requested_by || actor.account == cert.account {
+    if crate::same_account(&actor.account, requested_by)
+        || crate::same_account(&actor.account, &cert.account)
+    {
         return Err(DomainError::permission_denied(
             Rule::RevR2,
             Reason::SelfReviewForbidden,

@@ -65,6 +65,49 @@ pub struct Claims {
     #[serde(default)]
     pub roles: Vec<String>,
     pub exp: u64,
+    /// Not valid before (seconds since the epoch), when the issuer says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+}
+
+/// A token's claims as signed, each possibly missing: checked one by one so that a token
+/// lacking one is told which.
+#[derive(Debug, Deserialize)]
+struct SignedClaims {
+    sub: Option<String>,
+    account: Option<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+    exp: Option<u64>,
+    nbf: Option<u64>,
+}
+
+impl SignedClaims {
+    fn complete(self) -> Result<Claims, Status> {
+        let missing = |claim: &str, what: &str| {
+            error_status(
+                Code::Unauthenticated,
+                "TOKEN_INVALID",
+                format!("the token has no {claim} claim ({what}); ask its issuer for one that has"),
+            )
+        };
+        let sub = self
+            .sub
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| missing("sub", "who is calling"))?;
+        let account = self
+            .account
+            .filter(|a| !a.trim().is_empty())
+            .ok_or_else(|| missing("account", "the customer account acted for"))?;
+        let exp = self.exp.ok_or_else(|| missing("exp", "when it expires"))?;
+        Ok(Claims {
+            sub,
+            account,
+            roles: self.roles,
+            exp,
+            nbf: self.nbf,
+        })
+    }
 }
 
 struct VerificationKey {
@@ -196,16 +239,19 @@ impl Authenticator {
                 _ => None,
             })
             .collect();
-        if claims.sub.is_empty() || claims.account.is_empty() {
+        let account = certflow_domain::account_key(&claims.account);
+        if let Err(err) = certflow_domain::text::key_text("the account claim", &account)
+            .and_then(|()| certflow_domain::text::key_text("the sub claim", &claims.sub))
+        {
             return Err(error_status(
                 Code::Unauthenticated,
                 "TOKEN_INVALID",
-                "the token must name a subject (sub) and an account",
+                err.to_string(),
             ));
         }
         Ok(Actor {
             subject: claims.sub,
-            account: claims.account,
+            account,
             roles,
         })
     }
@@ -219,12 +265,16 @@ impl Authenticator {
         let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(claims) = verified.get(token) {
             if claims.exp.saturating_add(LEEWAY) > now {
-                return Ok(claims.clone());
+                let claims = claims.clone();
+                drop(verified);
+                not_yet_valid(&claims, now)?;
+                return Ok(claims);
             }
             verified.remove(token);
         }
         drop(verified);
         let claims = self.verify(token)?;
+        not_yet_valid(&claims, now)?;
         let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
         if verified.len() >= VERIFIED_TOKENS {
             verified.clear();
@@ -253,9 +303,12 @@ impl Authenticator {
             }
             let mut validation = Validation::new(key.algorithm);
             validation.leeway = LEEWAY;
-            validation.set_required_spec_claims(&["exp", "sub"]);
-            match decode::<Claims>(token, &key.key, &validation) {
-                Ok(data) => return Ok(data.claims),
+            // Claims are checked by certflow once the signature holds, so a token that
+            // lacks one is told which; `nbf` is checked on every use (`not_yet_valid`).
+            validation.set_required_spec_claims::<&str>(&[]);
+            validation.validate_nbf = false;
+            match decode::<SignedClaims>(token, &key.key, &validation) {
+                Ok(data) => return data.claims.complete(),
                 Err(err)
                     if matches!(
                         err.kind(),
@@ -280,6 +333,22 @@ impl Authenticator {
                 "the bearer token is not signed by a trusted key",
             )
         })
+    }
+}
+
+/// `UNAUTHENTICATED` (`TOKEN_NOT_YET_VALID`) while `now` is before the token's `nbf`.
+fn not_yet_valid(claims: &Claims, now: u64) -> Result<(), Status> {
+    match claims.nbf {
+        Some(nbf) if nbf > now.saturating_add(LEEWAY) => Err(error_status(
+            Code::Unauthenticated,
+            "TOKEN_NOT_YET_VALID",
+            format!(
+                "the bearer token is valid from {nbf} (seconds since 1970) on, {} s from now; \
+                 check the clocks, or wait",
+                nbf - now
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -328,6 +397,7 @@ mod tests {
             account: "acme".into(),
             roles: vec!["customer".into()],
             exp,
+            nbf: None,
         };
         encode(
             &Header::new(Algorithm::HS256),

@@ -95,6 +95,8 @@ impl ReviewService for Gateway {
                 "file_name is longer than 255 bytes",
             ));
         }
+        certflow_domain::text::key_text("file_name", &upload.file_name)
+            .map_err(|e| domain_status(&e))?;
         // Anything beyond the limit is refused by the rules; only the limit and one byte
         // more need storing for them to see it.
         let size = upload.content.len();

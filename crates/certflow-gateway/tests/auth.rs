@@ -28,6 +28,7 @@ fn claims(roles: &[&str], exp_offset: i64) -> Claims {
         account: "acme".into(),
         roles: roles.iter().map(|r| r.to_string()).collect(),
         exp: (now + exp_offset) as u64,
+        nbf: None,
     }
 }
 
@@ -146,4 +147,83 @@ fn missing_malformed_and_expired_tokens_are_unauthenticated() {
 fn no_keys_is_a_configuration_error() {
     assert!(Authenticator::load(&[]).is_err());
     assert!(Authenticator::load(&[KeySource::Ed25519Pem("/nonexistent.pem".into())]).is_err());
+}
+
+/// An HS256 token over `claims` (any JSON), for the dev-secret authenticator.
+fn dev_token(claims: &serde_json::Value) -> String {
+    encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(b"dev-secret"),
+    )
+    .expect("signed")
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+#[test]
+fn a_token_not_valid_yet_is_refused_until_its_nbf_every_time() {
+    let auth = Authenticator::load(&[KeySource::DevSecret("dev-secret".into())]).expect("key");
+    let early = dev_token(&serde_json::json!({
+        "sub": "alice", "account": "acme", "roles": ["customer"],
+        "exp": now() + 3_600, "nbf": now() + 600,
+    }));
+    for _ in 0..2 {
+        // Refused every time: a remembered signature is no pass.
+        let err = auth
+            .authenticate(&bearer(&early))
+            .expect_err("not yet valid");
+        assert_eq!(err.code(), Code::Unauthenticated);
+        assert_eq!(reason(&err), "TOKEN_NOT_YET_VALID");
+    }
+    let valid = dev_token(&serde_json::json!({
+        "sub": "alice", "account": "acme", "roles": ["customer"],
+        "exp": now() + 3_600, "nbf": now() - 10,
+    }));
+    assert!(auth.authenticate(&bearer(&valid)).is_ok());
+}
+
+#[test]
+fn a_signed_token_missing_a_claim_says_which() {
+    let auth = Authenticator::load(&[KeySource::DevSecret("dev-secret".into())]).expect("key");
+    let full = serde_json::json!({
+        "sub": "alice", "account": "acme", "roles": ["customer"], "exp": now() + 600,
+    });
+    for claim in ["sub", "account", "exp"] {
+        let mut claims = full.clone();
+        claims.as_object_mut().expect("object").remove(claim);
+        let err = auth
+            .authenticate(&bearer(&dev_token(&claims)))
+            .expect_err("incomplete");
+        assert_eq!(reason(&err), "TOKEN_INVALID");
+        assert!(
+            err.message().contains(&format!("no {claim} claim")),
+            "{claim}: {}",
+            err.message()
+        );
+    }
+}
+
+#[test]
+fn gen3_the_account_of_a_token_is_compared_in_one_form() {
+    let auth = Authenticator::load(&[KeySource::DevSecret("dev-secret".into())]).expect("key");
+    let token = dev_token(&serde_json::json!({
+        "sub": "alice", "account": " Acme ", "roles": ["customer"], "exp": now() + 600,
+    }));
+    assert_eq!(
+        auth.authenticate(&bearer(&token)).expect("valid").account,
+        "acme"
+    );
+    let control = dev_token(&serde_json::json!({
+        "sub": "alice", "account": "ac\u{0}me", "roles": ["customer"], "exp": now() + 600,
+    }));
+    assert_eq!(
+        reason(&auth.authenticate(&bearer(&control)).expect_err("NUL")),
+        "TOKEN_INVALID"
+    );
 }

@@ -69,6 +69,10 @@ pub fn enterprise_info_from_request(
             "enterprise_info holds at most 20 named fields of at most 200 characters",
         ));
     }
+    for (name, value) in info {
+        certflow_domain::text::key_text("an enterprise_info name", name)?;
+        certflow_domain::text::free_text("an enterprise_info value", value)?;
+    }
     Ok(info
         .iter()
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))

@@ -484,15 +484,50 @@ async fn upload_document(shared: &Shared, request: Request) -> Reply {
         .await
 }
 
-/// The format of `content`, judged by its bytes, if it is one a document may have.
+/// The format of `content`, judged by its bytes, if it is one a document may have. A file
+/// that is two formats at once is none: a PDF or an image that is also a ZIP archive (a
+/// reader of one sees a document, an unzipper something else), or an image that a PDF
+/// reader opens as a PDF.
 pub fn sniff(content: &[u8]) -> Option<DocumentFormat> {
-    match infer::get(content)?.mime_type() {
-        "image/jpeg" => Some(DocumentFormat::Jpeg),
-        "image/gif" => Some(DocumentFormat::Gif),
-        "image/png" => Some(DocumentFormat::Png),
-        "application/pdf" => Some(DocumentFormat::Pdf),
-        _ => None,
+    let format = match infer::get(content)?.mime_type() {
+        "image/jpeg" => DocumentFormat::Jpeg,
+        "image/gif" => DocumentFormat::Gif,
+        "image/png" => DocumentFormat::Png,
+        "application/pdf" => DocumentFormat::Pdf,
+        _ => return None,
+    };
+    if ends_as_zip(content) || (format != DocumentFormat::Pdf && opens_as_pdf(content)) {
+        return None;
     }
+    Some(format)
+}
+
+/// Whether `content` ends with a ZIP archive's end-of-central-directory record, as ZIP
+/// readers look for it: its signature within the last 64 KiB and 22 bytes, followed by
+/// exactly the comment it announces.
+fn ends_as_zip(content: &[u8]) -> bool {
+    const SIGNATURE: &[u8] = b"PK\x05\x06";
+    const RECORD: usize = 22;
+    let start = content.len().saturating_sub(RECORD + usize::from(u16::MAX));
+    content[start..]
+        .windows(SIGNATURE.len())
+        .enumerate()
+        .filter(|(_, window)| *window == SIGNATURE)
+        .any(|(offset, _)| {
+            let at = start + offset;
+            let comment = content
+                .get(at + 20..at + 22)
+                .map(|len| usize::from(u16::from_le_bytes([len[0], len[1]])));
+            comment.is_some_and(|comment| at + RECORD + comment == content.len())
+        })
+}
+
+/// Whether a PDF reader opens `content` as a PDF: they look for `%PDF-` anywhere in the
+/// first kilobyte.
+fn opens_as_pdf(content: &[u8]) -> bool {
+    content[..content.len().min(1024)]
+        .windows(5)
+        .any(|window| window == b"%PDF-")
 }
 
 /// Where the document of a certificate's revocation is: for its owner and for reviewers.
@@ -680,8 +715,8 @@ fn may_decide(actor: &Actor, task: &ReviewTask) -> bool {
         .as_ref()
         .map(|c| c.account.as_str())
         .unwrap_or_default();
-    actor.account != task.requester_account
-        && actor.account != owner
+    !certflow_domain::same_account(&actor.account, &task.requester_account)
+        && !certflow_domain::same_account(&actor.account, owner)
         && !task.approvals.iter().any(|v| v.reviewer == actor.subject)
 }
 
@@ -782,4 +817,50 @@ async fn decide_task<M: Message>(
         }
     }
     reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PDF: &[u8] =
+        b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+    /// A JPEG: start of image, a comment segment, end of image.
+    fn jpeg(comment: &[u8]) -> Vec<u8> {
+        let mut jpeg = vec![0xff, 0xd8, 0xff, 0xfe];
+        let length = u16::try_from(comment.len() + 2).expect("short comment");
+        jpeg.extend_from_slice(&length.to_be_bytes());
+        jpeg.extend_from_slice(comment);
+        jpeg.extend_from_slice(&[0xff, 0xd9]);
+        jpeg
+    }
+    /// The smallest ZIP archive: an end-of-central-directory record and no entries, with a
+    /// comment of `comment` bytes.
+    fn zip_trailer(comment: &[u8]) -> Vec<u8> {
+        let mut record = b"PK\x05\x06".to_vec();
+        record.extend_from_slice(&[0; 16]);
+        record.extend_from_slice(&u16::try_from(comment.len()).expect("short").to_le_bytes());
+        record.extend_from_slice(comment);
+        record
+    }
+
+    #[test]
+    fn rev12_a_file_that_is_two_formats_at_once_is_no_document() {
+        assert_eq!(sniff(PDF), Some(DocumentFormat::Pdf));
+        assert_eq!(sniff(&jpeg(b"scan")), Some(DocumentFormat::Jpeg));
+        for trailer in [zip_trailer(b""), zip_trailer(b"a comment")] {
+            let pdf_zip = [PDF, &trailer].concat();
+            assert_eq!(sniff(&pdf_zip), None, "a PDF that is a ZIP archive too");
+            let jpeg_zip = [jpeg(b"scan").as_slice(), &trailer].concat();
+            assert_eq!(sniff(&jpeg_zip), None, "a JPEG that is a ZIP archive too");
+        }
+        assert_eq!(
+            sniff(&jpeg(b"%PDF-1.7 1 0 obj")),
+            None,
+            "a JPEG a PDF reader opens"
+        );
+        // The signature alone, not where a ZIP reader would find a record, is just bytes.
+        let stray = [PDF, b"PK\x05\x06 in a stream\n"].concat();
+        assert_eq!(sniff(&stray), Some(DocumentFormat::Pdf));
+    }
 }
