@@ -113,18 +113,19 @@ fn list(
     } else {
         Some(owner_account(actor, &req.account)?)
     };
-    let account = account.as_deref();
     let now = certflow_bus::now();
     let mut certificates = Vec::with_capacity(page_size);
     let mut next_page_token = String::new();
     let mut bytes = 0;
-    for record in db.scan_after(after.as_ref()) {
+    // One account's list reads that account's certificates only (the account index).
+    let records: Box<dyn Iterator<Item = Result<Record, ViewError>>> = match &account {
+        Some(account) => Box::new(db.scan_account_after(account, after.as_ref())),
+        None => Box::new(db.scan_after(after.as_ref())),
+    };
+    for record in records {
         let cert = record?.certificate;
         let cert_status = cert.status(now);
-        if cert_status == Status::Deleted
-            || account.is_some_and(|a| a != cert.account)
-            || status.is_some_and(|s| s != cert_status)
-        {
+        if cert_status == Status::Deleted || status.is_some_and(|s| s != cert_status) {
             continue;
         }
         let proto = certificate_to_proto(&cert, now);

@@ -1,9 +1,11 @@
 //! The sled database: certificate states, histories and the applied position.
 //!
 //! Everything lives in one tree under key prefixes (`c/<id>` a certificate's record,
-//! `h/<id>\0<sequence><index>` its history, `m/applied` the position), so a chunk of events
-//! is written as one `sled::Batch`: atomic, and far cheaper than a transaction across
-//! trees.
+//! `a/<account>\0<id>` the account index, `h/<id>\0<sequence><index>` its history,
+//! `m/applied` the position, `m/layout` the layout's version), so a chunk of events is
+//! written as one `sled::Batch`: atomic, and far cheaper than a transaction across trees.
+//! The account index makes a customer's list cost what the customer's own certificates
+//! cost, however many other accounts there are.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -37,7 +39,11 @@ pub struct Record {
 }
 
 const APPLIED: &[u8] = b"m/applied";
+const LAYOUT: &[u8] = b"m/layout";
+/// The layout's version: 2 added the account index.
+const LAYOUT_VERSION: u64 = 2;
 const CERTIFICATE: &[u8] = b"c/";
+const ACCOUNT: &[u8] = b"a/";
 const HISTORY: &[u8] = b"h/";
 /// Trees of the earlier layout (one per kind, written in a transaction).
 const EARLIER_TREES: [&str; 3] = ["certificates", "history", "meta"];
@@ -67,10 +73,19 @@ impl ProjectionDb {
                 db.drop_tree(name)?;
             }
         }
-        Ok(ProjectionDb {
-            tree: db.open_tree("projection")?,
-            db,
-        })
+        let tree = db.open_tree("projection")?;
+        let layout = tree.get(LAYOUT)?.map_or(0, |v| be_u64(&v));
+        if layout != LAYOUT_VERSION {
+            if !tree.is_empty() {
+                info!(
+                    layout,
+                    "the database has an earlier layout (no account index); replaying the log"
+                );
+                tree.clear()?;
+            }
+            tree.insert(LAYOUT, &LAYOUT_VERSION.to_be_bytes())?;
+        }
+        Ok(ProjectionDb { tree, db })
     }
 
     /// The last stream sequence applied (0: none).
@@ -128,8 +143,13 @@ impl ProjectionDb {
                     last_sequence: batch.sequence,
                     certificate,
                 }),
-                None => previous,
+                None => previous.clone(),
             };
+            if previous.is_none()
+                && let Some(record) = &record
+            {
+                writes.insert(account_key(&record.certificate.account, id), &[]);
+            }
             records.insert(id, record);
             for (index, event) in batch.events.iter().enumerate() {
                 let entry = HistoryEvent {
@@ -193,6 +213,50 @@ impl ProjectionDb {
         })
     }
 
+    /// The records of `account`, in id order, starting after `after` (exclusive): read
+    /// through the account index, so only that account's certificates are touched.
+    pub fn scan_account_after<'a>(
+        &'a self,
+        account: &str,
+        after: Option<&CertificateId>,
+    ) -> impl Iterator<Item = Result<Record, ViewError>> + 'a {
+        let prefix = account_prefix(account);
+        let start = match after {
+            Some(id) => {
+                let mut key = prefix.clone();
+                key.extend_from_slice(id.as_str().as_bytes());
+                key.push(0);
+                key
+            }
+            None => prefix.clone(),
+        };
+        let mut end = prefix.clone();
+        if let Some(last) = end.last_mut() {
+            // The separator 0 becomes 1: every key of the account sorts before it.
+            *last += 1;
+        }
+        let skip = prefix.len();
+        let account = certflow_domain::account_key(account);
+        self.tree.range(start..end).filter_map(move |item| {
+            let key = match item {
+                Ok((key, _)) => key,
+                Err(err) => return Some(Err(err.into())),
+            };
+            let id = CertificateId::parse(&String::from_utf8_lossy(&key[skip..])).ok()?;
+            match self.get(&id) {
+                // A certificate never changes account; the check keeps a list to its
+                // account even if an index entry were ever wrong.
+                Ok(Some(record))
+                    if certflow_domain::account_key(&record.certificate.account) == account =>
+                {
+                    Some(Ok(record))
+                }
+                Ok(_) => None,
+                Err(err) => Some(Err(err)),
+            }
+        })
+    }
+
     /// A certificate's history, in order.
     pub fn history(&self, id: &CertificateId) -> Result<Vec<HistoryEvent>, ViewError> {
         let mut prefix = HISTORY.to_vec();
@@ -218,6 +282,20 @@ fn decode_record(key: &str, bytes: &[u8]) -> Result<Record, ViewError> {
 
 fn certificate_key(id: &CertificateId) -> Vec<u8> {
     let mut key = CERTIFICATE.to_vec();
+    key.extend_from_slice(id.as_str().as_bytes());
+    key
+}
+
+/// `a/<account>\0`: the account in the one form certflow compares accounts in.
+fn account_prefix(account: &str) -> Vec<u8> {
+    let mut key = ACCOUNT.to_vec();
+    key.extend_from_slice(certflow_domain::account_key(account).as_bytes());
+    key.push(0);
+    key
+}
+
+fn account_key(account: &str, id: &CertificateId) -> Vec<u8> {
+    let mut key = account_prefix(account);
     key.extend_from_slice(id.as_str().as_bytes());
     key
 }
@@ -269,5 +347,91 @@ mod tests {
                 .any(|name| name.as_ref() == b"certificates" || name.as_ref() == b"meta")
         );
         assert_eq!(db.scan_after(None).count(), 0);
+    }
+
+    fn issued(id: &CertificateId, account: &str) -> certflow_domain::Event {
+        use certflow_domain::*;
+        Event::Issued(CertificateIssued {
+            id: id.clone(),
+            account: account.into(),
+            brand: Brand::GeoTrust,
+            level: Level::Dv,
+            paid: true,
+            algorithm: KeyAlgorithm::Rsa2048,
+            domains: vec![DomainName::parse("a.example.com").expect("valid")],
+            term_years: 1,
+            issued_at: Timestamp::from_unix_seconds(1_800_000_000),
+            not_before: Timestamp::from_unix_seconds(1_800_000_000),
+            not_after: Timestamp::from_unix_seconds(1_830_000_000),
+            validation_setup: Default::default(),
+            renewal_ordered: false,
+            x509: None,
+            original: None,
+            enterprise_info: Default::default(),
+            legacy: false,
+        })
+    }
+
+    fn delivered(sequence: u64, id: &CertificateId, account: &str) -> Delivered {
+        use certflow_domain::{Actor, Role, Timestamp};
+        use certflow_eventstore::CommandMeta;
+        let actor = Actor {
+            subject: "admin".into(),
+            account: account.into(),
+            roles: vec![Role::Admin],
+        };
+        Delivered {
+            sequence,
+            batch: Ok(certflow_eventstore::RecordedBatch {
+                certificate_id: id.clone(),
+                sequence,
+                recorded_at: Timestamp::from_unix_seconds(1_800_000_000),
+                meta: CommandMeta::for_request(&format!("r{sequence}"), "c", actor),
+                events: vec![issued(id, account)],
+            }),
+        }
+    }
+
+    #[test]
+    fn a_list_of_one_account_reads_only_that_accounts_records() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = ProjectionDb::open(dir.path()).expect("open");
+        // Ids out of sequence order, so the index (not arrival) gives the order.
+        let ids: Vec<CertificateId> = ["c5", "c1", "c4", "c2", "c3", "c0"]
+            .into_iter()
+            .map(|id| CertificateId::parse(id).expect("id"))
+            .collect();
+        // Accounts interleaved in sequence order; "Acme " is `acme` in another form.
+        let accounts = ["acme", "globex", "Acme ", "globex", "initech", "acme"];
+        let chunk: Vec<Delivered> = ids
+            .iter()
+            .zip(accounts)
+            .enumerate()
+            .map(|(n, (id, account))| delivered(n as u64 + 1, id, account))
+            .collect();
+        db.apply(&chunk).expect("apply");
+
+        let listed = |account: &str, after: Option<&CertificateId>| -> Vec<CertificateId> {
+            db.scan_account_after(account, after)
+                .map(|record| record.expect("read").certificate.id)
+                .collect()
+        };
+        let mut acme = vec![ids[0].clone(), ids[2].clone(), ids[5].clone()];
+        acme.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        assert_eq!(listed("acme", None), acme);
+        assert_eq!(listed("ACME", None), acme, "one form of an account");
+        assert_eq!(listed("acme", Some(&acme[0])), acme[1..].to_vec());
+        assert_eq!(listed("acme", Some(&acme[2])), Vec::<CertificateId>::new());
+        assert_eq!(listed("initech", None), vec![ids[4].clone()]);
+        assert_eq!(
+            listed("acm", None),
+            Vec::<CertificateId>::new(),
+            "no prefix match"
+        );
+        assert_eq!(listed("umbrella", None), Vec::<CertificateId>::new());
+
+        // Redelivery indexes nothing twice.
+        db.apply(&chunk).expect("apply again");
+        assert_eq!(listed("acme", None), acme);
     }
 }
