@@ -309,7 +309,7 @@ async fn commands_over_the_rate_are_resource_exhausted_with_retry_info() {
         retry > Duration::ZERO && retry <= Duration::from_secs(1),
         "{retry:?}"
     );
-    // Another account has its own allowance; queries are not limited.
+    // Another account has its own allowance; queries have a budget of their own.
     let mut other = certflow
         .revocations_as(Some(&globex))
         .await
@@ -330,6 +330,60 @@ async fn commands_over_the_rate_are_resource_exhausted_with_retry_info() {
         certs
             .list_certificates(ListCertificatesRequest::default())
             .await
-            .expect("queries are not rate limited");
+            .expect("queries do not spend the command budget");
     }
+}
+
+#[tokio::test]
+async fn queries_have_a_budget_per_account_of_their_own() {
+    use tonic_types::StatusExt;
+    let certflow = Certflow::start_with(|config| config.gateway.queries_per_second = 5)
+        .await
+        .expect("start");
+    let acme = certflow.token("alice", "acme", &["customer"]);
+    let globex = certflow.token("bob", "globex", &["customer"]);
+    let mut certs = certflow.certificates_as(Some(&acme)).await.expect("client");
+    let mut limited = None;
+    for _ in 0..20 {
+        if let Err(status) = certs
+            .list_certificates(ListCertificatesRequest::default())
+            .await
+        {
+            limited = Some(status);
+            break;
+        }
+    }
+    let status = limited.expect("20 lists in a burst exceed 5 per second");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert_eq!(reason(&status), "RATE_LIMITED");
+    assert!(status.get_details_retry_info().is_some(), "retry info");
+    // Another account polls as before, and so does the same account on another RPC.
+    let mut other = certflow
+        .certificates_as(Some(&globex))
+        .await
+        .expect("client");
+    other
+        .list_certificates(ListCertificatesRequest::default())
+        .await
+        .expect("another account's own allowance");
+    let err = certs
+        .get_certificate(GetCertificateRequest {
+            id: "unknown".into(),
+        })
+        .await
+        .expect_err("unknown certificate");
+    assert_eq!(err.code(), Code::NotFound, "{err:?}");
+    // Commands are not refused because queries were.
+    let mut revocations = certflow.revocations_as(Some(&acme)).await.expect("client");
+    let err = revocations
+        .request_revocation(RequestRevocationRequest {
+            request_id: request_id(),
+            certificate_id: "unknown".into(),
+            reason: 0,
+            description: String::new(),
+            validation_method: 0,
+        })
+        .await
+        .expect_err("unknown certificate");
+    assert_eq!(err.code(), Code::NotFound, "{err:?}");
 }

@@ -48,9 +48,12 @@ fn revoked(result: &BulkRevokeResponse) -> bool {
 async fn gen6_a_thousand_certificates_revoked_in_bulk_each_with_its_outcome() {
     const COUNT: usize = 1_000;
     const WORKERS: usize = 16;
-    let certflow = Certflow::start_with(|config| config.gateway.commands_per_second = 1_000_000)
-        .await
-        .expect("start");
+    let certflow = Certflow::start_with(|config| {
+        config.gateway.commands_per_second = 1_000_000;
+        config.gateway.queries_per_second = 1_000_000;
+    })
+    .await
+    .expect("start");
     let certs = certflow.certificates().await.expect("client");
     let mut revocations = certflow.revocations().await.expect("client");
     let ids = issue_many(&certs, "acme", "bulk", COUNT, WORKERS).await;

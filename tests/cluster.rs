@@ -52,6 +52,7 @@ async fn r3_the_event_leader_killed_under_load_loses_no_acknowledged_event() {
     config.crl_listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.store.replicas = 3;
     config.gateway.commands_per_second = 1_000_000;
+    config.gateway.queries_per_second = 1_000_000;
     config.gateway.token_keys = vec![KeySource::Ed25519Pem(public_key)];
     config.kek =
         certflow_ca::sealing::Kek::from_hex(&certd::dev::ensure_kek(&keys).expect("kek")).ok();

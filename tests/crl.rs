@@ -142,9 +142,12 @@ async fn rev15_revoked_certificates_are_on_the_signed_crl() {
 async fn rev15_ten_thousand_revocations_make_few_crls() {
     const COUNT: usize = 10_000;
     const WORKERS: usize = 32;
-    let certflow = Certflow::start_with(|config| config.gateway.commands_per_second = 1_000_000)
-        .await
-        .expect("start");
+    let certflow = Certflow::start_with(|config| {
+        config.gateway.commands_per_second = 1_000_000;
+        config.gateway.queries_per_second = 1_000_000;
+    })
+    .await
+    .expect("start");
     let certs = certflow.certificates().await.expect("client");
     let revocations = certflow.revocations().await.expect("client");
 

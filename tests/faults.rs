@@ -175,6 +175,7 @@ async fn r1_nats_killed_under_ten_thousand_commands_loses_none_and_doubles_none(
     const WORKERS: usize = 32;
     let mut certflow = Certflow::start_with(|config| {
         config.gateway.commands_per_second = 1_000_000;
+        config.gateway.queries_per_second = 1_000_000;
         config.request_timeout = Duration::from_secs(3);
     })
     .await

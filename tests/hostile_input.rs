@@ -904,9 +904,12 @@ async fn recorded(nats: &async_nats::Client) -> BTreeMap<String, u64> {
 
 #[tokio::test]
 async fn gen5_a_table_of_bad_inputs_gets_the_documented_status_and_changes_nothing() {
-    let certflow = Certflow::start_with(|config| config.gateway.commands_per_second = 1_000_000)
-        .await
-        .expect("start");
+    let certflow = Certflow::start_with(|config| {
+        config.gateway.commands_per_second = 1_000_000;
+        config.gateway.queries_per_second = 1_000_000;
+    })
+    .await
+    .expect("start");
     let customer = certflow.token("alice", "acme", &["customer"]);
     let mut certs = certflow
         .certificates_as(Some(&customer))

@@ -178,6 +178,8 @@ impl Ground {
             &self.public_key.display().to_string(),
             "--commands-per-second",
             "100000",
+            "--queries-per-second",
+            "100000",
             "--validation-dns",
             &self.dns.addr().to_string(),
             "--validation-recheck",

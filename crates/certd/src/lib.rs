@@ -185,6 +185,7 @@ impl Config {
             gateway: GatewayConfig {
                 token_keys: Vec::new(),
                 commands_per_second: 10,
+                queries_per_second: 100,
                 tls: None,
             },
             nats_tls: NatsTls::default(),

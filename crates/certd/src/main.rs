@@ -165,6 +165,14 @@ struct GatewayArgs {
         global = true
     )]
     commands_per_second: u32,
+    /// Queries per second allowed per account and RPC.
+    #[arg(
+        long,
+        env = "CERTD_QUERIES_PER_SECOND",
+        default_value_t = 100,
+        global = true
+    )]
+    queries_per_second: u32,
     /// The gateway's TLS certificate chain (PEM).
     #[arg(long, env = "CERTD_TLS_CERT", global = true, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -220,6 +228,7 @@ impl GatewayArgs {
         Ok(GatewayConfig {
             token_keys,
             commands_per_second: self.commands_per_second,
+            queries_per_second: self.queries_per_second,
             tls,
         })
     }

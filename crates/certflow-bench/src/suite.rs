@@ -157,6 +157,8 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
                     &public_key.display().to_string(),
                     "--commands-per-second",
                     "1000000000",
+                    "--queries-per-second",
+                    "1000000000",
                 ])
                 .args(args)
                 .env("RUST_LOG", "warn")

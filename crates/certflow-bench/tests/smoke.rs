@@ -27,6 +27,7 @@ async fn bench(args: &[&str]) {
 async fn revokes_through_the_gateway_and_publishes_raw_with_ghz_reports() {
     let certflow = Certflow::start_with(|config| {
         config.gateway.commands_per_second = 1_000_000;
+        config.gateway.queries_per_second = 1_000_000;
     })
     .await
     .expect("start");

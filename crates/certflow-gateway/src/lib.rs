@@ -77,6 +77,9 @@ pub struct GatewayConfig {
     pub token_keys: Vec<KeySource>,
     /// Commands per second per account and RPC.
     pub commands_per_second: u32,
+    /// Queries per second per account and RPC: reads cost the services too, and one
+    /// account's polling must not slow every other account's.
+    pub queries_per_second: u32,
     /// TLS; `None` serves plaintext (local development only).
     pub tls: Option<TlsConfig>,
 }
@@ -92,8 +95,8 @@ pub enum GatewayError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the command rate limit must be at least 1 per second")]
-    RateLimit,
+    #[error("the {0} rate limit must be at least 1 per second")]
+    RateLimit(&'static str),
     #[error("cannot serve gRPC: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("cannot build reflection: {0}")]
@@ -205,8 +208,9 @@ pub struct Gateway {
     bus: BusClient,
     documents: review::ReviewStores,
     auth: Arc<Authenticator>,
-    limiter: Arc<DefaultKeyedRateLimiter<(String, &'static str)>>,
-    /// Rate checks since the limiter last forgot idle accounts.
+    commands: Arc<DefaultKeyedRateLimiter<(String, &'static str)>>,
+    queries: Arc<DefaultKeyedRateLimiter<(String, &'static str)>>,
+    /// Rate checks since the limiters last forgot idle accounts.
     checks: Arc<std::sync::atomic::AtomicU64>,
     tls: Option<TlsConfig>,
     readiness: certflow_telemetry::Readiness,
@@ -232,13 +236,16 @@ fn read(path: &PathBuf) -> Result<Vec<u8>, GatewayError> {
 impl Gateway {
     /// A gateway that forwards through `bus`, configured by `config`.
     pub fn new(bus: BusClient, config: &GatewayConfig) -> Result<Self, GatewayError> {
-        let per_second =
-            NonZeroU32::new(config.commands_per_second).ok_or(GatewayError::RateLimit)?;
+        let limiter = |per_second: u32, kind: &'static str| {
+            let per_second = NonZeroU32::new(per_second).ok_or(GatewayError::RateLimit(kind))?;
+            Ok::<_, GatewayError>(Arc::new(RateLimiter::keyed(Quota::per_second(per_second))))
+        };
         Ok(Gateway {
             documents: review::ReviewStores::new(bus.nats().clone()),
             bus,
             auth: Arc::new(Authenticator::load(&config.token_keys)?),
-            limiter: Arc::new(RateLimiter::keyed(Quota::per_second(per_second))),
+            commands: limiter(config.commands_per_second, "command")?,
+            queries: limiter(config.queries_per_second, "query")?,
             checks: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             tls: config.tls.clone(),
             readiness: certflow_telemetry::Readiness::default(),
@@ -336,6 +343,8 @@ impl Gateway {
         require_role(&actor, rpc.roles, rpc.name)?;
         if rpc.command {
             self.check_rate(&actor.account, rpc.name)?;
+        } else {
+            self.check_query_rate(&actor.account, rpc.name)?;
         }
         let caller = Caller {
             correlation: correlation_id(request.metadata()),
@@ -455,17 +464,35 @@ pub(crate) fn correlation_id(metadata: &tonic::metadata::MetadataMap) -> String 
 }
 
 impl Gateway {
-    /// `RESOURCE_EXHAUSTED` with `RetryInfo` once `account` exceeds its rate on `rpc`.
+    /// `RESOURCE_EXHAUSTED` with `RetryInfo` once `account` exceeds its command rate on
+    /// `rpc`.
     pub(crate) fn check_rate(&self, account: &str, rpc: &'static str) -> Result<(), Status> {
-        // Forget accounts whose allowance is full again, so the limiter does not grow with
+        self.check(&self.commands, account, rpc)
+    }
+
+    /// As [`Gateway::check_rate`], for a query's rate.
+    pub(crate) fn check_query_rate(&self, account: &str, rpc: &'static str) -> Result<(), Status> {
+        self.check(&self.queries, account, rpc)
+    }
+
+    fn check(
+        &self,
+        limiter: &DefaultKeyedRateLimiter<(String, &'static str)>,
+        account: &str,
+        rpc: &'static str,
+    ) -> Result<(), Status> {
+        // Forget accounts whose allowance is full again, so the limiters do not grow with
         // every account ever seen.
         let checks = self
             .checks
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if checks % 10_000 == 9_999 {
-            self.limiter.retain_recent();
+            self.commands.retain_recent();
+            self.queries.retain_recent();
         }
-        match self.limiter.check_key(&(account.to_string(), rpc)) {
+        // One form of the account: `Acme` and `acme` share one allowance.
+        let key = (certflow_domain::account_key(account), rpc);
+        match limiter.check_key(&key) {
             Ok(()) => Ok(()),
             Err(not_until) => {
                 let wait = not_until

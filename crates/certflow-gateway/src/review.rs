@@ -199,6 +199,7 @@ impl ReviewService for Gateway {
     ) -> Result<Response<Self::WatchReviewQueueStream>, Status> {
         let actor = self.auth.authenticate(request.metadata())?;
         require_role(&actor, REVIEWER_OR_ADMIN, "WatchReviewQueue")?;
+        self.check_query_rate(&actor.account, "WatchReviewQueue")?;
         let queue = self.documents.queue().await?;
         let mut watch = queue
             .watch(WATCH_BACKLOG)
