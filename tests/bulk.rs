@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use certflow_proto::v1::{
-    BulkRevokeRequest, BulkRevokeResponse, CertificateStatus, RequestRevocationRequest,
-    RevocationReason, bulk_revoke_response::Outcome,
+    BulkRevokeIdsRequest, BulkRevokeRequest, BulkRevokeResponse, CertificateStatus,
+    RequestRevocationRequest, RevocationReason, bulk_revoke_response::Outcome,
     revocation_service_client::RevocationServiceClient,
 };
 use certflow_testkit::{Authed, Certflow};
@@ -29,6 +29,34 @@ async fn bulk(
         results.push(result);
     }
     results
+}
+
+/// `ids` sent through `BulkRevokeIds`, `per_message` to a message, with the revocation
+/// named in the first message; the results, or the call's refusal.
+async fn bulk_ids(
+    revocations: &mut RevocationServiceClient<Authed>,
+    request_id: &str,
+    ids: &[String],
+    per_message: usize,
+) -> Result<Vec<BulkRevokeResponse>, tonic::Status> {
+    let mut messages: Vec<BulkRevokeIdsRequest> = ids
+        .chunks(per_message)
+        .map(|chunk| BulkRevokeIdsRequest {
+            certificate_ids: chunk.to_vec(),
+            ..Default::default()
+        })
+        .collect();
+    messages[0].request_id = request_id.into();
+    messages[0].reason = RevocationReason::Superseded as i32;
+    let mut stream = revocations
+        .bulk_revoke_ids(tokio_stream::iter(messages))
+        .await?
+        .into_inner();
+    let mut results = Vec::new();
+    while let Some(message) = stream.message().await? {
+        results.push(message.result.expect("a result in every message"));
+    }
+    Ok(results)
 }
 
 /// The refusal's status code name and reason.
@@ -188,4 +216,135 @@ async fn gen6_every_certificate_of_an_account_and_admins_only() {
     assert_eq!(revoked_ids, globex.iter().map(|c| c.id.clone()).collect());
     // Another account's certificate is untouched.
     wait_for_status(&mut certs, &acme.id, CertificateStatus::Issued).await;
+}
+
+#[tokio::test]
+async fn gen6_a_million_ids_go_in_one_call_and_one_more_is_refused_whole() {
+    const MILLION: usize = 1_000_000;
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+    let mut live = Vec::new();
+    for n in 0..3 {
+        let cert = issue(
+            &mut certs,
+            dns_auto_dv("acme", &format!("m{n}.example.com")),
+        )
+        .await;
+        wait_for_status(&mut certs, &cert.id, CertificateStatus::Issued).await;
+        live.push(cert.id);
+    }
+    // A million ids, some 40 MB: ten times what one gRPC message may carry. The list is
+    // the three certificates over and over, so revoking it costs three revocations.
+    let million: Vec<String> = live.iter().cycle().take(MILLION).cloned().collect();
+    let bytes: usize = million.iter().map(String::len).sum();
+    assert!(bytes > 4 * 1024 * 1024, "{bytes} bytes fit in one message");
+
+    // One more than a million is refused whole: nothing is revoked.
+    let mut too_many = million.clone();
+    too_many.push("one-too-many".into());
+    let err = bulk_ids(&mut revocations, &request_id(), &too_many, 50_000)
+        .await
+        .expect_err("over the limit");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("1000000"), "{}", err.message());
+    for id in &live {
+        wait_for_status(&mut certs, id, CertificateStatus::Issued).await;
+    }
+
+    // A million are taken; each certificate is revoked once and reported once.
+    let results = bulk_ids(&mut revocations, &request_id(), &million, 50_000)
+        .await
+        .expect("a million ids");
+    let reported: BTreeSet<&str> = results.iter().map(|r| r.certificate_id.as_str()).collect();
+    assert_eq!(reported, live.iter().map(String::as_str).collect());
+    assert_eq!(results.len(), live.len());
+    assert!(results.iter().all(revoked), "{results:?}");
+}
+
+#[tokio::test]
+async fn gen6_a_later_message_naming_another_revocation_refuses_the_call() {
+    let certflow = Certflow::start().await.expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+    let cert = issue(&mut certs, dns_auto_dv("acme", "later.example.com")).await;
+    wait_for_status(&mut certs, &cert.id, CertificateStatus::Issued).await;
+    let messages = vec![
+        BulkRevokeIdsRequest {
+            request_id: request_id(),
+            reason: RevocationReason::Superseded as i32,
+            certificate_ids: vec![cert.id.clone()],
+            ..Default::default()
+        },
+        BulkRevokeIdsRequest {
+            reason: RevocationReason::KeyCompromise as i32,
+            certificate_ids: vec!["another".into()],
+            ..Default::default()
+        },
+    ];
+    let err = revocations
+        .bulk_revoke_ids(tokio_stream::iter(messages))
+        .await
+        .expect_err("two revocations in one call");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(reason(&err), "INVALID_ARGUMENT");
+    wait_for_status(&mut certs, &cert.id, CertificateStatus::Issued).await;
+
+    // Customers may not use it either.
+    let customer = certflow.token("alice", "acme", &["customer"]);
+    let mut as_customer = certflow
+        .revocations_as(Some(&customer))
+        .await
+        .expect("client");
+    let err = bulk_ids(
+        &mut as_customer,
+        &request_id(),
+        std::slice::from_ref(&cert.id),
+        1,
+    )
+    .await
+    .expect_err("admins only");
+    assert_eq!(err.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn gen6_ids_that_name_nothing_leave_no_outcome_behind() {
+    const UNKNOWN: usize = 2_000;
+    let certflow = Certflow::start_with(|config| {
+        config.gateway.commands_per_second = 1_000_000;
+    })
+    .await
+    .expect("start");
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+    let cert = issue(&mut certs, dns_auto_dv("acme", "kept.example.com")).await;
+    wait_for_status(&mut certs, &cert.id, CertificateStatus::Issued).await;
+    let nats = certflow.nats().connect_as(None).await.expect("nats");
+    let js = async_nats::jetstream::new(nats);
+    let outcomes = || async {
+        js.get_stream("CERTFLOW_OUTCOMES")
+            .await
+            .expect("outcomes stream")
+            .info()
+            .await
+            .expect("info")
+            .state
+            .messages
+    };
+    let before = outcomes().await;
+    assert!(before >= 1, "the issue's outcome is kept");
+
+    let mut ids: Vec<String> = (0..UNKNOWN).map(|n| format!("unknown-{n}")).collect();
+    ids.push(cert.id.clone());
+    let results = bulk_ids(&mut revocations, &request_id(), &ids, 500)
+        .await
+        .expect("bulk");
+    assert_eq!(results.len(), UNKNOWN + 1);
+    let not_found = results
+        .iter()
+        .filter(|r| refusal_reason(r) == Some(("NOT_FOUND", "NOT_FOUND")))
+        .count();
+    assert_eq!(not_found, UNKNOWN);
+    // The one revocation is remembered for its retry; the unknown ids left nothing.
+    assert_eq!(outcomes().await, before + 1);
 }

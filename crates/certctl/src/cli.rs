@@ -443,11 +443,15 @@ pub struct DecisionArgs {
 /// Flags of `certctl bulk-revoke`.
 #[derive(Debug, Args)]
 pub struct BulkRevokeArgs {
-    /// Certificate ids (or none, with --account).
+    /// Certificate ids (or none, with --ids-file or --account).
     pub ids: Vec<String>,
 
+    /// A file of certificate ids, one a line (`-`: standard input); up to 1,000,000 in all.
+    #[arg(long, value_name = "PATH")]
+    pub ids_file: Option<PathBuf>,
+
     /// Revoke every certificate of this account that is not revoked, expired or deleted.
-    #[arg(long, value_name = "ACCOUNT", conflicts_with = "ids")]
+    #[arg(long, value_name = "ACCOUNT", conflicts_with_all = ["ids", "ids_file"])]
     pub account: Option<String>,
 
     #[command(flatten)]

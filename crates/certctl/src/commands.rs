@@ -147,31 +147,93 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Ids per `BulkRevokeIds` message: some 400 KB, well under gRPC's 4 MiB a message.
+const IDS_PER_MESSAGE: usize = 10_000;
+
+/// The ids named on the command line and in `--ids-file`, in order.
+fn bulk_ids(args: &BulkRevokeArgs) -> Result<Vec<String>> {
+    let mut ids = args.ids.clone();
+    if let Some(path) = &args.ids_file {
+        let text = if path.as_os_str() == "-" {
+            std::io::read_to_string(std::io::stdin())?
+        } else {
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?
+        };
+        ids.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .map(str::to_string),
+        );
+    }
+    Ok(ids)
+}
+
 /// Streams a bulk revocation's results: progress on standard error, one line (or JSON
 /// object) per certificate on standard output, and a failure exit when any was refused.
+/// Ids go by `BulkRevokeIds`, as many messages as they need; an account by `BulkRevoke`.
 async fn bulk_revoke(gateway: Gateway, args: &BulkRevokeArgs, json: bool) -> Result<()> {
     use certflow_proto::v1::bulk_revoke_response::Outcome;
-    let request = certflow_proto::v1::BulkRevokeRequest {
-        request_id: request_id(args.request_id.as_deref()),
-        certificate_ids: args.ids.clone(),
-        account: args.account.clone().unwrap_or_default(),
-        reason: args.revocation.reason,
-        description: args.revocation.description.clone().unwrap_or_default(),
-        validation_method: args.revocation.method.to_proto(),
+    use certflow_proto::v1::{BulkRevokeIdsRequest, BulkRevokeRequest};
+    let request_id = request_id(args.request_id.as_deref());
+    let reason = args.revocation.reason;
+    let description = args.revocation.description.clone().unwrap_or_default();
+    let validation_method = args.revocation.method.to_proto();
+    let ids = bulk_ids(args)?;
+    let mut revocations = gateway.revocations().await?;
+    eprintln!("bulk revocation {request_id}");
+    let mut results: std::pin::Pin<
+        Box<
+            dyn tokio_stream::Stream<
+                    Item = Result<certflow_proto::v1::BulkRevokeResponse, tonic::Status>,
+                > + Send,
+        >,
+    > = match &args.account {
+        Some(account) => Box::pin(
+            revocations
+                .bulk_revoke(BulkRevokeRequest {
+                    request_id,
+                    certificate_ids: Vec::new(),
+                    account: account.clone(),
+                    reason,
+                    description,
+                    validation_method,
+                })
+                .await?
+                .into_inner(),
+        ),
+        None if ids.is_empty() => bail!("name certificate ids, --ids-file or --account"),
+        None => {
+            let mut messages: Vec<BulkRevokeIdsRequest> = ids
+                .chunks(IDS_PER_MESSAGE)
+                .map(|chunk| BulkRevokeIdsRequest {
+                    certificate_ids: chunk.to_vec(),
+                    ..Default::default()
+                })
+                .collect();
+            if let Some(first) = messages.first_mut() {
+                first.request_id = request_id;
+                first.reason = reason;
+                first.description = description;
+                first.validation_method = validation_method;
+            }
+            Box::pin(tokio_stream::StreamExt::filter_map(
+                revocations
+                    .bulk_revoke_ids(tokio_stream::iter(messages))
+                    .await?
+                    .into_inner(),
+                |message| match message {
+                    Ok(message) => message.result.map(Ok),
+                    Err(status) => Some(Err(status)),
+                },
+            ))
+        }
     };
-    if request.certificate_ids.is_empty() && request.account.is_empty() {
-        bail!("name certificate ids, or --account");
-    }
-    eprintln!("bulk revocation {}", request.request_id);
-    let mut results = gateway
-        .revocations()
-        .await?
-        .bulk_revoke(request)
-        .await?
-        .into_inner();
     let mut refused = 0u32;
     let mut total = 0u32;
-    while let Some(result) = results.message().await? {
+    while let Some(result) = tokio_stream::StreamExt::next(&mut results).await {
+        let result = result?;
         total = result.total;
         if matches!(result.outcome, Some(Outcome::Refusal(_))) {
             refused += 1;
@@ -531,6 +593,44 @@ mod tests {
     use tonic_types::{ErrorDetails, StatusExt as _};
 
     use super::*;
+
+    #[test]
+    fn bulk_ids_come_from_the_line_and_the_file_one_a_line() {
+        use clap::Parser as _;
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("ids.txt");
+        std::fs::write(&file, "c-2\n\n  c-3  \r\nc-4").expect("write");
+        let cli = crate::cli::Cli::try_parse_from([
+            "certctl",
+            "bulk-revoke",
+            "c-1",
+            "--ids-file",
+            file.to_str().expect("utf-8 path"),
+        ])
+        .expect("valid command line");
+        let Command::BulkRevoke(args) = cli.command else {
+            panic!("bulk-revoke");
+        };
+        assert_eq!(bulk_ids(&args).expect("read"), ["c-1", "c-2", "c-3", "c-4"]);
+        let missing = BulkRevokeArgs {
+            ids_file: Some(dir.path().join("missing")),
+            ..args
+        };
+        let err = bulk_ids(&missing).expect_err("no such file");
+        assert!(err.to_string().contains("missing"), "{err}");
+        assert!(
+            crate::cli::Cli::try_parse_from([
+                "certctl",
+                "bulk-revoke",
+                "--ids-file",
+                "x",
+                "--account",
+                "acme"
+            ])
+            .is_err(),
+            "ids and an account together"
+        );
+    }
 
     #[test]
     fn downloaded_files_keep_only_their_base_names() {

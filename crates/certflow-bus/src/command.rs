@@ -129,7 +129,8 @@ impl CommandRuntime {
     /// Runs a command on certificate `id`. `decide` is called with the state and context
     /// (again after every lost race); `respond` builds the response from the certificate
     /// afterwards. The reply is recorded so a retry with the same request id gets it again
-    /// (GEN-1); failures of the infrastructure are not recorded, so a retry runs anew.
+    /// (GEN-1); failures of the infrastructure and `NOT_FOUND` are not recorded, so a retry
+    /// runs anew.
     pub async fn run<D, R, M>(
         &self,
         meta: &CommandMeta,
@@ -163,6 +164,14 @@ impl CommandRuntime {
                 Some(cert) => crate::reply::response(&respond(cert, now)),
                 None => internal("the command left no certificate behind"),
             },
+            // Nothing to remember of a certificate that is not there (or not the caller's):
+            // a retry finds it missing again, and ids that name nothing cannot fill the
+            // outcome store.
+            Err(ExecuteError::Refused(CommandError::Domain(err)))
+                if err.reason() == certflow_domain::Reason::NotFound =>
+            {
+                return refused(&err);
+            }
             Err(ExecuteError::Refused(CommandError::Domain(err))) => refused(&err),
             Err(ExecuteError::Refused(CommandError::Unimplemented(message))) => Reply {
                 outcome: Some(Outcome::Refusal(Refusal {

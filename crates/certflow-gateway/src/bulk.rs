@@ -10,9 +10,9 @@ use bytes::Bytes;
 use certflow_bus::subjects;
 use certflow_domain::{Actor, CertificateId};
 use certflow_proto::v1::{
-    BulkRevokeRefusal, BulkRevokeRequest, BulkRevokeResponse, CertificateStatus,
-    ListCertificatesRequest, ListCertificatesResponse, RequestRevocationRequest,
-    RequestRevocationResponse, bulk_revoke_response::Outcome,
+    BulkRevokeIdsRequest, BulkRevokeIdsResponse, BulkRevokeRefusal, BulkRevokeRequest,
+    BulkRevokeResponse, CertificateStatus, ListCertificatesRequest, ListCertificatesResponse,
+    RequestRevocationRequest, RequestRevocationResponse, bulk_revoke_response::Outcome,
 };
 use futures::{Stream, StreamExt};
 use prost::Message;
@@ -27,9 +27,13 @@ use crate::{Gateway, domain_status, error_status};
 
 /// The stream of per-certificate results.
 pub type ResultStream = Pin<Box<dyn Stream<Item = Result<BulkRevokeResponse, Status>> + Send>>;
+/// The same results, as `BulkRevokeIds` answers them.
+pub type IdsResultStream =
+    Pin<Box<dyn Stream<Item = Result<BulkRevokeIdsResponse, Status>> + Send>>;
 
 /// Most certificates one call may name or select: an operator revoking a whole CA's worth
-/// (a million) does it in one call; the ids take some 40 MB while it runs.
+/// (a million) does it in one call (`BulkRevokeIds`, as one message cannot carry them); the
+/// ids take at most some 130 MB while it runs.
 const MAX_CERTIFICATES: usize = 1_000_000;
 /// Revocations in flight at once: enough to keep the revocation service busy, which
 /// measured faster at 64 in flight than at 16.
@@ -94,11 +98,59 @@ pub(crate) async fn start(
     Ok(Box::pin(ReceiverStream::new(receiver)))
 }
 
+/// Reads a `BulkRevokeIds` call whole, up to the client's half-close: the revocation its
+/// first message names, with every id of every message. Refused as soon as the list grows
+/// past [`MAX_CERTIFICATES`] or a later message names another revocation, so nothing is
+/// revoked from a list that is not whole and good.
+pub(crate) async fn collect(
+    mut messages: tonic::Streaming<BulkRevokeIdsRequest>,
+) -> Result<BulkRevokeRequest, Status> {
+    let Some(first) = messages.message().await? else {
+        return Err(invalid(
+            "the call sent no message: the first names the request id and reason",
+        ));
+    };
+    let mut request = BulkRevokeRequest {
+        request_id: first.request_id,
+        certificate_ids: first.certificate_ids,
+        account: String::new(),
+        reason: first.reason,
+        description: first.description,
+        validation_method: first.validation_method,
+    };
+    while let Some(more) = messages.message().await? {
+        let repeats_first = |field: &str, first: &str| field.is_empty() || field == first;
+        if !repeats_first(&more.request_id, &request.request_id)
+            || !repeats_first(&more.description, &request.description)
+            || (more.reason != 0 && more.reason != request.reason)
+            || (more.validation_method != 0 && more.validation_method != request.validation_method)
+        {
+            return Err(invalid(
+                "a later message names another revocation: set request_id, reason, \
+                 description and validation_method in the first message only",
+            ));
+        }
+        if request.certificate_ids.len() + more.certificate_ids.len() > MAX_CERTIFICATES {
+            return Err(too_many());
+        }
+        request.certificate_ids.extend(more.certificate_ids);
+    }
+    if request.certificate_ids.is_empty() {
+        return Err(invalid("name at least one certificate to revoke"));
+    }
+    Ok(request)
+}
+
+fn too_many() -> Status {
+    invalid(format!(
+        "at most {MAX_CERTIFICATES} certificates per bulk revocation; split the list into \
+         calls with a request id each"
+    ))
+}
+
 fn named(ids: &[String]) -> Result<Vec<String>, Status> {
     if ids.len() > MAX_CERTIFICATES {
-        return Err(invalid(format!(
-            "at most {MAX_CERTIFICATES} certificates per bulk revocation"
-        )));
+        return Err(too_many());
     }
     let mut seen = HashSet::with_capacity(ids.len());
     let mut unique = Vec::with_capacity(ids.len());

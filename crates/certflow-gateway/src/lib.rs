@@ -692,6 +692,30 @@ impl RevocationService for Gateway {
             .await
             .map(Response::new)
     }
+
+    type BulkRevokeIdsStream = bulk::IdsResultStream;
+
+    /// The ids arrive in as many messages as they need; once the client half-closes, the
+    /// list is revoked exactly as `BulkRevoke` would.
+    async fn bulk_revoke_ids(
+        &self,
+        request: Request<tonic::Streaming<BulkRevokeIdsRequest>>,
+    ) -> Result<Response<Self::BulkRevokeIdsStream>, Status> {
+        let actor = self.auth.authenticate(request.metadata())?;
+        require_role(&actor, BULK_REVOKE.roles, "BulkRevokeIds")?;
+        self.check_rate(&actor.account, "BulkRevokeIds")?;
+        let correlation = correlation_id(request.metadata());
+        let request = bulk::collect(request.into_inner()).await?;
+        let results = bulk::start(self.clone(), actor, correlation, request).await?;
+        Ok(Response::new(Box::pin(futures::StreamExt::map(
+            results,
+            |result| {
+                result.map(|result| BulkRevokeIdsResponse {
+                    result: Some(result),
+                })
+            },
+        ))))
+    }
 }
 
 #[tonic::async_trait]
