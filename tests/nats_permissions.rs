@@ -14,7 +14,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use async_nats::{Client, ConnectOptions, Event, HeaderMap, header, jetstream};
+use async_nats::{Client, HeaderMap, header, jetstream};
 use certflow_eventstore::layout::{Layout, Resource};
 use certflow_testkit::NatsServer;
 use tokio::sync::mpsc;
@@ -260,24 +260,7 @@ fn expectations(tables: &Tables, user: &str) -> BTreeMap<Attempt, bool> {
 
 /// A client of `user` and the server errors it reports.
 async fn connect(nats: &NatsServer, user: &str) -> (Client, mpsc::UnboundedReceiver<String>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let client = ConnectOptions::with_user_and_password(
-        user.into(),
-        nats.password(user).expect("known user").into(),
-    )
-    .custom_inbox_prefix(certd::inbox_prefix(user))
-    .event_callback(move |event| {
-        let tx = tx.clone();
-        async move {
-            if let Event::ServerError(err) = event {
-                let _ = tx.send(err.to_string());
-            }
-        }
-    })
-    .connect(nats.url())
-    .await
-    .expect("connect");
-    (client, rx)
+    nats.connect_reporting_errors(user).await.expect("connect")
 }
 
 /// Attempts made before the client waits for the server's answers: async-nats drops server

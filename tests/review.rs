@@ -839,27 +839,11 @@ async fn revr5_no_reviewer_can_take_every_task_hold_one_for_ever_or_drop_one() {
 
     // A reviewer's own NATS client may not pull tasks (one pull of 100 took them all),
     // extend a lease (progress acks) or acknowledge one without a decision.
-    let (refusals, mut refused) = tokio::sync::mpsc::unbounded_channel();
-    let raw = async_nats::ConnectOptions::with_user_and_password(
-        "reviewer".into(),
-        certflow
-            .nats()
-            .password("reviewer")
-            .expect("password")
-            .into(),
-    )
-    .custom_inbox_prefix("_INBOX_reviewer")
-    .event_callback(move |event| {
-        let refusals = refusals.clone();
-        async move {
-            if let async_nats::Event::ServerError(err) = event {
-                let _ = refusals.send(err.to_string());
-            }
-        }
-    })
-    .connect(certflow.nats().url())
-    .await
-    .expect("nats");
+    let (raw, mut refused) = certflow
+        .nats()
+        .connect_reporting_errors("reviewer")
+        .await
+        .expect("nats");
     let pull = jetstream::new(raw.clone())
         .get_stream("REVIEW_QUEUE")
         .await

@@ -14,7 +14,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use async_nats::{Client, ConnectOptions, Event, jetstream};
+use async_nats::{Client, jetstream};
 use certflow_eventstore::layout::{Layout, Resource};
 use certflow_proto::v1::{
     DownloadCertificateRequest, DownloadFormat, KeyAlgorithm, RequestReissueRequest,
@@ -57,23 +57,7 @@ struct Attacker {
 }
 
 async fn attacker(nats: &NatsServer, user: &'static str) -> Attacker {
-    let (refused, refusals) = mpsc::unbounded_channel();
-    let client = ConnectOptions::with_user_and_password(
-        user.into(),
-        nats.password(user).expect("known user").into(),
-    )
-    .custom_inbox_prefix(certd::inbox_prefix(user))
-    .event_callback(move |event| {
-        let refused = refused.clone();
-        async move {
-            if let Event::ServerError(err) = event {
-                let _ = refused.send(err.to_string());
-            }
-        }
-    })
-    .connect(nats.url())
-    .await
-    .expect("connect");
+    let (client, refusals) = nats.connect_reporting_errors(user).await.expect("connect");
     let (saw, seen) = mpsc::unbounded_channel();
     Attacker {
         user,

@@ -100,29 +100,20 @@ impl ValidationChecks {
 
     /// The work-queue stream.
     pub(crate) fn stream_config() -> stream::Config {
-        stream::Config {
-            name: Self::STREAM.into(),
-            description: Some("pending domain validations, one task per challenge set".into()),
-            subjects: vec![format!("{}.>", Self::PREFIX)],
-            retention: stream::RetentionPolicy::WorkQueue,
-            storage: stream::StorageType::File,
-            duplicate_window: Duration::from_secs(120),
-            ..Default::default()
-        }
+        crate::store::work_queue(
+            Self::STREAM,
+            "pending domain validations, one task per challenge set",
+            Self::PREFIX,
+        )
     }
 
-    /// The workers' shared consumer. A task not handed back within `ack_wait` is offered
-    /// again; there is no limit on how many are pending, since each open validation holds
-    /// one until it ends.
+    /// The workers' shared consumer; each open validation holds a task until it ends.
     pub(crate) fn consumer_config(ack_wait: Duration) -> consumer::pull::Config {
-        consumer::pull::Config {
-            durable_name: Some(Self::CONSUMER.into()),
-            description: Some("validation service check workers".into()),
-            ack_policy: consumer::AckPolicy::Explicit,
+        crate::store::work_queue_consumer(
+            Self::CONSUMER,
+            "validation service check workers",
             ack_wait,
-            max_ack_pending: -1,
-            ..Default::default()
-        }
+        )
     }
 
     /// Attaches to the queue, which `certd provision` made.

@@ -65,28 +65,17 @@ impl ReviewQueue {
 
     /// The work-queue stream of tasks.
     pub(crate) fn stream_config() -> stream::Config {
-        stream::Config {
-            name: Self::STREAM.into(),
-            description: Some("review tasks for reviewers (certflow.review.v1.ReviewTask)".into()),
-            subjects: vec![format!("{}.>", Self::PREFIX)],
-            retention: stream::RetentionPolicy::WorkQueue,
-            storage: stream::StorageType::File,
-            duplicate_window: Duration::from_secs(120),
-            ..Default::default()
-        }
+        crate::store::work_queue(
+            Self::STREAM,
+            "review tasks for reviewers (certflow.review.v1.ReviewTask)",
+            Self::PREFIX,
+        )
     }
 
     /// The reviewers' shared consumer: a task not acknowledged within `ack_wait` is offered
     /// to another reviewer.
     pub(crate) fn consumer_config(ack_wait: Duration) -> consumer::pull::Config {
-        consumer::pull::Config {
-            durable_name: Some(Self::CONSUMER.into()),
-            description: Some("reviewers take tasks here".into()),
-            ack_policy: consumer::AckPolicy::Explicit,
-            ack_wait,
-            max_ack_pending: -1,
-            ..Default::default()
-        }
+        crate::store::work_queue_consumer(Self::CONSUMER, "reviewers take tasks here", ack_wait)
     }
 
     /// Attaches to the queue, which `certd provision` made.

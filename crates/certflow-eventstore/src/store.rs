@@ -4,7 +4,7 @@ use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, message::PublishMessage, stream};
+use async_nats::jetstream::{self, consumer, message::PublishMessage, stream};
 use async_nats::{HeaderMap, header};
 use bytes::Bytes;
 use certflow_domain::{CertificateId, Event, State, Timestamp, replay};
@@ -546,6 +546,38 @@ pub(crate) fn latest_per_subject(
         max_age,
         max_messages_per_subject: 1,
         allow_direct: true,
+        ..Default::default()
+    }
+}
+
+/// A work queue: each task kept until a worker acknowledges it, a repeated offer within two
+/// minutes stored once. The shape of the validation checks and the review queue.
+pub(crate) fn work_queue(name: &str, description: &str, prefix: &str) -> stream::Config {
+    stream::Config {
+        name: name.into(),
+        description: Some(description.into()),
+        subjects: vec![format!("{prefix}.>")],
+        retention: stream::RetentionPolicy::WorkQueue,
+        storage: stream::StorageType::File,
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    }
+}
+
+/// The workers' shared consumer of a [`work_queue`]: a task not acknowledged within
+/// `ack_wait` is offered again, and any number may be pending, since each open piece of
+/// work holds one until it ends.
+pub(crate) fn work_queue_consumer(
+    name: &str,
+    description: &str,
+    ack_wait: Duration,
+) -> consumer::pull::Config {
+    consumer::pull::Config {
+        durable_name: Some(name.into()),
+        description: Some(description.into()),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait,
+        max_ack_pending: -1,
         ..Default::default()
     }
 }

@@ -418,18 +418,39 @@ async fn upload(
     }
     let key_id = command.private_key_id.clone();
     let id = command.id.clone();
-    let command = Command::Upload(command);
+    record_stored(
+        runtime,
+        signing,
+        &meta,
+        &id,
+        key_id,
+        Command::Upload(command),
+        |certificate| UploadCertificateResponse { certificate },
+    )
+    .await
+}
+
+/// Runs a command that records a certificate signed elsewhere (an upload, a legacy
+/// record), with the private key stored for it if any, which is shredded unless the
+/// recorded certificate keeps it.
+async fn record_stored<M: prost::Message>(
+    runtime: &CommandRuntime,
+    signing: &Signing,
+    meta: &certflow_eventstore::CommandMeta,
+    id: &CertificateId,
+    key_id: Option<String>,
+    command: Command,
+    respond: fn(Option<certflow_proto::v1::Certificate>) -> M,
+) -> Reply {
     let mut kept_key = false;
     let reply = runtime
         .run(
-            &meta,
-            &id,
+            meta,
+            id,
             |state, ctx| decide(state, &command, ctx).map_err(CommandError::from),
             |cert, now| {
                 kept_key = key_id.is_some() && cert.private_key_id == key_id;
-                UploadCertificateResponse {
-                    certificate: Some(certificate_to_proto(cert, now)),
-                }
+                respond(Some(certificate_to_proto(cert, now)))
             },
         )
         .await;
@@ -480,21 +501,14 @@ async fn record_legacy(runtime: &CommandRuntime, signing: &Signing, request: Req
     }
     let key_id = command.certificate.private_key_id.clone();
     let id = command.certificate.id.clone();
-    let command = Command::RecordLegacy(command);
-    let mut kept_key = false;
-    let reply = runtime
-        .run(
-            &meta,
-            &id,
-            |state, ctx| decide(state, &command, ctx).map_err(CommandError::from),
-            |cert, now| {
-                kept_key = key_id.is_some() && cert.private_key_id == key_id;
-                RecordLegacyCertificateResponse {
-                    certificate: Some(certificate_to_proto(cert, now)),
-                }
-            },
-        )
-        .await;
-    shred_unused(signing, key_id.as_ref(), kept_key, &reply).await;
-    reply
+    record_stored(
+        runtime,
+        signing,
+        &meta,
+        &id,
+        key_id,
+        Command::RecordLegacy(command),
+        |certificate| RecordLegacyCertificateResponse { certificate },
+    )
+    .await
 }

@@ -264,6 +264,40 @@ impl NatsServer {
             .map_err(|e| TestkitError::NotReady(e.to_string()))
     }
 
+    /// A client of `user` (on a secured server) with the user's own inbox prefix, and the
+    /// errors the server reports to it (a refused publish or subscription is one): how a
+    /// test tries something as that user and sees whether the server let it.
+    pub async fn connect_reporting_errors(
+        &self,
+        user: &str,
+    ) -> Result<
+        (
+            async_nats::Client,
+            tokio::sync::mpsc::UnboundedReceiver<String>,
+        ),
+        TestkitError,
+    > {
+        let password = self
+            .password(user)
+            .ok_or_else(|| TestkitError::NotReady(format!("no NATS user {user}")))?;
+        let (reported, errors) = tokio::sync::mpsc::unbounded_channel();
+        let client =
+            async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
+                .custom_inbox_prefix(certd::inbox_prefix(user))
+                .event_callback(move |event| {
+                    let reported = reported.clone();
+                    async move {
+                        if let async_nats::Event::ServerError(err) = event {
+                            let _ = reported.send(err.to_string());
+                        }
+                    }
+                })
+                .connect(self.url())
+                .await
+                .map_err(|e| TestkitError::NotReady(e.to_string()))?;
+        Ok((client, errors))
+    }
+
     /// The client URL.
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
