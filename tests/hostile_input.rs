@@ -1017,6 +1017,10 @@ async fn gen5_a_table_of_bad_inputs_gets_the_documented_status_and_changes_nothi
         cases.len(),
         wrong.join("\n")
     );
+    eprintln!(
+        "{} bad inputs, each with its documented status",
+        cases.len()
+    );
     assert_eq!(
         recorded(&nats).await,
         before,
