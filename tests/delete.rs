@@ -79,7 +79,7 @@ async fn del1_del2_revoked_certificates_are_deleted_and_their_keys_erased() {
         .connect_as(Some("operator"))
         .await
         .expect("operator");
-    let store = certflow_eventstore::EventStore::attach(operator.clone(), Default::default())
+    let store = certflow_store::EventStore::attach(operator.clone(), Default::default())
         .await
         .expect("store");
     let id = certflow_domain::CertificateId::parse(&cert.id).expect("id");
@@ -100,7 +100,7 @@ async fn del1_del2_revoked_certificates_are_deleted_and_their_keys_erased() {
             _ => None,
         })
         .expect("the issue event names the key");
-    let keys = certflow_eventstore::KeyStore::attach(operator)
+    let keys = certflow_store::KeyStore::attach(operator)
         .await
         .expect("key store");
     let kek = certflow.kek().expect("kek");

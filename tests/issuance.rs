@@ -191,7 +191,7 @@ async fn generated_keys_and_passwords_never_appear_in_events_or_logs() {
         .connect_as(Some("operator"))
         .await
         .expect("operator");
-    let keys = certflow_eventstore::KeyStore::attach(operator.clone())
+    let keys = certflow_store::KeyStore::attach(operator.clone())
         .await
         .expect("key store");
     let kek = certflow.kek().expect("kek");
@@ -286,7 +286,7 @@ async fn a_ca_from_configuration_signs_its_brand() {
         &[certflow_domain::Brand::GeoTrust],
         certflow_ca::CaAlgorithm::Ecc,
         "http://crl.example.net",
-        certflow_bus::now(),
+        certflow_runtime::now(),
     )
     .expect("operator's CA");
     let material = materials.remove(0);

@@ -5,14 +5,15 @@ mod support;
 
 use std::collections::BTreeMap;
 
+use certflow_bus::CommandMeta;
 use certflow_domain::{
     Brand, CertificateId, CertificateIssued, Event, KeyAlgorithm, Level, Role, Timestamp, X509Facts,
 };
-use certflow_eventstore::{CommandMeta, EventStore, StoreConfig};
 use certflow_proto::v1::{
     CertificateStatus, IssueCertificateRequest, RequestRevocationRequest, RevocationCause,
     RevocationReason, UploadCertificateRequest,
 };
+use certflow_store::{EventStore, StoreConfig};
 use certflow_testkit::Certflow;
 use support::{dns_auto_dv, issue, reason, request_id, wait_for_status};
 use tonic::Code;

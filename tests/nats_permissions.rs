@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use async_nats::{Client, HeaderMap, header, jetstream};
-use certflow_eventstore::layout::{Layout, Resource};
+use certflow_store::layout::{Layout, Resource};
 use certflow_testkit::NatsServer;
 use tokio::sync::mpsc;
 
@@ -319,7 +319,7 @@ async fn every_user_may_do_exactly_what_architecture_md_says() {
     let tables = read_tables();
     let nats = NatsServer::start_secured().expect("nats with certflow's users");
     let operator = nats.connect_as(Some("operator")).await.expect("operator");
-    certflow_eventstore::provision(operator.clone(), &Layout::default())
+    certflow_store::provision(operator.clone(), &Layout::default())
         .await
         .expect("the operator provisions");
 
@@ -383,7 +383,7 @@ async fn every_user_may_do_exactly_what_architecture_md_says() {
 async fn a_service_cannot_seal_the_log_or_change_a_consumer_by_creating_one_in_its_name() {
     let nats = NatsServer::start_secured().expect("nats with certflow's users");
     let operator = nats.connect_as(Some("operator")).await.expect("operator");
-    certflow_eventstore::provision(operator.clone(), &Layout::default())
+    certflow_store::provision(operator.clone(), &Layout::default())
         .await
         .expect("the operator provisions");
     let js = jetstream::new(operator);

@@ -12,10 +12,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use certflow_proto::v1::certificate_service_client::CertificateServiceClient;
+use certflow_proto::v1::reissue_service_client::ReissueServiceClient;
 use certflow_proto::v1::revocation_service_client::RevocationServiceClient;
 use certflow_proto::v1::{
-    CertificateStatus, GetCertificateRequest, RequestRevocationRequest, RevocationReason,
-    ValidationMethod,
+    CertificateStatus, GeneratedKey, GetCertificateRequest, KeyAlgorithm, RequestReissueRequest,
+    RequestRevocationRequest, RevocationReason, ValidationMethod, request_reissue_request,
 };
 use certflow_testkit::{Bearer, Certflow, NatsServer, eventually};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
@@ -272,6 +273,7 @@ async fn one_revocation_is_one_trace_across_processes() {
         "issuance",
         "revocation",
         "validation",
+        "reissue",
         "gateway",
     ]
     .into_iter()
@@ -324,6 +326,8 @@ async fn one_revocation_is_one_trace_across_processes() {
     let bearer = Bearer::new(Some(&token)).expect("bearer");
     let mut certs =
         CertificateServiceClient::new(InterceptedService::new(channel.clone(), bearer.clone()));
+    let mut reissues =
+        ReissueServiceClient::new(InterceptedService::new(channel.clone(), bearer.clone()));
     let mut revocations = RevocationServiceClient::new(InterceptedService::new(channel, bearer));
 
     // A DV certificate without automatic validation: its revocation waits for a DNS proof,
@@ -448,6 +452,65 @@ async fn one_revocation_is_one_trace_across_processes() {
             && span.name == "append"
             && span.attributes.get("certificate") == Some(&issued.id)),
         "the validation service's proof is appended in the trace"
+    );
+
+    // A reissue with a generated key is one trace too: the reissue service's requests to
+    // the issuance service (the key, then the certificate) continue it.
+    let original = certs
+        .issue_certificate(dns_auto_dv("acme", "www.example.org"))
+        .await
+        .expect("issued")
+        .into_inner()
+        .certificate
+        .expect("certificate");
+    let reissue_trace: [u8; 16] = *uuid::Uuid::new_v4().as_bytes();
+    let reissue_traceparent = format!("00-{}-{}-01", hex(&reissue_trace), hex(&client_span));
+    reissues
+        .request_reissue(with_metadata(
+            RequestReissueRequest {
+                request_id: request_id(),
+                certificate_id: original.id.clone(),
+                reason: "key rotation".into(),
+                key: Some(request_reissue_request::Key::GeneratedKey(GeneratedKey {
+                    key_algorithm: KeyAlgorithm::EccP256 as i32,
+                    key_password: String::new(),
+                })),
+                ..Default::default()
+            },
+            &reissue_traceparent,
+        ))
+        .await
+        .expect("reissue accepted");
+    let in_issuance = |spans: &[ReceivedSpan], subject: &str| {
+        spans
+            .iter()
+            .find(|span| {
+                span.service == "certd-issuance"
+                    && span.name == "request"
+                    && span.attributes.get("subject").map(String::as_str) == Some(subject)
+            })
+            .cloned()
+    };
+    let reissue_spans = eventually(Duration::from_secs(20), || async {
+        let spans = collector.spans_of(&reissue_trace);
+        (in_issuance(&spans, "certflow.cmd.issuance.generate-key").is_some()
+            && in_issuance(&spans, "certflow.cmd.issuance.reissue").is_some())
+        .then_some(spans)
+    })
+    .await
+    .unwrap_or_else(|| {
+        let seen: BTreeSet<(String, String)> = collector
+            .spans_of(&reissue_trace)
+            .into_iter()
+            .map(|span| (span.service, span.name))
+            .collect();
+        panic!("the reissue's calls to issuance are not in its trace: {seen:?}")
+    });
+    assert!(
+        reissue_spans
+            .iter()
+            .any(|span| span.service == "certd-reissue" && span.name == "request"),
+        "the reissue service's request span is in the trace"
     );
 
     // Prometheus: the gateway counted the call, the revocation service its events.

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use certd::Service;
 use certflow_domain::CertificateId;
-use certflow_eventstore::{LockHolder, ReissueLocks, Reservation};
 use certflow_proto::v1::{
     Certificate, CertificateStatus, DownloadCertificateRequest, DownloadFormat, GeneratedKey,
     GetCertificateRequest, IssueCertificateRequest, KeyAlgorithm, OriginalKey,
@@ -16,6 +15,7 @@ use certflow_proto::v1::{
     certificate_service_client::CertificateServiceClient,
     reissue_service_client::ReissueServiceClient, request_reissue_request::Key,
 };
+use certflow_store::{LockHolder, ReissueLocks, Reservation};
 use certflow_testkit::{Authed, Certflow, eventually};
 use support::{dns_auto_dv, issue, openssl, reason, request_id, wait_for_status, wait_until};
 use tonic::Code;

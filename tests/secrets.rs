@@ -15,11 +15,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_nats::{Client, jetstream};
-use certflow_eventstore::layout::{Layout, Resource};
 use certflow_proto::v1::{
     DownloadCertificateRequest, DownloadFormat, KeyAlgorithm, RequestReissueRequest,
     UploadCertificateRequest, request_reissue_request,
 };
+use certflow_store::layout::{Layout, Resource};
 use certflow_testkit::{Certflow, NatsServer};
 use futures::StreamExt;
 use support::{dns_auto_dv, request_id};

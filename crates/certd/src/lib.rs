@@ -18,19 +18,20 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use certflow_bus::{BusClient, CancellationToken, CommandRuntime};
+use certflow_bus::{BusClient, CancellationToken};
 use certflow_ca::CaAlgorithm;
 use certflow_ca::sealing::Kek;
 use certflow_domain::Policy;
-use certflow_eventstore::{
-    EventStore, KeyStore, Layout, Outcomes, Provisioned, StoreConfig, StoreError,
-};
 use certflow_gateway::{Gateway, GatewayConfig};
 use certflow_issuance::{CrlConfig, IssuanceService, Signing, builtin_ca};
 use certflow_projection::{ProjectionConfig, ProjectionService};
 use certflow_reissue::{ReissueConfig, ReissueService};
 use certflow_review::{ReviewConfig, ReviewService};
 use certflow_revocation::RevocationService;
+use certflow_runtime::CommandRuntime;
+use certflow_store::{
+    EventStore, KeyStore, Layout, Outcomes, Provisioned, StoreConfig, StoreError,
+};
 use certflow_telemetry::Readiness;
 use certflow_validation::{ValidationConfig, ValidationService};
 use tokio::net::TcpListener;
@@ -315,7 +316,7 @@ pub async fn provision(config: &Config) -> Result<Provisioned, CertdError> {
         .as_ref()
         .map(|password| ("operator", password));
     let client = connect(config, user).await?;
-    let done = certflow_eventstore::provision(client.clone(), &config.layout()).await?;
+    let done = certflow_store::provision(client.clone(), &config.layout()).await?;
     if let Err(err) = client.flush().await {
         error!(error = %err, "final NATS flush failed");
     }
@@ -405,7 +406,7 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
             }
         };
         clients.push(client.clone());
-        let backlog = certflow_eventstore::Backlog::new(client.clone());
+        let backlog = certflow_store::Backlog::new(client.clone());
         let backlog = match service {
             Service::Revocation | Service::Reissue => {
                 backlog.event_consumer(&config.store, service.name())
@@ -448,7 +449,7 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
                     config.ca_algorithm,
                     &config.crl_base_url,
                     config.ca_dir.as_deref(),
-                    certflow_bus::now(),
+                    certflow_runtime::now(),
                 )
                 .await
                 .map_err(|e| service_error(service, e))?;

@@ -592,7 +592,7 @@ async fn event_count(client: &async_nats::Client) -> anyhow::Result<u64> {
 
 /// The event log's stream name, as certd configures it by default.
 fn events_stream() -> String {
-    certflow_eventstore::StoreConfig::default().stream
+    certflow_store::StoreConfig::default().stream
 }
 
 /// What the large-store run needs.

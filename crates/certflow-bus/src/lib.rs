@@ -1,27 +1,27 @@
-//! The NATS contract between the gateway and the services.
+//! The NATS contract between the gateway and the services. It depends on no store.
 //!
 //! The gateway sends every command and query as a NATS request to a subject in [`subjects`],
 //! on a queue group, so any number of instances of the owning service can answer. The request
-//! body is the gRPC request message itself; who sent it travels in headers (see
-//! [`certflow_eventstore::headers`]); the answer is a [`Reply`]: the encoded gRPC response,
-//! or a [`Refusal`] the gateway turns into a gRPC status with an `ErrorInfo`.
+//! body is the gRPC request message itself; who sent it, the flow it belongs to and its trace
+//! travel in [`headers`], written from an [`Envelope`] by [`BusClient::request`], the one
+//! call every request goes through. The answer is a [`Reply`]: the encoded gRPC response, or
+//! a [`Refusal`] the gateway turns into a gRPC status with an `ErrorInfo`.
 //!
-//! [`Responder`] is the serving loop every service runs; [`BusClient`] is the gateway's side.
+//! [`Responder`] is the serving loop every service runs; [`CommandMeta`] is what a command's
+//! headers say, read by the service and written again on the events it appends.
 
 #![forbid(unsafe_code)]
 
 mod client;
-mod command;
-mod react;
+mod meta;
 mod reply;
 mod serve;
 
 pub use certflow_proto::bus::v1::{Refusal, Reply, reply::Outcome};
-pub use client::{BusClient, BusError};
-pub use command::{CommandError, CommandRuntime};
-pub use react::{reaction_meta, run_reactions, service_actor};
+pub use client::{BusClient, BusError, Envelope};
+pub use meta::{CommandMeta, RequestBinding, actor_from_headers, headers, service_actor};
 pub use reply::{
-    bound_command_meta, code, command_meta, decode_request, not_available, now, refusal, refused,
+    bound_command_meta, code, command_meta, decode_request, not_available, refusal, refused,
     response, unavailable, unimplemented_reply,
 };
 pub use serve::{Request, Responder};

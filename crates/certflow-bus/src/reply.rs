@@ -1,10 +1,8 @@
 //! Building replies, and reading who sent a command.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
+use crate::meta::{CommandMeta, RequestBinding};
 use async_nats::HeaderMap;
-use certflow_domain::{DomainError, ErrorKind, Reason, Timestamp};
-use certflow_eventstore::CommandMeta;
+use certflow_domain::{DomainError, ErrorKind, Reason};
 use certflow_proto::bus::v1::{Refusal, Reply, reply::Outcome};
 use prost::Message;
 
@@ -20,15 +18,6 @@ pub mod code {
     pub const UNIMPLEMENTED: i32 = 12;
     pub const INTERNAL: i32 = 13;
     pub const UNAVAILABLE: i32 = 14;
-}
-
-/// The current time, for services (the domain never reads a clock).
-pub fn now() -> Timestamp {
-    let millis = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default();
-    Timestamp::from_unix_millis(millis)
 }
 
 /// A successful reply carrying `response`.
@@ -136,7 +125,6 @@ pub fn bound_command_meta(
     request_id: &str,
     canonical: &impl Message,
 ) -> Result<CommandMeta, DomainError> {
-    let binding =
-        certflow_eventstore::RequestBinding::of(&request.subject, &canonical.encode_to_vec());
+    let binding = RequestBinding::of(&request.subject, &canonical.encode_to_vec());
     Ok(command_meta(request_id, request.headers.as_ref())?.bound_to(binding))
 }

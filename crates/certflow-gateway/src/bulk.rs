@@ -7,8 +7,8 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use bytes::Bytes;
-use certflow_bus::subjects;
-use certflow_domain::{Actor, CertificateId};
+use certflow_bus::{Envelope, subjects};
+use certflow_domain::CertificateId;
 use certflow_proto::v1::{
     BulkRevokeIdsRequest, BulkRevokeIdsResponse, BulkRevokeRefusal, BulkRevokeRequest,
     BulkRevokeResponse, CertificateStatus, ListCertificatesRequest, ListCertificatesResponse,
@@ -48,8 +48,7 @@ fn invalid(message: impl Into<String>) -> Status {
 /// Checks the request, resolves the certificates, and starts revoking them.
 pub(crate) async fn start(
     gateway: Gateway,
-    actor: Actor,
-    correlation: String,
+    envelope: Envelope,
     request: BulkRevokeRequest,
 ) -> Result<ResultStream, Status> {
     let request_id = request.request_id.trim().to_string();
@@ -70,7 +69,7 @@ pub(crate) async fn start(
     let account = request.account.trim().to_string();
     let ids = match (request.certificate_ids.is_empty(), account.is_empty()) {
         (false, true) => named(&request.certificate_ids)?,
-        (true, false) => of_account(&gateway, &actor, &correlation, &account).await?,
+        (true, false) => of_account(&gateway, &envelope, &account).await?,
         _ => {
             return Err(invalid(
                 "name the certificates to revoke, or an account whose certificates to revoke, \
@@ -83,7 +82,7 @@ pub(crate) async fn start(
     tokio::spawn(async move {
         let completed = AtomicU32::new(0);
         let results = futures::stream::iter(ids)
-            .map(|id| revoke_one(&gateway, &actor, &correlation, &request_id, &request, id))
+            .map(|id| revoke_one(&gateway, &envelope, &request_id, &request, id))
             .buffer_unordered(CONCURRENCY);
         futures::pin_mut!(results);
         while let Some(mut result) = results.next().await {
@@ -169,8 +168,7 @@ fn named(ids: &[String]) -> Result<Vec<String>, Status> {
 /// projection.
 async fn of_account(
     gateway: &Gateway,
-    actor: &Actor,
-    correlation: &str,
+    envelope: &Envelope,
     account: &str,
 ) -> Result<Vec<String>, Status> {
     let mut ids = Vec::new();
@@ -179,9 +177,7 @@ async fn of_account(
         let page: ListCertificatesResponse = gateway
             .call(
                 subjects::LIST_CERTIFICATES,
-                actor,
-                correlation,
-                None,
+                envelope,
                 Bytes::from(
                     ListCertificatesRequest {
                         status: CertificateStatus::Unspecified as i32,
@@ -221,8 +217,7 @@ async fn of_account(
 
 async fn revoke_one(
     gateway: &Gateway,
-    actor: &Actor,
-    correlation: &str,
+    envelope: &Envelope,
     request_id: &str,
     request: &BulkRevokeRequest,
     certificate_id: String,
@@ -243,9 +238,7 @@ async fn revoke_one(
     let outcome = match gateway
         .call::<RequestRevocationResponse>(
             subjects::REQUEST_REVOCATION,
-            actor,
-            correlation,
-            None,
+            envelope,
             Bytes::from(single.encode_to_vec()),
         )
         .await

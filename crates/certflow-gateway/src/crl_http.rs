@@ -38,7 +38,7 @@ pub(crate) async fn fetch(
     let reply = bus
         .request(
             subjects::GET_CRL,
-            async_nats::HeaderMap::new(),
+            &certflow_bus::Envelope::service("gateway"),
             request.encode_to_vec().into(),
         )
         .await

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use async_nats::HeaderMap;
 use bytes::Bytes;
+use certflow_bus::Envelope;
 use certflow_bus::{BusClient, CancellationToken, Outcome, subjects};
 use certflow_proto::bus::v1::ProjectionStatusResponse;
 use certflow_proto::v1::certificate_service_server::CertificateServiceServer;
@@ -75,7 +75,11 @@ async fn check(bus: &BusClient) -> Result<(), String> {
         return Err("NATS is unreachable".into());
     }
     let reply = bus
-        .request(subjects::PROJECTION_STATUS, HeaderMap::new(), Bytes::new())
+        .request(
+            subjects::PROJECTION_STATUS,
+            &Envelope::service("gateway"),
+            Bytes::new(),
+        )
         .await
         .map_err(|err| format!("the projection does not answer: {err}"))?;
     let status = match reply.outcome {

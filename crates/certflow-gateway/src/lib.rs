@@ -29,11 +29,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::HeaderMap;
 use bytes::Bytes;
-use certflow_bus::{BusClient, BusError, Outcome, Refusal, code, subjects};
+use certflow_bus::{BusClient, BusError, Envelope, Outcome, Refusal, code, subjects};
 use certflow_domain::Role;
-use certflow_eventstore::{headers, write_actor};
 use certflow_proto::v1::certificate_service_server::{
     CertificateService, CertificateServiceServer,
 };
@@ -329,16 +327,17 @@ impl Gateway {
         rpc: Rpc,
         request: Request<Req>,
     ) -> Result<Response<Resp>, Status> {
-        let (caller, request) = self.admit(rpc, request)?;
-        self.send(rpc, &caller, &request, HeaderMap::new()).await
+        let (envelope, request) = self.admit(rpc, request)?;
+        self.send(rpc, &envelope, &request).await
     }
 
-    /// Authenticates the caller and checks its role and rate: who it is, and the request.
+    /// Authenticates the caller and checks its role and rate: the envelope its call travels
+    /// in on the bus, and the request.
     pub(crate) fn admit<Req>(
         &self,
         rpc: Rpc,
         request: Request<Req>,
-    ) -> Result<(Caller, Req), Status> {
+    ) -> Result<(Envelope, Req), Status> {
         let actor = self.auth.authenticate(request.metadata())?;
         require_role(&actor, rpc.roles, rpc.name)?;
         if rpc.command {
@@ -346,26 +345,17 @@ impl Gateway {
         } else {
             self.check_query_rate(&actor.account, rpc.name)?;
         }
-        let caller = Caller {
-            correlation: correlation_id(request.metadata()),
-            traceparent: request
-                .metadata()
-                .get("traceparent")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
-            actor,
-        };
-        Ok((caller, request.into_inner()))
+        let envelope = envelope(actor, request.metadata());
+        Ok((envelope, request.into_inner()))
     }
 
-    /// Sends an admitted `request` to the RPC's subject, with `extra` headers besides the
-    /// caller's, and decodes the reply as `Resp`.
+    /// Sends an admitted `request` to the RPC's subject in `envelope` and decodes the reply
+    /// as `Resp`.
     pub(crate) async fn send<Req: Message, Resp: Message + Default>(
         &self,
         rpc: Rpc,
-        caller: &Caller,
+        envelope: &Envelope,
         request: &Req,
-        extra: HeaderMap,
     ) -> Result<Response<Resp>, Status> {
         if request.encoded_len() > MAX_FORWARDED_REQUEST {
             return Err(error_status(
@@ -380,59 +370,22 @@ impl Gateway {
             ));
         }
         let payload = Bytes::from(request.encode_to_vec());
-        self.call_with(
-            rpc.subject,
-            &caller.actor,
-            &caller.correlation,
-            caller.traceparent.as_deref(),
-            extra,
-            payload,
-        )
-        .await
-        .map(Response::new)
+        self.call(rpc.subject, envelope, payload)
+            .await
+            .map(Response::new)
     }
 
-    /// Sends one request to `subject` as `actor` and decodes the reply as `Resp`, or turns
-    /// the refusal into a status.
+    /// Sends one request to `subject` in `envelope` and decodes the reply as `Resp`, or
+    /// turns the refusal into a status.
     pub(crate) async fn call<Resp: Message + Default>(
         &self,
         subject: &'static str,
-        actor: &certflow_domain::Actor,
-        correlation: &str,
-        traceparent: Option<&str>,
+        envelope: &Envelope,
         payload: Bytes,
     ) -> Result<Resp, Status> {
-        self.call_with(
-            subject,
-            actor,
-            correlation,
-            traceparent,
-            HeaderMap::new(),
-            payload,
-        )
-        .await
-    }
-
-    /// [`Gateway::call`] with `extra` headers besides the caller's.
-    async fn call_with<Resp: Message + Default>(
-        &self,
-        subject: &'static str,
-        actor: &certflow_domain::Actor,
-        correlation: &str,
-        traceparent: Option<&str>,
-        extra: HeaderMap,
-        payload: Bytes,
-    ) -> Result<Resp, Status> {
-        let mut headers = extra;
-        write_actor(&mut headers, actor);
-        headers.insert(headers::CORRELATION_ID, correlation);
-        // Inside the call's span: the service continues this trace.
-        if let Some(traceparent) = certflow_telemetry::propagation::forward(traceparent) {
-            headers.insert(headers::TRACEPARENT, traceparent.as_str());
-        }
         let reply = self
             .bus
-            .request(subject, headers, payload)
+            .request(subject, envelope, payload)
             .await
             .map_err(bus_status)?;
         match reply.outcome {
@@ -446,12 +399,18 @@ impl Gateway {
     }
 }
 
-/// An admitted caller: who, and what ties its call to others.
-#[derive(Debug, Clone)]
-pub(crate) struct Caller {
-    pub actor: certflow_domain::Actor,
-    pub correlation: String,
-    pub traceparent: Option<String>,
+/// The envelope of a call from `actor`: its correlation id and trace context from the
+/// call's metadata, so the services continue the client's flow and trace.
+pub(crate) fn envelope(
+    actor: certflow_domain::Actor,
+    metadata: &tonic::metadata::MetadataMap,
+) -> Envelope {
+    Envelope::new(actor, correlation_id(metadata)).with_traceparent(
+        metadata
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    )
 }
 
 /// The caller's correlation id, or a fresh one.
@@ -687,8 +646,8 @@ impl RevocationService for Gateway {
         let actor = self.auth.authenticate(request.metadata())?;
         require_role(&actor, BULK_REVOKE.roles, BULK_REVOKE.name)?;
         self.check_rate(&actor.account, BULK_REVOKE.name)?;
-        let correlation = correlation_id(request.metadata());
-        bulk::start(self.clone(), actor, correlation, request.into_inner())
+        let envelope = envelope(actor, request.metadata());
+        bulk::start(self.clone(), envelope, request.into_inner())
             .await
             .map(Response::new)
     }
@@ -704,9 +663,9 @@ impl RevocationService for Gateway {
         let actor = self.auth.authenticate(request.metadata())?;
         require_role(&actor, BULK_REVOKE.roles, "BulkRevokeIds")?;
         self.check_rate(&actor.account, "BulkRevokeIds")?;
-        let correlation = correlation_id(request.metadata());
+        let envelope = envelope(actor, request.metadata());
         let request = bulk::collect(request.into_inner()).await?;
-        let results = bulk::start(self.clone(), actor, correlation, request).await?;
+        let results = bulk::start(self.clone(), envelope, request).await?;
         Ok(Response::new(Box::pin(futures::StreamExt::map(
             results,
             |result| {
@@ -726,15 +685,14 @@ impl ReissueService for Gateway {
         &self,
         request: Request<RequestReissueRequest>,
     ) -> Result<Response<RequestReissueResponse>, Status> {
-        let (caller, mut request) = self.admit(REISSUE, request)?;
-        let mut extra = HeaderMap::new();
+        let (mut envelope, mut request) = self.admit(REISSUE, request)?;
         if let Some(request_reissue_request::Key::GeneratedKey(generated)) = &mut request.key
             && !generated.key_password.is_empty()
         {
             let password = std::mem::take(&mut generated.key_password);
             let sealed = self.transport.seal(&self.bus, password.as_bytes()).await?;
-            extra.insert(headers::SEALED_KEY_PASSWORD, sealed.as_str());
+            envelope = envelope.with_sealed_key_password(sealed);
         }
-        self.send(REISSUE, &caller, &request, extra).await
+        self.send(REISSUE, &envelope, &request).await
     }
 }

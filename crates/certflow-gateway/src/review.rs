@@ -10,17 +10,17 @@ use bytes::Bytes;
 use certflow_bus::subjects;
 use certflow_domain::Role;
 use certflow_domain::review::MAX_DOCUMENT_BYTES;
-use certflow_eventstore::{DocumentStore, ReviewQueue};
 use certflow_proto::bus::v1::{DocumentLocation, StagedDocumentUpload};
 use certflow_proto::v1::review_service_server::ReviewService;
 use certflow_proto::v1::*;
+use certflow_store::{DocumentStore, ReviewQueue};
 use prost::Message;
 use tokio::sync::OnceCell;
 use tonic::{Code, Request, Response, Status};
 use tracing::warn;
 
 use crate::auth::require_role;
-use crate::{CUSTOMER_OR_ADMIN, Gateway, Rpc, correlation_id, domain_status, error_status};
+use crate::{CUSTOMER_OR_ADMIN, Gateway, Rpc, domain_status, envelope, error_status};
 
 const REVIEWER_OR_ADMIN: &[Role] = &[Role::Reviewer, Role::Admin];
 
@@ -75,7 +75,7 @@ impl ReviewService for Gateway {
         let actor = self.auth.authenticate(request.metadata())?;
         require_role(&actor, UPLOAD_DOCUMENT.roles, UPLOAD_DOCUMENT.name)?;
         self.check_rate(&actor.account, UPLOAD_DOCUMENT.name)?;
-        let correlation = correlation_id(request.metadata());
+        let envelope = envelope(actor, request.metadata());
         let upload = request.into_inner();
         // What can be judged without the certificate is judged before anything is stored.
         certflow_bus::command_meta(&upload.request_id, None).map_err(|e| domain_status(&e))?;
@@ -118,9 +118,7 @@ impl ReviewService for Gateway {
         };
         self.call(
             UPLOAD_DOCUMENT.subject,
-            &actor,
-            &correlation,
-            None,
+            &envelope,
             Bytes::from(staged.encode_to_vec()),
         )
         .await

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_nats::HeaderMap;
 use base64::Engine;
 use bytes::Bytes;
+use certflow_bus::Envelope;
 use certflow_bus::{BusClient, Outcome, subjects};
 use certflow_proto::bus::v1::TransportKeyResponse;
 use prost::Message;
@@ -53,7 +53,11 @@ impl TransportKeys {
             )
         };
         let reply = bus
-            .request(subjects::TRANSPORT_KEY, HeaderMap::new(), Bytes::new())
+            .request(
+                subjects::TRANSPORT_KEY,
+                &Envelope::service("gateway"),
+                Bytes::new(),
+            )
             .await
             .map_err(|err| {
                 warn!(error = %err, "no transport key from the issuance service");

@@ -16,10 +16,10 @@ use std::time::Duration;
 use certflow_bus::{CancellationToken, Request, decode_request, refused, response};
 use certflow_ca::{CertificateAuthority, IssuerId, RevokedEntry};
 use certflow_domain::{CertificateId, Event, Timestamp};
-use certflow_eventstore::{CrlStore, EventStore, PublishedCrl, StoreError};
 use certflow_proto::bus::v1::Reply;
 use certflow_proto::convert::{brand_from_proto, timestamp_to_proto};
 use certflow_proto::v1::{GetCrlRequest, GetCrlResponse};
+use certflow_store::{CrlStore, EventStore, PublishedCrl, StoreError};
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
@@ -55,7 +55,7 @@ impl Default for CrlConfig {
 pub struct CrlPublisher {
     pub(crate) ca: Arc<dyn CertificateAuthority>,
     pub(crate) crls: CrlStore,
-    pub(crate) keys: certflow_eventstore::KeyStore,
+    pub(crate) keys: certflow_store::KeyStore,
     pub(crate) store: EventStore,
     pub(crate) config: CrlConfig,
 }
@@ -240,7 +240,7 @@ impl CrlPublisher {
     async fn follow(
         &self,
         shutdown: &CancellationToken,
-    ) -> Option<(certflow_eventstore::EventFeed, u64)> {
+    ) -> Option<(certflow_store::EventFeed, u64)> {
         let mut backoff = Duration::from_millis(200);
         loop {
             let attempt = async {
@@ -280,7 +280,7 @@ impl CrlPublisher {
         loop {
             let latest = self.crls.latest(slug).await?;
             let number = latest.as_ref().map_or(1, |l| l.number + 1);
-            let now = certflow_bus::now();
+            let now = certflow_runtime::now();
             let next = now.plus(certflow_domain::Duration::millis(
                 self.config.validity.as_millis() as i64,
             ));

@@ -1,11 +1,10 @@
 //! DL-1: the files a server needs, built from the certificate's current state and, where
 //! the product generated the key, the key store. Nothing is appended.
 
-use certflow_bus::{Request, decode_request, refused, response};
+use certflow_bus::{Request, actor_from_headers, decode_request, refused, response};
 use certflow_ca::CaError;
 use certflow_ca::bundle::{self, BundleFile};
 use certflow_domain::{CertificateId, DomainError, Reason, Rule, downloadable};
-use certflow_eventstore::actor_from_headers;
 use certflow_proto::bus::v1::Reply;
 use certflow_proto::v1::{
     DownloadCertificateRequest, DownloadCertificateResponse, DownloadFormat, DownloadedFile,
@@ -20,7 +19,7 @@ fn invalid(reason: Reason, message: &str) -> Reply {
 }
 
 pub(crate) async fn answer(
-    store: &certflow_eventstore::EventStore,
+    store: &certflow_store::EventStore,
     signing: &Signing,
     request: Request,
 ) -> Reply {
@@ -48,7 +47,7 @@ pub(crate) async fn answer(
             return certflow_bus::unavailable("the event log is unavailable; try again");
         }
     };
-    let cert = match downloadable(&loaded.state, &id, &actor, certflow_bus::now()) {
+    let cert = match downloadable(&loaded.state, &id, &actor, certflow_runtime::now()) {
         Ok(cert) => cert,
         Err(err) => return refused(&err),
     };

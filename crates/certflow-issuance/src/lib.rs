@@ -23,15 +23,14 @@ pub mod upload;
 use std::sync::Arc;
 
 use certflow_bus::{
-    CancellationToken, CommandError, CommandRuntime, Request, Responder, bound_command_meta,
-    decode_request, not_available, refused, subjects,
+    CancellationToken, Request, Responder, bound_command_meta, code, decode_request, not_available,
+    refused, subjects,
 };
 use certflow_ca::{CaError, IssueRequest, SubjectKey, keys};
 use certflow_domain::{
     CertificateId, Command, DomainError, Event, IssueCertificate, Reason, RecordLegacyCertificate,
     X509Facts, decide,
 };
-use certflow_eventstore::{CrlStore, KeyIndex, StoreError};
 use certflow_proto::bus::v1::Reply;
 use certflow_proto::convert::{
     algorithm_from_proto, brand_from_proto, certificate_to_proto, enterprise_info_from_request,
@@ -41,6 +40,8 @@ use certflow_proto::v1::{
     IssueCertificateRequest, IssueCertificateResponse, RecordLegacyCertificateRequest,
     RecordLegacyCertificateResponse, UploadCertificateRequest, UploadCertificateResponse,
 };
+use certflow_runtime::{CommandError, CommandRuntime};
+use certflow_store::{CrlStore, KeyIndex, StoreError};
 use tracing::warn;
 
 pub use crl::{CrlConfig, CrlPublisher};
@@ -137,15 +138,13 @@ impl IssuanceService {
 
 /// The id of a certificate created by a command: the command id (a UUID), so a retry finds
 /// the certificate its first attempt created.
-fn new_certificate_id(
-    meta: &certflow_eventstore::CommandMeta,
-) -> Result<CertificateId, DomainError> {
+fn new_certificate_id(meta: &certflow_bus::CommandMeta) -> Result<CertificateId, DomainError> {
     CertificateId::parse(&meta.command_id.0)
 }
 
 /// An issue request, parsed: the command and where its key comes from.
 struct IssueParts {
-    meta: certflow_eventstore::CommandMeta,
+    meta: certflow_bus::CommandMeta,
     command: IssueCertificate,
     csr_pem: Option<String>,
     /// Hex SHA-256 of the CSR's SubjectPublicKeyInfo.
@@ -258,7 +257,6 @@ async fn store_key(signing: &Signing, pem: &str) -> Result<String, Reply> {
 /// ambiguous failure (the log did not answer, the append may have landed) the key is kept:
 /// an unused sealed key is harmless, a shredded key of a recorded certificate is lost.
 async fn shred_unused(signing: &Signing, key_id: Option<&String>, kept: bool, reply: &Reply) {
-    use certflow_bus::code;
     let definite = match &reply.outcome {
         Some(certflow_bus::Outcome::Response(_)) => true,
         Some(certflow_bus::Outcome::Refusal(refusal)) => matches!(
@@ -391,7 +389,7 @@ async fn upload(
         };
         let meta = bound_command_meta(&request, &req.request_id, &canonical)?;
         let key = (!req.private_key_pem.trim().is_empty()).then_some(req.private_key_pem.clone());
-        upload::check_upload(&req.pem, key.as_deref(), certflow_bus::now())?;
+        upload::check_upload(&req.pem, key.as_deref(), certflow_runtime::now())?;
         let command = parse_upload(new_certificate_id(&meta)?, &req.account, &req.pem)?;
         Ok((meta, command, key))
     });
@@ -436,7 +434,7 @@ async fn upload(
 async fn record_stored<M: prost::Message>(
     runtime: &CommandRuntime,
     signing: &Signing,
-    meta: &certflow_eventstore::CommandMeta,
+    meta: &certflow_bus::CommandMeta,
     id: &CertificateId,
     key_id: Option<String>,
     command: Command,

@@ -1,18 +1,19 @@
 //! The issuance side of a reissue: keys generated for it, and the certificate it creates.
 //! The reissue service decides; the CA and the key store stay here.
 
-use certflow_bus::{CommandRuntime, Request, decode_request, refused, response, unavailable};
+use certflow_bus::{CommandMeta, Request, decode_request, refused, response, unavailable};
 use certflow_ca::{IssueRequest, SubjectKey, keys};
 use certflow_domain::reissue::reissued_certificate;
 use certflow_domain::{
     CertificateId, DomainError, Event, Reason, ReissueKey, X509Facts, process::key_blocked,
 };
-use certflow_eventstore::{CommandMeta, KeyIndex, StoreError};
 use certflow_proto::bus::v1::{
     GenerateKeyRequest, GenerateKeyResponse, IssueReissuedRequest, IssueReissuedResponse, Reply,
     TransportKeyResponse,
 };
 use certflow_proto::convert::algorithm_from_proto;
+use certflow_runtime::CommandRuntime;
+use certflow_store::{KeyIndex, StoreError};
 use tracing::warn;
 
 use crate::{Signing, ca_refusal, store_key};
@@ -157,7 +158,7 @@ pub(crate) async fn issue_reissued(
         Ok(Some(_)) => return refused(&key_blocked()),
         Err(err) => return unavailable(err.to_string()),
     }
-    let now = certflow_bus::now();
+    let now = certflow_runtime::now();
     let issued = reissued_certificate(cert, pending, now);
     let certified = match signing.ca.issue(&IssueRequest {
         brand: issued.brand,
@@ -171,7 +172,7 @@ pub(crate) async fn issue_reissued(
             warn!(error = %err, reissue = %req.reissue_id, "the CA would not certify a reissue");
             // The same key would be refused again: a final answer, and the reissue fails.
             return match ca_refusal(err) {
-                certflow_bus::CommandError::Domain(err) => refused(&err),
+                certflow_runtime::CommandError::Domain(err) => refused(&err),
                 other => refused(&DomainError::invalid(
                     Reason::KeyPolicyViolation,
                     format!("the CA would not certify this key: {other}"),

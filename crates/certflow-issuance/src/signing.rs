@@ -9,7 +9,7 @@ use certflow_ca::{
     Sm2Material, keys,
 };
 use certflow_domain::{Brand, DomainError, KeyAlgorithm, Reason, Timestamp};
-use certflow_eventstore::{KeyStore, StoredKey};
+use certflow_store::{KeyStore, StoredKey};
 use tracing::info;
 
 use crate::IssuanceError;

@@ -29,8 +29,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use certflow_bus::{CancellationToken, Responder, subjects};
-use certflow_eventstore::{Delivered, EventFeed, EventStore, StoreError};
 use certflow_proto::bus::v1::ProjectionStatusResponse;
+use certflow_store::{Delivered, EventFeed, EventStore, StoreError};
 use certflow_telemetry::{Readiness, instruments, propagation};
 use tracing::{error, info, info_span, warn};
 

@@ -1,8 +1,9 @@
 //! Answers to the gateway's queries, from sled.
 
-use certflow_bus::{Request, decode_request, refused, response, subjects, unavailable};
+use certflow_bus::{
+    Request, actor_from_headers, decode_request, refused, response, subjects, unavailable,
+};
 use certflow_domain::{Actor, CertificateId, DomainError, Reason, Role, Status, owner_account};
-use certflow_eventstore::actor_from_headers;
 use certflow_proto::bus::v1::Reply;
 use certflow_proto::convert::{certificate_to_proto, status_from_proto};
 use certflow_proto::v1::{
@@ -83,7 +84,7 @@ fn get(db: &ProjectionDb, actor: &Actor, req: GetCertificateRequest) -> Result<R
     Ok(response(&GetCertificateResponse {
         certificate: Some(certificate_to_proto(
             &record.certificate,
-            certflow_bus::now(),
+            certflow_runtime::now(),
         )),
     }))
 }
@@ -113,7 +114,7 @@ fn list(
     } else {
         Some(owner_account(actor, &req.account)?)
     };
-    let now = certflow_bus::now();
+    let now = certflow_runtime::now();
     let mut certificates = Vec::with_capacity(page_size);
     let mut next_page_token = String::new();
     let mut bytes = 0;

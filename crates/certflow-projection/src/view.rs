@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use certflow_domain::{Certificate, CertificateId, replay};
-use certflow_eventstore::Delivered;
 use certflow_proto::convert::{event_summary, timestamp_to_proto};
 use certflow_proto::v1::HistoryEvent;
+use certflow_store::Delivered;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 use tracing::{debug, error, info};
@@ -373,8 +373,8 @@ mod tests {
     }
 
     fn delivered(sequence: u64, id: &CertificateId, account: &str) -> Delivered {
+        use certflow_bus::CommandMeta;
         use certflow_domain::{Actor, Role, Timestamp};
-        use certflow_eventstore::CommandMeta;
         let actor = Actor {
             subject: "admin".into(),
             account: account.into(),
@@ -382,7 +382,7 @@ mod tests {
         };
         Delivered {
             sequence,
-            batch: Ok(certflow_eventstore::RecordedBatch {
+            batch: Ok(certflow_store::RecordedBatch {
                 certificate_id: id.clone(),
                 sequence,
                 recorded_at: Timestamp::from_unix_seconds(1_800_000_000),

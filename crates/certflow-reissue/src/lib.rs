@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use certflow_bus::{
-    BusClient, CancellationToken, CommandRuntime, Request, Responder, bound_command_meta,
-    decode_request, not_available, reaction_meta, refused, run_reactions, subjects, unavailable,
+    BusClient, CancellationToken, CommandMeta, Envelope, Request, Responder, bound_command_meta,
+    code, decode_request, not_available, refused, subjects, unavailable,
 };
 use certflow_domain::reissue::{
     complete_reissue, conclude_reissue_review, conclude_reissue_validation, fail_reissue,
@@ -35,15 +35,13 @@ use certflow_domain::{
     CertificateId, Command, DomainError, Event, Reason, ReissueFailure, ReissueKey, RequestReissue,
     Rule, decide, process::key_blocked,
 };
-use certflow_eventstore::{
-    CommandMeta, KeyIndex, LockHolder, RecordedBatch, ReissueLocks, Reservation, StoreError,
-    write_actor,
-};
 use certflow_proto::bus::v1::{
     GenerateKeyRequest, GenerateKeyResponse, IssueReissuedRequest, Reply, reply::Outcome,
 };
 use certflow_proto::convert::{algorithm_from_proto, certificate_to_proto};
 use certflow_proto::v1::{RequestReissueRequest, RequestReissueResponse, request_reissue_request};
+use certflow_runtime::{CommandRuntime, ReactionError, reaction_meta, run_reactions};
+use certflow_store::{KeyIndex, LockHolder, RecordedBatch, ReissueLocks, Reservation, StoreError};
 use prost::Message;
 use tracing::{info, warn};
 use uuid::Uuid;
@@ -276,7 +274,6 @@ async fn request_reissue(shared: &Shared, request: Request) -> Reply {
 
 /// A refusal that says nothing was done (as opposed to "could not tell").
 fn is_definite_refusal(code: i32) -> bool {
-    use certflow_bus::code;
     matches!(
         code,
         code::INVALID_ARGUMENT
@@ -361,7 +358,7 @@ fn sealed_key_password(request: &Request) -> Result<Vec<u8>, DomainError> {
     let Some(value) = request
         .headers
         .as_ref()
-        .and_then(|headers| headers.get(certflow_eventstore::headers::SEALED_KEY_PASSWORD))
+        .and_then(|headers| headers.get(certflow_bus::headers::SEALED_KEY_PASSWORD))
     else {
         return Ok(Vec::new());
     };
@@ -415,12 +412,10 @@ async fn call(
     subject: &str,
     body: Vec<u8>,
 ) -> Result<Vec<u8>, Reply> {
-    let mut headers = async_nats::HeaderMap::new();
-    let actor = certflow_eventstore::actor_from_headers(request.headers.as_ref());
-    write_actor(&mut headers, &actor);
+    let envelope = Envelope::continuing(request.headers.as_ref());
     match shared
         .issuance
-        .request(subject, headers, Bytes::from(body))
+        .request(subject, &envelope, Bytes::from(body))
         .await
     {
         Ok(Reply {
@@ -503,7 +498,7 @@ async fn release(shared: &Shared, domains: &[String], holder: &LockHolder) {
 
 /// Completes requested reissues once nothing is missing (REI-9: a passed validation), fails
 /// those whose validation expired, and releases the reservations of ended ones.
-async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), StoreError> {
+async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), ReactionError> {
     let id = &batch.certificate_id;
     for event in &batch.events {
         match event {
@@ -519,7 +514,7 @@ async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), StoreError> {
                 if let Some(reissue_id) = &rejected.reissue_id {
                     let meta = reaction_meta(SERVICE, "rejected", &batch, id);
                     execute(&shared, id, &meta, |state| {
-                        conclude_reissue_review(state, reissue_id, certflow_bus::now())
+                        conclude_reissue_review(state, reissue_id, certflow_runtime::now())
                     })
                     .await?;
                 }
@@ -533,7 +528,7 @@ async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), StoreError> {
                 if let Some(reissue_id) = &expired.reissue_id {
                     let meta = reaction_meta(SERVICE, "expired", &batch, id);
                     execute(&shared, id, &meta, |state| {
-                        conclude_reissue_validation(state, reissue_id, certflow_bus::now())
+                        conclude_reissue_validation(state, reissue_id, certflow_runtime::now())
                     })
                     .await?;
                 }
@@ -550,7 +545,7 @@ async fn complete_if_ready(
     shared: &Shared,
     batch: &RecordedBatch,
     reissue_id: &str,
-) -> Result<(), StoreError> {
+) -> Result<(), ReactionError> {
     let loaded = shared.runtime.store.load(&batch.certificate_id).await?;
     if ready_to_issue(&loaded.state, reissue_id) {
         complete(shared, batch, reissue_id).await?;
@@ -563,7 +558,7 @@ async fn execute(
     id: &CertificateId,
     meta: &CommandMeta,
     decide: impl Fn(&certflow_domain::State) -> Vec<Event>,
-) -> Result<(), StoreError> {
+) -> Result<(), ReactionError> {
     shared
         .runtime
         .store
@@ -577,27 +572,24 @@ async fn complete(
     shared: &Shared,
     batch: &RecordedBatch,
     reissue_id: &str,
-) -> Result<(), StoreError> {
+) -> Result<(), ReactionError> {
     let id = &batch.certificate_id;
     let body = IssueReissuedRequest {
         reissue_id: reissue_id.to_string(),
         original_id: id.to_string(),
     };
-    let mut headers = async_nats::HeaderMap::new();
-    write_actor(&mut headers, &batch.meta.actor);
-    headers.insert(
-        certflow_eventstore::headers::CORRELATION_ID,
-        batch.meta.correlation_id.as_str(),
-    );
     let reply = shared
         .issuance
         .request(
             subjects::ISSUE_REISSUED,
-            headers,
+            &Envelope::of(&batch.meta),
             Bytes::from(body.encode_to_vec()),
         )
         .await
-        .map_err(|err| StoreError::Unavailable(err.to_string().into()))?;
+        .map_err(|source| ReactionError::Peer {
+            what: "issuing a reissue",
+            source,
+        })?;
     let issued = match reply.outcome {
         Some(Outcome::Response(body)) => Some(
             certflow_proto::bus::v1::IssueReissuedResponse::decode(body.as_slice())
@@ -618,14 +610,15 @@ async fn complete(
             None
         }
         other => {
-            return Err(StoreError::Unavailable(
-                format!("issuing a reissue: {other:?}").into(),
-            ));
+            return Err(ReactionError::PeerNotNow {
+                what: "issuing a reissue",
+                message: format!("{other:?}"),
+            });
         }
     };
     let completed = issued.is_some();
     let decide_end = |state: &certflow_domain::State| {
-        let now = certflow_bus::now();
+        let now = certflow_runtime::now();
         if completed {
             complete_reissue(state, reissue_id, now)
         } else {
@@ -651,7 +644,7 @@ async fn complete(
                     state,
                     id,
                     reason,
-                    certflow_bus::now(),
+                    certflow_runtime::now(),
                 )
             })
             .await?;
@@ -665,7 +658,7 @@ async fn release_for(
     shared: &Shared,
     id: &CertificateId,
     reissue_id: &str,
-) -> Result<(), StoreError> {
+) -> Result<(), ReactionError> {
     let history = shared.runtime.store.history(id).await?;
     let domains = history
         .iter()

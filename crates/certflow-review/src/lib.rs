@@ -22,9 +22,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use certflow_bus::{
-    CancellationToken, CommandRuntime, Request, Responder, bound_command_meta, command_meta,
-    decode_request, not_available, reaction_meta, refused, response, run_reactions, subjects,
-    unavailable,
+    CancellationToken, Request, Responder, actor_from_headers, bound_command_meta, command_meta,
+    decode_request, not_available, refused, response, subjects, unavailable,
 };
 use certflow_domain::review::{
     MAX_DOCUMENT_BYTES, queue_reissue_review, queue_review, task_certificate,
@@ -32,10 +31,6 @@ use certflow_domain::review::{
 use certflow_domain::{
     Actor, Certificate, CertificateId, Command, DecideReview, DocumentFormat, DomainError, Event,
     Reason, Role, UploadRevocationDocument, decide,
-};
-use certflow_eventstore::{
-    DocumentStore, LeaseOutcome, RecordedBatch, ReviewLeases, ReviewQueue, StoreError,
-    actor_from_headers,
 };
 use certflow_proto::bus::v1::{DocumentLocation, Reply, StagedDocumentUpload, reply::Outcome};
 use certflow_proto::convert::{
@@ -46,6 +41,10 @@ use certflow_proto::v1::{
     ApproveReviewRequest, ApproveReviewResponse, CertificateSummary, NextReviewTaskResponse,
     RejectReviewRequest, RejectReviewResponse, ReviewRequestKind, ReviewTask, ReviewVote,
     UploadRevocationDocumentResponse,
+};
+use certflow_runtime::{CommandRuntime, ReactionError, reaction_meta, run_reactions};
+use certflow_store::{
+    DocumentStore, LeaseOutcome, RecordedBatch, ReviewLeases, ReviewQueue, StoreError,
 };
 use prost::Message;
 use tracing::{info, warn};
@@ -206,7 +205,7 @@ async fn answer(shared: Shared, request: Request) -> Reply {
 }
 
 /// Queues reviews once nothing is missing, and offers queued reviews to reviewers.
-async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), StoreError> {
+async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), ReactionError> {
     let id = &batch.certificate_id;
     let mut offer = false;
     for event in &batch.events {
@@ -220,7 +219,7 @@ async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), StoreError> {
                     .runtime
                     .store
                     .execute_reaction(id, &meta, |state| {
-                        queue_review(state, certflow_bus::now(), &policy)
+                        queue_review(state, certflow_runtime::now(), &policy)
                     })
                     .await?;
             }
@@ -231,7 +230,7 @@ async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), StoreError> {
                     .runtime
                     .store
                     .execute_reaction(id, &meta, |state| {
-                        queue_reissue_review(state, certflow_bus::now(), &policy)
+                        queue_reissue_review(state, certflow_runtime::now(), &policy)
                     })
                     .await?;
             }
@@ -253,7 +252,7 @@ async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), StoreError> {
 
 /// Puts the certificate's open review on the queue, with the approvals so far; offering the
 /// same state twice stores one message.
-async fn offer_task(shared: &Shared, id: &CertificateId) -> Result<(), StoreError> {
+async fn offer_task(shared: &Shared, id: &CertificateId) -> Result<(), ReactionError> {
     let history = shared.runtime.store.history(id).await?;
     let state = history.iter().fold(None, |state, b| {
         certflow_domain::replay(state, &b.meta.command_id, &b.events)
@@ -765,7 +764,7 @@ async fn decide_task<M: Message>(
         approve,
         canonical,
     } = decision;
-    let binding = certflow_eventstore::RequestBinding::of(&request.subject, &canonical);
+    let binding = certflow_bus::RequestBinding::of(&request.subject, &canonical);
     let parsed = command_meta(&request_id, request.headers.as_ref()).and_then(|meta| {
         let meta = meta.bound_to(binding);
         let id = task_certificate(&task_id)

@@ -15,21 +15,22 @@
 #![forbid(unsafe_code)]
 
 use certflow_bus::{
-    CancellationToken, CommandRuntime, Request, Responder, bound_command_meta, decode_request,
-    not_available, reaction_meta, refused, run_reactions, subjects, unavailable,
+    CancellationToken, Request, Responder, actor_from_headers, bound_command_meta, decode_request,
+    not_available, refused, subjects, unavailable,
 };
 use certflow_domain::{
     CertificateId, Command, DeleteCertificate, Event, OrderRenewal, RequestRevocation,
     cancel_revocation, decide, process,
 };
 use certflow_domain::{RevocationCause, RevocationReason};
-use certflow_eventstore::{KeyIndex, RecordedBatch, StoreError, actor_from_headers};
 use certflow_proto::bus::v1::Reply;
 use certflow_proto::convert::{certificate_to_proto, method_from_proto};
 use certflow_proto::v1::{
     CancelRevocationRequest, DeleteCertificateRequest, DeleteCertificateResponse,
     OrderRenewalRequest, OrderRenewalResponse, RequestRevocationRequest, RequestRevocationResponse,
 };
+use certflow_runtime::{CommandRuntime, ReactionError, reaction_meta, run_reactions};
+use certflow_store::{KeyIndex, RecordedBatch, StoreError};
 use tracing::info;
 
 /// The service's name in logs, actors and consumer names.
@@ -193,7 +194,7 @@ async fn react(
     runtime: CommandRuntime,
     keys: KeyIndex,
     batch: RecordedBatch,
-) -> Result<(), StoreError> {
+) -> Result<(), ReactionError> {
     let id = &batch.certificate_id;
     for event in &batch.events {
         match event {
@@ -211,7 +212,7 @@ async fn react(
             | Event::ReviewRejected(_) => {
                 let meta = reaction_meta(SERVICE, "conclude", &batch, id);
                 execute(&runtime, id, &meta, |state| {
-                    process::conclude_revocation(state, certflow_bus::now())
+                    process::conclude_revocation(state, certflow_runtime::now())
                 })
                 .await?;
             }
@@ -233,7 +234,7 @@ async fn react(
                             state,
                             id,
                             revoked.reason,
-                            certflow_bus::now(),
+                            certflow_runtime::now(),
                         )
                     })
                     .await?;
@@ -252,7 +253,7 @@ async fn bind_key(
     keys: &KeyIndex,
     batch: &RecordedBatch,
     key: &str,
-) -> Result<(), StoreError> {
+) -> Result<(), ReactionError> {
     let id = &batch.certificate_id;
     keys.bind(key, id).await?;
     if let Some(compromised) = keys.blocked_by(key).await?
@@ -260,7 +261,7 @@ async fn bind_key(
     {
         let meta = reaction_meta(SERVICE, "key-blocked", batch, id);
         execute(runtime, id, &meta, |state| {
-            process::revoke_for_key_compromise(state, &compromised, certflow_bus::now())
+            process::revoke_for_key_compromise(state, &compromised, certflow_runtime::now())
         })
         .await?;
     }
@@ -274,7 +275,7 @@ async fn block_key(
     keys: &KeyIndex,
     batch: &RecordedBatch,
     key: &str,
-) -> Result<(), StoreError> {
+) -> Result<(), ReactionError> {
     let compromised = &batch.certificate_id;
     keys.block(key, compromised).await?;
     for other in keys.certificates(key).await? {
@@ -283,7 +284,7 @@ async fn block_key(
         }
         let meta = reaction_meta(SERVICE, "key-compromise", batch, &other);
         execute(runtime, &other, &meta, |state| {
-            process::revoke_for_key_compromise(state, compromised, certflow_bus::now())
+            process::revoke_for_key_compromise(state, compromised, certflow_runtime::now())
         })
         .await?;
     }
@@ -293,9 +294,9 @@ async fn block_key(
 async fn execute(
     runtime: &CommandRuntime,
     id: &CertificateId,
-    meta: &certflow_eventstore::CommandMeta,
+    meta: &certflow_bus::CommandMeta,
     decide: impl FnMut(&certflow_domain::State) -> Vec<Event>,
-) -> Result<(), StoreError> {
+) -> Result<(), ReactionError> {
     runtime.store.execute_reaction(id, meta, decide).await?;
     Ok(())
 }

@@ -2,12 +2,16 @@
 
 use std::time::Duration;
 
-use certflow_bus::{Request, decode_request, now, refused, response, unavailable};
+use certflow_bus::{
+    CommandMeta, Request, actor_from_headers, decode_request, headers, refused, response,
+    unavailable,
+};
 use certflow_domain::process::ValidationFor;
 use certflow_domain::{CertificateId, DomainError, DomainName, State, ValidationMethod, process};
-use certflow_eventstore::{CheckTask, CommandMeta, StoreError, actor_from_headers, headers};
 use certflow_proto::convert::certificate_to_proto;
 use certflow_proto::v1::{CheckValidationRequest, CheckValidationResponse, ProbeResult};
+use certflow_runtime::now;
+use certflow_store::{CheckTask, StoreError};
 use certflow_telemetry::propagation;
 use futures::future::join_all;
 use futures::{FutureExt, StreamExt};

@@ -27,12 +27,11 @@ use certflow_telemetry::propagation;
 use std::sync::Arc;
 use std::time::Duration;
 
-use certflow_bus::{
-    CancellationToken, Request, Responder, not_available, reaction_meta, run_reactions, subjects,
-};
+use certflow_bus::{CancellationToken, Request, Responder, not_available, subjects};
 use certflow_domain::{Event, Policy, RevocationPath, process};
-use certflow_eventstore::{EventStore, RecordedBatch, StoreError, ValidationChecks};
 use certflow_proto::bus::v1::Reply;
+use certflow_runtime::{ReactionError, reaction_meta, run_reactions};
+use certflow_store::{EventStore, RecordedBatch, StoreError, ValidationChecks};
 use tracing::info;
 
 pub use probe::{ProbeConfig, Prober};
@@ -167,7 +166,7 @@ async fn answer(shared: Shared, request: Request) -> Reply {
 
 /// Issues challenges for a revocation that waits for domain validation, and queues a check
 /// for every set of challenges issued.
-async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), StoreError> {
+async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), ReactionError> {
     let id = &batch.certificate_id;
     for event in &batch.events {
         match event {
@@ -175,7 +174,7 @@ async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), StoreError> {
                 if requested.path == RevocationPath::DomainValidation =>
             {
                 let meta = reaction_meta(SERVICE, "challenge", &batch, id);
-                let now = certflow_bus::now();
+                let now = certflow_runtime::now();
                 let policy = shared.policy.clone();
                 shared
                     .store
@@ -186,7 +185,7 @@ async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), StoreError> {
             }
             Event::ReissueRequested(requested) if requested.needs_validation => {
                 let meta = reaction_meta(SERVICE, "reissue-challenge", &batch, id);
-                let now = certflow_bus::now();
+                let now = certflow_runtime::now();
                 let policy = shared.policy.clone();
                 shared
                     .store

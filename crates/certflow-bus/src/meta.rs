@@ -144,7 +144,16 @@ impl CommandMeta {
     }
 }
 
-fn header(headers: Option<&HeaderMap>, name: &str) -> Option<String> {
+/// The actor a service's own requests and appends are recorded under.
+pub fn service_actor(service: &str) -> Actor {
+    Actor {
+        subject: format!("certflow-{service}"),
+        account: "certflow".into(),
+        roles: vec![Role::Admin],
+    }
+}
+
+pub(crate) fn header(headers: Option<&HeaderMap>, name: &str) -> Option<String> {
     headers
         .and_then(|h| h.get(name))
         .map(|v| v.as_str().to_string())
@@ -160,7 +169,7 @@ pub fn actor_from_headers(headers: Option<&HeaderMap>) -> Actor {
 }
 
 /// The actor as the gateway writes it into request headers.
-pub fn write_actor(headers: &mut HeaderMap, actor: &Actor) {
+pub(crate) fn write_actor(headers: &mut HeaderMap, actor: &Actor) {
     headers.insert(headers::ACTOR_SUBJECT, actor.subject.as_str());
     headers.insert(headers::ACTOR_ACCOUNT, actor.account.as_str());
     headers.insert(headers::ACTOR_ROLES, roles_to_header(&actor.roles).as_str());

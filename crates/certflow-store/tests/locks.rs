@@ -2,7 +2,7 @@
 //! however many take at once.
 
 use certflow_domain::CertificateId;
-use certflow_eventstore::{LockHolder, ReissueLocks, Reservation};
+use certflow_store::{LockHolder, ReissueLocks, Reservation};
 use certflow_testkit::NatsServer;
 
 fn holder(n: usize) -> LockHolder {
@@ -14,7 +14,7 @@ fn holder(n: usize) -> LockHolder {
 
 async fn locks(nats: &NatsServer) -> ReissueLocks {
     let client = nats.connect_as(None).await.expect("client");
-    certflow_eventstore::provision(client.clone(), &Default::default())
+    certflow_store::provision(client.clone(), &Default::default())
         .await
         .expect("provision");
     ReissueLocks::attach(client).await.expect("stream")

@@ -5,13 +5,35 @@
 use std::future::Future;
 use std::time::Duration;
 
-use certflow_domain::{Actor, CertificateId, CommandId, Role};
-use certflow_eventstore::{CommandMeta, EventStore, Reaction, RecordedBatch, StoreError};
+use certflow_bus::{CommandMeta, service_actor};
+use certflow_domain::{CertificateId, CommandId};
+use certflow_store::{EventStore, Reaction, RecordedBatch, StoreError};
 use certflow_telemetry::{instruments, propagation};
 use futures::{FutureExt, StreamExt};
 use opentelemetry::KeyValue;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info_span, warn};
+
+/// Why a reaction could not be carried out now; the event is offered again later.
+#[derive(Debug, thiserror::Error)]
+pub enum ReactionError {
+    /// The log or another stream failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Another service did not answer (`what` it was asked).
+    #[error("{what}: {source}")]
+    Peer {
+        what: &'static str,
+        #[source]
+        source: certflow_bus::BusError,
+    },
+    /// Another service answered that it cannot do it now (unavailable, busy, timed out).
+    #[error("{what}: {message}")]
+    PeerNotNow { what: &'static str, message: String },
+    /// What the log shows is behind what the event said had happened.
+    #[error("{0}")]
+    Behind(String),
+}
 
 /// How long to wait before offering a message whose reaction failed again.
 const RETRY_DELAY: Duration = Duration::from_secs(2);
@@ -38,15 +60,6 @@ pub fn reaction_meta(
     }
 }
 
-/// The actor a service's own appends are recorded under.
-pub fn service_actor(service: &str) -> Actor {
-    Actor {
-        subject: format!("certflow-{service}"),
-        account: "certflow".into(),
-        roles: vec![Role::Admin],
-    }
-}
-
 /// Handles the events of durable consumer `durable` (made by `certd provision`, with the
 /// service's redelivery delay) with `handle`, `concurrency` at a time, until `shutdown`. A message is acknowledged when `handle` succeeds, offered again shortly
 /// when it fails, and skipped (with a warning) when it cannot be read. The consumer is
@@ -59,7 +72,7 @@ pub async fn run_reactions<H, F>(
     handle: H,
 ) where
     H: Fn(RecordedBatch) -> F + Send + Sync,
-    F: Future<Output = Result<(), StoreError>> + Send,
+    F: Future<Output = Result<(), ReactionError>> + Send,
 {
     while !shutdown.is_cancelled() {
         let reactions = match store.reactions(durable).await {
@@ -103,7 +116,7 @@ pub async fn run_reactions<H, F>(
 async fn react_once<H, F>(durable: &str, reaction: Reaction, handle: &H)
 where
     H: Fn(RecordedBatch) -> F,
-    F: Future<Output = Result<(), StoreError>>,
+    F: Future<Output = Result<(), ReactionError>>,
 {
     let sequence = reaction.sequence;
     let (outcome, label) = match &reaction.batch {

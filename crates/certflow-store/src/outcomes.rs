@@ -7,8 +7,8 @@ use async_nats::{HeaderMap, header};
 use bytes::Bytes;
 use certflow_domain::CommandId;
 
-use crate::meta::RequestBinding;
 use crate::store::StoreError;
+use certflow_bus::RequestBinding;
 
 /// The RPC (NATS subject) a recorded reply answered.
 const RPC: &str = "Certflow-Rpc";

@@ -14,8 +14,8 @@ use bytes::Bytes;
 use certflow_domain::CertificateId;
 use futures::StreamExt;
 
-use crate::meta::headers;
 use crate::store::StoreError;
+use certflow_bus::headers;
 
 /// The queue of pending validations.
 #[derive(Clone)]

@@ -4,16 +4,16 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use certflow_bus::{CommandMeta, Request, Responder, code, refused, subjects, unavailable};
 use certflow_domain::{
     Certificate, CertificateId, Context, DomainError, Event, Policy, State, Timestamp,
 };
-use certflow_eventstore::{CommandMeta, EventStore, ExecuteError, Outcomes, StoreError};
 use certflow_proto::bus::v1::{Refusal, Reply, reply::Outcome};
+use certflow_store::{EventStore, ExecuteError, Outcomes, StoreError};
 use prost::Message;
 use tracing::{debug, warn};
 
-use crate::reply::{code, now, refused, unavailable};
-use crate::serve::{Request, Responder};
+use crate::clock::now;
 use tokio_util::sync::CancellationToken;
 
 /// Why a service refuses a command.
@@ -161,7 +161,7 @@ impl CommandRuntime {
             .await;
         let reply = match result {
             Ok(executed) => match &executed.state {
-                Some(cert) => crate::reply::response(&respond(cert, now)),
+                Some(cert) => certflow_bus::response(&respond(cert, now)),
                 None => internal("the command left no certificate behind"),
             },
             // Nothing to remember of a certificate that is not there (or not the caller's):
@@ -229,7 +229,6 @@ impl CommandRuntime {
 
 /// How a client knows the RPC of a command subject, for a message.
 fn rpc_name(subject: &str) -> &str {
-    use crate::subjects;
     match subject {
         subjects::ISSUE_CERTIFICATE => "IssueCertificate",
         subjects::UPLOAD_CERTIFICATE => "UploadCertificate",

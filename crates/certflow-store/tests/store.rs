@@ -2,12 +2,13 @@
 
 use std::time::Duration;
 
+use certflow_bus::{CommandMeta, RequestBinding};
 use certflow_domain::{
     Actor, Brand, CertificateId, CertificateIssued, CertificateRevoked, Event, KeyAlgorithm, Level,
     RevocationCause, RevocationReason, Role, Status, Timestamp,
 };
-use certflow_eventstore::{
-    CommandMeta, EventStore, Layout, Outcomes, RequestBinding, StoreConfig, StoreError, provision,
+use certflow_store::{
+    EventStore, KeyStore, Layout, Outcomes, StoreConfig, StoreError, StoredKey, provision,
 };
 use certflow_testkit::NatsServer;
 
@@ -267,7 +268,6 @@ async fn outcomes_keep_the_first_reply() {
 
 #[tokio::test]
 async fn key_store_keeps_the_first_record_and_shreds_it() {
-    use certflow_eventstore::{KeyStore, StoredKey};
     let nats = NatsServer::start().expect("nats");
     let client = provisioned(&nats, &Layout::default()).await;
     let keys = KeyStore::attach(client).await.expect("key store");
@@ -314,7 +314,7 @@ async fn gen1_a_request_id_reused_on_another_certificate_is_refused() {
     assert!(
         matches!(
             err,
-            certflow_eventstore::ExecuteError::Store(StoreError::RequestIdReused)
+            certflow_store::ExecuteError::Store(StoreError::RequestIdReused)
         ),
         "{err:?}"
     );

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use certflow_eventstore::{EventStore, Layout, Outcomes, StoreConfig, StoreError, provision};
+use certflow_store::{EventStore, Layout, Outcomes, StoreConfig, StoreError, provision};
 use certflow_testkit::NatsServer;
 
 #[tokio::test]

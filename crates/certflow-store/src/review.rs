@@ -95,11 +95,11 @@ impl ReviewQueue {
     ) -> Result<(), StoreError> {
         let mut headers = HeaderMap::new();
         headers.insert(header::NATS_MESSAGE_ID, message_id);
-        headers.insert(crate::headers::CONTENT_TYPE, Self::CONTENT_TYPE);
+        headers.insert(certflow_bus::headers::CONTENT_TYPE, Self::CONTENT_TYPE);
         // Offered from inside the reaction that queued it: a reviewer's tool can continue
         // the trace of the request.
         if let Some(traceparent) = certflow_telemetry::propagation::forward(None) {
-            headers.insert(crate::headers::TRACEPARENT, traceparent.as_str());
+            headers.insert(certflow_bus::headers::TRACEPARENT, traceparent.as_str());
         }
         self.js
             .publish_with_headers(format!("{}.{subject_suffix}", Self::PREFIX), headers, task)

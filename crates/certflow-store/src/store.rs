@@ -15,7 +15,7 @@ use opentelemetry::KeyValue;
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::cache::StateCache;
-use crate::meta::{CommandMeta, headers};
+use certflow_bus::{CommandMeta, headers};
 
 /// JetStream's "wrong last sequence" error code.
 const WRONG_LAST_SEQUENCE: u64 = 10071;

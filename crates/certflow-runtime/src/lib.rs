@@ -1,0 +1,18 @@
+//! What every certflow service runs on.
+//!
+//! A service answers commands on the bus and reacts to the event log. [`CommandRuntime`]
+//! runs one command: answer a retry from its first outcome (GEN-1), otherwise decide on the
+//! certificate's current state and append with optimistic concurrency (GEN-2), and remember
+//! the reply. [`run_reactions`] feeds a service's durable consumer of the log to its
+//! reactions, acknowledging each event once its effects are appended. [`now`] is the one
+//! clock.
+
+#![forbid(unsafe_code)]
+
+mod clock;
+mod command;
+mod react;
+
+pub use clock::now;
+pub use command::{CommandError, CommandRuntime};
+pub use react::{ReactionError, reaction_meta, run_reactions};

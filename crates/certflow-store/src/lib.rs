@@ -1,0 +1,62 @@
+//! Everything certflow keeps in NATS JetStream. Every JetStream detail lives here.
+//!
+//! The map, one line per resource ([`layout`] lists them with their settings and
+//! [`provision`] makes them; services only attach):
+//!
+//! | resource | type | what it holds |
+//! |---|---|---|
+//! | `CERTFLOW_EVENTS` | [`EventStore`] | the log: one message per command, one subject per certificate |
+//! | `revocation`, `validation`, `review`, `reissue` | [`Reactions`] | the reacting services' durable consumers of the log |
+//! | `CERTFLOW_OUTCOMES` | [`Outcomes`] | each command's first reply, for retries (GEN-1) |
+//! | `CERTFLOW_KEYS` | [`KeyStore`] | sealed private keys and CA keys |
+//! | `CERTFLOW_KEY_INDEX` | [`KeyIndex`] | certificates by public key, and blocked keys (REV-16) |
+//! | `CERTFLOW_CRLS` | [`CrlStore`] | the latest CRL of each CA |
+//! | `CERTFLOW_VALIDATION_CHECKS` | [`ValidationChecks`] | open domain validations to probe, a work queue |
+//! | `REVIEW_QUEUE` | [`ReviewQueue`] | review tasks for reviewers, a work queue |
+//! | `CERTFLOW_REVIEW_LEASES` | [`ReviewLeases`] | the tasks each reviewer holds (REV-R5) |
+//! | `certflow-uploads`, `certflow-documents` | [`DocumentStore`] | staged and recorded documents, object stores |
+//! | `CERTFLOW_REISSUE_LOCKS` | [`ReissueLocks`] | one running reissue per registrable domain (REI-4) |
+//!
+//! A command's events travel as one message (an
+//! [`certflow_proto::events::v1::EventBatch`]) so they land or fail together, published with
+//! `Nats-Expected-Last-Subject-Sequence` (optimistic concurrency, GEN-2) and `Nats-Msg-Id`
+//! set to the command id (idempotency, GEN-1). Who, when and why (GEN-4) travel in headers
+//! ([`certflow_bus::CommandMeta`]).
+//!
+//! [`EventStore::execute`] is the write path every service uses: load, decide, append, and on
+//! a conflict decide again on the new state. [`EventStore::follow`] is the read path of the
+//! projection and the CRL publisher: the log by sequence, from a position they keep
+//! themselves.
+
+#![forbid(unsafe_code)]
+
+mod backlog;
+mod cache;
+mod checks;
+mod crls;
+mod feed;
+mod keyindex;
+mod keystore;
+pub mod layout;
+mod locks;
+mod outcomes;
+mod reactions;
+mod review;
+mod store;
+
+pub use backlog::Backlog;
+pub use checks::{CheckTask, CheckTasks, ValidationChecks};
+pub use crls::{CrlStore, PublishedCrl};
+pub use feed::{Delivered, EventFeed};
+pub use keyindex::KeyIndex;
+pub use keystore::{KeyStore, StoredKey, StoredWrappedKey};
+pub use layout::{Layout, Provisioned, provision};
+pub use locks::{LockHolder, ReissueLocks, Reservation};
+pub use outcomes::Outcomes;
+pub use reactions::{Reaction, Reactions};
+pub use review::{
+    DocumentStore, LeaseOutcome, LeasedTask, QueueWatch, ReviewLeases, ReviewQueue, StoredDocument,
+};
+pub use store::{
+    Appended, EventStore, ExecuteError, Executed, Loaded, RecordedBatch, StoreConfig, StoreError,
+};
