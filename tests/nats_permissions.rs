@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use async_nats::{Client, HeaderMap, header, jetstream};
-use certflow_store::layout::{Layout, Resource};
+use certflow_store::layout::Resource;
 use certflow_testkit::NatsServer;
 use tokio::sync::mpsc;
 
@@ -319,12 +319,13 @@ async fn every_user_may_do_exactly_what_architecture_md_says() {
     let tables = read_tables();
     let nats = NatsServer::start_secured().expect("nats with certflow's users");
     let operator = nats.connect_as(Some("operator")).await.expect("operator");
-    certflow_store::provision(operator.clone(), &Layout::default())
+    certflow_store::provision(operator.clone(), &certd::Config::new("", "").layout())
         .await
         .expect("the operator provisions");
 
     // The table names every stream and consumer certflow has, and nothing else.
-    let resources: BTreeSet<String> = Layout::default()
+    let resources: BTreeSet<String> = certd::Config::new("", "")
+        .layout()
         .resources()
         .iter()
         .map(Resource::name)
@@ -366,7 +367,7 @@ async fn every_user_may_do_exactly_what_architecture_md_says() {
 
     // Nothing was stored by what was allowed, and every stream is as it was made.
     let js = jetstream::new(operator);
-    for resource in Layout::default().resources() {
+    for resource in certd::Config::new("", "").layout().resources() {
         if let Resource::Stream(config) = resource {
             let mut stream = js
                 .get_stream(&config.name)
@@ -383,7 +384,7 @@ async fn every_user_may_do_exactly_what_architecture_md_says() {
 async fn a_service_cannot_seal_the_log_or_change_a_consumer_by_creating_one_in_its_name() {
     let nats = NatsServer::start_secured().expect("nats with certflow's users");
     let operator = nats.connect_as(Some("operator")).await.expect("operator");
-    certflow_store::provision(operator.clone(), &Layout::default())
+    certflow_store::provision(operator.clone(), &certd::Config::new("", "").layout())
         .await
         .expect("the operator provisions");
     let js = jetstream::new(operator);

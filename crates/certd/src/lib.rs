@@ -28,7 +28,7 @@ use certflow_projection::{ProjectionConfig, ProjectionService};
 use certflow_reissue::{ReissueConfig, ReissueService};
 use certflow_review::{ReviewConfig, ReviewService};
 use certflow_revocation::RevocationService;
-use certflow_runtime::CommandRuntime;
+use certflow_runtime::{CommandRuntime, Service as _, ServiceSpec};
 use certflow_store::{
     EventStore, KeyStore, Layout, Outcomes, Provisioned, StoreConfig, StoreError,
 };
@@ -87,6 +87,16 @@ impl Service {
         }
     }
 }
+
+/// What the services that run on the runtime's skeleton declare about themselves: the
+/// subjects they answer and the consumers they react through.
+pub const SPECS: [ServiceSpec; 5] = [
+    IssuanceService::SPEC,
+    RevocationService::SPEC,
+    ReissueService::SPEC,
+    ValidationService::SPEC,
+    ReviewService::SPEC,
+];
 
 /// Everything the services need to know.
 #[derive(Debug, Clone)]
@@ -217,6 +227,10 @@ impl Config {
             outcome_ttl: self.outcome_ttl,
             review_ack_wait: self.review.ack_wait,
             check_ack_wait: self.validation.check_ack_wait(),
+            reacting: SPECS
+                .iter()
+                .filter_map(|spec| Some((spec.name.to_string(), spec.reacts?.redelivery)))
+                .collect(),
         }
     }
 }
@@ -422,133 +436,17 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
         if !backlog.is_empty() {
             backlogs.push(backlog);
         }
-        let token = shutdown.clone();
-        match service {
-            Service::Projection => {
-                let store = EventStore::attach(client.clone(), config.store.clone()).await?;
-                let projection = ProjectionService::bind(
-                    client,
-                    &store,
-                    &ProjectionConfig {
-                        db_path: config.data_dir.join("projection"),
-                        rebuild: config.rebuild_projection,
-                        readiness: readiness.clone(),
-                    },
-                )
-                .await
-                .map_err(|e| service_error(service, e))?;
-                tasks.spawn(projection.run(token));
-            }
-            Service::Issuance => {
-                let runtime = command_runtime(&config, &client, &policy).await?;
-                let kek = config.kek.clone().ok_or(CertdError::NoKek)?;
-                let keys = KeyStore::attach(client.clone()).await?;
-                let ca = builtin_ca(
-                    &keys,
-                    &kek,
-                    config.ca_algorithm,
-                    &config.crl_base_url,
-                    config.ca_dir.as_deref(),
-                    certflow_runtime::now(),
-                )
-                .await
-                .map_err(|e| service_error(service, e))?;
-                let signing = Signing {
-                    ca: Arc::new(ca),
-                    keys,
-                    transport: certflow_ca::transport::TransportKey::derive(&kek),
-                    kek,
-                };
-                let issuance = IssuanceService::bind(client, runtime, signing, config.crl.clone())
-                    .await
-                    .map_err(|e| service_error(service, e))?;
-                tasks.spawn(issuance.run(token));
-            }
-            Service::Revocation => {
-                let runtime = command_runtime(&config, &client, &policy).await?;
-                let revocation = RevocationService::bind(client, runtime)
-                    .await
-                    .map_err(|e| service_error(service, e))?;
-                tasks.spawn(revocation.run(token));
-            }
-            Service::Reissue => {
-                let runtime = command_runtime(&config, &client, &policy).await?;
-                let reissue_config = ReissueConfig {
-                    request_timeout: config.request_timeout,
-                    ..config.reissue.clone()
-                };
-                let reissue = ReissueService::bind(client, runtime, reissue_config)
-                    .await
-                    .map_err(|e| service_error(service, e))?;
-                tasks.spawn(reissue.run(token));
-            }
-            Service::Validation => {
-                let store = EventStore::attach(client.clone(), config.store.clone()).await?;
-                let validation = ValidationService::bind(
-                    client,
-                    store,
-                    policy.clone(),
-                    config.validation.clone(),
-                )
-                .await
-                .map_err(|e| service_error(service, e))?;
-                tasks.spawn(validation.run(token));
-            }
-            Service::Review => {
-                let runtime = command_runtime(&config, &client, &policy).await?;
-                let review = ReviewService::bind(client, runtime, config.review.clone())
-                    .await
-                    .map_err(|e| service_error(service, e))?;
-                tasks.spawn(review.run(token));
-            }
-            Service::Gateway => {
-                let listener = TcpListener::bind(config.listen).await.map_err(|source| {
-                    CertdError::Listen {
-                        address: config.listen,
-                        source,
-                    }
-                })?;
-                gateway_address = listener.local_addr().ok();
-                let crl_listener =
-                    TcpListener::bind(config.crl_listen)
-                        .await
-                        .map_err(|source| CertdError::Listen {
-                            address: config.crl_listen,
-                            source,
-                        })?;
-                crl_address = crl_listener.local_addr().ok();
-                let bus = BusClient::new(client, config.request_timeout);
-                readiness.not_ready("gateway", "starting");
-                let gateway = Gateway::new(bus.clone(), &config.gateway)
-                    .map_err(|e| service_error(service, e))?
-                    .with_readiness(readiness.clone());
-                let crl_token = token.clone();
-                tasks.spawn(async move {
-                    if let Err(err) =
-                        certflow_gateway::crl_http::serve(crl_listener, bus, crl_token).await
-                    {
-                        error!(error = %err, "CRL server stopped");
-                    }
-                });
-                let grace = config.shutdown_grace;
-                tasks.spawn(async move {
-                    // Graceful shutdown waits for every client connection to go away; idle
-                    // clients may hold theirs open, so after the grace period they are cut.
-                    let deadline = async {
-                        token.cancelled().await;
-                        tokio::time::sleep(grace).await;
-                    };
-                    tokio::select! {
-                        result = gateway.serve(listener, token.clone()) => {
-                            if let Err(err) = result {
-                                error!(error = %err, "gateway stopped");
-                                token.cancel();
-                            }
-                        }
-                        _ = deadline => info!("gateway closed connections still open after the grace period"),
-                    }
-                });
-            }
+        let context = StartContext {
+            config: &config,
+            policy: &policy,
+            readiness: &readiness,
+            shutdown: &shutdown,
+        };
+        // Boxed: each service's start is a large future, and only one runs at a time.
+        if let Some(addresses) =
+            Box::pin(start_service(service, client, context, &mut tasks)).await?
+        {
+            (gateway_address, crl_address) = (Some(addresses.0), Some(addresses.1));
         }
         info!(service = service.name(), "started");
     }
@@ -688,14 +586,211 @@ async fn connect(
         })
 }
 
+/// What every service's start shares.
+#[derive(Clone, Copy)]
+struct StartContext<'a> {
+    config: &'a Config,
+    policy: &'a Arc<Policy>,
+    readiness: &'a Readiness,
+    shutdown: &'a CancellationToken,
+}
+
+/// Builds `service` and spawns it into `tasks`; for the gateway, where it and its CRL
+/// distribution point listen.
+async fn start_service(
+    service: Service,
+    client: async_nats::Client,
+    context: StartContext<'_>,
+    tasks: &mut JoinSet<()>,
+) -> Result<Option<(SocketAddr, SocketAddr)>, CertdError> {
+    let StartContext {
+        config,
+        policy,
+        readiness,
+        shutdown,
+    } = context;
+    let token = shutdown.clone();
+    let failed = |err: String| service_error(service, err);
+    let store = || EventStore::attach(client.clone(), config.store.clone());
+    match service {
+        Service::Projection => {
+            let projection = ProjectionService::bind(
+                client.clone(),
+                &store().await?,
+                &ProjectionConfig {
+                    db_path: config.data_dir.join("projection"),
+                    rebuild: config.rebuild_projection,
+                    readiness: readiness.clone(),
+                },
+            )
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+            tasks.spawn(projection.run(token));
+        }
+        Service::Gateway => {
+            let addresses = start_gateway(config, client, readiness, token, tasks).await?;
+            return Ok(Some(addresses));
+        }
+        Service::Issuance => {
+            let store = store().await?;
+            let runtime = command_runtime(&client, &store, policy).await?;
+            let signing = signing(config, &client).await?;
+            let issuance =
+                IssuanceService::new(client.clone(), runtime, signing, config.crl.clone())
+                    .await
+                    .map_err(|e| failed(e.to_string()))?;
+            launch(tasks, client, store, issuance, token).await?;
+        }
+        Service::Revocation => {
+            let store = store().await?;
+            let runtime = command_runtime(&client, &store, policy).await?;
+            let revocation = RevocationService::new(client.clone(), runtime)
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            launch(tasks, client, store, revocation, token).await?;
+        }
+        Service::Reissue => {
+            let store = store().await?;
+            let runtime = command_runtime(&client, &store, policy).await?;
+            let reissue_config = ReissueConfig {
+                request_timeout: config.request_timeout,
+                ..config.reissue.clone()
+            };
+            let reissue = ReissueService::new(client.clone(), runtime, reissue_config)
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            launch(tasks, client, store, reissue, token).await?;
+        }
+        Service::Validation => {
+            let store = store().await?;
+            let validation = ValidationService::new(
+                client.clone(),
+                store.clone(),
+                policy.clone(),
+                config.validation.clone(),
+            )
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+            launch(tasks, client, store, validation, token).await?;
+        }
+        Service::Review => {
+            let store = store().await?;
+            let runtime = command_runtime(&client, &store, policy).await?;
+            let review = ReviewService::new(client.clone(), runtime, config.review.clone())
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            launch(tasks, client, store, review, token).await?;
+        }
+    }
+    Ok(None)
+}
+
 async fn command_runtime(
-    config: &Config,
     client: &async_nats::Client,
+    store: &EventStore,
     policy: &Arc<Policy>,
 ) -> Result<CommandRuntime, CertdError> {
     Ok(CommandRuntime {
-        store: EventStore::attach(client.clone(), config.store.clone()).await?,
+        store: store.clone(),
         outcomes: Outcomes::attach(client.clone()).await?,
         policy: policy.clone(),
     })
+}
+
+/// Subscribes `service` to its subjects and runs it on the skeleton until `shutdown`.
+async fn launch<S: certflow_runtime::Service>(
+    tasks: &mut JoinSet<()>,
+    client: async_nats::Client,
+    store: EventStore,
+    service: S,
+    shutdown: CancellationToken,
+) -> Result<(), CertdError> {
+    let bound = certflow_runtime::bind(client, store, service)
+        .await
+        .map_err(|err| CertdError::Service {
+            service: S::SPEC.name,
+            message: err.to_string(),
+        })?;
+    tasks.spawn(bound.run(shutdown));
+    Ok(())
+}
+
+/// The issuance service's CA and key store: the built-in CA (created on first start, or
+/// the operator's from `ca_dir`), the key store it seals keys into, and the transport key
+/// derived from the KEK.
+async fn signing(config: &Config, client: &async_nats::Client) -> Result<Signing, CertdError> {
+    let kek = config.kek.clone().ok_or(CertdError::NoKek)?;
+    let keys = KeyStore::attach(client.clone()).await?;
+    let ca = builtin_ca(
+        &keys,
+        &kek,
+        config.ca_algorithm,
+        &config.crl_base_url,
+        config.ca_dir.as_deref(),
+        certflow_runtime::now(),
+    )
+    .await
+    .map_err(|e| service_error(Service::Issuance, e))?;
+    Ok(Signing {
+        ca: Arc::new(ca),
+        keys,
+        transport: certflow_ca::transport::TransportKey::derive(&kek),
+        kek,
+    })
+}
+
+/// Starts the gateway and its CRL distribution point; where each listens.
+async fn start_gateway(
+    config: &Config,
+    client: async_nats::Client,
+    readiness: &Readiness,
+    token: CancellationToken,
+    tasks: &mut JoinSet<()>,
+) -> Result<(SocketAddr, SocketAddr), CertdError> {
+    let listen = |address: SocketAddr| async move {
+        TcpListener::bind(address)
+            .await
+            .map_err(|source| CertdError::Listen { address, source })
+    };
+    let listener = listen(config.listen).await?;
+    let crl_listener = listen(config.crl_listen).await?;
+    let bound = |listener: &TcpListener, address: SocketAddr| {
+        listener
+            .local_addr()
+            .map_err(|source| CertdError::Listen { address, source })
+    };
+    let addresses = (
+        bound(&listener, config.listen)?,
+        bound(&crl_listener, config.crl_listen)?,
+    );
+    let bus = BusClient::new(client, config.request_timeout);
+    readiness.not_ready("gateway", "starting");
+    let gateway = Gateway::new(bus.clone(), &config.gateway)
+        .map_err(|e| service_error(Service::Gateway, e))?
+        .with_readiness(readiness.clone());
+    let crl_token = token.clone();
+    tasks.spawn(async move {
+        if let Err(err) = certflow_gateway::crl_http::serve(crl_listener, bus, crl_token).await {
+            error!(error = %err, "CRL server stopped");
+        }
+    });
+    let grace = config.shutdown_grace;
+    tasks.spawn(async move {
+        // Graceful shutdown waits for every client connection to go away; idle clients may
+        // hold theirs open, so after the grace period they are cut.
+        let deadline = async {
+            token.cancelled().await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            result = gateway.serve(listener, token.clone()) => {
+                if let Err(err) = result {
+                    error!(error = %err, "gateway stopped");
+                    token.cancel();
+                }
+            }
+            _ = deadline => info!("gateway closed connections still open after the grace period"),
+        }
+    });
+    Ok(addresses)
 }

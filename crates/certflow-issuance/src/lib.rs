@@ -20,11 +20,9 @@ mod reissue;
 mod signing;
 pub mod upload;
 
-use std::sync::Arc;
-
 use certflow_bus::{
-    CancellationToken, Request, Responder, bound_command_meta, code, decode_request, not_available,
-    refused, subjects,
+    CancellationToken, Request, bound_command_meta, code, decode_request, not_available, refused,
+    subjects,
 };
 use certflow_ca::{CaError, IssueRequest, SubjectKey, keys};
 use certflow_domain::{
@@ -40,7 +38,7 @@ use certflow_proto::v1::{
     IssueCertificateRequest, IssueCertificateResponse, RecordLegacyCertificateRequest,
     RecordLegacyCertificateResponse, UploadCertificateRequest, UploadCertificateResponse,
 };
-use certflow_runtime::{CommandError, CommandRuntime};
+use certflow_runtime::{CommandError, CommandRuntime, Service, ServiceSpec};
 use certflow_store::{CrlStore, KeyIndex, StoreError};
 use tracing::warn;
 
@@ -59,80 +57,78 @@ pub enum IssuanceError {
     Ca(String),
 }
 
-/// The issuance service, subscribed and ready to run.
-#[derive(Debug)]
+/// The issuance service: the commands' runtime, the CA and key store, the CRL store and
+/// the key index.
+#[derive(Debug, Clone)]
 pub struct IssuanceService {
     runtime: CommandRuntime,
     signing: Signing,
-    responder: Responder,
-    crl_responder: Responder,
     crls: CrlStore,
     keys: KeyIndex,
-    publisher: CrlPublisher,
+    crl_config: CrlConfig,
 }
 
 impl IssuanceService {
-    /// Subscribes to the service's commands and CRL queries.
-    pub async fn bind(
+    /// The service on `runtime`, signing with `signing`, attached to the CRL store and the
+    /// key index.
+    pub async fn new(
         client: async_nats::Client,
         runtime: CommandRuntime,
         signing: Signing,
         crl_config: CrlConfig,
     ) -> Result<Self, IssuanceError> {
-        let crls = CrlStore::attach(client.clone()).await?;
-        let keys = KeyIndex::attach(client.clone()).await?;
-        let publisher = CrlPublisher {
-            ca: signing.ca.clone(),
-            crls: crls.clone(),
-            keys: signing.keys.clone(),
-            store: runtime.store.clone(),
-            config: crl_config,
-        };
-        let responder = Responder::bind(client.clone(), subjects::ISSUANCE, "issuance").await?;
-        let crl_responder = Responder::bind(client, subjects::GET_CRL, "issuance").await?;
         Ok(IssuanceService {
+            crls: CrlStore::attach(client.clone()).await?,
+            keys: KeyIndex::attach(client).await?,
             runtime,
             signing,
-            responder,
-            crl_responder,
-            crls,
-            keys,
-            publisher,
+            crl_config,
         })
     }
+}
 
-    /// Answers commands and CRL queries, and publishes CRLs, until `shutdown`.
-    pub async fn run(self, shutdown: CancellationToken) {
-        let crls = self.crls;
-        let crl_queries = self.crl_responder.run(shutdown.clone(), move |request| {
-            let crls = crls.clone();
-            async move { crl::answer(&crls, request).await }
-        });
-        let publisher = self.publisher.run(shutdown.clone());
-        let context = Arc::new((self.runtime, self.signing, self.keys));
-        let commands = self.responder.run(shutdown, move |request| {
-            let context = context.clone();
-            async move {
-                let (runtime, signing, keys) = &*context;
-                match request.subject.as_str() {
-                    subjects::ISSUE_CERTIFICATE => issue(runtime, signing, keys, request).await,
-                    subjects::UPLOAD_CERTIFICATE => upload(runtime, signing, keys, request).await,
-                    subjects::RECORD_LEGACY_CERTIFICATE => {
-                        record_legacy(runtime, signing, request).await
-                    }
-                    subjects::GENERATE_KEY => reissue::generate_key(signing, request).await,
-                    subjects::TRANSPORT_KEY => reissue::transport_key(signing),
-                    subjects::ISSUE_REISSUED => {
-                        reissue::issue_reissued(runtime, signing, keys, request).await
-                    }
-                    subjects::DOWNLOAD_CERTIFICATE => {
-                        download::answer(&runtime.store, signing, request).await
-                    }
-                    other => not_available("issuance", other),
-                }
+impl Service for IssuanceService {
+    const SPEC: ServiceSpec = ServiceSpec {
+        name: "issuance",
+        answers: &[subjects::ISSUANCE, subjects::GET_CRL],
+        reacts: None,
+    };
+
+    async fn answer(&self, request: Request) -> Reply {
+        let IssuanceService {
+            runtime,
+            signing,
+            keys,
+            crls,
+            ..
+        } = self;
+        match request.subject.as_str() {
+            subjects::ISSUE_CERTIFICATE => issue(runtime, signing, keys, request).await,
+            subjects::UPLOAD_CERTIFICATE => upload(runtime, signing, keys, request).await,
+            subjects::RECORD_LEGACY_CERTIFICATE => record_legacy(runtime, signing, request).await,
+            subjects::GENERATE_KEY => reissue::generate_key(signing, request).await,
+            subjects::TRANSPORT_KEY => reissue::transport_key(signing),
+            subjects::ISSUE_REISSUED => {
+                reissue::issue_reissued(runtime, signing, keys, request).await
             }
-        });
-        tokio::join!(commands, crl_queries, publisher);
+            subjects::DOWNLOAD_CERTIFICATE => {
+                download::answer(&runtime.store, signing, request).await
+            }
+            subjects::GET_CRL => crl::answer(crls, request).await,
+            other => not_available("issuance", other),
+        }
+    }
+
+    /// Publishes CRLs from the revocations in the log.
+    async fn background(&self, shutdown: CancellationToken) {
+        let publisher = CrlPublisher {
+            ca: self.signing.ca.clone(),
+            crls: self.crls.clone(),
+            keys: self.signing.keys.clone(),
+            store: self.runtime.store.clone(),
+            config: self.crl_config.clone(),
+        };
+        publisher.run(shutdown).await;
     }
 }
 

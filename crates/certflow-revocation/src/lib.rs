@@ -14,24 +14,26 @@
 
 #![forbid(unsafe_code)]
 
+use std::time::Duration;
+
 use certflow_bus::{
-    CancellationToken, Request, Responder, actor_from_headers, bound_command_meta, decode_request,
-    not_available, refused, subjects, unavailable,
+    Request, actor_from_headers, decode_request, not_available, refused, subjects, unavailable,
 };
 use certflow_domain::{
     CertificateId, Command, DeleteCertificate, Event, OrderRenewal, RequestRevocation,
-    cancel_revocation, decide, process,
+    cancel_revocation, process,
 };
 use certflow_domain::{RevocationCause, RevocationReason};
 use certflow_proto::bus::v1::Reply;
-use certflow_proto::convert::{certificate_to_proto, method_from_proto};
+use certflow_proto::convert::method_from_proto;
 use certflow_proto::v1::{
     CancelRevocationRequest, DeleteCertificateRequest, DeleteCertificateResponse,
     OrderRenewalRequest, OrderRenewalResponse, RequestRevocationRequest, RequestRevocationResponse,
 };
-use certflow_runtime::{CommandRuntime, ReactionError, reaction_meta, run_reactions};
+use certflow_runtime::{
+    CommandRuntime, ReactionError, Reacts, Service, ServiceSpec, reaction_meta,
+};
 use certflow_store::{KeyIndex, RecordedBatch, StoreError};
-use tracing::info;
 
 /// The service's name in logs, actors and consumer names.
 const SERVICE: &str = "revocation";
@@ -40,135 +42,96 @@ const SERVICE: &str = "revocation";
 #[derive(Debug, thiserror::Error)]
 pub enum RevocationError {
     #[error(transparent)]
-    Bus(#[from] certflow_bus::BusError),
-    #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// The revocation service, subscribed and ready to run.
-#[derive(Debug)]
+/// The revocation service: its commands, and the key index it keeps compromised keys out
+/// with.
+#[derive(Debug, Clone)]
 pub struct RevocationService {
     runtime: CommandRuntime,
     keys: KeyIndex,
-    responder: Responder,
 }
 
 impl RevocationService {
-    /// Subscribes to the service's commands.
-    pub async fn bind(
+    /// The service on `runtime`, with the key index it needs.
+    pub async fn new(
         client: async_nats::Client,
         runtime: CommandRuntime,
     ) -> Result<Self, RevocationError> {
-        let keys = KeyIndex::attach(client.clone()).await?;
-        let responder = Responder::bind(client, subjects::REVOCATION, "revocation").await?;
-        Ok(RevocationService {
-            runtime,
-            keys,
-            responder,
-        })
-    }
-
-    /// Answers commands and reacts to events until `shutdown`.
-    pub async fn run(self, shutdown: CancellationToken) {
-        let runtime = self.runtime.clone();
-        let keys = self.keys;
-        let reactions = run_reactions(
-            self.runtime.store.clone(),
-            SERVICE,
-            32,
-            shutdown.clone(),
-            move |batch| react(runtime.clone(), keys.clone(), batch),
-        );
-        let commands = self.runtime.serve(self.responder, shutdown, handle);
-        tokio::join!(reactions, commands);
-        info!("revocation service stopped");
+        let keys = KeyIndex::attach(client).await?;
+        Ok(RevocationService { runtime, keys })
     }
 }
 
-async fn handle(runtime: CommandRuntime, request: Request) -> Reply {
-    match request.subject.as_str() {
-        subjects::REQUEST_REVOCATION => request_revocation(&runtime, request).await,
-        subjects::DELETE_CERTIFICATE => delete_certificate(&runtime, request).await,
-        subjects::ORDER_RENEWAL => order_renewal(&runtime, request).await,
-        subjects::CANCEL_REVOCATION => cancel(&runtime, request).await,
-        other => not_available("revocation", other),
+impl Service for RevocationService {
+    const SPEC: ServiceSpec = ServiceSpec {
+        name: SERVICE,
+        answers: &[subjects::REVOCATION],
+        reacts: Some(Reacts {
+            redelivery: Duration::from_secs(30),
+            concurrency: 32,
+        }),
+    };
+
+    async fn answer(&self, request: Request) -> Reply {
+        let runtime = &self.runtime;
+        match request.subject.as_str() {
+            subjects::REQUEST_REVOCATION => {
+                runtime
+                    .decide_request(
+                        &request,
+                        |req: &RequestRevocationRequest| &req.request_id,
+                        |req| {
+                            Ok(Command::RequestRevocation(RequestRevocation {
+                                id: CertificateId::parse(&req.certificate_id)?,
+                                reason_code: req.reason,
+                                description: req.description,
+                                validation_method: method_from_proto(req.validation_method)?,
+                            }))
+                        },
+                        |certificate| RequestRevocationResponse { certificate },
+                    )
+                    .await
+            }
+            // DEL-1, DEL-2: the issuance service erases the key when it sees the event.
+            subjects::DELETE_CERTIFICATE => {
+                runtime
+                    .decide_request(
+                        &request,
+                        |req: &DeleteCertificateRequest| &req.request_id,
+                        |req| {
+                            Ok(Command::Delete(DeleteCertificate {
+                                id: CertificateId::parse(&req.id)?,
+                            }))
+                        },
+                        |certificate| DeleteCertificateResponse { certificate },
+                    )
+                    .await
+            }
+            // REN-1: a renewal order, which REV-3 then reads.
+            subjects::ORDER_RENEWAL => {
+                runtime
+                    .decide_request(
+                        &request,
+                        |req: &OrderRenewalRequest| &req.request_id,
+                        |req| {
+                            Ok(Command::OrderRenewal(OrderRenewal {
+                                id: CertificateId::parse(&req.id)?,
+                            }))
+                        },
+                        |certificate| OrderRenewalResponse { certificate },
+                    )
+                    .await
+            }
+            subjects::CANCEL_REVOCATION => cancel(runtime, request).await,
+            other => not_available(SERVICE, other),
+        }
     }
-}
 
-async fn request_revocation(runtime: &CommandRuntime, request: Request) -> Reply {
-    let parsed = decode_request::<RequestRevocationRequest>(&request).and_then(|req| {
-        let meta = bound_command_meta(&request, &req.request_id, &req)?;
-        let command = RequestRevocation {
-            id: CertificateId::parse(&req.certificate_id)?,
-            reason_code: req.reason,
-            description: req.description,
-            validation_method: method_from_proto(req.validation_method)?,
-        };
-        Ok((meta, command))
-    });
-    let (meta, command) = match parsed {
-        Ok(parsed) => parsed,
-        Err(err) => return refused(&err),
-    };
-    let id = command.id.clone();
-    let command = Command::RequestRevocation(command);
-    runtime
-        .run(
-            &meta,
-            &id,
-            |state, ctx| Ok(decide(state, &command, ctx)?),
-            |cert, now| RequestRevocationResponse {
-                certificate: Some(certificate_to_proto(cert, now)),
-            },
-        )
-        .await
-}
-
-/// DEL-1, DEL-2: deletes a certificate; the issuance service erases its key when it sees
-/// the event.
-async fn delete_certificate(runtime: &CommandRuntime, request: Request) -> Reply {
-    let parsed = decode_request::<DeleteCertificateRequest>(&request).and_then(|req| {
-        let meta = bound_command_meta(&request, &req.request_id, &req)?;
-        Ok((meta, CertificateId::parse(&req.id)?))
-    });
-    let (meta, id) = match parsed {
-        Ok(parsed) => parsed,
-        Err(err) => return refused(&err),
-    };
-    let command = Command::Delete(DeleteCertificate { id: id.clone() });
-    runtime
-        .run(
-            &meta,
-            &id,
-            |state, ctx| Ok(decide(state, &command, ctx)?),
-            |cert, now| DeleteCertificateResponse {
-                certificate: Some(certificate_to_proto(cert, now)),
-            },
-        )
-        .await
-}
-
-/// REN-1: records a renewal order, which REV-3 then reads.
-async fn order_renewal(runtime: &CommandRuntime, request: Request) -> Reply {
-    let parsed = decode_request::<OrderRenewalRequest>(&request).and_then(|req| {
-        let meta = bound_command_meta(&request, &req.request_id, &req)?;
-        Ok((meta, CertificateId::parse(&req.id)?))
-    });
-    let (meta, id) = match parsed {
-        Ok(parsed) => parsed,
-        Err(err) => return refused(&err),
-    };
-    let command = Command::OrderRenewal(OrderRenewal { id: id.clone() });
-    runtime
-        .run(
-            &meta,
-            &id,
-            |state, ctx| Ok(decide(state, &command, ctx)?),
-            |cert, now| OrderRenewalResponse {
-                certificate: Some(certificate_to_proto(cert, now)),
-            },
-        )
-        .await
+    async fn react(&self, batch: RecordedBatch) -> Result<(), ReactionError> {
+        react(&self.runtime, &self.keys, batch).await
+    }
 }
 
 /// REV-7: there is no cancelling a revocation; this says so, or that there is no such
@@ -191,8 +154,8 @@ async fn cancel(runtime: &CommandRuntime, request: Request) -> Reply {
 /// revoke the reissues of a revoked certificate (REV-5), and keep compromised keys out
 /// (REV-16).
 async fn react(
-    runtime: CommandRuntime,
-    keys: KeyIndex,
+    runtime: &CommandRuntime,
+    keys: &KeyIndex,
     batch: RecordedBatch,
 ) -> Result<(), ReactionError> {
     let id = &batch.certificate_id;
@@ -200,18 +163,18 @@ async fn react(
         match event {
             Event::Issued(certificate_issued) => {
                 if let Some(x509) = &certificate_issued.x509 {
-                    bind_key(&runtime, &keys, &batch, &x509.public_key_sha256).await?;
+                    bind_key(runtime, keys, &batch, &x509.public_key_sha256).await?;
                 }
             }
             Event::Uploaded(uploaded) => {
-                bind_key(&runtime, &keys, &batch, &uploaded.public_key_sha256).await?;
+                bind_key(runtime, keys, &batch, &uploaded.public_key_sha256).await?;
             }
             Event::ValidationPassed(_)
             | Event::ValidationExpired(_)
             | Event::ReviewPassed(_)
             | Event::ReviewRejected(_) => {
                 let meta = reaction_meta(SERVICE, "conclude", &batch, id);
-                execute(&runtime, id, &meta, |state| {
+                execute(runtime, id, &meta, |state| {
                     process::conclude_revocation(state, certflow_runtime::now())
                 })
                 .await?;
@@ -225,11 +188,11 @@ async fn react(
                     && revoked.cause == RevocationCause::Requested
                     && let Some(key) = &cert.public_key_sha256
                 {
-                    block_key(&runtime, &keys, &batch, key).await?;
+                    block_key(runtime, keys, &batch, key).await?;
                 }
                 for reissue in process::reissued_from(&cert) {
                     let meta = reaction_meta(SERVICE, "cascade", &batch, reissue);
-                    execute(&runtime, reissue, &meta, |state| {
+                    execute(runtime, reissue, &meta, |state| {
                         process::revoke_with_original(
                             state,
                             id,

@@ -1,20 +1,21 @@
 //! Running one command: answer a retry from its first outcome, otherwise decide and append
 //! through the event store, and remember the outcome.
 
-use std::future::Future;
 use std::sync::Arc;
 
-use certflow_bus::{CommandMeta, Request, Responder, code, refused, subjects, unavailable};
+use certflow_bus::{
+    CommandMeta, Request, bound_command_meta, code, decode_request, refused, subjects, unavailable,
+};
 use certflow_domain::{
     Certificate, CertificateId, Context, DomainError, Event, Policy, State, Timestamp,
 };
 use certflow_proto::bus::v1::{Refusal, Reply, reply::Outcome};
+use certflow_proto::convert::certificate_to_proto;
 use certflow_store::{EventStore, ExecuteError, Outcomes, StoreError};
 use prost::Message;
 use tracing::{debug, warn};
 
 use crate::clock::now;
-use tokio_util::sync::CancellationToken;
 
 /// Why a service refuses a command.
 #[derive(Debug, thiserror::Error)]
@@ -39,17 +40,6 @@ pub struct CommandRuntime {
 }
 
 impl CommandRuntime {
-    /// Answers the requests of `responder` with `handle` until `shutdown`.
-    pub async fn serve<H, F>(self, responder: Responder, shutdown: CancellationToken, handle: H)
-    where
-        H: Fn(CommandRuntime, Request) -> F + Send + Sync + 'static,
-        F: Future<Output = Reply> + Send + 'static,
-    {
-        responder
-            .run(shutdown, move |request| handle(self.clone(), request))
-            .await;
-    }
-
     /// The reply to send instead of running the command: its first outcome when this is a
     /// retry (GEN-1), `REQUEST_ID_REUSED` when the request id was first sent with another
     /// request, or `UNAVAILABLE` when that cannot be known. Checks that read other state
@@ -83,6 +73,39 @@ impl CommandRuntime {
                 "{err}; retry with the same request id"
             ))),
         }
+    }
+
+    /// The common command: `Req` decoded from `request`, its request id bound to it
+    /// (GEN-1), made into a domain command (`command` may refuse), decided on the
+    /// certificate's current state and appended; the reply is the certificate as it now is,
+    /// in `respond`'s response.
+    pub async fn decide_request<Req, Resp>(
+        &self,
+        request: &Request,
+        request_id: fn(&Req) -> &str,
+        command: impl FnOnce(Req) -> Result<certflow_domain::Command, DomainError>,
+        respond: fn(Option<certflow_proto::v1::Certificate>) -> Resp,
+    ) -> Reply
+    where
+        Req: Message + Default,
+        Resp: Message,
+    {
+        let parsed = decode_request::<Req>(request).and_then(|req| {
+            let meta = bound_command_meta(request, request_id(&req), &req)?;
+            Ok((meta, command(req)?))
+        });
+        let (meta, command) = match parsed {
+            Ok(parsed) => parsed,
+            Err(err) => return refused(&err),
+        };
+        let id = command.certificate_id().clone();
+        self.run(
+            &meta,
+            &id,
+            |state, ctx| Ok(certflow_domain::decide(state, &command, ctx)?),
+            |cert, now| respond(Some(certificate_to_proto(cert, now))),
+        )
+        .await
     }
 
     /// Decides `command` once on the current state without appending anything: what a

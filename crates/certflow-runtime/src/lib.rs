@@ -4,15 +4,18 @@
 //! runs one command: answer a retry from its first outcome (GEN-1), otherwise decide on the
 //! certificate's current state and append with optimistic concurrency (GEN-2), and remember
 //! the reply. [`run_reactions`] feeds a service's durable consumer of the log to its
-//! reactions, acknowledging each event once its effects are appended. [`now`] is the one
-//! clock.
+//! reactions, acknowledging each event once its effects are appended. [`Service`] and
+//! [`bind`] are the one skeleton each service runs on: it declares a [`ServiceSpec`] and
+//! says how it answers and reacts. [`now`] is the one clock.
 
 #![forbid(unsafe_code)]
 
 mod clock;
 mod command;
 mod react;
+mod service;
 
 pub use clock::now;
 pub use command::{CommandError, CommandRuntime};
 pub use react::{ReactionError, reaction_meta, run_reactions};
+pub use service::{Bound, Reacts, Service, ServiceSpec, bind};

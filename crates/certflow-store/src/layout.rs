@@ -19,16 +19,6 @@ use crate::{
     ValidationChecks,
 };
 
-/// The durable consumers of the event log that reacting services share, with each one's
-/// default redelivery delay: how long an event a killed instance was handling waits before
-/// another instance gets it. Reissue's reaction signs a certificate, so it waits longer.
-pub const REACTING_SERVICES: [(&str, Duration); 4] = [
-    ("revocation", Duration::from_secs(30)),
-    ("validation", Duration::from_secs(30)),
-    ("review", Duration::from_secs(30)),
-    ("reissue", Duration::from_secs(60)),
-];
-
 /// The settings JetStream resources are made with.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -41,6 +31,10 @@ pub struct Layout {
     pub review_ack_wait: Duration,
     /// How long a validation check task is held by the instance probing it.
     pub check_ack_wait: Duration,
+    /// The services that react to the log, each through a durable consumer named like it,
+    /// with its redelivery delay: how long an event a killed instance was handling waits
+    /// before another instance gets it. The services declare these (their `ServiceSpec`).
+    pub reacting: Vec<(String, Duration)>,
 }
 
 impl Default for Layout {
@@ -50,6 +44,7 @@ impl Default for Layout {
             outcome_ttl: Duration::from_secs(24 * 3600),
             review_ack_wait: Duration::from_secs(15 * 60),
             check_ack_wait: Duration::from_secs(25),
+            reacting: Vec::new(),
         }
     }
 }
@@ -107,13 +102,13 @@ impl Layout {
             .into_iter()
             .map(|config| Resource::Stream(Box::new(as_recorded(config, replicas))))
             .collect();
-        for (service, ack_wait) in REACTING_SERVICES {
+        for (service, ack_wait) in &self.reacting {
             resources.push(Resource::Consumer {
                 stream: self.store.stream.clone(),
                 config: Box::new(
                     self.store.reactions_consumer(
                         service,
-                        self.store.redelivery_after.unwrap_or(ack_wait),
+                        self.store.redelivery_after.unwrap_or(*ack_wait),
                     ),
                 ),
             });

@@ -6,11 +6,27 @@ use std::time::Duration;
 use certflow_store::{EventStore, Layout, Outcomes, StoreConfig, StoreError, provision};
 use certflow_testkit::NatsServer;
 
+/// The layout with four services reacting to the log, as certd has them.
+fn with_reacting_services() -> Layout {
+    Layout {
+        reacting: [
+            ("revocation", 30),
+            ("validation", 30),
+            ("review", 30),
+            ("reissue", 60),
+        ]
+        .into_iter()
+        .map(|(name, seconds)| (name.to_string(), Duration::from_secs(seconds)))
+        .collect(),
+        ..Layout::default()
+    }
+}
+
 #[tokio::test]
 async fn provisioning_twice_changes_nothing_and_a_new_setting_is_applied() {
     let nats = NatsServer::start().expect("nats");
     let client = nats.connect_as(None).await.expect("client");
-    let layout = Layout::default();
+    let layout = with_reacting_services();
     let every: Vec<String> = layout.resources().iter().map(|r| r.name()).collect();
 
     let first = provision(client.clone(), &layout).await.expect("provision");
@@ -35,7 +51,7 @@ async fn provisioning_twice_changes_nothing_and_a_new_setting_is_applied() {
             redelivery_after: Some(Duration::from_secs(3)),
             ..StoreConfig::default()
         },
-        ..Layout::default()
+        ..with_reacting_services()
     };
     let migrated = provision(client.clone(), &changed)
         .await

@@ -18,7 +18,7 @@ use futures::{FutureExt, StreamExt};
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::probe::{ProbeMethod, ProbeOutcome};
-use crate::{SERVICE, Shared};
+use crate::{SERVICE, ValidationService};
 
 /// The shortest wait before a pending validation is checked again.
 const MIN_RECHECK: Duration = Duration::from_millis(100);
@@ -30,9 +30,9 @@ struct Checked {
 }
 
 /// Works the check queue until `shutdown`, re-attaching when the subscription ends.
-pub(crate) async fn work(shared: Shared, shutdown: certflow_bus::CancellationToken) {
+pub(crate) async fn work(service: ValidationService, shutdown: certflow_bus::CancellationToken) {
     while !shutdown.is_cancelled() {
-        let tasks = match shared.checks.tasks().await {
+        let tasks = match service.checks.tasks().await {
             Ok(tasks) => tasks,
             Err(err) => {
                 warn!(error = %err, "cannot attach to the check queue; retrying");
@@ -50,7 +50,7 @@ pub(crate) async fn work(shared: Shared, shutdown: certflow_bus::CancellationTok
             .take_until(shutdown.cancelled())
             .for_each_concurrent(32, |task| async {
                 match task {
-                    Ok(task) => run_task(&shared, task).await,
+                    Ok(task) => run_task(&service, task).await,
                     Err(err) => warn!(error = %err, "check queue hiccup"),
                 }
             })
@@ -69,7 +69,7 @@ pub(crate) async fn work(shared: Shared, shutdown: certflow_bus::CancellationTok
 /// Checks one certificate's challenges; the task is done once the validation has ended, and
 /// otherwise comes back after a delay that doubles with each delivery, capped, and never
 /// later than the deadline.
-async fn run_task(shared: &Shared, task: CheckTask) {
+async fn run_task(service: &ValidationService, task: CheckTask) {
     let id = &task.certificate_id;
     let span = info_span!(
         "validation.check",
@@ -79,7 +79,7 @@ async fn run_task(shared: &Shared, task: CheckTask) {
     );
     propagation::set_parent(&span, task.traceparent.as_deref());
     let checked = check(
-        shared,
+        service,
         id,
         task.challenges_sequence,
         &task.correlation_id,
@@ -92,11 +92,11 @@ async fn run_task(shared: &Shared, task: CheckTask) {
             let until_deadline = Duration::from_millis(
                 u64::try_from(deadline.since(now()).as_millis()).unwrap_or(0),
             );
-            backoff(shared, task.deliveries).min(until_deadline) + Duration::from_millis(50)
+            backoff(service, task.deliveries).min(until_deadline) + Duration::from_millis(50)
         }),
         Err(err) => {
             warn!(error = %err, %id, "check failed; trying again later");
-            Some(backoff(shared, task.deliveries))
+            Some(backoff(service, task.deliveries))
         }
     };
     let handed_back = match next {
@@ -111,13 +111,13 @@ async fn run_task(shared: &Shared, task: CheckTask) {
     }
 }
 
-fn backoff(shared: &Shared, deliveries: u64) -> Duration {
+fn backoff(service: &ValidationService, deliveries: u64) -> Duration {
     let doublings = deliveries.saturating_sub(1).min(20) as u32;
-    shared
+    service
         .config
         .recheck_initial
         .saturating_mul(2u32.saturating_pow(doublings))
-        .min(shared.config.recheck_max)
+        .min(service.config.recheck_max)
         .max(MIN_RECHECK)
 }
 
@@ -125,13 +125,13 @@ fn backoff(shared: &Shared, deliveries: u64) -> Duration {
 /// expiry once the deadline is past (REV-11). `seen` is the sequence of the challenges the
 /// caller knows of: a read that does not include them yet is retried later.
 async fn check(
-    shared: &Shared,
+    service: &ValidationService,
     id: &CertificateId,
     seen: u64,
     correlation_id: &str,
     traceparent: Option<&str>,
 ) -> Result<Checked, StoreError> {
-    let loaded = shared.store.load(id).await?;
+    let loaded = service.store.load(id).await?;
     if loaded.version < seen {
         return Err(StoreError::Unavailable(
             format!(
@@ -158,12 +158,12 @@ async fn check(
         })
         .collect();
     let probes = join_all(open.iter().map(|(_, domain, method, value)| {
-        probe_one(shared, domain.clone(), *method, value.clone())
+        probe_one(service, domain.clone(), *method, value.clone())
     }))
     .await;
     let mut meta = check_meta(correlation_id);
     meta.traceparent = propagation::forward(traceparent);
-    let executed = shared
+    let executed = service
         .store
         .execute_reaction(id, &meta, |state| {
             let now = now();
@@ -206,7 +206,7 @@ fn check_meta(correlation_id: &str) -> CommandMeta {
 }
 
 async fn probe_one(
-    shared: &Shared,
+    service: &ValidationService,
     domain: DomainName,
     method: ValidationMethod,
     value: String,
@@ -218,8 +218,8 @@ async fn probe_one(
     };
     // Bounded across the instance's checks, so no burst of requests turns it into a
     // flood of outbound traffic.
-    let outcome = match shared.probe_slots.acquire().await {
-        Ok(_slot) => shared.prober.probe(probe_method, &target, &value).await,
+    let outcome = match service.probe_slots.acquire().await {
+        Ok(_slot) => service.prober.probe(probe_method, &target, &value).await,
         Err(_) => return ProbeResult::default(),
     };
     let (found, detail) = match outcome {
@@ -243,7 +243,7 @@ async fn probe_one(
 /// `CheckValidation`: probes at once and answers with the certificate and what each probe
 /// saw. Another account's certificate is not found (GEN-3).
 pub(crate) async fn check_on_request(
-    shared: &Shared,
+    service: &ValidationService,
     request: Request,
 ) -> certflow_proto::bus::v1::Reply {
     let req = match decode_request::<CheckValidationRequest>(&request) {
@@ -255,7 +255,7 @@ pub(crate) async fn check_on_request(
         Err(err) => return refused(&err),
     };
     let actor = actor_from_headers(request.headers.as_ref());
-    let visible = match shared.store.load(&id).await {
+    let visible = match service.store.load(&id).await {
         Ok(loaded) => loaded
             .state
             .as_ref()
@@ -277,7 +277,7 @@ pub(crate) async fn check_on_request(
         .as_ref()
         .and_then(|h| h.get(headers::TRACEPARENT))
         .map(|v| v.as_str().to_string());
-    match check(shared, &id, 0, &correlation_id, traceparent.as_deref()).await {
+    match check(service, &id, 0, &correlation_id, traceparent.as_deref()).await {
         Ok(Checked {
             state: Some(cert),
             probes,

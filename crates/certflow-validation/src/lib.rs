@@ -27,12 +27,11 @@ use certflow_telemetry::propagation;
 use std::sync::Arc;
 use std::time::Duration;
 
-use certflow_bus::{CancellationToken, Request, Responder, not_available, subjects};
+use certflow_bus::{CancellationToken, Request, not_available, subjects};
 use certflow_domain::{Event, Policy, RevocationPath, process};
 use certflow_proto::bus::v1::Reply;
-use certflow_runtime::{ReactionError, reaction_meta, run_reactions};
+use certflow_runtime::{ReactionError, Reacts, Service, ServiceSpec, reaction_meta};
 use certflow_store::{EventStore, RecordedBatch, StoreError, ValidationChecks};
-use tracing::info;
 
 pub use probe::{ProbeConfig, Prober};
 
@@ -86,9 +85,9 @@ pub enum ValidationError {
     Probe(#[from] probe::ProbeError),
 }
 
-/// What the service's tasks share.
+/// The validation service: the log, the check queue, the prober and its limits.
 #[derive(Debug, Clone)]
-struct Shared {
+pub struct ValidationService {
     store: EventStore,
     checks: ValidationChecks,
     prober: Prober,
@@ -97,76 +96,57 @@ struct Shared {
     config: Arc<ValidationConfig>,
 }
 
-/// The validation service, subscribed and ready to run.
-#[derive(Debug)]
-pub struct ValidationService {
-    shared: Shared,
-    responder: Responder,
-}
-
 impl ValidationService {
-    /// Opens the check queue and subscribes to the service's requests.
-    pub async fn bind(
+    /// The service on `store`, attached to the check queue, with a prober as `config` says.
+    pub async fn new(
         client: async_nats::Client,
         store: EventStore,
         policy: Arc<Policy>,
         config: ValidationConfig,
     ) -> Result<Self, ValidationError> {
-        let prober = Prober::new(config.probe.clone())?;
-        let checks = ValidationChecks::attach(client.clone()).await?;
-        let probe_slots = Arc::new(tokio::sync::Semaphore::new(
-            config.max_concurrent_probes.max(1),
-        ));
-        let responder = Responder::bind(client, subjects::VALIDATION, SERVICE).await?;
         Ok(ValidationService {
-            shared: Shared {
-                store,
-                checks,
-                prober,
-                probe_slots,
-                policy,
-                config: Arc::new(config),
-            },
-            responder,
+            prober: Prober::new(config.probe.clone())?,
+            checks: ValidationChecks::attach(client).await?,
+            probe_slots: Arc::new(tokio::sync::Semaphore::new(
+                config.max_concurrent_probes.max(1),
+            )),
+            store,
+            policy,
+            config: Arc::new(config),
         })
-    }
-
-    /// Reacts to events, works the check queue and answers requests until `shutdown`.
-    pub async fn run(self, shutdown: CancellationToken) {
-        let shared = self.shared;
-        let reactions = {
-            let shared = shared.clone();
-            let shutdown = shutdown.clone();
-            async move {
-                run_reactions(shared.store.clone(), SERVICE, 32, shutdown, |batch| {
-                    react(shared.clone(), batch)
-                })
-                .await;
-            }
-        };
-        let checks = checks::work(shared.clone(), shutdown.clone());
-        let requests = {
-            let shared = shared.clone();
-            self.responder.run(shutdown, move |request| {
-                let shared = shared.clone();
-                async move { answer(shared, request).await }
-            })
-        };
-        tokio::join!(reactions, checks, requests);
-        info!("validation service stopped");
     }
 }
 
-async fn answer(shared: Shared, request: Request) -> Reply {
-    match request.subject.as_str() {
-        subjects::CHECK_VALIDATION => checks::check_on_request(&shared, request).await,
-        other => not_available(SERVICE, other),
+impl Service for ValidationService {
+    const SPEC: ServiceSpec = ServiceSpec {
+        name: SERVICE,
+        answers: &[subjects::VALIDATION],
+        reacts: Some(Reacts {
+            redelivery: Duration::from_secs(30),
+            concurrency: 32,
+        }),
+    };
+
+    async fn answer(&self, request: Request) -> Reply {
+        match request.subject.as_str() {
+            subjects::CHECK_VALIDATION => checks::check_on_request(self, request).await,
+            other => not_available(SERVICE, other),
+        }
+    }
+
+    async fn react(&self, batch: RecordedBatch) -> Result<(), ReactionError> {
+        react(self, batch).await
+    }
+
+    /// Works the check queue.
+    async fn background(&self, shutdown: CancellationToken) {
+        checks::work(self.clone(), shutdown).await;
     }
 }
 
 /// Issues challenges for a revocation that waits for domain validation, and queues a check
 /// for every set of challenges issued.
-async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), ReactionError> {
+async fn react(service: &ValidationService, batch: RecordedBatch) -> Result<(), ReactionError> {
     let id = &batch.certificate_id;
     for event in &batch.events {
         match event {
@@ -175,8 +155,8 @@ async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), ReactionError
             {
                 let meta = reaction_meta(SERVICE, "challenge", &batch, id);
                 let now = certflow_runtime::now();
-                let policy = shared.policy.clone();
-                shared
+                let policy = service.policy.clone();
+                service
                     .store
                     .execute_reaction(id, &meta, |state| {
                         process::issue_challenges(state, now, &policy, challenge_value)
@@ -186,8 +166,8 @@ async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), ReactionError
             Event::ReissueRequested(requested) if requested.needs_validation => {
                 let meta = reaction_meta(SERVICE, "reissue-challenge", &batch, id);
                 let now = certflow_runtime::now();
-                let policy = shared.policy.clone();
-                shared
+                let policy = service.policy.clone();
+                service
                     .store
                     .execute_reaction(id, &meta, |state| {
                         process::issue_reissue_challenges(state, now, &policy, challenge_value)
@@ -195,7 +175,7 @@ async fn react(shared: Shared, batch: RecordedBatch) -> Result<(), ReactionError
                     .await?;
             }
             Event::ValidationChallengesIssued(_) => {
-                shared
+                service
                     .checks
                     .enqueue(
                         id,
