@@ -4,7 +4,12 @@
 //! the same services can run as separate processes (`certd revocation`, `certd gateway`, …)
 //! or as many instances of each without any change. [`start`] returns once every selected
 //! service has subscribed and the gateway is listening, so a caller (a test, or `make run`)
-//! can use it right away.
+//! can use it right away. [`provision`] makes the streams and consumers the services attach
+//! to, and [`rewrap_keys`] ends a rotation of the key store's key-encryption key.
+//!
+//! ## Layout
+//!
+//! - [`dev`]: a local token-signing key, key-store KEK and signed tokens, for local runs and tests.
 
 #![forbid(unsafe_code)]
 

@@ -1,4 +1,10 @@
-//! `certd`: the certflow server. One subcommand per service, and `all` for the whole set.
+//! `certd`: the certflow server. One subcommand per service, and `all` for the whole set;
+//! `provision` makes the streams and consumers, `rewrap-keys` finishes a KEK rotation, and
+//! `dev-keys` and `dev-token` make a development signing key, KEK and tokens.
+//!
+//! ## Layout
+//!
+//! - `cli`: the flags, subcommands and environment variables, and the [`certd::Config`] they make.
 
 mod cli;
 

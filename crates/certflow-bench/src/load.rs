@@ -43,12 +43,13 @@ impl CallError {
 
 impl From<tonic::Status> for CallError {
     fn from(status: tonic::Status) -> Self {
-        CallError::new(code_name(status.code()), status.message())
+        CallError::new(ghz_code_name(status.code()), status.message())
     }
 }
 
-/// The `google.rpc.Code` name ghz reports statuses by.
-pub fn code_name(code: tonic::Code) -> &'static str {
+/// A status code as ghz reports it (gRPC-Go's `codes.Code` names, e.g. `FailedPrecondition`),
+/// so certflow-bench's JSON reports read like ghz's; not the canonical `FAILED_PRECONDITION`.
+pub fn ghz_code_name(code: tonic::Code) -> &'static str {
     use tonic::Code;
     match code {
         Code::Ok => "OK",

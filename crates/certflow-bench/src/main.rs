@@ -1,5 +1,17 @@
 //! `certflow-bench`: load certflow's gateway the way ghz does, measure raw JetStream beside
 //! it, and run the benchmark suite behind `make bench`.
+//!
+//! `grpc` calls one RPC of a running gateway under load and writes a ghz JSON report;
+//! `publish` is the raw JetStream baseline; `setup` issues certificates to load-test on and
+//! writes ghz data files for them; `suite` starts everything and measures every figure.
+//!
+//! ## Layout
+//!
+//! - `baseline`: raw JetStream publish+ack, stream reads and batched sled writes, no certflow.
+//! - `calls`: the RPCs the load tool makes, as a customer's client would: token, fresh ids.
+//! - `load`: closed- and open-loop runs and each call's latency (no coordinated omission).
+//! - `report`: results in ghz's JSON report format, so tools that read ghz reports read these.
+//! - `suite`: `make bench`: its own NATS and `certd all`, every figure beside its baseline.
 
 mod baseline;
 mod calls;

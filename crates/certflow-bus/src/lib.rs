@@ -9,6 +9,14 @@
 //!
 //! [`Responder`] is the serving loop every service runs; [`CommandMeta`] is what a command's
 //! headers say, read by the service and written again on the events it appends.
+//!
+//! ## Layout
+//!
+//! - `client` (private): [`Envelope`], [`BusClient`] and [`BusError`]: the one request call.
+//! - `meta` (private): [`CommandMeta`], [`RequestBinding`] and the [`headers`] that carry them.
+//! - `reply` (private): building a [`Reply`] or a refusal, and reading a command's metadata.
+//! - `serve` (private): [`Request`] and [`Responder`], the queue-group serving loop.
+//! - [`subjects`]: every command and query subject; each service listens on its own prefix.
 
 #![forbid(unsafe_code)]
 
@@ -18,11 +26,12 @@ mod reply;
 mod serve;
 
 pub use certflow_proto::bus::v1::{Refusal, Reply, reply::Outcome};
+pub use certflow_proto::refusal::{ClientReason, ServiceReason};
 pub use client::{BusClient, BusError, Envelope};
 pub use meta::{CommandMeta, RequestBinding, actor_from_headers, headers, service_actor};
 pub use reply::{
-    bound_command_meta, code, command_meta, decode_request, not_available, refusal, refused,
-    response, unavailable, unimplemented_reply,
+    bound_command_meta, command_meta, decode_request, internal, not_available, refused, response,
+    unavailable, unimplemented_reply,
 };
 pub use serve::{Request, Responder};
 pub use tokio_util::sync::CancellationToken;

@@ -2,23 +2,10 @@
 
 use crate::meta::{CommandMeta, RequestBinding};
 use async_nats::HeaderMap;
-use certflow_domain::{DomainError, ErrorKind, Reason};
+use certflow_domain::{DomainError, Reason};
 use certflow_proto::bus::v1::{Refusal, Reply, reply::Outcome};
+use certflow_proto::refusal::ServiceReason;
 use prost::Message;
-
-/// gRPC status codes (google.rpc.Code) used in refusals.
-pub mod code {
-    pub const INVALID_ARGUMENT: i32 = 3;
-    pub const NOT_FOUND: i32 = 5;
-    pub const ALREADY_EXISTS: i32 = 6;
-    pub const PERMISSION_DENIED: i32 = 7;
-    pub const DEADLINE_EXCEEDED: i32 = 4;
-    pub const FAILED_PRECONDITION: i32 = 9;
-    pub const ABORTED: i32 = 10;
-    pub const UNIMPLEMENTED: i32 = 12;
-    pub const INTERNAL: i32 = 13;
-    pub const UNAVAILABLE: i32 = 14;
-}
 
 /// A successful reply carrying `response`.
 pub fn response<M: Message>(response: &M) -> Reply {
@@ -29,42 +16,18 @@ pub fn response<M: Message>(response: &M) -> Reply {
 
 /// A refusal by the rules, as a reply.
 pub fn refused(err: &DomainError) -> Reply {
-    Reply {
-        outcome: Some(Outcome::Refusal(refusal(err))),
-    }
-}
-
-/// A refusal by the rules: its gRPC code, reason, message and rule.
-pub fn refusal(err: &DomainError) -> Refusal {
-    let code = match err.kind() {
-        ErrorKind::InvalidArgument => code::INVALID_ARGUMENT,
-        ErrorKind::NotFound => code::NOT_FOUND,
-        ErrorKind::AlreadyExists => code::ALREADY_EXISTS,
-        ErrorKind::FailedPrecondition => code::FAILED_PRECONDITION,
-        ErrorKind::PermissionDenied => code::PERMISSION_DENIED,
-    };
-    Refusal {
-        code,
-        reason: err.reason().as_str().to_string(),
-        message: err.message().to_string(),
-        rule: err
-            .rule()
-            .map(|r| r.as_str().to_string())
-            .unwrap_or_default(),
-    }
+    Reply::refused(Refusal::of(err))
 }
 
 /// A failure that is not the caller's: the log or a peer was unavailable. Retrying with the
 /// same request id is safe.
 pub fn unavailable(message: impl Into<String>) -> Reply {
-    Reply {
-        outcome: Some(Outcome::Refusal(Refusal {
-            code: code::UNAVAILABLE,
-            reason: "UNAVAILABLE".into(),
-            message: message.into(),
-            rule: String::new(),
-        })),
-    }
+    Reply::refused(Refusal::service(ServiceReason::Unavailable, message))
+}
+
+/// A failure on certflow's side; retrying with the same request id is safe.
+pub fn internal(message: impl Into<String>) -> Reply {
+    Reply::refused(Refusal::service(ServiceReason::Internal, message))
 }
 
 /// The request body as the message `M`; undecodable bytes are the caller's error.
@@ -87,14 +50,7 @@ pub fn not_available(service: &str, subject: &str) -> Reply {
 /// `UNIMPLEMENTED` (`NOT_AVAILABLE`): the product does not offer this yet; `message` says
 /// what to do instead. Nothing was changed.
 pub fn unimplemented_reply(message: impl Into<String>) -> Reply {
-    Reply {
-        outcome: Some(Outcome::Refusal(Refusal {
-            code: code::UNIMPLEMENTED,
-            reason: "NOT_AVAILABLE".into(),
-            message: message.into(),
-            rule: String::new(),
-        })),
-    }
+    Reply::refused(Refusal::service(ServiceReason::NotAvailable, message))
 }
 
 /// The metadata of a command: the request id from its body (checked here, GEN-1), the actor

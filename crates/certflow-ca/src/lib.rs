@@ -3,15 +3,26 @@
 //! [`CertificateAuthority`] is the adapter the services talk to: issue a leaf certificate
 //! for a set of names and a public key, hand out the chain, and sign a CRL of what was
 //! revoked. [`BuiltinCa`] implements it with a root and an intermediate per brand, generated
-//! once and kept as [`CaMaterial`], or loaded from it. An external CA (a vendor API, an
+//! once and kept as [`CaMaterial`], or loaded from it, and an SM2 root and intermediate
+//! ([`Sm2Authority`]) for DNSPod's GM certificates. An external CA (a vendor API, an
 //! HSM-backed CA) plugs in by implementing the same trait.
 //!
 //! Leaf keys come from a customer's CSR (its self-signature is checked) or are generated
 //! here ([`keys::generate`]); private keys leave this crate only as PKCS#8 PEM in a
 //! [`keys::GeneratedKey`], whose `Debug` never shows the key.
 //!
-//! Everything is built with rcgen, the RustCrypto `rsa` crate and x509-parser; no ASN.1 is
-//! written by hand.
+//! Everything is built with rcgen, x509-parser and the RustCrypto `rsa`, `sm2` and
+//! `x509-cert` crates; no ASN.1 is written by hand.
+//!
+//! ## Layout
+//!
+//! - `builtin` (private): [`BuiltinCa`], [`CaMaterial`] and [`CaAlgorithm`]: the CA certflow runs.
+//! - [`bundle`]: what customers download (DL-1): PEM for Nginx and Apache, PKCS#12 for IIS, Tomcat.
+//! - [`csr`]: reading PKCS#10 requests and public keys: algorithm, size, fingerprint, names.
+//! - [`keys`]: key pairs generated for customers, and encrypting one with a customer's password.
+//! - [`sealing`]: envelope encryption of private keys at rest under the KEK, and crypto-shredding.
+//! - [`sm2ca`]: SM2 roots, intermediates, leaves and CRLs (DNSPod GM), signed with SM2-with-SM3.
+//! - [`transport`]: HPKE sealing of a secret (a reissue's key password) for the issuance service.
 
 #![forbid(unsafe_code)]
 

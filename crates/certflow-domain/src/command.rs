@@ -5,12 +5,12 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::certificate::{
+use crate::names::DomainName;
+use crate::time::Timestamp;
+use crate::values::{
     Brand, CertificateId, DocumentFormat, KeyAlgorithm, Level, ReissueKey, ValidationMethod,
     ValidationSetup,
 };
-use crate::names::DomainName;
-use crate::time::Timestamp;
 
 /// The id of one command, derived from the caller's request id: the same request id always
 /// yields the same command id, which is how a retry is recognised (GEN-1).

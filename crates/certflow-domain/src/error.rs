@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-/// The rule ids of `RULES.md` that the domain enforces.
+/// The rule ids of `docs/rules.md`: the rules the domain enforces, and those the services enforce
+/// around it (GEN-2, GEN-4, GEN-6, REV-15).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Rule {
     Rev1,
@@ -19,6 +20,7 @@ pub enum Rule {
     Rev12,
     Rev13,
     Rev14,
+    Rev15,
     Rev16,
     Rev17,
     Rei1,
@@ -41,9 +43,13 @@ pub enum Rule {
     Ca1,
     Ca2,
     Ca3,
+    Ca4,
     Gen1,
+    Gen2,
     Gen3,
+    Gen4,
     Gen5,
+    Gen6,
     Del1,
     Del2,
     Dl1,
@@ -51,7 +57,59 @@ pub enum Rule {
 }
 
 impl Rule {
-    /// The id as `RULES.md` writes it.
+    /// Every rule, in the order the enum lists them.
+    pub const ALL: [Rule; 48] = [
+        Rule::Rev1,
+        Rule::Rev2,
+        Rule::Rev3,
+        Rule::Rev4,
+        Rule::Rev5,
+        Rule::Rev6,
+        Rule::Rev7,
+        Rule::Rev8,
+        Rule::Rev9,
+        Rule::Rev10,
+        Rule::Rev11,
+        Rule::Rev12,
+        Rule::Rev13,
+        Rule::Rev14,
+        Rule::Rev15,
+        Rule::Rev16,
+        Rule::Rev17,
+        Rule::Rei1,
+        Rule::Rei2,
+        Rule::Rei3,
+        Rule::Rei4,
+        Rule::Rei5,
+        Rule::Rei6,
+        Rule::Rei7,
+        Rule::Rei8,
+        Rule::Rei9,
+        Rule::Rei10,
+        Rule::Rei11,
+        Rule::Rei12,
+        Rule::RevR1,
+        Rule::RevR2,
+        Rule::RevR3,
+        Rule::RevR4,
+        Rule::RevR5,
+        Rule::Ca1,
+        Rule::Ca2,
+        Rule::Ca3,
+        Rule::Ca4,
+        Rule::Gen1,
+        Rule::Gen2,
+        Rule::Gen3,
+        Rule::Gen4,
+        Rule::Gen5,
+        Rule::Gen6,
+        Rule::Del1,
+        Rule::Del2,
+        Rule::Dl1,
+        Rule::Ren1,
+    ];
+
+    /// The id as `docs/rules.md` writes it.
     pub const fn as_str(self) -> &'static str {
         match self {
             Rule::Rev1 => "REV-1",
@@ -68,6 +126,7 @@ impl Rule {
             Rule::Rev12 => "REV-12",
             Rule::Rev13 => "REV-13",
             Rule::Rev14 => "REV-14",
+            Rule::Rev15 => "REV-15",
             Rule::Rev16 => "REV-16",
             Rule::Rev17 => "REV-17",
             Rule::Rei1 => "REI-1",
@@ -90,9 +149,13 @@ impl Rule {
             Rule::Ca1 => "CA-1",
             Rule::Ca2 => "CA-2",
             Rule::Ca3 => "CA-3",
+            Rule::Ca4 => "CA-4",
             Rule::Gen1 => "GEN-1",
+            Rule::Gen2 => "GEN-2",
             Rule::Gen3 => "GEN-3",
+            Rule::Gen4 => "GEN-4",
             Rule::Gen5 => "GEN-5",
+            Rule::Gen6 => "GEN-6",
             Rule::Del1 => "DEL-1",
             Rule::Del2 => "DEL-2",
             Rule::Dl1 => "DL-1",
@@ -160,7 +223,58 @@ pub enum Reason {
 }
 
 impl Reason {
-    /// The code as `RULES.md` writes it.
+    /// Every reason, in the order the enum lists them.
+    pub const ALL: [Reason; 47] = [
+        Reason::NotFound,
+        Reason::AlreadyExists,
+        Reason::InvalidArgument,
+        Reason::InvalidDomainName,
+        Reason::InvalidValidity,
+        Reason::ValidityNotAllowed,
+        Reason::InvalidCertificate,
+        Reason::UploadedCertNotRevocable,
+        Reason::AlreadyRevoked,
+        Reason::RevocationInProgress,
+        Reason::CertExpired,
+        Reason::ExpiringRenewalNotRevocable,
+        Reason::ReissuedCertNotRevocable,
+        Reason::LegacyCertContactSupport,
+        Reason::InvalidRevocationReason,
+        Reason::RevocationDescriptionRequired,
+        Reason::AccountMismatch,
+        Reason::CsrInvalid,
+        Reason::KeyPolicyViolation,
+        Reason::RevocationRequested,
+        Reason::WrongKeyPassword,
+        Reason::KeyMismatch,
+        Reason::CertNotDeletable,
+        Reason::RenewalNotDue,
+        Reason::RequestIdReused,
+        Reason::RevocationNotCancellable,
+        Reason::KeyBlocked,
+        Reason::DocumentTooLarge,
+        Reason::DocumentFormatNotAllowed,
+        Reason::DocumentAlreadyUploaded,
+        Reason::DocumentNotExpected,
+        Reason::ReviewAlreadyDecided,
+        Reason::SelfReviewForbidden,
+        Reason::AlreadyVoted,
+        Reason::ReviewWaitingForDocument,
+        Reason::CommentRequired,
+        Reason::RoleRequired,
+        Reason::ReviewNotQueued,
+        Reason::ReviewTasksHeld,
+        Reason::ReissuedCertNotReissuable,
+        Reason::ReissueInProgress,
+        Reason::CertNotIssued,
+        Reason::ReissueTooCloseToExpiry,
+        Reason::SingleDomainRequired,
+        Reason::FreeDvReissueLimit,
+        Reason::CsrDomainMismatch,
+        Reason::PrimaryDomainReissueBusy,
+    ];
+
+    /// The code as `docs/rules.md` writes it.
     pub const fn as_str(self) -> &'static str {
         match self {
             Reason::NotFound => "NOT_FOUND",
@@ -211,6 +325,13 @@ impl Reason {
             Reason::CsrDomainMismatch => "CSR_DOMAIN_MISMATCH",
             Reason::PrimaryDomainReissueBusy => "PRIMARY_DOMAIN_REISSUE_BUSY",
         }
+    }
+
+    /// The reason whose code is `code`, as a refusal on the wire names it.
+    pub fn parse(code: &str) -> Option<Reason> {
+        Reason::ALL
+            .into_iter()
+            .find(|reason| reason.as_str() == code)
     }
 }
 
@@ -337,5 +458,50 @@ impl DomainError {
     /// The sentence for humans, saying what to do instead.
     pub fn message(&self) -> &str {
         &self.message
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    /// An id as `docs/rules.md` writes one: a prefix of capitals, `-`, then a number (`REV-1`,
+    /// `CA-3`), or `REV-R` and a number for the review rules (`REV-R1`).
+    fn is_rule_id(id: &str) -> bool {
+        let Some((prefix, number)) = id.split_once('-') else {
+            return false;
+        };
+        let number = match prefix {
+            "REV" => number.strip_prefix('R').unwrap_or(number),
+            _ => number,
+        };
+        !prefix.is_empty()
+            && prefix.bytes().all(|b| b.is_ascii_uppercase())
+            && !number.is_empty()
+            && !number.starts_with('0')
+            && number.bytes().all(|b| b.is_ascii_digit())
+    }
+
+    #[test]
+    fn every_rule_has_its_own_id_as_rules_md_writes_it() {
+        let mut seen = HashSet::new();
+        for rule in Rule::ALL {
+            let id = rule.as_str();
+            assert!(is_rule_id(id), "{rule:?}: {id:?}");
+            assert!(seen.insert(id), "{id} is the id of two rules");
+            assert_eq!(rule.to_string(), id);
+        }
+        // In the enum's order, so a rule added between two others is not left out.
+        for (position, rule) in Rule::ALL.into_iter().enumerate() {
+            assert_eq!(rule as usize, position, "{rule:?}");
+        }
+        for id in ["GEN-2", "GEN-4", "GEN-6", "REV-15", "REV-R5", "DL-1"] {
+            assert!(seen.contains(id), "{id} is missing");
+        }
+        for not_an_id in ["REV1", "rev-1", "REV-", "REV-01", "REV-R", "-1", "CA-R1"] {
+            assert!(!is_rule_id(not_an_id), "{not_an_id}");
+        }
     }
 }

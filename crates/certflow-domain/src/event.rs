@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::certificate::{
+use crate::names::DomainName;
+use crate::time::Timestamp;
+use crate::values::{
     Brand, CertificateId, Challenge, Document, KeyAlgorithm, Level, ReissueKey, RevocationCause,
     RevocationFailure, RevocationPath, RevocationReason, ValidationMethod, ValidationSetup, Vote,
 };
-use crate::names::DomainName;
-use crate::time::Timestamp;
 
 /// What the CA certified: the X.509 certificate and where its private key is kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

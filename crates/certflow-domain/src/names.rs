@@ -131,6 +131,33 @@ impl From<DomainName> for String {
     }
 }
 
+/// CA-2: no certificate the CA signs names a public suffix or a wildcard directly over one.
+pub(crate) fn signable_names(domains: &[DomainName]) -> Result<(), DomainError> {
+    match domains
+        .iter()
+        .find(|name| name.is_public_suffix_or_wildcard_over_one())
+    {
+        Some(name) => Err(DomainError::invalid_by(
+            Rule::Ca2,
+            Reason::InvalidDomainName,
+            format!(
+                "{name} is a public suffix or a wildcard directly over one (Public Suffix \
+                 List); a certificate names a domain under it, e.g. example.{}",
+                name.as_str().trim_start_matches("*.")
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The name a domain's ownership is proven for: a wildcard is proven on its base domain.
+pub fn validation_target(domain: &DomainName) -> &str {
+    domain
+        .as_str()
+        .strip_prefix("*.")
+        .unwrap_or(domain.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

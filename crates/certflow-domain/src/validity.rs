@@ -7,8 +7,8 @@
 //! certificate starts at most [`Policy::backdate`] before it is signed (clock skew between
 //! the CA and relying parties) and no later than that after, and never ends before now.
 
-use crate::decide::Policy;
 use crate::error::{DomainError, Reason, Rule};
+use crate::policy::Policy;
 use crate::time::{Duration, Timestamp};
 
 /// Ballot SC-081's schedule: from each date (Unix seconds, midnight UTC), the longest

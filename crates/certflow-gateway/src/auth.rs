@@ -10,14 +10,15 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use certflow_domain::{Actor, Role};
+use certflow_bus::ServiceReason;
+use certflow_domain::{Actor, DomainError, Reason, Role, Rule};
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::{Deserialize, Serialize};
+use tonic::Status;
 use tonic::metadata::MetadataMap;
-use tonic::{Code, Status};
 
-use crate::error_status;
+use crate::status;
 
 /// Where the keys that sign tokens come from.
 #[derive(Debug, Clone)]
@@ -85,9 +86,8 @@ struct SignedClaims {
 impl SignedClaims {
     fn complete(self) -> Result<Claims, Status> {
         let missing = |claim: &str, what: &str| {
-            error_status(
-                Code::Unauthenticated,
-                "TOKEN_INVALID",
+            status::service(
+                ServiceReason::TokenInvalid,
                 format!("the token has no {claim} claim ({what}); ask its issuer for one that has"),
             )
         };
@@ -222,9 +222,8 @@ impl Authenticator {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| {
-                error_status(
-                    Code::Unauthenticated,
-                    "TOKEN_MISSING",
+                status::service(
+                    ServiceReason::TokenMissing,
                     "a bearer token is required: authorization: Bearer <JWT>",
                 )
             })?;
@@ -243,9 +242,8 @@ impl Authenticator {
         if let Err(err) = certflow_domain::text::key_text("the account claim", &account)
             .and_then(|()| certflow_domain::text::key_text("the sub claim", &claims.sub))
         {
-            return Err(error_status(
-                Code::Unauthenticated,
-                "TOKEN_INVALID",
+            return Err(status::service(
+                ServiceReason::TokenInvalid,
                 err.to_string(),
             ));
         }
@@ -285,11 +283,7 @@ impl Authenticator {
 
     fn verify(&self, token: &str) -> Result<Claims, Status> {
         let header = decode_header(token).map_err(|_| {
-            error_status(
-                Code::Unauthenticated,
-                "TOKEN_INVALID",
-                "the bearer token is not a JWT",
-            )
+            status::service(ServiceReason::TokenInvalid, "the bearer token is not a JWT")
         })?;
         let mut expired = false;
         for key in &self.keys {
@@ -321,15 +315,13 @@ impl Authenticator {
             }
         }
         Err(if expired {
-            error_status(
-                Code::Unauthenticated,
-                "TOKEN_EXPIRED",
+            status::service(
+                ServiceReason::TokenExpired,
                 "the bearer token has expired; get a new one",
             )
         } else {
-            error_status(
-                Code::Unauthenticated,
-                "TOKEN_INVALID",
+            status::service(
+                ServiceReason::TokenInvalid,
                 "the bearer token is not signed by a trusted key",
             )
         })
@@ -339,9 +331,8 @@ impl Authenticator {
 /// `UNAUTHENTICATED` (`TOKEN_NOT_YET_VALID`) while `now` is before the token's `nbf`.
 fn not_yet_valid(claims: &Claims, now: u64) -> Result<(), Status> {
     match claims.nbf {
-        Some(nbf) if nbf > now.saturating_add(LEEWAY) => Err(error_status(
-            Code::Unauthenticated,
-            "TOKEN_NOT_YET_VALID",
+        Some(nbf) if nbf > now.saturating_add(LEEWAY) => Err(status::service(
+            ServiceReason::TokenNotYetValid,
             format!(
                 "the bearer token is valid from {nbf} (seconds since 1970) on, {} s from now; \
                  check the clocks, or wait",
@@ -365,11 +356,11 @@ pub fn require_role(actor: &Actor, allowed: &[Role], rpc: &str) -> Result<(), St
                 Role::Admin => "admin",
             })
             .collect();
-        Err(error_status(
-            Code::PermissionDenied,
-            "ROLE_REQUIRED",
+        Err(status::refused(&DomainError::permission_denied(
+            Rule::Gen3,
+            Reason::RoleRequired,
             format!("{rpc} needs one of the roles: {}", names.join(", ")),
-        ))
+        )))
     }
 }
 

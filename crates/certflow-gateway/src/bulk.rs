@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use bytes::Bytes;
-use certflow_bus::{Envelope, subjects};
+use certflow_bus::{Envelope, ServiceReason, subjects};
 use certflow_domain::CertificateId;
 use certflow_proto::v1::{
     BulkRevokeIdsRequest, BulkRevokeIdsResponse, BulkRevokeRefusal, BulkRevokeRequest,
@@ -18,12 +18,13 @@ use futures::{Stream, StreamExt};
 use prost::Message;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Code, Status};
+use tonic::Status;
 use tonic_types::StatusExt;
 use uuid::Uuid;
 
-use crate::observe::code_name;
-use crate::{Gateway, domain_status, error_status};
+use certflow_proto::refusal::code_name;
+
+use crate::{Gateway, status};
 
 /// The stream of per-certificate results.
 pub type ResultStream = Pin<Box<dyn Stream<Item = Result<BulkRevokeResponse, Status>> + Send>>;
@@ -42,7 +43,7 @@ const CONCURRENCY: usize = 64;
 const BULK_NAMESPACE: Uuid = Uuid::from_u128(0x3f1c_9b0e_52d4_4e77_8a6b_0d2e_41c9_7a15);
 
 fn invalid(message: impl Into<String>) -> Status {
-    error_status(Code::InvalidArgument, "INVALID_ARGUMENT", message)
+    status::invalid_argument(message)
 }
 
 /// Checks the request, resolves the certificates, and starts revoking them.
@@ -63,9 +64,9 @@ pub(crate) async fn start(
     }
     // One reason and one method for every certificate: checked once, before anything.
     certflow_domain::RevocationReason::from_rfc5280_code(request.reason)
-        .map_err(|err| domain_status(&err))?;
+        .map_err(|err| status::refused(&err))?;
     certflow_proto::convert::method_from_proto(request.validation_method)
-        .map_err(|err| domain_status(&err))?;
+        .map_err(|err| status::refused(&err))?;
     let account = request.account.trim().to_string();
     let ids = match (request.certificate_ids.is_empty(), account.is_empty()) {
         (false, true) => named(&request.certificate_ids)?,
@@ -246,8 +247,8 @@ async fn revoke_one(
         Ok(response) => match response.certificate {
             Some(certificate) => Outcome::Certificate(certificate),
             None => Outcome::Refusal(BulkRevokeRefusal {
-                code: code_name(Code::Internal).into(),
-                reason: "INTERNAL".into(),
+                code: code_name(ServiceReason::Internal.code()).into(),
+                reason: ServiceReason::Internal.as_str().into(),
                 message: "the revocation service answered without the certificate".into(),
             }),
         },

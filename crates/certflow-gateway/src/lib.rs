@@ -1,16 +1,29 @@
 //! The gRPC gateway: the only door into certflow.
 //!
-//! It serves `certflow.v1.CertificateService` and `certflow.v1.RevocationService`, plus
-//! `grpc.health.v1.Health` and server reflection (v1 and v1alpha, so grpcurl, ghz and
-//! generated clients can discover the API). It decides nothing: each call is forwarded over
-//! NATS request-reply to the service that owns it (commands) or to the projection (queries),
-//! with the caller and a correlation id in headers, and the service's reply is turned back
-//! into a gRPC response or a status carrying a `google.rpc.ErrorInfo` (domain `certs`).
+//! It serves the `certflow.v1` services `CertificateService`, `RevocationService`,
+//! `ReissueService`, `ReviewService` and `CrlService`, plus `grpc.health.v1.Health` and
+//! server reflection (v1 and v1alpha, so grpcurl, ghz and generated clients can discover the
+//! API). It decides nothing: each call is forwarded over NATS request-reply to the service
+//! that owns it (commands) or to the projection (queries), with the caller and a correlation
+//! id in headers, and the service's reply is turned back into a gRPC response or a status
+//! carrying a `google.rpc.ErrorInfo` (domain `certs`, see [`status`]).
 //!
-//! Every RPC but health and reflection needs a bearer JWT ([`auth`]); the roles it carries
-//! decide which RPCs may be called, and the account it names is the only account the caller
-//! acts for (GEN-3). Commands are rate limited per account and RPC. TLS (rustls), with
-//! optional client certificates, is on unless plaintext is configured.
+//! Every RPC but health, reflection and `GetCrl` needs a bearer JWT ([`auth`]); the roles it
+//! carries decide which RPCs may be called, and the account it names is the only account the
+//! caller acts for (GEN-3). Commands and queries are rate limited per account and RPC, each
+//! at its own rate. TLS (rustls), with optional client certificates, is on unless plaintext
+//! is configured. CRLs are also served over plain HTTP, where certificates point to them.
+//!
+//! ## Layout
+//!
+//! - [`auth`]: bearer JWTs checked against configured keys, roles per RPC, development tokens.
+//! - `bulk` (private): bulk revocation (GEN-6): one admin call fanned out, results streamed.
+//! - [`crl_http`]: CRLs over plain HTTP at the distribution point, `GET /crl/<issuer>.crl`.
+//! - `health` (private): gRPC health, `NOT_SERVING` while NATS is gone or the projection replays.
+//! - [`observe`]: the tower layer giving every call a span, a count and a latency.
+//! - `review` (private): `ReviewService`: stamped documents via the document store, review tasks.
+//! - `sealed` (private): a reissue's key password, sealed to the issuance service's transport key.
+//! - [`status`]: every status the gateway answers with, each with its `ErrorInfo`.
 
 #![forbid(unsafe_code)]
 
@@ -21,8 +34,8 @@ mod health;
 pub mod observe;
 mod review;
 mod sealed;
+pub mod status;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -30,7 +43,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use certflow_bus::{BusClient, BusError, Envelope, Outcome, Refusal, code, subjects};
+use certflow_bus::{BusClient, Envelope, Outcome, ServiceReason, subjects};
 use certflow_domain::Role;
 use certflow_proto::v1::certificate_service_server::{
     CertificateService, CertificateServiceServer,
@@ -46,16 +59,14 @@ use prost::Message;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
-use tonic::{Code, Request, Response, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic::{Request, Response, Status};
 use tracing::{info, warn};
 
 use crate::auth::{AuthError, Authenticator, KeySource, require_role};
 
 pub use certflow_bus::CancellationToken;
 
-/// The `ErrorInfo.domain` of every refusal.
-pub const ERROR_DOMAIN: &str = "certs";
+pub use status::ERROR_DOMAIN;
 /// Metadata key a client may set to tie its calls together; echoed into every event.
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
 
@@ -358,16 +369,12 @@ impl Gateway {
         request: &Req,
     ) -> Result<Response<Resp>, Status> {
         if request.encoded_len() > MAX_FORWARDED_REQUEST {
-            return Err(error_status(
-                Code::InvalidArgument,
-                "INVALID_ARGUMENT",
-                format!(
-                    "the request is {} bytes; {} takes at most {MAX_FORWARDED_REQUEST}: \
+            return Err(status::invalid_argument(format!(
+                "the request is {} bytes; {} takes at most {MAX_FORWARDED_REQUEST}: \
                      shorten its fields",
-                    request.encoded_len(),
-                    rpc.name
-                ),
-            ));
+                request.encoded_len(),
+                rpc.name
+            )));
         }
         let payload = Bytes::from(request.encode_to_vec());
         self.call(rpc.subject, envelope, payload)
@@ -387,14 +394,20 @@ impl Gateway {
             .bus
             .request(subject, envelope, payload)
             .await
-            .map_err(bus_status)?;
+            .map_err(status::bus)?;
         match reply.outcome {
             Some(Outcome::Response(bytes)) => Resp::decode(bytes.as_slice()).map_err(|err| {
                 warn!(%subject, error = %err, "undecodable response from a service");
-                Status::internal("a service answered with an undecodable response")
+                status::service(
+                    ServiceReason::Internal,
+                    "a service answered with an undecodable response",
+                )
             }),
-            Some(Outcome::Refusal(refusal)) => Err(refusal_status(refusal)),
-            None => Err(Status::internal("a service answered with an empty reply")),
+            Some(Outcome::Refusal(refusal)) => Err(status::refusal(refusal)),
+            None => Err(status::service(
+                ServiceReason::Internal,
+                "a service answered with an empty reply",
+            )),
         }
     }
 }
@@ -457,16 +470,7 @@ impl Gateway {
                 let wait = not_until
                     .wait_time_from(DefaultClock::default().now())
                     .max(Duration::from_millis(1));
-                let mut details = ErrorDetails::with_retry_info(Some(wait));
-                details.set_error_info("RATE_LIMITED", ERROR_DOMAIN, HashMap::new());
-                Err(Status::with_error_details(
-                    Code::ResourceExhausted,
-                    format!(
-                        "too many {rpc} calls for this account; retry in {} ms",
-                        wait.as_millis()
-                    ),
-                    details,
-                ))
+                Err(status::rate_limited(rpc, wait))
             }
         }
     }
@@ -476,60 +480,6 @@ impl Gateway {
 /// (headers included); no well-formed request comes near this, so a larger one is bad
 /// input, not a bus failure. Documents travel apart, through the upload store.
 const MAX_FORWARDED_REQUEST: usize = 512 * 1024;
-
-/// A status with `ErrorInfo { reason, domain: "certs" }`.
-pub(crate) fn error_status(code: Code, reason: &str, message: impl Into<String>) -> Status {
-    Status::with_error_details(
-        code,
-        message.into(),
-        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new()),
-    )
-}
-
-/// A refusal by the rules, decided in the gateway before anything is sent.
-pub(crate) fn domain_status(err: &certflow_domain::DomainError) -> Status {
-    refusal_status(certflow_bus::refusal(err))
-}
-
-/// A refusal as a gRPC status with `ErrorInfo { reason, domain: "certs" }`.
-fn refusal_status(refusal: Refusal) -> Status {
-    let code = Code::from_i32(refusal.code);
-    let mut metadata = HashMap::new();
-    if !refusal.rule.is_empty() {
-        metadata.insert("rule".to_string(), refusal.rule);
-    }
-    Status::with_error_details(
-        code,
-        refusal.message,
-        ErrorDetails::with_error_info(refusal.reason, ERROR_DOMAIN, metadata),
-    )
-}
-
-fn bus_status(err: BusError) -> Status {
-    let (reason, message) = match &err {
-        BusError::NoResponders(_) => (
-            "SERVICE_UNAVAILABLE",
-            "the service that handles this call is not running; try again shortly".to_string(),
-        ),
-        BusError::TimedOut(_) => (
-            "SERVICE_TIMEOUT",
-            "the service did not answer in time; retry with the same request id".to_string(),
-        ),
-        BusError::BadReply { .. } | BusError::Nats(_) => {
-            warn!(error = %err, "bus failure");
-            (
-                "BUS_UNAVAILABLE",
-                "the message bus is unavailable; retry with the same request id".to_string(),
-            )
-        }
-    };
-    refusal_status(Refusal {
-        code: code::UNAVAILABLE,
-        reason: reason.into(),
-        message,
-        rule: String::new(),
-    })
-}
 
 #[tonic::async_trait]
 impl CertificateService for Gateway {
@@ -606,11 +556,11 @@ impl CrlService for Gateway {
     ) -> Result<Response<GetCrlResponse>, Status> {
         let request = request.into_inner();
         let brand = certflow_proto::convert::brand_from_proto(request.brand)
-            .map_err(|e| error_status(Code::InvalidArgument, e.reason().as_str(), e.message()))?;
+            .map_err(|e| status::refused(&e))?;
         crl_http::fetch(&self.bus, brand, request.sm2)
             .await
             .map(Response::new)
-            .map_err(|(_, message)| error_status(Code::Unavailable, "CRL_UNAVAILABLE", message))
+            .map_err(|(_, message)| status::service(ServiceReason::CrlUnavailable, message))
     }
 }
 

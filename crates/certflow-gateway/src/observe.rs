@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use certflow_proto::refusal::code_name;
 use certflow_telemetry::{instruments, propagation};
 use opentelemetry::KeyValue;
 use prost::Message;
-use tonic::Code;
 use tonic::codegen::http;
 use tonic_types::StatusExt;
 use tracing::Instrument;
@@ -164,29 +164,6 @@ fn outcome(headers: &http::HeaderMap) -> (&'static str, String) {
     }
 }
 
-/// The canonical name of a gRPC status code, as `google.rpc.Code` spells it.
-pub(crate) fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,7 +171,7 @@ mod tests {
     #[test]
     fn refusals_are_read_from_trailers_only_headers() {
         let status = tonic::Status::with_error_details(
-            Code::FailedPrecondition,
+            tonic::Code::FailedPrecondition,
             "already revoked",
             tonic_types::ErrorDetails::with_error_info("ALREADY_REVOKED", "certs", []),
         );

@@ -7,20 +7,20 @@
 //! this caller, and reads it from the store.
 
 use bytes::Bytes;
-use certflow_bus::subjects;
-use certflow_domain::Role;
+use certflow_bus::{ServiceReason, subjects};
 use certflow_domain::review::MAX_DOCUMENT_BYTES;
+use certflow_domain::{DomainError, Role};
 use certflow_proto::bus::v1::{DocumentLocation, StagedDocumentUpload};
 use certflow_proto::v1::review_service_server::ReviewService;
 use certflow_proto::v1::*;
 use certflow_store::{DocumentStore, ReviewQueue};
 use prost::Message;
 use tokio::sync::OnceCell;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 use tracing::warn;
 
 use crate::auth::require_role;
-use crate::{CUSTOMER_OR_ADMIN, Gateway, Rpc, domain_status, envelope, error_status};
+use crate::{CUSTOMER_OR_ADMIN, Gateway, Rpc, envelope, status};
 
 const REVIEWER_OR_ADMIN: &[Role] = &[Role::Reviewer, Role::Admin];
 
@@ -63,7 +63,7 @@ const REJECT: Rpc = Rpc {
 };
 
 fn unavailable(message: &str) -> Status {
-    error_status(Code::Unavailable, "UNAVAILABLE", message)
+    status::service(ServiceReason::Unavailable, message)
 }
 
 #[tonic::async_trait]
@@ -78,25 +78,21 @@ impl ReviewService for Gateway {
         let envelope = envelope(actor, request.metadata());
         let upload = request.into_inner();
         // What can be judged without the certificate is judged before anything is stored.
-        certflow_bus::command_meta(&upload.request_id, None).map_err(|e| domain_status(&e))?;
+        certflow_bus::command_meta(&upload.request_id, None).map_err(|e| status::refused(&e))?;
         certflow_domain::CertificateId::parse(&upload.certificate_id)
-            .map_err(|e| domain_status(&e))?;
+            .map_err(|e| status::refused(&e))?;
         if upload.content.is_empty() {
-            return Err(error_status(
-                Code::InvalidArgument,
-                "INVALID_ARGUMENT",
+            return Err(status::invalid_argument(
                 "the document is empty; upload the stamped letter as PDF, JPG, PNG or GIF",
             ));
         }
         if upload.file_name.len() > 255 {
-            return Err(error_status(
-                Code::InvalidArgument,
-                "INVALID_ARGUMENT",
+            return Err(status::invalid_argument(
                 "file_name is longer than 255 bytes",
             ));
         }
         certflow_domain::text::key_text("file_name", &upload.file_name)
-            .map_err(|e| domain_status(&e))?;
+            .map_err(|e| status::refused(&e))?;
         // Anything beyond the limit is refused by the rules; only the limit and one byte
         // more need storing for them to see it.
         let size = upload.content.len();
@@ -137,18 +133,15 @@ impl ReviewService for Gateway {
             Ok(Some(stored)) if Some(&stored.sha256) == recorded.as_ref() => stored,
             Ok(Some(_)) => {
                 warn!(object = %location.object, "a stored document does not match its record");
-                return Err(error_status(
-                    Code::DataLoss,
-                    "DOCUMENT_MISMATCH",
+                return Err(status::service(
+                    ServiceReason::DocumentMismatch,
                     "the stored document does not match the one recorded",
                 ));
             }
             Ok(None) => {
-                return Err(error_status(
-                    Code::NotFound,
-                    "NOT_FOUND",
+                return Err(status::refused(&DomainError::not_found_named(
                     "the document is no longer stored",
-                ));
+                )));
             }
             Err(err) => {
                 warn!(error = %err, "could not read a document");

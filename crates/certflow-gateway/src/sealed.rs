@@ -8,12 +8,14 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use bytes::Bytes;
 use certflow_bus::Envelope;
-use certflow_bus::{BusClient, Outcome, subjects};
+use certflow_bus::{BusClient, Outcome, ServiceReason, subjects};
 use certflow_proto::bus::v1::TransportKeyResponse;
 use prost::Message;
 use tokio::sync::Mutex;
 use tonic::Status;
 use tracing::warn;
+
+use crate::status;
 
 /// How long a fetched transport key is used before it is asked for again (it changes
 /// only when the KEK is rotated, and the old one still opens during a rotation).
@@ -34,7 +36,10 @@ impl TransportKeys {
         let key = self.key(bus).await?;
         let sealed = certflow_ca::transport::seal_for(&key, secret).map_err(|err| {
             warn!(error = %err, "could not seal a secret for the issuance service");
-            Status::unavailable("the secret could not be sealed; retry with the same request id")
+            status::service(
+                ServiceReason::Unavailable,
+                "the secret could not be sealed; retry with the same request id",
+            )
         })?;
         Ok(base64::engine::general_purpose::STANDARD.encode(sealed))
     }
@@ -47,7 +52,8 @@ impl TransportKeys {
             return Ok(key.clone());
         }
         let unavailable = || {
-            Status::unavailable(
+            status::service(
+                ServiceReason::Unavailable,
                 "the issuance service did not give its transport key; retry with the same \
                  request id",
             )

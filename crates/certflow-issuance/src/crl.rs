@@ -35,9 +35,10 @@ fn covered(sequence: u64) {
 pub struct CrlConfig {
     /// How long changes gather before a CRL is signed.
     pub debounce: Duration,
-    /// `nextUpdate` minus `thisUpdate`.
+    /// `nextUpdate` minus `thisUpdate`: at most 10 days (CA-4).
     pub validity: Duration,
-    /// A CRL is signed again when it is this old, changes or not.
+    /// A CRL is signed again when it is this old, changes or not: at most 7 days, and well
+    /// before `nextUpdate` (CA-4).
     pub refresh: Duration,
 }
 
@@ -343,5 +344,22 @@ pub(crate) async fn answer(crls: &CrlStore, request: Request) -> Reply {
             warn!(error = %err, "CRL read failed");
             certflow_bus::unavailable("the CRL store is unavailable; try again")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ca4_by_default_a_crl_is_signed_again_long_before_it_goes_stale() {
+        let config = CrlConfig::default();
+        let day = Duration::from_secs(24 * 3600);
+        assert!(config.validity <= 10 * day, "nextUpdate within 10 days");
+        assert!(config.refresh <= 7 * day, "a new CRL at least every 7 days");
+        assert!(
+            config.refresh < config.validity,
+            "signed again before nextUpdate passes"
+        );
     }
 }

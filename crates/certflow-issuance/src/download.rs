@@ -47,6 +47,7 @@ pub(crate) async fn answer(
             return certflow_bus::unavailable("the event log is unavailable; try again");
         }
     };
+    // Nothing is handed out once a revocation is requested (REV-8).
     let cert = match downloadable(&loaded.state, &id, &actor, certflow_runtime::now()) {
         Ok(cert) => cert,
         Err(err) => return refused(&err),

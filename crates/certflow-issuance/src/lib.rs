@@ -1,9 +1,10 @@
-//! The issuance service: issues certificates through the CA, and stores third-party
-//! certificates customers upload after parsing their PEM for real.
+//! The issuance service: issues certificates through the CA, stores third-party
+//! certificates customers upload after parsing their PEM for real, builds the files
+//! customers download, and publishes each CA's CRL.
 //!
-//! It answers `certflow.cmd.issuance.>` on the queue group `issuance`. A new certificate's
-//! id is derived from the command id, so a retried request lands on the same certificate
-//! and is answered from its first outcome (GEN-1).
+//! It answers `certflow.cmd.issuance.>` and `certflow.crl.get` on the queue group
+//! `issuance`. A new certificate's id is derived from the command id, so a retried request
+//! lands on the same certificate and is answered from its first outcome (GEN-1).
 //!
 //! Issuing: the domain decides first (so a refused request signs nothing); the CA then
 //! certifies the key of the customer's CSR, or of a key pair generated here. A generated
@@ -11,6 +12,14 @@
 //! password first) before the event is appended, under a fresh record id that the event
 //! names; the event never holds the key. A key whose certificate was not recorded (a refusal,
 //! a retry answered from its first outcome) is shredded.
+//!
+//! ## Layout
+//!
+//! - `crl` (private): [`CrlPublisher`]: CRLs re-signed (REV-15), deleted certificates' keys erased.
+//! - `download` (private): the files a server needs (DL-1), PEM or PKCS#12; nothing appended.
+//! - `reissue` (private): the issuance side of a reissue: its generated key and its certificate.
+//! - `signing` (private): [`Signing`]: the CA and the sealed key store; KEK rotation.
+//! - [`upload`]: reading an uploaded PEM certificate with x509-parser; public for `fuzz/`.
 
 #![forbid(unsafe_code)]
 
@@ -21,7 +30,7 @@ mod signing;
 pub mod upload;
 
 use certflow_bus::{
-    CancellationToken, Request, bound_command_meta, code, decode_request, not_available, refused,
+    CancellationToken, Request, bound_command_meta, decode_request, not_available, refused,
     subjects,
 };
 use certflow_ca::{CaError, IssueRequest, SubjectKey, keys};
@@ -224,7 +233,7 @@ fn ca_refusal(err: CaError) -> CommandError {
 async fn refuse_blocked_key(keys: &KeyIndex, key_sha256: &str) -> Option<Reply> {
     match keys.blocked_by(key_sha256).await {
         Ok(None) => None,
-        Ok(Some(_)) => Some(refused(&certflow_domain::process::key_blocked())),
+        Ok(Some(_)) => Some(refused(&certflow_domain::reactions::key_blocked())),
         Err(err) => {
             warn!(error = %err, "could not read the key index");
             Some(certflow_bus::unavailable(
@@ -253,19 +262,7 @@ async fn store_key(signing: &Signing, pem: &str) -> Result<String, Reply> {
 /// ambiguous failure (the log did not answer, the append may have landed) the key is kept:
 /// an unused sealed key is harmless, a shredded key of a recorded certificate is lost.
 async fn shred_unused(signing: &Signing, key_id: Option<&String>, kept: bool, reply: &Reply) {
-    let definite = match &reply.outcome {
-        Some(certflow_bus::Outcome::Response(_)) => true,
-        Some(certflow_bus::Outcome::Refusal(refusal)) => matches!(
-            refusal.code,
-            code::INVALID_ARGUMENT
-                | code::NOT_FOUND
-                | code::ALREADY_EXISTS
-                | code::PERMISSION_DENIED
-                | code::FAILED_PRECONDITION
-        ),
-        None => false,
-    };
-    if let (Some(key_id), false, true) = (key_id, kept, definite)
+    if let (Some(key_id), false, true) = (key_id, kept, reply.is_definite())
         && let Err(err) = signing.keys.shred(key_id).await
     {
         warn!(error = %err, %key_id, "could not shred an unused key");

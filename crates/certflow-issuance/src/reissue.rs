@@ -5,7 +5,7 @@ use certflow_bus::{CommandMeta, Request, decode_request, refused, response, unav
 use certflow_ca::{IssueRequest, SubjectKey, keys};
 use certflow_domain::reissue::reissued_certificate;
 use certflow_domain::{
-    CertificateId, DomainError, Event, Reason, ReissueKey, X509Facts, process::key_blocked,
+    CertificateId, DomainError, Event, Reason, ReissueKey, X509Facts, reactions::key_blocked,
 };
 use certflow_proto::bus::v1::{
     GenerateKeyRequest, GenerateKeyResponse, IssueReissuedRequest, IssueReissuedResponse, Reply,

@@ -1,15 +1,15 @@
 //! The projection service: folds the event log into sled and answers queries.
 //!
 //! The event store's feed delivers every certificate's events in stream order, read by
-//! sequence from the log. Each chunk of messages is applied in one sled transaction that also
+//! sequence from the log. Each chunk of messages is applied as one sled batch that also
 //! stores the last applied stream sequence, and sled is flushed before the next position
 //! counts. The certificate state comes from the domain's own `evolve`, so reads and writes
 //! agree on what events mean.
 //!
 //! The sled database is the projection's only record of where it is: the feed starts just
 //! after the last applied sequence, so a wiped or rebuilt database replays the whole log and
-//! reaches the same state. A database that cannot be read is
-//! moved aside (`<dir>.damaged-<time>`) and replaced the same way. Messages at or below a certificate's
+//! reaches the same state. A database that cannot be read is moved aside
+//! (`<dir>.damaged-<time>`) and replaced the same way. Messages at or below a certificate's
 //! last applied sequence are skipped, so redelivery changes nothing.
 //!
 //! Queries arrive on `certflow.query.>` (queue group `projection`). Each replica (its own
@@ -17,6 +17,11 @@
 //! at start-up, so a replica that is still replaying never answers for the others: a new
 //! replica catches up, then takes its share of the queries. Until then it reports itself not
 //! ready on `/readyz`; with no replica caught up the gateway's gRPC health says so.
+//!
+//! ## Layout
+//!
+//! - `queries` (private): answers to get, list and history from sled, and the replica's status.
+//! - `view` (private): [`ProjectionDb`]: records, account index, histories and applied position.
 
 #![forbid(unsafe_code)]
 

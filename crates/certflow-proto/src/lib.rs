@@ -1,14 +1,22 @@
 //! Protobuf messages and gRPC stubs generated from `proto/`, and their mapping to the
 //! domain types.
 //!
-//! `certflow.v1` is the public API (the gateway's gRPC services); `certflow.events.v1` is
-//! the event log's wire format; `certflow.bus.v1` is the reply envelope between the gateway
-//! and the services over NATS. The mapping in [`convert`] is the only place where proto
-//! enums and the domain's enums meet, so an unknown enum value is refused in one place.
+//! - [`v1`]: `certflow.v1`, the public API (the gateway's gRPC services).
+//! - [`events::v1`]: `certflow.events.v1`, the event log's wire format.
+//! - [`bus::v1`]: `certflow.bus.v1`, the reply envelope between gateway and services.
+//! - [`convert::stored`]: events to and from the log's format, which must never change.
+//! - [`convert::api`]: domain types to and from the public API; client input checked.
+//! - [`convert::summary`]: one-line accounts of events for histories.
+//! - [`refusal`]: the error catalogue, and the refusals services send the gateway.
+//! - [`FILE_DESCRIPTOR_SET`]: every proto file, for gRPC server reflection.
+//!
+//! Proto enums and the domain's enums meet only in [`convert`], so an unknown enum value is
+//! refused in one place.
 
 #![forbid(unsafe_code)]
 
 pub mod convert;
+pub mod refusal;
 
 /// The public API.
 pub mod v1 {

@@ -120,16 +120,9 @@ async fn complete(
                 .ok()
                 .and_then(|r| CertificateId::parse(&r.certificate_id).ok()),
         ),
-        // Could not tell (the issuance service or the log was unavailable): the event comes
-        // back later.
-        Some(Outcome::Refusal(refusal))
-            if !matches!(
-                refusal.code,
-                certflow_bus::code::UNAVAILABLE
-                    | certflow_bus::code::ABORTED
-                    | certflow_bus::code::DEADLINE_EXCEEDED
-            ) =>
-        {
+        // Refused for certain: the reissue fails. Could not tell (the issuance service or
+        // the log was unavailable, or failed): the event comes back later.
+        Some(Outcome::Refusal(refusal)) if refusal.is_definite() => {
             warn!(reissue = reissue_id, reason = %refusal.reason, "the reissue was not issued");
             None
         }
@@ -164,7 +157,7 @@ async fn complete(
         {
             let meta = reaction_meta(crate::SERVICE, "orphan", batch, &new_id);
             execute(service, &new_id, &meta, |state| {
-                certflow_domain::process::revoke_with_original(
+                certflow_domain::reactions::revoke_with_original(
                     state,
                     id,
                     reason,

@@ -17,6 +17,12 @@
 //! service, and one that needs a reviewer (REI-10) a task on the review queue from the review
 //! service; it is certified once both have passed, and fails when the validation expires or
 //! a reviewer rejects it.
+//!
+//! ## Layout
+//!
+//! - `completion` (private): the reactions: certify, complete or fail a reissue, release its hold.
+//! - `request` (private): a request: key source checked or made, domains reserved, appended.
+//! - `reservations` (private): REI-4 reservations taken, given back unless recorded, stale holds.
 
 #![forbid(unsafe_code)]
 

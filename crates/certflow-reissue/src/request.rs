@@ -9,7 +9,7 @@ use certflow_bus::{
 use certflow_domain::reissue::reservations;
 use certflow_domain::{
     CertificateId, Command, DomainError, Event, Reason, ReissueKey, RequestReissue, decide,
-    process::key_blocked,
+    reactions::key_blocked,
 };
 use certflow_proto::bus::v1::{GenerateKeyRequest, GenerateKeyResponse, Reply, reply::Outcome};
 use certflow_proto::convert::{algorithm_from_proto, certificate_to_proto};

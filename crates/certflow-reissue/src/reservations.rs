@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::time::Instant;
 
-use certflow_bus::{code, refused, unavailable};
+use certflow_bus::{refused, unavailable};
 use certflow_domain::{DomainError, Reason, Rule};
 use certflow_proto::bus::v1::{Reply, reply::Outcome};
 use certflow_store::{LockHolder, Reservation};
@@ -32,7 +32,7 @@ impl Held {
     ) -> Held {
         let recorded = match &reply.outcome {
             Some(Outcome::Response(_)) => true,
-            Some(Outcome::Refusal(refusal)) if is_definite_refusal(refusal.code) => false,
+            _ if reply.is_definite() => false,
             _ => !is_gone(service, holder).await.unwrap_or(false),
         };
         if recorded {
@@ -65,19 +65,6 @@ where
             reply
         }
     }
-}
-
-/// A refusal that says nothing was done (as opposed to "could not tell").
-fn is_definite_refusal(code: i32) -> bool {
-    matches!(
-        code,
-        code::INVALID_ARGUMENT
-            | code::NOT_FOUND
-            | code::ALREADY_EXISTS
-            | code::PERMISSION_DENIED
-            | code::FAILED_PRECONDITION
-            | code::UNIMPLEMENTED
-    )
 }
 
 /// REI-4: takes the reservation of every registrable domain, in order; a hold whose reissue

@@ -12,6 +12,13 @@
 //!
 //! The revocation service concludes: `ReviewPassed` revokes, `ReviewRejected` fails the
 //! revocation.
+//!
+//! ## Layout
+//!
+//! - `documents` (private): stamped documents judged by content ([`sniff`]), recorded, located.
+//! - `reactions` (private): a review queued once nothing is missing, and offered on the queue.
+//! - `tasks` (private): review tasks: offered, leased to a reviewer, and decided (REV-R1, REV-R5).
+//! - `template` (private): the printable one-page PDF a customer fills in, signs and stamps.
 
 #![forbid(unsafe_code)]
 

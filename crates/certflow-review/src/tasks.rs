@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use certflow_bus::{Request, actor_from_headers, command_meta, refused, response, unavailable};
+use certflow_bus::{
+    ClientReason, Request, actor_from_headers, command_meta, refused, response, unavailable,
+};
 use certflow_domain::review::task_certificate;
 use certflow_domain::{
     Actor, Certificate, CertificateId, Command, DecideReview, DomainError, Event, Reason, decide,
@@ -391,9 +393,13 @@ pub(crate) async fn decide_task<M: Message>(
     if !lease.is_empty() && lease_is_for(service, &lease, &decided_task).await {
         let outcome = match &reply.outcome {
             Some(Outcome::Response(_)) => Some(LeaseOutcome::Done),
-            Some(Outcome::Refusal(refusal)) => match refusal.reason.as_str() {
-                "REVIEW_ALREADY_DECIDED" | "NOT_FOUND" => Some(LeaseOutcome::Done),
-                "SELF_REVIEW_FORBIDDEN" | "ALREADY_VOTED" => Some(LeaseOutcome::Release),
+            Some(Outcome::Refusal(refusal)) => match refusal.client_reason() {
+                Some(ClientReason::Rule(Reason::ReviewAlreadyDecided | Reason::NotFound)) => {
+                    Some(LeaseOutcome::Done)
+                }
+                Some(ClientReason::Rule(Reason::SelfReviewForbidden | Reason::AlreadyVoted)) => {
+                    Some(LeaseOutcome::Release)
+                }
                 _ => None,
             },
             None => None,

@@ -1,16 +1,24 @@
-//! The revocation service: decides revocation requests and appends their events.
+//! The revocation service: decides revocation requests, deletions and renewal orders, and
+//! appends their events.
 //!
 //! It answers `certflow.cmd.revocation.>` on the queue group `revocation`. Each request is
 //! decided by the domain on the certificate's current state and appended with optimistic
 //! concurrency, so of many concurrent revocations of one certificate exactly one wins and
-//! the rest are decided again on the state it left (GEN-2).
+//! the rest are decided again on the state it left (GEN-2). A submitted revocation cannot be
+//! cancelled (REV-7); a cancel request is answered saying so.
 //!
 //! It also reacts to events (durable consumer `revocation` on the event log): a passed
-//! domain validation revokes, an expired one fails the revocation (REV-11); a revoked
-//! certificate's reissues are revoked with it (REV-5); a key-compromise revocation blocks
-//! the public key and revokes every other live certificate carrying it, including ones
-//! certified while the block was being written (REV-16, through [`KeyIndex`]). Revocations
-//! waiting for a reviewer stay `REVOCATION_PENDING` with their path saying so.
+//! domain validation or review revokes, an expired validation or a rejected review fails the
+//! revocation (REV-11); a revoked certificate's reissues are revoked with it (REV-5); a
+//! key-compromise revocation blocks the public key and revokes every other live certificate
+//! carrying it, including ones certified while the block was being written (REV-16, through
+//! [`KeyIndex`]). Revocations waiting for a reviewer stay `REVOCATION_PENDING` with their
+//! path saying so.
+//!
+//! ## Layout
+//!
+//! The crate root declares no modules: the commands (`answer`), the reactions (`react`) and
+//! the two sides of the key-compromise race (`bind_key`, `block_key`) are all in this file.
 
 #![forbid(unsafe_code)]
 
@@ -21,7 +29,7 @@ use certflow_bus::{
 };
 use certflow_domain::{
     CertificateId, Command, DeleteCertificate, Event, OrderRenewal, RequestRevocation,
-    cancel_revocation, process,
+    cancel_revocation, reactions,
 };
 use certflow_domain::{RevocationCause, RevocationReason};
 use certflow_proto::bus::v1::Reply;
@@ -175,7 +183,7 @@ async fn react(
             | Event::ReviewRejected(_) => {
                 let meta = reaction_meta(SERVICE, "conclude", &batch, id);
                 execute(runtime, id, &meta, |state| {
-                    process::conclude_revocation(state, certflow_runtime::now())
+                    reactions::conclude_revocation(state, certflow_runtime::now())
                 })
                 .await?;
             }
@@ -190,10 +198,10 @@ async fn react(
                 {
                     block_key(runtime, keys, &batch, key).await?;
                 }
-                for reissue in process::reissued_from(&cert) {
+                for reissue in reactions::reissued_from(&cert) {
                     let meta = reaction_meta(SERVICE, "cascade", &batch, reissue);
                     execute(runtime, reissue, &meta, |state| {
-                        process::revoke_with_original(
+                        reactions::revoke_with_original(
                             state,
                             id,
                             revoked.reason,
@@ -224,7 +232,7 @@ async fn bind_key(
     {
         let meta = reaction_meta(SERVICE, "key-blocked", batch, id);
         execute(runtime, id, &meta, |state| {
-            process::revoke_for_key_compromise(state, &compromised, certflow_runtime::now())
+            reactions::revoke_for_key_compromise(state, &compromised, certflow_runtime::now())
         })
         .await?;
     }
@@ -247,7 +255,7 @@ async fn block_key(
         }
         let meta = reaction_meta(SERVICE, "key-compromise", batch, &other);
         execute(runtime, &other, &meta, |state| {
-            process::revoke_for_key_compromise(state, compromised, certflow_runtime::now())
+            reactions::revoke_for_key_compromise(state, compromised, certflow_runtime::now())
         })
         .await?;
     }

@@ -4,12 +4,13 @@
 use std::sync::Arc;
 
 use certflow_bus::{
-    CommandMeta, Request, bound_command_meta, code, decode_request, refused, subjects, unavailable,
+    CommandMeta, Request, ServiceReason, bound_command_meta, decode_request, internal, refused,
+    subjects, unavailable,
 };
 use certflow_domain::{
     Certificate, CertificateId, Context, DomainError, Event, Policy, State, Timestamp,
 };
-use certflow_proto::bus::v1::{Refusal, Reply, reply::Outcome};
+use certflow_proto::bus::v1::{Refusal, Reply};
 use certflow_proto::convert::certificate_to_proto;
 use certflow_store::{EventStore, ExecuteError, Outcomes, StoreError};
 use prost::Message;
@@ -23,9 +24,6 @@ pub enum CommandError {
     /// The rules refuse it.
     #[error(transparent)]
     Domain(#[from] DomainError),
-    /// The product does not offer this yet.
-    #[error("{0}")]
-    Unimplemented(String),
     /// Something that is not the caller's fault failed (e.g. signing).
     #[error("{0}")]
     Failed(String),
@@ -196,14 +194,6 @@ impl CommandRuntime {
                 return refused(&err);
             }
             Err(ExecuteError::Refused(CommandError::Domain(err))) => refused(&err),
-            Err(ExecuteError::Refused(CommandError::Unimplemented(message))) => Reply {
-                outcome: Some(Outcome::Refusal(Refusal {
-                    code: code::UNIMPLEMENTED,
-                    reason: "NOT_AVAILABLE".into(),
-                    message,
-                    rule: String::new(),
-                })),
-            },
             Err(ExecuteError::Refused(CommandError::Failed(message))) => {
                 warn!(%id, %message, "command failed");
                 return internal("the command failed on our side; retry with the same request id");
@@ -215,16 +205,11 @@ impl CommandRuntime {
                 ))
             }
             Err(ExecuteError::Store(StoreError::Conflict { .. })) => {
-                return Reply {
-                    outcome: Some(Outcome::Refusal(Refusal {
-                        code: code::ABORTED,
-                        reason: "CONCURRENT_MODIFICATION".into(),
-                        message: "the certificate kept changing while this command was \
-                                  decided; retry with the same request id"
-                            .into(),
-                        rule: "GEN-2".into(),
-                    })),
-                };
+                return Reply::refused(Refusal::service(
+                    ServiceReason::ConcurrentModification,
+                    "the certificate kept changing while this command was decided; retry with \
+                     the same request id",
+                ));
             }
             Err(ExecuteError::Store(err)) => {
                 warn!(error = %err, %id, "command failed on the event log");
@@ -264,16 +249,5 @@ fn rpc_name(subject: &str) -> &str {
         subjects::APPROVE_REVIEW => "ApproveReview",
         subjects::REJECT_REVIEW => "RejectReview",
         other => other,
-    }
-}
-
-fn internal(message: &str) -> Reply {
-    Reply {
-        outcome: Some(Outcome::Refusal(Refusal {
-            code: code::INTERNAL,
-            reason: "INTERNAL".into(),
-            message: message.into(),
-            rule: String::new(),
-        })),
     }
 }

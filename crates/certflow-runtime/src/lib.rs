@@ -7,6 +7,13 @@
 //! reactions, acknowledging each event once its effects are appended. [`Service`] and
 //! [`bind`] are the one skeleton each service runs on: it declares a [`ServiceSpec`] and
 //! says how it answers and reacts. [`now`] is the one clock.
+//!
+//! ## Layout
+//!
+//! - `clock` (private): [`now`]: services read the time here; the domain is given it.
+//! - `command` (private): [`CommandRuntime`]: one command, from retry check to remembered reply.
+//! - `react` (private): [`run_reactions`]: a durable consumer fed to a service's reactions.
+//! - `service` (private): [`ServiceSpec`], [`Service`], [`bind`] and [`Bound`]: the skeleton.
 
 #![forbid(unsafe_code)]
 

@@ -27,6 +27,22 @@
 //! a conflict decide again on the new state. [`EventStore::follow`] is the read path of the
 //! projection and the CRL publisher: the log by sequence, from a position they keep
 //! themselves.
+//!
+//! ## Layout
+//!
+//! - `backlog` (private): [`Backlog`]: gauges of how far consumers and the review queue lag.
+//! - `cache` (private): recently read certificates, so a load reads only newer messages.
+//! - `checks` (private): [`ValidationChecks`]: the validation service's delayed check queue.
+//! - `crls` (private): [`CrlStore`]: the latest signed CRL of each CA, one subject per CA.
+//! - `feed` (private): [`EventFeed`]: the whole log in order by direct gets, for `follow`.
+//! - `keyindex` (private): [`KeyIndex`]: certificates by public key, blocked keys (REV-16).
+//! - `keystore` (private): [`KeyStore`]: sealed keys, data key and ciphertext apart (shredding).
+//! - [`layout`]: every stream and consumer with its settings, and [`provision`] that makes them.
+//! - `locks` (private): [`ReissueLocks`]: one reservation per registrable domain (REI-4).
+//! - `outcomes` (private): [`Outcomes`]: each command's first reply, for retries (GEN-1).
+//! - `reactions` (private): [`Reactions`]: the durable pull consumer a reacting service shares.
+//! - `review` (private): [`ReviewQueue`], [`ReviewLeases`] and [`DocumentStore`] for manual review.
+//! - `store` (private): [`EventStore`]: the events stream: append, load, execute, history.
 
 #![forbid(unsafe_code)]
 

@@ -12,6 +12,12 @@
 //! [`propagation`] carries W3C trace context between processes in NATS headers, so the
 //! reaction of one service to another's event joins the trace that caused it.
 //! [`instruments`] holds every metric certflow records.
+//!
+//! ## Layout
+//!
+//! - `http` (private): [`serve_http`] and [`Readiness`]: `/metrics`, `/healthz` and `/readyz`.
+//! - `instruments` (private): [`Instruments`], every metric certflow records, made once.
+//! - [`propagation`]: W3C `traceparent` in NATS headers, so a handler continues the sender's trace.
 
 #![forbid(unsafe_code)]
 

@@ -4,6 +4,12 @@
 //! temporary store directory (the binary from `NATS_SERVER_BIN`, else `PATH`, else
 //! `/usr/sbin/nats-server`); [`Certflow`] starts the whole service set against it with the
 //! gateway on `127.0.0.1:0`. Everything stops when dropped.
+//!
+//! ## Layout
+//!
+//! - [`cluster`]: a three-node JetStream cluster on loopback; any node killed and restarted.
+//! - [`dns`]: an authoritative DNS server (hickory) for tests of the DNS validation probe.
+//! - [`web`]: an HTTP/1 file server, one body per `Host`, for tests of the file validation probe.
 
 #![forbid(unsafe_code)]
 

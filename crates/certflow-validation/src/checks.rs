@@ -6,8 +6,8 @@ use certflow_bus::{
     CommandMeta, Request, actor_from_headers, decode_request, headers, refused, response,
     unavailable,
 };
-use certflow_domain::process::ValidationFor;
-use certflow_domain::{CertificateId, DomainError, DomainName, State, ValidationMethod, process};
+use certflow_domain::reactions::ValidationFor;
+use certflow_domain::{CertificateId, DomainError, DomainName, State, ValidationMethod, reactions};
 use certflow_proto::convert::certificate_to_proto;
 use certflow_proto::v1::{CheckValidationRequest, CheckValidationResponse, ProbeResult};
 use certflow_runtime::now;
@@ -88,7 +88,7 @@ async fn run_task(service: &ValidationService, task: CheckTask) {
     .instrument(span)
     .await;
     let next = match checked {
-        Ok(checked) => process::next_deadline(&checked.state).map(|deadline| {
+        Ok(checked) => reactions::next_deadline(&checked.state).map(|deadline| {
             let until_deadline = Duration::from_millis(
                 u64::try_from(deadline.since(now()).as_millis()).unwrap_or(0),
             );
@@ -142,7 +142,7 @@ async fn check(
         ));
     }
     // Every open validation: the pending revocation's and a pending reissue's (REI-9).
-    let subjects = process::open_validations(&loaded.state);
+    let subjects = reactions::open_validations(&loaded.state);
     if subjects.is_empty() {
         return Ok(Checked {
             state: loaded.state,
@@ -152,7 +152,7 @@ async fn check(
     let open: Vec<(ValidationFor, DomainName, ValidationMethod, String)> = subjects
         .iter()
         .flat_map(|subject| {
-            process::open_challenges(&loaded.state, subject)
+            reactions::open_challenges(&loaded.state, subject)
                 .into_iter()
                 .map(move |(domain, method, value)| (subject.clone(), domain, method, value))
         })
@@ -176,9 +176,9 @@ async fn check(
                         .filter(|((for_, ..), probe)| for_ == subject && probe.found)
                         .map(|((_, domain, _, value), _)| (domain.clone(), value.clone()))
                         .collect();
-                    let proofs = process::record_proofs(state, subject, &proven, now);
+                    let proofs = reactions::record_proofs(state, subject, &proven, now);
                     if proofs.is_empty() {
-                        process::expire_validation(state, subject, now)
+                        reactions::expire_validation(state, subject, now)
                     } else {
                         proofs
                     }
@@ -211,7 +211,7 @@ async fn probe_one(
     method: ValidationMethod,
     value: String,
 ) -> ProbeResult {
-    let target = process::validation_target(&domain).to_string();
+    let target = reactions::validation_target(&domain).to_string();
     let probe_method = match method {
         ValidationMethod::File => ProbeMethod::File,
         ValidationMethod::Dns | ValidationMethod::DnsAuto => ProbeMethod::Dns,

@@ -1,10 +1,10 @@
 //! The validation service: issues domain-ownership challenges and proves them against real
-//! DNS and HTTP (REV-10, REV-11).
+//! DNS and HTTP (REV-10, REV-11, REI-9).
 //!
 //! It works by events, on three feeds:
 //! - **Reactions** (durable consumer `validation` on the event log): a `RevocationRequested`
-//!   on the domain-validation path gets its challenges (`ValidationChallengesIssued`), and
-//!   each set of challenges gets a check task.
+//!   on the domain-validation path, or a `ReissueRequested` that needs validation, gets its
+//!   challenges (`ValidationChallengesIssued`), and each set of challenges gets a check task.
 //! - **Checks** (work queue `CERTFLOW_VALIDATION_CHECKS`, one task per set of challenges):
 //!   a task probes every open challenge, appends `DomainValidated` for each proven domain
 //!   and `ValidationPassed` once all are, or `ValidationExpired` once the deadline is past;
@@ -15,6 +15,12 @@
 //!
 //! Every append is decided on the certificate's current state with optimistic concurrency,
 //! so two instances racing on one certificate append its outcome once.
+//!
+//! ## Layout
+//!
+//! - [`address`]: which addresses the file probe may connect to: public unicast only.
+//! - [`probe`]: the DNS (`TXT _dnsauth.<domain>`) and HTTP file probes, and what each saw.
+//! - `checks` (private): working the check queue, and the check `CheckValidation` asks for now.
 
 #![forbid(unsafe_code)]
 
@@ -28,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certflow_bus::{CancellationToken, Request, not_available, subjects};
-use certflow_domain::{Event, Policy, RevocationPath, process};
+use certflow_domain::{Event, Policy, RevocationPath, reactions};
 use certflow_proto::bus::v1::Reply;
 use certflow_runtime::{ReactionError, Reacts, Service, ServiceSpec, reaction_meta};
 use certflow_store::{EventStore, RecordedBatch, StoreError, ValidationChecks};
@@ -159,7 +165,7 @@ async fn react(service: &ValidationService, batch: RecordedBatch) -> Result<(), 
                 service
                     .store
                     .execute_reaction(id, &meta, |state| {
-                        process::issue_challenges(state, now, &policy, challenge_value)
+                        reactions::issue_challenges(state, now, &policy, challenge_value)
                     })
                     .await?;
             }
@@ -170,7 +176,7 @@ async fn react(service: &ValidationService, batch: RecordedBatch) -> Result<(), 
                 service
                     .store
                     .execute_reaction(id, &meta, |state| {
-                        process::issue_reissue_challenges(state, now, &policy, challenge_value)
+                        reactions::issue_reissue_challenges(state, now, &policy, challenge_value)
                     })
                     .await?;
             }

@@ -1,17 +1,17 @@
-//! Manual review of revocations (REV-10's review rows): stamped documents (REV-12), the
-//! review queue (REV-R1, REV-R4) and reviewers' decisions (REV-13, REV-R2, REV-R3).
+//! Manual review (REV-10's review rows, REI-10): stamped documents (REV-12), the review
+//! queue (REV-R1, REV-R4) and reviewers' decisions (REV-13, REV-R2, REV-R3), for a
+//! revocation or for a reissue whose enterprise details changed.
 
-use crate::certificate::{
-    Brand, Certificate, Document, DocumentKind, Level, Review, ReviewOutcome, RevocationPath, Role,
-    Vote,
-};
 use crate::command::{DecideReview, UploadRevocationDocument};
-use crate::decide::{Context, Policy, State, visible};
+use crate::context::{Context, Role, visible};
 use crate::error::{DomainError, Reason, Rule};
 use crate::event::{
     Event, ReviewApproved, ReviewPassed, ReviewQueued, ReviewRejected, RevocationDocumentUploaded,
 };
+use crate::policy::Policy;
+use crate::state::{Certificate, Review, ReviewOutcome, State};
 use crate::time::Timestamp;
+use crate::values::{Brand, Document, DocumentKind, RevocationPath, Vote};
 
 /// REV-12: the largest document accepted, 1.4 MiB.
 pub const MAX_DOCUMENT_BYTES: u64 = 1_468_006;
@@ -153,14 +153,8 @@ pub(crate) fn decide_review(
             "only reviewers decide reviews",
         ));
     }
-    let unknown = || {
-        DomainError::not_found_named(format!(
-            "review task {} does not exist; take tasks from the review queue",
-            cmd.task_id
-        ))
-    };
     let Some(cert) = state.as_ref().filter(|cert| !cert.deleted) else {
-        return Err(unknown());
+        return Err(unknown_task(&cmd.task_id));
     };
     crate::text::free_text("comment", &cmd.comment)?;
     let comment = cmd.comment.trim();
@@ -171,57 +165,7 @@ pub(crate) fn decide_review(
             format!("a decision needs a comment of 1 to {MAX_COMMENT} characters"),
         ));
     }
-    // The task's request: a pending reissue (REI-10), or the revocation (current or ended).
-    let pending_reissue = cert
-        .pending_reissue
-        .as_ref()
-        .filter(|p| reissue_task_id(cert, &p.reissue_id) == cmd.task_id);
-    let (reissue_id, requested_by, review) = if let Some(pending) = pending_reissue {
-        let review = match &pending.review {
-            Some(review) => review,
-            None => return Err(not_queued()),
-        };
-        (
-            Some(pending.reissue_id.clone()),
-            pending.requested_by.as_str(),
-            review,
-        )
-    } else if cmd.task_id.contains("/reissue/") {
-        // A reissue that is no longer pending: it ended, one way or another.
-        return Err(already_decided());
-    } else {
-        let current = cert
-            .revocation
-            .as_ref()
-            .filter(|r| task_id(cert, r.requested_at) == cmd.task_id);
-        let ended_earlier = cert
-            .failed_revocation
-            .as_ref()
-            .is_some_and(|f| task_id(cert, f.requested_at) == cmd.task_id);
-        let revocation = match current {
-            Some(revocation) if revocation.revoked_at.is_none() => revocation,
-            Some(_) => return Err(already_decided()),
-            None if ended_earlier => return Err(already_decided()),
-            None => return Err(unknown()),
-        };
-        let review = match &revocation.review {
-            Some(review) => review,
-            None if revocation.document.is_none()
-                && revocation.path
-                    == (RevocationPath::ManualReview {
-                        document_required: true,
-                    }) =>
-            {
-                return Err(DomainError::refused(
-                    Rule::RevR4,
-                    Reason::ReviewWaitingForDocument,
-                    "this review waits for the customer's stamped document and is not open yet",
-                ));
-            }
-            None => return Err(not_queued()),
-        };
-        (None, revocation.requested_by.as_str(), review)
-    };
+    let (reissue_id, requested_by, review) = task_review(cert, &cmd.task_id)?;
     if crate::same_account(&actor.account, requested_by)
         || crate::same_account(&actor.account, &cert.account)
     {
@@ -266,6 +210,71 @@ pub(crate) fn decide_review(
         }));
     }
     Ok(events)
+}
+
+/// The request task `task` of `cert` is about: a pending reissue (REI-10), or the
+/// revocation (current or ended). Gives the reissue id the events name (none for the
+/// revocation), the account that asked, and the review.
+fn task_review<'c>(
+    cert: &'c Certificate,
+    task: &str,
+) -> Result<(Option<String>, &'c str, &'c Review), DomainError> {
+    let pending_reissue = cert
+        .pending_reissue
+        .as_ref()
+        .filter(|p| reissue_task_id(cert, &p.reissue_id) == task);
+    if let Some(pending) = pending_reissue {
+        let review = match &pending.review {
+            Some(review) => review,
+            None => return Err(not_queued()),
+        };
+        return Ok((
+            Some(pending.reissue_id.clone()),
+            pending.requested_by.as_str(),
+            review,
+        ));
+    }
+    if task.contains("/reissue/") {
+        // A reissue that is no longer pending: it ended, one way or another.
+        return Err(already_decided());
+    }
+    let current = cert
+        .revocation
+        .as_ref()
+        .filter(|r| task_id(cert, r.requested_at) == task);
+    let ended_earlier = cert
+        .failed_revocation
+        .as_ref()
+        .is_some_and(|f| task_id(cert, f.requested_at) == task);
+    let revocation = match current {
+        Some(revocation) if revocation.revoked_at.is_none() => revocation,
+        Some(_) => return Err(already_decided()),
+        None if ended_earlier => return Err(already_decided()),
+        None => return Err(unknown_task(task)),
+    };
+    let review = match &revocation.review {
+        Some(review) => review,
+        None if revocation.document.is_none()
+            && revocation.path
+                == (RevocationPath::ManualReview {
+                    document_required: true,
+                }) =>
+        {
+            return Err(DomainError::refused(
+                Rule::RevR4,
+                Reason::ReviewWaitingForDocument,
+                "this review waits for the customer's stamped document and is not open yet",
+            ));
+        }
+        None => return Err(not_queued()),
+    };
+    Ok((None, revocation.requested_by.as_str(), review))
+}
+
+fn unknown_task(task: &str) -> DomainError {
+    DomainError::not_found_named(format!(
+        "review task {task} does not exist; take tasks from the review queue"
+    ))
 }
 
 fn not_queued() -> DomainError {
@@ -370,31 +379,22 @@ pub(crate) fn evolve_review(cert: &mut Certificate, event: &Event) {
     }
 }
 
-impl Policy {
-    /// REV-R3: distinct approvals a review of this brand and level needs (at least 1).
-    pub fn approvals_needed(&self, brand: Brand, level: Level) -> u32 {
-        self.review_approvals
-            .get(&(brand, level))
-            .copied()
-            .unwrap_or(1)
-            .max(1)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::certificate::{
-        Actor, DocumentFormat, KeyAlgorithm, RevocationFailure, Status, ValidationMethod,
-        ValidationSetup,
-    };
     use crate::command::{Command, CommandId, IssueCertificate, RequestRevocation};
-    use crate::decide::tests::{admin, customer, now};
-    use crate::decide::{decide, downloadable, replay};
-    use crate::process::conclude_revocation;
+    use crate::context::Actor;
+    use crate::lifecycle::revocation::downloadable;
+    use crate::lifecycle::{decide, replay};
+    use crate::reactions::conclude_revocation;
+    use crate::state::Status;
+    use crate::testing::{admin, customer, now};
     use crate::time::Duration;
+    use crate::values::{
+        DocumentFormat, KeyAlgorithm, Level, RevocationFailure, ValidationMethod, ValidationSetup,
+    };
     use crate::{CertificateId, ErrorKind};
 
     fn id() -> CertificateId {

@@ -1,19 +1,19 @@
 //! Reissue (REI-1 … REI-12): a new certificate for an original's domains, with a new key or
-//! the original's, and the original's expiry.
+//! the original's, and the original's expiry. A reissue may wait for a domain validation
+//! (REI-9) or a review (REI-10) before the CA signs it, and ends completed or failed (REI-11).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::certificate::{
-    Brand, Certificate, KeyAlgorithm, Level, PendingReissue, ReissueKey, Status,
-};
 use crate::command::RequestReissue;
-use crate::decide::{Context, State, visible};
+use crate::context::{Context, visible};
 use crate::error::{DomainError, Reason, Rule};
 use crate::event::{
     CertificateIssued, Event, ReissueCompleted, ReissueFailed, ReissueFailure, ReissueRequested,
 };
-use crate::names::DomainName;
+use crate::names::{DomainName, signable_names, validation_target};
+use crate::state::{Certificate, PendingReissue, State, Status};
 use crate::time::{Duration, Timestamp};
+use crate::values::{Brand, KeyAlgorithm, Level, ReissueKey, Source};
 
 /// REI-12: the longest reason accepted.
 const MAX_REASON: usize = 500;
@@ -25,7 +25,7 @@ pub const FRESH_ISSUE: Duration = Duration::days(3);
 /// `example.co.uk`); a wildcard counts as its base. A name that is itself a public suffix
 /// is its own.
 pub fn registrable_domain(name: &DomainName) -> String {
-    let base = crate::process::validation_target(name);
+    let base = validation_target(name);
     psl::domain_str(base).unwrap_or(base).to_string()
 }
 
@@ -57,62 +57,13 @@ pub(crate) fn decide_reissue(
             format!("a reissue needs a short reason, 1 to {MAX_REASON} characters"),
         ));
     }
-    if cert.pending_reissue.is_some() {
-        return Err(DomainError::refused(
-            Rule::Rei3,
-            Reason::ReissueInProgress,
-            "a reissue of this certificate is already in progress; wait for it to complete",
-        ));
-    }
-    if cert.status(ctx.now) != Status::Issued || cert.source == crate::certificate::Source::Uploaded
-    {
-        return Err(DomainError::refused(
-            Rule::Rei1,
-            Reason::CertNotIssued,
-            "only a certificate issued here that is not revoked, being revoked or expired can \
-             be reissued",
-        ));
-    }
-    if cert.not_after.since(ctx.now) <= ctx.policy.renewal_window {
-        return Err(DomainError::refused(
-            Rule::Rei1,
-            Reason::ReissueTooCloseToExpiry,
-            "the certificate expires within 30 days; renew it instead of reissuing",
-        ));
-    }
+    reissuable(cert, ctx)?;
     let domains = bound_domains(cert, &cmd.domains)?;
-    crate::decide::signable_names(&domains)?;
-    let single_domain_brand = matches!(cert.brand, Brand::Wotrus | Brand::DnsPod)
-        && matches!(cert.level, Level::Ov | Level::Ev);
-    if single_domain_brand && domains.len() != 1 {
-        return Err(DomainError::refused(
-            Rule::Rei8,
-            Reason::SingleDomainRequired,
-            format!(
-                "a reissued {} {} certificate binds a single domain; name one of {}",
-                cert.brand,
-                cert.level,
-                names(&cert.domains)
-            ),
-        ));
-    }
+    signable_names(&domains)?;
+    single_domain(cert, &domains)?;
     let algorithm = cmd.key.algorithm(cert.algorithm);
     check_key(cert, &cmd.key, algorithm, &domains)?;
-    let free_dv = !cert.paid && cert.level == Level::Dv;
-    if free_dv && !cert.reissues.is_empty() {
-        return Err(DomainError::refused(
-            Rule::Rei2,
-            Reason::FreeDvReissueLimit,
-            "a free DV certificate can be reissued once, and this one has been",
-        ));
-    }
-    if free_dv && algorithm != KeyAlgorithm::Rsa2048 {
-        return Err(DomainError::refused(
-            Rule::Rei2,
-            Reason::KeyPolicyViolation,
-            "a free DV certificate is reissued with an RSA 2048 key only",
-        ));
-    }
+    free_dv_limits(cert, algorithm)?;
     if cmd.validation_method == crate::ValidationMethod::DnsAuto {
         return Err(DomainError::invalid(
             Reason::InvalidArgument,
@@ -142,6 +93,73 @@ pub(crate) fn decide_reissue(
         requested_by: ctx.actor.account.clone(),
         requested_at: ctx.now,
     })])
+}
+
+/// Whether `cert` may be reissued now: no other reissue of it pending (REI-3), and issued
+/// here, not revoked, being revoked or expired, with more than 30 days left (REI-1).
+fn reissuable(cert: &Certificate, ctx: &Context<'_>) -> Result<(), DomainError> {
+    if cert.pending_reissue.is_some() {
+        return Err(DomainError::refused(
+            Rule::Rei3,
+            Reason::ReissueInProgress,
+            "a reissue of this certificate is already in progress; wait for it to complete",
+        ));
+    }
+    if cert.status(ctx.now) != Status::Issued || cert.source == Source::Uploaded {
+        return Err(DomainError::refused(
+            Rule::Rei1,
+            Reason::CertNotIssued,
+            "only a certificate issued here that is not revoked, being revoked or expired can \
+             be reissued",
+        ));
+    }
+    if cert.not_after.since(ctx.now) <= ctx.policy.renewal_window {
+        return Err(DomainError::refused(
+            Rule::Rei1,
+            Reason::ReissueTooCloseToExpiry,
+            "the certificate expires within 30 days; renew it instead of reissuing",
+        ));
+    }
+    Ok(())
+}
+
+/// REI-8: a reissued Wotrus or DNSPod OV/EV certificate binds a single domain.
+fn single_domain(cert: &Certificate, domains: &[DomainName]) -> Result<(), DomainError> {
+    let single_domain_brand = matches!(cert.brand, Brand::Wotrus | Brand::DnsPod)
+        && matches!(cert.level, Level::Ov | Level::Ev);
+    if single_domain_brand && domains.len() != 1 {
+        return Err(DomainError::refused(
+            Rule::Rei8,
+            Reason::SingleDomainRequired,
+            format!(
+                "a reissued {} {} certificate binds a single domain; name one of {}",
+                cert.brand,
+                cert.level,
+                names(&cert.domains)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// REI-2: a free DV certificate is reissued once in its life, with an RSA 2048 key.
+fn free_dv_limits(cert: &Certificate, algorithm: KeyAlgorithm) -> Result<(), DomainError> {
+    let free_dv = !cert.paid && cert.level == Level::Dv;
+    if free_dv && !cert.reissues.is_empty() {
+        return Err(DomainError::refused(
+            Rule::Rei2,
+            Reason::FreeDvReissueLimit,
+            "a free DV certificate can be reissued once, and this one has been",
+        ));
+    }
+    if free_dv && algorithm != KeyAlgorithm::Rsa2048 {
+        return Err(DomainError::refused(
+            Rule::Rei2,
+            Reason::KeyPolicyViolation,
+            "a free DV certificate is reissued with an RSA 2048 key only",
+        ));
+    }
+    Ok(())
 }
 
 /// The domains a reissue binds: the ones named (each on the original), or the original's.
@@ -340,7 +358,8 @@ pub fn conclude_reissue_validation(state: &State, reissue_id: &str, now: Timesta
     }
 }
 
-/// The state after a reissue event.
+/// The state after a reissue event: requested, completed (linked to its original) or
+/// failed; either way an ended reissue no longer holds the certificate (REI-11).
 pub(crate) fn evolve_reissue(cert: &mut Certificate, event: &Event) {
     match event {
         Event::ReissueRequested(e) => {
@@ -367,6 +386,10 @@ pub(crate) fn evolve_reissue(cert: &mut Certificate, event: &Event) {
                 cert.reissues.insert(e.certificate_id.clone());
             }
         }
+        Event::ReissueFailed(e) => {
+            cert.pending_reissue
+                .take_if(|pending| pending.reissue_id == e.reissue_id);
+        }
         _ => {}
     }
 }
@@ -375,10 +398,11 @@ pub(crate) fn evolve_reissue(cert: &mut Certificate, event: &Event) {
 mod tests {
     use super::*;
     use crate::CertificateId;
-    use crate::certificate::ValidationSetup;
     use crate::command::{Command, CommandId, IssueCertificate, RequestRevocation};
-    use crate::decide::tests::{customer, now};
-    use crate::decide::{Policy, decide, replay};
+    use crate::lifecycle::{decide, replay};
+    use crate::policy::Policy;
+    use crate::testing::{customer, now};
+    use crate::values::ValidationSetup;
 
     fn id(name: &str) -> CertificateId {
         CertificateId::parse(name).expect("valid id")
@@ -646,7 +670,7 @@ mod tests {
     fn rei1_uploaded_certificates_are_not_reissued_here() {
         let mut state = issued(Original::default());
         if let Some(cert) = &mut state {
-            cert.source = crate::certificate::Source::Uploaded;
+            cert.source = Source::Uploaded;
         }
         refused(
             apply(
@@ -821,7 +845,7 @@ mod tests {
 
     #[test]
     fn rei9_a_reissue_that_needs_validation_gets_challenges_and_waits_for_them() {
-        use crate::process::{
+        use crate::reactions::{
             ValidationFor, expire_validation, issue_reissue_challenges, open_challenges,
             record_proofs,
         };
@@ -906,9 +930,9 @@ mod tests {
 
     #[test]
     fn rei10_a_reviewer_approves_or_rejects_a_reissue_with_new_enterprise_info() {
-        use crate::certificate::{Actor, Role};
         use crate::command::DecideReview;
-        use crate::review::queue_reissue_review;
+        use crate::context::{Actor, Role};
+        use crate::lifecycle::review::queue_reissue_review;
         let policy = Policy::default();
         let ov = issued(Original {
             level: Level::Ov,

@@ -1,11 +1,11 @@
-//! The certificate aggregate's state and the value types it is made of.
+//! The values the rules talk about: a certificate's id, brand, level and key, how its
+//! domains are validated, why and how it is revoked, the documents and votes of a review,
+//! and where a reissue's key comes from. Commands, events and the state are made of them.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::CommandId;
 use crate::error::{DomainError, Reason, Rule};
 use crate::names::DomainName;
 use crate::time::Timestamp;
@@ -242,67 +242,6 @@ pub struct Challenge {
     pub validated_at: Option<Timestamp>,
 }
 
-/// How a domain validation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ValidationOutcome {
-    /// Every domain is proven.
-    Passed,
-    /// The deadline passed first (REV-11).
-    Expired,
-}
-
-/// The ownership proof a revocation waits for (REV-10, REV-11).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DomainValidation {
-    pub challenges: Vec<Challenge>,
-    pub issued_at: Timestamp,
-    /// REV-11: not passed by then, the revocation fails.
-    pub deadline: Timestamp,
-    pub outcome: Option<ValidationOutcome>,
-    pub ended_at: Option<Timestamp>,
-}
-
-impl DomainValidation {
-    /// Whether the challenges are still open.
-    pub fn is_open(&self) -> bool {
-        self.outcome.is_none()
-    }
-
-    /// Whether every domain is proven.
-    pub fn all_validated(&self) -> bool {
-        self.challenges.iter().all(|c| c.validated_at.is_some())
-    }
-}
-
-/// A revocation that has been requested, and perhaps completed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Revocation {
-    pub reason: RevocationReason,
-    pub description: String,
-    pub path: RevocationPath,
-    pub requested_at: Timestamp,
-    /// The method the customer chose for domains without automatic validation.
-    #[serde(default = "default_method")]
-    pub validation_method: ValidationMethod,
-    /// The ownership challenges, once the validation service has issued them.
-    #[serde(default)]
-    pub validation: Option<DomainValidation>,
-    /// Set once the certificate is revoked; never changes afterwards (REV-17).
-    pub revoked_at: Option<Timestamp>,
-    /// Why it was revoked, once it is.
-    #[serde(default)]
-    pub cause: Option<RevocationCause>,
-    /// The account that asked for it (REV-R2: its reviewers may not belong to it).
-    #[serde(default)]
-    pub requested_by: String,
-    /// The stamped document a review waits for (REV-10, REV-12).
-    #[serde(default)]
-    pub document: Option<Document>,
-    /// The manual review, once queued.
-    #[serde(default)]
-    pub review: Option<Review>,
-}
-
 /// Which stamped document a revocation needs (REV-10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum DocumentKind {
@@ -374,32 +313,6 @@ pub struct Vote {
     pub at: Timestamp,
 }
 
-/// How a review ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ReviewOutcome {
-    /// Enough distinct reviewers approved (REV-R3).
-    Approved,
-    /// A reviewer rejected.
-    Rejected,
-}
-
-/// A revocation's manual review (REV-13, REV-R1..R4).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Review {
-    /// The task on the review queue: `<certificate id>/<request time in ms>`.
-    pub task_id: String,
-    /// Distinct approvals needed (REV-R3), fixed when queued.
-    pub approvals_needed: u32,
-    pub queued_at: Timestamp,
-    pub approvals: Vec<Vote>,
-    pub rejection: Option<Vote>,
-    pub outcome: Option<ReviewOutcome>,
-}
-
-fn default_method() -> ValidationMethod {
-    ValidationMethod::Dns
-}
-
 /// Why a certificate was revoked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RevocationCause {
@@ -418,43 +331,6 @@ pub enum RevocationFailure {
     ValidationExpired,
     /// REV-13: a reviewer rejected it.
     ReviewRejected,
-}
-
-/// A revocation that ended without revoking; the certificate is `ISSUED` again (REV-8).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FailedRevocation {
-    pub reason: RevocationReason,
-    pub requested_at: Timestamp,
-    pub failed_at: Timestamp,
-    pub failure: RevocationFailure,
-}
-
-/// A reissue of this certificate that has not ended yet (REI-3, REV-14).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PendingReissue {
-    /// The reissue's id.
-    pub reissue_id: String,
-    pub requested_at: Timestamp,
-    /// The certificate the reissue will create.
-    pub new_certificate_id: CertificateId,
-    /// The domains it binds.
-    pub domains: Vec<DomainName>,
-    /// Where its key comes from.
-    pub key: ReissueKey,
-    /// REI-9: domain ownership must be proven first.
-    pub needs_validation: bool,
-    /// How the customer proves domains without automatic validation.
-    pub validation_method: ValidationMethod,
-    /// The ownership challenges, once issued.
-    pub validation: Option<DomainValidation>,
-    /// REI-10: a reviewer must approve first.
-    pub needs_review: bool,
-    /// The organisation details asked for; empty: the recorded ones.
-    pub enterprise_info: BTreeMap<String, String>,
-    /// The account that asked.
-    pub requested_by: String,
-    /// The review, once queued.
-    pub review: Option<Review>,
 }
 
 /// Where a reissued certificate's key comes from (REI-7).
@@ -491,130 +367,6 @@ impl ReissueKey {
                 *algorithm
             }
         }
-    }
-}
-
-/// Derived status, computed from the state and `now`; never stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Status {
-    Issued,
-    RevocationPending,
-    Revoked,
-    ReissuePending,
-    Expired,
-    Deleted,
-}
-
-/// The roles a caller can hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Role {
-    Customer,
-    Reviewer,
-    Admin,
-}
-
-/// Who issues a command: recorded on every event (GEN-4) and checked for access (GEN-3).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Actor {
-    pub subject: String,
-    pub account: String,
-    pub roles: Vec<Role>,
-}
-
-impl Actor {
-    /// GEN-3: admins see every account; everyone else sees their own account only.
-    pub fn may_access(&self, account: &str) -> bool {
-        self.roles.contains(&Role::Admin) || crate::same_account(&self.account, account)
-    }
-}
-
-/// A certificate as its events have made it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Certificate {
-    pub id: CertificateId,
-    pub account: String,
-    pub brand: Brand,
-    pub level: Level,
-    pub paid: bool,
-    pub algorithm: KeyAlgorithm,
-    /// The primary common name first, then the SANs.
-    pub domains: Vec<DomainName>,
-    pub term_years: u32,
-    pub source: Source,
-    pub issued_at: Timestamp,
-    pub not_before: Timestamp,
-    pub not_after: Timestamp,
-    /// Set on a reissued certificate: the certificate it was reissued from.
-    pub original: Option<CertificateId>,
-    pub validation_setup: BTreeMap<DomainName, ValidationSetup>,
-    pub renewal_ordered: bool,
-    /// Hex SHA-256 of the SubjectPublicKeyInfo, when the key is known.
-    pub public_key_sha256: Option<String>,
-    /// Hex serial number, when the X.509 certificate is known.
-    pub serial_number: Option<String>,
-    /// The certificate in PEM, when known.
-    pub pem: Option<String>,
-    /// Its chain (intermediate, root) in PEM, when the product issued it.
-    pub chain_pem: Option<String>,
-    /// The key store record of the private key, when the product generated it.
-    pub private_key_id: Option<String>,
-    pub revocation: Option<Revocation>,
-    /// The last revocation that ended without revoking, if any.
-    #[serde(default)]
-    pub failed_revocation: Option<FailedRevocation>,
-    /// Certificates reissued from this one (REV-5 revokes them with it).
-    #[serde(default)]
-    pub reissues: BTreeSet<CertificateId>,
-    /// A reissue in progress (REV-14 ends it when this certificate is revoked).
-    #[serde(default)]
-    pub pending_reissue: Option<PendingReissue>,
-    /// Organisation details recorded for OV/EV (REI-10 compares a reissue's with them).
-    #[serde(default)]
-    pub enterprise_info: BTreeMap<String, String>,
-    pub deleted: bool,
-    /// Commands already applied, so a retried command appends nothing (GEN-1).
-    pub applied_commands: BTreeSet<CommandId>,
-}
-
-impl Certificate {
-    /// The status at `now`.
-    pub fn status(&self, now: Timestamp) -> Status {
-        if self.deleted {
-            return Status::Deleted;
-        }
-        match &self.revocation {
-            Some(Revocation {
-                revoked_at: Some(_),
-                ..
-            }) => Status::Revoked,
-            Some(Revocation {
-                revoked_at: None, ..
-            }) => Status::RevocationPending,
-            None if now >= self.not_after => Status::Expired,
-            None if self.pending_reissue.is_some() => Status::ReissuePending,
-            None => Status::Issued,
-        }
-    }
-
-    /// Whether the certificate can still be used: not revoked, deleted or expired.
-    pub fn is_live(&self, now: Timestamp) -> bool {
-        matches!(
-            self.status(now),
-            Status::Issued | Status::RevocationPending | Status::ReissuePending
-        )
-    }
-
-    /// The revocation waiting for something (validation or review), if any.
-    pub fn pending_revocation(&self) -> Option<&Revocation> {
-        self.revocation.as_ref().filter(|r| r.revoked_at.is_none())
-    }
-
-    /// The automatic validation set up for `domain`.
-    pub fn validation_for(&self, domain: &DomainName) -> ValidationSetup {
-        self.validation_setup
-            .get(domain)
-            .copied()
-            .unwrap_or(ValidationSetup::None)
     }
 }
 
@@ -680,5 +432,23 @@ impl fmt::Display for RevocationPath {
                 document_required: true,
             } => "manual review after a stamped document",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gen5_a_malformed_id_is_refused_and_a_long_one_is_not_echoed() {
+        for bad in ["", "has space", "a.b", "a>", "zertifikät"] {
+            let err = CertificateId::parse(bad).expect_err("refused");
+            assert_eq!(err.reason(), Reason::InvalidArgument);
+            assert!(err.message().contains(&format!("{bad:?}")));
+        }
+        let long = "x".repeat(1 << 20);
+        let err = CertificateId::parse(&long).expect_err("refused");
+        assert!(err.message().len() < 200, "{}", err.message().len());
+        assert!(err.message().contains("an id of 1048576 bytes"));
     }
 }

@@ -8,26 +8,22 @@
 
 use std::collections::BTreeMap;
 
-use crate::certificate::{
-    Certificate, CertificateId, Challenge, ReviewOutcome, RevocationCause, RevocationFailure,
-    RevocationPath, RevocationReason, Source, ValidationMethod, ValidationOutcome, ValidationSetup,
-};
-use crate::decide::{Policy, State, revoked};
 use crate::error::{DomainError, Reason, Rule};
 use crate::event::{
     DomainValidated, Event, RevocationFailed, ValidationChallengesIssued, ValidationExpired,
     ValidationPassed,
 };
+use crate::lifecycle::revocation::revoked;
 use crate::names::DomainName;
+use crate::policy::Policy;
+use crate::state::{Certificate, DomainValidation, ReviewOutcome, State, ValidationOutcome};
 use crate::time::Timestamp;
+use crate::values::{
+    CertificateId, Challenge, RevocationCause, RevocationFailure, RevocationPath, RevocationReason,
+    Source, ValidationMethod, ValidationSetup,
+};
 
-/// The name a domain's ownership is proven for: a wildcard is proven on its base domain.
-pub fn validation_target(domain: &DomainName) -> &str {
-    domain
-        .as_str()
-        .strip_prefix("*.")
-        .unwrap_or(domain.as_str())
-}
+pub use crate::names::validation_target;
 
 /// What a domain validation is for: the pending revocation, or a pending reissue (REI-9).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -167,7 +163,7 @@ pub fn issue_reissue_challenges(
 fn validation_of<'c>(
     cert: &'c Certificate,
     subject: &ValidationFor,
-) -> Option<&'c crate::certificate::DomainValidation> {
+) -> Option<&'c DomainValidation> {
     match subject {
         ValidationFor::Revocation => cert.pending_revocation()?.validation.as_ref(),
         ValidationFor::Reissue(id) => cert
@@ -384,13 +380,16 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::certificate::{Brand, KeyAlgorithm, Level, PendingReissue, Status};
     use crate::command::{Command, CommandId, IssueCertificate, RequestRevocation};
-    use crate::decide::{Context, cancel_revocation, decide, downloadable, replay};
+    use crate::context::Context;
     use crate::event::ReissueFailure;
+    use crate::lifecycle::revocation::{cancel_revocation, downloadable};
+    use crate::lifecycle::{decide, replay};
+    use crate::state::{PendingReissue, Status};
     use crate::time::Duration;
+    use crate::values::{Brand, KeyAlgorithm, Level};
 
-    use crate::decide::tests::{admin, customer, now as t0, state_after as given};
+    use crate::testing::{admin, customer, now as t0, state_after as given};
 
     fn id(name: &str) -> CertificateId {
         CertificateId::parse(name).expect("valid id")
@@ -742,7 +741,7 @@ mod tests {
                 requested_at: t0(),
                 new_certificate_id: id("c1-reissue"),
                 domains: cert.domains.clone(),
-                key: crate::certificate::ReissueKey::Original,
+                key: crate::values::ReissueKey::Original,
                 needs_validation: false,
                 validation_method: ValidationMethod::Dns,
                 validation: None,
