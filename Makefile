@@ -21,7 +21,7 @@ bench:
 SOAK_SECONDS ?= 120
 FUZZ_SECONDS ?= 60
 soak:
-	SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test -p certd --test crashes -- --ignored --nocapture soak
+	SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test -p certd --test blackbox -- --ignored --nocapture crashes::soak
 	$(MAKE) fuzz
 
 ## Each fuzz target for FUZZ_SECONDS with libFuzzer (fuzz/run.sh; no nightly or cargo-fuzz).

@@ -1,7 +1,5 @@
 //! Who may call what: every RPC against every kind of caller, through the gateway.
 
-mod support;
-
 use std::time::Duration;
 
 use certflow_proto::v1::{
@@ -9,8 +7,9 @@ use certflow_proto::v1::{
     ListCertificatesRequest, RequestRevocationRequest, RevocationReason, UploadCertificateRequest,
 };
 use certflow_testkit::{Certflow, eventually};
-use support::{CATCH_UP, dns_auto_dv, issue, reason, request_id};
 use tonic::Code;
+
+use crate::support::{self, CATCH_UP, dns_auto_dv, issue, reason, request_id};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Rpc {

@@ -1,8 +1,6 @@
 //! GEN-6: admins revoke in bulk, each certificate through the same rules and events as a
 //! single revocation, with a result per certificate streamed as it completes.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::time::Instant;
 
@@ -12,8 +10,11 @@ use certflow_proto::v1::{
     revocation_service_client::RevocationServiceClient,
 };
 use certflow_testkit::{Authed, Certflow};
-use support::{dns_auto_dv, history_types, issue, issue_many, reason, request_id, wait_for_status};
 use tonic::Code;
+
+use crate::support::{
+    dns_auto_dv, history_types, issue, issue_many, reason, request_id, wait_for_status,
+};
 
 async fn bulk(
     revocations: &mut RevocationServiceClient<Authed>,

@@ -1,15 +1,14 @@
 //! Recording, uploading and reading certificates through the gateway; health and reflection.
 
-mod support;
-
 use certflow_proto::v1::{
     Brand, CertificateSource, CertificateStatus, GetCertificateHistoryRequest,
     GetCertificateRequest, IssueCertificateRequest, KeyAlgorithm, ListCertificatesRequest,
     RequestRevocationRequest, RevocationReason, UploadCertificateRequest,
 };
 use certflow_testkit::{Certflow, eventually};
-use support::{CATCH_UP, dns_auto_dv, issue, reason, request_id, wait_for_status};
 use tonic::{Code, Request};
+
+use crate::support::{self, CATCH_UP, dns_auto_dv, issue, reason, request_id, wait_for_status};
 
 #[tokio::test]
 async fn issued_certificate_reads_back_with_its_history() {

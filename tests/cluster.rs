@@ -1,8 +1,6 @@
-//! R3: the service set on a three-node JetStream cluster with every stream replicated three
+//! The service set on a three-node JetStream cluster with every stream replicated three
 //! times. The event stream's leader is killed with SIGKILL under load: no acknowledged event
 //! is lost, the services keep working, and the node catches up when it returns.
-
-mod support;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -20,8 +18,9 @@ use certflow_proto::v1::{
 };
 use certflow_testkit::cluster::NatsCluster;
 use certflow_testkit::{Authed, Bearer, eventually};
-use support::{dns_auto_dv, request_id};
 use tonic::transport::Channel;
+
+use crate::support::{self, dns_auto_dv, request_id};
 
 /// How long the cluster may take to elect a new leader, and the node to catch up.
 const RECOVER: Duration = Duration::from_secs(60);
@@ -40,7 +39,7 @@ async fn events_leader(js: &jetstream::Context) -> Option<String> {
 }
 
 #[tokio::test]
-async fn r3_the_event_leader_killed_under_load_loses_no_acknowledged_event() {
+async fn the_event_stream_leader_killed_under_load_loses_no_acknowledged_event() {
     const CERTIFICATES: usize = 600;
     const WORKERS: usize = 16;
     let mut cluster = NatsCluster::start(3).await.expect("cluster");
@@ -237,9 +236,9 @@ async fn r3_the_event_leader_killed_under_load_loses_no_acknowledged_event() {
     }
     assert!(carried_on > 0, "commands completed while the node was down");
     println!(
-        "R3: {CERTIFICATES} certificates ({} revoked) in {load_took:?}; leader {leader} killed \
-         after {killed_at}, {carried_on} completed while it was down, {retried} calls answered \
-         UNAVAILABLE and retried",
+        "three-node cluster: {CERTIFICATES} certificates ({} revoked) in {load_took:?}; \
+         leader {leader} killed after {killed_at}, {carried_on} completed while it was down, \
+         {retried} calls answered UNAVAILABLE and retried",
         CERTIFICATES / 2
     );
     running.stop().await;

@@ -1,15 +1,15 @@
-//! R2: every service of the set runs as its own `certd <service>` process, and each in turn is
+//! Every service of the set runs as its own `certd <service>` process, and each in turn is
 //! killed with SIGKILL in the middle of flows and started again. Every flow completes, none
 //! is stuck, and no certificate's history holds an event twice. The soak test (`make soak`)
 //! repeats such rounds for a set time, killing a random service or nats-server each round.
-
-mod support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use certflow_testkit::NatsServer;
-use support::flows::{self, Clients, Ground, PER_FLOW, SERVICES, ServiceSet};
+
+use crate::support;
+use crate::support::flows::{self, Clients, Ground, PER_FLOW, SERVICES, ServiceSet};
 
 /// NATS, a DNS server for proofs, and the service set as processes, with the clients of a
 /// customer and a reviewer.
@@ -86,11 +86,11 @@ impl Harness {
 }
 
 #[tokio::test]
-async fn r2_each_service_killed_mid_flow_every_flow_completes_once() {
+async fn each_service_killed_mid_flow_every_flow_completes_once() {
     let mut harness = Harness::start().await;
     for (number, victim) in SERVICES.into_iter().enumerate() {
         let took = harness.round(number, victim).await;
-        println!("R2: {victim} killed mid-flow: every flow complete after {took:?}");
+        println!("{victim} killed mid-flow: every flow complete after {took:?}");
     }
 }
 

@@ -1,14 +1,13 @@
 //! REV-15: revocations reach the issuing CA's CRL, served over gRPC and plain HTTP.
 
-mod support;
-
 use std::path::Path;
 use std::time::Instant;
 
 use certflow_proto::v1::{Certificate, RequestRevocationRequest, RevocationReason};
 use certflow_testkit::Certflow;
-use support::{dns_auto_dv, geotrust_crl_with, issue, issue_many, openssl, request_id};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::{dns_auto_dv, geotrust_crl_with, issue, issue_many, openssl, request_id};
 
 /// GET over HTTP/1.0 with nothing but a socket: the response body.
 async fn http_get(address: std::net::SocketAddr, path: &str) -> (String, Vec<u8>) {
@@ -203,4 +202,34 @@ async fn rev15_ten_thousand_revocations_make_few_crls() {
     let (ok, text) = openssl(&["crl", "-inform", "DER", "-in", &der, "-noout", "-text"]);
     assert!(ok);
     assert_eq!(text.matches("Serial Number:").count(), COUNT);
+}
+
+/// CA-4: a CRL is signed again when it is as old as the refresh interval, though nothing
+/// changed, so none goes stale; its `nextUpdate` stays within 10 days of `thisUpdate`.
+#[tokio::test]
+async fn ca4_a_crl_is_signed_again_when_nothing_changes() {
+    let certflow = Certflow::start_with(|config| {
+        config.crl.refresh = std::time::Duration::from_secs(1);
+    })
+    .await
+    .expect("start");
+    let first = geotrust_crl_with(&certflow, 0).await;
+    let seconds = |t: &Option<prost_types::Timestamp>| t.as_ref().map_or(0, |t| t.seconds);
+    assert!(
+        seconds(&first.next_update) - seconds(&first.this_update) <= 10 * 24 * 3600,
+        "nextUpdate within 10 days of thisUpdate"
+    );
+    let channel = certflow.channel().await.expect("channel");
+    let again = certflow_testkit::eventually(std::time::Duration::from_secs(20), || {
+        let channel = channel.clone();
+        async move {
+            let crl = crate::support::geotrust_crl_listing(channel, 0).await?;
+            (crl.number > first.number).then_some(crl)
+        }
+    })
+    .await
+    .expect("a newer CRL with nothing changed");
+    assert_eq!(again.entries, 0);
+    assert!(seconds(&again.this_update) >= seconds(&first.this_update));
+    assert!(seconds(&again.next_update) >= seconds(&first.next_update));
 }

@@ -1,14 +1,13 @@
 //! DEL-1, DEL-2: deleting certificates, and erasing their keys.
 
-mod support;
-
 use certflow_proto::v1::{
     CertificateStatus, DeleteCertificateRequest, GetCertificateRequest, ListCertificatesRequest,
     RequestRevocationRequest, RevocationReason,
 };
 use certflow_testkit::{Certflow, eventually};
-use support::{CATCH_UP, dns_auto_dv, issue, reason, request_id};
 use tonic::Code;
+
+use crate::support::{self, CATCH_UP, dns_auto_dv, issue, reason, request_id};
 
 fn delete(id: &str) -> DeleteCertificateRequest {
     DeleteCertificateRequest {

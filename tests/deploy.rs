@@ -10,8 +10,6 @@
 //! `tls/` in the server's working directory; the certificates come from a CA of the test's
 //! own.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -26,6 +24,8 @@ use rcgen::{CertificateParams, ExtendedKeyUsagePurpose, KeyPair};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+
+use crate::support;
 
 fn deploy_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,7 +1,5 @@
 //! DL-1: downloads a server can use, checked with openssl (and keytool where present).
 
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 
@@ -11,8 +9,9 @@ use certflow_proto::v1::{
     RequestRevocationRequest, RevocationReason,
 };
 use certflow_testkit::{Authed, Certflow};
-use support::{authority, dns_auto_dv, issue, openssl, reason, request_id};
 use tonic::Code;
+
+use crate::support::{self, authority, dns_auto_dv, issue, openssl, reason, request_id};
 
 fn save(dir: &Path, file: &DownloadedFile) -> String {
     let path = dir.join(&file.name);

@@ -1,7 +1,5 @@
-//! Faults that must lose nothing: nats-server killed with SIGKILL under load (R1), and the
+//! Faults that must lose nothing: nats-server killed with SIGKILL under load, and the
 //! projection's database deleted or damaged while the services were down.
-
-mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -15,9 +13,10 @@ use certflow_proto::v1::{
     certificate_service_client::CertificateServiceClient,
 };
 use certflow_testkit::{Authed, Certflow, eventually};
-use support::{dns_auto_dv, issue, request_id, snapshot, wait_for_status};
 use tonic::Code;
 use tonic_types::StatusExt;
+
+use crate::support::{self, dns_auto_dv, issue, request_id, snapshot, wait_for_status};
 
 /// How long the projection may take to replay what a test wrote.
 const REPLAY: Duration = Duration::from_secs(60);
@@ -170,7 +169,7 @@ async fn issue_once(
 }
 
 #[tokio::test]
-async fn r1_nats_killed_under_ten_thousand_commands_loses_none_and_doubles_none() {
+async fn nats_killed_under_ten_thousand_commands_loses_none_and_doubles_none() {
     const TOTAL: usize = 10_000;
     const WORKERS: usize = 32;
     let mut certflow = Certflow::start_with(|config| {
@@ -183,7 +182,7 @@ async fn r1_nats_killed_under_ten_thousand_commands_loses_none_and_doubles_none(
     let certs = certflow.certificates().await.expect("client");
     let requests: Arc<Vec<IssueCertificateRequest>> = Arc::new(
         (0..TOTAL)
-            .map(|n| dns_auto_dv("acme", &format!("r1-{n}.example.com")))
+            .map(|n| dns_auto_dv("acme", &format!("outage-{n}.example.com")))
             .collect(),
     );
     let answered = Arc::new(AtomicUsize::new(0));
@@ -289,7 +288,7 @@ async fn r1_nats_killed_under_ten_thousand_commands_loses_none_and_doubles_none(
     .expect("the projection lists every certificate");
     assert_eq!(listed, acknowledged);
     println!(
-        "R1: {TOTAL} commands in {load_took:?}, nats-server killed after {killed_at} answers, \
+        "{TOTAL} commands in {load_took:?}, nats-server killed after {killed_at} answers, \
          {} reported UNAVAILABLE and completed on retry",
         failed.len()
     );

@@ -2,8 +2,6 @@
 //! malformed and unknown ids, malformed PEM and CSRs, oversized messages), each answered
 //! with its documented status and reason, and none of them changing anything.
 
-mod support;
-
 use std::collections::BTreeMap;
 
 use async_nats::jetstream;
@@ -20,9 +18,10 @@ use certflow_proto::v1::{
     review_service_client::ReviewServiceClient, revocation_service_client::RevocationServiceClient,
 };
 use certflow_testkit::{Authed, Certflow};
-use support::{dns_auto_dv, issue, request_id, self_signed_pem};
 use tonic::Code;
 use tonic_types::StatusExt;
+
+use crate::support::{self, dns_auto_dv, issue, request_id, self_signed_pem};
 
 /// One call of the table, as a client would send it.
 #[derive(Debug, Clone)]

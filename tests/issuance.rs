@@ -1,17 +1,17 @@
 //! Real X.509 issuance through the gateway: certificates openssl accepts, customer CSRs,
 //! and generated private keys that stay sealed in the key store.
 
-mod support;
-
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_nats::jetstream;
 use certflow_proto::v1::{Certificate, IssueCertificateRequest, KeyAlgorithm};
 use certflow_testkit::Certflow;
-use support::{dns_auto_dv, openssl, reason};
 use tonic::Code;
+
+use crate::support::{self, dns_auto_dv, openssl, reason};
 
 /// `openssl verify` of the certificate against the chain it came with.
 fn verify(dir: &Path, cert: &Certificate) -> (bool, String) {
@@ -155,14 +155,42 @@ impl Write for Captured {
     }
 }
 
+/// Whether the log subscriber of the test below records anything. It has to be the global
+/// one (the services log from every thread), and it outlives the test in a process that runs
+/// every area's tests (`cargo test`): off again when the test ends, or the tests after it
+/// would all log at TRACE into its buffer.
+static CAPTURING: AtomicBool = AtomicBool::new(false);
+
+/// Turns capturing off when dropped, however the test ends.
+struct Capturing;
+
+impl Drop for Capturing {
+    fn drop(&mut self) {
+        CAPTURING.store(false, Ordering::SeqCst);
+    }
+}
+
 #[tokio::test]
 async fn generated_keys_and_passwords_never_appear_in_events_or_logs() {
+    use tracing_subscriber::filter::{FilterExt, filter_fn};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{Layer, fmt, registry};
+
     let logs = Captured::default();
     let writer = logs.clone();
-    // Everything at TRACE, with the filter certd itself runs with.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(certd::log_filter("trace"))
-        .with_writer(move || writer.clone())
+    CAPTURING.store(true, Ordering::SeqCst);
+    let _capturing = Capturing;
+    // Everything at TRACE, with the filter certd itself runs with, while the test runs.
+    let _ = registry()
+        .with(
+            fmt::layer()
+                .with_writer(move || writer.clone())
+                .with_filter(
+                    filter_fn(|_| CAPTURING.load(Ordering::Relaxed))
+                        .and(certd::log_filter("trace")),
+                ),
+        )
         .try_init();
 
     let certflow = Certflow::start().await.expect("start");

@@ -1,8 +1,6 @@
 //! REV-16: a key-compromise revocation blocks the public key. Every other live certificate
 //! with that key is revoked with reason keyCompromise, and the key is never certified again.
 
-mod support;
-
 use std::collections::BTreeMap;
 
 use certflow_bus::CommandMeta;
@@ -15,8 +13,9 @@ use certflow_proto::v1::{
 };
 use certflow_store::{EventStore, StoreConfig};
 use certflow_testkit::Certflow;
-use support::{dns_auto_dv, issue, reason, request_id, wait_for_status};
 use tonic::Code;
+
+use crate::support::{dns_auto_dv, issue, reason, request_id, wait_for_status};
 
 fn csr(key: &rcgen::KeyPair, domain: &str) -> String {
     rcgen::CertificateParams::new(vec![domain.to_string()])

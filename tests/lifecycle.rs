@@ -1,15 +1,14 @@
 //! The service set over time: projection rebuilds, and `certd all` restarted as a process.
 
-mod support;
-
 use std::process::{Child, Command};
 
 use certflow_proto::v1::certificate_service_client::CertificateServiceClient;
 use certflow_proto::v1::revocation_service_client::RevocationServiceClient;
 use certflow_proto::v1::{CertificateStatus, RequestRevocationRequest, RevocationReason};
 use certflow_testkit::{Bearer, Certflow, NatsServer, eventually};
-use support::{CATCH_UP, dns_auto_dv, issue, request_id, snapshot};
 use tonic::transport::Channel;
+
+use crate::support::{self, CATCH_UP, dns_auto_dv, issue, request_id, snapshot};
 
 fn revoke(id: &str) -> RequestRevocationRequest {
     RequestRevocationRequest {

@@ -9,8 +9,6 @@
 //! Everything tried is harmless when allowed: appends carry an expectation no stream meets,
 //! and there is nothing to fetch.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 

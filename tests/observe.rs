@@ -3,8 +3,6 @@
 //! metrics over OTLP to a collector running in this test; their Prometheus endpoints are
 //! scraped; and gRPC health follows NATS going away and coming back.
 
-mod support;
-
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -32,13 +30,14 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
-use support::{dns_auto_dv, request_id};
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+
+use crate::support::{self, dns_auto_dv, request_id};
 
 /// One span as the collector received it.
 #[derive(Debug, Clone)]

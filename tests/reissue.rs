@@ -2,8 +2,6 @@
 //! the original's key, a generated one or a pasted CSR, one reissue at a time per
 //! registrable domain, completed by the services on their own.
 
-mod support;
-
 use std::time::Duration;
 
 use certd::Service;
@@ -17,8 +15,11 @@ use certflow_proto::v1::{
 };
 use certflow_store::{LockHolder, ReissueLocks, Reservation};
 use certflow_testkit::{Authed, Certflow, eventually};
-use support::{dns_auto_dv, issue, openssl, reason, request_id, wait_for_status, wait_until};
 use tonic::Code;
+
+use crate::support::{
+    self, dns_auto_dv, issue, openssl, reason, request_id, wait_for_status, wait_until,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -388,7 +389,7 @@ async fn rei7_generated_keys_and_csrs_made_by_openssl() {
 }
 
 #[tokio::test]
-async fn rei4_r4_a_hundred_concurrent_reissues_under_one_registrable_domain_one_proceeds() {
+async fn rei4_a_hundred_concurrent_reissues_under_one_registrable_domain_one_proceeds() {
     let certflow = Certflow::start_with(|config| config.gateway.commands_per_second = 1_000)
         .await
         .expect("start");
@@ -445,7 +446,7 @@ async fn rei4_r4_a_hundred_concurrent_reissues_under_one_registrable_domain_one_
 }
 
 #[tokio::test]
-async fn rei3_r4_a_hundred_concurrent_reissues_of_one_certificate_one_wins() {
+async fn rei3_a_hundred_concurrent_reissues_of_one_certificate_one_wins() {
     let certflow = Certflow::start_with(|config| config.gateway.commands_per_second = 1_000)
         .await
         .expect("start");

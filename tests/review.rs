@@ -1,8 +1,6 @@
 //! Manual review end to end: the review-queue stream as reviewers' clients see it, decisions
 //! through the gateway, stamped documents (REV-10 review rows, REV-12, REV-13, REV-R1..R4).
 
-mod support;
-
 use std::time::Duration;
 
 use async_nats::jetstream;
@@ -16,8 +14,11 @@ use certflow_proto::v1::{
 };
 use certflow_testkit::{Authed, Certflow, eventually};
 use prost::Message;
-use support::{dns_auto_dv, history_types, issue, reason, request_id, wait_for_status, wait_until};
 use tonic::Code;
+
+use crate::support::{
+    dns_auto_dv, history_types, issue, reason, request_id, wait_for_status, wait_until,
+};
 
 /// A certificate of `brand` and `level` for acme with no automatic validation.
 fn certificate(brand: Brand, level: Level, domain: &str) -> IssueCertificateRequest {

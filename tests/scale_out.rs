@@ -5,12 +5,12 @@
 //! at once and completes once; both replicas show all of it; the CRL lists every
 //! revocation; and with one instance of each service killed, the others carry on.
 
-mod support;
-
 use std::time::Duration;
 
 use certflow_testkit::{NatsServer, eventually};
-use support::flows::{self, Clients, Ground, PER_FLOW, Round, SERVICES, ServiceSet};
+
+use crate::support;
+use crate::support::flows::{self, Clients, Ground, PER_FLOW, Round, SERVICES, ServiceSet};
 
 /// Both instances of every service, named `<service>-a` and `<service>-b`.
 struct TwoOfEach {

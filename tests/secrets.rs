@@ -9,8 +9,6 @@
 //! reissues with a generated key under a password. None of these secrets reaches any
 //! other user, and no stream holds one in clear.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -22,8 +20,9 @@ use certflow_proto::v1::{
 use certflow_store::layout::{Layout, Resource};
 use certflow_testkit::{Certflow, NatsServer};
 use futures::StreamExt;
-use support::{dns_auto_dv, request_id};
 use tokio::sync::mpsc;
+
+use crate::support::{self, dns_auto_dv, request_id};
 
 /// Every user but the issuance service, which needs the request secrets, and the gateway,
 /// which takes them from the client and returns the downloaded key to it.

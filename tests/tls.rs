@@ -7,10 +7,9 @@ use certflow_proto::v1::ListCertificatesRequest;
 use certflow_proto::v1::certificate_service_client::CertificateServiceClient;
 use certflow_testkit::{Bearer, Certflow};
 use rcgen::{CertificateParams, CertifiedIssuer, KeyPair};
-use support::authority;
-
-mod support;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+use crate::support::authority;
 
 /// A certificate for `names` signed by `ca`: (certificate PEM, key PEM).
 fn leaf(ca: &CertifiedIssuer<'static, KeyPair>, names: &[&str]) -> (String, String) {

@@ -1,8 +1,6 @@
 //! Domain validation end to end (REV-10, REV-11): revocations that wait for ownership proof,
 //! proven against a real authoritative DNS server and a real HTTP server on 127.0.0.1.
 
-mod support;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -17,10 +15,11 @@ use certflow_proto::v1::{
 use certflow_testkit::dns::AuthoritativeDns;
 use certflow_testkit::web::FileServer;
 use certflow_testkit::{Authed, Certflow};
-use support::{
+use tonic::Code;
+
+use crate::support::{
     CATCH_UP, dns_auto_dv, history_types, issue, reason, request_id, wait_for_status, wait_until,
 };
-use tonic::Code;
 
 /// A GeoTrust DV certificate with no automatic validation: its revocation waits for proof.
 fn manual_dv(domains: &[&str]) -> IssueCertificateRequest {

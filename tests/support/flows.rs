@@ -1,7 +1,8 @@
 //! Every flow of the product driven through the gateway, for tests that run the service set
 //! as processes (`certd <service>`): revocation at once (DNS_AUTO), by a DNS proof the test
 //! publishes, by a reviewer's approval, and reissue with the original key; then deletion of
-//! the revoked. Shared by the crash tests (R2, soak) and the scale-out test.
+//! the revoked. Shared by the crash tests (each service killed in turn, and the soak test)
+//! and the scale-out test.
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;

@@ -1,8 +1,6 @@
 //! Helpers shared by the black-box tests: requests a client would send, and reading the
 //! `ErrorInfo` of a refusal.
 
-#![allow(dead_code)]
-
 pub mod flows;
 
 use std::time::Duration;
