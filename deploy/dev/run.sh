@@ -68,7 +68,11 @@ else
   echo "NATS:     $NATS_URL"
 fi
 
-certd="${CARGO_TARGET_DIR:-$root/target}/debug/certd"
+# The binaries `make run` built, wherever cargo puts them.
+bin_dir="${CARGO_TARGET_DIR:-target}/debug"
+case "$bin_dir" in /*) ;; *) bin_dir="$root/$bin_dir" ;; esac
+certd="$bin_dir/certd"
+shown_bin_dir="${bin_dir#"$root"/}"
 # Streams and consumers first, as the NATS operator: the services only attach to them.
 "$certd" provision >/dev/null
 
@@ -88,12 +92,12 @@ cat <<MSG
 Gateway:  $listen (gRPC, plaintext for local development, reflection on)
 Tokens (24 h) in .run/tokens/: alice (customer, account acme), bob (customer, account globex),
   rita (reviewer), ops (admin). Sign more with:
-  target/debug/certd dev-token --account acme --role customer
+  $shown_bin_dir/certd dev-token --account acme --role customer
 Try it in another terminal:
   export CERTFLOW_ADDR=$listen CERTFLOW_TOKEN=\$(cat .run/tokens/alice)
-  target/debug/certctl issue --brand geotrust --level dv --domain www.example.com --dns-auto www.example.com
-  target/debug/certctl list
-  target/debug/certctl revoke <id> --reason key-compromise
+  $shown_bin_dir/certctl issue --brand geotrust --level dv --domain www.example.com --dns-auto www.example.com
+  $shown_bin_dir/certctl list
+  $shown_bin_dir/certctl revoke <id> --reason key-compromise
   grpcurl -plaintext $listen list
   grpcurl -plaintext -H "authorization: Bearer \$(cat .run/tokens/ops)" -d '{"status":"CERTIFICATE_STATUS_ISSUED"}' \\
     $listen certflow.v1.CertificateService/ListCertificates
