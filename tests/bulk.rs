@@ -13,7 +13,8 @@ use certflow_testkit::{Authed, Certflow};
 use tonic::Code;
 
 use crate::support::{
-    dns_auto_dv, history_types, issue, issue_many, reason, request_id, wait_for_status,
+    dns_auto_dv, history_types, issue, issue_many, reason, request_id, started,
+    started_without_rate_limits, wait_for_status,
 };
 
 async fn bulk(
@@ -77,12 +78,7 @@ fn revoked(result: &BulkRevokeResponse) -> bool {
 async fn gen6_a_thousand_certificates_revoked_in_bulk_each_with_its_outcome() {
     const COUNT: usize = 1_000;
     const WORKERS: usize = 16;
-    let certflow = Certflow::start_with(|config| {
-        config.gateway.commands_per_second = 1_000_000;
-        config.gateway.queries_per_second = 1_000_000;
-    })
-    .await
-    .expect("start");
+    let certflow = started_without_rate_limits().await;
     let certs = certflow.certificates().await.expect("client");
     let mut revocations = certflow.revocations().await.expect("client");
     let ids = issue_many(&certs, "acme", "bulk", COUNT, WORKERS).await;
@@ -147,9 +143,7 @@ async fn gen6_a_thousand_certificates_revoked_in_bulk_each_with_its_outcome() {
 
 #[tokio::test]
 async fn gen6_every_certificate_of_an_account_and_admins_only() {
-    let certflow = Certflow::start().await.expect("start");
-    let mut certs = certflow.certificates().await.expect("client");
-    let mut revocations = certflow.revocations().await.expect("client");
+    let (certflow, mut certs, mut revocations) = started().await;
     let mut globex = Vec::new();
     for n in 0..3 {
         globex.push(
@@ -222,9 +216,7 @@ async fn gen6_every_certificate_of_an_account_and_admins_only() {
 #[tokio::test]
 async fn gen6_a_million_ids_go_in_one_call_and_one_more_is_refused_whole() {
     const MILLION: usize = 1_000_000;
-    let certflow = Certflow::start().await.expect("start");
-    let mut certs = certflow.certificates().await.expect("client");
-    let mut revocations = certflow.revocations().await.expect("client");
+    let (_certflow, mut certs, mut revocations) = started().await;
     let mut live = Vec::new();
     for n in 0..3 {
         let cert = issue(
@@ -265,9 +257,7 @@ async fn gen6_a_million_ids_go_in_one_call_and_one_more_is_refused_whole() {
 
 #[tokio::test]
 async fn gen6_a_later_message_naming_another_revocation_refuses_the_call() {
-    let certflow = Certflow::start().await.expect("start");
-    let mut certs = certflow.certificates().await.expect("client");
-    let mut revocations = certflow.revocations().await.expect("client");
+    let (certflow, mut certs, mut revocations) = started().await;
     let cert = issue(&mut certs, dns_auto_dv("acme", "later.example.com")).await;
     wait_for_status(&mut certs, &cert.id, CertificateStatus::Issued).await;
     let messages = vec![

@@ -8,7 +8,9 @@ use certflow_proto::v1::{
 use certflow_testkit::{Certflow, eventually};
 use tonic::{Code, Request};
 
-use crate::support::{self, CATCH_UP, dns_auto_dv, issue, reason, request_id, wait_for_status};
+use crate::support::{
+    self, CATCH_UP, dns_auto_dv, issue, reason, request_id, started, wait_for_status,
+};
 
 #[tokio::test]
 async fn issued_certificate_reads_back_with_its_history() {
@@ -53,9 +55,7 @@ async fn issued_certificate_reads_back_with_its_history() {
 
 #[tokio::test]
 async fn list_pages_and_filters_by_status() {
-    let certflow = Certflow::start().await.expect("start");
-    let mut certs = certflow.certificates().await.expect("client");
-    let mut revocations = certflow.revocations().await.expect("client");
+    let (_certflow, mut certs, mut revocations) = started().await;
     let mut ids = Vec::new();
     for n in 0..5 {
         let cert = issue(

@@ -7,7 +7,10 @@ use certflow_proto::v1::{Certificate, RequestRevocationRequest, RevocationReason
 use certflow_testkit::Certflow;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{dns_auto_dv, geotrust_crl_with, issue, issue_many, openssl, request_id};
+use crate::support::{
+    dns_auto_dv, geotrust_crl_with, issue, issue_many, openssl, request_id, started,
+    started_without_rate_limits,
+};
 
 /// GET over HTTP/1.0 with nothing but a socket: the response body.
 async fn http_get(address: std::net::SocketAddr, path: &str) -> (String, Vec<u8>) {
@@ -38,9 +41,7 @@ fn write(dir: &Path, name: &str, contents: &[u8]) -> String {
 
 #[tokio::test]
 async fn rev15_revoked_certificates_are_on_the_signed_crl() {
-    let certflow = Certflow::start().await.expect("start");
-    let mut certs = certflow.certificates().await.expect("client");
-    let mut revocations = certflow.revocations().await.expect("client");
+    let (certflow, mut certs, mut revocations) = started().await;
     let mut issued: Vec<Certificate> = Vec::new();
     for n in 0..3 {
         issued.push(
@@ -141,12 +142,7 @@ async fn rev15_revoked_certificates_are_on_the_signed_crl() {
 async fn rev15_ten_thousand_revocations_make_few_crls() {
     const COUNT: usize = 10_000;
     const WORKERS: usize = 32;
-    let certflow = Certflow::start_with(|config| {
-        config.gateway.commands_per_second = 1_000_000;
-        config.gateway.queries_per_second = 1_000_000;
-    })
-    .await
-    .expect("start");
+    let certflow = started_without_rate_limits().await;
     let certs = certflow.certificates().await.expect("client");
     let revocations = certflow.revocations().await.expect("client");
 

@@ -7,7 +7,7 @@ use certflow_proto::v1::{
 use certflow_testkit::{Certflow, eventually};
 use tonic::Code;
 
-use crate::support::{self, CATCH_UP, dns_auto_dv, issue, reason, request_id};
+use crate::support::{self, CATCH_UP, dns_auto_dv, issue, reason, request_id, started};
 
 fn delete(id: &str) -> DeleteCertificateRequest {
     DeleteCertificateRequest {
@@ -18,9 +18,7 @@ fn delete(id: &str) -> DeleteCertificateRequest {
 
 #[tokio::test]
 async fn del1_del2_revoked_certificates_are_deleted_and_their_keys_erased() {
-    let certflow = Certflow::start().await.expect("start");
-    let mut certs = certflow.certificates().await.expect("client");
-    let mut revocations = certflow.revocations().await.expect("client");
+    let (certflow, mut certs, mut revocations) = started().await;
     let cert = issue(&mut certs, dns_auto_dv("acme", "del.example.com")).await;
     assert!(cert.private_key_held);
 

@@ -11,7 +11,7 @@ use certflow_proto::v1::{
 use certflow_testkit::{Authed, Certflow};
 use tonic::Code;
 
-use crate::support::{self, authority, dns_auto_dv, issue, openssl, reason, request_id};
+use crate::support::{self, authority, dns_auto_dv, issue, openssl, reason, request_id, started};
 
 fn save(dir: &Path, file: &DownloadedFile) -> String {
     let path = dir.join(&file.name);
@@ -163,9 +163,7 @@ async fn dl1_a_password_protected_key_needs_its_password() {
 
 #[tokio::test]
 async fn rev8_no_download_after_a_revocation_request_and_gen3_not_for_others() {
-    let certflow = Certflow::start().await.expect("start");
-    let mut certs = certflow.certificates().await.expect("client");
-    let mut revocations = certflow.revocations().await.expect("client");
+    let (certflow, mut certs, mut revocations) = started().await;
     let cert = issue(&mut certs, dns_auto_dv("acme", "gone.example.com")).await;
     let other = certflow.token("bob", "globex", &["customer"]);
     let mut bob = certflow
@@ -202,9 +200,7 @@ async fn rev15_a_tls_client_checking_the_crl_accepts_then_rejects() {
     use std::net::TcpListener;
     use std::process::Stdio;
 
-    let certflow = Certflow::start().await.expect("start");
-    let mut certs = certflow.certificates().await.expect("client");
-    let mut revocations = certflow.revocations().await.expect("client");
+    let (certflow, mut certs, mut revocations) = started().await;
     let cert = issue(&mut certs, dns_auto_dv("acme", "tls.example.com")).await;
     let files = download(&mut certs, &cert.id, DownloadFormat::Pem, "")
         .await

@@ -17,11 +17,13 @@ use certflow_proto::v1::{
     reissue_service_client::ReissueServiceClient, request_reissue_request::Key,
     review_service_client::ReviewServiceClient, revocation_service_client::RevocationServiceClient,
 };
-use certflow_testkit::{Authed, Certflow};
+use certflow_testkit::Authed;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::support::{self, dns_auto_dv, issue, request_id, self_signed_pem};
+use crate::support::{
+    self, dns_auto_dv, issue, request_id, self_signed_pem, started_without_rate_limits,
+};
 
 /// One call of the table, as a client would send it.
 #[derive(Debug, Clone)]
@@ -903,12 +905,7 @@ async fn recorded(nats: &async_nats::Client) -> BTreeMap<String, u64> {
 
 #[tokio::test]
 async fn gen5_a_table_of_bad_inputs_gets_the_documented_status_and_changes_nothing() {
-    let certflow = Certflow::start_with(|config| {
-        config.gateway.commands_per_second = 1_000_000;
-        config.gateway.queries_per_second = 1_000_000;
-    })
-    .await
-    .expect("start");
+    let certflow = started_without_rate_limits().await;
     let customer = certflow.token("alice", "acme", &["customer"]);
     let mut certs = certflow
         .certificates_as(Some(&customer))

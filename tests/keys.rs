@@ -12,10 +12,9 @@ use certflow_proto::v1::{
     RevocationReason, UploadCertificateRequest,
 };
 use certflow_store::{EventStore, StoreConfig};
-use certflow_testkit::Certflow;
 use tonic::Code;
 
-use crate::support::{dns_auto_dv, issue, reason, request_id, wait_for_status};
+use crate::support::{dns_auto_dv, issue, reason, request_id, started, wait_for_status};
 
 fn csr(key: &rcgen::KeyPair, domain: &str) -> String {
     rcgen::CertificateParams::new(vec![domain.to_string()])
@@ -35,9 +34,7 @@ fn with_csr(account: &str, domain: &str, key: &rcgen::KeyPair) -> IssueCertifica
 
 #[tokio::test]
 async fn rev16_key_compromise_revokes_every_certificate_with_the_key_and_blocks_it() {
-    let certflow = Certflow::start().await.expect("start");
-    let mut certs = certflow.certificates().await.expect("client");
-    let mut revocations = certflow.revocations().await.expect("client");
+    let (certflow, mut certs, mut revocations) = started().await;
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
     let compromised = issue(&mut certs, with_csr("acme", "a.example.com", &key)).await;
     let sibling = issue(&mut certs, with_csr("acme", "b.example.com", &key)).await;

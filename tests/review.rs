@@ -17,7 +17,7 @@ use prost::Message;
 use tonic::Code;
 
 use crate::support::{
-    dns_auto_dv, history_types, issue, reason, request_id, wait_for_status, wait_until,
+    dns_auto_dv, history_types, issue, reason, request_id, started, wait_for_status, wait_until,
 };
 
 /// A certificate of `brand` and `level` for acme with no automatic validation.
@@ -354,9 +354,7 @@ async fn rev10_revr4_each_review_row_and_no_task_before_the_document() {
 
 #[tokio::test]
 async fn rev12_bad_documents_are_refused_and_change_nothing() {
-    let certflow = Certflow::start().await.expect("start");
-    let mut certs = certflow.certificates().await.expect("client");
-    let mut revocations = certflow.revocations().await.expect("client");
+    let (certflow, mut certs, mut revocations) = started().await;
     let customer = certflow.token("alice", "acme", &["customer"]);
     let mut documents = certflow.reviews_as(&customer).await.expect("client");
     let cert = issue(
@@ -500,9 +498,7 @@ async fn revr3_two_of_three_approvals_a_repeated_vote_and_a_self_review_refused(
 
 #[tokio::test]
 async fn rev13_a_rejection_makes_the_certificate_issued_and_downloadable_again() {
-    let certflow = Certflow::start().await.expect("start");
-    let mut certs = certflow.certificates().await.expect("client");
-    let mut revocations = certflow.revocations().await.expect("client");
+    let (certflow, mut certs, mut revocations) = started().await;
     let cert = issue(
         &mut certs,
         certificate(Brand::Wotrus, Level::Ov, "keep.example.com"),

@@ -7,7 +7,7 @@ use certflow_proto::v1::{
 use certflow_testkit::Certflow;
 use tonic::Code;
 
-use crate::support::{self, dns_auto_dv, issue, reason, request_id, wait_for_status};
+use crate::support::{self, dns_auto_dv, issue, reason, request_id, started, wait_for_status};
 
 fn revoke(id: &str, reason: RevocationReason) -> RequestRevocationRequest {
     RequestRevocationRequest {
@@ -21,9 +21,7 @@ fn revoke(id: &str, reason: RevocationReason) -> RequestRevocationRequest {
 
 #[tokio::test]
 async fn rev10_issue_revoke_get_shows_revoked() {
-    let certflow = Certflow::start().await.expect("start");
-    let mut certs = certflow.certificates().await.expect("client");
-    let mut revocations = certflow.revocations().await.expect("client");
+    let (_certflow, mut certs, mut revocations) = started().await;
 
     let cert = issue(&mut certs, dns_auto_dv("acme", "www.example.com")).await;
     assert_eq!(cert.status, CertificateStatus::Issued as i32);
@@ -49,9 +47,7 @@ async fn rev10_issue_revoke_get_shows_revoked() {
 
 #[tokio::test]
 async fn gen1_retry_with_same_request_id_returns_first_outcome_and_appends_nothing() {
-    let certflow = Certflow::start().await.expect("start");
-    let mut certs = certflow.certificates().await.expect("client");
-    let mut revocations = certflow.revocations().await.expect("client");
+    let (certflow, mut certs, mut revocations) = started().await;
 
     // A retried issue creates no second certificate.
     let request = dns_auto_dv("acme", "retry.example.com");
@@ -151,9 +147,7 @@ async fn gen2_a_hundred_concurrent_revocations_exactly_one_wins() {
 
 #[tokio::test]
 async fn rev1_uploaded_certificate_is_not_revocable() {
-    let certflow = Certflow::start().await.expect("start");
-    let mut certs = certflow.certificates().await.expect("client");
-    let mut revocations = certflow.revocations().await.expect("client");
+    let (_certflow, mut certs, mut revocations) = started().await;
     let uploaded =
         support::upload(&mut certs, support::self_signed_pem("upload.example.net")).await;
     let err = revocations
@@ -166,9 +160,7 @@ async fn rev1_uploaded_certificate_is_not_revocable() {
 
 #[tokio::test]
 async fn rev2_expired_certificate_is_not_revocable() {
-    let certflow = Certflow::start().await.expect("start");
-    let mut certs = certflow.certificates().await.expect("client");
-    let mut revocations = certflow.revocations().await.expect("client");
+    let (_certflow, mut certs, mut revocations) = started().await;
     // Only a certificate from before certflow can have ended: one signed now never has.
     let cert = support::legacy_record(
         &mut certs,
@@ -187,9 +179,7 @@ async fn rev2_expired_certificate_is_not_revocable() {
 
 #[tokio::test]
 async fn rev9_reason_codes_outside_rfc5280_allowed_set_are_invalid_argument() {
-    let certflow = Certflow::start().await.expect("start");
-    let mut certs = certflow.certificates().await.expect("client");
-    let mut revocations = certflow.revocations().await.expect("client");
+    let (certflow, mut certs, mut revocations) = started().await;
     let cert = issue(&mut certs, dns_auto_dv("acme", "reasons.example.com")).await;
     for code in [2, 6, 8, 9, 10, 7, 42, -1] {
         let err = revocations
@@ -213,9 +203,7 @@ async fn rev9_reason_codes_outside_rfc5280_allowed_set_are_invalid_argument() {
 
 #[tokio::test]
 async fn rev17_revoking_again_keeps_the_original_time() {
-    let certflow = Certflow::start().await.expect("start");
-    let mut certs = certflow.certificates().await.expect("client");
-    let mut revocations = certflow.revocations().await.expect("client");
+    let (_certflow, mut certs, mut revocations) = started().await;
     let cert = issue(&mut certs, dns_auto_dv("acme", "twice.example.com")).await;
     let first = revocations
         .request_revocation(revoke(&cert.id, RevocationReason::KeyCompromise))
@@ -238,9 +226,7 @@ async fn rev17_revoking_again_keeps_the_original_time() {
 
 #[tokio::test]
 async fn rev10_review_paths_wait_pending_and_say_a_reviewer_decides() {
-    let certflow = Certflow::start().await.expect("start");
-    let mut certs = certflow.certificates().await.expect("client");
-    let mut revocations = certflow.revocations().await.expect("client");
+    let (_certflow, mut certs, mut revocations) = started().await;
     let wotrus = IssueCertificateRequest {
         brand: Brand::Wotrus as i32,
         ..dns_auto_dv("acme", "review.example.com")
@@ -331,9 +317,7 @@ async fn wait_for_history(
 #[tokio::test]
 async fn ren1_rev3_a_renewal_order_protects_an_expiring_certificate() {
     use certflow_proto::v1::OrderRenewalRequest;
-    let certflow = Certflow::start().await.expect("start");
-    let mut certs = certflow.certificates().await.expect("client");
-    let mut revocations = certflow.revocations().await.expect("client");
+    let (_certflow, mut certs, mut revocations) = started().await;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
@@ -381,9 +365,7 @@ async fn ren1_rev3_a_renewal_order_protects_an_expiring_certificate() {
 
 #[tokio::test]
 async fn gen1_a_request_id_is_bound_to_the_request_it_was_first_used_for() {
-    let certflow = Certflow::start().await.expect("start");
-    let mut certs = certflow.certificates().await.expect("client");
-    let mut revocations = certflow.revocations().await.expect("client");
+    let (certflow, mut certs, mut revocations) = started().await;
     let c1 = issue(&mut certs, dns_auto_dv("acme", "one.example.com")).await;
     let c2 = issue(&mut certs, dns_auto_dv("acme", "two.example.com")).await;
     let nats = certflow.nats().connect_as(None).await.expect("nats");

@@ -101,6 +101,30 @@ pub fn unix_now() -> i64 {
         .as_secs() as i64
 }
 
+/// A whole certflow whose gateway limits no account's rate: for tests that send thousands
+/// of calls as one account.
+pub async fn started_without_rate_limits() -> certflow_testkit::Certflow {
+    certflow_testkit::Certflow::start_with(|config| {
+        config.gateway.commands_per_second = 1_000_000;
+        config.gateway.queries_per_second = 1_000_000;
+    })
+    .await
+    .expect("start")
+}
+
+/// A whole certflow started for one test, with acme's clients of the certificate and the
+/// revocation services.
+pub async fn started() -> (
+    certflow_testkit::Certflow,
+    CertificateServiceClient<Authed>,
+    certflow_proto::v1::revocation_service_client::RevocationServiceClient<Authed>,
+) {
+    let certflow = certflow_testkit::Certflow::start().await.expect("start");
+    let certs = certflow.certificates().await.expect("client");
+    let revocations = certflow.revocations().await.expect("client");
+    (certflow, certs, revocations)
+}
+
 /// Issues `request` and returns the certificate.
 pub async fn issue(
     client: &mut CertificateServiceClient<Authed>,

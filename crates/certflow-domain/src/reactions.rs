@@ -391,13 +391,7 @@ mod tests {
 
     use crate::testing::{admin, customer, now as t0, state_after as given};
 
-    fn id(name: &str) -> CertificateId {
-        CertificateId::parse(name).expect("valid id")
-    }
-
-    fn name(domain: &str) -> DomainName {
-        DomainName::parse(domain).expect("valid name")
-    }
+    use crate::testing::{certificate_id as id, domain_name as name};
 
     /// A GeoTrust DV certificate for `domains`, `DNS_AUTO` on those listed in `auto`.
     fn issue(cert: &str, domains: &[&str], auto: &[&str]) -> Command {

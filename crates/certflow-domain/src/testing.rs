@@ -49,6 +49,16 @@ pub(crate) fn id() -> CertificateId {
     CertificateId::parse("cert-1").expect("valid id")
 }
 
+/// The certificate id `name`.
+pub(crate) fn certificate_id(name: &str) -> CertificateId {
+    CertificateId::parse(name).expect("valid id")
+}
+
+/// The domain name `domain`.
+pub(crate) fn domain_name(domain: &str) -> DomainName {
+    DomainName::parse(domain).expect("valid name")
+}
+
 /// A DV certificate of a brand with no special path, `DNS_AUTO` on its one domain.
 pub(crate) fn issue() -> IssueCertificate {
     IssueCertificate {

@@ -97,11 +97,8 @@ impl IssuanceService {
 }
 
 impl Service for IssuanceService {
-    const SPEC: ServiceSpec = ServiceSpec {
-        name: "issuance",
-        answers: &[subjects::ISSUANCE, subjects::GET_CRL],
-        reacts: None,
-    };
+    const SPEC: ServiceSpec =
+        ServiceSpec::answering("issuance", &[subjects::ISSUANCE, subjects::GET_CRL]);
 
     async fn answer(&self, request: Request) -> Reply {
         let IssuanceService {
@@ -408,12 +405,10 @@ async fn upload(
         }
     }
     let key_id = command.private_key_id.clone();
-    let id = command.id.clone();
     record_stored(
         runtime,
         signing,
         &meta,
-        &id,
         key_id,
         Command::Upload(command),
         |certificate| UploadCertificateResponse { certificate },
@@ -428,16 +423,16 @@ async fn record_stored<M: prost::Message>(
     runtime: &CommandRuntime,
     signing: &Signing,
     meta: &certflow_bus::CommandMeta,
-    id: &CertificateId,
     key_id: Option<String>,
     command: Command,
     respond: fn(Option<certflow_proto::v1::Certificate>) -> M,
 ) -> Reply {
     let mut kept_key = false;
+    let id = command.certificate_id().clone();
     let reply = runtime
         .run(
             meta,
-            id,
+            &id,
             |state, ctx| decide(state, &command, ctx).map_err(CommandError::from),
             |cert, now| {
                 kept_key = key_id.is_some() && cert.private_key_id == key_id;
@@ -491,12 +486,10 @@ async fn record_legacy(runtime: &CommandRuntime, signing: &Signing, request: Req
         }
     }
     let key_id = command.certificate.private_key_id.clone();
-    let id = command.certificate.id.clone();
     record_stored(
         runtime,
         signing,
         &meta,
-        &id,
         key_id,
         Command::RecordLegacy(command),
         |certificate| RecordLegacyCertificateResponse { certificate },

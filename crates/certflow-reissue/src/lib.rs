@@ -34,20 +34,11 @@ use std::time::Duration;
 
 use certflow_bus::{BusClient, Request, not_available, subjects};
 use certflow_proto::bus::v1::Reply;
-use certflow_runtime::{CommandRuntime, ReactionError, Reacts, Service, ServiceSpec};
-use certflow_store::{KeyIndex, RecordedBatch, ReissueLocks, StoreError};
+use certflow_runtime::{CommandRuntime, ReactionError, Reacts, Service, ServiceSpec, StartError};
+use certflow_store::{KeyIndex, RecordedBatch, ReissueLocks};
 
 /// The service's name in logs, actors and consumer names.
 const SERVICE: &str = "reissue";
-
-/// Errors starting the service.
-#[derive(Debug, thiserror::Error)]
-pub enum ReissueError {
-    #[error(transparent)]
-    Bus(#[from] certflow_bus::BusError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
 
 /// How reissues are run.
 #[derive(Debug, Clone)]
@@ -85,7 +76,7 @@ impl ReissueService {
         client: async_nats::Client,
         runtime: CommandRuntime,
         config: ReissueConfig,
-    ) -> Result<Self, ReissueError> {
+    ) -> Result<Self, StartError> {
         Ok(ReissueService {
             locks: ReissueLocks::attach(client.clone()).await?,
             keys: KeyIndex::attach(client.clone()).await?,
@@ -97,16 +88,13 @@ impl ReissueService {
 }
 
 impl Service for ReissueService {
-    const SPEC: ServiceSpec = ServiceSpec {
-        name: SERVICE,
-        answers: &[subjects::REISSUE],
-        // Its reaction signs a certificate: an event waits longer before another instance
-        // takes it over.
-        reacts: Some(Reacts {
+    // Its reaction signs a certificate: an event waits longer before another instance takes
+    // it over, and fewer run at once.
+    const SPEC: ServiceSpec =
+        ServiceSpec::answering(SERVICE, &[subjects::REISSUE]).reacting(Reacts {
             redelivery: Duration::from_secs(60),
             concurrency: 16,
-        }),
-    };
+        });
 
     async fn answer(&self, request: Request) -> Reply {
         match request.subject.as_str() {

@@ -125,18 +125,37 @@ fn opens_as_pdf(content: &[u8]) -> bool {
         .any(|window| window == b"%PDF-")
 }
 
+/// The certificate a query names (by `certificate_id` of its request `Req`), who asks, and
+/// the certificate as the log has it now; or the reply refusing the query.
+async fn load_named<Req: prost::Message + Default>(
+    service: &ReviewService,
+    request: &Request,
+    certificate_id: fn(&Req) -> &str,
+) -> Result<(CertificateId, Actor, certflow_store::Loaded), Reply> {
+    let id = decode_request::<Req>(request)
+        .and_then(|req| CertificateId::parse(certificate_id(&req)))
+        .map_err(|err| refused(&err))?;
+    let actor = actor_from_headers(request.headers.as_ref());
+    let loaded = service
+        .runtime
+        .store
+        .load(&id)
+        .await
+        .map_err(|err| unavailable(err.to_string()))?;
+    Ok((id, actor, loaded))
+}
+
 /// Where the document of a certificate's revocation is: for its owner and for reviewers.
 pub(crate) async fn locate_document(service: &ReviewService, request: Request) -> Reply {
-    let id = match decode_request::<certflow_proto::v1::GetRevocationDocumentRequest>(&request)
-        .and_then(|req| CertificateId::parse(&req.certificate_id))
+    let (id, actor, loaded) = match load_named(
+        service,
+        &request,
+        |req: &certflow_proto::v1::GetRevocationDocumentRequest| &req.certificate_id,
+    )
+    .await
     {
-        Ok(id) => id,
-        Err(err) => return refused(&err),
-    };
-    let actor = actor_from_headers(request.headers.as_ref());
-    let loaded = match service.runtime.store.load(&id).await {
-        Ok(loaded) => loaded,
-        Err(err) => return unavailable(err.to_string()),
+        Ok(found) => found,
+        Err(reply) => return reply,
     };
     // Reviewers see a document while its review is open; the owner always.
     let under_review = |cert: &Certificate| {
@@ -164,16 +183,15 @@ pub(crate) async fn locate_document(service: &ReviewService, request: Request) -
 
 /// The printable template of the document `cert`'s revocation needs, for its owner.
 pub(crate) async fn document_template(service: &ReviewService, request: Request) -> Reply {
-    let id = match decode_request::<certflow_proto::v1::GetDocumentTemplateRequest>(&request)
-        .and_then(|req| CertificateId::parse(&req.certificate_id))
+    let (id, actor, loaded) = match load_named(
+        service,
+        &request,
+        |req: &certflow_proto::v1::GetDocumentTemplateRequest| &req.certificate_id,
+    )
+    .await
     {
-        Ok(id) => id,
-        Err(err) => return refused(&err),
-    };
-    let actor = actor_from_headers(request.headers.as_ref());
-    let loaded = match service.runtime.store.load(&id).await {
-        Ok(loaded) => loaded,
-        Err(err) => return unavailable(err.to_string()),
+        Ok(found) => found,
+        Err(reply) => return reply,
     };
     let Some(cert) = loaded
         .state

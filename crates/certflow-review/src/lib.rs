@@ -35,8 +35,8 @@ use certflow_proto::bus::v1::Reply;
 use certflow_proto::v1::{
     ApproveReviewRequest, ApproveReviewResponse, RejectReviewRequest, RejectReviewResponse,
 };
-use certflow_runtime::{CommandRuntime, ReactionError, Reacts, Service, ServiceSpec};
-use certflow_store::{DocumentStore, RecordedBatch, ReviewLeases, ReviewQueue, StoreError};
+use certflow_runtime::{CommandRuntime, ReactionError, Reacts, Service, ServiceSpec, StartError};
+use certflow_store::{DocumentStore, RecordedBatch, ReviewLeases, ReviewQueue};
 use prost::Message;
 
 pub use documents::sniff;
@@ -65,15 +65,6 @@ impl Default for ReviewConfig {
     }
 }
 
-/// Errors starting the service.
-#[derive(Debug, thiserror::Error)]
-pub enum ReviewError {
-    #[error(transparent)]
-    Bus(#[from] certflow_bus::BusError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
 /// The review service: the queue, the leases, the documents and the commands' runtime.
 #[derive(Debug, Clone)]
 pub struct ReviewService {
@@ -92,7 +83,7 @@ impl ReviewService {
         client: async_nats::Client,
         runtime: CommandRuntime,
         config: ReviewConfig,
-    ) -> Result<Self, ReviewError> {
+    ) -> Result<Self, StartError> {
         Ok(ReviewService {
             runtime,
             queue: ReviewQueue::attach(client.clone()).await?,
@@ -105,14 +96,8 @@ impl ReviewService {
 }
 
 impl Service for ReviewService {
-    const SPEC: ServiceSpec = ServiceSpec {
-        name: SERVICE,
-        answers: &[subjects::REVIEW],
-        reacts: Some(Reacts {
-            redelivery: Duration::from_secs(30),
-            concurrency: 32,
-        }),
-    };
+    const SPEC: ServiceSpec =
+        ServiceSpec::answering(SERVICE, &[subjects::REVIEW]).reacting(Reacts::STANDARD);
 
     async fn answer(&self, request: Request) -> Reply {
         match request.subject.as_str() {

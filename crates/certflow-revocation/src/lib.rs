@@ -22,8 +22,6 @@
 
 #![forbid(unsafe_code)]
 
-use std::time::Duration;
-
 use certflow_bus::{
     Request, actor_from_headers, decode_request, not_available, refused, subjects, unavailable,
 };
@@ -39,19 +37,12 @@ use certflow_proto::v1::{
     OrderRenewalRequest, OrderRenewalResponse, RequestRevocationRequest, RequestRevocationResponse,
 };
 use certflow_runtime::{
-    CommandRuntime, ReactionError, Reacts, Service, ServiceSpec, reaction_meta,
+    CommandRuntime, ReactionError, Reacts, Service, ServiceSpec, StartError, reaction_meta,
 };
-use certflow_store::{KeyIndex, RecordedBatch, StoreError};
+use certflow_store::{KeyIndex, RecordedBatch};
 
 /// The service's name in logs, actors and consumer names.
 const SERVICE: &str = "revocation";
-
-/// Errors starting the service.
-#[derive(Debug, thiserror::Error)]
-pub enum RevocationError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
 
 /// The revocation service: its commands, and the key index it keeps compromised keys out
 /// with.
@@ -66,21 +57,15 @@ impl RevocationService {
     pub async fn new(
         client: async_nats::Client,
         runtime: CommandRuntime,
-    ) -> Result<Self, RevocationError> {
+    ) -> Result<Self, StartError> {
         let keys = KeyIndex::attach(client).await?;
         Ok(RevocationService { runtime, keys })
     }
 }
 
 impl Service for RevocationService {
-    const SPEC: ServiceSpec = ServiceSpec {
-        name: SERVICE,
-        answers: &[subjects::REVOCATION],
-        reacts: Some(Reacts {
-            redelivery: Duration::from_secs(30),
-            concurrency: 32,
-        }),
-    };
+    const SPEC: ServiceSpec =
+        ServiceSpec::answering(SERVICE, &[subjects::REVOCATION]).reacting(Reacts::STANDARD);
 
     async fn answer(&self, request: Request) -> Reply {
         let runtime = &self.runtime;

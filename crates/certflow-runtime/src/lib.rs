@@ -25,4 +25,4 @@ mod service;
 pub use clock::now;
 pub use command::{CommandError, CommandRuntime};
 pub use react::{ReactionError, reaction_meta, run_reactions};
-pub use service::{Bound, Reacts, Service, ServiceSpec, bind};
+pub use service::{Bound, Reacts, Service, ServiceSpec, StartError, bind};

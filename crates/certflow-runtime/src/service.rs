@@ -39,6 +39,43 @@ pub struct Reacts {
     pub concurrency: usize,
 }
 
+impl ServiceSpec {
+    /// A service named `name` that answers `answers` and does not react to the log.
+    pub const fn answering(name: &'static str, answers: &'static [&'static str]) -> Self {
+        ServiceSpec {
+            name,
+            answers,
+            reacts: None,
+        }
+    }
+
+    /// The same service, reacting to the log as `reacts` says.
+    pub const fn reacting(self, reacts: Reacts) -> Self {
+        ServiceSpec {
+            reacts: Some(reacts),
+            ..self
+        }
+    }
+}
+
+impl Reacts {
+    /// What most reactions need: a decision and an append each, 32 at once; an event an
+    /// instance died holding waits 30 s for another.
+    pub const STANDARD: Reacts = Reacts {
+        redelivery: Duration::from_secs(30),
+        concurrency: 32,
+    };
+}
+
+/// Why a service could not start: the bus or a store it attaches to was not there.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error(transparent)]
+    Store(#[from] certflow_store::StoreError),
+}
+
 /// A service's behaviour. Everything else (subscribing, feeding the log, shutting down) is
 /// the skeleton's.
 pub trait Service: Clone + Send + Sync + 'static {

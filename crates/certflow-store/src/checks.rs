@@ -14,20 +14,13 @@ use bytes::Bytes;
 use certflow_domain::CertificateId;
 use futures::StreamExt;
 
-use crate::store::StoreError;
+use crate::store::{Attached, StoreError};
 use certflow_bus::headers;
 
 /// The queue of pending validations.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ValidationChecks {
-    js: jetstream::Context,
-    stream: stream::Stream,
-}
-
-impl std::fmt::Debug for ValidationChecks {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ValidationChecks").finish_non_exhaustive()
-    }
+    on: Attached,
 }
 
 /// One pending validation to check.
@@ -118,9 +111,9 @@ impl ValidationChecks {
 
     /// Attaches to the queue, which `certd provision` made.
     pub async fn attach(client: async_nats::Client) -> Result<Self, StoreError> {
-        let js = jetstream::new(client);
-        let stream = crate::layout::attach_stream(&js, Self::STREAM).await?;
-        Ok(ValidationChecks { js, stream })
+        Ok(ValidationChecks {
+            on: Attached::to(client, Self::STREAM).await?,
+        })
     }
 
     /// Queues a check of certificate `id`'s challenges, issued in event message
@@ -142,6 +135,7 @@ impl ValidationChecks {
             message_headers.insert(headers::TRACEPARENT, traceparent);
         }
         let ack = self
+            .on
             .js
             .publish_with_headers(
                 format!("{}.{id}", Self::PREFIX),
@@ -157,7 +151,7 @@ impl ValidationChecks {
 
     /// The tasks of the shared consumer.
     pub async fn tasks(&self) -> Result<CheckTasks, StoreError> {
-        let consumer = crate::layout::attach_consumer(&self.stream, Self::CONSUMER).await?;
+        let consumer = crate::layout::attach_consumer(&self.on.stream, Self::CONSUMER).await?;
         let messages = consumer
             .stream()
             .max_messages_per_batch(100)

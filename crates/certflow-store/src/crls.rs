@@ -1,11 +1,11 @@
 //! The latest signed CRL of each issuing CA, one subject per CA, so every gateway and
 //! every instance of the publisher sees the same list and numbering.
 
-use async_nats::jetstream::{self, message::PublishMessage, stream};
+use async_nats::jetstream::{message::PublishMessage, stream};
 use async_nats::{HeaderMap, header};
 use bytes::Bytes;
 
-use crate::store::StoreError;
+use crate::store::{Attached, StoreError};
 
 const NUMBER: &str = "Certflow-Crl-Number";
 const ENTRIES: &str = "Certflow-Crl-Entries";
@@ -29,16 +29,9 @@ pub struct PublishedCrl {
 }
 
 /// The CRLs stream.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct CrlStore {
-    js: jetstream::Context,
-    stream: stream::Stream,
-}
-
-impl std::fmt::Debug for CrlStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CrlStore").finish_non_exhaustive()
-    }
+    on: Attached,
 }
 
 impl CrlStore {
@@ -58,8 +51,9 @@ impl CrlStore {
 
     /// Attaches to the stream, which `certd provision` made.
     pub async fn attach(client: async_nats::Client) -> Result<Self, StoreError> {
-        let (js, stream) = crate::store::attach_latest_per_subject(client, Self::STREAM).await?;
-        Ok(CrlStore { js, stream })
+        Ok(CrlStore {
+            on: Attached::to(client, Self::STREAM).await?,
+        })
     }
 
     fn subject(issuer: &str) -> String {
@@ -69,6 +63,7 @@ impl CrlStore {
     /// The latest CRL of `issuer` (a subject token, e.g. the brand's slug).
     pub async fn latest(&self, issuer: &str) -> Result<Option<PublishedCrl>, StoreError> {
         match self
+            .on
             .stream
             .direct_get_last_for_subject(Self::subject(issuer))
             .await
@@ -116,16 +111,8 @@ impl CrlStore {
         let publish = PublishMessage::build()
             .headers(headers)
             .payload(crl.der.clone());
-        let acked = match self.js.send_publish(Self::subject(issuer), publish).await {
-            Ok(ack) => ack.await,
-            Err(err) => Err(err),
-        };
-        match acked {
-            Ok(ack) => Ok(Some(ack.sequence)),
-            Err(err) if err.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {
-                Ok(None)
-            }
-            Err(err) => Err(StoreError::Unavailable(err.into())),
-        }
+        self.on
+            .publish_expecting(Self::subject(issuer), publish)
+            .await
     }
 }

@@ -8,24 +8,17 @@
 //! binding finds the certificate. That needs reads that see every acknowledged write, so
 //! the index is read from the stream's leader (`STREAM.MSG.GET`), never from a replica.
 
-use async_nats::jetstream::{self, stream};
+use async_nats::jetstream::stream;
 use async_nats::{HeaderMap, header};
 use bytes::Bytes;
 use certflow_domain::CertificateId;
 
-use crate::store::StoreError;
+use crate::store::{Attached, StoreError};
 
 /// The public-key index.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct KeyIndex {
-    js: jetstream::Context,
-    stream: stream::Stream,
-}
-
-impl std::fmt::Debug for KeyIndex {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyIndex").finish_non_exhaustive()
-    }
+    on: Attached,
 }
 
 impl KeyIndex {
@@ -47,9 +40,9 @@ impl KeyIndex {
 
     /// Attaches to the stream, which `certd provision` made.
     pub async fn attach(client: async_nats::Client) -> Result<Self, StoreError> {
-        let js = jetstream::new(client);
-        let stream = crate::layout::attach_stream(&js, Self::STREAM).await?;
-        Ok(KeyIndex { js, stream })
+        Ok(KeyIndex {
+            on: Attached::to(client, Self::STREAM).await?,
+        })
     }
 
     /// A key as a subject token: hex digits only, so a malformed value cannot reach into
@@ -71,6 +64,7 @@ impl KeyIndex {
         let mut headers = HeaderMap::new();
         headers.insert(header::NATS_MESSAGE_ID, id.as_str());
         let ack = self
+            .on
             .js
             .publish_with_headers(subject, headers, payload)
             .await
@@ -119,7 +113,12 @@ impl KeyIndex {
         let Some(subject) = Self::subject(key_sha256, "blocked") else {
             return Ok(None);
         };
-        match self.stream.get_next_raw_message_by_subject(subject).await {
+        match self
+            .on
+            .stream
+            .get_next_raw_message_by_subject(subject)
+            .await
+        {
             Ok(message) => Ok(certificate_of(&message.payload)),
             Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
             Err(err) => Err(StoreError::Unavailable(err.into())),
@@ -135,6 +134,7 @@ impl KeyIndex {
         let mut from = 0;
         loop {
             match self
+                .on
                 .stream
                 .get_first_raw_message_by_subject(subject.as_str(), from)
                 .await

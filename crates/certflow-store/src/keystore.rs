@@ -3,26 +3,19 @@
 //! The store holds bytes only: sealing and opening happen in the service that owns the
 //! key-encryption key.
 
-use async_nats::jetstream::{self, message::PublishMessage, stream};
+use async_nats::jetstream::{message::PublishMessage, stream};
 use async_nats::{HeaderMap, header};
 use bytes::Bytes;
 
-use crate::store::StoreError;
+use crate::store::{Attached, StoreError};
 
 /// Marks the empty message that erased a record's part.
 const ERASED: &str = "Certflow-Erased";
 
 /// The key store.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct KeyStore {
-    js: jetstream::Context,
-    stream: stream::Stream,
-}
-
-impl std::fmt::Debug for KeyStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyStore").finish_non_exhaustive()
-    }
+    on: Attached,
 }
 
 /// A record's wrapped data key as stored.
@@ -60,8 +53,9 @@ impl KeyStore {
 
     /// Attaches to the stream, which `certd provision` made.
     pub async fn attach(client: async_nats::Client) -> Result<Self, StoreError> {
-        let (js, stream) = crate::store::attach_latest_per_subject(client, Self::STREAM).await?;
-        Ok(KeyStore { js, stream })
+        Ok(KeyStore {
+            on: Attached::to(client, Self::STREAM).await?,
+        })
     }
 
     fn subject(part: &str, id: &str) -> String {
@@ -82,17 +76,7 @@ impl KeyStore {
             expected_sequence.to_string().as_str(),
         );
         let publish = PublishMessage::build().headers(headers).payload(payload);
-        let acked = match self.js.send_publish(subject, publish).await {
-            Ok(ack) => ack.await,
-            Err(err) => Err(err),
-        };
-        match acked {
-            Ok(_) => Ok(true),
-            Err(err) if err.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {
-                Ok(false)
-            }
-            Err(err) => Err(StoreError::Unavailable(err.into())),
-        }
+        Ok(self.on.publish_expecting(subject, publish).await?.is_some())
     }
 
     /// Stores record `id` unless one exists; returns whether this call stored it. The
@@ -126,7 +110,7 @@ impl KeyStore {
 
     /// The latest message of `subject`, unless there is none or it is an erasure.
     async fn last(&self, subject: String) -> Result<Option<Bytes>, StoreError> {
-        match self.stream.direct_get_last_for_subject(subject).await {
+        match self.on.stream.direct_get_last_for_subject(subject).await {
             Ok(message) if message.payload.is_empty() => Ok(None),
             Ok(message) => Ok(Some(message.payload)),
             Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
@@ -144,6 +128,7 @@ impl KeyStore {
         let mut from = 0;
         loop {
             let message = match self
+                .on
                 .stream
                 .get_first_raw_message_by_subject(&filter, from)
                 .await
@@ -187,7 +172,7 @@ impl KeyStore {
     /// subject).
     pub async fn shred(&self, id: &str) -> Result<(), StoreError> {
         let dek = Self::subject("dek", id);
-        match self.stream.direct_get_last_for_subject(dek).await {
+        match self.on.stream.direct_get_last_for_subject(dek).await {
             Ok(message) if message.payload.is_empty() => return Ok(()),
             Ok(_) => {}
             Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => return Ok(()),
@@ -200,7 +185,8 @@ impl KeyStore {
             let publish = PublishMessage::build()
                 .headers(headers)
                 .payload(Bytes::new());
-            self.js
+            self.on
+                .js
                 .send_publish(subject, publish)
                 .await
                 .map_err(|e| StoreError::Unavailable(e.into()))?

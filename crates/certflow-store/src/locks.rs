@@ -7,9 +7,10 @@
 //! a release only frees what its holder still holds. A holder that crashed is recognised by
 //! the caller from the event log and taken over with the same optimistic concurrency.
 
+use crate::store::Attached;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, stream};
+use async_nats::jetstream::stream;
 use async_nats::{HeaderMap, header};
 use bytes::Bytes;
 use certflow_domain::CertificateId;
@@ -43,16 +44,9 @@ pub enum Reservation {
 }
 
 /// The reservations stream.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ReissueLocks {
-    js: jetstream::Context,
-    stream: stream::Stream,
-}
-
-impl std::fmt::Debug for ReissueLocks {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReissueLocks").finish_non_exhaustive()
-    }
+    on: Attached,
 }
 
 /// What the last message of a reservation's subject says.
@@ -92,9 +86,9 @@ impl ReissueLocks {
 
     /// Attaches to the stream, which `certd provision` made.
     pub async fn attach(client: async_nats::Client) -> Result<Self, StoreError> {
-        let js = jetstream::new(client);
-        let stream = crate::layout::attach_stream(&js, Self::STREAM).await?;
-        Ok(ReissueLocks { js, stream })
+        Ok(ReissueLocks {
+            on: Attached::to(client, Self::STREAM).await?,
+        })
     }
 
     /// A registrable domain as one subject token: `.` cannot appear in a token, and `_`
@@ -105,6 +99,7 @@ impl ReissueLocks {
 
     async fn current(&self, domain: &str) -> Result<Current, StoreError> {
         let message = match self
+            .on
             .stream
             .get_last_raw_message_by_subject(&Self::subject(domain))
             .await
@@ -157,6 +152,7 @@ impl ReissueLocks {
         headers.insert(HOLDER, holder.reissue_id.as_str());
         headers.insert(CERTIFICATE, holder.certificate_id.as_str());
         let acked = match self
+            .on
             .js
             .publish_with_headers(Self::subject(domain), headers, Bytes::from_static(payload))
             .await

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, message::PublishMessage, stream};
+use async_nats::jetstream::{message::PublishMessage, stream};
 use async_nats::{HeaderMap, header};
 use bytes::Bytes;
 use certflow_domain::CommandId;
 
-use crate::store::StoreError;
+use crate::store::{Attached, StoreError};
 use certflow_bus::RequestBinding;
 
 /// The RPC (NATS subject) a recorded reply answered.
@@ -24,16 +24,9 @@ const FINGERPRINT: &str = "Certflow-Request-Fingerprint";
 /// but refusals append nothing, so without this a retried refused request would be decided
 /// again on a state that may have moved on. A reply is recorded with
 /// `Nats-Expected-Last-Subject-Sequence: 0`, so of two concurrent records the first stands.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Outcomes {
-    js: jetstream::Context,
-    stream: stream::Stream,
-}
-
-impl std::fmt::Debug for Outcomes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Outcomes").finish_non_exhaustive()
-    }
+    on: Attached,
 }
 
 impl Outcomes {
@@ -53,8 +46,9 @@ impl Outcomes {
 
     /// Attaches to the stream, which `certd provision` made.
     pub async fn attach(client: async_nats::Client) -> Result<Self, StoreError> {
-        let (js, stream) = crate::store::attach_latest_per_subject(client, Self::STREAM).await?;
-        Ok(Outcomes { js, stream })
+        Ok(Outcomes {
+            on: Attached::to(client, Self::STREAM).await?,
+        })
     }
 
     fn subject(command: &CommandId) -> String {
@@ -68,6 +62,7 @@ impl Outcomes {
         command: &CommandId,
     ) -> Result<Option<(Bytes, Option<RequestBinding>)>, StoreError> {
         match self
+            .on
             .stream
             .direct_get_last_for_subject(Self::subject(command))
             .await
@@ -102,19 +97,16 @@ impl Outcomes {
         let publish = PublishMessage::build()
             .headers(headers)
             .payload(reply.clone());
-        let acked = match self.js.send_publish(Self::subject(command), publish).await {
-            Ok(ack) => ack.await,
-            Err(err) => Err(err),
-        };
-        match acked {
-            Ok(_) => Ok(reply),
-            Err(err) if err.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {
-                Ok(self
-                    .get(command)
-                    .await?
-                    .map_or(reply, |(standing, _)| standing))
-            }
-            Err(err) => Err(StoreError::Unavailable(err.into())),
+        match self
+            .on
+            .publish_expecting(Self::subject(command), publish)
+            .await?
+        {
+            Some(_) => Ok(reply),
+            None => Ok(self
+                .get(command)
+                .await?
+                .map_or(reply, |(standing, _)| standing)),
         }
     }
 }

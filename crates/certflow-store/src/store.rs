@@ -583,13 +583,49 @@ pub(crate) fn work_queue_consumer(
 }
 
 /// Binds to one of the streams [`latest_per_subject`] describes.
-pub(crate) async fn attach_latest_per_subject(
-    client: async_nats::Client,
-    name: &str,
-) -> Result<(jetstream::Context, stream::Stream), StoreError> {
-    let js = jetstream::new(client);
-    let stream = crate::layout::attach_stream(&js, name).await?;
-    Ok((js, stream))
+/// A stream `certd provision` made, attached to: what a resource of the store holds.
+#[derive(Clone)]
+pub(crate) struct Attached {
+    pub(crate) js: jetstream::Context,
+    pub(crate) stream: stream::Stream,
+}
+
+impl std::fmt::Debug for Attached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attached")
+            .field("stream", &self.stream.cached_info().config.name)
+            .finish()
+    }
+}
+
+impl Attached {
+    /// Attaches to the stream `name`, which `certd provision` made.
+    pub(crate) async fn to(client: async_nats::Client, name: &str) -> Result<Self, StoreError> {
+        let js = jetstream::new(client);
+        let stream = crate::layout::attach_stream(&js, name).await?;
+        Ok(Attached { js, stream })
+    }
+
+    /// Publishes `message` to `subject` and waits for the stream's acknowledgement: the
+    /// message's sequence, or `None` when the stream refused it because the subject's last
+    /// sequence was not the one the message expected.
+    pub(crate) async fn publish_expecting(
+        &self,
+        subject: String,
+        message: async_nats::jetstream::message::PublishMessage,
+    ) -> Result<Option<u64>, StoreError> {
+        let acked = match self.js.send_publish(subject, message).await {
+            Ok(ack) => ack.await,
+            Err(err) => Err(err),
+        };
+        match acked {
+            Ok(ack) => Ok(Some(ack.sequence)),
+            Err(err) if err.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {
+                Ok(None)
+            }
+            Err(err) => Err(StoreError::Unavailable(err.into())),
+        }
+    }
 }
 
 pub(crate) fn is_wrong_last_sequence(err: &jetstream::context::PublishError) -> bool {

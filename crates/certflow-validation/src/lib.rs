@@ -124,14 +124,8 @@ impl ValidationService {
 }
 
 impl Service for ValidationService {
-    const SPEC: ServiceSpec = ServiceSpec {
-        name: SERVICE,
-        answers: &[subjects::VALIDATION],
-        reacts: Some(Reacts {
-            redelivery: Duration::from_secs(30),
-            concurrency: 32,
-        }),
-    };
+    const SPEC: ServiceSpec =
+        ServiceSpec::answering(SERVICE, &[subjects::VALIDATION]).reacting(Reacts::STANDARD);
 
     async fn answer(&self, request: Request) -> Reply {
         match request.subject.as_str() {

@@ -1,21 +1,18 @@
 //! Deletion (DEL-1, DEL-2): when a certificate may leave its owner's lists. Its history
 //! stays in the log; it is just no longer found.
 
-use crate::command::DeleteCertificate;
-use crate::context::{Context, visible};
+use crate::context::Context;
 use crate::error::{DomainError, Reason, Rule};
 use crate::event::{CertificateDeleted, Event};
-use crate::state::{Certificate, State, Status};
+use crate::state::{Certificate, Status};
 use crate::values::Source;
 
 /// DEL-1: unexpired platform certificates go only once revoked; expired or revoked ones, and
 /// uploaded ones, at any time. DEL-2: a deleted certificate is gone from lookups.
 pub(crate) fn decide_delete(
-    state: &State,
-    cmd: &DeleteCertificate,
+    cert: &Certificate,
     ctx: &Context<'_>,
 ) -> Result<Vec<Event>, DomainError> {
-    let cert = visible(state, &cmd.id, ctx.actor)?;
     let deletable = cert.source == Source::Uploaded
         || matches!(cert.status(ctx.now), Status::Revoked | Status::Expired);
     if !deletable {
@@ -41,6 +38,7 @@ pub(crate) fn evolve_deletion(cert: &mut Certificate, event: &Event) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::command::DeleteCertificate;
     use crate::command::{Command, IssueCertificate};
     use crate::lifecycle::revocation::downloadable;
     use crate::testing::{

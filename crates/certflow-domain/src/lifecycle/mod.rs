@@ -32,16 +32,22 @@ pub fn decide(
     {
         return Ok(Vec::new());
     }
+    // GEN-3, DEL-2: a command on a certificate finds it only if the caller may see it.
+    let visible = |id| crate::context::visible(state, id, ctx.actor);
     match command {
         Command::Issue(cmd) => issue::decide_issue(state, cmd, ctx),
         Command::RecordLegacy(cmd) => issue::decide_record_legacy(state, cmd, ctx),
         Command::Upload(cmd) => issue::decide_upload(state, cmd, ctx),
-        Command::RequestRevocation(cmd) => revocation::decide_revocation(state, cmd, ctx),
-        Command::Delete(cmd) => deletion::decide_delete(state, cmd, ctx),
-        Command::OrderRenewal(cmd) => renewal::decide_renewal(state, cmd, ctx),
-        Command::UploadRevocationDocument(cmd) => review::decide_upload_document(state, cmd, ctx),
+        Command::RequestRevocation(cmd) => {
+            revocation::decide_revocation(visible(&cmd.id)?, cmd, ctx)
+        }
+        Command::Delete(cmd) => deletion::decide_delete(visible(&cmd.id)?, ctx),
+        Command::OrderRenewal(cmd) => renewal::decide_renewal(visible(&cmd.id)?, ctx),
+        Command::UploadRevocationDocument(cmd) => {
+            review::decide_upload_document(visible(&cmd.id)?, cmd, ctx)
+        }
         Command::DecideReview(cmd) => review::decide_review(state, cmd, ctx),
-        Command::RequestReissue(cmd) => reissue::decide_reissue(state, cmd, ctx),
+        Command::RequestReissue(cmd) => reissue::decide_reissue(visible(&cmd.id)?, cmd, ctx),
     }
 }
 

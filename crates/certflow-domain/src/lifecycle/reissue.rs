@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::command::RequestReissue;
-use crate::context::{Context, visible};
+use crate::context::Context;
 use crate::error::{DomainError, Reason, Rule};
 use crate::event::{
     CertificateIssued, Event, ReissueCompleted, ReissueFailed, ReissueFailure, ReissueRequested,
@@ -36,11 +36,10 @@ pub fn reservations(domains: &[DomainName]) -> BTreeSet<String> {
 
 /// REI-1 … REI-12: what a reissue request means on the original.
 pub(crate) fn decide_reissue(
-    state: &State,
+    cert: &Certificate,
     cmd: &RequestReissue,
     ctx: &Context<'_>,
 ) -> Result<Vec<Event>, DomainError> {
-    let cert = visible(state, &cmd.id, ctx.actor)?;
     if let Some(original) = &cert.original {
         return Err(DomainError::refused(
             Rule::Rei6,
@@ -397,20 +396,14 @@ pub(crate) fn evolve_reissue(cert: &mut Certificate, event: &Event) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::CertificateId;
+
     use crate::command::{Command, CommandId, IssueCertificate, RequestRevocation};
     use crate::lifecycle::{decide, replay};
     use crate::policy::Policy;
     use crate::testing::{customer, now};
     use crate::values::ValidationSetup;
 
-    fn id(name: &str) -> CertificateId {
-        CertificateId::parse(name).expect("valid id")
-    }
-
-    fn name(domain: &str) -> DomainName {
-        DomainName::parse(domain).expect("valid name")
-    }
+    use crate::testing::{certificate_id as id, domain_name as name};
 
     struct Original {
         brand: Brand,

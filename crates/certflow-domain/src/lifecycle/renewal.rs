@@ -1,20 +1,17 @@
 //! Renewal (REN-1): this product only records that a renewal was ordered for a certificate
 //! close to expiry. REV-3 reads it: such a certificate is left to expire, not revoked.
 
-use crate::command::OrderRenewal;
-use crate::context::{Context, visible};
+use crate::context::Context;
 use crate::error::{DomainError, Reason, Rule};
 use crate::event::{Event, RenewalOrdered};
-use crate::state::{Certificate, State, Status};
+use crate::state::{Certificate, Status};
 
 /// REN-1: a renewal can be ordered for an issued certificate within the renewal window of
 /// its expiry; ordering again changes nothing.
 pub(crate) fn decide_renewal(
-    state: &State,
-    cmd: &OrderRenewal,
+    cert: &Certificate,
     ctx: &Context<'_>,
 ) -> Result<Vec<Event>, DomainError> {
-    let cert = visible(state, &cmd.id, ctx.actor)?;
     if cert.status(ctx.now) != Status::Issued
         || cert.not_after.since(ctx.now) > ctx.policy.renewal_window
     {
@@ -42,7 +39,7 @@ pub(crate) fn evolve_renewal(cert: &mut Certificate, event: &Event) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::{Command, IssueCertificate};
+    use crate::command::{Command, IssueCertificate, OrderRenewal};
     use crate::testing::{DAY, check, id, issue, now, refused_with, revoke, types};
 
     #[test]

@@ -3,7 +3,7 @@
 //! revocation or for a reissue whose enterprise details changed.
 
 use crate::command::{DecideReview, UploadRevocationDocument};
-use crate::context::{Context, Role, visible};
+use crate::context::{Context, Role};
 use crate::error::{DomainError, Reason, Rule};
 use crate::event::{
     Event, ReviewApproved, ReviewPassed, ReviewQueued, ReviewRejected, RevocationDocumentUploaded,
@@ -40,11 +40,10 @@ pub fn task_certificate(task_id: &str) -> Option<&str> {
 
 /// REV-12: attaches a stamped document to a revocation that waits for one.
 pub(crate) fn decide_upload_document(
-    state: &State,
+    cert: &Certificate,
     cmd: &UploadRevocationDocument,
     ctx: &Context<'_>,
 ) -> Result<Vec<Event>, DomainError> {
-    let cert = visible(state, &cmd.id, ctx.actor)?;
     let revocation = cert.pending_revocation().ok_or_else(|| {
         DomainError::refused(
             Rule::Rev12,

@@ -55,11 +55,10 @@ pub fn revocation_path(cert: &Certificate) -> RevocationPath {
 /// REV-1 … REV-10, REV-17: what a revocation request means on the certificate. A path that needs
 /// nothing more revokes at once; the others wait for a validation or a review.
 pub(crate) fn decide_revocation(
-    state: &State,
+    cert: &Certificate,
     cmd: &RequestRevocation,
     ctx: &Context<'_>,
 ) -> Result<Vec<Event>, DomainError> {
-    let cert = visible(state, &cmd.id, ctx.actor)?;
     let reason = RevocationReason::from_rfc5280_code(cmd.reason_code)?;
     if cmd.description.chars().count() > MAX_TEXT {
         return Err(DomainError::invalid(
