@@ -14,14 +14,14 @@ run: build
 ## Measure: its own NATS and certd (release build), every figure beside its baseline.
 bench:
 	$(CARGO) build --release --bin certd --bin certflow-bench
-	$(CARGO) run --release --bin certflow-bench -- suite $(BENCH_ARGS)
+	bin=$$(deploy/nats/server.sh) && NATS_SERVER_BIN=$$bin $(CARGO) run --release --bin certflow-bench -- suite $(BENCH_ARGS)
 
 ## Every flow, round after round, with a random service or nats-server killed in each
 ## (SOAK_SECONDS, default 120; SOAK_SEED repeats a run); then every fuzz target (FUZZ_SECONDS).
 SOAK_SECONDS ?= 120
 FUZZ_SECONDS ?= 60
 soak:
-	SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test -p certd --test blackbox -- --ignored --nocapture crashes::soak
+	bin=$$(deploy/nats/server.sh) && NATS_SERVER_BIN=$$bin SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test -p certd --test blackbox -- --ignored --nocapture crashes::soak
 	$(MAKE) fuzz
 
 ## Each fuzz target for FUZZ_SECONDS with libFuzzer (fuzz/run.sh; no nightly or cargo-fuzz).
@@ -31,8 +31,9 @@ fuzz:
 ## What CI runs: formatting, lints (proto and deploy files too), every test.
 test: fmt-check lint buf-lint unit deploy-lint
 
+## Tests start their own nats-server: 2.12 or newer, found or installed by deploy/nats/server.sh.
 unit:
-	$(CARGO) test --workspace
+	bin=$$(deploy/nats/server.sh) && NATS_SERVER_BIN=$$bin $(CARGO) test --workspace
 
 lint: buf-breaking
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

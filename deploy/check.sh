@@ -106,9 +106,9 @@ trap 'rm -rf "$scratch"' EXIT
 mkdir -p "$scratch/usr/local/bin" "$scratch/usr/sbin" "$scratch/bin" "$scratch/lib/systemd" \
   "$scratch/etc/systemd/system"
 printf '#!/bin/sh\n' > "$scratch/usr/local/bin/certd"
-printf '#!/bin/sh\n' > "$scratch/usr/sbin/nats-server"
+printf '#!/bin/sh\n' > "$scratch/usr/local/bin/nats-server"
 cp /bin/kill "$scratch/bin/kill"
-chmod +x "$scratch/usr/local/bin/certd" "$scratch/usr/sbin/nats-server"
+chmod +x "$scratch/usr/local/bin/certd" "$scratch/usr/local/bin/nats-server"
 cp -r /lib/systemd/system "$scratch/lib/systemd/"
 cp -r deploy/systemd/*.service deploy/systemd/*.service.d deploy/systemd/*.target \
   "$scratch/etc/systemd/system/"

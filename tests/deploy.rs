@@ -19,7 +19,7 @@ use certd::{Config, NatsTls, Service};
 use certflow_proto::v1::certificate_service_client::CertificateServiceClient;
 use certflow_proto::v1::revocation_service_client::RevocationServiceClient;
 use certflow_proto::v1::{CertificateStatus, RequestRevocationRequest, RevocationReason};
-use certflow_testkit::{Bearer, NatsUsers, eventually, nats_server_binary, trust_dev_key};
+use certflow_testkit::{Bearer, NatsUsers, checked_nats_server, eventually, trust_dev_key};
 use rcgen::{CertificateParams, ExtendedKeyUsagePurpose, KeyPair};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -119,7 +119,7 @@ fn start_node(
     )
     .expect("accounts.conf");
     let log = std::fs::File::create(dir.path().join("nats.log")).expect("log");
-    let child = Command::new(nats_server_binary())
+    let child = Command::new(checked_nats_server().expect("nats-server"))
         .arg("-c")
         .arg(&path)
         .current_dir(dir.path())

@@ -9,12 +9,6 @@ listen="${CERTD_LISTEN:-127.0.0.1:50051}"
 nats_port="${CERTFLOW_NATS_PORT:-14222}"
 mkdir -p "$run_dir"
 
-find_nats_server() {
-  if [ -n "${NATS_SERVER_BIN:-}" ]; then echo "$NATS_SERVER_BIN"; return; fi
-  if command -v nats-server >/dev/null 2>&1; then command -v nats-server; return; fi
-  if [ -x /usr/sbin/nats-server ]; then echo /usr/sbin/nats-server; return; fi
-}
-
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 nats_pid=""
@@ -28,22 +22,12 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 if [ -z "${NATS_URL:-}" ]; then
-  nats_server=$(find_nats_server || true)
-  if [ -z "$nats_server" ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-      echo "nats-server is missing: installing Debian's package."
-      apt-get update -qq && apt-get install -y -qq nats-server >/dev/null
-    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-      echo "nats-server is missing: installing Debian's package."
-      sudo apt-get update -qq && sudo apt-get install -y -qq nats-server >/dev/null
-    fi
-    nats_server=$(find_nats_server || true)
-  fi
-  if [ -z "$nats_server" ]; then
-    echo "nats-server is not installed. Install it (Debian: apt-get install nats-server)," >&2
-    echo "set NATS_SERVER_BIN to its path, or set NATS_URL to a running server with JetStream." >&2
+  # 2.12 or newer: NATS_SERVER_BIN, PATH, or the pinned release installed under the build
+  # directory. A NATS service already on this machine is never used or touched.
+  nats_server=$("$root/deploy/nats/server.sh") || {
+    echo "or set NATS_URL to a running nats-server 2.12 or newer with JetStream." >&2
     exit 1
-  fi
+  }
   if port_open "$nats_port"; then
     echo "port $nats_port is taken; set CERTFLOW_NATS_PORT to a free port, or NATS_URL to use that server." >&2
     exit 1

@@ -300,6 +300,28 @@ impl EventStore {
         }
     }
 
+    /// The last message on `subject`, read as [`next_for_subject`](Self::next_for_subject)
+    /// reads (from the leader of a replicated log).
+    async fn last_for_subject(
+        &self,
+        subject: &str,
+    ) -> Result<Option<jetstream::message::StreamMessage>, StoreError> {
+        if self.config.replicas > 1 {
+            return match self.stream.get_last_raw_message_by_subject(subject).await {
+                Ok(message) => Ok(Some(message)),
+                Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
+                    Ok(None)
+                }
+                Err(err) => Err(StoreError::unavailable(err)),
+            };
+        }
+        match self.stream.direct_get_last_for_subject(subject).await {
+            Ok(message) => Ok(Some(message)),
+            Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
+            Err(err) => Err(StoreError::unavailable(err)),
+        }
+    }
+
     /// A certificate's current state and version: the cached state, if any, brought up to
     /// date with every message the log holds after it.
     pub async fn load(&self, id: &CertificateId) -> Result<Loaded, StoreError> {
@@ -405,10 +427,21 @@ impl EventStore {
                     });
                 }
                 Err(err) if is_wrong_last_sequence(&err) => {
-                    return Err(StoreError::Conflict {
-                        id: id.clone(),
-                        expected,
-                    });
+                    // An earlier try of this very command may be what the subject ends with
+                    // (nats-server 2.10 and later check the expected sequence before the
+                    // duplicate window): then it is a duplicate, not a conflict.
+                    return match self.last_for_subject(&subject).await? {
+                        Some(last) if carries_message_id(&last, &meta.command_id.0) => {
+                            Ok(Appended {
+                                sequence: last.sequence,
+                                duplicate: true,
+                            })
+                        }
+                        _ => Err(StoreError::Conflict {
+                            id: id.clone(),
+                            expected,
+                        }),
+                    };
                 }
                 Err(err)
                     if matches!(
@@ -626,6 +659,14 @@ impl Attached {
             Err(err) => Err(StoreError::Unavailable(err.into())),
         }
     }
+}
+
+/// Whether `message` was published with `Nats-Msg-Id` `id`.
+fn carries_message_id(message: &jetstream::message::StreamMessage, id: &str) -> bool {
+    message
+        .headers
+        .get(header::NATS_MESSAGE_ID)
+        .is_some_and(|value| value.as_str() == id)
 }
 
 pub(crate) fn is_wrong_last_sequence(err: &jetstream::context::PublishError) -> bool {

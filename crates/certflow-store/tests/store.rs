@@ -152,8 +152,8 @@ async fn gen1_duplicate_message_id_is_acknowledged_as_duplicate() {
         .append(&id, 0, &[issued(&id)], &meta)
         .await
         .expect("append");
-    // The duplicate check comes before the sequence check: the same command with the same
-    // (now stale) expectation is answered as a duplicate, not as a conflict.
+    // The same command with the same (now stale) expectation is answered as a duplicate,
+    // not as a conflict, whichever of the two checks the server makes first.
     let again = store
         .append(&id, 0, &[issued(&id)], &meta)
         .await

@@ -36,8 +36,9 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-/// Why the harness could not start something.
-#[derive(Debug, thiserror::Error)]
+/// Why the harness could not start something. Its `Debug` is its message, so a test's
+/// `expect` says what to do.
+#[derive(thiserror::Error)]
 pub enum TestkitError {
     #[error("cannot start nats-server ({binary}): {source}")]
     Spawn {
@@ -45,6 +46,12 @@ pub enum TestkitError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "certflow needs nats-server 2.12 or newer, and {found}: run deploy/nats/server.sh \
+         (it installs {PINNED_NATS_SERVER} under the build directory and prints its path) or \
+         `make test`, or set NATS_SERVER_BIN to a nats-server 2.12 or newer"
+    )]
+    OldNatsServer { found: String },
     #[error("nats-server did not become ready: {0}")]
     NotReady(String),
     #[error("temporary directory: {0}")]
@@ -59,6 +66,12 @@ pub enum TestkitError {
     Dev(#[from] certd::dev::DevError),
     #[error("a token is not valid metadata")]
     BadToken,
+}
+
+impl std::fmt::Debug for TestkitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// Adds `authorization: Bearer <token>` to every call.
@@ -175,10 +188,29 @@ pub fn free_port() -> Result<u16, TestkitError> {
         .port())
 }
 
-/// The `nats-server` binary the tests use.
+/// The oldest nats-server certflow supports (docs/operations.md says why).
+pub const MINIMUM_NATS_SERVER: [u32; 3] = [2, 12, 0];
+
+/// The version `deploy/nats/server.sh` installs when no new enough server is at hand.
+pub const PINNED_NATS_SERVER: &str = "2.12.8";
+
+/// The `nats-server` binary the tests use: `NATS_SERVER_BIN`, else the pinned release that
+/// `deploy/nats/server.sh` installed under the build directory, else `nats-server` on `PATH`.
+/// [`checked_nats_server`] refuses it when it is too old.
 pub fn nats_server_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("NATS_SERVER_BIN") {
         return PathBuf::from(path);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+        PathBuf::from,
+    );
+    let pinned = target
+        .join("nats-server")
+        .join(PINNED_NATS_SERVER)
+        .join("nats-server");
+    if pinned.is_file() {
+        return pinned;
     }
     if let Some(paths) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&paths) {
@@ -188,7 +220,36 @@ pub fn nats_server_binary() -> PathBuf {
             }
         }
     }
-    PathBuf::from("/usr/sbin/nats-server")
+    PathBuf::from("nats-server")
+}
+
+/// [`nats_server_binary`], once it has said it is [`MINIMUM_NATS_SERVER`] or newer.
+pub fn checked_nats_server() -> Result<PathBuf, TestkitError> {
+    static CHECKED: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    CHECKED
+        .get_or_init(|| {
+            let binary = nats_server_binary();
+            let output = Command::new(&binary)
+                .arg("--version")
+                .output()
+                .map_err(|err| format!("{}: {err}", binary.display()))?;
+            let reported = String::from_utf8_lossy(&output.stdout).trim().to_string();
+            match parse_server_version(&reported) {
+                Some(version) if version >= MINIMUM_NATS_SERVER => Ok(binary),
+                _ => Err(format!("{} reports \"{reported}\"", binary.display())),
+            }
+        })
+        .clone()
+        .map_err(|found| TestkitError::OldNatsServer { found })
+}
+
+/// `[2, 12, 8]` from `nats-server: v2.12.8`.
+fn parse_server_version(reported: &str) -> Option<[u32; 3]> {
+    let version = reported.rsplit(' ').next()?.trim_start_matches('v');
+    let mut parts = version
+        .split(['.', '-'])
+        .map(|part| part.parse::<u32>().ok());
+    Some([parts.next()??, parts.next()??, parts.next()??])
 }
 
 /// The users of `deploy/nats/certflow.conf`.
@@ -375,7 +436,7 @@ fn spawn(
     users: &NatsUsers,
     extra_args: &[String],
 ) -> Result<(Child, u16), TestkitError> {
-    let binary = nats_server_binary();
+    let binary = checked_nats_server()?;
     let port_arg = port.map_or_else(|| "-1".to_string(), |p| p.to_string());
     let mut command = Command::new(&binary);
     if !users.is_empty() {
@@ -698,5 +759,28 @@ where
             return None;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_versions_are_read_as_nats_server_prints_them() {
+        assert_eq!(
+            parse_server_version("nats-server: v2.12.8"),
+            Some([2, 12, 8])
+        );
+        assert_eq!(
+            parse_server_version("nats-server: v2.9.10"),
+            Some([2, 9, 10])
+        );
+        assert_eq!(
+            parse_server_version("nats-server: v2.14.0-RC.1"),
+            Some([2, 14, 0])
+        );
+        assert_eq!(parse_server_version("no version here"), None);
+        assert!([2, 9, 10] < MINIMUM_NATS_SERVER && [2, 12, 0] >= MINIMUM_NATS_SERVER);
     }
 }
