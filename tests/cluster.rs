@@ -11,14 +11,18 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 use certd::{Config, Service};
 use certflow_gateway::auth::KeySource;
+use certflow_proto::v1::request_reissue_request::Key;
 use certflow_proto::v1::{
-    CertificateStatus, RequestRevocationRequest, RevocationReason,
-    certificate_service_client::CertificateServiceClient,
+    CertificateStatus, OriginalKey, RequestReissueRequest, RequestRevocationRequest,
+    RevocationReason, certificate_service_client::CertificateServiceClient,
+    reissue_service_client::ReissueServiceClient,
     revocation_service_client::RevocationServiceClient,
 };
 use certflow_testkit::cluster::NatsCluster;
 use certflow_testkit::{Authed, Bearer, eventually};
+use tonic::Code;
 use tonic::transport::Channel;
+use tonic_types::StatusExt;
 
 use crate::support::{self, dns_auto_dv, request_id};
 
@@ -38,49 +42,81 @@ async fn events_leader(js: &jetstream::Context) -> Option<String> {
         .leader
 }
 
+/// The whole set on a three-node cluster, every stream with three replicas, and an admin's
+/// clients of its gateway.
+struct OnCluster {
+    cluster: NatsCluster,
+    running: certd::Running,
+    config: Config,
+    certs: CertificateServiceClient<Authed>,
+    revocations: RevocationServiceClient<Authed>,
+    reissues: ReissueServiceClient<Authed>,
+    js: jetstream::Context,
+    _data: tempfile::TempDir,
+}
+
+impl OnCluster {
+    async fn start() -> OnCluster {
+        let cluster = NatsCluster::start(3).await.expect("cluster");
+        let data = tempfile::tempdir().expect("data dir");
+        let keys = data.path().join("keys");
+        let (signing_key, public_key) = certd::dev::ensure_signing_key(&keys).expect("keys");
+        let mut config = Config::new(cluster.url(), data.path());
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.crl_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.store.replicas = 3;
+        config.gateway.commands_per_second = 1_000_000;
+        config.gateway.queries_per_second = 1_000_000;
+        config.gateway.token_keys = vec![KeySource::Ed25519Pem(public_key)];
+        config.kek =
+            certflow_ca::sealing::Kek::from_hex(&certd::dev::ensure_kek(&keys).expect("kek")).ok();
+        certd::provision(&config)
+            .await
+            .expect("streams and consumers made on the cluster");
+        let running = certd::start(config.clone(), &Service::ALL)
+            .await
+            .expect("the services start on the cluster");
+        let gateway = running.gateway_address.expect("gateway");
+        let channel = Channel::from_shared(format!("http://{gateway}"))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("channel");
+        let token = certd::dev::token(
+            &signing_key,
+            "ops",
+            "platform",
+            &["admin"],
+            Duration::from_secs(3600),
+        )
+        .expect("token");
+        let bearer = Bearer::new(Some(&token)).expect("bearer");
+        let js = jetstream::new(async_nats::connect(cluster.url_of(0)).await.expect("nats"));
+        OnCluster {
+            certs: CertificateServiceClient::with_interceptor(channel.clone(), bearer.clone()),
+            revocations: RevocationServiceClient::with_interceptor(channel.clone(), bearer.clone()),
+            reissues: ReissueServiceClient::with_interceptor(channel, bearer),
+            cluster,
+            running,
+            config,
+            js,
+            _data: data,
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_event_stream_leader_killed_under_load_loses_no_acknowledged_event() {
     const CERTIFICATES: usize = 600;
     const WORKERS: usize = 16;
-    let mut cluster = NatsCluster::start(3).await.expect("cluster");
-    let data = tempfile::tempdir().expect("data dir");
-    let keys = data.path().join("keys");
-    let (signing_key, public_key) = certd::dev::ensure_signing_key(&keys).expect("keys");
-    let mut config = Config::new(cluster.url(), data.path());
-    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.crl_listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.store.replicas = 3;
-    config.gateway.commands_per_second = 1_000_000;
-    config.gateway.queries_per_second = 1_000_000;
-    config.gateway.token_keys = vec![KeySource::Ed25519Pem(public_key)];
-    config.kek =
-        certflow_ca::sealing::Kek::from_hex(&certd::dev::ensure_kek(&keys).expect("kek")).ok();
-    certd::provision(&config)
-        .await
-        .expect("streams and consumers made on the cluster");
-    let running = certd::start(config, &Service::ALL)
-        .await
-        .expect("the services start on the cluster");
-    let gateway = running.gateway_address.expect("gateway");
-    let channel = Channel::from_shared(format!("http://{gateway}"))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("channel");
-    let token = certd::dev::token(
-        &signing_key,
-        "ops",
-        "platform",
-        &["admin"],
-        Duration::from_secs(3600),
-    )
-    .expect("token");
-    let bearer = Bearer::new(Some(&token)).expect("bearer");
-    let certs: CertificateServiceClient<Authed> =
-        CertificateServiceClient::with_interceptor(channel.clone(), bearer.clone());
-    let revocations: RevocationServiceClient<Authed> =
-        RevocationServiceClient::with_interceptor(channel, bearer);
-    let js = jetstream::new(async_nats::connect(cluster.url_of(0)).await.expect("nats"));
+    let OnCluster {
+        mut cluster,
+        running,
+        certs,
+        revocations,
+        js,
+        ..
+    } = OnCluster::start().await;
 
     // Each worker issues certificates and revokes every other one, retrying a call that
     // was not answered with the same request id.
@@ -241,5 +277,210 @@ async fn the_event_stream_leader_killed_under_load_loses_no_acknowledged_event()
          {retried} calls answered UNAVAILABLE and retried",
         CERTIFICATES / 2
     );
+    running.stop().await;
+}
+
+/// Each reissue of `original` in the log: the stream sequence of its request and, once it
+/// ended (completed or failed), of its end.
+async fn reissue_spans(js: &jetstream::Context, original: &str) -> Vec<(u64, Option<u64>)> {
+    let stream = js.get_stream("CERTFLOW_EVENTS").await.expect("events");
+    let subject = format!("certflow.events.certificate.{original}");
+    let mut spans: Vec<(u64, Option<u64>)> = Vec::new();
+    let mut from = 1;
+    while let Ok(message) = stream
+        .get_first_raw_message_by_subject(&subject, from)
+        .await
+    {
+        from = message.sequence + 1;
+        let types = message
+            .headers
+            .get("Certflow-Event-Types")
+            .map(|v| v.as_str().to_string())
+            .unwrap_or_default();
+        if types.contains("ReissueRequested") {
+            spans.push((message.sequence, None));
+        }
+        if (types.contains("ReissueCompleted") || types.contains("ReissueFailed"))
+            && let Some(open) = spans.iter_mut().rev().find(|span| span.1.is_none())
+        {
+            open.1 = Some(message.sequence);
+        }
+    }
+    spans
+}
+
+/// The `ErrorInfo` reason of a refusal.
+fn refusal_reason(status: &tonic::Status) -> String {
+    status
+        .get_details_error_info()
+        .map(|info| info.reason)
+        .unwrap_or_default()
+}
+
+/// GEN-2 and REI-4 on replicated streams, which a single server cannot show: 100 revocations
+/// of one certificate and 100 reissues under one registrable domain (across two reissue
+/// instances) race while the event stream's leader is killed. Each race has exactly one
+/// winner, and the log holds exactly one winner's events.
+#[tokio::test]
+async fn gen2_rei4_a_hundred_conflicting_commands_have_one_winner_while_a_node_dies() {
+    const RACERS: usize = 100;
+    let OnCluster {
+        mut cluster,
+        running,
+        config,
+        certs,
+        revocations,
+        reissues,
+        js,
+        ..
+    } = OnCluster::start().await;
+    let second_reissue = certd::start(config, &[Service::Reissue])
+        .await
+        .expect("a second reissue instance");
+    let issue = |domain: String| {
+        let certs = certs.clone();
+        async move {
+            support::until_answered(RECOVER, || {
+                let (mut certs, request) = (certs.clone(), dns_auto_dv("acme", &domain));
+                async move { certs.issue_certificate(request).await }
+            })
+            .await
+            .0
+            .expect("issued")
+            .into_inner()
+            .certificate
+            .expect("certificate")
+            .id
+        }
+    };
+    let contested = issue("race.example.com".into()).await;
+    let mut originals = Vec::new();
+    for n in 0..RACERS {
+        originals.push(issue(format!("r{n}.example.org")).await);
+    }
+
+    let revoking: Vec<_> = (0..RACERS)
+        .map(|_| {
+            let request = RequestRevocationRequest {
+                request_id: request_id(),
+                certificate_id: contested.clone(),
+                reason: RevocationReason::CessationOfOperation as i32,
+                description: String::new(),
+                validation_method: 0,
+            };
+            let revocations = revocations.clone();
+            tokio::spawn(support::until_answered(RECOVER, move || {
+                let (mut revocations, request) = (revocations.clone(), request.clone());
+                async move { revocations.request_revocation(request).await }
+            }))
+        })
+        .collect();
+    let reissuing: Vec<_> = originals
+        .iter()
+        .map(|original| {
+            let request = RequestReissueRequest {
+                request_id: request_id(),
+                certificate_id: original.clone(),
+                domains: Vec::new(),
+                reason: "server moved".into(),
+                key: Some(Key::OriginalKey(OriginalKey {})),
+                enterprise_info: Default::default(),
+                validation_method: 0,
+            };
+            let reissues = reissues.clone();
+            tokio::spawn(support::until_answered(RECOVER, move || {
+                let (mut reissues, request) = (reissues.clone(), request.clone());
+                async move { reissues.request_reissue(request).await }
+            }))
+        })
+        .collect();
+    // The races are on: the event stream's leader dies under them.
+    let leader = events_leader(&js)
+        .await
+        .expect("the event stream has a leader");
+    cluster.kill(cluster.node_named(&leader).expect("leader is one of ours"));
+
+    let mut revoked = 0;
+    let mut retried = 0;
+    for attempt in revoking {
+        let (answer, unanswered) = attempt.await.expect("task");
+        retried += unanswered;
+        match answer {
+            Ok(_) => revoked += 1,
+            Err(status) => {
+                assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+                let why = refusal_reason(&status);
+                assert!(
+                    why == "ALREADY_REVOKED" || why == "REVOCATION_IN_PROGRESS",
+                    "unexpected refusal {why}"
+                );
+            }
+        }
+    }
+    let mut proceeding = Vec::new();
+    for (original, attempt) in originals.iter().zip(reissuing) {
+        let (answer, unanswered) = attempt.await.expect("task");
+        retried += unanswered;
+        match answer {
+            Ok(_) => proceeding.push(original.clone()),
+            Err(status) => {
+                assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+                assert_eq!(refusal_reason(&status), "PRIMARY_DOMAIN_REISSUE_BUSY");
+            }
+        }
+    }
+    assert_eq!(revoked, 1, "exactly one revocation wins");
+    assert!(!proceeding.is_empty(), "a reissue proceeds");
+
+    // The log agrees: the contested certificate was revoked by one message after its
+    // issue, and only the winning original holds more than its issue.
+    let js = jetstream::new(
+        async_nats::connect(cluster.url().split(',').collect::<Vec<_>>())
+            .await
+            .expect("nats"),
+    );
+    let counts = eventually(RECOVER, || {
+        let js = js.clone();
+        async move { support::messages_per_certificate(&js).await }
+    })
+    .await
+    .expect("the log is readable");
+    assert_eq!(
+        counts.get(&contested),
+        Some(&2),
+        "one revocation in the log"
+    );
+    let mut changed: Vec<_> = originals
+        .iter()
+        .filter(|original| counts.get(*original).is_some_and(|n| *n > 1))
+        .cloned()
+        .collect();
+    let mut accepted = proceeding.clone();
+    changed.sort();
+    accepted.sort();
+    assert_eq!(
+        changed, accepted,
+        "the log holds the accepted reissues, no others"
+    );
+    // A call retried past the winner's completion may start the next reissue once the
+    // reservation is free again; REI-4 is that no two are ever pending at once.
+    let mut spans = Vec::new();
+    for original in &proceeding {
+        spans.extend(reissue_spans(&js, original).await);
+    }
+    spans.sort();
+    for pair in spans.windows(2) {
+        let ended = pair[0]
+            .1
+            .expect("an earlier reissue ended before the next began");
+        assert!(ended < pair[1].0, "reissues overlap: {spans:?}");
+    }
+    println!(
+        "three-node cluster, leader {leader} killed mid-race: 1 of {RACERS} revocations won; \
+         {} reissues under one registrable domain, one after another; {retried} calls \
+         retried with the same request",
+        proceeding.len()
+    );
+    second_reissue.stop().await;
     running.stop().await;
 }

@@ -393,8 +393,9 @@ pub fn free_port() -> u16 {
 }
 
 /// Sends the same call until it is answered by something other than a failure to reach
-/// the service: `UNAVAILABLE` (a service, NATS or a stream leader away), or a connection
-/// the gateway broke by dying (tonic's `UNKNOWN` carrying the I/O error as its source).
+/// the service: `UNAVAILABLE` (a service, NATS or a stream leader away), `ABORTED` (the
+/// certificate kept changing), or a connection the gateway broke by dying (tonic's
+/// `UNKNOWN` carrying the I/O error as its source).
 /// A retry reuses the request id inside the call, as a client would. Returns the answer
 /// and how many tries were not answered.
 pub async fn until_answered<T, F, Fut>(
@@ -410,9 +411,11 @@ where
     loop {
         match call().await {
             Err(status)
-                if (status.code() == tonic::Code::Unavailable
-                    || (status.code() == tonic::Code::Unknown
-                        && std::error::Error::source(&status).is_some()))
+                if (matches!(
+                    status.code(),
+                    tonic::Code::Unavailable | tonic::Code::Aborted
+                ) || (status.code() == tonic::Code::Unknown
+                    && std::error::Error::source(&status).is_some()))
                     && tokio::time::Instant::now() < deadline =>
             {
                 unanswered += 1;
