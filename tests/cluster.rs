@@ -309,6 +309,52 @@ async fn reissue_spans(js: &jetstream::Context, original: &str) -> Vec<(u64, Opt
     spans
 }
 
+/// Sends every request at once, each retried with the same request until answered.
+fn race<R, T, F, Fut>(
+    requests: impl Iterator<Item = R>,
+    call: F,
+) -> Vec<tokio::task::JoinHandle<(Result<T, tonic::Status>, u32)>>
+where
+    R: Clone + Send + Sync + 'static,
+    T: Send + 'static,
+    F: Fn(R) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>> + Send,
+{
+    requests
+        .map(|request| {
+            let call = call.clone();
+            tokio::spawn(async move {
+                let (answer, retried) =
+                    support::until_answered(RECOVER, || call(request.clone())).await;
+                (answer.map(tonic::Response::into_inner), retried)
+            })
+        })
+        .collect()
+}
+
+/// The answers of a race, in order (`Some` for each accepted call), and how many calls were
+/// retried; every refusal must be `FAILED_PRECONDITION` with one of `refusals`.
+async fn settle<T>(
+    racers: Vec<tokio::task::JoinHandle<(Result<T, tonic::Status>, u32)>>,
+    refusals: &[&str],
+) -> (Vec<Option<T>>, u32) {
+    let (mut answers, mut retried) = (Vec::new(), 0);
+    for racer in racers {
+        let (answer, unanswered) = racer.await.expect("task");
+        retried += unanswered;
+        answers.push(match answer {
+            Ok(response) => Some(response),
+            Err(status) => {
+                assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+                let why = refusal_reason(&status);
+                assert!(refusals.contains(&why.as_str()), "unexpected refusal {why}");
+                None
+            }
+        });
+    }
+    (answers, retried)
+}
+
 /// The `ErrorInfo` reason of a refusal.
 fn refusal_reason(status: &tonic::Status) -> String {
     status
@@ -359,76 +405,52 @@ async fn gen2_rei4_a_hundred_conflicting_commands_have_one_winner_while_a_node_d
         originals.push(issue(format!("r{n}.example.org")).await);
     }
 
-    let revoking: Vec<_> = (0..RACERS)
-        .map(|_| {
-            let request = RequestRevocationRequest {
-                request_id: request_id(),
-                certificate_id: contested.clone(),
-                reason: RevocationReason::CessationOfOperation as i32,
-                description: String::new(),
-                validation_method: 0,
-            };
-            let revocations = revocations.clone();
-            tokio::spawn(support::until_answered(RECOVER, move || {
-                let (mut revocations, request) = (revocations.clone(), request.clone());
-                async move { revocations.request_revocation(request).await }
-            }))
-        })
-        .collect();
-    let reissuing: Vec<_> = originals
-        .iter()
-        .map(|original| {
-            let request = RequestReissueRequest {
-                request_id: request_id(),
-                certificate_id: original.clone(),
-                domains: Vec::new(),
-                reason: "server moved".into(),
-                key: Some(Key::OriginalKey(OriginalKey {})),
-                enterprise_info: Default::default(),
-                validation_method: 0,
-            };
-            let reissues = reissues.clone();
-            tokio::spawn(support::until_answered(RECOVER, move || {
-                let (mut reissues, request) = (reissues.clone(), request.clone());
-                async move { reissues.request_reissue(request).await }
-            }))
-        })
-        .collect();
+    let revoking = race(
+        (0..RACERS).map(|_| RequestRevocationRequest {
+            request_id: request_id(),
+            certificate_id: contested.clone(),
+            reason: RevocationReason::CessationOfOperation as i32,
+            description: String::new(),
+            validation_method: 0,
+        }),
+        move |request| {
+            let mut revocations = revocations.clone();
+            async move { revocations.request_revocation(request).await }
+        },
+    );
+    let reissuing = race(
+        originals.iter().map(|original| RequestReissueRequest {
+            request_id: request_id(),
+            certificate_id: original.clone(),
+            domains: Vec::new(),
+            reason: "server moved".into(),
+            key: Some(Key::OriginalKey(OriginalKey {})),
+            enterprise_info: Default::default(),
+            validation_method: 0,
+        }),
+        move |request| {
+            let mut reissues = reissues.clone();
+            async move { reissues.request_reissue(request).await }
+        },
+    );
     // The races are on: the event stream's leader dies under them.
     let leader = events_leader(&js)
         .await
         .expect("the event stream has a leader");
     cluster.kill(cluster.node_named(&leader).expect("leader is one of ours"));
 
-    let mut revoked = 0;
-    let mut retried = 0;
-    for attempt in revoking {
-        let (answer, unanswered) = attempt.await.expect("task");
-        retried += unanswered;
-        match answer {
-            Ok(_) => revoked += 1,
-            Err(status) => {
-                assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
-                let why = refusal_reason(&status);
-                assert!(
-                    why == "ALREADY_REVOKED" || why == "REVOCATION_IN_PROGRESS",
-                    "unexpected refusal {why}"
-                );
-            }
-        }
-    }
-    let mut proceeding = Vec::new();
-    for (original, attempt) in originals.iter().zip(reissuing) {
-        let (answer, unanswered) = attempt.await.expect("task");
-        retried += unanswered;
-        match answer {
-            Ok(_) => proceeding.push(original.clone()),
-            Err(status) => {
-                assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
-                assert_eq!(refusal_reason(&status), "PRIMARY_DOMAIN_REISSUE_BUSY");
-            }
-        }
-    }
+    let (revocations_won, revocations_retried) =
+        settle(revoking, &["ALREADY_REVOKED", "REVOCATION_IN_PROGRESS"]).await;
+    let (reissues_won, reissues_retried) =
+        settle(reissuing, &["PRIMARY_DOMAIN_REISSUE_BUSY"]).await;
+    let retried = revocations_retried + reissues_retried;
+    let revoked = revocations_won.iter().flatten().count();
+    let proceeding: Vec<String> = originals
+        .iter()
+        .zip(&reissues_won)
+        .filter(|(_, won)| won.is_some())
+        .map(|(original, _)| original.clone())
+        .collect();
     assert_eq!(revoked, 1, "exactly one revocation wins");
     assert!(!proceeding.is_empty(), "a reissue proceeds");
 
