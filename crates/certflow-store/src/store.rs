@@ -123,7 +123,7 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    fn unavailable(err: impl Into<async_nats::Error>) -> Self {
+    pub(crate) fn unavailable(err: impl Into<async_nats::Error>) -> Self {
         StoreError::Unavailable(err.into())
     }
 }
@@ -224,6 +224,16 @@ impl EventStore {
 
     pub(crate) fn client(&self) -> async_nats::Client {
         self.js.client()
+    }
+
+    /// The events stream's name.
+    pub(crate) fn stream_name(&self) -> &str {
+        &self.config.stream
+    }
+
+    /// How long a request to JetStream may take.
+    pub(crate) fn request_timeout(&self) -> Duration {
+        self.config.request_timeout
     }
 
     pub(crate) fn subject_prefix(&self) -> &str {

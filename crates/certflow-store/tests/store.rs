@@ -320,3 +320,43 @@ async fn gen1_a_request_id_reused_on_another_certificate_is_refused() {
     );
     assert!(store.history(&b).await.expect("history").is_empty());
 }
+
+/// The feed delivers the whole log in stream order, in chunks of at most the size asked
+/// for, whether it reads a thousand messages per request or one by one.
+#[tokio::test]
+async fn the_feed_delivers_the_whole_log_in_order() {
+    const MESSAGES: u64 = 2_500;
+    let nats = NatsServer::start().expect("nats");
+    let store = open(&nats, StoreConfig::default()).await;
+    let appends: Vec<_> = (0..MESSAGES)
+        .map(|n| {
+            let store = store.clone();
+            async move {
+                let id = CertificateId::parse(&format!("feed-{n}")).expect("valid");
+                let meta = CommandMeta::for_request(&format!("r{n}"), "c", actor());
+                store
+                    .append(&id, 0, &[issued(&id)], &meta)
+                    .await
+                    .expect("append");
+            }
+        })
+        .collect();
+    futures::future::join_all(appends).await;
+
+    let mut feed = store.follow(0).await.expect("feed");
+    let mut delivered = Vec::new();
+    while (delivered.len() as u64) < MESSAGES {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), feed.next_chunk(1_000))
+            .await
+            .expect("a chunk in time")
+            .expect("the feed goes on")
+            .expect("readable");
+        assert!(!chunk.is_empty() && chunk.len() <= 1_000, "{}", chunk.len());
+        for message in chunk {
+            let batch = message.batch.expect("a batch");
+            assert_eq!(batch.sequence, message.sequence);
+            delivered.push(message.sequence);
+        }
+    }
+    assert_eq!(delivered, (1..=MESSAGES).collect::<Vec<_>>());
+}
