@@ -92,20 +92,25 @@ pub(crate) fn revoke(reason_code: i32) -> Command {
     })
 }
 
+/// When a test's command is decided: an issue when it happened (its `not_before`), any
+/// other now.
+pub(crate) fn decided_at(command: &Command) -> Timestamp {
+    match command {
+        Command::Issue(IssueCertificate {
+            not_before: Some(not_before),
+            ..
+        }) => *not_before,
+        _ => now(),
+    }
+}
+
 /// The events `given` commands produce, each applied in turn. A given issue is history:
 /// it is decided when it happened, at its `not_before`.
 pub(crate) fn state_after(given: &[Command]) -> State {
     given.iter().enumerate().fold(None, |state, (n, cmd)| {
         let command_id = CommandId(format!("given-{n}"));
-        let at = match cmd {
-            Command::Issue(IssueCertificate {
-                not_before: Some(not_before),
-                ..
-            }) => *not_before,
-            _ => now(),
-        };
         let ctx = Context {
-            now: at,
+            now: decided_at(cmd),
             command_id: &command_id,
             actor: &admin(),
             policy: &Policy::default(),

@@ -400,13 +400,13 @@ impl Gateway {
                 warn!(%subject, error = %err, "undecodable response from a service");
                 status::service(
                     ServiceReason::Internal,
-                    "a service answered with an undecodable response",
+                    "a service answered with an undecodable response; retry with the same request id",
                 )
             }),
             Some(Outcome::Refusal(refusal)) => Err(status::refusal(refusal)),
             None => Err(status::service(
                 ServiceReason::Internal,
-                "a service answered with an empty reply",
+                "a service answered with an empty reply; retry with the same request id",
             )),
         }
     }

@@ -140,7 +140,7 @@ impl ReviewService for Gateway {
             }
             Ok(None) => {
                 return Err(status::refused(&DomainError::not_found_named(
-                    "the document is no longer stored",
+                    "the document is no longer stored; contact support with the certificate id",
                 )));
             }
             Err(err) => {

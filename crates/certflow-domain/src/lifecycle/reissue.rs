@@ -400,7 +400,7 @@ mod tests {
     use crate::command::{Command, CommandId, IssueCertificate, RequestRevocation};
     use crate::lifecycle::{decide, replay};
     use crate::policy::Policy;
-    use crate::testing::{customer, now};
+    use crate::testing::{customer, decided_at, now};
     use crate::values::ValidationSetup;
 
     use crate::testing::{certificate_id as id, domain_name as name};
@@ -477,16 +477,8 @@ mod tests {
             "c-{}",
             state.as_ref().map_or(0, |c| c.applied_commands.len())
         ));
-        // An issue is decided when it happened.
-        let at = match command {
-            Command::Issue(IssueCertificate {
-                not_before: Some(not_before),
-                ..
-            }) => *not_before,
-            _ => now(),
-        };
         let ctx = Context {
-            now: at,
+            now: decided_at(command),
             command_id: &command_id,
             actor: &customer("acme"),
             policy: &Policy::default(),
