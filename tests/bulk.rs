@@ -312,15 +312,17 @@ async fn gen6_ids_that_name_nothing_leave_no_outcome_behind() {
     wait_for_status(&mut certs, &cert.id, CertificateStatus::Issued).await;
     let nats = certflow.nats().connect_as(None).await.expect("nats");
     let js = async_nats::jetstream::new(nats);
+    use futures::StreamExt;
     let outcomes = || async {
-        js.get_stream("CERTFLOW_OUTCOMES")
+        let events = js
+            .get_stream("CERTFLOW_EVENTS")
             .await
-            .expect("outcomes stream")
-            .info()
+            .expect("events stream");
+        let subjects = events
+            .info_with_subjects("certflow.events.outcome.>")
             .await
-            .expect("info")
-            .state
-            .messages
+            .expect("info");
+        subjects.count().await
     };
     let before = outcomes().await;
     assert!(before >= 1, "the issue's outcome is kept");

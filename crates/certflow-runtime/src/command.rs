@@ -8,11 +8,11 @@ use certflow_bus::{
     subjects, unavailable,
 };
 use certflow_domain::{
-    Certificate, CertificateId, Context, DomainError, Event, Policy, State, Timestamp,
+    Certificate, CertificateId, Context, DomainError, Event, Policy, State, Timestamp, replay,
 };
 use certflow_proto::bus::v1::{Refusal, Reply};
 use certflow_proto::convert::certificate_to_proto;
-use certflow_store::{EventStore, ExecuteError, Outcomes, StoreError};
+use certflow_store::{CommandAppend, EventStore, Outcome, Outcomes, StoreError};
 use prost::Message;
 use tracing::{debug, warn};
 
@@ -44,28 +44,7 @@ impl CommandRuntime {
     /// before the command runs call this first, so a retry is answered as it was.
     pub async fn first_outcome(&self, meta: &CommandMeta) -> Option<Reply> {
         match self.outcomes.get(&meta.command_id).await {
-            Ok(Some((_, Some(first)))) if meta.binding.as_ref().is_some_and(|b| *b != first) => {
-                Some(refused(&DomainError::invalid_by(
-                    certflow_domain::Rule::Gen1,
-                    certflow_domain::Reason::RequestIdReused,
-                    format!(
-                        "request id {:?} was first sent with another request ({}); a \
-                         request id names one request: send this one with a new request id",
-                        meta.request_id,
-                        rpc_name(&first.rpc)
-                    ),
-                )))
-            }
-            Ok(Some((first, _))) => match Reply::decode(first) {
-                Ok(reply) => {
-                    debug!(command = %meta.command_id, "answering a retry from its first outcome");
-                    Some(reply)
-                }
-                Err(err) => {
-                    warn!(error = %err, "unreadable recorded outcome, deciding again");
-                    None
-                }
-            },
+            Ok(Some(first)) => Some(answer_with(meta, first)),
             Ok(None) => None,
             Err(err) => Some(unavailable(format!(
                 "{err}; retry with the same request id"
@@ -152,6 +131,12 @@ impl CommandRuntime {
     /// afterwards. The reply is recorded so a retry with the same request id gets it again
     /// (GEN-1); failures of the infrastructure and `NOT_FOUND` are not recorded, so a retry
     /// runs anew.
+    ///
+    /// The command is decided first on the state this instance holds, without reading the
+    /// log: a success is appended with its reply in one atomic batch whose expectations
+    /// catch both a certificate that moved on (decided again on the state read now) and a
+    /// command answered before (answered the same way); a refusal, which no expectation
+    /// guards, is decided again on the state read now before it is recorded.
     pub async fn run<D, R, M>(
         &self,
         meta: &CommandMeta,
@@ -161,76 +146,154 @@ impl CommandRuntime {
     ) -> Reply
     where
         D: FnMut(&State, &Context<'_>) -> Result<Vec<Event>, CommandError>,
-        R: FnOnce(&Certificate, Timestamp) -> M,
+        R: Fn(&Certificate, Timestamp) -> M,
         M: Message,
     {
-        if let Some(first) = self.first_outcome(meta).await {
-            return first;
-        }
+        let unavailable_log = |err: StoreError| {
+            warn!(error = %err, %id, "command failed on the event log");
+            unavailable("the event log is unavailable; retry with the same request id")
+        };
         let now = now();
-        let result = self
-            .store
-            .execute(id, meta, |state| {
-                let ctx = Context {
-                    now,
-                    command_id: &meta.command_id,
-                    actor: &meta.actor,
-                    policy: &self.policy,
-                };
-                decide(state, &ctx)
-            })
-            .await;
-        let reply = match result {
-            Ok(executed) => match &executed.state {
+        let (mut loaded, mut fresh) = match self.store.cached(id) {
+            Some(cached) => (cached, false),
+            None => match self.store.load(id).await {
+                Ok(loaded) => (loaded, true),
+                Err(err) => return unavailable_log(err),
+            },
+        };
+        let mut conflicts = 0;
+        loop {
+            let ctx = Context {
+                now,
+                command_id: &meta.command_id,
+                actor: &meta.actor,
+                policy: &self.policy,
+            };
+            let decided = decide(&loaded.state, &ctx);
+            if !fresh && !matches!(&decided, Ok(events) if !events.is_empty()) {
+                // Only an append is guarded by the expected sequence: anything else is
+                // decided on what the log holds now.
+                match self.store.load(id).await {
+                    Ok(now_loaded) => loaded = now_loaded,
+                    Err(err) => return unavailable_log(err),
+                }
+                fresh = true;
+                continue;
+            }
+            let events = match decided {
+                Ok(events) if events.is_empty() => {
+                    // A retry of a command applied before its outcome could be kept, or
+                    // whose outcome has been forgotten: the certificate as it is.
+                    if let Some(first) = self.first_outcome(meta).await {
+                        return first;
+                    }
+                    return match &loaded.state {
+                        Some(cert) => certflow_bus::response(&respond(cert, now)),
+                        None => internal("the command left no certificate behind"),
+                    };
+                }
+                Ok(events) => events,
+                // Nothing to remember of a certificate that is not there (or not the
+                // caller's): a retry finds it missing again, and ids that name nothing
+                // cannot fill the outcome store. The request id may name a command
+                // answered before, though.
+                Err(CommandError::Domain(err))
+                    if err.reason() == certflow_domain::Reason::NotFound =>
+                {
+                    return self
+                        .first_outcome(meta)
+                        .await
+                        .unwrap_or_else(|| refused(&err));
+                }
+                Err(CommandError::Domain(err)) => return self.record(meta, refused(&err)).await,
+                Err(CommandError::Failed(message)) => {
+                    warn!(%id, %message, "command failed");
+                    return internal(
+                        "the command failed on our side; retry with the same request id",
+                    );
+                }
+            };
+            let after = replay(loaded.state.clone(), &meta.command_id, &events);
+            let reply = match &after {
                 Some(cert) => certflow_bus::response(&respond(cert, now)),
                 None => internal("the command left no certificate behind"),
-            },
-            // Nothing to remember of a certificate that is not there (or not the caller's):
-            // a retry finds it missing again, and ids that name nothing cannot fill the
-            // outcome store.
-            Err(ExecuteError::Refused(CommandError::Domain(err)))
-                if err.reason() == certflow_domain::Reason::NotFound =>
+            };
+            let outcome = Outcome {
+                reply: reply.encode_to_vec().into(),
+                binding: meta.binding.clone(),
+            };
+            match self
+                .store
+                .append_command(id, loaded.version, &events, meta, &outcome, &after)
+                .await
             {
-                return refused(&err);
+                Ok(CommandAppend::Stored(_)) => return reply,
+                Ok(CommandAppend::Answered(first)) => return answer_with(meta, first),
+                Err(StoreError::Conflict { .. })
+                    if conflicts + 1 < self.store.decide_attempts() =>
+                {
+                    conflicts += 1;
+                    debug!(%id, conflicts, "lost an append race, deciding again");
+                    match self.store.load(id).await {
+                        Ok(now_loaded) => loaded = now_loaded,
+                        Err(err) => return unavailable_log(err),
+                    }
+                    fresh = true;
+                }
+                Err(StoreError::Conflict { .. }) => {
+                    return Reply::refused(Refusal::service(
+                        ServiceReason::ConcurrentModification,
+                        "the certificate kept changing while this command was decided; retry \
+                         with the same request id",
+                    ));
+                }
+                Err(err) => return unavailable_log(err),
             }
-            Err(ExecuteError::Refused(CommandError::Domain(err))) => refused(&err),
-            Err(ExecuteError::Refused(CommandError::Failed(message))) => {
-                warn!(%id, %message, "command failed");
-                return internal("the command failed on our side; retry with the same request id");
-            }
-            Err(ExecuteError::Store(StoreError::RequestIdReused)) => {
-                refused(&DomainError::invalid(
-                    certflow_domain::Reason::RequestIdReused,
-                    "this request id was used for another command; send a new request id",
-                ))
-            }
-            Err(ExecuteError::Store(StoreError::Conflict { .. })) => {
-                return Reply::refused(Refusal::service(
-                    ServiceReason::ConcurrentModification,
-                    "the certificate kept changing while this command was decided; retry with \
-                     the same request id",
-                ));
-            }
-            Err(ExecuteError::Store(err)) => {
-                warn!(error = %err, %id, "command failed on the event log");
-                return unavailable("the event log is unavailable; retry with the same request id");
-            }
+        }
+    }
+
+    /// Records `reply` as the command's first outcome and answers with the one that stands
+    /// (ours, or one recorded before).
+    async fn record(&self, meta: &CommandMeta, reply: Reply) -> Reply {
+        let outcome = Outcome {
+            reply: reply.encode_to_vec().into(),
+            binding: meta.binding.clone(),
         };
-        match self
-            .outcomes
-            .record(
-                &meta.command_id,
-                meta.binding.as_ref(),
-                reply.encode_to_vec().into(),
-            )
-            .await
-        {
-            Ok(standing) => Reply::decode(standing).unwrap_or(reply),
+        match self.outcomes.record(&meta.command_id, outcome).await {
+            Ok(standing) => answer_with(meta, standing),
             Err(err) => {
-                // The events (if any) are in the log, which answers a retry by itself.
                 warn!(error = %err, "could not record the outcome");
                 reply
             }
+        }
+    }
+}
+
+/// The reply for a command whose first outcome is `first`: that outcome's reply, or
+/// `REQUEST_ID_REUSED` when the request id was first sent with another request (GEN-1).
+fn answer_with(meta: &CommandMeta, first: Outcome) -> Reply {
+    if let (Some(ours), Some(theirs)) = (&meta.binding, &first.binding)
+        && ours != theirs
+    {
+        return refused(&DomainError::invalid_by(
+            certflow_domain::Rule::Gen1,
+            certflow_domain::Reason::RequestIdReused,
+            format!(
+                "request id {:?} was first sent with another request ({}); a request id \
+                 names one request: send this one with a new request id",
+                meta.request_id,
+                rpc_name(&theirs.rpc)
+            ),
+        ));
+    }
+    match Reply::decode(first.reply) {
+        Ok(reply) => {
+            debug!(command = %meta.command_id, "answering a retry from its first outcome");
+            reply
+        }
+        Err(err) => {
+            warn!(error = %err, "unreadable recorded outcome");
+            internal("the first reply to this request cannot be read; send a new request id")
         }
     }
 }

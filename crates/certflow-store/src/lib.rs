@@ -6,8 +6,8 @@
 //! | resource | type | what it holds |
 //! |---|---|---|
 //! | `CERTFLOW_EVENTS` | [`EventStore`] | the log: one message per command, one subject per certificate |
+//! | `CERTFLOW_EVENTS`, `….outcome.*` | [`Outcomes`] | each command's first reply, for retries (GEN-1), kept for a day |
 //! | `revocation`, `validation`, `review`, `reissue` | [`Reactions`] | the reacting services' durable consumers of the log |
-//! | `CERTFLOW_OUTCOMES` | [`Outcomes`] | each command's first reply, for retries (GEN-1) |
 //! | `CERTFLOW_KEYS` | [`KeyStore`] | sealed private keys and CA keys |
 //! | `CERTFLOW_KEY_INDEX` | [`KeyIndex`] | certificates by public key, and blocked keys (REV-16) |
 //! | `CERTFLOW_CRLS` | [`CrlStore`] | the latest CRL of each CA |
@@ -18,18 +18,23 @@
 //! | `CERTFLOW_REISSUE_LOCKS` | [`ReissueLocks`] | one running reissue per registrable domain (REI-4) |
 //!
 //! A command's events travel as one message (an
-//! [`certflow_proto::events::v1::EventBatch`]) so they land or fail together, published with
-//! `Nats-Expected-Last-Subject-Sequence` (optimistic concurrency, GEN-2) and `Nats-Msg-Id`
-//! set to the command id (idempotency, GEN-1). Who, when and why (GEN-4) travel in headers
+//! [`certflow_proto::events::v1::EventBatch`]) published with
+//! `Nats-Expected-Last-Subject-Sequence` (optimistic concurrency, GEN-2). A command from a
+//! client goes in one atomic batch with its first outcome, whose subject must be empty
+//! (idempotency, GEN-1: [`EventStore::append_command`]); a reaction's message carries
+//! `Nats-Msg-Id` set to its command id instead. Who, when and why (GEN-4) travel in headers
 //! ([`certflow_bus::CommandMeta`]).
 //!
-//! [`EventStore::execute`] is the write path every service uses: load, decide, append, and on
-//! a conflict decide again on the new state. [`EventStore::follow`] is the read path of the
+//! [`EventStore::append_command`] is the write path of commands (the runtime decides on the
+//! state its cache holds and lets the expected sequence catch staleness);
+//! [`EventStore::execute`] is the reactions' one: load, decide, append, and on a conflict
+//! decide again on the new state. [`EventStore::follow`] is the read path of the
 //! projection and the CRL publisher: the log by sequence, from a position they keep
 //! themselves.
 //!
 //! ## Layout
 //!
+//! - `batch` (private): atomic batch publish, several messages stored together or not at all.
 //! - `backlog` (private): [`Backlog`]: gauges of how far consumers and the review queue lag.
 //! - `cache` (private): recently read certificates, so a load reads only newer messages.
 //! - `checks` (private): [`ValidationChecks`]: the validation service's delayed check queue.
@@ -39,7 +44,7 @@
 //! - `keystore` (private): [`KeyStore`]: sealed keys, data key and ciphertext apart (shredding).
 //! - [`layout`]: every stream and consumer with its settings, and [`provision`] that makes them.
 //! - `locks` (private): [`ReissueLocks`]: one reservation per registrable domain (REI-4).
-//! - `outcomes` (private): [`Outcomes`]: each command's first reply, for retries (GEN-1).
+//! - `outcomes` (private): [`Outcomes`]: each command's first reply, for retries (GEN-1), beside the events.
 //! - `reactions` (private): [`Reactions`]: the durable pull consumer a reacting service shares.
 //! - `review` (private): [`ReviewQueue`], [`ReviewLeases`] and [`DocumentStore`] for manual review.
 //! - `store` (private): [`EventStore`]: the events stream: append, load, execute, history.
@@ -47,6 +52,7 @@
 #![forbid(unsafe_code)]
 
 mod backlog;
+mod batch;
 mod cache;
 mod checks;
 mod crls;
@@ -68,11 +74,12 @@ pub use keyindex::KeyIndex;
 pub use keystore::{KeyStore, StoredKey, StoredWrappedKey};
 pub use layout::{Layout, Provisioned, provision};
 pub use locks::{LockHolder, ReissueLocks, Reservation};
-pub use outcomes::Outcomes;
+pub use outcomes::{Outcome, Outcomes};
 pub use reactions::{Reaction, Reactions};
 pub use review::{
     DocumentStore, LeaseOutcome, LeasedTask, QueueWatch, ReviewLeases, ReviewQueue, StoredDocument,
 };
 pub use store::{
-    Appended, EventStore, ExecuteError, Executed, Loaded, RecordedBatch, StoreConfig, StoreError,
+    Appended, CommandAppend, EventStore, ExecuteError, Executed, Loaded, RecordedBatch,
+    StoreConfig, StoreError,
 };

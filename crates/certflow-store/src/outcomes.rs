@@ -2,111 +2,120 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::{message::PublishMessage, stream};
+use async_nats::jetstream::message::PublishMessage;
 use async_nats::{HeaderMap, header};
 use bytes::Bytes;
+use certflow_bus::RequestBinding;
 use certflow_domain::CommandId;
 
-use crate::store::{Attached, StoreError};
-use certflow_bus::RequestBinding;
+use crate::batch::BatchMessage;
+use crate::store::{EventStore, StoreError, is_wrong_last_sequence};
 
 /// The RPC (NATS subject) a recorded reply answered.
 const RPC: &str = "Certflow-Rpc";
 /// The fingerprint of the request a recorded reply answered.
 const FINGERPRINT: &str = "Certflow-Request-Fingerprint";
 
-/// Replies by command id, one subject per command in a stream that forgets them after a
-/// time to live. Each reply is kept with the request it answered ([`RequestBinding`]: the
-/// RPC and a fingerprint of the request), so a request id used again for another request
-/// is told apart from a retry (GEN-1).
+/// A command's first reply and the request it answered (`binding`: the RPC and a fingerprint
+/// of the request; `None` for a reply recorded without one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub reply: Bytes,
+    pub binding: Option<RequestBinding>,
+}
+
+/// Replies by command id: one subject per command in the events stream,
+/// `<prefix>.outcome.<command id>`, each message forgotten after its time to live. Each reply
+/// is kept with the request it answered, so a request id used again for another request is
+/// told apart from a retry (GEN-1).
 ///
-/// Successes could be recognised from the history alone (the command id is on the events),
-/// but refusals append nothing, so without this a retried refused request would be decided
-/// again on a state that may have moved on. A reply is recorded with
-/// `Nats-Expected-Last-Subject-Sequence: 0`, so of two concurrent records the first stands.
+/// A command that appends events stores its outcome in the same atomic batch
+/// ([`EventStore::append_command`]); a refusal stores its outcome alone ([`Outcomes::record`]).
+/// Both expect the command's subject to be empty, so of two concurrent tries the first
+/// stands, and a retry learns of it from the failed expectation instead of a read before
+/// every command. Refusals append nothing to the certificate, so without this a retried
+/// refused request would be decided again on a state that may have moved on.
 #[derive(Clone, Debug)]
 pub struct Outcomes {
-    on: Attached,
+    store: EventStore,
 }
 
 impl Outcomes {
-    /// The stream's name.
-    pub const STREAM: &'static str = "CERTFLOW_OUTCOMES";
-    const PREFIX: &'static str = "certflow.outcomes";
-
-    /// The stream: the latest reply per command, forgotten after `ttl`.
-    pub(crate) fn stream_config(ttl: Duration) -> stream::Config {
-        crate::store::latest_per_subject(
-            Self::STREAM,
-            "first reply of each certflow command",
-            Self::PREFIX,
-            ttl,
-        )
+    pub(crate) fn new(store: EventStore) -> Self {
+        Outcomes { store }
     }
 
-    /// Attaches to the stream, which `certd provision` made.
-    pub async fn attach(client: async_nats::Client) -> Result<Self, StoreError> {
-        Ok(Outcomes {
-            on: Attached::to(client, Self::STREAM).await?,
-        })
+    fn subject(&self, command: &CommandId) -> String {
+        format!("{}.outcome.{}", self.store.subject_prefix(), command.0)
     }
 
-    fn subject(command: &CommandId) -> String {
-        format!("{}.{}", Self::PREFIX, command.0)
+    fn ttl(&self) -> Duration {
+        self.store.outcome_ttl()
     }
 
-    /// The reply first given to `command`, if any, and the request it answered (`None` for
-    /// a reply recorded without one).
-    pub async fn get(
-        &self,
-        command: &CommandId,
-    ) -> Result<Option<(Bytes, Option<RequestBinding>)>, StoreError> {
-        match self
-            .on
-            .stream
-            .direct_get_last_for_subject(Self::subject(command))
-            .await
-        {
-            Ok(message) => {
+    /// The reply first given to `command`, if any, and the request it answered.
+    pub async fn get(&self, command: &CommandId) -> Result<Option<Outcome>, StoreError> {
+        Ok(self
+            .store
+            .last_for_subject(&self.subject(command))
+            .await?
+            .map(|message| {
                 let get = |name: &str| message.headers.get(name).map(|v| v.as_str().to_string());
                 let binding = get(RPC)
                     .zip(get(FINGERPRINT))
                     .map(|(rpc, fingerprint)| RequestBinding { rpc, fingerprint });
-                Ok(Some((message.payload, binding)))
-            }
-            Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
-            Err(err) => Err(StoreError::Unavailable(err.into())),
-        }
+                Outcome {
+                    reply: message.payload,
+                    binding,
+                }
+            }))
     }
 
-    /// Records the reply to `command`, answering the request `binding` says, unless one is
-    /// recorded already; returns the reply that stands (ours, or the one a concurrent retry
-    /// recorded first).
-    pub async fn record(
+    /// The message that records `outcome` as `command`'s first, unless one is recorded.
+    pub(crate) fn first_outcome_message(
         &self,
         command: &CommandId,
-        binding: Option<&RequestBinding>,
-        reply: Bytes,
-    ) -> Result<Bytes, StoreError> {
+        outcome: &Outcome,
+    ) -> BatchMessage {
         let mut headers = HeaderMap::new();
         headers.insert(header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, "0");
-        if let Some(binding) = binding {
+        // Whole seconds, at least one: the server's smallest time to live.
+        headers.insert(
+            header::NATS_MESSAGE_TTL,
+            format!("{}s", self.ttl().as_secs().max(1)).as_str(),
+        );
+        if let Some(binding) = &outcome.binding {
             headers.insert(RPC, binding.rpc.as_str());
             headers.insert(FINGERPRINT, binding.fingerprint.as_str());
         }
+        BatchMessage {
+            subject: self.subject(command),
+            headers,
+            payload: outcome.reply.clone(),
+        }
+    }
+
+    /// Records `outcome` as `command`'s first reply unless one is recorded already; returns
+    /// the outcome that stands (ours, or the one recorded first).
+    pub async fn record(
+        &self,
+        command: &CommandId,
+        outcome: Outcome,
+    ) -> Result<Outcome, StoreError> {
+        let message = self.first_outcome_message(command, &outcome);
         let publish = PublishMessage::build()
-            .headers(headers)
-            .payload(reply.clone());
-        match self
-            .on
-            .publish_expecting(Self::subject(command), publish)
-            .await?
-        {
-            Some(_) => Ok(reply),
-            None => Ok(self
-                .get(command)
-                .await?
-                .map_or(reply, |(standing, _)| standing)),
+            .headers(message.headers)
+            .payload(message.payload);
+        let acked = match self.store.js().send_publish(message.subject, publish).await {
+            Ok(ack) => ack.await,
+            Err(err) => Err(err),
+        };
+        match acked {
+            Ok(_) => Ok(outcome),
+            Err(err) if is_wrong_last_sequence(&err) => {
+                Ok(self.get(command).await?.unwrap_or(outcome))
+            }
+            Err(err) => Err(StoreError::unavailable(err)),
         }
     }
 }

@@ -14,13 +14,17 @@ use certflow_telemetry::instruments;
 use opentelemetry::KeyValue;
 use tracing::{Instrument, debug, info_span, warn};
 
+use crate::batch::{BatchError, BatchMessage, publish_atomic};
 use crate::cache::StateCache;
+use crate::outcomes::{Outcome, Outcomes};
 use certflow_bus::{CommandMeta, headers};
 
 /// JetStream's "wrong last sequence" error code.
-const WRONG_LAST_SEQUENCE: u64 = 10071;
+pub(crate) const WRONG_LAST_SEQUENCE: u64 = 10071;
 /// The code clustered servers from 2.11 may answer for the same race.
-const WRONG_LAST_SEQUENCE_CLUSTERED: u64 = 10164;
+pub(crate) const WRONG_LAST_SEQUENCE_CLUSTERED: u64 = 10164;
+/// Messages read per batched direct get when loading one certificate.
+const LOAD_BATCH: u64 = 256;
 
 /// Where the events live and how they are kept.
 #[derive(Debug, Clone)]
@@ -48,6 +52,9 @@ pub struct StoreConfig {
     /// 60 s for reissue, whose reaction signs a certificate). Applies when a consumer is
     /// created.
     pub redelivery_after: Option<Duration>,
+    /// How long a command's first outcome is kept for retries (GEN-1): the time to live of
+    /// each outcome message.
+    pub outcome_ttl: Duration,
 }
 
 impl Default for StoreConfig {
@@ -62,16 +69,23 @@ impl Default for StoreConfig {
             request_timeout: Duration::from_secs(5),
             cache_capacity: 10_000,
             redelivery_after: None,
+            outcome_ttl: Duration::from_secs(24 * 3600),
         }
     }
 }
 
 impl StoreConfig {
-    /// The events stream: one subject per certificate, kept for ever, never purged.
+    /// The events stream: one subject per certificate, kept for ever, never purged; beside
+    /// them each command's first outcome, one subject per command, each forgotten after its
+    /// time to live. Atomic batches let a command's events and its outcome land together.
     pub(crate) fn events_stream(&self) -> stream::Config {
         stream::Config {
             name: self.stream.clone(),
-            description: Some("certflow domain events, one subject per aggregate".into()),
+            description: Some(
+                "certflow domain events, one subject per aggregate, and each command's first \
+                 outcome"
+                    .into(),
+            ),
             subjects: vec![format!("{}.>", self.subject_prefix)],
             storage: stream::StorageType::File,
             num_replicas: self.replicas,
@@ -79,6 +93,8 @@ impl StoreConfig {
             allow_direct: true,
             deny_delete: true,
             deny_purge: true,
+            allow_atomic_publish: true,
+            allow_message_ttl: true,
             ..Default::default()
         }
     }
@@ -155,6 +171,15 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
+/// What became of [`EventStore::append_command`].
+#[derive(Debug, Clone)]
+pub enum CommandAppend {
+    /// The events and the outcome are stored; the events' stream sequence.
+    Stored(u64),
+    /// The command has a first outcome already, which answers it; nothing was stored.
+    Answered(Outcome),
+}
+
 /// The outcome of [`EventStore::execute`].
 #[derive(Debug, Clone)]
 pub struct Executed {
@@ -226,6 +251,15 @@ impl EventStore {
         self.js.client()
     }
 
+    pub(crate) fn js(&self) -> &jetstream::Context {
+        &self.js
+    }
+
+    /// How long a command's first outcome is kept.
+    pub(crate) fn outcome_ttl(&self) -> Duration {
+        self.config.outcome_ttl
+    }
+
     /// The events stream's name.
     pub(crate) fn stream_name(&self) -> &str {
         &self.config.stream
@@ -245,25 +279,23 @@ impl EventStore {
         self.config.redelivery_after
     }
 
+    /// How often a command is decided again after losing an optimistic-concurrency race.
+    pub fn decide_attempts(&self) -> u32 {
+        self.config.decide_attempts
+    }
+
     /// How many replicas the store's streams keep.
     pub fn replicas(&self) -> usize {
         self.config.replicas
     }
 
     /// Every batch of a certificate, in order.
-    ///
-    /// On a single server it reads with direct gets. With replicas, direct gets may be
-    /// answered by a replica that lags behind, and a reaction decided on such a state could
-    /// find "nothing to do" and be lost; so replicated logs are read from the leader.
     pub async fn history(&self, id: &CertificateId) -> Result<Vec<RecordedBatch>, StoreError> {
-        let subject = self.subject(id);
-        let mut batches = Vec::new();
-        let mut from = 0;
-        while let Some(message) = self.next_for_subject(&subject, from).await? {
-            from = message.sequence + 1;
-            batches.push(self.parse(&message)?);
-        }
-        Ok(batches)
+        self.read_subject(&self.subject(id), 1)
+            .await?
+            .iter()
+            .map(|message| self.parse(message))
+            .collect()
     }
 
     pub(crate) fn parse(
@@ -280,39 +312,55 @@ impl EventStore {
         )
     }
 
-    /// The first message on `subject` at or after sequence `from`.
-    async fn next_for_subject(
+    /// Every message on `subject` from sequence `from`, in order.
+    ///
+    /// On a single server it reads with batched direct gets, a few hundred messages per
+    /// request. With replicas, direct gets may be answered by a replica that lags behind,
+    /// and a reaction decided on such a state could find "nothing to do" and be lost; so
+    /// replicated logs are read from the leader, message by message.
+    async fn read_subject(
         &self,
         subject: &str,
         from: u64,
-    ) -> Result<Option<jetstream::message::StreamMessage>, StoreError> {
+    ) -> Result<Vec<jetstream::message::StreamMessage>, StoreError> {
+        let mut messages = Vec::new();
+        let mut from = from;
         if self.config.replicas > 1 {
-            return match self
-                .stream
-                .get_first_raw_message_by_subject(subject, from)
-                .await
-            {
-                Ok(message) => Ok(Some(message)),
-                Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
-                    Ok(None)
+            loop {
+                match self
+                    .stream
+                    .get_first_raw_message_by_subject(subject, from)
+                    .await
+                {
+                    Ok(message) => {
+                        from = message.sequence + 1;
+                        messages.push(message);
+                    }
+                    Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
+                        return Ok(messages);
+                    }
+                    Err(err) => return Err(StoreError::unavailable(err)),
                 }
-                Err(err) => Err(StoreError::unavailable(err)),
-            };
+            }
         }
-        match self
-            .stream
-            .direct_get_next_for_subject(subject, Some(from))
-            .await
-        {
-            Ok(message) => Ok(Some(message)),
-            Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
-            Err(err) => Err(StoreError::unavailable(err)),
+        loop {
+            let read = self
+                .direct_batch(from, LOAD_BATCH, Some(subject), None)
+                .await?;
+            let full = read.len() as u64 == LOAD_BATCH;
+            if let Some(last) = read.last() {
+                from = last.sequence + 1;
+            }
+            messages.extend(read);
+            if !full {
+                return Ok(messages);
+            }
         }
     }
 
-    /// The last message on `subject`, read as [`next_for_subject`](Self::next_for_subject)
-    /// reads (from the leader of a replicated log).
-    async fn last_for_subject(
+    /// The last message on `subject` (a wildcard, too), read as
+    /// [`read_subject`](Self::read_subject) reads (from the leader of a replicated log).
+    pub(crate) async fn last_for_subject(
         &self,
         subject: &str,
     ) -> Result<Option<jetstream::message::StreamMessage>, StoreError> {
@@ -342,19 +390,25 @@ impl EventStore {
             state: None,
             version: 0,
         });
-        let subject = self.subject(id);
-        let mut changed = false;
-        while let Some(message) = self.next_for_subject(&subject, version + 1).await? {
-            let batch = self.parse(&message)?;
+        let messages = self.read_subject(&self.subject(id), version + 1).await?;
+        let changed = !messages.is_empty();
+        for message in &messages {
+            let batch = self.parse(message)?;
             state = replay(state, &batch.meta.command_id, &batch.events);
             version = batch.sequence;
-            changed = true;
         }
         let loaded = Loaded { state, version };
         if changed {
             self.cache.put(id, loaded.clone());
         }
         Ok(loaded)
+    }
+
+    /// The state this instance last saw of a certificate, without asking the log, if it
+    /// has one: what a command is decided on first, since the expected sequence of its
+    /// append refuses it if the certificate has moved on since.
+    pub fn cached(&self, id: &CertificateId) -> Option<Loaded> {
+        self.cache.get(id)
     }
 
     /// Appends one command's events to a certificate, if its last sequence is still
@@ -402,22 +456,12 @@ impl EventStore {
         events: &[Event],
         meta: &CommandMeta,
     ) -> Result<Appended, StoreError> {
-        let mut headers = HeaderMap::new();
-        meta.write_headers(&mut headers);
+        let BatchMessage {
+            subject,
+            mut headers,
+            payload,
+        } = self.event_message(id, expected, events, meta);
         headers.insert(header::NATS_MESSAGE_ID, meta.command_id.0.as_str());
-        headers.insert(
-            header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
-            expected.to_string().as_str(),
-        );
-        let types: Vec<&str> = events.iter().map(Event::type_name).collect();
-        headers.insert(headers::EVENT_TYPES, types.join(",").as_str());
-        headers.insert(headers::SCHEMA_VERSION, "1");
-        headers.insert(
-            headers::CONTENT_TYPE,
-            "application/protobuf; proto=certflow.events.v1.EventBatch",
-        );
-        let payload = Bytes::from(encode_batch(events));
-        let subject = self.subject(id);
 
         let mut attempt = 0;
         loop {
@@ -468,6 +512,117 @@ impl EventStore {
                 Err(err) => return Err(StoreError::unavailable(err)),
             }
         }
+    }
+
+    /// One command's events as the message that stores them on the certificate's subject,
+    /// expecting the subject's last sequence to be `expected`.
+    fn event_message(
+        &self,
+        id: &CertificateId,
+        expected: u64,
+        events: &[Event],
+        meta: &CommandMeta,
+    ) -> BatchMessage {
+        let mut headers = HeaderMap::new();
+        meta.write_headers(&mut headers);
+        headers.insert(
+            header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
+            expected.to_string().as_str(),
+        );
+        let types: Vec<&str> = events.iter().map(Event::type_name).collect();
+        headers.insert(headers::EVENT_TYPES, types.join(",").as_str());
+        headers.insert(headers::SCHEMA_VERSION, "1");
+        headers.insert(
+            headers::CONTENT_TYPE,
+            "application/protobuf; proto=certflow.events.v1.EventBatch",
+        );
+        BatchMessage {
+            subject: self.subject(id),
+            headers,
+            payload: Bytes::from(encode_batch(events)),
+        }
+    }
+
+    /// Appends a command's events together with its first outcome, in one atomic batch: the
+    /// events expect the certificate's last sequence to be `expected` (GEN-2), the outcome
+    /// expects its command to have none yet (GEN-1). One round trip stores both or neither.
+    ///
+    /// When either expectation fails, the outcome that stands says which: a command with an
+    /// outcome already is answered by it ([`CommandAppend::Answered`]: a retry, a
+    /// concurrent twin, or the request id used before); otherwise the certificate changed
+    /// ([`StoreError::Conflict`]). A batch whose acknowledgement timed out is sent again: if
+    /// the first landed, its outcome answers.
+    ///
+    /// `after` is the certificate once the events are applied: what this instance keeps in
+    /// its cache when they are stored.
+    pub async fn append_command(
+        &self,
+        id: &CertificateId,
+        expected: u64,
+        events: &[Event],
+        meta: &CommandMeta,
+        outcome: &Outcome,
+        after: &State,
+    ) -> Result<CommandAppend, StoreError> {
+        let span = info_span!(
+            "append",
+            certificate = %id,
+            command = %meta.command_id,
+            correlation = %meta.correlation_id,
+            expected,
+            sequence = tracing::field::Empty,
+        );
+        let outcomes = self.outcomes();
+        let messages = vec![
+            outcomes.first_outcome_message(&meta.command_id, outcome),
+            self.event_message(id, expected, events, meta),
+        ];
+        let mut attempt = 0;
+        let appended = async {
+            loop {
+                attempt += 1;
+                match publish_atomic(&self.client(), messages.clone(), self.request_timeout()).await
+                {
+                    Ok(sequence) => return Ok(CommandAppend::Stored(sequence)),
+                    Err(BatchError::WrongLastSequence(_)) => {
+                        return match outcomes.get(&meta.command_id).await? {
+                            Some(standing) => Ok(CommandAppend::Answered(standing)),
+                            None => Err(StoreError::Conflict {
+                                id: id.clone(),
+                                expected,
+                            }),
+                        };
+                    }
+                    Err(BatchError::TimedOut) if attempt < self.config.publish_attempts => {
+                        warn!(%id, attempt, "append not acknowledged, sending again");
+                        instruments().append_retries.add(1, &[]);
+                    }
+                    Err(err) => return Err(StoreError::unavailable(err)),
+                }
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        match &appended {
+            Ok(CommandAppend::Stored(sequence)) => {
+                span.record("sequence", sequence);
+                for event in events {
+                    instruments()
+                        .events_appended
+                        .add(1, &[KeyValue::new("type", event.type_name())]);
+                }
+                self.cache.put(
+                    id,
+                    Loaded {
+                        state: after.clone(),
+                        version: *sequence,
+                    },
+                );
+            }
+            Err(StoreError::Conflict { .. }) => instruments().append_conflicts.add(1, &[]),
+            _ => {}
+        }
+        appended
     }
 
     /// Runs one command against a certificate: load, decide, append; when another command
@@ -562,14 +717,18 @@ impl EventStore {
         }
     }
 
-    /// The stream sequence of the last event of any certificate (0: none).
+    /// The stream sequence of the last event of any certificate (0: none). Outcomes after
+    /// it do not count: followers of the log never read them.
     pub async fn last_sequence(&self) -> Result<u64, StoreError> {
-        let info = self
-            .stream
-            .get_info()
-            .await
-            .map_err(StoreError::unavailable)?;
-        Ok(info.state.last_sequence)
+        Ok(self
+            .last_for_subject(&self.certificate_subjects())
+            .await?
+            .map_or(0, |message| message.sequence))
+    }
+
+    /// The first outcomes of this log's commands.
+    pub fn outcomes(&self) -> Outcomes {
+        Outcomes::new(self.clone())
     }
 }
 

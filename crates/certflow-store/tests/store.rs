@@ -5,10 +5,11 @@ use std::time::Duration;
 use certflow_bus::{CommandMeta, RequestBinding};
 use certflow_domain::{
     Actor, Brand, CertificateId, CertificateIssued, CertificateRevoked, Event, KeyAlgorithm, Level,
-    RevocationCause, RevocationReason, Role, Status, Timestamp,
+    RevocationCause, RevocationReason, Role, Status, Timestamp, replay,
 };
 use certflow_store::{
-    EventStore, KeyStore, Layout, Outcomes, StoreConfig, StoreError, StoredKey, provision,
+    CommandAppend, EventStore, KeyStore, Layout, Outcome, StoreConfig, StoreError, StoredKey,
+    provision,
 };
 use certflow_testkit::NatsServer;
 
@@ -239,31 +240,185 @@ async fn execute_decides_again_after_losing_a_race() {
 #[tokio::test]
 async fn outcomes_keep_the_first_reply() {
     let nats = NatsServer::start().expect("nats");
-    let layout = Layout {
-        outcome_ttl: Duration::from_secs(60),
-        ..Layout::default()
-    };
-    let client = provisioned(&nats, &layout).await;
-    let outcomes = Outcomes::attach(client).await.expect("bucket");
+    let store = open(&nats, StoreConfig::default()).await;
+    let outcomes = store.outcomes();
     let command = CommandMeta::for_request("r", "c", actor()).command_id;
     assert_eq!(outcomes.get(&command).await.expect("get"), None);
-    let revoke = RequestBinding::of("certflow.cmd.revocation.request", b"revoke c1");
-    let first = outcomes
-        .record(&command, Some(&revoke), "first".into())
+    let first = Outcome {
+        reply: "first".into(),
+        binding: Some(RequestBinding::of(
+            "certflow.cmd.revocation.request",
+            b"revoke c1",
+        )),
+    };
+    let second = Outcome {
+        reply: "second".into(),
+        binding: Some(RequestBinding::of(
+            "certflow.cmd.revocation.delete",
+            b"delete c2",
+        )),
+    };
+    let recorded = outcomes
+        .record(&command, first.clone())
         .await
         .expect("record");
-    let other = RequestBinding::of("certflow.cmd.revocation.delete", b"delete c2");
-    let second = outcomes
-        .record(&command, Some(&other), "second".into())
-        .await
-        .expect("record");
-    assert_eq!(first, "first");
-    assert_eq!(second, "first");
+    let standing = outcomes.record(&command, second).await.expect("record");
+    assert_eq!(recorded, first);
     // GEN-1: the reply that stands is kept with the request it answered.
+    assert_eq!(standing, first);
+    assert_eq!(outcomes.get(&command).await.expect("get"), Some(first));
+}
+
+/// GEN-1, GEN-2: a command's events and its first outcome land in one atomic batch or not
+/// at all. A retry is answered by the outcome and stores nothing; a command decided on a
+/// stale state stores neither its events nor its outcome.
+#[tokio::test]
+async fn gen1_gen2_events_and_their_outcome_land_together_or_not_at_all() {
+    let nats = NatsServer::start().expect("nats");
+    let store = open(&nats, StoreConfig::default()).await;
+    let outcomes = store.outcomes();
+    let id = CertificateId::parse("atomic-1").expect("valid");
+    let outcome = |reply: &'static str| Outcome {
+        reply: reply.into(),
+        binding: None,
+    };
+
+    let issue = CommandMeta::for_request("issue", "c", actor());
+    let after_issue = replay(None, &issue.command_id, &[issued(&id)]);
+    let stored = store
+        .append_command(
+            &id,
+            0,
+            &[issued(&id)],
+            &issue,
+            &outcome("issued"),
+            &after_issue,
+        )
+        .await
+        .expect("append");
+    let CommandAppend::Stored(sequence) = stored else {
+        panic!("stored: {stored:?}");
+    };
     assert_eq!(
-        outcomes.get(&command).await.expect("get"),
-        Some(("first".into(), Some(revoke)))
+        outcomes.get(&issue.command_id).await.expect("get"),
+        Some(outcome("issued"))
     );
+
+    // The same command again, on the state it saw then: answered, nothing stored.
+    let retry = store
+        .append_command(
+            &id,
+            0,
+            &[issued(&id)],
+            &issue,
+            &outcome("again"),
+            &after_issue,
+        )
+        .await
+        .expect("retry");
+    assert!(
+        matches!(&retry, CommandAppend::Answered(first) if first.reply == "issued"),
+        "{retry:?}"
+    );
+
+    // Another command decided on a stale state: a conflict, and its outcome is not kept.
+    let revoke = CommandMeta::for_request("revoke", "c", actor());
+    let after_revoke = replay(after_issue.clone(), &revoke.command_id, &[revoked()]);
+    let stale = store
+        .append_command(
+            &id,
+            0,
+            &[revoked()],
+            &revoke,
+            &outcome("revoked"),
+            &after_revoke,
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict { expected: 0, .. })),
+        "{stale:?}"
+    );
+    assert_eq!(outcomes.get(&revoke.command_id).await.expect("get"), None);
+
+    // Decided on the current state, it lands.
+    let landed = store
+        .append_command(
+            &id,
+            sequence,
+            &[revoked()],
+            &revoke,
+            &outcome("revoked"),
+            &after_revoke,
+        )
+        .await
+        .expect("append");
+    assert!(matches!(landed, CommandAppend::Stored(_)), "{landed:?}");
+    let history = store.history(&id).await.expect("history");
+    assert_eq!(history.len(), 2, "two commands, two messages");
+    // A store that never saw the certificate reads the same state from the log.
+    let reader = EventStore::attach(
+        async_nats::connect(nats.url()).await.expect("connect"),
+        StoreConfig::default(),
+    )
+    .await
+    .expect("attach");
+    let loaded = reader.load(&id).await.expect("load");
+    assert_eq!(
+        loaded
+            .state
+            .expect("a certificate")
+            .status(Timestamp::from_unix_seconds(1_800_000_200)),
+        Status::Revoked
+    );
+}
+
+/// Outcomes sit beside the events but are no part of the log: they leave after their time
+/// to live (the events stay), followers never see them, and the log's last sequence is its
+/// last event's.
+#[tokio::test]
+async fn outcomes_expire_and_followers_of_the_log_never_read_them() {
+    let nats = NatsServer::start().expect("nats");
+    let store = open(
+        &nats,
+        StoreConfig {
+            outcome_ttl: Duration::from_secs(1),
+            ..StoreConfig::default()
+        },
+    )
+    .await;
+    let outcomes = store.outcomes();
+    let id = CertificateId::parse("ttl-1").expect("valid");
+    let issue = CommandMeta::for_request("issue", "c", actor());
+    let outcome = Outcome {
+        reply: "issued".into(),
+        binding: None,
+    };
+    store
+        .append_command(&id, 0, &[issued(&id)], &issue, &outcome, &None)
+        .await
+        .expect("append");
+    let refused = CommandMeta::for_request("refused", "c", actor()).command_id;
+    outcomes
+        .record(&refused, outcome.clone())
+        .await
+        .expect("record");
+
+    // Sequences: 1 the issue's outcome, 2 its events, 3 the refusal's outcome.
+    assert_eq!(store.last_sequence().await.expect("last"), 2);
+    let mut feed = store.follow(0).await.expect("feed");
+    let chunk = tokio::time::timeout(Duration::from_secs(5), feed.next_chunk(100))
+        .await
+        .expect("a chunk in time")
+        .expect("the feed goes on")
+        .expect("readable");
+    let sequences: Vec<u64> = chunk.iter().map(|delivered| delivered.sequence).collect();
+    assert_eq!(sequences, vec![2]);
+    assert!(chunk.into_iter().all(|delivered| delivered.batch.is_ok()));
+
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(outcomes.get(&issue.command_id).await.expect("get"), None);
+    assert_eq!(outcomes.get(&refused).await.expect("get"), None);
+    assert_eq!(store.history(&id).await.expect("history").len(), 1);
 }
 
 #[tokio::test]
