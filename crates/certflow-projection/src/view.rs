@@ -4,6 +4,9 @@
 //! `a/<account>\0<id>` the account index, `h/<id>\0<sequence><index>` its history,
 //! `m/applied` the position, `m/layout` the layout's version), so a chunk of events is
 //! written as one `sled::Batch`: atomic, and far cheaper than a transaction across trees.
+//! Records are postcard (compact, and several times cheaper to write and read than JSON);
+//! postcard has no field names, so a change of `Certificate` is a new layout version, and
+//! `record_bytes_are_the_layouts` fails until it is one.
 //! The account index makes a customer's list cost what the customer's own certificates
 //! cost, however many other accounts there are.
 
@@ -27,7 +30,7 @@ pub enum ViewError {
     Corrupt {
         key: String,
         #[source]
-        source: serde_json::Error,
+        source: postcard::Error,
     },
 }
 
@@ -40,8 +43,8 @@ pub struct Record {
 
 const APPLIED: &[u8] = b"m/applied";
 const LAYOUT: &[u8] = b"m/layout";
-/// The layout's version: 2 added the account index.
-const LAYOUT_VERSION: u64 = 2;
+/// The layout's version: 2 added the account index, 3 made records postcard.
+const LAYOUT_VERSION: u64 = 3;
 const CERTIFICATE: &[u8] = b"c/";
 const ACCOUNT: &[u8] = b"a/";
 const HISTORY: &[u8] = b"h/";
@@ -79,7 +82,7 @@ impl ProjectionDb {
             if !tree.is_empty() {
                 info!(
                     layout,
-                    "the database has an earlier layout (no account index); replaying the log"
+                    "the database has an earlier layout; replaying the log"
                 );
                 tree.clear()?;
             }
@@ -171,7 +174,7 @@ impl ProjectionDb {
         }
         for (id, record) in records {
             let Some(record) = record else { continue };
-            let bytes = serde_json::to_vec(&record).map_err(|source| ViewError::Corrupt {
+            let bytes = postcard::to_allocvec(&record).map_err(|source| ViewError::Corrupt {
                 key: id.to_string(),
                 source,
             })?;
@@ -274,7 +277,7 @@ impl ProjectionDb {
 }
 
 fn decode_record(key: &str, bytes: &[u8]) -> Result<Record, ViewError> {
-    serde_json::from_slice(bytes).map_err(|source| ViewError::Corrupt {
+    postcard::from_bytes(bytes).map_err(|source| ViewError::Corrupt {
         key: key.to_string(),
         source,
     })
@@ -390,6 +393,49 @@ mod tests {
                 events: vec![issued(id, account)],
             }),
         }
+    }
+
+    /// Records written by this layout version must read the same in every later build of
+    /// it: postcard names no fields, so a changed `Certificate` changes these bytes. Then
+    /// raise `LAYOUT_VERSION` (the projection replays the log into the new layout) and
+    /// write the file again (`CERTFLOW_WRITE_TESTDATA=1`).
+    #[test]
+    fn record_bytes_are_the_layouts() {
+        let id = CertificateId::parse("00000000-0000-4000-8000-000000000001").expect("id");
+        let meta = certflow_bus::CommandMeta::for_request(
+            "r1",
+            "c",
+            certflow_domain::Actor {
+                subject: "admin".into(),
+                account: "acme".into(),
+                roles: vec![certflow_domain::Role::Admin],
+            },
+        );
+        let certificate =
+            replay(None, &meta.command_id, &[issued(&id, "acme")]).expect("an issued certificate");
+        let record = Record {
+            last_sequence: 7,
+            certificate,
+        };
+        let bytes = postcard::to_allocvec(&record).expect("encode");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("testdata/record-v{LAYOUT_VERSION}.bin"));
+        if std::env::var_os("CERTFLOW_WRITE_TESTDATA").is_some() {
+            std::fs::write(&path, &bytes).expect("write testdata");
+        }
+        let stored = std::fs::read(&path).unwrap_or_else(|err| {
+            panic!(
+                "{}: {err}; a new layout version needs its record bytes",
+                path.display()
+            )
+        });
+        assert_eq!(
+            bytes, stored,
+            "a record's bytes changed: raise LAYOUT_VERSION and write testdata again"
+        );
+        let read = decode_record("c", &stored).expect("the stored bytes read");
+        assert_eq!(read.last_sequence, 7);
+        assert_eq!(read.certificate.id, id);
     }
 
     #[test]
