@@ -440,7 +440,7 @@ async fn record_stored<M: prost::Message>(
 ) -> Reply {
     let id = command.certificate_id().clone();
     let reply = runtime
-        .run(
+        .run_new(
             meta,
             &id,
             |state, ctx| decide(state, &command, ctx).map_err(CommandError::from),

@@ -12,7 +12,7 @@ use certflow_domain::{
 };
 use certflow_proto::bus::v1::{Refusal, Reply};
 use certflow_proto::convert::certificate_to_proto;
-use certflow_store::{CommandAppend, EventStore, Outcome, Outcomes, StoreError};
+use certflow_store::{Appended, EventStore, Loaded, Outcome, Outcomes, StoreError};
 use prost::Message;
 use tracing::{debug, warn};
 
@@ -132,15 +132,57 @@ impl CommandRuntime {
     /// (GEN-1); failures of the infrastructure and `NOT_FOUND` are not recorded, so a retry
     /// runs anew.
     ///
-    /// The command is decided first on the state this instance holds, without reading the
-    /// log: a success is appended with its reply in one atomic batch whose expectations
-    /// catch both a certificate that moved on (decided again on the state read now) and a
-    /// command answered before (answered the same way); a refusal, which no expectation
-    /// guards, is decided again on the state read now before it is recorded.
+    /// The command's first outcome is looked up while the command is decided on the state
+    /// this instance holds, without reading the log: an append is guarded by the expected
+    /// sequence (a certificate that moved on is loaded and decided again), anything else is
+    /// decided again on the state read now. A success is answered once its events are
+    /// stored; its reply is recorded after, off the caller's path (until it is, a retry
+    /// finds the command applied and is answered from the certificate).
     pub async fn run<D, R, M>(
         &self,
         meta: &CommandMeta,
         id: &CertificateId,
+        decide: D,
+        respond: R,
+    ) -> Reply
+    where
+        D: FnMut(&State, &Context<'_>) -> Result<Vec<Event>, CommandError>,
+        R: Fn(&Certificate, Timestamp) -> M,
+        M: Message,
+    {
+        self.run_on(meta, id, self.store.cached(id), decide, respond)
+            .await
+    }
+
+    /// As [`run`](Self::run), for a command that creates its certificate and decides
+    /// without side effects (an upload): decided first on no certificate at all, without
+    /// reading the log. If it exists, the expected sequence says so.
+    pub async fn run_new<D, R, M>(
+        &self,
+        meta: &CommandMeta,
+        id: &CertificateId,
+        decide: D,
+        respond: R,
+    ) -> Reply
+    where
+        D: FnMut(&State, &Context<'_>) -> Result<Vec<Event>, CommandError>,
+        R: Fn(&Certificate, Timestamp) -> M,
+        M: Message,
+    {
+        let assumed = Loaded {
+            state: None,
+            version: 0,
+        };
+        self.run_on(meta, id, Some(assumed), decide, respond).await
+    }
+
+    /// Runs a command first decided on `assumed` (a state that may be stale), or on the
+    /// state loaded now.
+    async fn run_on<D, R, M>(
+        &self,
+        meta: &CommandMeta,
+        id: &CertificateId,
+        assumed: Option<Loaded>,
         mut decide: D,
         respond: R,
     ) -> Reply
@@ -153,14 +195,22 @@ impl CommandRuntime {
             warn!(error = %err, %id, "command failed on the event log");
             unavailable("the event log is unavailable; retry with the same request id")
         };
-        let now = now();
-        let (mut loaded, mut fresh) = match self.store.cached(id) {
-            Some(cached) => (cached, false),
-            None => match self.store.load(id).await {
-                Ok(loaded) => (loaded, true),
-                Err(err) => return unavailable_log(err),
-            },
+        // The first outcome and the state, at once.
+        let state = async {
+            match assumed {
+                Some(assumed) => Ok((assumed, false)),
+                None => self.store.load(id).await.map(|loaded| (loaded, true)),
+            }
         };
+        let (first, state) = tokio::join!(self.first_outcome(meta), state);
+        if let Some(first) = first {
+            return first;
+        }
+        let (mut loaded, mut fresh) = match state {
+            Ok(state) => state,
+            Err(err) => return unavailable_log(err),
+        };
+        let now = now();
         let mut conflicts = 0;
         loop {
             let ctx = Context {
@@ -181,12 +231,9 @@ impl CommandRuntime {
                 continue;
             }
             let events = match decided {
+                // A retry of an applied command whose reply was not kept (or is
+                // forgotten): the certificate as it is.
                 Ok(events) if events.is_empty() => {
-                    // A retry of a command applied before its outcome could be kept, or
-                    // whose outcome has been forgotten: the certificate as it is.
-                    if let Some(first) = self.first_outcome(meta).await {
-                        return first;
-                    }
                     return match &loaded.state {
                         Some(cert) => certflow_bus::response(&respond(cert, now)),
                         None => internal("the command left no certificate behind"),
@@ -195,15 +242,11 @@ impl CommandRuntime {
                 Ok(events) => events,
                 // Nothing to remember of a certificate that is not there (or not the
                 // caller's): a retry finds it missing again, and ids that name nothing
-                // cannot fill the outcome store. The request id may name a command
-                // answered before, though.
+                // cannot fill the outcome store.
                 Err(CommandError::Domain(err))
                     if err.reason() == certflow_domain::Reason::NotFound =>
                 {
-                    return self
-                        .first_outcome(meta)
-                        .await
-                        .unwrap_or_else(|| refused(&err));
+                    return refused(&err);
                 }
                 Err(CommandError::Domain(err)) => return self.record(meta, refused(&err)).await,
                 Err(CommandError::Failed(message)) => {
@@ -214,21 +257,45 @@ impl CommandRuntime {
                 }
             };
             let after = replay(loaded.state.clone(), &meta.command_id, &events);
-            let reply = match &after {
-                Some(cert) => certflow_bus::response(&respond(cert, now)),
-                None => internal("the command left no certificate behind"),
-            };
-            let outcome = Outcome {
-                reply: reply.encode_to_vec().into(),
-                binding: meta.binding.clone(),
-            };
             match self
                 .store
-                .append_command(id, loaded.version, &events, meta, &outcome, &after)
+                .append_command(id, loaded.version, &events, meta, &after)
                 .await
             {
-                Ok(CommandAppend::Stored(_)) => return reply,
-                Ok(CommandAppend::Answered(first)) => return answer_with(meta, first),
+                Ok(Appended {
+                    duplicate: false, ..
+                }) => {
+                    let reply = match &after {
+                        Some(cert) => certflow_bus::response(&respond(cert, now)),
+                        None => internal("the command left no certificate behind"),
+                    };
+                    self.record_later(meta, &reply);
+                    return reply;
+                }
+                Ok(Appended {
+                    duplicate: true, ..
+                }) => {
+                    // The same command landed before (a concurrent retry): answered by its
+                    // first outcome, or from the log as it is now. The message id is unique
+                    // across the stream, so the duplicate may be this request id used on
+                    // another certificate.
+                    if let Some(first) = self.first_outcome(meta).await {
+                        return first;
+                    }
+                    return match self.store.load(id).await {
+                        Ok(now_loaded) => match &now_loaded.state {
+                            Some(cert) if cert.applied_commands.contains(&meta.command_id) => {
+                                certflow_bus::response(&respond(cert, now))
+                            }
+                            _ => refused(&DomainError::invalid(
+                                certflow_domain::Reason::RequestIdReused,
+                                "this request id was used for another command; send a new \
+                                 request id",
+                            )),
+                        },
+                        Err(err) => unavailable_log(err),
+                    };
+                }
                 Err(StoreError::Conflict { .. })
                     if conflicts + 1 < self.store.decide_attempts() =>
                 {
@@ -250,6 +317,22 @@ impl CommandRuntime {
                 Err(err) => return unavailable_log(err),
             }
         }
+    }
+
+    /// Records a success's reply as its first outcome after the caller has it: the events
+    /// are stored, and a retry before the record lands is answered from them.
+    fn record_later(&self, meta: &CommandMeta, reply: &Reply) {
+        let outcomes = self.outcomes.clone();
+        let command = meta.command_id.clone();
+        let outcome = Outcome {
+            reply: reply.encode_to_vec().into(),
+            binding: meta.binding.clone(),
+        };
+        tokio::spawn(async move {
+            if let Err(err) = outcomes.record(&command, outcome).await {
+                warn!(error = %err, %command, "could not record the outcome");
+            }
+        });
     }
 
     /// Records `reply` as the command's first outcome and answers with the one that stands

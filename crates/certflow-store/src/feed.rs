@@ -101,8 +101,8 @@ impl EventStore {
     /// Up to `wanted` messages from sequence `from` on, only those on `subject` (a wildcard,
     /// too) when one is given, and none past `last`, in one request: a batched direct get
     /// (nats-server 2.11 and later), which the server answers message by message on an
-    /// inbox of ours and ends with an end-of-batch status. A replica may answer with fewer
-    /// than asked.
+    /// inbox of ours (on the store's one reply subscription) and ends with an end-of-batch
+    /// status. A replica may answer with fewer than asked.
     pub(crate) async fn direct_batch(
         &self,
         from: u64,
@@ -113,11 +113,7 @@ impl EventStore {
         let unavailable = |err: &dyn std::fmt::Display| StoreError::unavailable(err.to_string());
         let last = last.unwrap_or(u64::MAX);
         let client = self.client();
-        let inbox = client.new_inbox();
-        let mut replies = client
-            .subscribe(inbox.clone())
-            .await
-            .map_err(|err| unavailable(&err))?;
+        let mut inbox = self.replies().inbox(&client).await?;
         let mut request = serde_json::json!({ "seq": from, "batch": wanted });
         if let Some(subject) = subject {
             request["next_by_subj"] = subject.into();
@@ -125,14 +121,14 @@ impl EventStore {
         client
             .publish_with_reply(
                 format!("$JS.API.DIRECT.GET.{}", self.stream_name()),
-                inbox,
+                inbox.subject.clone(),
                 request.to_string().into(),
             )
             .await
             .map_err(|err| unavailable(&err))?;
         let mut messages = Vec::new();
         while (messages.len() as u64) < wanted {
-            let reply = tokio::time::timeout(self.request_timeout(), replies.next())
+            let reply = tokio::time::timeout(self.request_timeout(), inbox.replies.recv())
                 .await
                 .map_err(|_| unavailable(&"no reply to a batched read in time"))?
                 .ok_or_else(|| unavailable(&"the connection closed during a batched read"))?;

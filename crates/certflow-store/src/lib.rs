@@ -19,11 +19,10 @@
 //!
 //! A command's events travel as one message (an
 //! [`certflow_proto::events::v1::EventBatch`]) published with
-//! `Nats-Expected-Last-Subject-Sequence` (optimistic concurrency, GEN-2). A command from a
-//! client goes in one atomic batch with its first outcome, whose subject must be empty
-//! (idempotency, GEN-1: [`EventStore::append_command`]); a reaction's message carries
-//! `Nats-Msg-Id` set to its command id instead. Who, when and why (GEN-4) travel in headers
-//! ([`certflow_bus::CommandMeta`]).
+//! `Nats-Expected-Last-Subject-Sequence` (optimistic concurrency, GEN-2) and `Nats-Msg-Id`
+//! set to the command id (idempotency, GEN-1). Each command's first reply is kept beside
+//! the events, on a subject of its own that lives a day ([`Outcomes`]). Who, when and why
+//! (GEN-4) travel in headers ([`certflow_bus::CommandMeta`]).
 //!
 //! [`EventStore::append_command`] is the write path of commands (the runtime decides on the
 //! state its cache holds and lets the expected sequence catch staleness);
@@ -34,7 +33,6 @@
 //!
 //! ## Layout
 //!
-//! - `batch` (private): atomic batch publish, several messages stored together or not at all.
 //! - `backlog` (private): [`Backlog`]: gauges of how far consumers and the review queue lag.
 //! - `cache` (private): recently read certificates, so a load reads only newer messages.
 //! - `checks` (private): [`ValidationChecks`]: the validation service's delayed check queue.
@@ -45,6 +43,7 @@
 //! - [`layout`]: every stream and consumer with its settings, and [`provision`] that makes them.
 //! - `locks` (private): [`ReissueLocks`]: one reservation per registrable domain (REI-4).
 //! - `outcomes` (private): [`Outcomes`]: each command's first reply, for retries (GEN-1), beside the events.
+//! - `replies` (private): one subscription per store for the replies of batched reads.
 //! - `reactions` (private): [`Reactions`]: the durable pull consumer a reacting service shares.
 //! - `review` (private): [`ReviewQueue`], [`ReviewLeases`] and [`DocumentStore`] for manual review.
 //! - `store` (private): [`EventStore`]: the events stream: append, load, execute, history.
@@ -52,7 +51,6 @@
 #![forbid(unsafe_code)]
 
 mod backlog;
-mod batch;
 mod cache;
 mod checks;
 mod crls;
@@ -63,6 +61,7 @@ pub mod layout;
 mod locks;
 mod outcomes;
 mod reactions;
+mod replies;
 mod review;
 mod store;
 
@@ -80,6 +79,5 @@ pub use review::{
     DocumentStore, LeaseOutcome, LeasedTask, QueueWatch, ReviewLeases, ReviewQueue, StoredDocument,
 };
 pub use store::{
-    Appended, CommandAppend, EventStore, ExecuteError, Executed, Loaded, RecordedBatch,
-    StoreConfig, StoreError,
+    Appended, EventStore, ExecuteError, Executed, Loaded, RecordedBatch, StoreConfig, StoreError,
 };

@@ -8,13 +8,20 @@ use bytes::Bytes;
 use certflow_bus::RequestBinding;
 use certflow_domain::CommandId;
 
-use crate::batch::BatchMessage;
 use crate::store::{EventStore, StoreError, is_wrong_last_sequence};
 
 /// The RPC (NATS subject) a recorded reply answered.
 const RPC: &str = "Certflow-Rpc";
 /// The fingerprint of the request a recorded reply answered.
 const FINGERPRINT: &str = "Certflow-Request-Fingerprint";
+
+/// A message to publish: subject, headers, payload.
+#[derive(Debug, Clone)]
+pub(crate) struct OutgoingMessage {
+    pub(crate) subject: String,
+    pub(crate) headers: HeaderMap,
+    pub(crate) payload: Bytes,
+}
 
 /// A command's first reply and the request it answered (`binding`: the RPC and a fingerprint
 /// of the request; `None` for a reply recorded without one).
@@ -29,11 +36,9 @@ pub struct Outcome {
 /// is kept with the request it answered, so a request id used again for another request is
 /// told apart from a retry (GEN-1).
 ///
-/// A command that appends events stores its outcome in the same atomic batch
-/// ([`EventStore::append_command`]); a refusal stores its outcome alone ([`Outcomes::record`]).
-/// Both expect the command's subject to be empty, so of two concurrent tries the first
-/// stands, and a retry learns of it from the failed expectation instead of a read before
-/// every command. Refusals append nothing to the certificate, so without this a retried
+/// A reply is recorded expecting the command's subject to be empty, so of two concurrent
+/// tries the first stands. Successes could be recognised from the history alone (the
+/// command id is on the events), but refusals append nothing, so without this a retried
 /// refused request would be decided again on a state that may have moved on.
 #[derive(Clone, Debug)]
 pub struct Outcomes {
@@ -72,11 +77,7 @@ impl Outcomes {
     }
 
     /// The message that records `outcome` as `command`'s first, unless one is recorded.
-    pub(crate) fn first_outcome_message(
-        &self,
-        command: &CommandId,
-        outcome: &Outcome,
-    ) -> BatchMessage {
+    fn first_outcome_message(&self, command: &CommandId, outcome: &Outcome) -> OutgoingMessage {
         let mut headers = HeaderMap::new();
         headers.insert(header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, "0");
         // Whole seconds, at least one: the server's smallest time to live.
@@ -88,7 +89,7 @@ impl Outcomes {
             headers.insert(RPC, binding.rpc.as_str());
             headers.insert(FINGERPRINT, binding.fingerprint.as_str());
         }
-        BatchMessage {
+        OutgoingMessage {
             subject: self.subject(command),
             headers,
             payload: outcome.reply.clone(),

@@ -14,15 +14,16 @@ use certflow_telemetry::instruments;
 use opentelemetry::KeyValue;
 use tracing::{Instrument, debug, info_span, warn};
 
-use crate::batch::{BatchError, BatchMessage, publish_atomic};
 use crate::cache::StateCache;
-use crate::outcomes::{Outcome, Outcomes};
+use crate::outcomes::Outcomes;
+use crate::outcomes::OutgoingMessage;
+use crate::replies::Replies;
 use certflow_bus::{CommandMeta, headers};
 
 /// JetStream's "wrong last sequence" error code.
-pub(crate) const WRONG_LAST_SEQUENCE: u64 = 10071;
+const WRONG_LAST_SEQUENCE: u64 = 10071;
 /// The code clustered servers from 2.11 may answer for the same race.
-pub(crate) const WRONG_LAST_SEQUENCE_CLUSTERED: u64 = 10164;
+const WRONG_LAST_SEQUENCE_CLUSTERED: u64 = 10164;
 /// Messages read per batched direct get when loading one certificate.
 const LOAD_BATCH: u64 = 256;
 
@@ -171,15 +172,6 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
-/// What became of [`EventStore::append_command`].
-#[derive(Debug, Clone)]
-pub enum CommandAppend {
-    /// The events and the outcome are stored; the events' stream sequence.
-    Stored(u64),
-    /// The command has a first outcome already, which answers it; nothing was stored.
-    Answered(Outcome),
-}
-
 /// The outcome of [`EventStore::execute`].
 #[derive(Debug, Clone)]
 pub struct Executed {
@@ -207,6 +199,7 @@ pub struct EventStore {
     stream: stream::Stream,
     config: Arc<StoreConfig>,
     cache: Arc<StateCache>,
+    replies: Arc<Replies>,
 }
 
 impl std::fmt::Debug for EventStore {
@@ -230,6 +223,7 @@ impl EventStore {
             js,
             stream,
             cache: Arc::new(StateCache::new(config.cache_capacity)),
+            replies: Arc::default(),
             config: Arc::new(config),
         })
     }
@@ -249,6 +243,11 @@ impl EventStore {
 
     pub(crate) fn client(&self) -> async_nats::Client {
         self.js.client()
+    }
+
+    /// The store's one subscription for replies of many messages.
+    pub(crate) fn replies(&self) -> &Replies {
+        &self.replies
     }
 
     pub(crate) fn js(&self) -> &jetstream::Context {
@@ -456,7 +455,7 @@ impl EventStore {
         events: &[Event],
         meta: &CommandMeta,
     ) -> Result<Appended, StoreError> {
-        let BatchMessage {
+        let OutgoingMessage {
             subject,
             mut headers,
             payload,
@@ -522,7 +521,7 @@ impl EventStore {
         expected: u64,
         events: &[Event],
         meta: &CommandMeta,
-    ) -> BatchMessage {
+    ) -> OutgoingMessage {
         let mut headers = HeaderMap::new();
         meta.write_headers(&mut headers);
         headers.insert(
@@ -536,93 +535,36 @@ impl EventStore {
             headers::CONTENT_TYPE,
             "application/protobuf; proto=certflow.events.v1.EventBatch",
         );
-        BatchMessage {
+        OutgoingMessage {
             subject: self.subject(id),
             headers,
             payload: Bytes::from(encode_batch(events)),
         }
     }
 
-    /// Appends a command's events together with its first outcome, in one atomic batch: the
-    /// events expect the certificate's last sequence to be `expected` (GEN-2), the outcome
-    /// expects its command to have none yet (GEN-1). One round trip stores both or neither.
-    ///
-    /// When either expectation fails, the outcome that stands says which: a command with an
-    /// outcome already is answered by it ([`CommandAppend::Answered`]: a retry, a
-    /// concurrent twin, or the request id used before); otherwise the certificate changed
-    /// ([`StoreError::Conflict`]). A batch whose acknowledgement timed out is sent again: if
-    /// the first landed, its outcome answers.
-    ///
-    /// `after` is the certificate once the events are applied: what this instance keeps in
-    /// its cache when they are stored.
+    /// Appends a command's events decided on a state that may be stale (GEN-2: the append
+    /// is refused with [`StoreError::Conflict`] unless the certificate's last sequence is
+    /// still `expected`), and keeps `after`, the certificate once they are applied, in this
+    /// instance's cache.
     pub async fn append_command(
         &self,
         id: &CertificateId,
         expected: u64,
         events: &[Event],
         meta: &CommandMeta,
-        outcome: &Outcome,
         after: &State,
-    ) -> Result<CommandAppend, StoreError> {
-        let span = info_span!(
-            "append",
-            certificate = %id,
-            command = %meta.command_id,
-            correlation = %meta.correlation_id,
-            expected,
-            sequence = tracing::field::Empty,
-        );
-        let outcomes = self.outcomes();
-        let messages = vec![
-            outcomes.first_outcome_message(&meta.command_id, outcome),
-            self.event_message(id, expected, events, meta),
-        ];
-        let mut attempt = 0;
-        let appended = async {
-            loop {
-                attempt += 1;
-                match publish_atomic(&self.client(), messages.clone(), self.request_timeout()).await
-                {
-                    Ok(sequence) => return Ok(CommandAppend::Stored(sequence)),
-                    Err(BatchError::WrongLastSequence(_)) => {
-                        return match outcomes.get(&meta.command_id).await? {
-                            Some(standing) => Ok(CommandAppend::Answered(standing)),
-                            None => Err(StoreError::Conflict {
-                                id: id.clone(),
-                                expected,
-                            }),
-                        };
-                    }
-                    Err(BatchError::TimedOut) if attempt < self.config.publish_attempts => {
-                        warn!(%id, attempt, "append not acknowledged, sending again");
-                        instruments().append_retries.add(1, &[]);
-                    }
-                    Err(err) => return Err(StoreError::unavailable(err)),
-                }
-            }
+    ) -> Result<Appended, StoreError> {
+        let appended = self.append(id, expected, events, meta).await?;
+        if !appended.duplicate {
+            self.cache.put(
+                id,
+                Loaded {
+                    state: after.clone(),
+                    version: appended.sequence,
+                },
+            );
         }
-        .instrument(span.clone())
-        .await;
-        match &appended {
-            Ok(CommandAppend::Stored(sequence)) => {
-                span.record("sequence", sequence);
-                for event in events {
-                    instruments()
-                        .events_appended
-                        .add(1, &[KeyValue::new("type", event.type_name())]);
-                }
-                self.cache.put(
-                    id,
-                    Loaded {
-                        state: after.clone(),
-                        version: *sequence,
-                    },
-                );
-            }
-            Err(StoreError::Conflict { .. }) => instruments().append_conflicts.add(1, &[]),
-            _ => {}
-        }
-        appended
+        Ok(appended)
     }
 
     /// Runs one command against a certificate: load, decide, append; when another command

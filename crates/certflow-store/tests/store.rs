@@ -8,8 +8,7 @@ use certflow_domain::{
     RevocationCause, RevocationReason, Role, Status, Timestamp, replay,
 };
 use certflow_store::{
-    CommandAppend, EventStore, KeyStore, Layout, Outcome, StoreConfig, StoreError, StoredKey,
-    provision,
+    EventStore, KeyStore, Layout, Outcome, StoreConfig, StoreError, StoredKey, provision,
 };
 use certflow_testkit::NatsServer;
 
@@ -269,100 +268,53 @@ async fn outcomes_keep_the_first_reply() {
     assert_eq!(outcomes.get(&command).await.expect("get"), Some(first));
 }
 
-/// GEN-1, GEN-2: a command's events and its first outcome land in one atomic batch or not
-/// at all. A retry is answered by the outcome and stores nothing; a command decided on a
-/// stale state stores neither its events nor its outcome.
+/// GEN-2: a command decided on the state one instance holds is refused by the expected
+/// sequence once another instance has moved the certificate on; decided again on the state
+/// read now, it lands, and each instance's cache then holds what it last saw.
 #[tokio::test]
-async fn gen1_gen2_events_and_their_outcome_land_together_or_not_at_all() {
+async fn gen2_a_command_decided_on_a_stale_cached_state_is_refused() {
     let nats = NatsServer::start().expect("nats");
-    let store = open(&nats, StoreConfig::default()).await;
-    let outcomes = store.outcomes();
-    let id = CertificateId::parse("atomic-1").expect("valid");
-    let outcome = |reply: &'static str| Outcome {
-        reply: reply.into(),
-        binding: None,
-    };
-
-    let issue = CommandMeta::for_request("issue", "c", actor());
-    let after_issue = replay(None, &issue.command_id, &[issued(&id)]);
-    let stored = store
-        .append_command(
-            &id,
-            0,
-            &[issued(&id)],
-            &issue,
-            &outcome("issued"),
-            &after_issue,
-        )
-        .await
-        .expect("append");
-    let CommandAppend::Stored(sequence) = stored else {
-        panic!("stored: {stored:?}");
-    };
-    assert_eq!(
-        outcomes.get(&issue.command_id).await.expect("get"),
-        Some(outcome("issued"))
-    );
-
-    // The same command again, on the state it saw then: answered, nothing stored.
-    let retry = store
-        .append_command(
-            &id,
-            0,
-            &[issued(&id)],
-            &issue,
-            &outcome("again"),
-            &after_issue,
-        )
-        .await
-        .expect("retry");
-    assert!(
-        matches!(&retry, CommandAppend::Answered(first) if first.reply == "issued"),
-        "{retry:?}"
-    );
-
-    // Another command decided on a stale state: a conflict, and its outcome is not kept.
-    let revoke = CommandMeta::for_request("revoke", "c", actor());
-    let after_revoke = replay(after_issue.clone(), &revoke.command_id, &[revoked()]);
-    let stale = store
-        .append_command(
-            &id,
-            0,
-            &[revoked()],
-            &revoke,
-            &outcome("revoked"),
-            &after_revoke,
-        )
-        .await;
-    assert!(
-        matches!(stale, Err(StoreError::Conflict { expected: 0, .. })),
-        "{stale:?}"
-    );
-    assert_eq!(outcomes.get(&revoke.command_id).await.expect("get"), None);
-
-    // Decided on the current state, it lands.
-    let landed = store
-        .append_command(
-            &id,
-            sequence,
-            &[revoked()],
-            &revoke,
-            &outcome("revoked"),
-            &after_revoke,
-        )
-        .await
-        .expect("append");
-    assert!(matches!(landed, CommandAppend::Stored(_)), "{landed:?}");
-    let history = store.history(&id).await.expect("history");
-    assert_eq!(history.len(), 2, "two commands, two messages");
-    // A store that never saw the certificate reads the same state from the log.
-    let reader = EventStore::attach(
+    let ours = open(&nats, StoreConfig::default()).await;
+    let theirs = EventStore::attach(
         async_nats::connect(nats.url()).await.expect("connect"),
         StoreConfig::default(),
     )
     .await
     .expect("attach");
-    let loaded = reader.load(&id).await.expect("load");
+    let id = CertificateId::parse("cached-1").expect("valid");
+
+    let issue = CommandMeta::for_request("issue", "c", actor());
+    let after_issue = replay(None, &issue.command_id, &[issued(&id)]);
+    let appended = ours
+        .append_command(&id, 0, &[issued(&id)], &issue, &after_issue)
+        .await
+        .expect("append");
+    let cached = ours
+        .cached(&id)
+        .expect("the instance keeps what it appended");
+    assert_eq!(cached.version, appended.sequence);
+    assert!(cached.state.is_some());
+
+    // Another instance revokes it.
+    let revoke = CommandMeta::for_request("revoke", "c", actor());
+    theirs
+        .execute(&id, &revoke, |_| Ok::<_, std::io::Error>(vec![revoked()]))
+        .await
+        .expect("revoked elsewhere");
+
+    // Decided on our stale state, a second revocation is refused by the log.
+    let again = CommandMeta::for_request("revoke-again", "c", actor());
+    let after_again = replay(cached.state.clone(), &again.command_id, &[revoked()]);
+    let stale = ours
+        .append_command(&id, cached.version, &[revoked()], &again, &after_again)
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict { .. })),
+        "{stale:?}"
+    );
+    assert_eq!(ours.cached(&id).expect("cached").version, cached.version);
+    let loaded = ours.load(&id).await.expect("load");
+    assert_eq!(ours.history(&id).await.expect("history").len(), 2);
     assert_eq!(
         loaded
             .state
@@ -370,6 +322,7 @@ async fn gen1_gen2_events_and_their_outcome_land_together_or_not_at_all() {
             .status(Timestamp::from_unix_seconds(1_800_000_200)),
         Status::Revoked
     );
+    assert_eq!(ours.cached(&id).expect("cached").version, loaded.version);
 }
 
 /// Outcomes sit beside the events but are no part of the log: they leave after their time
@@ -394,17 +347,21 @@ async fn outcomes_expire_and_followers_of_the_log_never_read_them() {
         binding: None,
     };
     store
-        .append_command(&id, 0, &[issued(&id)], &issue, &outcome, &None)
+        .append(&id, 0, &[issued(&id)], &issue)
         .await
         .expect("append");
+    outcomes
+        .record(&issue.command_id, outcome.clone())
+        .await
+        .expect("record");
     let refused = CommandMeta::for_request("refused", "c", actor()).command_id;
     outcomes
         .record(&refused, outcome.clone())
         .await
         .expect("record");
 
-    // Sequences: 1 the issue's outcome, 2 its events, 3 the refusal's outcome.
-    assert_eq!(store.last_sequence().await.expect("last"), 2);
+    // Sequences: 1 the issue's events, 2 its outcome, 3 the refusal's outcome.
+    assert_eq!(store.last_sequence().await.expect("last"), 1);
     let mut feed = store.follow(0).await.expect("feed");
     let chunk = tokio::time::timeout(Duration::from_secs(5), feed.next_chunk(100))
         .await
@@ -412,7 +369,7 @@ async fn outcomes_expire_and_followers_of_the_log_never_read_them() {
         .expect("the feed goes on")
         .expect("readable");
     let sequences: Vec<u64> = chunk.iter().map(|delivered| delivered.sequence).collect();
-    assert_eq!(sequences, vec![2]);
+    assert_eq!(sequences, vec![1]);
     assert!(chunk.into_iter().all(|delivered| delivered.batch.is_ok()));
 
     tokio::time::sleep(Duration::from_millis(2_500)).await;
