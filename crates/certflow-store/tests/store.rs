@@ -8,7 +8,8 @@ use certflow_domain::{
     RevocationCause, RevocationReason, Role, Status, Timestamp, replay,
 };
 use certflow_store::{
-    EventStore, KeyStore, Layout, Outcome, StoreConfig, StoreError, StoredKey, provision,
+    CrlStore, EventStore, KeyStore, Layout, Outcome, PublishedCrl, StoreConfig, StoreError,
+    StoredKey, provision,
 };
 use certflow_testkit::NatsServer;
 
@@ -471,4 +472,27 @@ async fn the_feed_delivers_the_whole_log_in_order() {
         }
     }
     assert_eq!(delivered, (1..=MESSAGES).collect::<Vec<_>>());
+}
+
+/// A CA's CRL is one message: one of 30,000 revocations (some 1.2 MB) is stored and read
+/// back whole, as the shipped server configuration allows.
+#[tokio::test]
+async fn a_crl_of_more_than_a_mebibyte_is_stored_whole() {
+    let nats = NatsServer::start().expect("nats");
+    let client = provisioned(&nats, &Layout::default()).await;
+    let crls = CrlStore::attach(client).await.expect("crl store");
+    let der = bytes::Bytes::from(vec![0x30; 30_000 * 40]);
+    let crl = PublishedCrl {
+        sequence: 0,
+        number: 1,
+        entries: 30_000,
+        this_update: 1_800_000_000_000,
+        next_update: 1_800_600_000_000,
+        der: der.clone(),
+    };
+    let stored = crls.publish("geotrust", 0, &crl).await.expect("publish");
+    assert!(stored.is_some(), "the first CRL stands");
+    let latest = crls.latest("geotrust").await.expect("read").expect("a CRL");
+    assert_eq!(latest.der, der);
+    assert_eq!(latest.entries, 30_000);
 }

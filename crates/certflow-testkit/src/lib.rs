@@ -270,6 +270,10 @@ pub fn secured_config_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/nats/certflow.conf")
 }
 
+/// The configuration of a server without users: JetStream (from the command line) and the
+/// payload limit of `deploy/nats/certflow.conf`.
+const PLAIN_CONFIG: &str = "max_payload: 8MB\n";
+
 /// A real nats-server with JetStream, stopped (SIGKILL) on drop.
 #[derive(Debug)]
 pub struct NatsServer {
@@ -439,7 +443,12 @@ fn spawn(
     let binary = checked_nats_server()?;
     let port_arg = port.map_or_else(|| "-1".to_string(), |p| p.to_string());
     let mut command = Command::new(&binary);
-    if !users.is_empty() {
+    if users.is_empty() {
+        // The limits certflow's own configuration sets (a CA's CRL is one message).
+        let config = store.join("nats.conf");
+        std::fs::write(&config, PLAIN_CONFIG)?;
+        command.arg("-c").arg(config);
+    } else {
         command.arg("-c").arg(secured_config_path());
         command.envs(users.variables());
     }
