@@ -891,13 +891,6 @@ async fn recorded(nats: &async_nats::Client) -> BTreeMap<String, u64> {
         "OBJ_certflow-documents",
     ] {
         let last = match js.get_stream(name).await {
-            // A refusal's outcome is kept beside the events, for its retry; the
-            // certificates' own messages must not move.
-            Ok(stream) if name == "CERTFLOW_EVENTS" => stream
-                .direct_get_last_for_subject("certflow.events.certificate.>")
-                .await
-                .map(|message| message.sequence)
-                .unwrap_or_default(),
             Ok(mut stream) => stream
                 .info()
                 .await

@@ -255,13 +255,17 @@ async fn generated_keys_and_passwords_never_appear_in_events_or_logs() {
     };
     let secrets = [password.to_string(), body_line(&plain), body_line(&stored)];
 
+    let outcomes = stream_text(&js, "CERTFLOW_OUTCOMES").await;
     let logged = String::from_utf8_lossy(&logs.0.lock().expect("logs")).to_string();
     assert!(!logged.is_empty(), "logs were captured");
     for secret in &secrets {
-        // The events stream holds each command's first reply beside its events.
         assert!(
             !events.contains(secret.as_str()),
-            "a secret is in the events or the outcomes"
+            "a secret is in the events"
+        );
+        assert!(
+            !outcomes.contains(secret.as_str()),
+            "a secret is in the outcomes"
         );
         let line = logged
             .lines()

@@ -125,6 +125,7 @@ fn read_tables() -> Tables {
 fn sample_subject(stream: &str) -> String {
     match stream {
         "CERTFLOW_EVENTS" => "certflow.events.certificate.probe".into(),
+        "CERTFLOW_OUTCOMES" => "certflow.outcomes.probe".into(),
         "CERTFLOW_KEYS" => "certflow.keys.dek.probe".into(),
         "CERTFLOW_CRLS" => "certflow.crls.probe".into(),
         "CERTFLOW_KEY_INDEX" => "certflow.keyindex.00ff.bound".into(),
@@ -155,11 +156,6 @@ fn operation(resource: &str, operation: &str) -> Vec<Attempt> {
             api(format!("STREAM.MSG.GET.{stream}")),
         ],
         ("append", None) => vec![Publish(sample_subject(stream))],
-        // A command's first outcome, beside the events.
-        ("record", None) if stream == "CERTFLOW_EVENTS" => {
-            vec![Publish("certflow.events.outcome.probe".into())]
-        }
-        ("record", None) => Vec::new(),
         ("watch", None) => vec![Subscribe(sample_subject(stream))],
         ("read-objects", None) => vec![
             api(format!("CONSUMER.CREATE.{stream}")),
@@ -233,7 +229,7 @@ fn expectations(tables: &Tables, user: &str) -> BTreeMap<Attempt, bool> {
         let every = if resource.contains('/') {
             vec!["take"]
         } else {
-            vec!["info", "get", "append", "record", "watch", "read-objects"]
+            vec!["info", "get", "append", "watch", "read-objects"]
         };
         for op in every {
             for attempt in operation(resource, op) {

@@ -34,7 +34,9 @@ use certflow_reissue::{ReissueConfig, ReissueService};
 use certflow_review::{ReviewConfig, ReviewService};
 use certflow_revocation::RevocationService;
 use certflow_runtime::{CommandRuntime, Service as _, ServiceSpec};
-use certflow_store::{EventStore, KeyStore, Layout, Provisioned, StoreConfig, StoreError};
+use certflow_store::{
+    EventStore, KeyStore, Layout, Outcomes, Provisioned, StoreConfig, StoreError,
+};
 use certflow_telemetry::Readiness;
 use certflow_validation::{ValidationConfig, ValidationService};
 use tokio::net::TcpListener;
@@ -114,6 +116,8 @@ pub struct Config {
     pub rebuild_projection: bool,
     /// How long the gateway waits for a service.
     pub request_timeout: Duration,
+    /// How long a command's first outcome is remembered for retries.
+    pub outcome_ttl: Duration,
     /// How long the gateway lets calls in flight finish on shutdown.
     pub shutdown_grace: Duration,
     /// The event stream.
@@ -190,6 +194,7 @@ impl Config {
             data_dir: data_dir.into(),
             rebuild_projection: false,
             request_timeout: Duration::from_secs(10),
+            outcome_ttl: Duration::from_secs(24 * 3600),
             shutdown_grace: Duration::from_secs(5),
             store: StoreConfig::default(),
             policy: Policy::default(),
@@ -224,6 +229,7 @@ impl Config {
     pub fn layout(&self) -> Layout {
         Layout {
             store: self.store.clone(),
+            outcome_ttl: self.outcome_ttl,
             review_ack_wait: self.review.ack_wait,
             check_ack_wait: self.validation.check_ack_wait(),
             reacting: SPECS
@@ -632,7 +638,7 @@ async fn start_service(
         }
         Service::Issuance => {
             let store = store().await?;
-            let runtime = command_runtime(&store, policy);
+            let runtime = command_runtime(&client, &store, policy).await?;
             let signing = signing(config, &client).await?;
             let issuance =
                 IssuanceService::new(client.clone(), runtime, signing, config.crl.clone())
@@ -642,7 +648,7 @@ async fn start_service(
         }
         Service::Revocation => {
             let store = store().await?;
-            let runtime = command_runtime(&store, policy);
+            let runtime = command_runtime(&client, &store, policy).await?;
             let revocation = RevocationService::new(client.clone(), runtime)
                 .await
                 .map_err(|e| failed(e.to_string()))?;
@@ -650,7 +656,7 @@ async fn start_service(
         }
         Service::Reissue => {
             let store = store().await?;
-            let runtime = command_runtime(&store, policy);
+            let runtime = command_runtime(&client, &store, policy).await?;
             let reissue_config = ReissueConfig {
                 request_timeout: config.request_timeout,
                 ..config.reissue.clone()
@@ -674,7 +680,7 @@ async fn start_service(
         }
         Service::Review => {
             let store = store().await?;
-            let runtime = command_runtime(&store, policy);
+            let runtime = command_runtime(&client, &store, policy).await?;
             let review = ReviewService::new(client.clone(), runtime, config.review.clone())
                 .await
                 .map_err(|e| failed(e.to_string()))?;
@@ -684,12 +690,16 @@ async fn start_service(
     Ok(None)
 }
 
-fn command_runtime(store: &EventStore, policy: &Arc<Policy>) -> CommandRuntime {
-    CommandRuntime {
+async fn command_runtime(
+    client: &async_nats::Client,
+    store: &EventStore,
+    policy: &Arc<Policy>,
+) -> Result<CommandRuntime, CertdError> {
+    Ok(CommandRuntime {
         store: store.clone(),
-        outcomes: store.outcomes(),
+        outcomes: Outcomes::attach(client.clone()).await?,
         policy: policy.clone(),
-    }
+    })
 }
 
 /// Subscribes `service` to its subjects and runs it on the skeleton until `shutdown`.

@@ -73,24 +73,18 @@ impl RawPublish {
     }
 }
 
-/// Reads every message of stream `name` (only those on `filter`, when given) through an
-/// ordered consumer (no acks), as fast as NATS delivers them; returns how many and how
-/// long it took.
+/// Reads every message of stream `name` through an ordered consumer (no acks), as fast as
+/// NATS delivers them; returns how many and how long it took.
 pub async fn read_stream(
     client: async_nats::Client,
     name: &str,
-    filter: Option<&str>,
 ) -> anyhow::Result<(u64, Duration)> {
     let js = jetstream::new(client);
     let mut stream = js.get_stream(name).await?;
-    let last = match filter {
-        Some(filter) => stream.direct_get_last_for_subject(filter).await?.sequence,
-        None => stream.info().await?.state.last_sequence,
-    };
+    let last = stream.info().await?.state.last_sequence;
     let consumer = stream
         .create_consumer(consumer::pull::OrderedConfig {
             deliver_policy: consumer::DeliverPolicy::All,
-            filter_subject: filter.unwrap_or_default().to_string(),
             ..Default::default()
         })
         .await?;

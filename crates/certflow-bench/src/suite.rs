@@ -400,12 +400,7 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
     let rebuild_peak = rebuild.peak_rss();
     let rebuild_name = rebuild.name.clone();
     drop(rebuild);
-    let (read, read_time) = baseline::read_stream(
-        nats_client.clone(),
-        &events_stream(),
-        Some(&certificate_subjects()),
-    )
-    .await?;
+    let (read, read_time) = baseline::read_stream(nats_client.clone(), &events_stream()).await?;
     let read_rate = read as f64 / secs(read_time);
     let sled_time = baseline::sled_writes(&dir.path().join("sled-baseline"), events, 1024, 1_000)?;
     let sled_rate = events as f64 / secs(sled_time);
@@ -576,9 +571,9 @@ async fn revoke(
 async fn event_message_size(client: &async_nats::Client) -> anyhow::Result<usize> {
     let js = async_nats::jetstream::new(client.clone());
     let stream = js.get_stream(events_stream()).await?;
-    let message = stream
-        .direct_get_last_for_subject(certificate_subjects())
-        .await?;
+    let mut stream = stream;
+    let last = stream.info().await?.state.last_sequence;
+    let message = stream.get_raw_message(last).await?;
     let headers: usize = message
         .headers
         .iter()
@@ -589,44 +584,15 @@ async fn event_message_size(client: &async_nats::Client) -> anyhow::Result<usize
     Ok(message.payload.len() + headers)
 }
 
-/// How many messages the certificates' subjects hold (the outcomes beside them are no part
-/// of the log): what a consumer of them all would have pending.
 async fn event_count(client: &async_nats::Client) -> anyhow::Result<u64> {
-    use async_nats::jetstream::consumer;
     let js = async_nats::jetstream::new(client.clone());
-    let stream = js.get_stream(events_stream()).await?;
-    let consumer = stream
-        .create_consumer(consumer::pull::OrderedConfig {
-            deliver_policy: consumer::DeliverPolicy::All,
-            filter_subject: certificate_subjects(),
-            ..Default::default()
-        })
-        .await?;
-    let info = consumer.cached_info();
-    let count = info.num_pending;
-    let _ = stream.delete_consumer(&info.name).await;
-    Ok(count)
-}
-
-/// The sequence of the last certificate message of the event log (0: none).
-async fn last_event_sequence(stream: &async_nats::jetstream::stream::Stream) -> u64 {
-    stream
-        .direct_get_last_for_subject(certificate_subjects())
-        .await
-        .map_or(0, |message| message.sequence)
+    let mut stream = js.get_stream(events_stream()).await?;
+    Ok(stream.info().await?.state.messages)
 }
 
 /// The event log's stream name, as certd configures it by default.
 fn events_stream() -> String {
     certflow_store::StoreConfig::default().stream
-}
-
-/// Every certificate's subject of the event log, as certd configures it by default.
-pub(crate) fn certificate_subjects() -> String {
-    format!(
-        "{}.certificate.>",
-        certflow_store::StoreConfig::default().subject_prefix
-    )
 }
 
 /// What the large-store run needs.
@@ -719,14 +685,14 @@ async fn wait_idle(
     use futures::TryStreamExt;
     let js = async_nats::jetstream::new(client.clone());
     let started = Instant::now();
-    let stream = js.get_stream(events_stream()).await?;
+    let mut stream = js.get_stream(events_stream()).await?;
     loop {
         let consumers: Vec<_> = stream.consumers().try_collect().await?;
         let busy: u64 = consumers
             .iter()
             .map(|info| info.num_pending + info.num_ack_pending as u64)
             .sum();
-        let last = last_event_sequence(&stream).await;
+        let last = stream.info().await?.state.last_sequence;
         let metrics = scrape_metrics(operator_port).await.unwrap_or_default();
         let behind = |name: &str| last.saturating_sub(metric(&metrics, name).unwrap_or(0));
         let projection = behind("certflow_projection_applied_sequence");

@@ -1,10 +1,10 @@
 //! Reading the whole log in order, without a consumer: for followers that keep their own
 //! position (the projection keeps it in sled; the CRL publisher starts from the beginning).
 //!
-//! The feed reads the certificates' messages of the events stream (not the outcomes beside
-//! them) by sequence with batched direct gets (a thousand messages per request, nats-server
-//! 2.11 and later; one by one from the leader where a replica's batch comes back empty), and
-//! learns of new messages from the certificates' event subjects themselves. A consumer
+//! The feed reads the events stream by sequence with batched direct gets (a thousand
+//! messages per request, nats-server 2.11 and later; one by one, many in flight, where a
+//! batch comes back short), and learns of new messages from the certificates' event
+//! subjects themselves. A consumer
 //! would have needed the right to create consumers on the events stream, and that right
 //! lets its holder change every other consumer there (JetStream updates an existing
 //! consumer named in a create request): no service has it.
@@ -17,8 +17,8 @@ use tracing::warn;
 
 use crate::store::{EventStore, RecordedBatch, StoreError};
 
-/// Messages read from the leader one by one at most, when a replica's batch came back empty.
-const LEADER_READS: u64 = 128;
+/// Reads in flight at once while catching up.
+const IN_FLIGHT: usize = 128;
 /// How often the feed looks at the stream when no new message was noticed, in case a
 /// notice was missed (a reconnect) or came long before its message was stored.
 const IDLE_POLL: Duration = Duration::from_millis(250);
@@ -79,17 +79,16 @@ impl EventStore {
         })
     }
 
-    /// The first certificate message at or after `sequence`; `None` if the stream holds
-    /// none. Asked of the stream's leader: a replica may not have it yet.
-    async fn next_event_from_leader(
-        &self,
-        sequence: u64,
-    ) -> Result<Option<StreamMessage>, StoreError> {
-        match self
-            .stream()
-            .get_first_raw_message_by_subject(self.certificate_subjects(), sequence)
-            .await
-        {
+    /// The message at `sequence`; `None` if the stream does not hold it (removed by an
+    /// operator). A replica may not have it yet, so what a direct get does not find is
+    /// asked of the stream's leader.
+    async fn message_at(&self, sequence: u64) -> Result<Option<StreamMessage>, StoreError> {
+        match self.stream().direct_get(sequence).await {
+            Ok(message) => return Ok(Some(message)),
+            Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => {}
+            Err(err) => return Err(StoreError::Unavailable(err.into())),
+        }
+        match self.stream().get_raw_message(sequence).await {
             Ok(message) => Ok(Some(message)),
             Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
             Err(err) => Err(StoreError::Unavailable(err.into())),
@@ -98,11 +97,11 @@ impl EventStore {
 }
 
 impl EventStore {
-    /// Up to `wanted` messages from sequence `from` on, only those on `subject` (a wildcard,
-    /// too) when one is given, and none past `last`, in one request: a batched direct get
-    /// (nats-server 2.11 and later), which the server answers message by message on an
-    /// inbox of ours (on the store's one reply subscription) and ends with an end-of-batch
-    /// status. A replica may answer with fewer than asked.
+    /// Up to `wanted` messages from sequence `from` on, only those on `subject` when one is
+    /// given, and none past `last`, in one request: a batched direct get (nats-server 2.11
+    /// and later), which the server answers message by message on an inbox of ours (on the
+    /// store's one reply subscription) and ends with an end-of-batch status. A replica may
+    /// answer with fewer than asked.
     pub(crate) async fn direct_batch(
         &self,
         from: u64,
@@ -224,32 +223,24 @@ impl EventFeed {
         }
     }
 
-    /// Reads the certificate messages following the last one delivered, one by one, until
-    /// the stream has no more or `TAIL` were read; after a full run, the stream's end is
-    /// looked up so the next call reads the rest many at a time.
+    /// Reads the messages following the last one delivered, one by one, until the stream
+    /// has no more or `TAIL` were read; after a full run, the stream's end is looked up so
+    /// the next call reads the rest many at a time.
     async fn read_tail(&mut self, max: usize) -> Result<Vec<Delivered>, StoreError> {
         const TAIL: usize = 16;
         let mut chunk = Vec::new();
-        let subjects = self.store.certificate_subjects();
         let mut next = self.next;
         while chunk.len() < TAIL.min(max.max(1)) {
-            match self
-                .store
-                .stream()
-                .direct_get_next_for_subject(&subjects, Some(next))
-                .await
-            {
-                Ok(message) => {
-                    next = message.sequence + 1;
-                    chunk.push(Delivered {
-                        sequence: message.sequence,
-                        batch: self.store.parse(&message),
-                    });
-                }
+            match self.store.stream().direct_get(next).await {
+                Ok(message) => chunk.push(Delivered {
+                    sequence: next,
+                    batch: self.store.parse(&message),
+                }),
                 Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => break,
                 Err(err) if chunk.is_empty() => return Err(StoreError::Unavailable(err.into())),
                 Err(_) => break,
             }
+            next += 1;
         }
         if chunk.len() == TAIL {
             self.known_last = self.store.last_sequence().await?;
@@ -258,16 +249,16 @@ impl EventFeed {
         Ok(chunk)
     }
 
-    /// Reads the next certificate messages up to the last known one, at most `max`: in one
-    /// batched direct get, and from the leader one by one when the batch brings nothing (a
-    /// replica behind).
+    /// Reads the next messages up to the last known one, at most `max`: in one batched
+    /// direct get, and one by one (asking the leader for what a replica lacks) when the
+    /// batch brings nothing.
     async fn read_known(&mut self, max: usize) -> Result<Vec<Delivered>, StoreError> {
         let max = u64::try_from(max.max(1)).unwrap_or(1);
-        let last = self.known_last;
-        let subjects = self.store.certificate_subjects();
+        let last = self.known_last.min(self.next.saturating_add(max - 1));
+        let wanted = last.saturating_sub(self.next) + 1;
         match self
             .store
-            .direct_batch(self.next, max, Some(&subjects), Some(last))
+            .direct_batch(self.next, wanted, None, Some(last))
             .await
         {
             Ok(messages) if !messages.is_empty() => {
@@ -284,27 +275,34 @@ impl EventFeed {
                 return Ok(chunk);
             }
             Ok(_) => {}
-            Err(err) => warn!(error = %err, "a batched read failed; asking the leader"),
+            Err(err) => warn!(error = %err, "a batched read failed; reading one by one"),
         }
+        let store = &self.store;
+        let mut reads = futures::stream::iter(self.next..=last)
+            .map(|sequence| async move { (sequence, store.message_at(sequence).await) })
+            .buffered(IN_FLIGHT);
         let mut chunk = Vec::new();
+        let mut failure = None;
         let mut next = self.next;
-        while (chunk.len() as u64) < max.min(LEADER_READS) && next <= last {
-            match self.store.next_event_from_leader(next).await {
-                Ok(Some(message)) if message.sequence <= last => {
-                    next = message.sequence + 1;
-                    chunk.push(Delivered {
-                        sequence: message.sequence,
-                        batch: self.store.parse(&message),
-                    });
+        while let Some((sequence, read)) = reads.next().await {
+            match read {
+                Ok(Some(message)) => chunk.push(Delivered {
+                    sequence,
+                    batch: store.parse(&message),
+                }),
+                Ok(None) => warn!(sequence, "the event log no longer holds this message"),
+                Err(err) => {
+                    failure = Some(err);
+                    break;
                 }
-                // Nothing more up to the last known message: what lies between is outcomes.
-                Ok(_) => next = last + 1,
-                Err(err) if chunk.is_empty() => return Err(err),
-                Err(_) => break,
             }
+            next = sequence + 1;
         }
         // Only now: a call dropped while reading moves nothing on.
         self.next = next;
-        Ok(chunk)
+        match failure {
+            Some(err) if chunk.is_empty() => Err(err),
+            _ => Ok(chunk),
+        }
     }
 }

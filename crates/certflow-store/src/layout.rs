@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::store::{StoreConfig, StoreError};
 use crate::{
-    CrlStore, DocumentStore, KeyIndex, KeyStore, ReissueLocks, ReviewLeases, ReviewQueue,
+    CrlStore, DocumentStore, KeyIndex, KeyStore, Outcomes, ReissueLocks, ReviewLeases, ReviewQueue,
     ValidationChecks,
 };
 
@@ -25,6 +25,8 @@ pub struct Layout {
     /// The event stream's name, subjects, replicas, duplicate window and redelivery delay;
     /// `replicas` applies to every stream.
     pub store: StoreConfig,
+    /// How long a command's first outcome is kept for retries (GEN-1).
+    pub outcome_ttl: Duration,
     /// How long a reviewer may hold a review task before it is offered to another.
     pub review_ack_wait: Duration,
     /// How long a validation check task is held by the instance probing it.
@@ -39,6 +41,7 @@ impl Default for Layout {
     fn default() -> Self {
         Layout {
             store: StoreConfig::default(),
+            outcome_ttl: Duration::from_secs(24 * 3600),
             review_ack_wait: Duration::from_secs(15 * 60),
             check_ack_wait: Duration::from_secs(25),
             reacting: Vec::new(),
@@ -76,6 +79,7 @@ impl Layout {
         let replicas = self.store.replicas.max(1);
         let streams = [
             self.store.events_stream(),
+            Outcomes::stream_config(self.outcome_ttl),
             KeyStore::stream_config(),
             CrlStore::stream_config(),
             KeyIndex::stream_config(),

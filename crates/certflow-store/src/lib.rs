@@ -6,8 +6,8 @@
 //! | resource | type | what it holds |
 //! |---|---|---|
 //! | `CERTFLOW_EVENTS` | [`EventStore`] | the log: one message per command, one subject per certificate |
-//! | `CERTFLOW_EVENTS`, `….outcome.*` | [`Outcomes`] | each command's first reply, for retries (GEN-1), kept for a day |
 //! | `revocation`, `validation`, `review`, `reissue` | [`Reactions`] | the reacting services' durable consumers of the log |
+//! | `CERTFLOW_OUTCOMES` | [`Outcomes`] | each command's first reply, for retries (GEN-1) |
 //! | `CERTFLOW_KEYS` | [`KeyStore`] | sealed private keys and CA keys |
 //! | `CERTFLOW_KEY_INDEX` | [`KeyIndex`] | certificates by public key, and blocked keys (REV-16) |
 //! | `CERTFLOW_CRLS` | [`CrlStore`] | the latest CRL of each CA |
@@ -20,9 +20,8 @@
 //! A command's events travel as one message (an
 //! [`certflow_proto::events::v1::EventBatch`]) published with
 //! `Nats-Expected-Last-Subject-Sequence` (optimistic concurrency, GEN-2) and `Nats-Msg-Id`
-//! set to the command id (idempotency, GEN-1). Each command's first reply is kept beside
-//! the events, on a subject of its own that lives a day ([`Outcomes`]). Who, when and why
-//! (GEN-4) travel in headers ([`certflow_bus::CommandMeta`]).
+//! set to the command id (idempotency, GEN-1). Who, when and why (GEN-4) travel in headers
+//! ([`certflow_bus::CommandMeta`]).
 //!
 //! [`EventStore::append_command`] is the write path of commands (the runtime decides on the
 //! state its cache holds and lets the expected sequence catch staleness);
@@ -42,7 +41,7 @@
 //! - `keystore` (private): [`KeyStore`]: sealed keys, data key and ciphertext apart (shredding).
 //! - [`layout`]: every stream and consumer with its settings, and [`provision`] that makes them.
 //! - `locks` (private): [`ReissueLocks`]: one reservation per registrable domain (REI-4).
-//! - `outcomes` (private): [`Outcomes`]: each command's first reply, for retries (GEN-1), beside the events.
+//! - `outcomes` (private): [`Outcomes`]: each command's first reply, for retries (GEN-1).
 //! - `replies` (private): one subscription per store for the replies of batched reads.
 //! - `reactions` (private): [`Reactions`]: the durable pull consumer a reacting service shares.
 //! - `review` (private): [`ReviewQueue`], [`ReviewLeases`] and [`DocumentStore`] for manual review.

@@ -15,8 +15,6 @@ use opentelemetry::KeyValue;
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::cache::StateCache;
-use crate::outcomes::Outcomes;
-use crate::outcomes::OutgoingMessage;
 use crate::replies::Replies;
 use certflow_bus::{CommandMeta, headers};
 
@@ -53,9 +51,6 @@ pub struct StoreConfig {
     /// 60 s for reissue, whose reaction signs a certificate). Applies when a consumer is
     /// created.
     pub redelivery_after: Option<Duration>,
-    /// How long a command's first outcome is kept for retries (GEN-1): the time to live of
-    /// each outcome message.
-    pub outcome_ttl: Duration,
 }
 
 impl Default for StoreConfig {
@@ -70,23 +65,16 @@ impl Default for StoreConfig {
             request_timeout: Duration::from_secs(5),
             cache_capacity: 10_000,
             redelivery_after: None,
-            outcome_ttl: Duration::from_secs(24 * 3600),
         }
     }
 }
 
 impl StoreConfig {
-    /// The events stream: one subject per certificate, kept for ever, never purged; beside
-    /// them each command's first outcome, one subject per command, each forgotten after its
-    /// time to live. Atomic batches let a command's events and its outcome land together.
+    /// The events stream: one subject per certificate, kept for ever, never purged.
     pub(crate) fn events_stream(&self) -> stream::Config {
         stream::Config {
             name: self.stream.clone(),
-            description: Some(
-                "certflow domain events, one subject per aggregate, and each command's first \
-                 outcome"
-                    .into(),
-            ),
+            description: Some("certflow domain events, one subject per aggregate".into()),
             subjects: vec![format!("{}.>", self.subject_prefix)],
             storage: stream::StorageType::File,
             num_replicas: self.replicas,
@@ -94,8 +82,6 @@ impl StoreConfig {
             allow_direct: true,
             deny_delete: true,
             deny_purge: true,
-            allow_atomic_publish: true,
-            allow_message_ttl: true,
             ..Default::default()
         }
     }
@@ -192,6 +178,14 @@ pub enum ExecuteError<E: StdError + 'static> {
     Store(#[from] StoreError),
 }
 
+/// A message to publish: subject, headers, payload.
+#[derive(Debug, Clone)]
+struct OutgoingMessage {
+    subject: String,
+    headers: HeaderMap,
+    payload: Bytes,
+}
+
 /// The event log.
 #[derive(Clone)]
 pub struct EventStore {
@@ -248,15 +242,6 @@ impl EventStore {
     /// The store's one subscription for replies of many messages.
     pub(crate) fn replies(&self) -> &Replies {
         &self.replies
-    }
-
-    pub(crate) fn js(&self) -> &jetstream::Context {
-        &self.js
-    }
-
-    /// How long a command's first outcome is kept.
-    pub(crate) fn outcome_ttl(&self) -> Duration {
-        self.config.outcome_ttl
     }
 
     /// The events stream's name.
@@ -659,18 +644,14 @@ impl EventStore {
         }
     }
 
-    /// The stream sequence of the last event of any certificate (0: none). Outcomes after
-    /// it do not count: followers of the log never read them.
+    /// The stream sequence of the last event of any certificate (0: none).
     pub async fn last_sequence(&self) -> Result<u64, StoreError> {
-        Ok(self
-            .last_for_subject(&self.certificate_subjects())
-            .await?
-            .map_or(0, |message| message.sequence))
-    }
-
-    /// The first outcomes of this log's commands.
-    pub fn outcomes(&self) -> Outcomes {
-        Outcomes::new(self.clone())
+        let info = self
+            .stream
+            .get_info()
+            .await
+            .map_err(StoreError::unavailable)?;
+        Ok(info.state.last_sequence)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use certflow_store::{EventStore, Layout, StoreConfig, StoreError, provision};
+use certflow_store::{EventStore, Layout, Outcomes, StoreConfig, StoreError, provision};
 use certflow_testkit::NatsServer;
 
 /// The layout with four services reacting to the log, as certd has them.
@@ -43,9 +43,10 @@ async fn provisioning_twice_changes_nothing_and_a_new_setting_is_applied() {
     );
     assert!(again.created.is_empty() && again.updated.is_empty());
 
-    // Redelivery sooner: every consumer of the event log and the check queue changes;
-    // nothing else does.
+    // Outcomes kept longer, redelivery sooner: the outcome stream and every consumer of the
+    // event log and the check queue change; nothing else does.
     let changed = Layout {
+        outcome_ttl: Duration::from_secs(48 * 3600),
         store: StoreConfig {
             redelivery_after: Some(Duration::from_secs(3)),
             ..StoreConfig::default()
@@ -58,6 +59,7 @@ async fn provisioning_twice_changes_nothing_and_a_new_setting_is_applied() {
     assert_eq!(
         migrated.updated,
         [
+            "CERTFLOW_OUTCOMES",
             "CERTFLOW_EVENTS/revocation",
             "CERTFLOW_EVENTS/validation",
             "CERTFLOW_EVENTS/review",
@@ -66,51 +68,12 @@ async fn provisioning_twice_changes_nothing_and_a_new_setting_is_applied() {
         ]
     );
     let js = async_nats::jetstream::new(client.clone());
+    let mut outcomes = js.get_stream(Outcomes::STREAM).await.expect("outcomes");
+    let info = outcomes.info().await.expect("info");
+    assert_eq!(info.config.max_age, Duration::from_secs(48 * 3600));
     let stream = js.get_stream("CERTFLOW_EVENTS").await.expect("events");
     let consumer = stream.consumer_info("reissue").await.expect("consumer");
     assert_eq!(consumer.config.ack_wait, Duration::from_secs(3));
-}
-
-/// An events stream made before commands stored their outcomes beside their events (no
-/// atomic batches, no per-message time to live) is brought up to date in place.
-#[tokio::test]
-async fn an_events_stream_of_an_earlier_release_gains_atomic_batches_and_ttls() {
-    let nats = NatsServer::start().expect("nats");
-    let client = nats.connect_as(None).await.expect("client");
-    let layout = Layout::default();
-    let js = async_nats::jetstream::new(client.clone());
-    let current = layout
-        .resources()
-        .into_iter()
-        .find_map(|resource| match resource {
-            certflow_store::layout::Resource::Stream(config)
-                if config.name == "CERTFLOW_EVENTS" =>
-            {
-                Some(*config)
-            }
-            _ => None,
-        })
-        .expect("the events stream is in the layout");
-    assert!(current.allow_atomic_publish && current.allow_message_ttl);
-    js.create_stream(async_nats::jetstream::stream::Config {
-        allow_atomic_publish: false,
-        allow_message_ttl: false,
-        ..current
-    })
-    .await
-    .expect("the earlier release's stream");
-
-    let provisioned = provision(client.clone(), &layout).await.expect("provision");
-    assert!(
-        provisioned
-            .updated
-            .iter()
-            .any(|name| name == "CERTFLOW_EVENTS"),
-        "{provisioned:?}"
-    );
-    let mut stream = js.get_stream("CERTFLOW_EVENTS").await.expect("events");
-    let config = stream.info().await.expect("info").config.clone();
-    assert!(config.allow_atomic_publish && config.allow_message_ttl);
 }
 
 #[tokio::test]

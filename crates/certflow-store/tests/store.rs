@@ -8,8 +8,8 @@ use certflow_domain::{
     RevocationCause, RevocationReason, Role, Status, Timestamp, replay,
 };
 use certflow_store::{
-    CrlStore, EventStore, KeyStore, Layout, Outcome, PublishedCrl, StoreConfig, StoreError,
-    StoredKey, provision,
+    CrlStore, EventStore, KeyStore, Layout, Outcome, Outcomes, PublishedCrl, StoreConfig,
+    StoreError, StoredKey, provision,
 };
 use certflow_testkit::NatsServer;
 
@@ -240,8 +240,12 @@ async fn execute_decides_again_after_losing_a_race() {
 #[tokio::test]
 async fn outcomes_keep_the_first_reply() {
     let nats = NatsServer::start().expect("nats");
-    let store = open(&nats, StoreConfig::default()).await;
-    let outcomes = store.outcomes();
+    let layout = Layout {
+        outcome_ttl: Duration::from_secs(60),
+        ..Layout::default()
+    };
+    let client = provisioned(&nats, &layout).await;
+    let outcomes = Outcomes::attach(client).await.expect("bucket");
     let command = CommandMeta::for_request("r", "c", actor()).command_id;
     assert_eq!(outcomes.get(&command).await.expect("get"), None);
     let first = Outcome {
@@ -324,59 +328,6 @@ async fn gen2_a_command_decided_on_a_stale_cached_state_is_refused() {
         Status::Revoked
     );
     assert_eq!(ours.cached(&id).expect("cached").version, loaded.version);
-}
-
-/// Outcomes sit beside the events but are no part of the log: they leave after their time
-/// to live (the events stay), followers never see them, and the log's last sequence is its
-/// last event's.
-#[tokio::test]
-async fn outcomes_expire_and_followers_of_the_log_never_read_them() {
-    let nats = NatsServer::start().expect("nats");
-    let store = open(
-        &nats,
-        StoreConfig {
-            outcome_ttl: Duration::from_secs(1),
-            ..StoreConfig::default()
-        },
-    )
-    .await;
-    let outcomes = store.outcomes();
-    let id = CertificateId::parse("ttl-1").expect("valid");
-    let issue = CommandMeta::for_request("issue", "c", actor());
-    let outcome = Outcome {
-        reply: "issued".into(),
-        binding: None,
-    };
-    store
-        .append(&id, 0, &[issued(&id)], &issue)
-        .await
-        .expect("append");
-    outcomes
-        .record(&issue.command_id, outcome.clone())
-        .await
-        .expect("record");
-    let refused = CommandMeta::for_request("refused", "c", actor()).command_id;
-    outcomes
-        .record(&refused, outcome.clone())
-        .await
-        .expect("record");
-
-    // Sequences: 1 the issue's events, 2 its outcome, 3 the refusal's outcome.
-    assert_eq!(store.last_sequence().await.expect("last"), 1);
-    let mut feed = store.follow(0).await.expect("feed");
-    let chunk = tokio::time::timeout(Duration::from_secs(5), feed.next_chunk(100))
-        .await
-        .expect("a chunk in time")
-        .expect("the feed goes on")
-        .expect("readable");
-    let sequences: Vec<u64> = chunk.iter().map(|delivered| delivered.sequence).collect();
-    assert_eq!(sequences, vec![1]);
-    assert!(chunk.into_iter().all(|delivered| delivered.batch.is_ok()));
-
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
-    assert_eq!(outcomes.get(&issue.command_id).await.expect("get"), None);
-    assert_eq!(outcomes.get(&refused).await.expect("get"), None);
-    assert_eq!(store.history(&id).await.expect("history").len(), 1);
 }
 
 #[tokio::test]
