@@ -3,16 +3,19 @@
 //!
 //! `grpc` calls one RPC of a running gateway under load and writes a ghz JSON report;
 //! `publish` is the raw JetStream baseline; `setup` issues certificates to load-test on and
-//! writes ghz data files for them; `suite` starts everything and measures every figure.
+//! writes ghz data files for them; `suite` starts everything and measures every figure;
+//! `atomic-batch` measures what an atomic batch costs against plain publishes.
 //!
 //! ## Layout
 //!
+//! - `atomic`: one publish, two publishes and an atomic batch of two, on a fresh server.
 //! - `baseline`: raw JetStream publish+ack, stream reads and batched sled writes, no certflow.
 //! - `calls`: the RPCs the load tool makes, as a customer's client would: token, fresh ids.
 //! - `load`: closed- and open-loop runs and each call's latency (no coordinated omission).
 //! - `report`: results in ghz's JSON report format, so tools that read ghz reports read these.
 //! - `suite`: `make bench`: its own NATS and `certd all`, every figure beside its baseline.
 
+mod atomic;
 mod baseline;
 mod calls;
 mod load;
@@ -51,6 +54,9 @@ enum Command {
     Setup(SetupArgs),
     /// Start NATS and certd, set up data, measure every figure beside its baseline.
     Suite(suite::SuiteArgs),
+    /// On a fresh nats-server: one publish, two publishes and an atomic batch of two, each
+    /// awaited, one at a time.
+    AtomicBatch,
 }
 
 /// How calls are paced: `--concurrency` callers, or `--rps` calls a second (open loop).
@@ -146,6 +152,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Publish(args) => publish(args).await,
         Command::Setup(args) => setup(args).await,
         Command::Suite(args) => suite::run(args).await,
+        Command::AtomicBatch => atomic::run().await,
     }
 }
 
