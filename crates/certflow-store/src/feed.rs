@@ -97,37 +97,31 @@ impl EventStore {
 }
 
 impl EventStore {
-    /// Up to `wanted` messages from sequence `from` on, only those on `subject` when one is
-    /// given, and none past `last`, in one request: a batched direct get (nats-server 2.11
-    /// and later), which the server answers message by message on an inbox of ours (on the
-    /// store's one reply subscription) and ends with an end-of-batch status. A replica may
-    /// answer with fewer than asked.
-    pub(crate) async fn direct_batch(
-        &self,
-        from: u64,
-        wanted: u64,
-        subject: Option<&str>,
-        last: Option<u64>,
-    ) -> Result<Vec<StreamMessage>, StoreError> {
+    /// The messages from sequence `from` to `last` in one request: a batched direct get
+    /// (nats-server 2.11 and later), which the server answers message by message on an
+    /// inbox of ours and ends with an end-of-batch status. A replica may answer with fewer
+    /// than asked; never with a message past `last`.
+    async fn direct_batch(&self, from: u64, last: u64) -> Result<Vec<StreamMessage>, StoreError> {
         let unavailable = |err: &dyn std::fmt::Display| StoreError::unavailable(err.to_string());
-        let last = last.unwrap_or(u64::MAX);
+        let wanted = last.saturating_sub(from) + 1;
         let client = self.client();
-        let mut inbox = self.replies().inbox(&client).await?;
-        let mut request = serde_json::json!({ "seq": from, "batch": wanted });
-        if let Some(subject) = subject {
-            request["next_by_subj"] = subject.into();
-        }
+        let inbox = client.new_inbox();
+        let mut replies = client
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|err| unavailable(&err))?;
+        let request = serde_json::json!({ "seq": from, "batch": wanted });
         client
             .publish_with_reply(
                 format!("$JS.API.DIRECT.GET.{}", self.stream_name()),
-                inbox.subject.clone(),
+                inbox,
                 request.to_string().into(),
             )
             .await
             .map_err(|err| unavailable(&err))?;
         let mut messages = Vec::new();
         while (messages.len() as u64) < wanted {
-            let reply = tokio::time::timeout(self.request_timeout(), inbox.replies.recv())
+            let reply = tokio::time::timeout(self.request_timeout(), replies.next())
                 .await
                 .map_err(|_| unavailable(&"no reply to a batched read in time"))?
                 .ok_or_else(|| unavailable(&"the connection closed during a batched read"))?;
@@ -255,12 +249,7 @@ impl EventFeed {
     async fn read_known(&mut self, max: usize) -> Result<Vec<Delivered>, StoreError> {
         let max = u64::try_from(max.max(1)).unwrap_or(1);
         let last = self.known_last.min(self.next.saturating_add(max - 1));
-        let wanted = last.saturating_sub(self.next) + 1;
-        match self
-            .store
-            .direct_batch(self.next, wanted, None, Some(last))
-            .await
-        {
+        match self.store.direct_batch(self.next, last).await {
             Ok(messages) if !messages.is_empty() => {
                 let chunk: Vec<Delivered> = messages
                     .iter()

@@ -42,7 +42,6 @@
 //! - [`layout`]: every stream and consumer with its settings, and [`provision`] that makes them.
 //! - `locks` (private): [`ReissueLocks`]: one reservation per registrable domain (REI-4).
 //! - `outcomes` (private): [`Outcomes`]: each command's first reply, for retries (GEN-1).
-//! - `replies` (private): one subscription per store for the replies of batched reads.
 //! - `reactions` (private): [`Reactions`]: the durable pull consumer a reacting service shares.
 //! - `review` (private): [`ReviewQueue`], [`ReviewLeases`] and [`DocumentStore`] for manual review.
 //! - `store` (private): [`EventStore`]: the events stream: append, load, execute, history.
@@ -60,7 +59,6 @@ pub mod layout;
 mod locks;
 mod outcomes;
 mod reactions;
-mod replies;
 mod review;
 mod store;
 

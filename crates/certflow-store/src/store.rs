@@ -15,15 +15,12 @@ use opentelemetry::KeyValue;
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::cache::StateCache;
-use crate::replies::Replies;
 use certflow_bus::{CommandMeta, headers};
 
 /// JetStream's "wrong last sequence" error code.
 const WRONG_LAST_SEQUENCE: u64 = 10071;
 /// The code clustered servers from 2.11 may answer for the same race.
 const WRONG_LAST_SEQUENCE_CLUSTERED: u64 = 10164;
-/// Messages read per batched direct get when loading one certificate.
-const LOAD_BATCH: u64 = 256;
 
 /// Where the events live and how they are kept.
 #[derive(Debug, Clone)]
@@ -193,7 +190,6 @@ pub struct EventStore {
     stream: stream::Stream,
     config: Arc<StoreConfig>,
     cache: Arc<StateCache>,
-    replies: Arc<Replies>,
 }
 
 impl std::fmt::Debug for EventStore {
@@ -217,7 +213,6 @@ impl EventStore {
             js,
             stream,
             cache: Arc::new(StateCache::new(config.cache_capacity)),
-            replies: Arc::default(),
             config: Arc::new(config),
         })
     }
@@ -237,11 +232,6 @@ impl EventStore {
 
     pub(crate) fn client(&self) -> async_nats::Client {
         self.js.client()
-    }
-
-    /// The store's one subscription for replies of many messages.
-    pub(crate) fn replies(&self) -> &Replies {
-        &self.replies
     }
 
     /// The events stream's name.
@@ -298,8 +288,9 @@ impl EventStore {
 
     /// Every message on `subject` from sequence `from`, in order.
     ///
-    /// On a single server it reads with batched direct gets, a few hundred messages per
-    /// request. With replicas, direct gets may be answered by a replica that lags behind,
+    /// On a single server it reads with direct gets, one per message and one to find the
+    /// end (cheaper for a certificate's handful of messages than a batched read). With
+    /// replicas, direct gets may be answered by a replica that lags behind,
     /// and a reaction decided on such a state could find "nothing to do" and be lost; so
     /// replicated logs are read from the leader, message by message.
     async fn read_subject(
@@ -328,16 +319,19 @@ impl EventStore {
             }
         }
         loop {
-            let read = self
-                .direct_batch(from, LOAD_BATCH, Some(subject), None)
-                .await?;
-            let full = read.len() as u64 == LOAD_BATCH;
-            if let Some(last) = read.last() {
-                from = last.sequence + 1;
-            }
-            messages.extend(read);
-            if !full {
-                return Ok(messages);
+            match self
+                .stream
+                .direct_get_next_for_subject(subject, Some(from))
+                .await
+            {
+                Ok(message) => {
+                    from = message.sequence + 1;
+                    messages.push(message);
+                }
+                Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => {
+                    return Ok(messages);
+                }
+                Err(err) => return Err(StoreError::unavailable(err)),
             }
         }
     }
