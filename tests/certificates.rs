@@ -415,3 +415,64 @@ async fn a_full_page_of_large_certificates_fits_in_one_reply() {
     issued.sort();
     assert_eq!(got, issued);
 }
+
+/// A query sees every command acknowledged before it was asked: a certificate just issued
+/// is found, and one just revoked reads as revoked, at once and every time, though the
+/// projection follows the log a moment behind.
+#[tokio::test]
+async fn a_query_sees_what_was_acknowledged_before_it() {
+    let certflow = support::started_without_rate_limits().await;
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+    for n in 0..30 {
+        let issued = issue(
+            &mut certs,
+            dns_auto_dv("acme", &format!("ryw{n}.example.com")),
+        )
+        .await;
+        let read = certs
+            .get_certificate(GetCertificateRequest {
+                id: issued.id.clone(),
+            })
+            .await
+            .unwrap_or_else(|status| panic!("issue {n} not found at once: {status:?}"))
+            .into_inner()
+            .certificate
+            .expect("certificate");
+        assert_eq!(read.status, CertificateStatus::Issued as i32);
+        revocations
+            .request_revocation(RequestRevocationRequest {
+                request_id: request_id(),
+                certificate_id: issued.id.clone(),
+                reason: RevocationReason::Superseded as i32,
+                description: String::new(),
+                validation_method: 0,
+            })
+            .await
+            .expect("revoked");
+        let history = certs
+            .get_certificate_history(GetCertificateHistoryRequest {
+                id: issued.id.clone(),
+            })
+            .await
+            .expect("history")
+            .into_inner()
+            .events;
+        assert!(
+            history.iter().any(|e| e.event_type == "CertificateRevoked"),
+            "revocation {n} not in the history at once"
+        );
+        let read = certs
+            .get_certificate(GetCertificateRequest { id: issued.id })
+            .await
+            .expect("found")
+            .into_inner()
+            .certificate
+            .expect("certificate");
+        assert_eq!(
+            read.status,
+            CertificateStatus::Revoked as i32,
+            "revocation {n}"
+        );
+    }
+}

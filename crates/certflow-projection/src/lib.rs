@@ -74,6 +74,8 @@ pub struct ProjectionConfig {
 pub struct Progress {
     start_sequence: u64,
     applied: AtomicU64,
+    /// The applied sequence, for queries that wait for a message to be applied.
+    applied_watch: tokio::sync::watch::Sender<u64>,
     /// Turns true once, when the projection catches up: the queries wait for it.
     caught_up: tokio::sync::watch::Sender<bool>,
     readiness: Readiness,
@@ -84,6 +86,7 @@ impl Progress {
         let progress = Progress {
             start_sequence,
             applied: AtomicU64::new(0),
+            applied_watch: tokio::sync::watch::Sender::new(0),
             caught_up: tokio::sync::watch::Sender::new(false),
             readiness,
         };
@@ -94,6 +97,11 @@ impl Progress {
     /// Records that everything up to `sequence` is applied and flushed.
     fn applied(&self, sequence: u64) {
         self.applied.fetch_max(sequence, Ordering::Relaxed);
+        self.applied_watch.send_if_modified(|applied| {
+            let moved = sequence > *applied;
+            *applied = (*applied).max(sequence);
+            moved
+        });
         instruments()
             .projection_applied_sequence
             .record(sequence, &[]);
@@ -113,6 +121,19 @@ impl Progress {
                 ),
             );
         }
+    }
+
+    /// The last stream sequence applied.
+    pub(crate) fn applied_sequence(&self) -> u64 {
+        self.applied.load(Ordering::Relaxed)
+    }
+
+    /// Waits until the message at `sequence` is applied, for at most `within`; whether it is.
+    pub(crate) async fn wait_applied(&self, sequence: u64, within: Duration) -> bool {
+        let mut applied = self.applied_watch.subscribe();
+        tokio::time::timeout(within, applied.wait_for(|applied| *applied >= sequence))
+            .await
+            .is_ok_and(|waited| waited.is_ok())
     }
 
     /// Waits until the log found at start-up is applied.
@@ -191,7 +212,13 @@ impl ProjectionService {
             client,
             progress,
         } = self;
-        let queries = serve_queries(client, db.clone(), progress.clone(), shutdown.clone());
+        let queries = serve_queries(
+            client,
+            db.clone(),
+            store.clone(),
+            progress.clone(),
+            shutdown.clone(),
+        );
         let applier = Applier {
             db,
             store,
@@ -205,6 +232,7 @@ impl ProjectionService {
 async fn serve_queries(
     client: async_nats::Client,
     db: ProjectionDb,
+    store: EventStore,
     progress: Arc<Progress>,
     shutdown: CancellationToken,
 ) {
@@ -228,8 +256,12 @@ async fn serve_queries(
     responder
         .run(shutdown, move |request| {
             let db = db.clone();
+            let store = store.clone();
             let progress = progress.clone();
-            async move { queries::answer(&db, &progress, request) }
+            async move {
+                queries::read_your_writes(&store, &progress, &request).await;
+                queries::answer(&db, &progress, request)
+            }
         })
         .await;
 }

@@ -13,6 +13,8 @@ use certflow_proto::v1::{
 use prost::Message;
 use tracing::warn;
 
+use certflow_store::EventStore;
+
 use crate::Progress;
 use crate::view::{ProjectionDb, Record, ViewError};
 
@@ -23,6 +25,38 @@ const MAX_PAGE: usize = 500;
 /// Most bytes of certificates in one page: well under NATS's default 1 MiB message limit,
 /// with room for the reply around them.
 const PAGE_BYTES: usize = 768 * 1024;
+
+/// How long a query about one certificate waits for the projection to apply what the log
+/// already holds of it.
+const READ_YOUR_WRITES: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Before a query about one certificate (`GetCertificate`, its history): waits, a moment at
+/// most, until the projection has applied the certificate's last message in the log, so a
+/// query sees every command acknowledged before it was asked (a certificate just issued,
+/// a revocation just accepted). The projection is otherwise a moment behind the log.
+pub(crate) async fn read_your_writes(store: &EventStore, progress: &Progress, request: &Request) {
+    let id = match request.subject.as_str() {
+        subjects::GET_CERTIFICATE => decode_request::<GetCertificateRequest>(request)
+            .ok()
+            .map(|req| req.id),
+        subjects::CERTIFICATE_HISTORY => decode_request::<GetCertificateHistoryRequest>(request)
+            .ok()
+            .map(|req| req.id),
+        _ => None,
+    };
+    let Some(Ok(id)) = id.map(|id| CertificateId::parse(&id)) else {
+        return;
+    };
+    match store.last_sequence_of(&id).await {
+        Ok(last) if last > progress.applied_sequence() => {
+            if !progress.wait_applied(last, READ_YOUR_WRITES).await {
+                warn!(%id, last, "the projection is behind the log; answering with what it has");
+            }
+        }
+        Ok(_) => {}
+        Err(err) => warn!(error = %err, "could not read the log's last message of a certificate"),
+    }
+}
 
 /// Answers one query.
 pub(crate) fn answer(db: &ProjectionDb, progress: &Progress, request: Request) -> Reply {

@@ -638,6 +638,14 @@ impl EventStore {
         }
     }
 
+    /// The stream sequence of certificate `id`'s last message (0: none).
+    pub async fn last_sequence_of(&self, id: &CertificateId) -> Result<u64, StoreError> {
+        Ok(self
+            .last_for_subject(&self.subject(id))
+            .await?
+            .map_or(0, |message| message.sequence))
+    }
+
     /// The stream sequence of the last event of any certificate (0: none).
     pub async fn last_sequence(&self) -> Result<u64, StoreError> {
         let info = self
