@@ -120,7 +120,8 @@ struct Figure {
 /// Runs the whole suite and prints the table.
 pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
     let progress = !args.quiet;
-    let nats = NatsServer::start().context("starting nats-server")?;
+    let monitor_port = free_port()?;
+    let nats = NatsServer::start_monitored(monitor_port).context("starting nats-server")?;
     let dir = tempfile::tempdir()?;
     let keys = dir.path().join("keys");
     let (signing_key, public_key) = certd::dev::ensure_signing_key(&keys)?;
@@ -234,8 +235,9 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
     let mut ids = ids.into_iter();
     wait_idle(&nats_client, operator_port, Duration::from_secs(1800)).await?;
 
-    // P2: one at a time.
+    // P2: one at a time; the server's message counts around it and what it set off.
     let sequential: Vec<String> = ids.by_ref().take(args.sequential_calls as usize).collect();
+    let before = server_messages(monitor_port).await?;
     let p2 = revoke(
         &gateway,
         sequential,
@@ -244,6 +246,13 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         "P2 revoke c=1",
     )
     .await;
+    wait_idle(&nats_client, operator_port, Duration::from_secs(1800)).await?;
+    let after = server_messages(monitor_port).await?;
+    let calls = args.sequential_calls.max(1) as f64;
+    let messages_per_revocation = (
+        (after.0 - before.0) as f64 / calls,
+        (after.1 - before.1) as f64 / calls,
+    );
     let size = event_message_size(&nats_client).await.unwrap_or(512);
     let p2_raw = raw
         .run(
@@ -479,6 +488,11 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         }
     }
     println!(
+        "NATS messages per revocation (P2's, with the reactions, projection and CRL it set \
+         off, and the bench's idle checks): {:.1} into the server, {:.1} out",
+        messages_per_revocation.0, messages_per_revocation.1
+    );
+    println!(
         "setup: {} issues at {:.0}/s; reports in {}",
         issued.count(),
         issued.rps(),
@@ -707,6 +721,21 @@ async fn wait_idle(
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Messages into and out of the nats-server whose monitoring port is `port`, so far.
+async fn server_messages(port: u16) -> anyhow::Result<(u64, u64)> {
+    let body = reqwest::get(format!("http://127.0.0.1:{port}/varz"))
+        .await?
+        .bytes()
+        .await?;
+    let varz: serde_json::Value = serde_json::from_slice(&body)?;
+    let count = |name: &str| {
+        varz.get(name)
+            .and_then(serde_json::Value::as_u64)
+            .with_context(|| format!("/varz has no {name}"))
+    };
+    Ok((count("in_msgs")?, count("out_msgs")?))
 }
 
 /// The Prometheus text of the process whose operator port is `port`.

@@ -282,30 +282,42 @@ pub struct NatsServer {
     store: TempDir,
     /// Password of each user when started with `deploy/nats/certflow.conf`.
     users: NatsUsers,
+    /// More command-line arguments, kept for restarts.
+    extra_args: Vec<String>,
 }
 
 impl NatsServer {
     /// Starts an open server (no users) on an ephemeral port with a new store directory.
     pub fn start() -> Result<Self, TestkitError> {
-        Self::start_with(NatsUsers::default())
+        Self::start_with(NatsUsers::default(), Vec::new())
+    }
+
+    /// Starts an open server, as [`start`](Self::start) does, with its monitoring endpoint
+    /// (`/varz`, counts of messages in and out) on `127.0.0.1:<monitor_port>`.
+    pub fn start_monitored(monitor_port: u16) -> Result<Self, TestkitError> {
+        Self::start_with(
+            NatsUsers::default(),
+            vec!["-m".into(), monitor_port.to_string()],
+        )
     }
 
     /// Starts a server with `deploy/nats/certflow.conf` (a user per service, each with its
     /// permissions), fresh random passwords, an ephemeral port and a new store directory.
     pub fn start_secured() -> Result<Self, TestkitError> {
-        Self::start_with(NatsUsers::random())
+        Self::start_with(NatsUsers::random(), Vec::new())
     }
 
-    fn start_with(users: NatsUsers) -> Result<Self, TestkitError> {
+    fn start_with(users: NatsUsers, extra_args: Vec<String>) -> Result<Self, TestkitError> {
         let store = tempfile::Builder::new()
             .prefix("certflow-nats-")
             .tempdir()?;
-        let (child, port) = spawn(store.path(), None, &users, &[])?;
+        let (child, port) = spawn(store.path(), None, &users, &extra_args)?;
         Ok(NatsServer {
             child: Some(child),
             port,
             store,
             users,
+            extra_args,
         })
     }
 
@@ -409,7 +421,12 @@ impl NatsServer {
     /// Starts the server again on the same port and store.
     pub fn restart(&mut self) -> Result<(), TestkitError> {
         self.kill();
-        let (child, _) = spawn(self.store.path(), Some(self.port), &self.users, &[])?;
+        let (child, _) = spawn(
+            self.store.path(),
+            Some(self.port),
+            &self.users,
+            &self.extra_args,
+        )?;
         self.child = Some(child);
         Ok(())
     }
