@@ -258,25 +258,10 @@ async fn store_key(signing: &Signing, pem: &str) -> Result<String, Reply> {
 /// says so: a success naming another key (a retry), or a refusal by the rules. After an
 /// ambiguous failure (the log did not answer, the append may have landed) the key is kept:
 /// an unused sealed key is harmless, a shredded key of a recorded certificate is lost.
-async fn shred_unused(
-    runtime: &CommandRuntime,
-    signing: &Signing,
-    id: &CertificateId,
-    key_id: Option<&String>,
-    reply: &Reply,
-) {
-    let Some(key_id) = key_id else { return };
-    if !reply.is_definite() {
-        return;
-    }
-    let kept = match runtime.store.load(id).await {
-        Ok(loaded) => loaded
-            .state
-            .is_some_and(|cert| cert.private_key_id.as_ref() == Some(key_id)),
-        // Unknown: a key the log may hold is never erased.
-        Err(_) => true,
-    };
-    if !kept && let Err(err) = signing.keys.shred(key_id).await {
+async fn shred_unused(signing: &Signing, key_id: Option<&String>, kept: bool, reply: &Reply) {
+    if let (Some(key_id), false, true) = (key_id, kept, reply.is_definite())
+        && let Err(err) = signing.keys.shred(key_id).await
+    {
         warn!(error = %err, %key_id, "could not shred an unused key");
     }
 }
@@ -329,6 +314,7 @@ async fn issue(
     };
     let id = parts.command.id.clone();
     let key_id = generated.as_ref().map(|(_, id)| id.clone());
+    let mut kept_key = false;
     let reply = runtime
         .run(
             &parts.meta,
@@ -368,12 +354,15 @@ async fn issue(
                     .map(|event| event.certified(facts.clone()))
                     .collect())
             },
-            |cert, now| IssueCertificateResponse {
-                certificate: Some(certificate_to_proto(cert, now)),
+            |cert, now| {
+                kept_key = key_id.is_some() && cert.private_key_id == key_id;
+                IssueCertificateResponse {
+                    certificate: Some(certificate_to_proto(cert, now)),
+                }
             },
         )
         .await;
-    shred_unused(runtime, signing, &id, key_id.as_ref(), &reply).await;
+    shred_unused(signing, key_id.as_ref(), kept_key, &reply).await;
     reply
 }
 
@@ -438,16 +427,20 @@ async fn record_stored<M: prost::Message>(
     command: Command,
     respond: fn(Option<certflow_proto::v1::Certificate>) -> M,
 ) -> Reply {
+    let mut kept_key = false;
     let id = command.certificate_id().clone();
     let reply = runtime
-        .run_new(
+        .run(
             meta,
             &id,
             |state, ctx| decide(state, &command, ctx).map_err(CommandError::from),
-            |cert, now| respond(Some(certificate_to_proto(cert, now))),
+            |cert, now| {
+                kept_key = key_id.is_some() && cert.private_key_id == key_id;
+                respond(Some(certificate_to_proto(cert, now)))
+            },
         )
         .await;
-    shred_unused(runtime, signing, &id, key_id.as_ref(), &reply).await;
+    shred_unused(signing, key_id.as_ref(), kept_key, &reply).await;
     reply
 }
 

@@ -259,8 +259,12 @@ async fn serve_queries(
             let store = store.clone();
             let progress = progress.clone();
             async move {
-                queries::read_your_writes(&store, &progress, &request).await;
-                queries::answer(&db, &progress, request)
+                let queries = queries::Queries {
+                    db: &db,
+                    store: &store,
+                    progress: &progress,
+                };
+                queries::answer(queries, request).await
             }
         })
         .await;

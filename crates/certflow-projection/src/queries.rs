@@ -30,42 +30,65 @@ const PAGE_BYTES: usize = 768 * 1024;
 /// already holds of it.
 const READ_YOUR_WRITES: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Before a query about one certificate (`GetCertificate`, its history): waits, a moment at
-/// most, until the projection has applied the certificate's last message in the log, so a
-/// query sees every command acknowledged before it was asked (a certificate just issued,
-/// a revocation just accepted). The projection is otherwise a moment behind the log.
-pub(crate) async fn read_your_writes(store: &EventStore, progress: &Progress, request: &Request) {
-    let id = match request.subject.as_str() {
-        subjects::GET_CERTIFICATE => decode_request::<GetCertificateRequest>(request)
-            .ok()
-            .map(|req| req.id),
-        subjects::CERTIFICATE_HISTORY => decode_request::<GetCertificateHistoryRequest>(request)
-            .ok()
-            .map(|req| req.id),
-        _ => None,
-    };
-    let Some(Ok(id)) = id.map(|id| CertificateId::parse(&id)) else {
-        return;
-    };
-    match store.last_sequence_of(&id).await {
-        Ok(last) if last > progress.applied_sequence() => {
-            if !progress.wait_applied(last, READ_YOUR_WRITES).await {
-                warn!(%id, last, "the projection is behind the log; answering with what it has");
+/// What the queries read: the database, and the log and the projection's position for
+/// queries about one certificate.
+pub(crate) struct Queries<'a> {
+    pub(crate) db: &'a ProjectionDb,
+    pub(crate) store: &'a EventStore,
+    pub(crate) progress: &'a Progress,
+}
+
+impl Queries<'_> {
+    /// Waits, a moment at most, until the projection has applied certificate `id`'s last
+    /// message in the log, so a query about it sees every command acknowledged before it
+    /// was asked (a certificate just issued, a revocation just accepted); the projection
+    /// otherwise follows the log a moment behind.
+    async fn caught_up_with(&self, id: &CertificateId) {
+        match self.store.last_sequence_of(id).await {
+            Ok(last) if last > self.progress.applied_sequence() => {
+                if !self.progress.wait_applied(last, READ_YOUR_WRITES).await {
+                    warn!(%id, last, "the projection is behind the log; answering with what it has");
+                }
+            }
+            Ok(_) => {}
+            Err(err) => {
+                warn!(error = %err, "could not read the log's last message of a certificate");
             }
         }
-        Ok(_) => {}
-        Err(err) => warn!(error = %err, "could not read the log's last message of a certificate"),
+    }
+
+    /// The record if `actor` may see it, once the projection has caught up with it: absent,
+    /// deleted and foreign ones are all `NOT_FOUND` (GEN-3, DEL-2).
+    async fn visible(&self, actor: &Actor, id: &str) -> Result<Record, QueryError> {
+        let id = CertificateId::parse(id)?;
+        self.caught_up_with(&id).await;
+        match self.db.get(&id)? {
+            Some(record)
+                if !record.certificate.deleted && actor.may_access(&record.certificate.account) =>
+            {
+                Ok(record)
+            }
+            _ => Err(DomainError::not_found(&id).into()),
+        }
     }
 }
 
 /// Answers one query.
-pub(crate) fn answer(db: &ProjectionDb, progress: &Progress, request: Request) -> Reply {
+pub(crate) async fn answer(queries: Queries<'_>, request: Request) -> Reply {
     let actor = actor_from_headers(request.headers.as_ref());
     let result = match request.subject.as_str() {
-        subjects::PROJECTION_STATUS => Ok(response(&progress.status())),
-        subjects::GET_CERTIFICATE => decode(&request).and_then(|req| get(db, &actor, req)),
-        subjects::LIST_CERTIFICATES => decode(&request).and_then(|req| list(db, &actor, req)),
-        subjects::CERTIFICATE_HISTORY => decode(&request).and_then(|req| history(db, &actor, req)),
+        subjects::PROJECTION_STATUS => Ok(response(&queries.progress.status())),
+        subjects::GET_CERTIFICATE => match decode(&request) {
+            Ok(req) => get(&queries, &actor, req).await,
+            Err(err) => Err(err),
+        },
+        subjects::LIST_CERTIFICATES => {
+            decode(&request).and_then(|req| list(queries.db, &actor, req))
+        }
+        subjects::CERTIFICATE_HISTORY => match decode(&request) {
+            Ok(req) => history(&queries, &actor, req).await,
+            Err(err) => Err(err),
+        },
         other => return unavailable(format!("the projection has no query {other}")),
     };
     match result {
@@ -99,22 +122,12 @@ fn decode<M: prost::Message + Default>(request: &Request) -> Result<M, QueryErro
     Ok(decode_request(request)?)
 }
 
-/// The record if `actor` may see it: absent, deleted and foreign ones are all `NOT_FOUND`
-/// (GEN-3, DEL-2).
-fn visible(db: &ProjectionDb, actor: &Actor, id: &str) -> Result<Record, QueryError> {
-    let id = CertificateId::parse(id)?;
-    match db.get(&id)? {
-        Some(record)
-            if !record.certificate.deleted && actor.may_access(&record.certificate.account) =>
-        {
-            Ok(record)
-        }
-        _ => Err(DomainError::not_found(&id).into()),
-    }
-}
-
-fn get(db: &ProjectionDb, actor: &Actor, req: GetCertificateRequest) -> Result<Reply, QueryError> {
-    let record = visible(db, actor, &req.id)?;
+async fn get(
+    queries: &Queries<'_>,
+    actor: &Actor,
+    req: GetCertificateRequest,
+) -> Result<Reply, QueryError> {
+    let record = queries.visible(actor, &req.id).await?;
     Ok(response(&GetCertificateResponse {
         certificate: Some(certificate_to_proto(
             &record.certificate,
@@ -185,12 +198,12 @@ fn list(
     }))
 }
 
-fn history(
-    db: &ProjectionDb,
+async fn history(
+    queries: &Queries<'_>,
     actor: &Actor,
     req: GetCertificateHistoryRequest,
 ) -> Result<Reply, QueryError> {
-    let record = visible(db, actor, &req.id)?;
-    let events = db.history(&record.certificate.id)?;
+    let record = queries.visible(actor, &req.id).await?;
+    let events = queries.db.history(&record.certificate.id)?;
     Ok(response(&GetCertificateHistoryResponse { events }))
 }

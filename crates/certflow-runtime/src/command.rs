@@ -12,7 +12,7 @@ use certflow_domain::{
 };
 use certflow_proto::bus::v1::{Refusal, Reply};
 use certflow_proto::convert::certificate_to_proto;
-use certflow_store::{Appended, EventStore, Loaded, Outcome, Outcomes, StoreError};
+use certflow_store::{Appended, EventStore, Outcome, Outcomes, StoreError};
 use prost::Message;
 use tracing::{debug, warn};
 
@@ -132,7 +132,7 @@ impl CommandRuntime {
     /// (GEN-1); failures of the infrastructure and `NOT_FOUND` are not recorded, so a retry
     /// runs anew.
     ///
-    /// The command's first outcome is looked up while the command is decided on the state
+    /// After the look-up of the command's first outcome, the command is decided on the state
     /// this instance holds, without reading the log: an append is guarded by the expected
     /// sequence (a certificate that moved on is loaded and decided again), anything else is
     /// decided again on the state read now. A success is answered once its events are
@@ -142,77 +142,47 @@ impl CommandRuntime {
         &self,
         meta: &CommandMeta,
         id: &CertificateId,
-        decide: D,
-        respond: R,
-    ) -> Reply
-    where
-        D: FnMut(&State, &Context<'_>) -> Result<Vec<Event>, CommandError>,
-        R: Fn(&Certificate, Timestamp) -> M,
-        M: Message,
-    {
-        self.run_on(meta, id, self.store.cached(id), decide, respond)
-            .await
-    }
-
-    /// As [`run`](Self::run), for a command that creates its certificate and decides
-    /// without side effects (an upload): decided first on no certificate at all, without
-    /// reading the log. If it exists, the expected sequence says so.
-    pub async fn run_new<D, R, M>(
-        &self,
-        meta: &CommandMeta,
-        id: &CertificateId,
-        decide: D,
-        respond: R,
-    ) -> Reply
-    where
-        D: FnMut(&State, &Context<'_>) -> Result<Vec<Event>, CommandError>,
-        R: Fn(&Certificate, Timestamp) -> M,
-        M: Message,
-    {
-        let assumed = Loaded {
-            state: None,
-            version: 0,
-        };
-        self.run_on(meta, id, Some(assumed), decide, respond).await
-    }
-
-    /// Runs a command first decided on `assumed` (a state that may be stale), or on the
-    /// state loaded now.
-    async fn run_on<D, R, M>(
-        &self,
-        meta: &CommandMeta,
-        id: &CertificateId,
-        assumed: Option<Loaded>,
         mut decide: D,
         respond: R,
     ) -> Reply
     where
         D: FnMut(&State, &Context<'_>) -> Result<Vec<Event>, CommandError>,
-        R: Fn(&Certificate, Timestamp) -> M,
+        R: FnOnce(&Certificate, Timestamp) -> M,
         M: Message,
     {
         let unavailable_log = |err: StoreError| {
             warn!(error = %err, %id, "command failed on the event log");
             unavailable("the event log is unavailable; retry with the same request id")
         };
-        // The first outcome and the state, at once.
+        // The state this instance holds, or (at the same time as the look-up of the first
+        // outcome) the one the log holds.
+        let cached = self.store.cached(id);
+        let mut fresh = cached.is_none();
         let state = async {
-            match assumed {
-                Some(assumed) => Ok((assumed, false)),
-                None => self.store.load(id).await.map(|loaded| (loaded, true)),
+            match cached {
+                Some(cached) => Ok(cached),
+                None => self.store.load(id).await,
             }
         };
         let (first, state) = tokio::join!(self.first_outcome(meta), state);
         if let Some(first) = first {
             return first;
         }
-        let (mut loaded, mut fresh) = match state {
-            Ok(state) => state,
+        let mut loaded = match state {
+            Ok(loaded) => loaded,
             Err(err) => return unavailable_log(err),
         };
         let now = now();
+        let mut reload = false;
         let mut conflicts = 0;
         loop {
+            if std::mem::take(&mut reload) {
+                match self.store.load(id).await {
+                    Ok(now_loaded) => loaded = now_loaded,
+                    Err(err) => return unavailable_log(err),
+                }
+                fresh = true;
+            }
             let ctx = Context {
                 now,
                 command_id: &meta.command_id,
@@ -223,11 +193,7 @@ impl CommandRuntime {
             if !fresh && !matches!(&decided, Ok(events) if !events.is_empty()) {
                 // Only an append is guarded by the expected sequence: anything else is
                 // decided on what the log holds now.
-                match self.store.load(id).await {
-                    Ok(now_loaded) => loaded = now_loaded,
-                    Err(err) => return unavailable_log(err),
-                }
-                fresh = true;
+                reload = true;
                 continue;
             }
             let events = match decided {
@@ -272,27 +238,23 @@ impl CommandRuntime {
                     self.record_later(meta, &reply);
                     return reply;
                 }
+                // The same command landed before (a concurrent retry): answered by its
+                // first outcome, or from the log as it is now.
                 Ok(Appended {
                     duplicate: true, ..
                 }) => {
-                    // The same command landed before (a concurrent retry): answered by its
-                    // first outcome, or from the log as it is now. The message id is unique
-                    // across the stream, so the duplicate may be this request id used on
-                    // another certificate.
                     if let Some(first) = self.first_outcome(meta).await {
                         return first;
                     }
-                    return match self.store.load(id).await {
-                        Ok(now_loaded) => match &now_loaded.state {
-                            Some(cert) if cert.applied_commands.contains(&meta.command_id) => {
-                                certflow_bus::response(&respond(cert, now))
-                            }
-                            _ => refused(&DomainError::invalid(
-                                certflow_domain::Reason::RequestIdReused,
-                                "this request id was used for another command; send a new \
-                                 request id",
-                            )),
-                        },
+                    return match self.store.load_applied(id, meta).await {
+                        Ok(Some(cert)) => certflow_bus::response(&respond(&cert, now)),
+                        Ok(None) => internal("the command left no certificate behind"),
+                        Err(StoreError::RequestIdReused) => refused(&DomainError::invalid_by(
+                            certflow_domain::Rule::Gen1,
+                            certflow_domain::Reason::RequestIdReused,
+                            "this request id was used for a command on another certificate; \
+                             send this one with a new request id",
+                        )),
                         Err(err) => unavailable_log(err),
                     };
                 }
@@ -301,11 +263,7 @@ impl CommandRuntime {
                 {
                     conflicts += 1;
                     debug!(%id, conflicts, "lost an append race, deciding again");
-                    match self.store.load(id).await {
-                        Ok(now_loaded) => loaded = now_loaded,
-                        Err(err) => return unavailable_log(err),
-                    }
-                    fresh = true;
+                    reload = true;
                 }
                 Err(StoreError::Conflict { .. }) => {
                     return Reply::refused(Refusal::service(
@@ -324,10 +282,7 @@ impl CommandRuntime {
     fn record_later(&self, meta: &CommandMeta, reply: &Reply) {
         let outcomes = self.outcomes.clone();
         let command = meta.command_id.clone();
-        let outcome = Outcome {
-            reply: reply.encode_to_vec().into(),
-            binding: meta.binding.clone(),
-        };
+        let outcome = outcome_of(meta, reply);
         tokio::spawn(async move {
             if let Err(err) = outcomes.record(&command, outcome).await {
                 warn!(error = %err, %command, "could not record the outcome");
@@ -338,17 +293,25 @@ impl CommandRuntime {
     /// Records `reply` as the command's first outcome and answers with the one that stands
     /// (ours, or one recorded before).
     async fn record(&self, meta: &CommandMeta, reply: Reply) -> Reply {
-        let outcome = Outcome {
-            reply: reply.encode_to_vec().into(),
-            binding: meta.binding.clone(),
-        };
-        match self.outcomes.record(&meta.command_id, outcome).await {
+        match self
+            .outcomes
+            .record(&meta.command_id, outcome_of(meta, &reply))
+            .await
+        {
             Ok(standing) => answer_with(meta, standing),
             Err(err) => {
                 warn!(error = %err, "could not record the outcome");
                 reply
             }
         }
+    }
+}
+
+/// `reply` as the outcome of the command `meta` names, with the request it answers.
+fn outcome_of(meta: &CommandMeta, reply: &Reply) -> Outcome {
+    Outcome {
+        reply: reply.encode_to_vec().into(),
+        binding: meta.binding.clone(),
     }
 }
 

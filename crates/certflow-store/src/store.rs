@@ -175,14 +175,6 @@ pub enum ExecuteError<E: StdError + 'static> {
     Store(#[from] StoreError),
 }
 
-/// A message to publish: subject, headers, payload.
-#[derive(Debug, Clone)]
-struct OutgoingMessage {
-    subject: String,
-    headers: HeaderMap,
-    payload: Bytes,
-}
-
 /// The event log.
 #[derive(Clone)]
 pub struct EventStore {
@@ -264,12 +256,19 @@ impl EventStore {
     }
 
     /// Every batch of a certificate, in order.
+    ///
+    /// On a single server it reads with direct gets. With replicas, direct gets may be
+    /// answered by a replica that lags behind, and a reaction decided on such a state could
+    /// find "nothing to do" and be lost; so replicated logs are read from the leader.
     pub async fn history(&self, id: &CertificateId) -> Result<Vec<RecordedBatch>, StoreError> {
-        self.read_subject(&self.subject(id), 1)
-            .await?
-            .iter()
-            .map(|message| self.parse(message))
-            .collect()
+        let subject = self.subject(id);
+        let mut batches = Vec::new();
+        let mut from = 0;
+        while let Some(message) = self.next_for_subject(&subject, from).await? {
+            from = message.sequence + 1;
+            batches.push(self.parse(&message)?);
+        }
+        Ok(batches)
     }
 
     pub(crate) fn parse(
@@ -286,59 +285,39 @@ impl EventStore {
         )
     }
 
-    /// Every message on `subject` from sequence `from`, in order.
-    ///
-    /// On a single server it reads with direct gets, one per message and one to find the
-    /// end (cheaper for a certificate's handful of messages than a batched read). With
-    /// replicas, direct gets may be answered by a replica that lags behind,
-    /// and a reaction decided on such a state could find "nothing to do" and be lost; so
-    /// replicated logs are read from the leader, message by message.
-    async fn read_subject(
+    /// The first message on `subject` at or after sequence `from`.
+    async fn next_for_subject(
         &self,
         subject: &str,
         from: u64,
-    ) -> Result<Vec<jetstream::message::StreamMessage>, StoreError> {
-        let mut messages = Vec::new();
-        let mut from = from;
+    ) -> Result<Option<jetstream::message::StreamMessage>, StoreError> {
         if self.config.replicas > 1 {
-            loop {
-                match self
-                    .stream
-                    .get_first_raw_message_by_subject(subject, from)
-                    .await
-                {
-                    Ok(message) => {
-                        from = message.sequence + 1;
-                        messages.push(message);
-                    }
-                    Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
-                        return Ok(messages);
-                    }
-                    Err(err) => return Err(StoreError::unavailable(err)),
-                }
-            }
-        }
-        loop {
-            match self
+            return match self
                 .stream
-                .direct_get_next_for_subject(subject, Some(from))
+                .get_first_raw_message_by_subject(subject, from)
                 .await
             {
-                Ok(message) => {
-                    from = message.sequence + 1;
-                    messages.push(message);
+                Ok(message) => Ok(Some(message)),
+                Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
+                    Ok(None)
                 }
-                Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => {
-                    return Ok(messages);
-                }
-                Err(err) => return Err(StoreError::unavailable(err)),
-            }
+                Err(err) => Err(StoreError::unavailable(err)),
+            };
+        }
+        match self
+            .stream
+            .direct_get_next_for_subject(subject, Some(from))
+            .await
+        {
+            Ok(message) => Ok(Some(message)),
+            Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
+            Err(err) => Err(StoreError::unavailable(err)),
         }
     }
 
-    /// The last message on `subject` (a wildcard, too), read as
-    /// [`read_subject`](Self::read_subject) reads (from the leader of a replicated log).
-    pub(crate) async fn last_for_subject(
+    /// The last message on `subject`, read as [`next_for_subject`](Self::next_for_subject)
+    /// reads (from the leader of a replicated log).
+    async fn last_for_subject(
         &self,
         subject: &str,
     ) -> Result<Option<jetstream::message::StreamMessage>, StoreError> {
@@ -368,12 +347,13 @@ impl EventStore {
             state: None,
             version: 0,
         });
-        let messages = self.read_subject(&self.subject(id), version + 1).await?;
-        let changed = !messages.is_empty();
-        for message in &messages {
-            let batch = self.parse(message)?;
+        let subject = self.subject(id);
+        let mut changed = false;
+        while let Some(message) = self.next_for_subject(&subject, version + 1).await? {
+            let batch = self.parse(&message)?;
             state = replay(state, &batch.meta.command_id, &batch.events);
             version = batch.sequence;
+            changed = true;
         }
         let loaded = Loaded { state, version };
         if changed {
@@ -434,12 +414,22 @@ impl EventStore {
         events: &[Event],
         meta: &CommandMeta,
     ) -> Result<Appended, StoreError> {
-        let OutgoingMessage {
-            subject,
-            mut headers,
-            payload,
-        } = self.event_message(id, expected, events, meta);
+        let mut headers = HeaderMap::new();
+        meta.write_headers(&mut headers);
         headers.insert(header::NATS_MESSAGE_ID, meta.command_id.0.as_str());
+        headers.insert(
+            header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
+            expected.to_string().as_str(),
+        );
+        let types: Vec<&str> = events.iter().map(Event::type_name).collect();
+        headers.insert(headers::EVENT_TYPES, types.join(",").as_str());
+        headers.insert(headers::SCHEMA_VERSION, "1");
+        headers.insert(
+            headers::CONTENT_TYPE,
+            "application/protobuf; proto=certflow.events.v1.EventBatch",
+        );
+        let payload = Bytes::from(encode_batch(events));
+        let subject = self.subject(id);
 
         let mut attempt = 0;
         loop {
@@ -492,35 +482,6 @@ impl EventStore {
         }
     }
 
-    /// One command's events as the message that stores them on the certificate's subject,
-    /// expecting the subject's last sequence to be `expected`.
-    fn event_message(
-        &self,
-        id: &CertificateId,
-        expected: u64,
-        events: &[Event],
-        meta: &CommandMeta,
-    ) -> OutgoingMessage {
-        let mut headers = HeaderMap::new();
-        meta.write_headers(&mut headers);
-        headers.insert(
-            header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
-            expected.to_string().as_str(),
-        );
-        let types: Vec<&str> = events.iter().map(Event::type_name).collect();
-        headers.insert(headers::EVENT_TYPES, types.join(",").as_str());
-        headers.insert(headers::SCHEMA_VERSION, "1");
-        headers.insert(
-            headers::CONTENT_TYPE,
-            "application/protobuf; proto=certflow.events.v1.EventBatch",
-        );
-        OutgoingMessage {
-            subject: self.subject(id),
-            headers,
-            payload: Bytes::from(encode_batch(events)),
-        }
-    }
-
     /// Appends a command's events decided on a state that may be stale (GEN-2: the append
     /// is refused with [`StoreError::Conflict`] unless the certificate's last sequence is
     /// still `expected`), and keeps `after`, the certificate once they are applied, in this
@@ -569,40 +530,24 @@ impl EventStore {
                     appended: false,
                 });
             }
-            match self.append(id, loaded.version, &events, meta).await {
+            let after = replay(loaded.state, &meta.command_id, &events);
+            match self
+                .append_command(id, loaded.version, &events, meta, &after)
+                .await
+            {
                 Ok(Appended {
-                    duplicate: false,
-                    sequence,
+                    duplicate: false, ..
                 }) => {
-                    let state = replay(loaded.state, &meta.command_id, &events);
-                    self.cache.put(
-                        id,
-                        Loaded {
-                            state: state.clone(),
-                            version: sequence,
-                        },
-                    );
                     return Ok(Executed {
-                        state,
+                        state: after,
                         appended: true,
                     });
                 }
                 Ok(Appended {
                     duplicate: true, ..
                 }) => {
-                    // The same command landed before (a concurrent retry): answer from the
-                    // log as it is now. The message id is unique across the stream, so the
-                    // duplicate may be this request id used on another certificate.
-                    let loaded = self.load(id).await?;
-                    let applied = loaded
-                        .state
-                        .as_ref()
-                        .is_some_and(|cert| cert.applied_commands.contains(&meta.command_id));
-                    if !applied {
-                        return Err(StoreError::RequestIdReused.into());
-                    }
                     return Ok(Executed {
-                        state: loaded.state,
+                        state: self.load_applied(id, meta).await?,
                         appended: false,
                     });
                 }
@@ -612,6 +557,27 @@ impl EventStore {
                 }
                 Err(err) => return Err(err.into()),
             }
+        }
+    }
+
+    /// The certificate as the log holds it now, after an append of `meta`'s command was
+    /// answered as a duplicate: the same command landed before (a concurrent retry).
+    /// Message ids are unique across the stream, so the duplicate may instead be this
+    /// request id used on another certificate: [`StoreError::RequestIdReused`].
+    pub async fn load_applied(
+        &self,
+        id: &CertificateId,
+        meta: &CommandMeta,
+    ) -> Result<State, StoreError> {
+        let loaded = self.load(id).await?;
+        let applied = loaded
+            .state
+            .as_ref()
+            .is_some_and(|cert| cert.applied_commands.contains(&meta.command_id));
+        if applied {
+            Ok(loaded.state)
+        } else {
+            Err(StoreError::RequestIdReused)
         }
     }
 
