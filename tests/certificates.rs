@@ -472,3 +472,35 @@ async fn a_query_sees_what_was_acknowledged_before_it() {
         );
     }
 }
+
+/// A list shows every certificate acknowledged before it was asked, at once and every
+/// time: the projection waits for the log as it stood when the list came in.
+#[tokio::test]
+async fn a_list_shows_every_certificate_acknowledged_before_it() {
+    let certflow = support::started_without_rate_limits().await;
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut issued = Vec::new();
+    for n in 0..60 {
+        issued.push(
+            issue(
+                &mut certs,
+                dns_auto_dv("acme", &format!("listed{n}.example.com")),
+            )
+            .await
+            .id,
+        );
+        let mut listed: Vec<String> = support::list_all(&certs)
+            .await
+            .expect("the list is served")
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        listed.sort();
+        let mut expected = issued.clone();
+        expected.sort();
+        assert_eq!(
+            listed, expected,
+            "round {n}: the list lacks what was issued"
+        );
+    }
+}

@@ -44,15 +44,28 @@ impl Queries<'_> {
     /// was asked (a certificate just issued, a revocation just accepted); the projection
     /// otherwise follows the log a moment behind.
     async fn caught_up_with(&self, id: &CertificateId) {
-        match self.store.last_sequence_of(id).await {
+        self.wait_for(self.store.last_sequence_of(id).await).await;
+    }
+
+    /// Waits, a moment at most, until the projection has applied the whole log as it stands
+    /// now, so a list shows every certificate acknowledged before it was asked.
+    async fn caught_up_with_log(&self) {
+        self.wait_for(self.store.last_sequence().await).await;
+    }
+
+    async fn wait_for(&self, last: Result<u64, certflow_store::StoreError>) {
+        match last {
             Ok(last) if last > self.progress.applied_sequence() => {
                 if !self.progress.wait_applied(last, READ_YOUR_WRITES).await {
-                    warn!(%id, last, "the projection is behind the log; answering with what it has");
+                    warn!(
+                        last,
+                        "the projection is behind the log; answering with what it has"
+                    );
                 }
             }
             Ok(_) => {}
             Err(err) => {
-                warn!(error = %err, "could not read the log's last message of a certificate");
+                warn!(error = %err, "could not read the log's last sequence");
             }
         }
     }
@@ -82,9 +95,13 @@ pub(crate) async fn answer(queries: Queries<'_>, request: Request) -> Reply {
             Ok(req) => get(&queries, &actor, req).await,
             Err(err) => Err(err),
         },
-        subjects::LIST_CERTIFICATES => {
-            decode(&request).and_then(|req| list(queries.db, &actor, req))
-        }
+        subjects::LIST_CERTIFICATES => match decode(&request) {
+            Ok(req) => {
+                queries.caught_up_with_log().await;
+                list(queries.db, &actor, req)
+            }
+            Err(err) => Err(err),
+        },
         subjects::CERTIFICATE_HISTORY => match decode(&request) {
             Ok(req) => history(&queries, &actor, req).await,
             Err(err) => Err(err),
