@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BUF ?= npx --yes @bufbuild/buf@1.75.0
 
-.PHONY: build run test unit lint fmt fmt-check buf-lint buf-breaking deploy-lint bench soak fuzz
+.PHONY: build run test unit lint fmt fmt-check buf-lint buf-breaking deploy-lint bench load-setup soak fuzz
 
 build:
 	$(CARGO) build --bin certd --bin certctl
@@ -15,6 +15,13 @@ run: build
 bench:
 	$(CARGO) build --release --bin certd --bin certflow-bench
 	bin=$$(deploy/nats/server.sh) && NATS_SERVER_BIN=$$bin $(CARGO) run --release --bin certflow-bench -- suite $(BENCH_ARGS)
+
+## With `make run` going: certificates to load-test on, and the data and token files that
+## tests/load/*.json name (target/load/), so `ghz --config tests/load/revoke.json` runs as is.
+LOAD_CERTIFICATES ?= 1000
+load-setup:
+	$(CARGO) build --bin certflow-bench
+	token=$${CERTFLOW_TOKEN:-$$(cat .run/tokens/alice)} && $(CARGO) run --bin certflow-bench -- setup --token "$$token" -n $(LOAD_CERTIFICATES) --out target/load
 
 ## Every flow, round after round, with a random service or nats-server killed in each
 ## (SOAK_SECONDS, default 120; SOAK_SEED repeats a run); then every fuzz target (FUZZ_SECONDS).

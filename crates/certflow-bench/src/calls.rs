@@ -2,6 +2,7 @@
 //! request id per command.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use certflow_proto::v1::certificate_service_client::CertificateServiceClient;
 use certflow_proto::v1::reissue_service_client::ReissueServiceClient;
@@ -16,6 +17,7 @@ use certflow_testkit::{Authed, Bearer};
 use clap::ValueEnum;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
+use tonic_types::StatusExt;
 
 use crate::load::CallError;
 
@@ -82,30 +84,45 @@ impl Gateway {
         })
     }
 
-    /// Issues certificate number `index` of this run and returns its id.
+    /// Issues certificate number `index` of this run and returns its id. A call refused for
+    /// the account's rate is made again, with the same request id, when the gateway's
+    /// `RetryInfo` says, as a well-behaved client would: setting up is not measured.
     pub async fn issue(&self, index: u64) -> Result<String, CallError> {
         // A registrable domain of its own, so reissues never wait on each other (REI-4).
         let domain = format!("www.c{index}-{}.example", self.run);
-        let response = self
-            .certificates
-            .clone()
-            .issue_certificate(IssueCertificateRequest {
-                request_id: request_id(),
-                account: self.account.to_string(),
-                brand: Brand::Geotrust as i32,
-                level: Level::Dv as i32,
-                paid: true,
-                key_algorithm: KeyAlgorithm::EccP256 as i32,
-                domains: vec![domain.clone()],
-                term_years: 1,
-                validation_setup: vec![DomainValidationSetup {
-                    domain,
-                    setup: ValidationSetup::DnsAuto as i32,
-                }],
-                ..Default::default()
-            })
-            .await?
-            .into_inner();
+        let request = IssueCertificateRequest {
+            request_id: request_id(),
+            account: self.account.to_string(),
+            brand: Brand::Geotrust as i32,
+            level: Level::Dv as i32,
+            paid: true,
+            key_algorithm: KeyAlgorithm::EccP256 as i32,
+            domains: vec![domain.clone()],
+            term_years: 1,
+            validation_setup: vec![DomainValidationSetup {
+                domain,
+                setup: ValidationSetup::DnsAuto as i32,
+            }],
+            ..Default::default()
+        };
+        let response = loop {
+            match self
+                .certificates
+                .clone()
+                .issue_certificate(request.clone())
+                .await
+            {
+                Ok(response) => break response.into_inner(),
+                Err(status) if status.code() == tonic::Code::ResourceExhausted => {
+                    let wait = status
+                        .get_details_retry_info()
+                        .and_then(|info| info.retry_delay)
+                        .unwrap_or(Duration::from_millis(100));
+                    tokio::time::sleep(wait).await;
+                }
+                Err(status) => return Err(status.into()),
+            }
+        };
         response
             .certificate
             .map(|cert| cert.id)

@@ -1,15 +1,17 @@
 //! `certflow-bench`: load certflow's gateway the way ghz does, measure raw JetStream beside
 //! it, and run the benchmark suite behind `make bench`.
 //!
-//! `grpc` calls one RPC of a running gateway under load and writes a ghz JSON report;
-//! `publish` is the raw JetStream baseline; `setup` issues certificates to load-test on and
-//! writes ghz data files for them; `suite` starts everything and measures every figure;
+//! `grpc` calls one RPC of a running gateway under load and writes a ghz JSON report; `run`
+//! runs a ghz configuration file (`tests/load/*.json`) as ghz would; `publish` is the raw
+//! JetStream baseline; `setup` issues certificates to load-test on and writes the data and
+//! metadata files those configurations name; `suite` starts everything and measures every figure;
 //! `atomic-batch` measures what an atomic batch costs against plain publishes.
 //!
 //! ## Layout
 //!
 //! - `atomic`: one publish, two publishes and an atomic batch of two, on a fresh server.
 //! - `baseline`: raw JetStream publish+ack, stream reads and batched sled writes, no certflow.
+//! - `ghz`: ghz configuration files, their call data and metadata, made into calls.
 //! - `calls`: the RPCs the load tool makes, as a customer's client would: token, fresh ids.
 //! - `load`: closed- and open-loop runs and each call's latency (no coordinated omission).
 //! - `report`: results in ghz's JSON report format, so tools that read ghz reports read these.
@@ -18,6 +20,7 @@
 mod atomic;
 mod baseline;
 mod calls;
+mod ghz;
 mod load;
 mod report;
 mod suite;
@@ -47,10 +50,14 @@ struct Cli {
 enum Command {
     /// Call one RPC of a running gateway under load; print and write a ghz JSON report.
     Grpc(GrpcArgs),
+    /// Run a ghz configuration file (e.g. `tests/load/revoke.json`) as ghz would: its call,
+    /// host, total, concurrency, qps, data and metadata; print and write a ghz JSON report.
+    Run(RunArgs),
     /// Raw JetStream publish+ack against a running nats-server (the baseline).
     Publish(PublishArgs),
-    /// Issue certificates to load-test on: writes their ids, and ghz data files for
-    /// revoke, get and reissue (one message per certificate, `{{newUUID}}` request ids).
+    /// Issue certificates to load-test on: writes the ghz data files for revoke, get and
+    /// reissue (one message per certificate, `{{newUUID}}` request ids), the token as ghz
+    /// metadata, and the ids.
     Setup(SetupArgs),
     /// Start NATS and certd, set up data, measure every figure beside its baseline.
     Suite(suite::SuiteArgs),
@@ -116,6 +123,25 @@ struct GrpcArgs {
 }
 
 #[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// A ghz configuration file; the data and metadata files it names are read relative to
+    /// the current directory, as ghz reads them.
+    config: PathBuf,
+    /// Call this gateway instead of the file's `host`.
+    #[arg(long)]
+    host: Option<String>,
+    /// Make this many calls instead of the file's `total`.
+    #[arg(short = 'n', long)]
+    total: Option<u64>,
+    /// Write the ghz JSON report here.
+    #[arg(short = 'O', long)]
+    output: Option<PathBuf>,
+    /// Hide the progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
 struct SetupArgs {
     /// The gateway.
     #[arg(long, env = "CERTFLOW_ADDR", default_value = "127.0.0.1:50051")]
@@ -126,10 +152,12 @@ struct SetupArgs {
     /// The account the token acts for.
     #[arg(long, default_value = "acme")]
     account: String,
-    /// Certificates to issue.
+    /// Certificates to issue for revocation, and as many again for reissue.
     #[arg(short = 'n', long, default_value_t = 1000)]
     count: u64,
-    /// Directory for `ids.txt`, `revoke-data.json`, `get-data.json` and `reissue-data.json`.
+    /// Directory for `revoke-data.json`, `reissue-data.json`, `get-data.json`,
+    /// `metadata.json` (the token, readable by its owner only) and `ids.txt` (the
+    /// certificates to revoke).
     #[arg(long, default_value = "target/load")]
     out: PathBuf,
 }
@@ -149,6 +177,7 @@ struct PublishArgs {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Grpc(args) => grpc(args).await,
+        Command::Run(args) => run(args).await,
         Command::Publish(args) => publish(args).await,
         Command::Setup(args) => setup(args).await,
         Command::Suite(args) => suite::run(args).await,
@@ -194,6 +223,33 @@ async fn grpc(args: GrpcArgs) -> anyhow::Result<()> {
     )
 }
 
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let mut config = ghz::LoadConfig::read(&args.config)?;
+    if let Some(host) = args.host {
+        config.host = host;
+    }
+    if let Some(total) = args.total {
+        config.total = total;
+    }
+    let call = ghz::ConfiguredCall::prepare(&config).await?;
+    let name = config.name.clone().unwrap_or_else(|| config.call.clone());
+    let recorded = load::run(
+        &name,
+        config.total,
+        config.schedule(),
+        !args.quiet,
+        move |index| {
+            let call = call.clone();
+            async move { call.call(index).await }
+        },
+    )
+    .await;
+    finish(
+        GhzReport::new(&name, &config.call, &config.host, &recorded),
+        args.output.as_deref(),
+    )
+}
+
 /// Issues `count` certificates through `gateway` (not measured) and returns their ids.
 async fn issue_many(gateway: &Gateway, count: u64, progress: bool) -> anyhow::Result<Vec<String>> {
     let setup = gateway.clone();
@@ -230,16 +286,18 @@ async fn issue_many(gateway: &Gateway, count: u64, progress: bool) -> anyhow::Re
 async fn setup(args: SetupArgs) -> anyhow::Result<()> {
     let endpoint = endpoint(&args.addr);
     let gateway = Gateway::connect(&endpoint, &args.token, &args.account).await?;
-    let ids = issue_many(&gateway, args.count, true).await?;
+    // Revocation and reissue each use a certificate up, so each gets its own.
+    let to_revoke = issue_many(&gateway, args.count, true).await?;
+    let to_reissue = issue_many(&gateway, args.count, true).await?;
     std::fs::create_dir_all(&args.out)?;
-    std::fs::write(args.out.join("ids.txt"), ids.join("\n") + "\n")?;
-    let data = |message: &dyn Fn(&str) -> serde_json::Value| -> serde_json::Value {
+    std::fs::write(args.out.join("ids.txt"), to_revoke.join("\n") + "\n")?;
+    let data = |ids: &[String], message: &dyn Fn(&str) -> serde_json::Value| {
         serde_json::Value::Array(ids.iter().map(|id| message(id)).collect())
     };
     let files = [
         (
             "revoke-data.json",
-            data(&|id| {
+            data(&to_revoke, &|id| {
                 serde_json::json!({
                     "request_id": "{{newUUID}}",
                     "certificate_id": id,
@@ -247,10 +305,16 @@ async fn setup(args: SetupArgs) -> anyhow::Result<()> {
                 })
             }),
         ),
-        ("get-data.json", data(&|id| serde_json::json!({ "id": id }))),
+        (
+            "get-data.json",
+            data(
+                &[to_revoke.clone(), to_reissue.clone()].concat(),
+                &|id| serde_json::json!({ "id": id }),
+            ),
+        ),
         (
             "reissue-data.json",
-            data(&|id| {
+            data(&to_reissue, &|id| {
                 serde_json::json!({
                     "request_id": "{{newUUID}}",
                     "certificate_id": id,
@@ -265,7 +329,30 @@ async fn setup(args: SetupArgs) -> anyhow::Result<()> {
         std::fs::write(&path, serde_json::to_vec_pretty(&value)?)?;
         println!("{}", path.display());
     }
+    let metadata = args.out.join("metadata.json");
+    write_private(
+        &metadata,
+        &serde_json::to_vec(&serde_json::json!({
+            "authorization": format!("Bearer {}", args.token),
+        }))?,
+    )?;
+    println!("{}", metadata.display());
     println!("{}", args.out.join("ids.txt").display());
+    Ok(())
+}
+
+/// Writes `bytes` to a new file at `path` that only its owner may read: it holds a token.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(bytes)?;
     Ok(())
 }
 

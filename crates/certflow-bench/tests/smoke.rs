@@ -10,8 +10,14 @@ fn report(path: &Path) -> serde_json::Value {
 }
 
 async fn bench(args: &[&str]) {
+    bench_in(Path::new("."), args).await;
+}
+
+/// Runs certflow-bench in `dir`, where relative paths in its files are read from.
+async fn bench_in(dir: &Path, args: &[&str]) {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_certflow-bench"))
         .args(args)
+        .current_dir(dir)
         .output()
         .await
         .expect("run certflow-bench");
@@ -130,4 +136,89 @@ async fn revokes_through_the_gateway_and_publishes_raw_with_ghz_reports() {
     ])
     .await;
     assert_eq!(report(&raw)["statusCodeDistribution"]["OK"], 300);
+}
+
+/// `tests/load/*.json` run as they are, the way ghz runs them, once `setup` has written the
+/// files they name: every call answered OK, and the revocations really happened.
+#[tokio::test]
+async fn the_shipped_ghz_files_run_as_they_are_after_setup() {
+    use certflow_proto::v1::{CertificateStatus, GetCertificateRequest};
+    use std::os::unix::fs::PermissionsExt;
+
+    let certflow = Certflow::start_with(|config| {
+        config.gateway.commands_per_second = 1_000_000;
+        config.gateway.queries_per_second = 1_000_000;
+    })
+    .await
+    .expect("start");
+    let token = certflow.token("bench", "acme", &["customer"]);
+    let addr = certflow.gateway_address().to_string();
+    let work = tempfile::tempdir().expect("tempdir");
+    bench_in(
+        work.path(),
+        &[
+            "setup",
+            "--addr",
+            &addr,
+            "--token",
+            &token,
+            "-n",
+            "20",
+            "--out",
+            "target/load",
+        ],
+    )
+    .await;
+    let metadata = work.path().join("target/load/metadata.json");
+    assert_eq!(
+        std::fs::metadata(&metadata)
+            .expect("metadata written")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600,
+        "the token file is its owner's only"
+    );
+
+    let load = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/load");
+    for (file, calls) in [("revoke", 20), ("get", 40), ("list", 30), ("reissue", 20)] {
+        let config = load.join(format!("{file}.json")).display().to_string();
+        let out = work.path().join(format!("{file}-report.json"));
+        let total = calls.to_string();
+        bench_in(
+            work.path(),
+            &[
+                "run",
+                &config,
+                "--host",
+                &addr,
+                "-n",
+                &total,
+                "--quiet",
+                "-O",
+                &out.display().to_string(),
+            ],
+        )
+        .await;
+        let report = report(&out);
+        assert_eq!(report["count"], calls, "{file}: {report}");
+        assert_eq!(
+            report["statusCodeDistribution"]["OK"], calls,
+            "{file}: {report}"
+        );
+    }
+
+    let mut certificates = certflow.certificates().await.expect("client");
+    let revoked = std::fs::read_to_string(work.path().join("target/load/ids.txt")).expect("ids");
+    for id in revoked.lines() {
+        let status = certificates
+            .get_certificate(GetCertificateRequest { id: id.into() })
+            .await
+            .expect("found")
+            .into_inner()
+            .certificate
+            .expect("certificate")
+            .status;
+        assert_eq!(status, CertificateStatus::Revoked as i32, "{id}");
+    }
 }
