@@ -12,6 +12,7 @@
 //! - `atomic`: one publish, two publishes and an atomic batch of two, on a fresh server.
 //! - `baseline`: raw JetStream publish+ack, stream reads and batched sled writes, no certflow.
 //! - `ghz`: ghz configuration files, their call data and metadata, made into calls.
+//! - `chart`: the SVG picture of each figure.
 //! - `calls`: the RPCs the load tool makes, as a customer's client would: token, fresh ids.
 //! - `load`: closed- and open-loop runs and each call's latency (no coordinated omission).
 //! - `report`: results in ghz's JSON report format, so tools that read ghz reports read these.
@@ -20,6 +21,7 @@
 mod atomic;
 mod baseline;
 mod calls;
+mod chart;
 mod ghz;
 mod load;
 mod report;

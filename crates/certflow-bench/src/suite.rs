@@ -12,6 +12,7 @@ use certflow_testkit::NatsServer;
 
 use crate::baseline::{self, RawPublish};
 use crate::calls::{Gateway, Rpc};
+use crate::chart::{self, Bar, Curve};
 use crate::load::{self, CallError, Recorded, Schedule};
 use crate::report::GhzReport;
 
@@ -115,6 +116,8 @@ struct Figure {
     ratio: f64,
     target: &'static str,
     met: bool,
+    /// The figure's picture, in the reports' directory.
+    picture: String,
 }
 
 /// Runs the whole suite and prints the table.
@@ -199,22 +202,23 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
     let mut figures = Vec::new();
 
     // P5's small case: about 1,000 certificates in the store.
-    let small_p50 = if args.large > 0 {
+    let small = if args.large > 0 {
         let (_, first) = issue(&gateway, 1_000, args.concurrency, progress).await;
         wait_idle(&nats_client, operator_port, Duration::from_secs(1800)).await?;
         let sample: Vec<String> = first
             .into_iter()
             .take(args.latency_calls as usize)
             .collect();
-        let small = revoke(
-            &gateway,
-            sample,
-            Schedule::Closed { concurrency: 1 },
-            progress,
-            "P5 revoke, 1k stored",
+        Some(
+            revoke(
+                &gateway,
+                sample,
+                Schedule::Closed { concurrency: 1 },
+                progress,
+                "P5 revoke, 1k stored",
+            )
+            .await,
         )
-        .await;
-        Some(small.quantile(0.5))
     } else {
         None
     };
@@ -272,6 +276,23 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         ratio,
         target: "≤ 2",
         met: ratio <= 2.0 && p2.failures() == 0,
+        picture: picture(
+            &args.out,
+            "P2",
+            &chart::percentiles(
+                "P2: revoke, one at a time, beside a raw JetStream publish",
+                &[
+                    Curve {
+                        label: "certflow revoke",
+                        latencies: &p2.latencies,
+                    },
+                    Curve {
+                        label: "raw sync publish",
+                        latencies: &p2_raw.latencies,
+                    },
+                ],
+            ),
+        )?,
     });
     reports.insert(
         "P2-revoke".into(),
@@ -320,6 +341,24 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         ratio,
         target: "≥ 0.35",
         met: ratio >= 0.35 && p1.failures() == 0,
+        picture: picture(
+            &args.out,
+            "P1",
+            &chart::bars(
+                &format!("P1: calls a second, {} in flight", args.concurrency),
+                "calls/s",
+                &[
+                    Bar {
+                        label: "certflow revoke",
+                        value: p1.rps(),
+                    },
+                    Bar {
+                        label: "raw async publish",
+                        value: p1_raw.rps(),
+                    },
+                ],
+            ),
+        )?,
     });
     reports.insert(
         "P1-revoke".into(),
@@ -370,6 +409,23 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         ratio,
         target: "≤ 5, 0 errors",
         met: ratio <= 5.0 && p3.failures() == 0,
+        picture: picture(
+            &args.out,
+            "P3",
+            &chart::percentiles(
+                &format!("P3: revoke, open loop at {rate:.0}/s, beside a raw publish"),
+                &[
+                    Curve {
+                        label: "certflow revoke",
+                        latencies: &p3.latencies,
+                    },
+                    Curve {
+                        label: "raw sync publish",
+                        latencies: &p3_raw.latencies,
+                    },
+                ],
+            ),
+        )?,
     });
     reports.insert(
         "P3-revoke".into(),
@@ -423,9 +479,32 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         ratio,
         target: "≥ 0.5",
         met: ratio >= 0.5,
+        picture: picture(
+            &args.out,
+            "P4",
+            &chart::bars(
+                &format!("P4: projection rebuild of {events} event messages"),
+                "msg/s",
+                &[
+                    Bar {
+                        label: "certflow rebuild",
+                        value: rebuild_rate,
+                    },
+                    Bar {
+                        label: "stream read",
+                        value: read_rate,
+                    },
+                    Bar {
+                        label: "sled batched write",
+                        value: sled_rate,
+                    },
+                ],
+            ),
+        )?,
     });
 
-    if let Some(small_p50) = small_p50 {
+    if let Some(small) = small {
+        let small_p50 = small.quantile(0.5);
         let large = large_store(&LargeRun {
             gateway: &gateway,
             endpoint: &endpoint,
@@ -438,15 +517,32 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
             progress,
         })
         .await?;
-        let ratio = secs(large.p50) / secs(small_p50);
+        let ratio = secs(large.measured.quantile(0.5)) / secs(small_p50);
         figures.push(Figure {
             id: "P5",
             what: format!("revoke p50, 1 at a time, {} more stored", args.large),
-            value: millis(large.p50),
+            value: millis(large.measured.quantile(0.5)),
             baseline: format!("same with ~1,000 stored {}", millis(small_p50)),
             ratio,
             target: "≤ 1.2",
             met: ratio <= 1.2,
+            picture: picture(
+                &args.out,
+                "P5",
+                &chart::percentiles(
+                    "P5: revoke, one at a time, by certificates stored",
+                    &[
+                        Curve {
+                            label: &format!("{} more stored", args.large),
+                            latencies: &large.measured.latencies,
+                        },
+                        Curve {
+                            label: "~1,000 stored",
+                            latencies: &small.latencies,
+                        },
+                    ],
+                ),
+            )?,
         });
         let rate = args.large as f64 / secs(large.bulk);
         let million = Duration::from_secs_f64(1_000_000.0 / rate.max(1e-9));
@@ -464,6 +560,24 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
             ratio: million.as_secs_f64() / 300.0,
             target: "1M < 300 s",
             met: million.as_secs_f64() < 300.0 && large.refused == 0,
+            picture: picture(
+                &args.out,
+                "P6",
+                &chart::bars(
+                    "P6: a million revoked in bulk, at the measured rate",
+                    "s",
+                    &[
+                        Bar {
+                            label: "certflow",
+                            value: million.as_secs_f64(),
+                        },
+                        Bar {
+                            label: "target",
+                            value: 300.0,
+                        },
+                    ],
+                ),
+            )?,
         });
     }
 
@@ -504,21 +618,30 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
 fn print_table(figures: &[Figure]) {
     println!();
     println!(
-        "{:<3} {:<44} {:>10}  {:<58} {:>6}  {:<14} met",
+        "{:<3} {:<44} {:>10}  {:<58} {:>6}  {:<14} met  picture",
         "", "figure", "certflow", "baseline (same run)", "ratio", "target"
     );
     for f in figures {
         println!(
-            "{:<3} {:<44} {:>10}  {:<58} {:>6.2}  {:<14} {}",
+            "{:<3} {:<44} {:>10}  {:<58} {:>6.2}  {:<14} {:<4} {}",
             f.id,
             f.what,
             f.value,
             f.baseline,
             f.ratio,
             f.target,
-            if f.met { "yes" } else { "NO" }
+            if f.met { "yes" } else { "NO" },
+            f.picture
         );
     }
+}
+
+/// Writes figure `id`'s picture as `<out>/<id>.svg` and says where it is.
+fn picture(out: &Path, id: &str, document: &svg::Document) -> anyhow::Result<String> {
+    std::fs::create_dir_all(out)?;
+    let path = out.join(format!("{id}.svg"));
+    chart::write(&path, document).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path.display().to_string())
 }
 
 fn secs(duration: Duration) -> f64 {
@@ -625,7 +748,8 @@ struct LargeRun<'a> {
 
 /// What the large-store run measured.
 struct Large {
-    p50: Duration,
+    /// P5's revocations, one at a time.
+    measured: Recorded,
     bulk: Duration,
     refused: u64,
 }
@@ -681,7 +805,7 @@ async fn large_store(run: &LargeRun<'_>) -> anyhow::Result<Large> {
     // Done when every consumer (reactions, projection, CRL publisher) has handled it all.
     wait_idle(run.nats, run.operator_port, Duration::from_secs(3600)).await?;
     Ok(Large {
-        p50: measured.quantile(0.5),
+        measured,
         bulk: started.elapsed(),
         refused,
     })

@@ -222,3 +222,60 @@ async fn the_shipped_ghz_files_run_as_they_are_after_setup() {
         assert_eq!(status, CertificateStatus::Revoked as i32, "{id}");
     }
 }
+
+/// `make bench`'s suite, at a tiny size: it runs end to end against its own nats-server and
+/// `certd all`, prints every figure with its picture, and writes each picture and report.
+#[tokio::test]
+async fn the_suite_runs_small_and_draws_a_picture_per_figure() {
+    let certd = Path::new(env!("CARGO_BIN_EXE_certflow-bench")).with_file_name("certd");
+    assert!(
+        certd.exists(),
+        "{} is built by `cargo test --workspace` (make test); build it first",
+        certd.display()
+    );
+    let out = tempfile::tempdir().expect("tempdir");
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_certflow-bench"))
+        .args([
+            "suite",
+            "--throughput-calls",
+            "200",
+            "--sequential-calls",
+            "30",
+            "--open-seconds",
+            "1",
+            "--large",
+            "100",
+            "--latency-calls",
+            "10",
+            "--quiet",
+            "--out",
+        ])
+        .arg(out.path())
+        .current_dir(out.path())
+        .output()
+        .await
+        .expect("run the suite");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for id in ["P1", "P2", "P3", "P4", "P5", "P6"] {
+        let picture = out.path().join(format!("{id}.svg"));
+        let row = stdout
+            .lines()
+            .find(|line| line.starts_with(id))
+            .unwrap_or_else(|| panic!("no {id} in the table:\n{stdout}"));
+        assert!(
+            row.ends_with(&picture.display().to_string()),
+            "the table names {id}'s picture: {row}"
+        );
+        let svg = std::fs::read_to_string(&picture).expect("picture written");
+        assert!(svg.starts_with("<svg") && svg.contains(id), "{svg}");
+    }
+    for report in ["P1-revoke", "P2-revoke", "P3-revoke", "setup-issue"] {
+        let report = self::report(&out.path().join(format!("{report}.json")));
+        assert!(report["count"].as_u64().is_some_and(|n| n > 0), "{report}");
+    }
+}
