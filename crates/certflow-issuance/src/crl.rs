@@ -5,7 +5,10 @@
 //! certificate's brand and serial from its issue event, and each revocation from the revoked
 //! event. Revocations arriving close together make one new CRL: after the first change a
 //! brand's CRL waits for the debounce interval, then is signed once with everything that
-//! arrived meanwhile. CRLs are numbered by the CRL stream itself (the next number is the
+//! arrived meanwhile. Signing takes time in proportion to the CRL's size, so the wait after
+//! a signing is also at least [`PACE`] times as long as that signing took: a stream of
+//! revocations into a CRL of a million entries makes a new CRL every few seconds, not one a
+//! second that would each cost seconds. CRLs are numbered by the CRL stream itself (the next number is the
 //! stored one plus one, written with an expected sequence), so several publishers never
 //! reuse or lower a number.
 
@@ -28,6 +31,16 @@ fn covered(sequence: u64) {
     certflow_telemetry::instruments()
         .crl_covered_sequence
         .record(sequence, &[]);
+}
+
+/// After signing, wait at least this many times as long as the signing took: signing then
+/// takes at most about a tenth of the publisher's time, however large the CRLs grow.
+pub const PACE: u32 = 9;
+
+/// How long changes gather before the next CRL, given that the last signing round took
+/// `took`: the debounce interval, or [`PACE`] times `took` when that is longer.
+pub fn gather_for(debounce: Duration, took: Duration) -> Duration {
+    debounce.max(took.saturating_mul(PACE))
 }
 
 /// How CRLs are made.
@@ -167,6 +180,8 @@ impl CrlPublisher {
             let mut applied = 0u64;
             let mut dirty: HashSet<IssuerId> = IssuerId::all().into_iter().collect();
             let mut deadline = Some(Instant::now() + self.config.debounce);
+            // How long changes gather before the next CRL: grows with what signing costs.
+            let mut gather = self.config.debounce;
             loop {
                 let wake = deadline.unwrap_or(refresh_at).min(refresh_at);
                 tokio::select! {
@@ -180,14 +195,15 @@ impl CrlPublisher {
                             dirty.extend(IssuerId::all());
                             refresh_at = Instant::now() + self.config.refresh;
                         }
+                        let signing = Instant::now();
                         for issuer in std::mem::take(&mut dirty) {
                             if let Err(err) = self.publish(issuer, &ledger).await {
                                 error!(%issuer, error = %err, "could not publish the CRL");
                                 dirty.insert(issuer);
                             }
                         }
-                        deadline =
-                            (!dirty.is_empty()).then(|| Instant::now() + self.config.debounce);
+                        gather = gather_for(self.config.debounce, signing.elapsed());
+                        deadline = (!dirty.is_empty()).then(|| Instant::now() + gather);
                         if dirty.is_empty() {
                             covered(applied);
                         }
@@ -215,7 +231,7 @@ impl CrlPublisher {
                                 }
                             }
                             if !dirty.is_empty() && deadline.is_none() {
-                                deadline = Some(Instant::now() + self.config.debounce);
+                                deadline = Some(Instant::now() + gather);
                             }
                             if dirty.is_empty() && applied >= replay_until {
                                 covered(applied);
@@ -285,10 +301,15 @@ impl CrlPublisher {
             let next = now.plus(certflow_domain::Duration::millis(
                 self.config.validity.as_millis() as i64,
             ));
-            let signed = self
-                .ca
-                .crl(issuer, number, &entries, now, next)
-                .map_err(|e| PublishError::Ca(e.to_string()))?;
+            // Signing a large CRL takes seconds of CPU: off the async workers.
+            let ca = self.ca.clone();
+            let to_sign = entries.clone();
+            let signed = tokio::task::spawn_blocking(move || {
+                ca.crl(issuer, number, &to_sign, now, next)
+                    .map_err(|e| PublishError::Ca(e.to_string()))
+            })
+            .await
+            .map_err(|e| PublishError::Ca(format!("signing stopped: {e}")))??;
             let crl = PublishedCrl {
                 sequence: 0,
                 number,
@@ -350,6 +371,30 @@ pub(crate) async fn answer(crls: &CrlStore, request: Request) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rev15_a_crl_that_took_long_to_sign_waits_in_proportion_before_the_next() {
+        let debounce = Duration::from_secs(1);
+        assert_eq!(
+            gather_for(debounce, Duration::from_millis(20)),
+            debounce,
+            "small CRLs follow revocations within the debounce interval"
+        );
+        assert_eq!(
+            gather_for(debounce, Duration::from_secs(2)),
+            Duration::from_secs(18),
+            "a CRL that took 2 s to sign is followed by the next 18 s later"
+        );
+        // Signing's share of the time stays at most 1 / (PACE + 1), whatever it costs.
+        for took in [1, 100, 1_000, 10_000] {
+            let took = Duration::from_millis(took);
+            let share = took.as_secs_f64() / (took + gather_for(debounce, took)).as_secs_f64();
+            assert!(
+                share <= 1.0 / f64::from(PACE + 1) + 1e-9,
+                "{took:?}: {share}"
+            );
+        }
+    }
 
     #[test]
     fn ca4_by_default_a_crl_is_signed_again_long_before_it_goes_stale() {
