@@ -784,6 +784,9 @@ async fn large_store(run: &LargeRun<'_>) -> anyhow::Result<Large> {
         run.progress,
     )
     .await;
+    // Measured once the services have handled the issues: the figure is about what is
+    // stored, not about a backlog still being worked off.
+    wait_idle(run.nats, run.operator_port, Duration::from_secs(3600)).await?;
     let measured = revoke(
         run.gateway,
         sample,
