@@ -107,10 +107,11 @@ pub async fn read_stream(
     Ok((read, elapsed))
 }
 
-/// Writes `records` values of `size` bytes into a fresh sled database, `batch` per
-/// transaction with a flush after each, as the projection applies its chunks.
+/// Writes `records` values of `size` bytes into a fresh sled database opened as the
+/// projection opens its own, `batch` per transaction with a flush after each, as the
+/// projection applies its chunks.
 pub fn sled_writes(dir: &Path, records: u64, size: usize, batch: u64) -> anyhow::Result<Duration> {
-    let db = sled::open(dir)?;
+    let db = certflow_projection::sled_config(dir).open()?;
     let tree = db.open_tree("bench")?;
     let value = vec![b'x'; size];
     let started = Instant::now();

@@ -601,6 +601,22 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
             println!("  {:<26} {:>8.1} MiB", name, rss as f64 / 1048576.0);
         }
     }
+    match streams(monitor_port).await {
+        Ok(streams) => {
+            println!("streams at the end (nats-server /jsz): messages, bytes, subjects, consumers");
+            for stream in streams {
+                println!(
+                    "  {:<28} {:>10} {:>10.1} MiB {:>10} {:>3}",
+                    stream.name,
+                    stream.messages,
+                    stream.bytes as f64 / 1048576.0,
+                    stream.subjects,
+                    stream.consumers
+                );
+            }
+        }
+        Err(err) => eprintln!("could not read the streams from /jsz: {err:#}"),
+    }
     println!(
         "NATS messages per revocation (P2's, with the reactions, projection and CRL it set \
          off, and the bench's idle checks): {:.1} into the server, {:.1} out",
@@ -863,6 +879,64 @@ async fn server_messages(port: u16) -> anyhow::Result<(u64, u64)> {
             .with_context(|| format!("/varz has no {name}"))
     };
     Ok((count("in_msgs")?, count("out_msgs")?))
+}
+
+/// One stream's size as nats-server reports it.
+struct StreamSize {
+    name: String,
+    messages: u64,
+    bytes: u64,
+    /// Distinct subjects: nats-server keeps an index entry in memory for each.
+    subjects: u64,
+    consumers: u64,
+}
+
+/// Every stream of every account on the nats-server whose monitoring port is `port`,
+/// largest first.
+async fn streams(port: u16) -> anyhow::Result<Vec<StreamSize>> {
+    let body = reqwest::get(format!(
+        "http://127.0.0.1:{port}/jsz?accounts=true&streams=true"
+    ))
+    .await?
+    .bytes()
+    .await?;
+    let jsz: serde_json::Value = serde_json::from_slice(&body)?;
+    let number = |value: &serde_json::Value, name: &str| {
+        value
+            .get(name)
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0)
+    };
+    let mut streams: Vec<StreamSize> = jsz
+        .get("account_details")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .flat_map(|account| {
+            account
+                .get("stream_detail")
+                .and_then(serde_json::Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|stream| {
+            let state = stream.get("state").cloned().unwrap_or_default();
+            StreamSize {
+                name: stream
+                    .get("name")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("?")
+                    .to_string(),
+                messages: number(&state, "messages"),
+                bytes: number(&state, "bytes"),
+                subjects: number(&state, "num_subjects"),
+                consumers: number(&state, "consumer_count"),
+            }
+        })
+        .collect();
+    anyhow::ensure!(!streams.is_empty(), "/jsz lists no stream");
+    streams.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+    Ok(streams)
 }
 
 /// The Prometheus text of the process whose operator port is `port`.

@@ -39,7 +39,7 @@ use certflow_store::{Delivered, EventFeed, EventStore, StoreError};
 use certflow_telemetry::{Readiness, instruments, propagation};
 use tracing::{error, info, info_span, warn};
 
-pub use view::{ProjectionDb, ViewError};
+pub use view::{CACHE_BYTES, ProjectionDb, ViewError, sled_config};
 
 /// Errors starting or running the projection.
 #[derive(Debug, thiserror::Error)]
