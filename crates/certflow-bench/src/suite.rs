@@ -935,7 +935,7 @@ async fn streams(port: u16) -> anyhow::Result<Vec<StreamSize>> {
         })
         .collect();
     anyhow::ensure!(!streams.is_empty(), "/jsz lists no stream");
-    streams.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+    streams.sort_by_key(|stream| std::cmp::Reverse(stream.bytes));
     Ok(streams)
 }
 
