@@ -1,7 +1,8 @@
 //! The sled database: certificate states, histories and the applied position.
 //!
 //! Everything lives in one tree under key prefixes (`c/<id>` a certificate's record,
-//! `a/<account>\0<id>` the account index, `h/<id>\0<sequence><index>` its history,
+//! `a/<account>\0<id>` the account index, `h/<id>\0<sequence>` its history, one value per
+//! message with that message's events,
 //! `m/applied` the position, `m/layout` the layout's version), so a chunk of events is
 //! written as one `sled::Batch`: atomic, and far cheaper than a transaction across trees.
 //! Records are postcard (compact, and several times cheaper to write and read than JSON);
@@ -15,7 +16,7 @@ use std::path::Path;
 
 use certflow_domain::{Certificate, CertificateId, replay};
 use certflow_proto::convert::{event_summary, timestamp_to_proto};
-use certflow_proto::v1::HistoryEvent;
+use certflow_proto::v1::{GetCertificateHistoryResponse, HistoryEvent};
 use certflow_store::Delivered;
 use prost::Message;
 use serde::{Deserialize, Serialize};
@@ -43,8 +44,9 @@ pub struct Record {
 
 const APPLIED: &[u8] = b"m/applied";
 const LAYOUT: &[u8] = b"m/layout";
-/// The layout's version: 2 added the account index, 3 made records postcard.
-const LAYOUT_VERSION: u64 = 3;
+/// The layout's version: 2 added the account index, 3 made records postcard, 4 keeps a
+/// message's history entries under one key.
+const LAYOUT_VERSION: u64 = 4;
 const CERTIFICATE: &[u8] = b"c/";
 const ACCOUNT: &[u8] = b"a/";
 const HISTORY: &[u8] = b"h/";
@@ -164,8 +166,9 @@ impl ProjectionDb {
                 writes.insert(account_key(&record.certificate.account, id), &[]);
             }
             records.insert(id, record);
-            for (index, event) in batch.events.iter().enumerate() {
-                let entry = HistoryEvent {
+            let mut entries = Vec::with_capacity(batch.events.len());
+            for event in &batch.events {
+                entries.push(HistoryEvent {
                     sequence: batch.sequence,
                     event_type: event.type_name().to_string(),
                     recorded_at: Some(timestamp_to_proto(batch.recorded_at)),
@@ -175,12 +178,13 @@ impl ProjectionDb {
                     correlation_id: batch.meta.correlation_id.clone(),
                     request_id: batch.meta.request_id.clone(),
                     summary: event_summary(event),
-                };
-                writes.insert(
-                    history_key(id, batch.sequence, index as u32),
-                    entry.encode_to_vec(),
-                );
+                });
             }
+            // One key per message: a revocation's two events cost one write, not two.
+            writes.insert(
+                history_key(id, batch.sequence),
+                GetCertificateHistoryResponse { events: entries }.encode_to_vec(),
+            );
         }
         for (id, record) in records {
             let Some(record) = record else { continue };
@@ -275,14 +279,17 @@ impl ProjectionDb {
         let mut prefix = HISTORY.to_vec();
         prefix.extend_from_slice(id.as_str().as_bytes());
         prefix.push(0);
-        self.tree
-            .scan_prefix(prefix)
-            .map(|item| {
-                let (_, bytes) = item?;
-                // Written by `apply` from a valid message; an unreadable entry is a bug.
-                Ok(HistoryEvent::decode(bytes.as_ref()).unwrap_or_default())
-            })
-            .collect()
+        let mut events = Vec::new();
+        for item in self.tree.scan_prefix(prefix) {
+            let (_, bytes) = item?;
+            // Written by `apply` from a valid message; an unreadable entry is a bug.
+            events.extend(
+                GetCertificateHistoryResponse::decode(bytes.as_ref())
+                    .unwrap_or_default()
+                    .events,
+            );
+        }
+        Ok(events)
     }
 }
 
@@ -313,12 +320,11 @@ fn account_key(account: &str, id: &CertificateId) -> Vec<u8> {
     key
 }
 
-fn history_key(id: &CertificateId, sequence: u64, index: u32) -> Vec<u8> {
+fn history_key(id: &CertificateId, sequence: u64) -> Vec<u8> {
     let mut key = HISTORY.to_vec();
     key.extend_from_slice(id.as_str().as_bytes());
     key.push(0);
     key.extend_from_slice(&sequence.to_be_bytes());
-    key.extend_from_slice(&index.to_be_bytes());
     key
 }
 
