@@ -7,8 +7,8 @@
 //! brand's CRL waits for the debounce interval, then is signed once with everything that
 //! arrived meanwhile. Signing takes time in proportion to the CRL's size, so the wait after
 //! a signing is also at least [`PACE`] times as long as that signing took: a stream of
-//! revocations into a CRL of a million entries makes a new CRL every few seconds, not one a
-//! second that would each cost seconds. CRLs are numbered by the CRL stream itself (the next number is the
+//! revocations into a CRL of hundreds of thousands of entries makes a new CRL every few
+//! seconds, not one a second that would each cost most of that second. CRLs are numbered by the CRL stream itself (the next number is the
 //! stored one plus one, written with an expected sequence), so several publishers never
 //! reuse or lower a number.
 
