@@ -62,32 +62,23 @@ impl CrlStore {
 
     /// The latest CRL of `issuer` (a subject token, e.g. the brand's slug).
     pub async fn latest(&self, issuer: &str) -> Result<Option<PublishedCrl>, StoreError> {
-        match self
-            .on
-            .stream
-            .direct_get_last_for_subject(Self::subject(issuer))
-            .await
-        {
-            Ok(message) => {
-                let number = |name: &str| {
-                    message
-                        .headers
-                        .get(name)
-                        .and_then(|v| v.as_str().parse::<i64>().ok())
-                        .unwrap_or_default()
-                };
-                Ok(Some(PublishedCrl {
-                    sequence: message.sequence,
-                    number: number(NUMBER) as u64,
-                    entries: number(ENTRIES) as u64,
-                    this_update: number(THIS_UPDATE),
-                    next_update: number(NEXT_UPDATE),
-                    der: message.payload,
-                }))
+        Ok(self.on.last(Self::subject(issuer)).await?.map(|message| {
+            let number = |name: &str| {
+                message
+                    .headers
+                    .get(name)
+                    .and_then(|v| v.as_str().parse::<i64>().ok())
+                    .unwrap_or_default()
+            };
+            PublishedCrl {
+                sequence: message.sequence,
+                number: number(NUMBER) as u64,
+                entries: number(ENTRIES) as u64,
+                this_update: number(THIS_UPDATE),
+                next_update: number(NEXT_UPDATE),
+                der: message.payload,
             }
-            Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
-            Err(err) => Err(StoreError::Unavailable(err.into())),
-        }
+        }))
     }
 
     /// Publishes `crl` as `issuer`'s latest, if the latest is still the message at

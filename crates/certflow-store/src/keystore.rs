@@ -110,12 +110,12 @@ impl KeyStore {
 
     /// The latest message of `subject`, unless there is none or it is an erasure.
     async fn last(&self, subject: String) -> Result<Option<Bytes>, StoreError> {
-        match self.on.stream.direct_get_last_for_subject(subject).await {
-            Ok(message) if message.payload.is_empty() => Ok(None),
-            Ok(message) => Ok(Some(message.payload)),
-            Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
-            Err(err) => Err(StoreError::Unavailable(err.into())),
-        }
+        Ok(self
+            .on
+            .last(subject)
+            .await?
+            .map(|message| message.payload)
+            .filter(|payload| !payload.is_empty()))
     }
 
     /// Every record's wrapped data key, with the stream sequence it is stored at: what a
@@ -172,11 +172,9 @@ impl KeyStore {
     /// subject).
     pub async fn shred(&self, id: &str) -> Result<(), StoreError> {
         let dek = Self::subject("dek", id);
-        match self.on.stream.direct_get_last_for_subject(dek).await {
-            Ok(message) if message.payload.is_empty() => return Ok(()),
-            Ok(_) => {}
-            Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => return Ok(()),
-            Err(err) => return Err(StoreError::Unavailable(err.into())),
+        if self.last(dek).await?.is_none() {
+            // Never stored, or erased already.
+            return Ok(());
         }
         for part in ["dek", "sealed"] {
             let subject = Self::subject(part, id);

@@ -64,25 +64,16 @@ impl Outcomes {
 
     /// The reply first given to `command`, if any, and the request it answered.
     pub async fn get(&self, command: &CommandId) -> Result<Option<Outcome>, StoreError> {
-        match self
-            .on
-            .stream
-            .direct_get_last_for_subject(Self::subject(command))
-            .await
-        {
-            Ok(message) => {
-                let get = |name: &str| message.headers.get(name).map(|v| v.as_str().to_string());
-                let binding = get(RPC)
-                    .zip(get(FINGERPRINT))
-                    .map(|(rpc, fingerprint)| RequestBinding { rpc, fingerprint });
-                Ok(Some(Outcome {
-                    reply: message.payload,
-                    binding,
-                }))
+        Ok(self.on.last(Self::subject(command)).await?.map(|message| {
+            let get = |name: &str| message.headers.get(name).map(|v| v.as_str().to_string());
+            let binding = get(RPC)
+                .zip(get(FINGERPRINT))
+                .map(|(rpc, fingerprint)| RequestBinding { rpc, fingerprint });
+            Outcome {
+                reply: message.payload,
+                binding,
             }
-            Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
-            Err(err) => Err(StoreError::Unavailable(err.into())),
-        }
+        }))
     }
 
     /// Records `outcome` as `command`'s first reply unless one is recorded already; returns

@@ -699,6 +699,18 @@ impl Attached {
         Ok(Attached { js, stream })
     }
 
+    /// The latest message on `subject`, or `None` when it has none.
+    pub(crate) async fn last(
+        &self,
+        subject: String,
+    ) -> Result<Option<jetstream::message::StreamMessage>, StoreError> {
+        match self.stream.direct_get_last_for_subject(subject).await {
+            Ok(message) => Ok(Some(message)),
+            Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
+            Err(err) => Err(StoreError::Unavailable(err.into())),
+        }
+    }
+
     /// Publishes `message` to `subject` and waits for the stream's acknowledgement: the
     /// message's sequence, or `None` when the stream refused it because the subject's last
     /// sequence was not the one the message expected.
@@ -713,9 +725,8 @@ impl Attached {
         };
         match acked {
             Ok(ack) => Ok(Some(ack.sequence)),
-            Err(err) if err.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {
-                Ok(None)
-            }
+            // Also the clustered form of the refusal, as the event log's appends read it.
+            Err(err) if is_wrong_last_sequence(&err) => Ok(None),
             Err(err) => Err(StoreError::Unavailable(err.into())),
         }
     }
