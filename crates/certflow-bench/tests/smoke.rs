@@ -9,6 +9,19 @@ fn report(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("JSON report")
 }
 
+/// certflow with its rate limits out of the way, as a load test runs it, and a customer
+/// token of account `acme`.
+async fn started_for_load() -> (Certflow, String) {
+    let certflow = Certflow::start_with(|config| {
+        config.gateway.commands_per_second = 1_000_000;
+        config.gateway.queries_per_second = 1_000_000;
+    })
+    .await
+    .expect("start");
+    let token = certflow.token("bench", "acme", &["customer"]);
+    (certflow, token)
+}
+
 async fn bench(args: &[&str]) {
     bench_in(Path::new("."), args).await;
 }
@@ -31,13 +44,7 @@ async fn bench_in(dir: &Path, args: &[&str]) {
 
 #[tokio::test]
 async fn revokes_through_the_gateway_and_publishes_raw_with_ghz_reports() {
-    let certflow = Certflow::start_with(|config| {
-        config.gateway.commands_per_second = 1_000_000;
-        config.gateway.queries_per_second = 1_000_000;
-    })
-    .await
-    .expect("start");
-    let token = certflow.token("bench", "acme", &["customer"]);
+    let (certflow, token) = started_for_load().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let revoke = dir.path().join("revoke.json");
     let addr = certflow.gateway_address().to_string();
@@ -145,13 +152,7 @@ async fn the_shipped_ghz_files_run_as_they_are_after_setup() {
     use certflow_proto::v1::{CertificateStatus, GetCertificateRequest};
     use std::os::unix::fs::PermissionsExt;
 
-    let certflow = Certflow::start_with(|config| {
-        config.gateway.commands_per_second = 1_000_000;
-        config.gateway.queries_per_second = 1_000_000;
-    })
-    .await
-    .expect("start");
-    let token = certflow.token("bench", "acme", &["customer"]);
+    let (certflow, token) = started_for_load().await;
     let addr = certflow.gateway_address().to_string();
     let work = tempfile::tempdir().expect("tempdir");
     bench_in(
