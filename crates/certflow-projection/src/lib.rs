@@ -30,7 +30,6 @@ mod view;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use certflow_bus::{CancellationToken, Responder, subjects};
@@ -73,9 +72,8 @@ pub struct ProjectionConfig {
 #[derive(Debug)]
 pub struct Progress {
     start_sequence: u64,
-    applied: AtomicU64,
-    /// The applied sequence, for queries that wait for a message to be applied.
-    applied_watch: tokio::sync::watch::Sender<u64>,
+    /// The last sequence applied; queries wait on it for a message to be applied.
+    applied: tokio::sync::watch::Sender<u64>,
     /// Turns true once, when the projection catches up: the queries wait for it.
     caught_up: tokio::sync::watch::Sender<bool>,
     readiness: Readiness,
@@ -85,8 +83,7 @@ impl Progress {
     fn new(applied: u64, start_sequence: u64, readiness: Readiness) -> Self {
         let progress = Progress {
             start_sequence,
-            applied: AtomicU64::new(0),
-            applied_watch: tokio::sync::watch::Sender::new(0),
+            applied: tokio::sync::watch::Sender::new(0),
             caught_up: tokio::sync::watch::Sender::new(false),
             readiness,
         };
@@ -96,8 +93,7 @@ impl Progress {
 
     /// Records that everything up to `sequence` is applied and flushed.
     fn applied(&self, sequence: u64) {
-        self.applied.fetch_max(sequence, Ordering::Relaxed);
-        self.applied_watch.send_if_modified(|applied| {
+        self.applied.send_if_modified(|applied| {
             let moved = sequence > *applied;
             *applied = (*applied).max(sequence);
             moved
@@ -125,12 +121,12 @@ impl Progress {
 
     /// The last stream sequence applied.
     pub(crate) fn applied_sequence(&self) -> u64 {
-        self.applied.load(Ordering::Relaxed)
+        *self.applied.borrow()
     }
 
     /// Waits until the message at `sequence` is applied, for at most `within`; whether it is.
     pub(crate) async fn wait_applied(&self, sequence: u64, within: Duration) -> bool {
-        let mut applied = self.applied_watch.subscribe();
+        let mut applied = self.applied.subscribe();
         tokio::time::timeout(within, applied.wait_for(|applied| *applied >= sequence))
             .await
             .is_ok_and(|waited| waited.is_ok())
@@ -147,7 +143,7 @@ impl Progress {
     pub fn status(&self) -> ProjectionStatusResponse {
         ProjectionStatusResponse {
             caught_up: *self.caught_up.borrow(),
-            applied_sequence: self.applied.load(Ordering::Relaxed),
+            applied_sequence: *self.applied.borrow(),
             start_sequence: self.start_sequence,
         }
     }
