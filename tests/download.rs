@@ -283,7 +283,7 @@ async fn rev15_a_tls_client_checking_the_crl_accepts_then_rejects() {
         )
     };
     // The server needs a moment to listen: retry the first handshake briefly.
-    let crl = support::geotrust_crl_with(&certflow, 0).await;
+    let crl = support::crl_of(&certflow, &cert, 0).await;
     let before = crl_pem(&crl.der);
     let mut accepted = (false, String::new());
     for _ in 0..50 {
@@ -310,7 +310,7 @@ async fn rev15_a_tls_client_checking_the_crl_accepts_then_rejects() {
         })
         .await
         .expect("revoked");
-    let revoked_crl = support::geotrust_crl_with(&certflow, 1).await;
+    let revoked_crl = support::crl_of(&certflow, &cert, 1).await;
     let after = crl_pem(&revoked_crl.der);
     let (ok, text) = handshake(&after);
     assert!(!ok, "after revocation the handshake must fail: {text}");

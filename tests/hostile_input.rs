@@ -610,7 +610,11 @@ fn table(mine: &str, theirs: &str, task: &LeasedTask) -> Vec<Case> {
     for brand in [-1, 0, 8, 99] {
         cases.push(invalid(
             &format!("GetCrl: brand {brand}"),
-            Call::Crl(GetCrlRequest { brand, sm2: false }),
+            Call::Crl(GetCrlRequest {
+                brand,
+                sm2: false,
+                shard: None,
+            }),
         ));
     }
 

@@ -65,7 +65,11 @@ async fn generated_key_certificates_verify_with_openssl() {
             text.contains("DNS:www.example.com, DNS:example.com"),
             "{text}"
         );
-        assert!(text.contains("/crl/geotrust.crl"), "{text}");
+        // CA-4: the distribution point is one shard of GeoTrust's CRL.
+        let (url, partition) = support::distribution_point(&cert);
+        assert!(url.contains("/crl/geotrust/"), "{url}");
+        assert!(text.contains(&url), "{text}");
+        assert!(matches!(partition.shard, certflow_ca::Shard::Numbered(n) if n < 16));
     }
 }
 
@@ -369,7 +373,14 @@ async fn dnspod_gm_certificates_are_sm2_under_an_sm2_intermediate() {
     let leaf = dir.path().join("leaf.pem").display().to_string();
     let (_, text) = openssl(&["x509", "-noout", "-text", "-in", &leaf]);
     assert!(text.contains("SM2"), "{text}");
-    assert!(text.contains("/crl/dnspod-sm2.crl"), "{text}");
+    let (url, partition) = support::distribution_point(&cert);
+    assert!(
+        url.contains("/crl/dnspod-sm2/") && text.contains(&url),
+        "{text}"
+    );
+    let certflow_ca::Shard::Numbered(shard) = partition.shard else {
+        panic!("{url} names no shard");
+    };
 
     // Its CA publishes its own CRL, signed with SM2.
     let channel = certflow.channel().await.expect("channel");
@@ -381,6 +392,7 @@ async fn dnspod_gm_certificates_are_sm2_under_an_sm2_intermediate() {
                 crls.get_crl(certflow_proto::v1::GetCrlRequest {
                     brand: certflow_proto::v1::Brand::Dnspod as i32,
                     sm2: true,
+                    shard: Some(shard),
                 })
                 .await
                 .ok()?

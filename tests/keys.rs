@@ -120,6 +120,7 @@ async fn rev16_key_compromise_revokes_every_certificate_with_the_key_and_blocks_
             pem: String::new(),
             chain_pem: String::new(),
             private_key_id: None,
+            crl_shard: Some(0),
         }),
         original: None,
         enterprise_info: BTreeMap::new(),

@@ -284,7 +284,8 @@ pub async fn upload(client: &mut CertificateServiceClient<Authed>, pem: String) 
         .expect("certificate in response")
 }
 
-/// Waits until GeoTrust's CRL lists `entries` certificates, and returns it.
+/// Waits until GeoTrust's original CRL (the partition certificates signed before
+/// partitioning name) lists `entries` certificates, and returns it.
 pub async fn geotrust_crl_with(
     certflow: &certflow_testkit::Certflow,
     entries: u64,
@@ -295,24 +296,36 @@ pub async fn geotrust_crl_with(
         .unwrap_or_else(|| panic!("the CRL never listed {entries} certificates"))
 }
 
-/// GeoTrust's CRL as the gateway on `channel` serves it, once it lists `entries`
+/// GeoTrust's original CRL as the gateway on `channel` serves it, once it lists `entries`
 /// certificates (within 60 s).
 pub async fn geotrust_crl_listing(
     channel: tonic::transport::Channel,
+    entries: u64,
+) -> Option<certflow_proto::v1::GetCrlResponse> {
+    crl_listing(
+        channel,
+        certflow_proto::v1::GetCrlRequest {
+            brand: Brand::Geotrust as i32,
+            sm2: false,
+            shard: None,
+        },
+        entries,
+    )
+    .await
+}
+
+/// The CRL `request` names as the gateway on `channel` serves it, once it lists `entries`
+/// certificates (within 60 s).
+pub async fn crl_listing(
+    channel: tonic::transport::Channel,
+    request: certflow_proto::v1::GetCrlRequest,
     entries: u64,
 ) -> Option<certflow_proto::v1::GetCrlResponse> {
     use certflow_proto::v1::crl_service_client::CrlServiceClient;
     eventually(Duration::from_secs(60), || {
         let mut crls = CrlServiceClient::new(channel.clone());
         async move {
-            let crl = crls
-                .get_crl(certflow_proto::v1::GetCrlRequest {
-                    brand: Brand::Geotrust as i32,
-                    sm2: false,
-                })
-                .await
-                .ok()?
-                .into_inner();
+            let crl = crls.get_crl(request).await.ok()?.into_inner();
             (crl.entries == entries).then_some(crl)
         }
     })
@@ -424,4 +437,64 @@ where
             other => return (other, unanswered),
         }
     }
+}
+
+/// The CRL distribution point a certificate names (CA-4): its URL, and the partition the
+/// URL's path names.
+pub fn distribution_point(cert: &Certificate) -> (String, certflow_ca::CrlPartition) {
+    use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
+    let (_, pem) = x509_parser::pem::parse_x509_pem(cert.pem.as_bytes()).expect("PEM");
+    let x509 = pem.parse_x509().expect("certificate");
+    let url =
+        x509.extensions()
+            .iter()
+            .find_map(|extension| match extension.parsed_extension() {
+                ParsedExtension::CRLDistributionPoints(points) => {
+                    points.points.iter().find_map(|point| {
+                        match point.distribution_point.as_ref()? {
+                            DistributionPointName::FullName(names) => {
+                                names.iter().find_map(|name| match name {
+                                    GeneralName::URI(uri) => Some(uri.to_string()),
+                                    _ => None,
+                                })
+                            }
+                            DistributionPointName::NameRelativeToCRLIssuer(_) => None,
+                        }
+                    })
+                }
+                _ => None,
+            })
+            .expect("a CRL distribution point URL");
+    let path = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .map(|(_, path)| path.to_string())
+        .expect("a URL with a path");
+    let partition = certflow_ca::CrlPartition::from_path(&path).expect("a CRL partition's path");
+    (url, partition)
+}
+
+/// The `GetCrl` request for `partition`.
+pub fn crl_request(partition: certflow_ca::CrlPartition) -> certflow_proto::v1::GetCrlRequest {
+    certflow_proto::v1::GetCrlRequest {
+        brand: certflow_proto::convert::brand_to_proto(partition.issuer.brand) as i32,
+        sm2: partition.issuer.sm2,
+        shard: match partition.shard {
+            certflow_ca::Shard::Original => None,
+            certflow_ca::Shard::Numbered(n) => Some(n),
+        },
+    }
+}
+
+/// The CRL `cert` names in its distribution point, once it lists `entries` certificates.
+pub async fn crl_of(
+    certflow: &certflow_testkit::Certflow,
+    cert: &Certificate,
+    entries: u64,
+) -> certflow_proto::v1::GetCrlResponse {
+    let channel = certflow.channel().await.expect("channel");
+    let (url, partition) = distribution_point(cert);
+    crl_listing(channel, crl_request(partition), entries)
+        .await
+        .unwrap_or_else(|| panic!("{url} never listed {entries} certificates"))
 }

@@ -126,6 +126,16 @@ pub(crate) struct Cli {
         global = true
     )]
     crl_base_url: String,
+    /// How many shards each issuing CA's CRL is split into. New certificates are spread over
+    /// them; raising it later leaves issued certificates on the shard they name.
+    #[arg(
+        long,
+        env = "CERTD_CRL_SHARDS",
+        default_value_t = certd::DEFAULT_CRL_SHARDS,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(certflow_ca::partition::MAX_SHARDS)),
+        global = true
+    )]
+    crl_shards: u32,
     #[command(flatten)]
     gateway: GatewayArgs,
     #[command(flatten)]
@@ -522,6 +532,7 @@ impl Cli {
         };
         config.crl_base_url = self.crl_base_url.clone();
         config.crl_listen = self.crl_listen;
+        config.crl_shards = self.crl_shards;
         config.ca_dir = self.ca_dir.clone();
         config.ca_algorithm = match self.ca_algorithm {
             CaKind::Ecc => certflow_ca::CaAlgorithm::Ecc,

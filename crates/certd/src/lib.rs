@@ -93,6 +93,10 @@ impl Service {
     }
 }
 
+/// How many shards each issuer's CRL is split into unless the operator says otherwise: a
+/// shard of a million revocations spread over 16 holds some 62,500 entries, about 3 MB.
+pub const DEFAULT_CRL_SHARDS: u32 = 16;
+
 /// What the services that run on the runtime's skeleton declare about themselves: the
 /// subjects they answer and the consumers they react through.
 pub const SPECS: [ServiceSpec; 5] = [
@@ -136,6 +140,9 @@ pub struct Config {
     pub ca_algorithm: CaAlgorithm,
     /// How CRLs are regenerated.
     pub crl: CrlConfig,
+    /// How many shards each issuer's CRL is split into (CA-4); new certificates are spread
+    /// over them, and each keeps the shard it was signed with.
+    pub crl_shards: u32,
     /// Where the validation service looks for proof, and how often.
     pub validation: ValidationConfig,
     /// How the review queue hands out tasks.
@@ -215,6 +222,7 @@ impl Config {
             review: ReviewConfig::default(),
             reissue: ReissueConfig::default(),
             crl: CrlConfig::default(),
+            crl_shards: DEFAULT_CRL_SHARDS,
             ca_dir: None,
             operator_listen: None,
             health_listen: None,
@@ -741,6 +749,7 @@ async fn signing(config: &Config, client: &async_nats::Client) -> Result<Signing
         keys,
         transport: certflow_ca::transport::TransportKey::derive(&kek),
         kek,
+        crl_shards: config.crl_shards,
     })
 }
 

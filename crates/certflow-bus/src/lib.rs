@@ -92,8 +92,10 @@ pub mod subjects {
     pub const LIST_CERTIFICATES: &str = "certflow.query.certificate.list";
     /// A certificate's history.
     pub const CERTIFICATE_HISTORY: &str = "certflow.query.certificate.history";
-    /// The latest CRL of a CA.
+    /// The latest CRL of one of a CA's partitions.
     pub const GET_CRL: &str = "certflow.crl.get";
+    /// The distribution points of a CA's CRLs.
+    pub const LIST_CRLS: &str = "certflow.crl.list";
     /// Everything the projection answers.
     pub const QUERIES: &str = "certflow.query.>";
     /// Whether the projection has caught up with the log.

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use certflow_domain::{Brand, RevocationReason, Timestamp};
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, CrlDistributionPoint,
-    DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair,
-    KeyUsagePurpose, RevokedCertParams, SerialNumber,
+    CrlIssuingDistributionPoint, CrlScope, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
+    IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevokedCertParams, SerialNumber,
 };
 use rsa::rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
@@ -16,8 +16,8 @@ use time::OffsetDateTime;
 use crate::keys::{self, GeneratedKey};
 use crate::sm2ca::Sm2Authority;
 use crate::{
-    CaError, CertificateAuthority, IssueRequest, IssuedCertificate, IssuerId, RevokedEntry,
-    SignedCrl, SubjectKey,
+    CaError, CertificateAuthority, CrlPartition, IssueRequest, IssuedCertificate, IssuerId,
+    RevokedEntry, Shard, SignedCrl, SubjectKey,
 };
 
 /// The key type of a brand's root and intermediate.
@@ -176,9 +176,15 @@ impl BuiltinCa {
             .ok_or_else(|| CaError::Unsupported(format!("{brand} issues no SM2 certificates here")))
     }
 
-    /// The CRL URL of `issuer` under `base`.
-    pub fn crl_url_under(base: &str, issuer: IssuerId) -> String {
-        format!("{}/crl/{}.crl", base.trim_end_matches('/'), issuer.slug())
+    /// The distribution point of a leaf `request` asks for: its shard of the issuer's CRL.
+    fn leaf_crl_url(&self, request: &IssueRequest<'_>, sm2: bool) -> String {
+        self.crl_url(CrlPartition {
+            issuer: IssuerId {
+                brand: request.brand,
+                sm2,
+            },
+            shard: Shard::Numbered(request.crl_shard),
+        })
     }
 }
 
@@ -272,6 +278,7 @@ impl CertificateAuthority for BuiltinCa {
                 key.private_key_pem(),
                 request.not_before,
                 request.not_after,
+                &self.leaf_crl_url(request, true),
             );
         }
         if let SubjectKey::PublicKey(spki_der) = &request.key
@@ -282,6 +289,7 @@ impl CertificateAuthority for BuiltinCa {
                 spki_der,
                 request.not_before,
                 request.not_after,
+                &self.leaf_crl_url(request, true),
             );
         }
         let authority = self.authority(request.brand)?;
@@ -306,10 +314,7 @@ impl CertificateAuthority for BuiltinCa {
         ];
         params.use_authority_key_identifier_extension = true;
         params.crl_distribution_points = vec![CrlDistributionPoint {
-            uris: vec![self.crl_url(IssuerId {
-                brand: request.brand,
-                sm2: false,
-            })],
+            uris: vec![self.leaf_crl_url(request, false)],
         }];
         let certificate = match &request.key {
             SubjectKey::Csr(pem) => {
@@ -343,24 +348,27 @@ impl CertificateAuthority for BuiltinCa {
         Ok(self.authority(issuer.brand)?.chain_pem.clone())
     }
 
-    fn crl_url(&self, issuer: IssuerId) -> String {
-        Self::crl_url_under(&self.crl_base_url, issuer)
+    fn crl_url(&self, partition: CrlPartition) -> String {
+        partition.url_under(&self.crl_base_url)
     }
 
     fn crl(
         &self,
-        issuer: IssuerId,
+        partition: CrlPartition,
         number: u64,
         entries: &[RevokedEntry],
         this_update: Timestamp,
         next_update: Timestamp,
     ) -> Result<SignedCrl, CaError> {
+        let distribution_point = self.crl_url(partition);
+        let issuer = partition.issuer;
         if issuer.sm2 {
             return self.sm2_authority(issuer.brand)?.crl(
                 number,
                 entries,
                 this_update,
                 next_update,
+                &distribution_point,
             );
         }
         let authority = self.authority(issuer.brand)?;
@@ -391,7 +399,12 @@ impl CertificateAuthority for BuiltinCa {
             this_update: to_offset(this_update),
             next_update: to_offset(next_update),
             crl_number: SerialNumber::from(number),
-            issuing_distribution_point: None,
+            issuing_distribution_point: Some(CrlIssuingDistributionPoint {
+                distribution_point: CrlDistributionPoint {
+                    uris: vec![distribution_point],
+                },
+                scope: Some(CrlScope::UserCertsOnly),
+            }),
             revoked_certs,
             key_identifier_method: KeyIdMethod::Sha256,
         }

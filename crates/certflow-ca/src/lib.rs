@@ -20,6 +20,7 @@
 //! - [`bundle`]: what customers download (DL-1): PEM for Nginx and Apache, PKCS#12 for IIS, Tomcat.
 //! - [`csr`]: reading PKCS#10 requests and public keys: algorithm, size, fingerprint, names.
 //! - [`keys`]: key pairs generated for customers, and encrypting one with a customer's password.
+//! - [`partition`]: which CRL shard a certificate names, and each shard's URL (BR 7.2).
 //! - [`sealing`]: envelope encryption of private keys at rest under the KEK, and crypto-shredding.
 //! - [`sm2ca`]: SM2 roots, intermediates, leaves and CRLs (DNSPod GM), signed with SM2-with-SM3.
 //! - [`transport`]: HPKE sealing of a secret (a reissue's key password) for the issuance service.
@@ -30,6 +31,7 @@ mod builtin;
 pub mod bundle;
 pub mod csr;
 pub mod keys;
+pub mod partition;
 pub mod sealing;
 pub mod sm2ca;
 pub mod transport;
@@ -38,6 +40,7 @@ use certflow_domain::{Brand, DomainName, KeyAlgorithm, RevocationReason, Timesta
 
 pub use builtin::{BuiltinCa, CaAlgorithm, CaMaterial};
 pub use keys::GeneratedKey;
+pub use partition::{CrlPartition, Shard, shard_for};
 pub use sm2ca::{Sm2Authority, Sm2Material};
 
 /// Why the CA could not do what was asked.
@@ -134,6 +137,8 @@ pub struct IssueRequest<'a> {
     pub key: SubjectKey<'a>,
     pub not_before: Timestamp,
     pub not_after: Timestamp,
+    /// The CRL shard named in the certificate's distribution point ([`shard_for`]).
+    pub crl_shard: u32,
 }
 
 /// A signed leaf certificate.
@@ -173,15 +178,16 @@ pub trait CertificateAuthority: Send + Sync {
     /// The chain above `issuer`'s leaves (intermediate, then root), in PEM.
     fn chain_pem(&self, issuer: IssuerId) -> Result<String, CaError>;
 
-    /// The URL of `issuer`'s CRL, as written into its certificates.
-    fn crl_url(&self, issuer: IssuerId) -> String;
+    /// The URL of one CRL, as written into the certificates it covers.
+    fn crl_url(&self, partition: CrlPartition) -> String;
 
-    /// Signs `issuer`'s CRL number `number` listing `entries` (REV-15). Per CA/Browser Forum
-    /// Baseline Requirements 7.2.2.1 an entry carries reason 1, 3, 4 or 5, and `unspecified`
-    /// omits the reason extension.
+    /// Signs `partition`'s CRL number `number` listing `entries` (REV-15), with an
+    /// `issuingDistributionPoint` naming [`crl_url`](Self::crl_url) (CA-4). Per CA/Browser
+    /// Forum Baseline Requirements 7.2.2.1 an entry carries reason 1, 3, 4 or 5, and
+    /// `unspecified` omits the reason extension.
     fn crl(
         &self,
-        issuer: IssuerId,
+        partition: CrlPartition,
         number: u64,
         entries: &[RevokedEntry],
         this_update: Timestamp,

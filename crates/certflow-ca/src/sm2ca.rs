@@ -10,7 +10,7 @@ use std::str::FromStr;
 use std::time::{Duration, UNIX_EPOCH};
 
 use const_oid::ObjectIdentifier;
-use der::asn1::{Ia5String, Uint};
+use der::asn1::{Ia5String, OctetString, Uint};
 use der::pem::LineEnding;
 use der::referenced::OwnedToRef;
 use der::{DecodePem, Encode, EncodePem, Sequence};
@@ -25,13 +25,13 @@ use spki::{
 };
 use x509_cert::builder::{Builder, CertificateBuilder, Profile};
 use x509_cert::crl::{CertificateList, RevokedCert, TbsCertList};
-use x509_cert::ext::AsExtension;
 use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::{
     AuthorityKeyIdentifier, CrlDistributionPoints, CrlNumber, CrlReason, ExtendedKeyUsage,
-    SubjectAltName,
+    IssuingDistributionPoint, SubjectAltName,
 };
+use x509_cert::ext::{AsExtension, Extension};
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity};
@@ -158,14 +158,11 @@ pub struct Sm2Authority {
     intermediate: Sm2Signer,
     intermediate_name: Name,
     chain_pem: String,
-    crl_url: String,
 }
 
 impl std::fmt::Debug for Sm2Authority {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sm2Authority")
-            .field("crl_url", &self.crl_url)
-            .finish_non_exhaustive()
+        f.debug_struct("Sm2Authority").finish_non_exhaustive()
     }
 }
 
@@ -185,11 +182,7 @@ fn pem(certificate: &Certificate) -> Result<String, CaError> {
 
 impl Sm2Authority {
     /// A new root and intermediate named after `organisation`, valid from `now`.
-    pub fn generate(
-        organisation: &str,
-        crl_url: &str,
-        now: Timestamp,
-    ) -> Result<(Self, Sm2Material), CaError> {
+    pub fn generate(organisation: &str, now: Timestamp) -> Result<(Self, Sm2Material), CaError> {
         let root_key = SecretKey::random(&mut OsRng);
         let intermediate_key = SecretKey::random(&mut OsRng);
         let root = Sm2Signer::new(&root_key)?;
@@ -247,11 +240,11 @@ impl Sm2Authority {
                 .map_err(|e| failed("key encoding", e))?
                 .to_string(),
         };
-        Ok((Self::load(&material, crl_url)?, material))
+        Ok((Self::load(&material)?, material))
     }
 
     /// Loads stored material.
-    pub fn load(material: &Sm2Material, crl_url: &str) -> Result<Self, CaError> {
+    pub fn load(material: &Sm2Material) -> Result<Self, CaError> {
         let key = SecretKey::from_pkcs8_pem(&material.intermediate_key_pem)
             .map_err(|e| failed("SM2 intermediate key", e))?;
         let certificate = Certificate::from_pem(material.intermediate_cert_pem.as_bytes())
@@ -263,13 +256,7 @@ impl Sm2Authority {
                 "{}{}",
                 material.intermediate_cert_pem, material.root_cert_pem
             ),
-            crl_url: crl_url.to_string(),
         })
-    }
-
-    /// The URL of this CA's CRL.
-    pub fn crl_url(&self) -> &str {
-        &self.crl_url
     }
 
     /// The chain above this CA's leaves.
@@ -277,35 +264,39 @@ impl Sm2Authority {
         &self.chain_pem
     }
 
-    /// Certifies the SM2 key in `private_key_pem` (PKCS#8) for `domains`.
+    /// Certifies the SM2 key in `private_key_pem` (PKCS#8) for `domains`, naming `crl_url`
+    /// as its CRL distribution point.
     pub fn issue(
         &self,
         domains: &[DomainName],
         private_key_pem: &str,
         not_before: Timestamp,
         not_after: Timestamp,
+        crl_url: &str,
     ) -> Result<IssuedCertificate, CaError> {
         let leaf_key =
             SecretKey::from_pkcs8_pem(private_key_pem).map_err(|e| failed("SM2 key", e))?;
         let spki = SubjectPublicKeyInfoOwned::from_key(leaf_key.public_key())
             .map_err(|e| failed("SM2 public key", e))?;
-        self.issue_for_key(domains, spki, not_before, not_after)
+        self.issue_for_key(domains, spki, not_before, not_after, crl_url)
     }
 
-    /// Certifies the SM2 public key `spki_der` (a DER SubjectPublicKeyInfo) for `domains`.
+    /// Certifies the SM2 public key `spki_der` (a DER SubjectPublicKeyInfo) for `domains`,
+    /// naming `crl_url` as its CRL distribution point.
     pub fn issue_for_public_key(
         &self,
         domains: &[DomainName],
         spki_der: &[u8],
         not_before: Timestamp,
         not_after: Timestamp,
+        crl_url: &str,
     ) -> Result<IssuedCertificate, CaError> {
         use der::Decode;
         let spki = SubjectPublicKeyInfoOwned::from_der(spki_der)
             .map_err(|e| failed("SM2 public key", e))?;
         PublicKey::try_from(spki.owned_to_ref())
             .map_err(|e| CaError::Unsupported(format!("not an SM2 public key: {e}")))?;
-        self.issue_for_key(domains, spki, not_before, not_after)
+        self.issue_for_key(domains, spki, not_before, not_after, crl_url)
     }
 
     fn issue_for_key(
@@ -314,6 +305,7 @@ impl Sm2Authority {
         spki: SubjectPublicKeyInfoOwned,
         not_before: Timestamp,
         not_after: Timestamp,
+        crl_url: &str,
     ) -> Result<IssuedCertificate, CaError> {
         let Some(primary) = domains.first() else {
             return Err(CaError::Unsupported("a certificate needs a name".into()));
@@ -340,7 +332,7 @@ impl Sm2Authority {
             .map(|d| Ia5String::new(d.as_str()).map(GeneralName::DnsName))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| failed("names", e))?;
-        let crl_uri = Ia5String::new(&self.crl_url).map_err(|e| failed("CRL URL", e))?;
+        let crl_uri = Ia5String::new(crl_url).map_err(|e| failed("CRL URL", e))?;
         builder
             .add_extension(&SubjectAltName(names))
             .and_then(|_| {
@@ -371,13 +363,16 @@ impl Sm2Authority {
         })
     }
 
-    /// Signs CRL number `number` listing `entries`; `unspecified` carries no reason.
+    /// Signs CRL number `number` listing `entries`; `unspecified` carries no reason. The
+    /// CRL's `issuingDistributionPoint` names `distribution_point`, the URL in the
+    /// certificates it covers (BR 7.2: a partitioned CRL).
     pub fn crl(
         &self,
         number: u64,
         entries: &[RevokedEntry],
         this_update: Timestamp,
         next_update: Timestamp,
+        distribution_point: &str,
     ) -> Result<SignedCrl, CaError> {
         let name = &self.intermediate_name;
         let mut revoked = Vec::with_capacity(entries.len());
@@ -412,6 +407,7 @@ impl Sm2Authority {
             CrlNumber(Uint::new(&number_bytes).map_err(|e| failed("CRL number", e))?)
                 .to_extension(name, &[])
                 .map_err(|e| failed("CRL extensions", e))?,
+            issuing_distribution_point(distribution_point)?,
         ];
         let algorithm = self
             .intermediate
@@ -442,4 +438,29 @@ impl Sm2Authority {
             .map_err(|e| failed("CRL", e))?;
         Ok(SignedCrl { der, pem })
     }
+}
+
+/// The critical `issuingDistributionPoint` of a partitioned CRL (BR 7.2): the URL of the
+/// certificates it covers, end-entity certificates only. x509-cert 0.2 gives the type the
+/// OID of `subjectInfoAccess` (its `AsExtension` would write the wrong extension), so the
+/// extension is assembled here with the RFC 5280 OID around the crate's encoding.
+fn issuing_distribution_point(url: &str) -> Result<Extension, CaError> {
+    let point = IssuingDistributionPoint {
+        distribution_point: Some(DistributionPointName::FullName(vec![
+            GeneralName::UniformResourceIdentifier(
+                Ia5String::new(url).map_err(|e| failed("CRL distribution point", e))?,
+            ),
+        ])),
+        only_contains_user_certs: true,
+        only_contains_ca_certs: false,
+        only_some_reasons: None,
+        indirect_crl: false,
+        only_contains_attribute_certs: false,
+    };
+    Ok(Extension {
+        extn_id: const_oid::db::rfc5280::ID_CE_ISSUING_DISTRIBUTION_POINT,
+        critical: true,
+        extn_value: OctetString::new(point.to_der().map_err(|e| failed("CRL extensions", e))?)
+            .map_err(|e| failed("CRL extensions", e))?,
+    })
 }

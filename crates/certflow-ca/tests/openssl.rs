@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use certflow_ca::{
-    BuiltinCa, CaAlgorithm, CaError, CaMaterial, CertificateAuthority, IssueRequest, RevokedEntry,
-    SubjectKey, keys,
+    BuiltinCa, CaAlgorithm, CaError, CaMaterial, CertificateAuthority, CrlPartition, IssueRequest,
+    RevokedEntry, Shard, SubjectKey, keys,
 };
 use certflow_domain::{Brand, DomainName, KeyAlgorithm, RevocationReason, Timestamp};
 
@@ -114,6 +114,7 @@ fn issued_certificates_verify_against_root_and_intermediate() {
                     key: SubjectKey::Generated(&key),
                     not_before: now(),
                     not_after: now().plus(certflow_domain::Duration::days(90)),
+                    crl_shard: 5,
                 })
                 .expect("issued");
             let (ok, text) = fx.verify(&issued.pem, None);
@@ -133,7 +134,7 @@ fn issued_certificates_verify_against_root_and_intermediate() {
                 "{text}"
             );
             assert!(
-                text.contains("http://127.0.0.1:8080/crl/geotrust.crl"),
+                text.contains("http://127.0.0.1:8080/crl/geotrust/5.crl"),
                 "{text}"
             );
             assert!(text.contains("TLS Web Server Authentication"), "{text}");
@@ -159,6 +160,7 @@ fn a_csr_key_is_certified_and_a_forged_csr_refused() {
             key: SubjectKey::Csr(csr),
             not_before: now(),
             not_after: now().plus(certflow_domain::Duration::days(30)),
+            crl_shard: 0,
         })
     };
     let issued = request(&csr).expect("issued from CSR");
@@ -174,9 +176,9 @@ fn a_csr_key_is_certified_and_a_forged_csr_refused() {
 }
 
 #[test]
-fn rev15_crl_lists_revocations_with_reasons_and_number() {
+fn rev15_ca4_a_shard_lists_its_revocations_with_reasons_and_names_its_own_url() {
     let fx = fixture(CaAlgorithm::Ecc);
-    let issue = |domain: &str| {
+    let issue = |domain: &str, crl_shard: u32| {
         let key = keys::generate(KeyAlgorithm::EccP256).expect("key");
         let domains = names(&[domain]);
         fx.ca
@@ -186,20 +188,26 @@ fn rev15_crl_lists_revocations_with_reasons_and_number() {
                 key: SubjectKey::Generated(&key),
                 not_before: now(),
                 not_after: now().plus(certflow_domain::Duration::days(90)),
+                crl_shard,
             })
             .expect("issued")
     };
-    let compromised = issue("a.example.com");
-    let unspecified = issue("b.example.com");
-    let untouched = issue("c.example.com");
+    let compromised = issue("a.example.com", 3);
+    let unspecified = issue("b.example.com", 3);
+    let untouched = issue("c.example.com", 3);
+    let elsewhere = issue("d.example.com", 4);
     let revoked_at = now();
+    let shard = |n: u32| CrlPartition {
+        issuer: certflow_ca::IssuerId {
+            brand: Brand::GeoTrust,
+            sm2: false,
+        },
+        shard: Shard::Numbered(n),
+    };
     let crl = fx
         .ca
         .crl(
-            certflow_ca::IssuerId {
-                brand: Brand::GeoTrust,
-                sm2: false,
-            },
+            shard(3),
             7,
             &[
                 RevokedEntry {
@@ -223,6 +231,10 @@ fn rev15_crl_lists_revocations_with_reasons_and_number() {
     assert!(text.contains("certificate revoked"), "{text}");
     let (ok, text) = fx.verify(&untouched.pem, Some(&crl.pem));
     assert!(ok, "{text}");
+    // Another shard's certificate is out of this CRL's scope: no answer, not "good".
+    let (ok, text) = fx.verify(&elsewhere.pem, Some(&crl.pem));
+    assert!(!ok, "a CRL must not vouch for another shard's certificate");
+    assert!(text.contains("different CRL scope"), "{text}");
 
     let crl_file = write(fx.dir.path(), "list.crl", &crl.pem);
     let (ok, text) = openssl(&[
@@ -247,6 +259,15 @@ fn rev15_crl_lists_revocations_with_reasons_and_number() {
     assert!(text.contains("Next Update"), "{text}");
     let serial = compromised.serial_hex.to_uppercase();
     assert!(text.contains(&serial), "{serial} in {text}");
+    let idp = text
+        .split("X509v3 Issuing Distribution Point: critical")
+        .nth(1)
+        .unwrap_or_else(|| panic!("a critical issuingDistributionPoint: {text}"));
+    assert!(
+        idp.contains("URI:http://127.0.0.1:8080/crl/geotrust/3.crl")
+            && idp.contains("Only User Certificates"),
+        "{text}"
+    );
 }
 
 fn pem_body(pem: &str) -> Vec<u8> {

@@ -37,10 +37,9 @@ fn write(dir: &Path, name: &str, contents: &str) -> String {
 }
 
 #[test]
-fn sm2_chain_and_crl_verify_with_openssl() {
-    let (ca, material) =
-        Sm2Authority::generate("DNSPod", "http://127.0.0.1:8080/crl/dnspod-sm2.crl", now())
-            .expect("SM2 CA");
+fn rev15_ca4_sm2_chain_and_shard_crl_verify_with_openssl() {
+    let (ca, material) = Sm2Authority::generate("DNSPod", now()).expect("SM2 CA");
+    let crl_url = "http://127.0.0.1:8080/crl/dnspod-sm2/2.crl";
     let dir = tempfile::tempdir().expect("dir");
     let root = write(dir.path(), "root.pem", &material.root_cert_pem);
     let intermediate = write(
@@ -57,6 +56,7 @@ fn sm2_chain_and_crl_verify_with_openssl() {
             &key,
             now(),
             now().plus(certflow_domain::Duration::days(90)),
+            crl_url,
         )
         .expect("issued")
     };
@@ -78,7 +78,7 @@ fn sm2_chain_and_crl_verify_with_openssl() {
         "{text}"
     );
     assert!(text.contains("DNS:gm.example.cn"), "{text}");
-    assert!(text.contains("dnspod-sm2.crl"), "{text}");
+    assert!(text.contains(crl_url), "{text}");
     assert_eq!(revoked.public_key_sha256.len(), 64);
 
     let crl: SignedCrl = ca
@@ -91,6 +91,7 @@ fn sm2_chain_and_crl_verify_with_openssl() {
             }],
             now(),
             now().plus(certflow_domain::Duration::days(7)),
+            crl_url,
         )
         .expect("CRL");
     let crl_file = write(dir.path(), "crl.pem", &crl.pem);
@@ -120,8 +121,13 @@ fn sm2_chain_and_crl_verify_with_openssl() {
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next());
     assert_eq!(number, Some("3"), "{text}");
+    assert!(
+        text.contains("Issuing Distribution Point: critical")
+            && text.contains(&format!("URI:{crl_url}")),
+        "CA-4: the shard names its own URL: {text}"
+    );
 
     // Reloaded from its material, the CA keeps issuing under the same chain.
-    let again = Sm2Authority::load(&material, ca.crl_url()).expect("reloaded");
+    let again = Sm2Authority::load(&material).expect("reloaded");
     assert_eq!(again.chain_pem(), ca.chain_pem());
 }

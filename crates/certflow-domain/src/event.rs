@@ -24,6 +24,9 @@ pub struct X509Facts {
     pub chain_pem: String,
     /// The key store record of the private key, when the product generated it.
     pub private_key_id: Option<String>,
+    /// The shard of its issuer's CRL named in its distribution point; `None` for a
+    /// certificate signed before CRLs were partitioned (it names the issuer's original CRL).
+    pub crl_shard: Option<u32>,
 }
 
 /// A platform-issued certificate was recorded.

@@ -8,9 +8,9 @@
 //! id in headers, and the service's reply is turned back into a gRPC response or a status
 //! carrying a `google.rpc.ErrorInfo` (domain `certs`, see [`status`]).
 //!
-//! Every RPC but health, reflection and `GetCrl` needs a bearer JWT ([`auth`]); the roles it
-//! carries decide which RPCs may be called, and the account it names is the only account the
-//! caller acts for (GEN-3). Commands and queries are rate limited per account and RPC, each
+//! Every RPC but health, reflection, `GetCrl` and `ListCrls` needs a bearer JWT ([`auth`]);
+//! the roles it carries decide which RPCs may be called, and the account it names is the
+//! only account the caller acts for (GEN-3). Commands and queries are rate limited per account and RPC, each
 //! at its own rate. TLS (rustls), with optional client certificates, is on unless plaintext
 //! is configured. CRLs are also served over plain HTTP, where certificates point to them.
 //!
@@ -555,13 +555,37 @@ impl CrlService for Gateway {
         request: Request<GetCrlRequest>,
     ) -> Result<Response<GetCrlResponse>, Status> {
         let request = request.into_inner();
-        let brand = certflow_proto::convert::brand_from_proto(request.brand)
-            .map_err(|e| status::refused(&e))?;
-        crl_http::fetch(&self.bus, brand, request.sm2)
+        let partition = certflow_ca::CrlPartition {
+            issuer: crl_issuer(request.brand, request.sm2)?,
+            shard: request
+                .shard
+                .map_or(certflow_ca::Shard::Original, certflow_ca::Shard::Numbered),
+        };
+        crl_http::fetch(&self.bus, partition)
             .await
             .map(Response::new)
-            .map_err(|(_, message)| status::service(ServiceReason::CrlUnavailable, message))
+            .map_err(status::refusal)
     }
+
+    /// Public, like the CCADB list it mirrors.
+    async fn list_crls(
+        &self,
+        request: Request<ListCrlsRequest>,
+    ) -> Result<Response<ListCrlsResponse>, Status> {
+        let request = request.into_inner();
+        let issuer = crl_issuer(request.brand, request.sm2)?;
+        crl_http::list(&self.bus, issuer)
+            .await
+            .map(Response::new)
+            .map_err(status::refusal)
+    }
+}
+
+/// The issuing CA a CRL request names.
+fn crl_issuer(brand: i32, sm2: bool) -> Result<certflow_ca::IssuerId, Status> {
+    let brand =
+        certflow_proto::convert::brand_from_proto(brand).map_err(|e| status::refused(&e))?;
+    Ok(certflow_ca::IssuerId { brand, sm2 })
 }
 
 #[tonic::async_trait]

@@ -1,9 +1,9 @@
 //! The issuance service: issues certificates through the CA, stores third-party
 //! certificates customers upload after parsing their PEM for real, builds the files
-//! customers download, and publishes each CA's CRL.
+//! customers download, and publishes each CA's partitioned CRLs.
 //!
-//! It answers `certflow.cmd.issuance.>` and `certflow.crl.get` on the queue group
-//! `issuance`. A new certificate's id is derived from the command id, so a retried request
+//! It answers `certflow.cmd.issuance.>`, `certflow.crl.get` and `certflow.crl.list` on the
+//! queue group `issuance`. A new certificate's id is derived from the command id, so a retried request
 //! lands on the same certificate and is answered from its first outcome (GEN-1).
 //!
 //! Issuing: the domain decides first (so a refused request signs nothing); the CA then
@@ -97,8 +97,10 @@ impl IssuanceService {
 }
 
 impl Service for IssuanceService {
-    const SPEC: ServiceSpec =
-        ServiceSpec::answering("issuance", &[subjects::ISSUANCE, subjects::GET_CRL]);
+    const SPEC: ServiceSpec = ServiceSpec::answering(
+        "issuance",
+        &[subjects::ISSUANCE, subjects::GET_CRL, subjects::LIST_CRLS],
+    );
 
     async fn answer(&self, request: Request) -> Reply {
         let IssuanceService {
@@ -120,7 +122,8 @@ impl Service for IssuanceService {
             subjects::DOWNLOAD_CERTIFICATE => {
                 download::answer(&runtime.store, signing, request).await
             }
-            subjects::GET_CRL => crl::answer(crls, request).await,
+            subjects::GET_CRL => crl::answer(crls, signing, request).await,
+            subjects::LIST_CRLS => crl::list(crls, signing, request).await,
             other => not_available("issuance", other),
         }
     }
@@ -133,6 +136,7 @@ impl Service for IssuanceService {
             keys: self.signing.keys.clone(),
             store: self.runtime.store.clone(),
             config: self.crl_config.clone(),
+            shards: self.signing.crl_shards,
         };
         publisher.run(shutdown).await;
     }
@@ -332,6 +336,7 @@ async fn issue(
                         return Err(CommandError::Failed("no key to certify".into()));
                     }
                 };
+                let crl_shard = signing.crl_shard(&issued.id);
                 let certified = signing
                     .ca
                     .issue(&IssueRequest {
@@ -340,6 +345,7 @@ async fn issue(
                         key,
                         not_before: issued.not_before,
                         not_after: issued.not_after,
+                        crl_shard,
                     })
                     .map_err(ca_refusal)?;
                 let facts = X509Facts {
@@ -348,6 +354,7 @@ async fn issue(
                     pem: certified.pem,
                     chain_pem: certified.chain_pem,
                     private_key_id: key_id.clone(),
+                    crl_shard: Some(crl_shard),
                 };
                 Ok(events
                     .into_iter()

@@ -160,12 +160,14 @@ pub(crate) async fn issue_reissued(
     }
     let now = certflow_runtime::now();
     let issued = reissued_certificate(cert, pending, now);
+    let crl_shard = signing.crl_shard(&issued.id);
     let certified = match signing.ca.issue(&IssueRequest {
         brand: issued.brand,
         domains: &issued.domains,
         key: SubjectKey::PublicKey(&public_key_der),
         not_before: issued.not_before,
         not_after: issued.not_after,
+        crl_shard,
     }) {
         Ok(certified) => certified,
         Err(err) => {
@@ -187,6 +189,7 @@ pub(crate) async fn issue_reissued(
         pem: certified.pem,
         chain_pem: certified.chain_pem,
         private_key_id,
+        crl_shard: Some(crl_shard),
     });
     let meta = reissue_meta(&request, &req.reissue_id);
     let appended = runtime

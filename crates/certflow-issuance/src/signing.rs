@@ -26,6 +26,16 @@ pub struct Signing {
     pub keys: KeyStore,
     pub kek: Kek,
     pub transport: TransportKey,
+    /// How many shards of its issuer's CRL new certificates are spread over (CA-4); a
+    /// certificate keeps the shard it was signed with whatever this later becomes.
+    pub crl_shards: u32,
+}
+
+impl Signing {
+    /// The CRL shard certificate `id` names in its distribution point.
+    pub fn crl_shard(&self, id: &certflow_domain::CertificateId) -> u32 {
+        certflow_ca::shard_for(id.as_str(), self.crl_shards)
+    }
 }
 
 impl std::fmt::Debug for Signing {
@@ -89,12 +99,11 @@ pub async fn builtin_ca(
     // DNSPod GM certificates: SM2 keys under an SM2 intermediate.
     let brand = Brand::DnsPod;
     let issuer = IssuerId { brand, sm2: true };
-    let crl_url = BuiltinCa::crl_url_under(crl_base_url, issuer);
     let id = format!("ca-{}", issuer.slug());
     let bytes = match open_record(keys, kek, &id).await? {
         Some(bytes) => bytes,
         None => {
-            let (_, material) = Sm2Authority::generate(&brand.to_string(), &crl_url, now)
+            let (_, material) = Sm2Authority::generate(&brand.to_string(), now)
                 .map_err(|e| IssuanceError::Ca(e.to_string()))?;
             let bytes =
                 serde_json::to_vec(&material).map_err(|e| IssuanceError::Ca(e.to_string()))?;
@@ -110,8 +119,7 @@ pub async fn builtin_ca(
     };
     let material: Sm2Material = serde_json::from_slice(&bytes)
         .map_err(|e| IssuanceError::Ca(format!("stored CA of {issuer}: {e}")))?;
-    let authority =
-        Sm2Authority::load(&material, &crl_url).map_err(|e| IssuanceError::Ca(e.to_string()))?;
+    let authority = Sm2Authority::load(&material).map_err(|e| IssuanceError::Ca(e.to_string()))?;
     ca = ca.with_sm2(brand, authority);
     Ok(ca)
 }

@@ -1,5 +1,7 @@
-//! The latest signed CRL of each issuing CA, one subject per CA, so every gateway and
-//! every instance of the publisher sees the same list and numbering.
+//! The latest signed CRL of each issuing CA's partitions, one subject per partition
+//! (`certflow.crls.<issuer>` for the original CRL, `certflow.crls.<issuer>.<shard>` for a
+//! shard), so every gateway and every instance of the publisher sees the same list and
+//! numbering.
 
 use async_nats::jetstream::{message::PublishMessage, stream};
 use async_nats::{HeaderMap, header};
@@ -11,6 +13,7 @@ const NUMBER: &str = "Certflow-Crl-Number";
 const ENTRIES: &str = "Certflow-Crl-Entries";
 const THIS_UPDATE: &str = "Certflow-Crl-This-Update";
 const NEXT_UPDATE: &str = "Certflow-Crl-Next-Update";
+const DIGEST: &str = "Certflow-Crl-Entries-Digest";
 
 /// A published CRL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +27,9 @@ pub struct PublishedCrl {
     /// `thisUpdate` and `nextUpdate`, Unix milliseconds.
     pub this_update: i64,
     pub next_update: i64,
+    /// A digest of the entries listed, so a publisher that holds the same entries knows
+    /// this CRL is already current without signing again.
+    pub digest: String,
     /// The CRL in DER.
     pub der: Bytes,
 }
@@ -60,32 +66,66 @@ impl CrlStore {
         format!("{}.{issuer}", Self::PREFIX)
     }
 
-    /// The latest CRL of `issuer` (a subject token, e.g. the brand's slug).
-    pub async fn latest(&self, issuer: &str) -> Result<Option<PublishedCrl>, StoreError> {
-        Ok(self.on.last(Self::subject(issuer)).await?.map(|message| {
-            let number = |name: &str| {
-                message
-                    .headers
-                    .get(name)
-                    .and_then(|v| v.as_str().parse::<i64>().ok())
-                    .unwrap_or_default()
-            };
-            PublishedCrl {
-                sequence: message.sequence,
-                number: number(NUMBER) as u64,
-                entries: number(ENTRIES) as u64,
-                this_update: number(THIS_UPDATE),
-                next_update: number(NEXT_UPDATE),
-                der: message.payload,
-            }
-        }))
+    /// The latest CRL of `partition` (subject tokens: `geotrust`, `geotrust.7`).
+    pub async fn latest(&self, partition: &str) -> Result<Option<PublishedCrl>, StoreError> {
+        Ok(self
+            .on
+            .last(Self::subject(partition))
+            .await?
+            .map(|message| {
+                let number = |name: &str| {
+                    message
+                        .headers
+                        .get(name)
+                        .and_then(|v| v.as_str().parse::<i64>().ok())
+                        .unwrap_or_default()
+                };
+                PublishedCrl {
+                    sequence: message.sequence,
+                    number: number(NUMBER) as u64,
+                    entries: number(ENTRIES) as u64,
+                    this_update: number(THIS_UPDATE),
+                    next_update: number(NEXT_UPDATE),
+                    digest: message
+                        .headers
+                        .get(DIGEST)
+                        .map(|v| v.as_str().to_string())
+                        .unwrap_or_default(),
+                    der: message.payload,
+                }
+            }))
     }
 
-    /// Publishes `crl` as `issuer`'s latest, if the latest is still the message at
+    /// The partitions of `issuer` (its slug) that have a CRL, as subject tokens after the
+    /// issuer's: `""` for the original CRL, `"7"` for shard 7.
+    pub async fn partitions(&self, issuer: &str) -> Result<Vec<String>, StoreError> {
+        use futures::TryStreamExt;
+        let original = Self::subject(issuer);
+        let shards = format!("{original}.*");
+        let stream = &self.on.stream;
+        let mut found = Vec::new();
+        for filter in [original.clone(), shards] {
+            let subjects: Vec<(String, usize)> = stream
+                .info_with_subjects(filter)
+                .await
+                .map_err(|e| StoreError::Unavailable(e.into()))?
+                .try_collect()
+                .await
+                .map_err(|e| StoreError::Unavailable(e.into()))?;
+            found.extend(subjects.into_iter().filter_map(|(subject, _)| {
+                subject
+                    .strip_prefix(&original)
+                    .map(|rest| rest.trim_start_matches('.').to_string())
+            }));
+        }
+        Ok(found)
+    }
+
+    /// Publishes `crl` as `partition`'s latest, if the latest is still the message at
     /// `expected` (0: none yet). `None`: another publisher got there first.
     pub async fn publish(
         &self,
-        issuer: &str,
+        partition: &str,
         expected: u64,
         crl: &PublishedCrl,
     ) -> Result<Option<u64>, StoreError> {
@@ -98,12 +138,13 @@ impl CrlStore {
         headers.insert(ENTRIES, crl.entries.to_string().as_str());
         headers.insert(THIS_UPDATE, crl.this_update.to_string().as_str());
         headers.insert(NEXT_UPDATE, crl.next_update.to_string().as_str());
+        headers.insert(DIGEST, crl.digest.as_str());
         headers.insert("Content-Type", "application/pkix-crl");
         let publish = PublishMessage::build()
             .headers(headers)
             .payload(crl.der.clone());
         self.on
-            .publish_expecting(Self::subject(issuer), publish)
+            .publish_expecting(Self::subject(partition), publish)
             .await
     }
 }

@@ -437,7 +437,7 @@ async fn the_feed_delivers_the_whole_log_in_order() {
     assert_eq!(delivered, (1..=MESSAGES).collect::<Vec<_>>());
 }
 
-/// A CA's CRL is one message: one of 30,000 revocations (some 1.2 MB) is stored and read
+/// A CRL is one message: one of 30,000 revocations (some 1.2 MB) is stored and read
 /// back whole, as the shipped server configuration allows.
 #[tokio::test]
 async fn a_crl_of_more_than_a_mebibyte_is_stored_whole() {
@@ -451,6 +451,7 @@ async fn a_crl_of_more_than_a_mebibyte_is_stored_whole() {
         entries: 30_000,
         this_update: 1_800_000_000_000,
         next_update: 1_800_600_000_000,
+        digest: "ab12".into(),
         der: der.clone(),
     };
     let stored = crls.publish("geotrust", 0, &crl).await.expect("publish");
@@ -458,4 +459,50 @@ async fn a_crl_of_more_than_a_mebibyte_is_stored_whole() {
     let latest = crls.latest("geotrust").await.expect("read").expect("a CRL");
     assert_eq!(latest.der, der);
     assert_eq!(latest.entries, 30_000);
+    assert_eq!(latest.digest, "ab12");
+}
+
+/// CA-4: each partition of an issuer's CRL is a subject of its own; the store tells which
+/// partitions of one issuer have a CRL, and no other issuer's.
+#[tokio::test]
+async fn ca4_an_issuers_partitions_are_listed_apart_from_other_issuers() {
+    let nats = NatsServer::start().expect("nats");
+    let client = provisioned(&nats, &Layout::default()).await;
+    let crls = CrlStore::attach(client).await.expect("crl store");
+    let crl = PublishedCrl {
+        sequence: 0,
+        number: 1,
+        entries: 0,
+        this_update: 1_800_000_000_000,
+        next_update: 1_800_600_000_000,
+        digest: String::new(),
+        der: bytes::Bytes::from_static(&[0x30, 0x00]),
+    };
+    for token in [
+        "dnspod",
+        "dnspod.0",
+        "dnspod.11",
+        "dnspod-sm2",
+        "dnspod-sm2.3",
+    ] {
+        let stored = crls.publish(token, 0, &crl).await.expect("publish");
+        assert!(stored.is_some(), "{token}");
+    }
+    let mut dnspod = crls.partitions("dnspod").await.expect("partitions");
+    dnspod.sort();
+    assert_eq!(dnspod, ["", "0", "11"]);
+    let mut sm2 = crls.partitions("dnspod-sm2").await.expect("partitions");
+    sm2.sort();
+    assert_eq!(sm2, ["", "3"]);
+    assert!(
+        crls.partitions("geotrust")
+            .await
+            .expect("partitions")
+            .is_empty()
+    );
+    // A second CRL of one partition needs the first's sequence.
+    assert_eq!(
+        crls.publish("dnspod.0", 0, &crl).await.expect("publish"),
+        None
+    );
 }

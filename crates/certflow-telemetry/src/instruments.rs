@@ -32,6 +32,9 @@ pub struct Instruments {
     /// The last stream sequence whose revocations this process's CRL publisher has put on
     /// signed, stored CRLs.
     pub crl_covered_sequence: Gauge<u64>,
+    /// CRLs signed and stored, by `issuer`: with partitioned CRLs, one per shard a round
+    /// of revocations touched.
+    pub crl_signed: Counter<u64>,
     /// Review tasks waiting in `REVIEW_QUEUE`.
     pub review_queue_depth: Gauge<u64>,
     /// Domain-ownership probes by `method` (`dns`, `file`) and `outcome` (`found`,
@@ -92,6 +95,10 @@ pub fn instruments() -> &'static Instruments {
             crl_covered_sequence: meter
                 .u64_gauge("certflow.crl.covered_sequence")
                 .with_description("last stream sequence whose revocations are on published CRLs")
+                .build(),
+            crl_signed: meter
+                .u64_counter("certflow.crl.signed")
+                .with_description("CRLs signed and stored, by issuer")
                 .build(),
             review_queue_depth: meter
                 .u64_gauge("certflow.review.queue_depth")

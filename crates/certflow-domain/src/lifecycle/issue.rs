@@ -153,6 +153,7 @@ pub(crate) fn decide_record_legacy(
             pem: record.pem.clone(),
             chain_pem: String::new(),
             private_key_id: record.private_key_id.clone(),
+            crl_shard: None,
         }),
         original: None,
         enterprise_info: cmd.enterprise_info.clone(),

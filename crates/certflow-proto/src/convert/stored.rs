@@ -85,6 +85,7 @@ pub fn event_to_proto(event: &Event) -> pe::CertificateEvent {
                 pem: x.pem.clone(),
                 chain_pem: x.chain_pem.clone(),
                 private_key_id: x.private_key_id.clone().unwrap_or_default(),
+                crl_shard: x.crl_shard,
             }),
             original_id: e
                 .original
@@ -267,6 +268,7 @@ pub fn event_from_proto(event: pe::CertificateEvent) -> Result<Event, ConvertErr
                 pem: x.pem,
                 chain_pem: x.chain_pem,
                 private_key_id: (!x.private_key_id.is_empty()).then_some(x.private_key_id),
+                crl_shard: x.crl_shard,
             }),
             original: if e.original_id.is_empty() {
                 None
@@ -657,6 +659,7 @@ mod tests {
                     pem: "pem".into(),
                     chain_pem: "chain".into(),
                     private_key_id: Some("key-1".into()),
+                    crl_shard: None,
                 }),
                 original: Some(id("c0")),
                 enterprise_info: BTreeMap::from([("organization".into(), "Acme".into())]),
@@ -686,6 +689,7 @@ mod tests {
                     pem: "pem".into(),
                     chain_pem: String::new(),
                     private_key_id: None,
+                    crl_shard: None,
                 }),
                 original: None,
                 enterprise_info: BTreeMap::new(),
@@ -886,6 +890,33 @@ mod tests {
             ),
             Event::Deleted(CertificateDeleted { deleted_at: at(40) }),
             Event::RenewalOrdered(RenewalOrdered { ordered_at: at(19) }),
+            // CA-4: signed into shard 9 of its issuer's CRL.
+            Event::Issued(CertificateIssued {
+                id: id("c9"),
+                account: "acme".into(),
+                brand: Brand::GeoTrust,
+                level: Level::Dv,
+                paid: false,
+                algorithm: KeyAlgorithm::EccP256,
+                domains: vec![domain("a.example.com")],
+                term_years: 1,
+                issued_at: at(10),
+                not_before: at(10),
+                not_after: at(20),
+                validation_setup: BTreeMap::new(),
+                renewal_ordered: false,
+                x509: Some(X509Facts {
+                    serial_number: "4c".into(),
+                    public_key_sha256: "ef".into(),
+                    pem: "pem".into(),
+                    chain_pem: "chain".into(),
+                    private_key_id: None,
+                    crl_shard: Some(9),
+                }),
+                original: None,
+                enterprise_info: BTreeMap::new(),
+                legacy: false,
+            }),
         ]
     }
 
