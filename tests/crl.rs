@@ -13,8 +13,8 @@ use certflow_proto::v1::{
 use certflow_testkit::Certflow;
 
 use crate::support::{
-    crl_listing, crl_request, distribution_point, dns_auto_dv, geotrust_crl_listing, issue,
-    issue_many, openssl, request_id, started_without_rate_limits,
+    crl_listing, crl_request, distribution_point, dns_auto_dv, geotrust_crl_listing,
+    geotrust_crls_listing, issue, issue_many, openssl, request_id, started_without_rate_limits,
 };
 
 fn write(dir: &Path, name: &str, contents: &[u8]) -> String {
@@ -326,36 +326,10 @@ async fn ca4_the_original_distribution_point_still_answers() {
     );
 }
 
-/// Every shard of GeoTrust's CRL, once together they list `entries` certificates.
-async fn geotrust_shards_listing(
-    channel: &tonic::transport::Channel,
-    shards: u32,
-    entries: u64,
-) -> Vec<certflow_proto::v1::GetCrlResponse> {
-    certflow_testkit::eventually(std::time::Duration::from_secs(120), || {
-        let mut crls = CrlServiceClient::new(channel.clone());
-        async move {
-            let mut listed = Vec::new();
-            for shard in 0..shards {
-                let request = GetCrlRequest {
-                    brand: Brand::Geotrust as i32,
-                    sm2: false,
-                    shard: Some(shard),
-                };
-                listed.push(crls.get_crl(request).await.ok()?.into_inner());
-            }
-            (listed.iter().map(|crl| crl.entries).sum::<u64>() == entries).then_some(listed)
-        }
-    })
-    .await
-    .unwrap_or_else(|| panic!("the shards never listed {entries} certificates together"))
-}
-
 #[tokio::test]
 async fn rev15_ten_thousand_revocations_make_few_crls() {
     const COUNT: usize = 10_000;
     const WORKERS: usize = 32;
-    const SHARDS: u32 = certd::DEFAULT_CRL_SHARDS;
     let certflow = started_without_rate_limits().await;
     let certs = certflow.certificates().await.expect("client");
     let revocations = certflow.revocations().await.expect("client");
@@ -364,10 +338,11 @@ async fn rev15_ten_thousand_revocations_make_few_crls() {
     let started = Instant::now();
     let ids = issue_many(&certs, "acme", "b", COUNT, WORKERS).await;
     let issuing = started.elapsed();
-    let before: Vec<u64> = geotrust_shards_listing(&channel, SHARDS, 0)
+    let before: std::collections::BTreeMap<String, u64> = geotrust_crls_listing(channel.clone(), 0)
         .await
-        .iter()
-        .map(|crl| crl.number)
+        .expect("GeoTrust's CRLs")
+        .into_iter()
+        .map(|crl| (crl.url, crl.number))
         .collect();
 
     let started = Instant::now();
@@ -396,17 +371,26 @@ async fn rev15_ten_thousand_revocations_make_few_crls() {
         worker.await.expect("worker");
     }
     let revoking = started.elapsed();
-    let shards = geotrust_shards_listing(&channel, SHARDS, COUNT as u64).await;
+    let crls = geotrust_crls_listing(channel, COUNT as u64)
+        .await
+        .unwrap_or_else(|| panic!("GeoTrust's CRLs never listed {COUNT} certificates"));
     let settled = started.elapsed();
+    // New certificates go to the shards; the original CRL holds none of them.
+    let (original, shards): (Vec<_>, Vec<_>) = crls
+        .into_iter()
+        .partition(|crl| crl.url.ends_with("/geotrust.crl"));
+    assert_eq!(original.len(), 1);
+    assert_eq!(original[0].entries, 0);
+    assert_eq!(shards.len(), certd::DEFAULT_CRL_SHARDS as usize);
     let regenerations: Vec<u64> = shards
         .iter()
-        .zip(&before)
-        .map(|(crl, before)| crl.number - before)
+        .map(|crl| crl.number - before[&crl.url])
         .collect();
     let sizes: Vec<usize> = shards.iter().map(|crl| crl.der.len()).collect();
     println!(
-        "{COUNT} certificates issued in {issuing:.1?}, revoked in {revoking:.1?}; {SHARDS} \
+        "{COUNT} certificates issued in {issuing:.1?}, revoked in {revoking:.1?}; {} \
          shards were signed {regenerations:?} times and hold {:?} entries in {sizes:?} bytes",
+        shards.len(),
         shards.iter().map(|crl| crl.entries).collect::<Vec<_>>(),
     );
     // Debounced: at most one CRL per shard per second from the first revocation until the

@@ -145,10 +145,10 @@ async fn two_of_each_service_every_flow_completes_once() {
     // whichever issuance instance signed it.
     let geotrust_revoked = 2 * 2 * PER_FLOW as u64;
     let channel = flows::connect(&two.b_endpoint).await;
-    let crl = support::geotrust_crl_listing(channel, geotrust_revoked).await;
+    let crls = support::geotrust_crls_listing(channel, geotrust_revoked).await;
     assert!(
-        crl.is_some(),
-        "the GeoTrust CRL lists the {geotrust_revoked} revoked certificates"
+        crls.is_some(),
+        "the GeoTrust CRLs list the {geotrust_revoked} revoked certificates"
     );
 
     // One instance of every service gone: the others carry every flow.

@@ -498,3 +498,40 @@ pub async fn crl_of(
         .await
         .unwrap_or_else(|| panic!("{url} never listed {entries} certificates"))
 }
+
+/// Every CRL of GeoTrust's CA (its original CRL and each shard, as `ListCrls` names them)
+/// as the gateway on `channel` serves them, once together they list `entries` certificates
+/// (within 120 s).
+pub async fn geotrust_crls_listing(
+    channel: tonic::transport::Channel,
+    entries: u64,
+) -> Option<Vec<certflow_proto::v1::GetCrlResponse>> {
+    use certflow_proto::v1::crl_service_client::CrlServiceClient;
+    eventually(Duration::from_secs(120), || {
+        let mut crls = CrlServiceClient::new(channel.clone());
+        async move {
+            let urls = crls
+                .list_crls(certflow_proto::v1::ListCrlsRequest {
+                    brand: Brand::Geotrust as i32,
+                    sm2: false,
+                })
+                .await
+                .ok()?
+                .into_inner()
+                .urls;
+            let mut listed = Vec::with_capacity(urls.len());
+            for url in urls {
+                let path = url.split_once("/crl/")?.1;
+                let partition = certflow_ca::CrlPartition::from_path(&format!("crl/{path}"))?;
+                listed.push(
+                    crls.get_crl(crl_request(partition))
+                        .await
+                        .ok()?
+                        .into_inner(),
+                );
+            }
+            (listed.iter().map(|crl| crl.entries).sum::<u64>() == entries).then_some(listed)
+        }
+    })
+    .await
+}

@@ -234,6 +234,56 @@ pub async fn bulk_revoke(endpoint: &str, admin_token: &str, account: &str) -> an
     Ok(refused)
 }
 
+/// One CRL of a CA as the gateway serves it: its URL, number, entries and size.
+#[derive(Debug, Clone)]
+pub struct CrlShard {
+    pub url: String,
+    pub number: u64,
+    pub entries: u64,
+    pub bytes: usize,
+}
+
+/// Every CRL of GeoTrust's CA (the brand the bench issues), through `ListCrls` and `GetCrl`.
+pub async fn geotrust_crls(endpoint: &str) -> anyhow::Result<Vec<CrlShard>> {
+    use certflow_proto::v1::crl_service_client::CrlServiceClient;
+    use certflow_proto::v1::{GetCrlRequest, ListCrlsRequest};
+    let channel: Channel = Endpoint::from_shared(endpoint.to_string())?
+        .connect()
+        .await?;
+    let mut crls = CrlServiceClient::new(channel).max_decoding_message_size(64 << 20);
+    let urls = crls
+        .list_crls(ListCrlsRequest {
+            brand: Brand::Geotrust as i32,
+            sm2: false,
+        })
+        .await?
+        .into_inner()
+        .urls;
+    let mut shards = Vec::with_capacity(urls.len());
+    for url in urls {
+        // `.../crl/geotrust.crl` is the original CRL; `.../crl/geotrust/<n>.crl` shard n.
+        let shard = url
+            .rsplit_once("/geotrust/")
+            .and_then(|(_, file)| file.strip_suffix(".crl"))
+            .and_then(|n| n.parse().ok());
+        let crl = crls
+            .get_crl(GetCrlRequest {
+                brand: Brand::Geotrust as i32,
+                sm2: false,
+                shard,
+            })
+            .await?
+            .into_inner();
+        shards.push(CrlShard {
+            url,
+            number: crl.number,
+            entries: crl.entries,
+            bytes: crl.der.len(),
+        });
+    }
+    Ok(shards)
+}
+
 fn request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }

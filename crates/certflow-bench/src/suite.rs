@@ -503,6 +503,7 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         )?,
     });
 
+    let mut crls_signed = None;
     if let Some(small) = small {
         let small_p50 = small.quantile(0.5);
         let large = large_store(&LargeRun {
@@ -579,12 +580,17 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
                 ),
             )?,
         });
+        crls_signed = Some(large.crls);
     }
 
     for (name, report) in &reports {
         report.write(&args.out.join(format!("{name}.json")))?;
     }
     print_table(&figures);
+    if let Some(crls) = &crls_signed {
+        println!();
+        crls.print();
+    }
     println!();
     println!("peak memory (VmHWM):");
     if let Some(rss) = nats.pid().and_then(peak_rss) {
@@ -768,6 +774,7 @@ struct Large {
     measured: Recorded,
     bulk: Duration,
     refused: u64,
+    crls: CrlsSigned,
 }
 
 /// Stores `count` more certificates (account `bulk`), measures revoke latency one at a
@@ -819,15 +826,70 @@ async fn large_store(run: &LargeRun<'_>) -> anyhow::Result<Large> {
         &["admin"],
         Duration::from_secs(24 * 3600),
     )?;
+    let crls_before = crate::calls::geotrust_crls(run.endpoint).await?;
     let started = Instant::now();
     let refused = crate::calls::bulk_revoke(run.endpoint, &admin, "bulk").await?;
     // Done when every consumer (reactions, projection, CRL publisher) has handled it all.
     wait_idle(run.nats, run.operator_port, Duration::from_secs(3600)).await?;
+    let bulk = started.elapsed();
+    let crls_after = crate::calls::geotrust_crls(run.endpoint).await?;
     Ok(Large {
         measured,
-        bulk: started.elapsed(),
+        bulk,
         refused,
+        crls: CrlsSigned::between(&crls_before, &crls_after),
     })
+}
+
+/// What P6's bulk revocation did to GeoTrust's CRLs (CA-4: only the shards touched are
+/// signed again, each a bounded number of times).
+struct CrlsSigned {
+    /// The CRLs after, by URL.
+    after: Vec<crate::calls::CrlShard>,
+    /// How many times each was signed during the run.
+    signed: Vec<u64>,
+}
+
+impl CrlsSigned {
+    fn between(before: &[crate::calls::CrlShard], after: &[crate::calls::CrlShard]) -> Self {
+        let signed = after
+            .iter()
+            .map(|crl| {
+                let was = before
+                    .iter()
+                    .find(|b| b.url == crl.url)
+                    .map_or(0, |b| b.number);
+                crl.number.saturating_sub(was)
+            })
+            .collect();
+        CrlsSigned {
+            after: after.to_vec(),
+            signed,
+        }
+    }
+
+    fn print(&self) {
+        let entries: u64 = self.after.iter().map(|c| c.entries).sum();
+        let bytes: usize = self.after.iter().map(|c| c.bytes).sum();
+        let signed: u64 = self.signed.iter().sum();
+        println!(
+            "P6's CRLs: GeoTrust's {} CRLs list {entries} entries in {:.1} MiB; signed {signed} \
+             times during the bulk revocation ({} of the CRLs at least once, at most {} times \
+             one)",
+            self.after.len(),
+            bytes as f64 / 1048576.0,
+            self.signed.iter().filter(|&&n| n > 0).count(),
+            self.signed.iter().max().copied().unwrap_or(0),
+        );
+        for (crl, signed) in self.after.iter().zip(&self.signed) {
+            println!(
+                "  {:<48} {:>9} entries {:>9.1} KiB  signed {signed}",
+                crl.url,
+                crl.entries,
+                crl.bytes as f64 / 1024.0
+            );
+        }
+    }
 }
 
 /// Waits until the services have handled the whole log: every consumer of the event log
