@@ -10,6 +10,7 @@
 mod support;
 
 mod access;
+mod acme;
 mod architecture;
 mod bulk;
 mod certificates;

@@ -131,6 +131,8 @@ fn sample_subject(stream: &str) -> String {
         "CERTFLOW_KEY_INDEX" => "certflow.keyindex.00ff.bound".into(),
         "CERTFLOW_VALIDATION_CHECKS" => "certflow.validation.check.probe".into(),
         "CERTFLOW_REISSUE_LOCKS" => "certflow.locks.example_com".into(),
+        "CERTFLOW_ACME_NONCES" => "certflow.acme.nonces.probe".into(),
+        "CERTFLOW_ACME_ACCOUNTS" => "certflow.acme.accounts.key.probe".into(),
         "REVIEW_QUEUE" => "review.queue.revocation.probe".into(),
         "CERTFLOW_REVIEW_LEASES" => "certflow.review.leases.00ff.0".into(),
         object if object.starts_with("OBJ_") => {

@@ -250,6 +250,8 @@ async fn one_revocation_is_one_trace_across_processes() {
             &format!("127.0.0.1:{metrics}"),
             "--crl-listen",
             "127.0.0.1:0",
+            "--acme-listen",
+            "127.0.0.1:0",
             "--listen",
             &format!("127.0.0.1:{gateway_port}"),
             "--plaintext",

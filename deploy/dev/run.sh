@@ -74,6 +74,8 @@ make_token ops platform admin
 
 cat <<MSG
 Gateway:  $listen (gRPC, plaintext for local development, reflection on)
+CRLs:     http://127.0.0.1:8080/crl/<issuer>.json lists each CA's CRL shards
+ACME:     http://127.0.0.1:4001/acme/directory (revokeCert; certctl acme-eab makes an EAB key)
 Tokens (24 h) in .run/tokens/: alice (customer, account acme), bob (customer, account globex),
   rita (reviewer), ops (admin). Sign more with:
   $shown_bin_dir/certd dev-token --account acme --role customer

@@ -174,6 +174,8 @@ impl Ground {
             "off",
             "--crl-listen",
             "127.0.0.1:0",
+            "--acme-listen",
+            "127.0.0.1:0",
             "--plaintext",
             "--jwt-ed25519-key",
             &self.public_key.display().to_string(),

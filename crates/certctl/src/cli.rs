@@ -115,6 +115,9 @@ pub enum Command {
         #[arg(long, value_name = "ID")]
         request_id: Option<String>,
     },
+    /// Make an External Account Binding key to register an ACME client (certbot, lego)
+    /// for your account; the MAC key is shown this once.
+    AcmeEab,
     /// Delete a certificate (revoked, expired or uploaded ones); its key is erased.
     Delete {
         /// Certificate id.

@@ -130,6 +130,37 @@ pub async fn run(cli: Cli) -> Result<()> {
             let response = gateway.certificates().await?.order_renewal(request).await?;
             print_certificate(response.into_inner().certificate, json)
         }
+        Command::AcmeEab => {
+            let channel = connect::connect(&gateway.address, &gateway.tls).await?;
+            let mut acme =
+                certflow_proto::v1::acme_service_client::AcmeServiceClient::with_interceptor(
+                    channel,
+                    gateway.auth.clone(),
+                );
+            let key = acme
+                .create_external_account_key(certflow_proto::v1::CreateExternalAccountKeyRequest {})
+                .await?
+                .into_inner();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "key_id": key.key_id,
+                        "hmac_key": key.hmac_key,
+                        "directory_url": key.directory_url,
+                    })
+                );
+            } else {
+                println!("directory:  {}", key.directory_url);
+                println!("EAB key id: {}", key.key_id);
+                println!("HMAC key:   {}", key.hmac_key);
+                println!(
+                    "certbot register --server {} --eab-kid {} --eab-hmac-key {} …",
+                    key.directory_url, key.key_id, key.hmac_key
+                );
+            }
+            Ok(())
+        }
         Command::Delete {
             id,
             request_id: id_of_request,

@@ -126,6 +126,19 @@ pub(crate) struct Cli {
         global = true
     )]
     crl_base_url: String,
+    /// Where the gateway serves ACME (RFC 8555) for certbot, lego and other clients to
+    /// revoke through; `off` serves none.
+    #[arg(
+        long,
+        env = "CERTD_ACME_LISTEN",
+        default_value = "127.0.0.1:4001",
+        global = true
+    )]
+    acme_listen: String,
+    /// The ACME endpoint's URL as clients reach it (e.g. `https://acme.example` behind the
+    /// TLS proxy in front of it); by default `http://` and the address it listens on.
+    #[arg(long, env = "CERTD_ACME_BASE_URL", global = true)]
+    acme_base_url: Option<String>,
     /// How many shards each issuing CA's CRL is split into. New certificates are spread over
     /// them; raising it later leaves issued certificates on the shard they name.
     #[arg(
@@ -533,6 +546,15 @@ impl Cli {
         config.crl_base_url = self.crl_base_url.clone();
         config.crl_listen = self.crl_listen;
         config.crl_shards = self.crl_shards;
+        config.acme_listen = match self.acme_listen.as_str() {
+            "off" => None,
+            address => Some(
+                address
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("--acme-listen {address:?}: {e}"))?,
+            ),
+        };
+        config.acme_base_url = self.acme_base_url.clone();
         config.ca_dir = self.ca_dir.clone();
         config.ca_algorithm = match self.ca_algorithm {
             CaKind::Ecc => certflow_ca::CaAlgorithm::Ecc,

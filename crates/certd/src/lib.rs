@@ -136,6 +136,11 @@ pub struct Config {
     pub crl_base_url: String,
     /// Where the gateway serves CRLs over HTTP; port 0 picks a free one.
     pub crl_listen: SocketAddr,
+    /// Where the gateway serves ACME (RFC 8555); `None` serves none.
+    pub acme_listen: Option<SocketAddr>,
+    /// The ACME endpoint's URL as clients reach it (behind TLS in production, e.g.
+    /// `https://acme.example`); `None` is `http://` and the address bound.
+    pub acme_base_url: Option<String>,
     /// Key type of the built-in CA's roots and intermediates, when it creates them.
     pub ca_algorithm: CaAlgorithm,
     /// How CRLs are regenerated.
@@ -217,6 +222,8 @@ impl Config {
             kek: None,
             crl_base_url: "http://127.0.0.1:8080".into(),
             crl_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            acme_listen: None,
+            acme_base_url: None,
             ca_algorithm: CaAlgorithm::Ecc,
             validation: ValidationConfig::default(),
             review: ReviewConfig::default(),
@@ -296,6 +303,8 @@ pub struct Running {
     pub gateway_address: Option<SocketAddr>,
     /// Where the gateway serves CRLs over HTTP, when it runs.
     pub crl_address: Option<SocketAddr>,
+    /// Where the gateway serves ACME, when it runs and ACME is configured.
+    pub acme_address: Option<SocketAddr>,
     /// Where `/metrics`, `/healthz` and `/readyz` are served, when they are.
     pub operator_address: Option<SocketAddr>,
     /// Where the plaintext gRPC health service answers, when it does.
@@ -386,6 +395,7 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
     let mut clients = Vec::new();
     let mut gateway_address = None;
     let mut crl_address = None;
+    let mut acme_address = None;
     let policy = Arc::new(config.policy.clone());
     let readiness = Readiness::default();
     let mut backlogs = Vec::new();
@@ -459,7 +469,9 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
         if let Some(addresses) =
             Box::pin(start_service(service, client, context, &mut tasks)).await?
         {
-            (gateway_address, crl_address) = (Some(addresses.0), Some(addresses.1));
+            gateway_address = Some(addresses.grpc);
+            crl_address = Some(addresses.crl);
+            acme_address = addresses.acme;
         }
         info!(service = service.name(), "started");
     }
@@ -489,6 +501,7 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
     Ok(Running {
         gateway_address,
         crl_address,
+        acme_address,
         operator_address,
         health_address,
         readiness,
@@ -615,7 +628,7 @@ async fn start_service(
     client: async_nats::Client,
     context: StartContext<'_>,
     tasks: &mut JoinSet<()>,
-) -> Result<Option<(SocketAddr, SocketAddr)>, CertdError> {
+) -> Result<Option<GatewayAddresses>, CertdError> {
     let StartContext {
         config,
         policy,
@@ -753,14 +766,26 @@ async fn signing(config: &Config, client: &async_nats::Client) -> Result<Signing
     })
 }
 
-/// Starts the gateway and its CRL distribution point; where each listens.
+/// Where the gateway's listeners are bound.
+#[derive(Debug, Clone, Copy)]
+pub struct GatewayAddresses {
+    /// gRPC.
+    pub grpc: SocketAddr,
+    /// The CRL distribution points.
+    pub crl: SocketAddr,
+    /// The ACME endpoint, when one is configured.
+    pub acme: Option<SocketAddr>,
+}
+
+/// Starts the gateway, its CRL distribution points and its ACME endpoint; where each
+/// listens.
 async fn start_gateway(
     config: &Config,
     client: async_nats::Client,
     readiness: &Readiness,
     token: CancellationToken,
     tasks: &mut JoinSet<()>,
-) -> Result<(SocketAddr, SocketAddr), CertdError> {
+) -> Result<GatewayAddresses, CertdError> {
     let listen = |address: SocketAddr| async move {
         TcpListener::bind(address)
             .await
@@ -773,15 +798,46 @@ async fn start_gateway(
             .local_addr()
             .map_err(|source| CertdError::Listen { address, source })
     };
-    let addresses = (
-        bound(&listener, config.listen)?,
-        bound(&crl_listener, config.crl_listen)?,
-    );
-    let bus = BusClient::new(client, config.request_timeout);
+    let mut addresses = GatewayAddresses {
+        grpc: bound(&listener, config.listen)?,
+        crl: bound(&crl_listener, config.crl_listen)?,
+        acme: None,
+    };
+    let bus = BusClient::new(client.clone(), config.request_timeout);
     readiness.not_ready("gateway", "starting");
-    let gateway = Gateway::new(bus.clone(), &config.gateway)
+    let mut gateway = Gateway::new(bus.clone(), &config.gateway)
         .map_err(|e| service_error(Service::Gateway, e))?
         .with_readiness(readiness.clone());
+    if let Some(acme_listen) = config.acme_listen {
+        let acme_listener = listen(acme_listen).await?;
+        let address = bound(&acme_listener, acme_listen)?;
+        let base_url = config
+            .acme_base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{address}"));
+        let store = certflow_store::AcmeStore::attach(client)
+            .await
+            .map_err(|e| service_error(Service::Gateway, e))?;
+        let endpoint =
+            certflow_gateway::acme::AcmeEndpoint::new(bus.clone(), store.clone(), &base_url);
+        gateway = gateway.with_acme(
+            store,
+            format!(
+                "{}{}",
+                base_url.trim_end_matches('/'),
+                certflow_gateway::acme::DIRECTORY
+            ),
+        );
+        let acme_token = token.clone();
+        tasks.spawn(async move {
+            if let Err(err) =
+                certflow_gateway::acme::serve(acme_listener, endpoint, acme_token).await
+            {
+                error!(error = %err, "ACME endpoint stopped");
+            }
+        });
+        addresses.acme = Some(address);
+    }
     let crl_token = token.clone();
     tasks.spawn(async move {
         if let Err(err) = certflow_gateway::crl_http::serve(crl_listener, bus, crl_token).await {

@@ -154,6 +154,8 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
                     &format!("127.0.0.1:{operator}"),
                     "--crl-listen",
                     "127.0.0.1:0",
+                    "--acme-listen",
+                    "127.0.0.1:0",
                     "--listen",
                     &format!("127.0.0.1:{gateway_port}"),
                     "--plaintext",

@@ -84,6 +84,8 @@ pub mod subjects {
     pub const APPROVE_REVIEW: &str = "certflow.cmd.review.approve";
     /// A reviewer rejects.
     pub const REJECT_REVIEW: &str = "certflow.cmd.review.reject";
+    /// A revocation asked over ACME, its signature checked by the ACME endpoint.
+    pub const ACME_REVOCATION: &str = "certflow.cmd.revocation.acme";
     /// Everything the review service answers.
     pub const REVIEW: &str = "certflow.cmd.review.>";
     /// One certificate.

@@ -18,6 +18,7 @@
 //!
 //! - `builtin` (private): [`BuiltinCa`], [`CaMaterial`] and [`CaAlgorithm`]: the CA certflow runs.
 //! - [`bundle`]: what customers download (DL-1): PEM for Nginx and Apache, PKCS#12 for IIS, Tomcat.
+//! - [`certificate`]: a certificate's serial and public key, as a relying party reads them.
 //! - [`csr`]: reading PKCS#10 requests and public keys: algorithm, size, fingerprint, names.
 //! - [`keys`]: key pairs generated for customers, and encrypting one with a customer's password.
 //! - [`partition`]: which CRL shard a certificate names, and each shard's URL (BR 7.2).
@@ -29,6 +30,7 @@
 
 mod builtin;
 pub mod bundle;
+pub mod certificate;
 pub mod csr;
 pub mod keys;
 pub mod partition;

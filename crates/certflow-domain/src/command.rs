@@ -89,6 +89,16 @@ pub struct RequestRevocation {
     pub validation_method: ValidationMethod,
 }
 
+/// Revokes a certificate for key compromise on proof that the caller holds its private key:
+/// a request signed with that key (an ACME `revokeCert`, RFC 8555 §7.6), checked before the
+/// command is made. The proof stands in for the account: whoever holds the key may revoke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokeByKeyProof {
+    pub id: CertificateId,
+    /// Hex SHA-256 of the SubjectPublicKeyInfo the request was signed with.
+    pub public_key_sha256: String,
+}
+
 /// Removes a certificate from the caller's lists (DEL-1, DEL-2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeleteCertificate {
@@ -148,6 +158,7 @@ pub enum Command {
     RecordLegacy(RecordLegacyCertificate),
     Upload(UploadCertificate),
     RequestRevocation(RequestRevocation),
+    RevokeByKeyProof(RevokeByKeyProof),
     Delete(DeleteCertificate),
     OrderRenewal(OrderRenewal),
     UploadRevocationDocument(UploadRevocationDocument),
@@ -163,6 +174,7 @@ impl Command {
             Command::RecordLegacy(c) => &c.certificate.id,
             Command::Upload(c) => &c.id,
             Command::RequestRevocation(c) => &c.id,
+            Command::RevokeByKeyProof(c) => &c.id,
             Command::Delete(c) => &c.id,
             Command::OrderRenewal(c) => &c.id,
             Command::UploadRevocationDocument(c) => &c.id,

@@ -57,8 +57,8 @@ mod values;
 
 pub use command::{
     Command, CommandId, DecideReview, DeleteCertificate, IssueCertificate, OrderRenewal,
-    RecordLegacyCertificate, RequestReissue, RequestRevocation, UploadCertificate,
-    UploadRevocationDocument,
+    RecordLegacyCertificate, RequestReissue, RequestRevocation, RevokeByKeyProof,
+    UploadCertificate, UploadRevocationDocument,
 };
 pub use context::{Actor, Context, Role, owner_account};
 pub use error::{DomainError, ErrorKind, Reason, Rule};

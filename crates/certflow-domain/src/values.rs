@@ -322,6 +322,8 @@ pub enum RevocationCause {
     OriginalRevoked { original: CertificateId },
     /// REV-16: another certificate with the same public key was revoked for key compromise.
     KeyCompromised { certificate: CertificateId },
+    /// REV-16: someone proved they hold its private key, by signing the request with it.
+    KeyProven,
 }
 
 /// Why a requested revocation ended without revoking.

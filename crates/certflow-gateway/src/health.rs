@@ -8,6 +8,7 @@ use bytes::Bytes;
 use certflow_bus::Envelope;
 use certflow_bus::{BusClient, CancellationToken, Outcome, subjects};
 use certflow_proto::bus::v1::ProjectionStatusResponse;
+use certflow_proto::v1::acme_service_server::AcmeServiceServer;
 use certflow_proto::v1::certificate_service_server::CertificateServiceServer;
 use certflow_proto::v1::crl_service_server::CrlServiceServer;
 use certflow_proto::v1::reissue_service_server::ReissueServiceServer;
@@ -26,13 +27,14 @@ use crate::Gateway;
 const INTERVAL: Duration = Duration::from_secs(1);
 
 /// The names health is reported under: the whole server ("") and each service.
-const SERVICES: [&str; 6] = [
+const SERVICES: [&str; 7] = [
     "",
     <CertificateServiceServer<Gateway> as NamedService>::NAME,
     <RevocationServiceServer<Gateway> as NamedService>::NAME,
     <ReviewServiceServer<Gateway> as NamedService>::NAME,
     <ReissueServiceServer<Gateway> as NamedService>::NAME,
     <CrlServiceServer<Gateway> as NamedService>::NAME,
+    <AcmeServiceServer<Gateway> as NamedService>::NAME,
 ];
 
 /// Checks NATS and the projection every [`INTERVAL`] until `shutdown`, and reports changes.

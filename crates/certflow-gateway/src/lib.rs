@@ -12,13 +12,16 @@
 //! the roles it carries decide which RPCs may be called, and the account it names is the
 //! only account the caller acts for (GEN-3). Commands and queries are rate limited per account and RPC, each
 //! at its own rate. TLS (rustls), with optional client certificates, is on unless plaintext
-//! is configured. CRLs are also served over plain HTTP, where certificates point to them.
+//! is configured. CRLs are also served over plain HTTP, where certificates point to them,
+//! and standard ACME clients revoke through an ACME endpoint on a listener of its own.
 //!
 //! ## Layout
 //!
+//! - [`acme`]: the ACME endpoint (RFC 8555): directory, nonces, accounts with External
+//!   Account Binding, `revokeCert`.
 //! - [`auth`]: bearer JWTs checked against configured keys, roles per RPC, development tokens.
 //! - `bulk` (private): bulk revocation (GEN-6): one admin call fanned out, results streamed.
-//! - [`crl_http`]: CRLs over plain HTTP at the distribution point, `GET /crl/<issuer>.crl`.
+//! - [`crl_http`]: CRLs over plain HTTP at their distribution points, `GET /crl/…`.
 //! - `health` (private): gRPC health, `NOT_SERVING` while NATS is gone or the projection replays.
 //! - [`observe`]: the tower layer giving every call a span, a count and a latency.
 //! - `review` (private): `ReviewService`: stamped documents via the document store, review tasks.
@@ -27,6 +30,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod acme;
 pub mod auth;
 mod bulk;
 pub mod crl_http;
@@ -45,6 +49,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use certflow_bus::{BusClient, Envelope, Outcome, ServiceReason, subjects};
 use certflow_domain::Role;
+use certflow_proto::v1::acme_service_server::{AcmeService, AcmeServiceServer};
 use certflow_proto::v1::certificate_service_server::{
     CertificateService, CertificateServiceServer,
 };
@@ -185,6 +190,12 @@ const REVOKE: Rpc = Rpc {
     roles: CUSTOMER_OR_ADMIN,
     command: true,
 };
+const CREATE_EAB: Rpc = Rpc {
+    name: "CreateExternalAccountKey",
+    subject: "",
+    roles: &[Role::Customer],
+    command: true,
+};
 const REISSUE: Rpc = Rpc {
     name: "RequestReissue",
     subject: subjects::REQUEST_REISSUE,
@@ -224,6 +235,8 @@ pub struct Gateway {
     tls: Option<TlsConfig>,
     readiness: certflow_telemetry::Readiness,
     transport: sealed::TransportKeys,
+    /// The ACME endpoint's store and directory URL, where one is served.
+    acme: Option<(certflow_store::AcmeStore, String)>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -259,7 +272,15 @@ impl Gateway {
             tls: config.tls.clone(),
             readiness: certflow_telemetry::Readiness::default(),
             transport: sealed::TransportKeys::default(),
+            acme: None,
         })
+    }
+
+    /// Makes EAB keys (`AcmeService`) in `store` for the ACME endpoint whose directory is
+    /// `directory_url`.
+    pub fn with_acme(mut self, store: certflow_store::AcmeStore, directory_url: String) -> Self {
+        self.acme = Some((store, directory_url));
+        self
     }
 
     /// Reports whether the gateway can serve (NATS up, projection caught up) to
@@ -319,6 +340,7 @@ impl Gateway {
             .add_service(reflection_v1alpha)
             .add_service(CertificateServiceServer::new(self.clone()))
             .add_service(CrlServiceServer::new(self.clone()))
+            .add_service(AcmeServiceServer::new(self.clone()))
             .add_service(RevocationServiceServer::new(self.clone()))
             .add_service(ReviewServiceServer::new(self.clone()))
             .add_service(ReissueServiceServer::new(self))
@@ -578,6 +600,39 @@ impl CrlService for Gateway {
             .await
             .map(Response::new)
             .map_err(status::refusal)
+    }
+}
+
+#[tonic::async_trait]
+impl AcmeService for Gateway {
+    /// A customer's EAB key: one ACME account binds with it and acts for their account.
+    async fn create_external_account_key(
+        &self,
+        request: Request<CreateExternalAccountKeyRequest>,
+    ) -> Result<Response<CreateExternalAccountKeyResponse>, Status> {
+        let (envelope, _) = self.admit(CREATE_EAB, request)?;
+        let Some((store, directory_url)) = &self.acme else {
+            return Err(status::service(
+                ServiceReason::NotAvailable,
+                "this deployment serves no ACME endpoint",
+            ));
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let (key_id, key) = store
+            .create_eab(&envelope.actor.account, now)
+            .await
+            .map_err(|e| {
+                warn!(error = %e, "could not store an EAB key");
+                status::service(ServiceReason::Unavailable, "could not store the key; retry")
+            })?;
+        info!(account = %envelope.actor.account, %key_id, "EAB key made");
+        Ok(Response::new(CreateExternalAccountKeyResponse {
+            key_id,
+            hmac_key: key.mac_key,
+            directory_url: directory_url.clone(),
+        }))
     }
 }
 

@@ -17,10 +17,15 @@
 //!
 //! ## Layout
 //!
-//! The crate root declares no modules: the commands (`answer`), the reactions (`react`) and
-//! the two sides of the key-compromise race (`bind_key`, `block_key`) are all in this file.
+//! - `acme` (private): revocations asked over ACME, signed with the certificate's key or by
+//!   an account.
+//!
+//! The commands (`answer`), the reactions (`react`) and the two sides of the key-compromise
+//! race (`bind_key`, `block_key`) are in this file.
 
 #![forbid(unsafe_code)]
+
+mod acme;
 
 use certflow_bus::{
     Request, actor_from_headers, decode_request, not_available, refused, subjects, unavailable,
@@ -118,6 +123,7 @@ impl Service for RevocationService {
                     .await
             }
             subjects::CANCEL_REVOCATION => cancel(runtime, request).await,
+            subjects::ACME_REVOCATION => acme::revoke(runtime, &self.keys, request).await,
             other => not_available(SERVICE, other),
         }
     }
@@ -178,7 +184,10 @@ async fn react(
                 // Its own key was compromised; a reissue revoked with its original, or a
                 // certificate revoked for a key already blocked, blocks nothing new.
                 if revoked.reason == RevocationReason::KeyCompromise
-                    && revoked.cause == RevocationCause::Requested
+                    && matches!(
+                        revoked.cause,
+                        RevocationCause::Requested | RevocationCause::KeyProven
+                    )
                     && let Some(key) = &cert.public_key_sha256
                 {
                     block_key(runtime, keys, &batch, key).await?;

@@ -15,8 +15,8 @@ use serde::Serialize;
 
 use crate::store::{StoreConfig, StoreError};
 use crate::{
-    CrlStore, DocumentStore, KeyIndex, KeyStore, Outcomes, ReissueLocks, ReviewLeases, ReviewQueue,
-    ValidationChecks,
+    AcmeStore, CrlStore, DocumentStore, KeyIndex, KeyStore, Outcomes, ReissueLocks, ReviewLeases,
+    ReviewQueue, ValidationChecks,
 };
 
 /// The settings JetStream resources are made with.
@@ -85,6 +85,8 @@ impl Layout {
             KeyIndex::stream_config(),
             ValidationChecks::stream_config(),
             ReissueLocks::stream_config(),
+            AcmeStore::nonces_config(),
+            AcmeStore::accounts_config(),
             ReviewQueue::stream_config(),
             ReviewLeases::stream_config(self.review_ack_wait),
             DocumentStore::stream_config(

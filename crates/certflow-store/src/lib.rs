@@ -16,6 +16,7 @@
 //! | `CERTFLOW_REVIEW_LEASES` | [`ReviewLeases`] | the tasks each reviewer holds (REV-R5) |
 //! | `certflow-uploads`, `certflow-documents` | [`DocumentStore`] | staged and recorded documents, object stores |
 //! | `CERTFLOW_REISSUE_LOCKS` | [`ReissueLocks`] | one running reissue per registrable domain (REI-4) |
+//! | `CERTFLOW_ACME_NONCES`, `CERTFLOW_ACME_ACCOUNTS` | [`AcmeStore`] | ACME nonces (single use), EAB keys and ACME accounts |
 //!
 //! A command's events travel as one message (an
 //! [`certflow_proto::events::v1::EventBatch`]) published with
@@ -32,6 +33,7 @@
 //!
 //! ## Layout
 //!
+//! - `acme` (private): [`AcmeStore`]: the ACME endpoint's nonces, EAB keys and accounts.
 //! - `backlog` (private): [`Backlog`]: gauges of how far consumers and the review queue lag.
 //! - `cache` (private): recently read certificates, so a load reads only newer messages.
 //! - `checks` (private): [`ValidationChecks`]: the validation service's delayed check queue.
@@ -48,6 +50,7 @@
 
 #![forbid(unsafe_code)]
 
+mod acme;
 mod backlog;
 mod cache;
 mod checks;
@@ -62,6 +65,7 @@ mod reactions;
 mod review;
 mod store;
 
+pub use acme::{AcmeAccount, AcmeStore, EabKey, NONCE_LIFETIME};
 pub use backlog::Backlog;
 pub use checks::{CheckTask, CheckTasks, ValidationChecks};
 pub use crls::{CrlStore, PublishedCrl};

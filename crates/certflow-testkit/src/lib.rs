@@ -571,6 +571,7 @@ impl Certflow {
         let mut config = Config::new(nats.url(), data.path());
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.crl_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.acme_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         config.operator_password = nats.users().operator();
         let signing_key = trust_dev_key(&mut config, &data.path().join("keys"))?;
         configure(&mut config);
@@ -592,6 +593,7 @@ impl Certflow {
         let mut config = Config::new(self.nats.url(), self.data.path());
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.crl_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.acme_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         config.nats_passwords = self.nats.users().of_services();
         config.operator_password = self.nats.users().operator();
         trust_dev_key(&mut config, &self.data.path().join("keys"))?;
@@ -634,6 +636,11 @@ impl Certflow {
     /// Where CRLs are served over HTTP.
     pub fn crl_address(&self) -> Option<SocketAddr> {
         self.running.as_ref().and_then(|r| r.crl_address)
+    }
+
+    /// Where the gateway serves ACME.
+    pub fn acme_address(&self) -> Option<SocketAddr> {
+        self.running.as_ref().and_then(|r| r.acme_address)
     }
 
     /// The gateway's URL.
@@ -735,6 +742,7 @@ impl Certflow {
         let mut config = Config::new(self.nats.url(), self.data.path());
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.crl_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.acme_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         config.nats_passwords = self.nats.users().of_services();
         config.operator_password = self.nats.users().operator();
         configure(&mut config);
@@ -750,6 +758,7 @@ impl Certflow {
         let mut config = Config::new(self.nats.url(), self.data.path());
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.crl_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.acme_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         config.nats_passwords = self.nats.users().of_services();
         config.operator_password = self.nats.users().operator();
         self.signing_key = trust_dev_key(&mut config, &self.data.path().join("keys"))?;

@@ -41,6 +41,8 @@ pub fn decide(
         Command::RequestRevocation(cmd) => {
             revocation::decide_revocation(visible(&cmd.id)?, cmd, ctx)
         }
+        // The proof of the key stands in for the account (REV-16).
+        Command::RevokeByKeyProof(cmd) => revocation::decide_key_proof(state, cmd, ctx),
         Command::Delete(cmd) => deletion::decide_delete(visible(&cmd.id)?, ctx),
         Command::OrderRenewal(cmd) => renewal::decide_renewal(visible(&cmd.id)?, ctx),
         Command::UploadRevocationDocument(cmd) => {

@@ -6,7 +6,7 @@
 //! Revoking reads the reissue pending on a certificate: REV-14 ends that reissue with the
 //! revocation.
 
-use crate::command::RequestRevocation;
+use crate::command::{RequestRevocation, RevokeByKeyProof};
 use crate::context::{Actor, Context, visible};
 use crate::error::{DomainError, Reason, Rule};
 use crate::event::{CertificateRevoked, Event, ReissueFailed, ReissueFailure, RevocationRequested};
@@ -101,6 +101,35 @@ pub(crate) fn decide_revocation(
             Ok(vec![requested])
         }
     }
+}
+
+/// REV-16 with REV-1 … REV-6 and REV-17: a revocation proven by the certificate's private
+/// key. Holding the key is proof that it is compromised, so the reason is `keyCompromise`
+/// whatever was asked, and the revocation is immediate whatever the path (REV-10's
+/// validations and reviews prove control of the names or the organisation; the key proves
+/// more). The proof is checked against the certificate's own key; a certificate whose key
+/// does not match is not found, as one of another account would be.
+pub(crate) fn decide_key_proof(
+    state: &State,
+    cmd: &RevokeByKeyProof,
+    ctx: &Context<'_>,
+) -> Result<Vec<Event>, DomainError> {
+    let cert = match state {
+        Some(cert)
+            if !cert.deleted
+                && cert.public_key_sha256.as_deref() == Some(cmd.public_key_sha256.as_str()) =>
+        {
+            cert
+        }
+        _ => return Err(DomainError::not_found(&cmd.id)),
+    };
+    revocable(cert, ctx)?;
+    Ok(revoked(
+        cert,
+        RevocationReason::KeyCompromise,
+        RevocationCause::KeyProven,
+        ctx.now,
+    ))
 }
 
 /// Whether `cert` may be revoked self-service now: issued here (REV-1), neither revoked
@@ -633,5 +662,87 @@ mod tests {
         let err = check(&[], revoke(0)).expect_err("refused");
         assert_eq!(err.reason(), Reason::NotFound);
         assert_eq!(err.kind(), crate::ErrorKind::NotFound);
+    }
+
+    /// The state after `given`, the certificate carrying public key `key` (as the issuance
+    /// service's X.509 facts would give it).
+    fn with_key(given: &[Command], key: &str) -> State {
+        let mut state = state_after(given);
+        if let Some(cert) = state.as_mut() {
+            cert.public_key_sha256 = Some(key.into());
+        }
+        state
+    }
+
+    /// `command` decided for someone who proved they hold a key, and nothing else.
+    fn as_key_holder(state: &State, command: &Command) -> Result<Vec<Event>, DomainError> {
+        let holder = Actor {
+            subject: "acme-key:thumbprint".into(),
+            account: String::new(),
+            roles: vec![],
+        };
+        let command_id = CommandId("key-proof".into());
+        let ctx = Context {
+            now: now(),
+            command_id: &command_id,
+            actor: &holder,
+            policy: &Policy::default(),
+        };
+        decide(state, command, &ctx)
+    }
+
+    fn key_proof(key: &str) -> Command {
+        Command::RevokeByKeyProof(RevokeByKeyProof {
+            id: id(),
+            public_key_sha256: key.into(),
+        })
+    }
+
+    #[test]
+    fn rev16_the_holder_of_the_key_revokes_at_once_for_key_compromise_whatever_the_path() {
+        // Wotrus goes to a reviewer (REV-10) and a DV by DNS waits for validation; the key
+        // proves more than either.
+        for brand in [Brand::Wotrus, Brand::GeoTrust] {
+            let given = [Command::Issue(IssueCertificate { brand, ..issue() })];
+            let events = as_key_holder(&with_key(&given, "ab"), &key_proof("ab")).expect("revoked");
+            assert_eq!(types(&events), ["CertificateRevoked"], "{brand:?}");
+            let Event::Revoked(revoked) = &events[0] else {
+                panic!("{events:?}");
+            };
+            assert_eq!(revoked.reason, RevocationReason::KeyCompromise);
+            assert_eq!(revoked.cause, RevocationCause::KeyProven);
+        }
+    }
+
+    #[test]
+    fn rev16_a_proof_with_another_key_finds_no_certificate() {
+        let given = [Command::Issue(issue())];
+        for state in [with_key(&given, "ab"), state_after(&given), None] {
+            let err = as_key_holder(&state, &key_proof("cd")).expect_err("refused");
+            assert_eq!(err.reason(), Reason::NotFound, "{err}");
+        }
+    }
+
+    #[test]
+    fn rev17_rev2_the_key_proves_nothing_the_rules_refuse() {
+        let revoked = with_key(&[Command::Issue(issue()), revoke(1)], "ab");
+        refused_with(
+            as_key_holder(&revoked, &key_proof("ab")),
+            Rule::Rev17,
+            Reason::AlreadyRevoked,
+        );
+        let expired = with_key(
+            &[Command::Issue(IssueCertificate {
+                not_before: Some(now().minus(DAY.times(100))),
+                not_after: Some(now().minus(DAY)),
+                ..issue()
+            })],
+            "ab",
+        );
+        refused_with(
+            as_key_holder(&expired, &key_proof("ab")),
+            Rule::Rev2,
+            Reason::CertExpired,
+        );
     }
 }

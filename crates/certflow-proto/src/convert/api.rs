@@ -268,6 +268,7 @@ fn cause_to_api(cause: Option<&RevocationCause>) -> (pb::RevocationCause, String
         Some(RevocationCause::KeyCompromised { certificate }) => {
             (pb::RevocationCause::KeyCompromised, certificate.to_string())
         }
+        Some(RevocationCause::KeyProven) => (pb::RevocationCause::KeyProven, String::new()),
     }
 }
 

@@ -175,6 +175,7 @@ pub fn event_to_proto(event: &Event) -> pe::CertificateEvent {
                 RevocationCause::KeyCompromised { certificate } => {
                     (pe::RevocationCause::KeyCompromised, certificate.to_string())
                 }
+                RevocationCause::KeyProven => (pe::RevocationCause::KeyProven, String::new()),
             };
             E::Revoked(pe::CertificateRevoked {
                 reason: reason_to_proto(e.reason) as i32,
@@ -362,6 +363,7 @@ pub fn event_from_proto(event: pe::CertificateEvent) -> Result<Event, ConvertErr
                 Ok(pe::RevocationCause::KeyCompromised) => RevocationCause::KeyCompromised {
                     certificate: CertificateId::parse(&e.cause_certificate_id)?,
                 },
+                Ok(pe::RevocationCause::KeyProven) => RevocationCause::KeyProven,
                 Ok(pe::RevocationCause::Unspecified) | Err(_) => {
                     return Err(ConvertError::Missing("cause"));
                 }
@@ -917,6 +919,8 @@ mod tests {
                 enterprise_info: BTreeMap::new(),
                 legacy: false,
             }),
+            // REV-16: revoked by the holder of its key.
+            revoked(RevocationReason::KeyCompromise, RevocationCause::KeyProven),
         ]
     }
 

@@ -51,6 +51,10 @@ pub fn event_summary(event: &Event) -> String {
                  reported",
                 e.reason
             ),
+            RevocationCause::KeyProven => format!(
+                "revoked ({}) by the holder of its private key, who signed the request with it",
+                e.reason
+            ),
         },
         Event::Deleted(_) => "deleted; its private key was erased".to_string(),
         Event::RenewalOrdered(_) => "renewal ordered".to_string(),
