@@ -275,6 +275,16 @@ async fn certbot_revokes_through_an_eab_bound_account() {
     let revocation = revoked.revocation.clone().expect("its revocation");
     assert_eq!(revocation.reason, RevocationReason::Superseded as i32);
     assert_eq!(revocation.cause, RevocationCause::Requested as i32);
+    let lines = history(&certflow, &cert.id).await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("revocation requested (superseded)"))
+            && lines
+                .iter()
+                .any(|l| l.contains("revoked (superseded) as requested")),
+        "{lines:?}"
+    );
     listed_on_its_crl(&certflow, &revoked, "Superseded", dir.path()).await;
 
     // A certificate whose revocation waits for a domain validation (REV-10): recorded,
@@ -388,6 +398,13 @@ async fn lego_revokes_through_its_account_and_a_refused_reason_is_bad_revocation
     assert_eq!(
         revocation.reason,
         RevocationReason::CessationOfOperation as i32
+    );
+    let lines = history(&certflow, &cert.id).await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("revoked (cessationOfOperation) as requested")),
+        "{lines:?}"
     );
     listed_on_its_crl(&certflow, &revoked, "Cessation Of Operation", dir.path()).await;
 }

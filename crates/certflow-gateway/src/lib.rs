@@ -190,6 +190,7 @@ const REVOKE: Rpc = Rpc {
     roles: CUSTOMER_OR_ADMIN,
     command: true,
 };
+/// Answered by the gateway itself, which keeps the ACME endpoint's keys: no subject.
 const CREATE_EAB: Rpc = Rpc {
     name: "CreateExternalAccountKey",
     subject: "",
