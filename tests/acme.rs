@@ -614,3 +614,134 @@ async fn bad_acme_requests_are_refused_with_their_problem_type_and_change_nothin
     assert_eq!(post(revoke_url, body, JOSE).await, (200, String::new()));
     certificate_once(&certflow, &cert.id, CertificateStatus::Revoked).await;
 }
+
+/// With TLS configured, the ACME listener serves TLS with the gateway's certificate, and
+/// certbot, trusting that certificate's CA, revokes over it; plain HTTP is not answered.
+#[tokio::test]
+async fn acme_is_served_over_tls_with_the_gateways_certificate() {
+    use certflow_proto::v1::certificate_service_client::CertificateServiceClient;
+    use tonic::transport::{Channel, ClientTlsConfig};
+
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = crate::support::authority("certflow test CA");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    let leaf = rcgen::CertificateParams::new(names)
+        .expect("params")
+        .signed_by(&key, &ca)
+        .expect("signed");
+    let write = |name: &str, contents: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, contents).expect("write");
+        path
+    };
+    let tls = certflow_gateway::TlsConfig {
+        certificate_pem: write("gateway.pem", &leaf.pem()),
+        key_pem: write("gateway.key", &key.serialize_pem()),
+        client_ca_pem: None,
+    };
+    let ca_path = write("ca.pem", &ca.pem());
+    let certflow = Certflow::start_with(|config| config.gateway.tls = Some(tls))
+        .await
+        .expect("start");
+    let acme = certflow.acme_address().expect("ACME endpoint");
+    let directory = format!("https://{acme}/acme/directory");
+
+    // A certificate and its key, through the gateway over TLS.
+    let channel = Channel::from_shared(format!(
+        "https://127.0.0.1:{}",
+        certflow.gateway_address().port()
+    ))
+    .expect("endpoint")
+    .tls_config(
+        ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(ca.pem()))
+            .domain_name("localhost"),
+    )
+    .expect("TLS")
+    .connect()
+    .await
+    .expect("connected");
+    let token = certflow.token("alice", "acme", &["customer"]);
+    let mut certs = CertificateServiceClient::with_interceptor(
+        channel,
+        Bearer::new(Some(&token)).expect("token"),
+    );
+    let cert = issue(&mut certs, dns_auto_dv("acme", "tls.example.com")).await;
+    let files = certs
+        .download_certificate(DownloadCertificateRequest {
+            id: cert.id.clone(),
+            format: DownloadFormat::Pem as i32,
+            password: String::new(),
+        })
+        .await
+        .expect("downloaded")
+        .into_inner()
+        .files;
+    for file in files {
+        std::fs::write(dir.path().join(&file.name), &file.content).expect("write");
+    }
+
+    // Plain HTTP to the TLS listener gets no ACME answer.
+    let answer = {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(acme).await.expect("connect");
+        stream
+            .write_all(b"GET /acme/directory HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .await
+            .expect("request");
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer).await;
+        answer
+    };
+    assert!(
+        !String::from_utf8_lossy(&answer).contains("newNonce"),
+        "plain HTTP is not ACME here"
+    );
+
+    let cert_path = dir.path().join("tls.example.com.crt").display().to_string();
+    let key_path = dir.path().join("tls.example.com.key").display().to_string();
+    let mut args: Vec<String> = [
+        "revoke",
+        "--non-interactive",
+        "--server",
+        &directory,
+        "--cert-path",
+        &cert_path,
+        "--key-path",
+        &key_path,
+        "--no-delete-after-revoke",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(certbot_dirs(dir.path()));
+    let output = tokio::process::Command::new("certbot")
+        .args(&args)
+        .env("REQUESTS_CA_BUNDLE", &ca_path)
+        .env("HOME", dir.path())
+        .output()
+        .await
+        .expect("certbot is installed");
+    assert!(
+        output.status.success(),
+        "certbot revoke over TLS: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let revoked = certflow_testkit::eventually(Duration::from_secs(10), || {
+        let mut certs = certs.clone();
+        let id = cert.id.clone();
+        async move {
+            let cert = certs
+                .get_certificate(GetCertificateRequest { id })
+                .await
+                .ok()?
+                .into_inner()
+                .certificate?;
+            (cert.status == CertificateStatus::Revoked as i32).then_some(cert)
+        }
+    })
+    .await;
+    assert!(revoked.is_some(), "revoked over TLS");
+}

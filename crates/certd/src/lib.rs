@@ -138,8 +138,9 @@ pub struct Config {
     pub crl_listen: SocketAddr,
     /// Where the gateway serves ACME (RFC 8555); `None` serves none.
     pub acme_listen: Option<SocketAddr>,
-    /// The ACME endpoint's URL as clients reach it (behind TLS in production, e.g.
-    /// `https://acme.example`); `None` is `http://` and the address bound.
+    /// The ACME endpoint's URL as clients reach it (e.g. `https://acme.example`); `None` is
+    /// the address bound, `https://` when the gateway has TLS (the ACME listener then serves
+    /// TLS with the gateway's certificate), `http://` otherwise.
     pub acme_base_url: Option<String>,
     /// Key type of the built-in CA's roots and intermediates, when it creates them.
     pub ca_algorithm: CaAlgorithm,
@@ -811,10 +812,22 @@ async fn start_gateway(
     if let Some(acme_listen) = config.acme_listen {
         let acme_listener = listen(acme_listen).await?;
         let address = bound(&acme_listener, acme_listen)?;
+        let scheme = if config.gateway.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let base_url = config
             .acme_base_url
             .clone()
-            .unwrap_or_else(|| format!("http://{address}"));
+            .unwrap_or_else(|| format!("{scheme}://{address}"));
+        let acme_tls = match &config.gateway.tls {
+            Some(tls) => Some(
+                certflow_gateway::acme::tls_acceptor(tls)
+                    .map_err(|e| service_error(Service::Gateway, e))?,
+            ),
+            None => None,
+        };
         let store = certflow_store::AcmeStore::attach(client)
             .await
             .map_err(|e| service_error(Service::Gateway, e))?;
@@ -830,9 +843,23 @@ async fn start_gateway(
         );
         let acme_token = token.clone();
         tasks.spawn(async move {
-            if let Err(err) =
-                certflow_gateway::acme::serve(acme_listener, endpoint, acme_token).await
-            {
+            let served = match acme_tls {
+                Some(acceptor) => {
+                    let listener = certflow_gateway::acme::TlsListener::new(
+                        acme_listener,
+                        acceptor,
+                        acme_token.clone(),
+                    );
+                    match listener {
+                        Ok(listener) => {
+                            certflow_gateway::acme::serve(listener, endpoint, acme_token).await
+                        }
+                        Err(err) => Err(err),
+                    }
+                }
+                None => certflow_gateway::acme::serve(acme_listener, endpoint, acme_token).await,
+            };
+            if let Err(err) = served {
                 error!(error = %err, "ACME endpoint stopped");
             }
         });

@@ -1,5 +1,6 @@
-//! The ACME endpoint (RFC 8555), on a listener of its own: standard clients (certbot, lego)
-//! revoke certificates through it. It offers the directory, `newNonce`, `newAccount` with
+//! The ACME endpoint (RFC 8555), on a listener of its own (TLS with the gateway's
+//! certificate when the gateway has one): standard clients (certbot, lego) revoke
+//! certificates through it. It offers the directory, `newNonce`, `newAccount` with
 //! External Account Binding (required), the account resource and `revokeCert`; orders and
 //! authorizations are not offered here and say so.
 //!
@@ -77,12 +78,126 @@ impl AcmeEndpoint {
     }
 }
 
-/// Serves ACME on `listener` until `shutdown`.
-pub async fn serve(
-    listener: TcpListener,
+/// How long a client has to finish its TLS handshake.
+const HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A TLS acceptor for the ACME listener with the gateway's certificate and key. ACME
+/// clients authenticate with JWS, so no client certificate is asked for.
+pub fn tls_acceptor(
+    tls: &crate::TlsConfig,
+) -> Result<tokio_rustls::TlsAcceptor, crate::GatewayError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls;
+    let invalid = |what: &str, e: &dyn std::fmt::Display| {
+        crate::GatewayError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("ACME TLS {what}: {e}"),
+        ))
+    };
+    let chain = CertificateDer::pem_file_iter(&tls.certificate_pem)
+        .map_err(|e| invalid("certificate", &e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid("certificate", &e))?;
+    let key = PrivateKeyDer::from_pem_file(&tls.key_pem).map_err(|e| invalid("key", &e))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| invalid("versions", &e))?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .map_err(|e| invalid("certificate and key", &e))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+}
+
+/// The ACME listener over TLS: connections are accepted and their handshakes run
+/// concurrently, each within [`HANDSHAKE`], so a slow client holds up no other.
+pub struct TlsListener {
+    handshaken: tokio::sync::mpsc::Receiver<(
+        tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+        SocketAddr,
+    )>,
+    local: SocketAddr,
+}
+
+impl std::fmt::Debug for TlsListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsListener")
+            .field("local", &self.local)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsListener {
+    /// Accepts on `tcp` until `shutdown`, with `acceptor`.
+    pub fn new(
+        tcp: TcpListener,
+        acceptor: tokio_rustls::TlsAcceptor,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<Self> {
+        let local = tcp.local_addr()?;
+        let (done, handshaken) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    accepted = tcp.accept() => accepted,
+                };
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        warn!(error = %err, "ACME listener could not accept");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let acceptor = acceptor.clone();
+                let done = done.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            let _ = done.send((tls, peer)).await;
+                        }
+                        Ok(Err(err)) => {
+                            tracing::debug!(%peer, error = %err, "TLS handshake failed")
+                        }
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+        Ok(TlsListener { handshaken, local })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.handshaken.recv().await {
+            Some(connection) => connection,
+            // The accepting task ended: shutting down, and no connection will come.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+}
+
+/// Serves ACME on `listener` (plain TCP, or [`TlsListener`]) until `shutdown`.
+pub async fn serve<L>(
+    listener: L,
     endpoint: AcmeEndpoint,
     shutdown: CancellationToken,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
     let address: Option<SocketAddr> = listener.local_addr().ok();
     info!(?address, base_url = %endpoint.base_url, "ACME endpoint listening");
     let app = axum::Router::new()
