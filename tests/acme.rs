@@ -745,3 +745,34 @@ async fn acme_is_served_over_tls_with_the_gateways_certificate() {
     .await;
     assert!(revoked.is_some(), "revoked over TLS");
 }
+
+/// GEN-3: only a customer makes an EAB key, for its own account; a reviewer, an admin and
+/// a caller without a token are refused.
+#[tokio::test]
+async fn gen3_only_a_customer_makes_an_eab_key() {
+    let certflow = Certflow::start().await.expect("start");
+    let channel = certflow.channel().await.expect("channel");
+    for (token, code) in [
+        (
+            Some(certflow.token("rita", "reviewers", &["reviewer"])),
+            tonic::Code::PermissionDenied,
+        ),
+        (Some(certflow.admin_token()), tonic::Code::PermissionDenied),
+        (None, tonic::Code::Unauthenticated),
+    ] {
+        let mut acme = AcmeServiceClient::with_interceptor(
+            channel.clone(),
+            Bearer::new(token.as_deref()).expect("token"),
+        );
+        let refused = acme
+            .create_external_account_key(CreateExternalAccountKeyRequest {})
+            .await
+            .expect_err("refused");
+        assert_eq!(refused.code(), code, "{refused:?}");
+    }
+    let key = eab_key(&certflow).await;
+    assert!(
+        !key.key_id.is_empty() && key.hmac_key.len() >= 43,
+        "{key:?}"
+    );
+}
