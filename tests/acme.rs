@@ -547,13 +547,21 @@ async fn bad_acme_requests_are_refused_with_their_problem_type_and_change_nothin
         "a nonce never issued"
     );
 
-    // A stranger's key: read, the nonce used, then refused; the same nonce again is used.
-    let used = nonce().await;
-    let body = stranger.sign(&header(&stranger, &used, &revoke_url), &payload);
+    // A stranger's key, signing validly for itself: not the certificate's.
+    let body = stranger.sign(&header(&stranger, &nonce().await, &revoke_url), &payload);
     assert_eq!(
-        post(revoke_url.clone(), body.clone(), JOSE).await,
+        post(revoke_url.clone(), body, JOSE).await,
         (403, acme("unauthorized")),
         "a key that is not the certificate's"
+    );
+    // A signed request uses its nonce up, even one the rules then refuse (REV-9).
+    let used = nonce().await;
+    let hold = json!({ "certificate": b64(&der.contents), "reason": 6 });
+    let body = cert_key.sign(&header(&cert_key, &used, &revoke_url), &hold);
+    assert_eq!(
+        post(revoke_url.clone(), body, JOSE).await,
+        (400, acme("badRevocationReason")),
+        "certificateHold"
     );
     let body = cert_key.sign(&header(&cert_key, &used, &revoke_url), &payload);
     assert_eq!(

@@ -79,6 +79,24 @@ impl PublicJwk {
         if !matches {
             return Err(bad("the jwk's key type or curve does not match alg"));
         }
+        // Coordinates of exactly the curve's size: a key has one encoding, so one
+        // thumbprint, one account.
+        let size = |member: &str| {
+            object
+                .get(member)
+                .and_then(|v| v.as_str())
+                .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
+                .map(|bytes| bytes.len())
+        };
+        let sized = match alg {
+            Algorithm::ES256 => size("x") == Some(32) && size("y") == Some(32),
+            Algorithm::ES384 => size("x") == Some(48) && size("y") == Some(48),
+            Algorithm::EdDSA => size("x") == Some(32),
+            _ => true,
+        };
+        if !sized {
+            return Err(bad("the jwk's coordinates are not the curve's size"));
+        }
         Ok(PublicJwk {
             key,
             json: json.clone(),

@@ -253,6 +253,21 @@ fn bad_requests_are_refused_with_their_problem_type() {
             ProblemType::BadPublicKey,
         ),
         (
+            "a coordinate one byte short",
+            signed(&with(
+                good.clone(),
+                "jwk",
+                with(
+                    key.jwk.clone(),
+                    "x",
+                    json!(b64(&URL_SAFE_NO_PAD
+                        .decode(key.jwk["x"].as_str().expect("x"))
+                        .expect("base64url")[1..])),
+                ),
+            )),
+            ProblemType::BadPublicKey,
+        ),
+        (
             "a critical extension",
             signed(&with(good.clone(), "crit", json!(["b64"]))),
             ProblemType::Malformed,

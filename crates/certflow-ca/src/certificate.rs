@@ -54,10 +54,17 @@ pub fn certificate_key(der: &[u8]) -> Result<CertificateKey, CaError> {
             exponent: trimmed(rsa.exponent),
         },
         Ok(PublicKey::EC(point)) => {
+            use x509_parser::oid_registry::{OID_EC_P256, OID_NIST_EC_P384};
             let data = point.data();
-            let curve = match data.len() {
-                65 => Some("P-256"),
-                97 => Some("P-384"),
+            let named = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok());
+            // The curve its parameters name, and a point of that curve's size.
+            let curve = match (named, data.len()) {
+                (Some(oid), 65) if oid == OID_EC_P256 => Some("P-256"),
+                (Some(oid), 97) if oid == OID_NIST_EC_P384 => Some("P-384"),
                 _ => None,
             };
             match (curve, data.first()) {

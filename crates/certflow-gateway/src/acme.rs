@@ -325,9 +325,10 @@ impl AcmeEndpoint {
         }
     }
 
-    /// Reads a POST to `path`: `application/jose+json`, a JWS that passes §6's checks for
-    /// this URL, and a nonce used now for the first time.
-    async fn read(&self, path: &str, headers: &HeaderMap, body: &[u8]) -> Result<Request, Problem> {
+    /// Reads a POST to `path`: `application/jose+json`, and a JWS that passes §6's checks
+    /// for this URL. Its nonce is redeemed once its signature has verified
+    /// ([`redeem`](Self::redeem)), so nobody burns a nonce they could not sign for.
+    fn read(&self, path: &str, headers: &HeaderMap, body: &[u8]) -> Result<Request, Problem> {
         let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -338,9 +339,13 @@ impl AcmeEndpoint {
                 "ACME requests are sent as application/jose+json",
             ));
         }
-        let request = Request::parse(body, &self.url(path))?;
+        Request::parse(body, &self.url(path))
+    }
+
+    /// Uses up `request`'s nonce: the first time it is seen, within its lifetime.
+    async fn redeem(&self, request: &Request) -> Result<(), Problem> {
         match self.store.redeem_nonce(&request.nonce).await {
-            Ok(true) => Ok(request),
+            Ok(true) => Ok(()),
             Ok(false) => Err(Problem::new(
                 ProblemType::BadNonce,
                 "the nonce is unknown, used or expired; use the one in this response",
@@ -402,7 +407,7 @@ fn account_body(acme: &AcmeEndpoint, thumbprint: &str, account: &AcmeAccount) ->
 /// External Account Binding made with a key its certflow account created, used once.
 async fn new_account(State(acme): Shared, headers: HeaderMap, body: Bytes) -> Response {
     let result = async {
-        let request = acme.read(NEW_ACCOUNT, &headers, &body).await?;
+        let request = acme.read(NEW_ACCOUNT, &headers, &body)?;
         let Signer::Jwk(jwk) = &request.signer else {
             return Err(Problem::new(
                 ProblemType::Malformed,
@@ -410,6 +415,7 @@ async fn new_account(State(acme): Shared, headers: HeaderMap, body: Bytes) -> Re
             ));
         };
         request.verify(jwk)?;
+        acme.redeem(&request).await?;
         let payload: NewAccount = request.payload_json()?;
         let thumbprint = jwk.thumbprint();
         let location = acme.url(&format!("{ACCOUNT}{thumbprint}"));
@@ -445,7 +451,13 @@ async fn new_account(State(acme): Shared, headers: HeaderMap, body: Bytes) -> Re
             .ok_or_else(|| unauthorized("no such EAB key id"))?;
         let mac_key = URL_SAFE_NO_PAD.decode(&eab.mac_key).map_err(server_error)?;
         binding.verify(&mac_key)?;
-        if eab.bound_to.is_some() {
+        // A key bound to this very account key before is a retry whose account record may
+        // not have been written: it is written now.
+        if eab
+            .bound_to
+            .as_deref()
+            .is_some_and(|bound| bound != thumbprint)
+        {
             return Err(unauthorized(
                 "this EAB key has bound an account already; make another",
             ));
@@ -484,7 +496,7 @@ fn now_millis() -> i64 {
 /// The account resource: POST-as-GET (or any update, which changes nothing) answers it.
 async fn account(State(acme): Shared, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let result = async {
-        let request = acme.read(uri.path(), &headers, &body).await?;
+        let request = acme.read(uri.path(), &headers, &body)?;
         let Signer::Kid(kid) = &request.signer else {
             return Err(Problem::new(
                 ProblemType::Malformed,
@@ -499,6 +511,19 @@ async fn account(State(acme): Shared, uri: Uri, headers: HeaderMap, body: Bytes)
             ));
         }
         verify_with_account(&request, &account)?;
+        acme.redeem(&request).await?;
+        // POST-as-GET, or an empty update, reads the account; nothing else is offered.
+        let reads = request.payload.is_empty()
+            || request
+                .payload_json::<serde_json::Value>()
+                .is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty()));
+        if !reads {
+            return Err(Problem::new(
+                ProblemType::UnsupportedOperation,
+                "account updates and deactivation are not offered here: the account stays as \
+                 it was registered; an EAB key of your certflow account binds a new one",
+            ));
+        }
         let body = account_body(&acme, &thumbprint, &account);
         Ok(json_response(StatusCode::OK, &body, None))
     }
@@ -536,7 +561,7 @@ fn same_key(jwk: &serde_json::Value, parameters: &KeyParameters) -> bool {
 /// `revokeCert` (RFC 8555 §7.6): signed with the certificate's key, or by an account.
 async fn revoke_cert(State(acme): Shared, headers: HeaderMap, body: Bytes) -> Response {
     let result = async {
-        let request = acme.read(REVOKE_CERT, &headers, &body).await?;
+        let request = acme.read(REVOKE_CERT, &headers, &body)?;
         let payload: RevokeCert = request.payload_json()?;
         let der = URL_SAFE_NO_PAD.decode(&payload.certificate).map_err(|_| {
             Problem::new(ProblemType::Malformed, "certificate is not base64url DER")
@@ -570,6 +595,7 @@ async fn revoke_cert(State(acme): Shared, headers: HeaderMap, body: Bytes) -> Re
                 (actor, false)
             }
         };
+        acme.redeem(&request).await?;
         let revocation = AcmeRevocation {
             serial_number: certificate.serial_hex,
             public_key_sha256: certificate.public_key_sha256,

@@ -506,3 +506,66 @@ async fn ca4_an_issuers_partitions_are_listed_apart_from_other_issuers() {
         None
     );
 }
+
+/// ACME: a nonce is used once, whichever store asks; an EAB key binds one account key, and
+/// binding it again for that same key (a retry) writes the account it may have missed.
+#[tokio::test]
+async fn an_acme_nonce_is_used_once_and_an_eab_key_binds_one_account_key() {
+    use certflow_store::{AcmeAccount, AcmeStore};
+    let nats = NatsServer::start().expect("nats");
+    let client = provisioned(&nats, &Layout::default()).await;
+    let one = AcmeStore::attach(client.clone()).await.expect("store");
+    let other = AcmeStore::attach(client).await.expect("store");
+
+    let nonce = one.new_nonce().await.expect("nonce");
+    assert!(
+        other.redeem_nonce(&nonce).await.expect("redeem"),
+        "first use"
+    );
+    assert!(
+        !one.redeem_nonce(&nonce).await.expect("redeem"),
+        "second use"
+    );
+    for never in ["", "made-up", "a.b", "x>y", &"a".repeat(65)] {
+        assert!(!one.redeem_nonce(never).await.expect("redeem"), "{never:?}");
+    }
+
+    let (kid, key) = one.create_eab("acme", 1).await.expect("EAB key");
+    let (stored, sequence) = one.eab(&kid).await.expect("read").expect("stored");
+    assert_eq!(stored, key);
+    let account = |thumbprint: &str| AcmeAccount {
+        account: "acme".into(),
+        jwk: serde_json::json!({ "kty": "EC", "thumbprint": thumbprint }),
+        contact: vec![],
+        eab_kid: kid.clone(),
+        created_at: 1,
+    };
+    assert!(
+        one.bind_account("key-a", &account("key-a"), &stored, sequence)
+            .await
+            .expect("bind")
+    );
+    // Read again, the key names the account key it bound; another account key loses.
+    let (bound, sequence) = one.eab(&kid).await.expect("read").expect("stored");
+    assert_eq!(bound.bound_to.as_deref(), Some("key-a"));
+    assert!(
+        !other
+            .bind_account("key-b", &account("key-b"), &stored, sequence - 1)
+            .await
+            .expect("bind"),
+        "a stale read cannot bind another key"
+    );
+    assert!(
+        other
+            .bind_account("key-a", &account("key-a"), &bound, sequence)
+            .await
+            .expect("bind"),
+        "the same account key again is a retry"
+    );
+    assert_eq!(
+        one.account("key-a").await.expect("read").map(|a| a.account),
+        Some("acme".into())
+    );
+    assert!(one.account("key-b").await.expect("read").is_none());
+    assert!(one.account("../key-a").await.expect("read").is_none());
+}
