@@ -137,16 +137,22 @@ async fn rev15_ca4_a_revocation_reaches_the_shard_its_certificate_names() {
         .expect("the shard's CRL");
     let (ok, text) = verify(&shard_mates[0], &before.der);
     assert!(ok, "good before revocation: {text}");
-    let numbers_before = geotrust_numbers(&channel).await;
-    assert_eq!(
-        numbers_before.keys().cloned().collect::<Vec<_>>(),
-        vec![
-            "http://127.0.0.1:8080/crl/geotrust.crl".to_string(),
-            "http://127.0.0.1:8080/crl/geotrust/0.crl".to_string(),
-            "http://127.0.0.1:8080/crl/geotrust/1.crl".to_string(),
-        ],
-        "the original CRL and both shards, as certificates name them"
-    );
+    // Every partition gets a CRL at start, in no particular order: wait for all three.
+    let expected = vec![
+        "http://127.0.0.1:8080/crl/geotrust.crl".to_string(),
+        "http://127.0.0.1:8080/crl/geotrust/0.crl".to_string(),
+        "http://127.0.0.1:8080/crl/geotrust/1.crl".to_string(),
+    ];
+    let numbers_before = certflow_testkit::eventually(std::time::Duration::from_secs(10), || {
+        let channel = channel.clone();
+        let expected = expected.clone();
+        async move {
+            let numbers = geotrust_numbers(&channel).await;
+            (numbers.keys().cloned().collect::<Vec<_>>() == expected).then_some(numbers)
+        }
+    })
+    .await
+    .expect("the original CRL and both shards, as certificates name them");
 
     for (cert, reason) in [
         (&shard_mates[0], RevocationReason::KeyCompromise),
