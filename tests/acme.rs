@@ -9,11 +9,11 @@ use certflow_proto::v1::acme_service_client::AcmeServiceClient;
 use certflow_proto::v1::{
     Certificate, CertificateStatus, CreateExternalAccountKeyRequest,
     CreateExternalAccountKeyResponse, DownloadCertificateRequest, DownloadFormat,
-    GetCertificateHistoryRequest, GetCertificateRequest, RevocationCause, RevocationReason,
+    GetCertificateHistoryRequest, RevocationCause, RevocationReason,
 };
 use certflow_testkit::{Bearer, Certflow};
 
-use crate::support::{crl_of, dns_auto_dv, issue, openssl};
+use crate::support::{crl_of, dns_auto_dv, issue, openssl, wait_for_status, wait_until};
 
 /// Runs `program` with `args` (without blocking the services in this process): whether it
 /// succeeded, and what it printed.
@@ -69,22 +69,11 @@ async fn issued_with_key(
 
 /// The certificate as its owner reads it, once its status is `status`.
 async fn certificate_once(certflow: &Certflow, id: &str, status: CertificateStatus) -> Certificate {
-    let token = certflow.token("alice", "acme", &["customer"]);
-    certflow_testkit::eventually(Duration::from_secs(10), || {
-        let token = token.clone();
-        async move {
-            let mut certs = certflow.certificates_as(Some(&token)).await.ok()?;
-            let cert = certs
-                .get_certificate(GetCertificateRequest { id: id.into() })
-                .await
-                .ok()?
-                .into_inner()
-                .certificate?;
-            (cert.status == status as i32).then_some(cert)
-        }
-    })
-    .await
-    .unwrap_or_else(|| panic!("{id} never became {status:?}"))
+    let mut certs = certflow
+        .certificates_as(Some(&certflow.token("alice", "acme", &["customer"])))
+        .await
+        .expect("client");
+    wait_for_status(&mut certs, id, status).await
 }
 
 /// The sentences of a certificate's history.
@@ -114,17 +103,44 @@ async fn eab_key(certflow: &Certflow) -> CreateExternalAccountKeyResponse {
         .into_inner()
 }
 
-/// certbot's directories, all under `dir`, so nothing touches the machine's.
-fn certbot_dirs(dir: &Path) -> Vec<String> {
-    ["config", "work", "logs"]
-        .iter()
-        .flat_map(|name| {
-            [
-                format!("--{name}-dir"),
-                dir.join(format!("certbot-{name}")).display().to_string(),
-            ]
-        })
-        .collect()
+/// certbot `args` against the ACME `directory`, never asking anything, with its
+/// directories under `dir` so nothing touches the machine's; `ca` is a CA bundle to trust
+/// for an https directory. Whether it succeeded, what it printed, and its debug log (where
+/// certbot 2.1 keeps the problem document of a failed `revoke`).
+async fn certbot(
+    dir: &Path,
+    directory: &str,
+    args: &[&str],
+    ca: Option<&Path>,
+) -> (bool, String, String) {
+    let mut command = tokio::process::Command::new("certbot");
+    command
+        .args(args)
+        .args(["--non-interactive", "--server", directory])
+        .env("HOME", dir);
+    for name in ["config", "work", "logs"] {
+        command
+            .arg(format!("--{name}-dir"))
+            .arg(dir.join(format!("certbot-{name}")));
+    }
+    if let Some(ca) = ca {
+        command.env("REQUESTS_CA_BUNDLE", ca);
+    }
+    let output = command
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("certbot is installed (Debian's package): {e}"));
+    let log = std::fs::read_to_string(dir.join("certbot-logs").join("letsencrypt.log"))
+        .unwrap_or_default();
+    (
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+        log,
+    )
 }
 
 /// The CRL shard `cert` names lists it, revoked with `reason`.
@@ -169,11 +185,8 @@ async fn rev16_certbot_revokes_a_certificate_by_its_own_key() {
         .join("bykey.example.com.key")
         .display()
         .to_string();
-    let mut args: Vec<String> = [
+    let args = [
         "revoke",
-        "--non-interactive",
-        "--server",
-        &directory,
         "--cert-path",
         &cert_path,
         "--key-path",
@@ -181,13 +194,8 @@ async fn rev16_certbot_revokes_a_certificate_by_its_own_key() {
         "--reason",
         "keycompromise",
         "--no-delete-after-revoke",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(certbot_dirs(dir.path()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (ok, text) = run("certbot", &args).await;
+    ];
+    let (ok, text, _) = certbot(dir.path(), &directory, &args, None).await;
     assert!(ok, "certbot revoke: {text}");
 
     let revoked = certificate_once(&certflow, &cert.id, CertificateStatus::Revoked).await;
@@ -205,9 +213,7 @@ async fn rev16_certbot_revokes_a_certificate_by_its_own_key() {
 
     // certbot 2.1 fails on any ACME error in `revoke` with an AttributeError of its own;
     // its debug log holds the problem document the server sent.
-    let (ok, text) = run("certbot", &args).await;
-    let log = std::fs::read_to_string(dir.path().join("certbot-logs").join("letsencrypt.log"))
-        .unwrap_or_default();
+    let (ok, text, log) = certbot(dir.path(), &directory, &args, None).await;
     assert!(
         !ok && log.contains("urn:ietf:params:acme:error:alreadyRevoked"),
         "a second revocation: {text}\n{log}"
@@ -217,7 +223,7 @@ async fn rev16_certbot_revokes_a_certificate_by_its_own_key() {
 /// certbot registers an account with External Account Binding and revokes through it: the
 /// certificate's owner asks, with the reason given; without a binding there is no account.
 #[tokio::test]
-async fn certbot_revokes_through_an_eab_bound_account() {
+async fn rev10_certbot_revokes_through_an_eab_bound_account_and_a_waiting_path_is_pending() {
     let certflow = Certflow::start().await.expect("start");
     let directory = format!(
         "http://{}/acme/directory",
@@ -225,21 +231,9 @@ async fn certbot_revokes_through_an_eab_bound_account() {
     );
     let dir = tempfile::tempdir().expect("dir");
     let cert = certificate_with_key(&certflow, dir.path(), "byaccount.example.com").await;
-    let dirs = certbot_dirs(dir.path());
-    let dirs: Vec<&str> = dirs.iter().map(String::as_str).collect();
-
-    let mut unbound = vec![
-        "register",
-        "--non-interactive",
-        "--agree-tos",
-        "-m",
-        "alice@example.com",
-        "--server",
-        &directory,
-    ];
-    unbound.extend(&dirs);
+    let unbound = ["register", "--agree-tos", "-m", "alice@example.com"];
     // The directory says a binding is required, and certbot asks for one before sending.
-    let (ok, text) = run("certbot", &unbound).await;
+    let (ok, text, _) = certbot(dir.path(), &directory, &unbound, None).await;
     assert!(
         !ok && text.contains("requires external account binding"),
         "no account without a binding: {text}"
@@ -247,9 +241,9 @@ async fn certbot_revokes_through_an_eab_bound_account() {
 
     let key = eab_key(&certflow).await;
     assert_eq!(key.directory_url, directory);
-    let mut register = unbound.clone();
+    let mut register = unbound.to_vec();
     register.extend(["--eab-kid", &key.key_id, "--eab-hmac-key", &key.hmac_key]);
-    let (ok, text) = run("certbot", &register).await;
+    let (ok, text, _) = certbot(dir.path(), &directory, &register, None).await;
     assert!(ok, "certbot register: {text}");
 
     let cert_path = dir
@@ -257,19 +251,15 @@ async fn certbot_revokes_through_an_eab_bound_account() {
         .join("byaccount.example.com.crt")
         .display()
         .to_string();
-    let mut revoke = vec![
+    let revoke = [
         "revoke",
-        "--non-interactive",
-        "--server",
-        &directory,
         "--cert-path",
         &cert_path,
         "--reason",
         "superseded",
         "--no-delete-after-revoke",
     ];
-    revoke.extend(&dirs);
-    let (ok, text) = run("certbot", &revoke).await;
+    let (ok, text, _) = certbot(dir.path(), &directory, &revoke, None).await;
     assert!(ok, "certbot revoke: {text}");
     let revoked = certificate_once(&certflow, &cert.id, CertificateStatus::Revoked).await;
     let revocation = revoked.revocation.clone().expect("its revocation");
@@ -303,39 +293,40 @@ async fn certbot_revokes_through_an_eab_bound_account() {
         .join("pending.example.com.crt")
         .display()
         .to_string();
-    let mut revoke = vec![
+    let revoke = [
         "revoke",
-        "--non-interactive",
-        "--server",
-        &directory,
         "--cert-path",
         &cert_path,
         "--no-delete-after-revoke",
     ];
-    revoke.extend(&dirs);
-    let (ok, text) = run("certbot", &revoke).await;
-    let log = std::fs::read_to_string(dir.path().join("certbot-logs").join("letsencrypt.log"))
-        .unwrap_or_default();
+    let (ok, text, log) = certbot(dir.path(), &directory, &revoke, None).await;
     assert!(
         !ok && log.contains("urn:certflow:acme:error:revocationPending"),
         "{text}\n{log}"
     );
-    certificate_once(&certflow, &pending.id, CertificateStatus::RevocationPending).await;
-    let challenged = certflow_testkit::eventually(Duration::from_secs(10), || async {
-        let cert =
-            certificate_once(&certflow, &pending.id, CertificateStatus::RevocationPending).await;
-        let challenges = cert.revocation?.validation?.challenges.len();
-        (challenges == 1).then_some(())
-    })
+    let certs = certflow.certificates().await.expect("client");
+    wait_until(
+        &certs,
+        &pending.id,
+        Duration::from_secs(10),
+        "wait for its DNS challenge",
+        |cert| {
+            cert.status == CertificateStatus::RevocationPending as i32
+                && cert
+                    .revocation
+                    .as_ref()
+                    .and_then(|r| r.validation.as_ref())
+                    .is_some_and(|v| v.challenges.len() == 1)
+        },
+    )
     .await;
-    assert!(challenged.is_some(), "its DNS challenge is issued");
 }
 
 /// lego registers with External Account Binding (`run` registers, then finds that orders are
 /// not offered here) and revokes through its account; a reason the rules refuse is
 /// `badRevocationReason` and changes nothing.
 #[tokio::test]
-async fn lego_revokes_through_its_account_and_a_refused_reason_is_bad_revocation_reason() {
+async fn rev9_lego_revokes_through_its_account_and_a_refused_reason_is_bad_revocation_reason() {
     let certflow = Certflow::start().await.expect("start");
     let directory = format!(
         "http://{}/acme/directory",
@@ -709,49 +700,17 @@ async fn acme_is_served_over_tls_with_the_gateways_certificate() {
 
     let cert_path = dir.path().join("tls.example.com.crt").display().to_string();
     let key_path = dir.path().join("tls.example.com.key").display().to_string();
-    let mut args: Vec<String> = [
+    let args = [
         "revoke",
-        "--non-interactive",
-        "--server",
-        &directory,
         "--cert-path",
         &cert_path,
         "--key-path",
         &key_path,
         "--no-delete-after-revoke",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(certbot_dirs(dir.path()));
-    let output = tokio::process::Command::new("certbot")
-        .args(&args)
-        .env("REQUESTS_CA_BUNDLE", &ca_path)
-        .env("HOME", dir.path())
-        .output()
-        .await
-        .expect("certbot is installed");
-    assert!(
-        output.status.success(),
-        "certbot revoke over TLS: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let revoked = certflow_testkit::eventually(Duration::from_secs(10), || {
-        let mut certs = certs.clone();
-        let id = cert.id.clone();
-        async move {
-            let cert = certs
-                .get_certificate(GetCertificateRequest { id })
-                .await
-                .ok()?
-                .into_inner()
-                .certificate?;
-            (cert.status == CertificateStatus::Revoked as i32).then_some(cert)
-        }
-    })
-    .await;
-    assert!(revoked.is_some(), "revoked over TLS");
+    ];
+    let (ok, text, _) = certbot(dir.path(), &directory, &args, Some(&ca_path)).await;
+    assert!(ok, "certbot revoke over TLS: {text}");
+    wait_for_status(&mut certs, &cert.id, CertificateStatus::Revoked).await;
 }
 
 /// GEN-3: only a customer makes an EAB key, for its own account; a reviewer, an admin and

@@ -25,8 +25,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use certflow_acme::{ExternalBinding, Problem, ProblemType, PublicJwk, Request, Signer};
 use certflow_bus::{BusClient, CancellationToken, Envelope, Outcome, Refusal};
 use certflow_ca::certificate::{KeyParameters, certificate_key};
-use certflow_domain::{Actor, Role};
+use certflow_domain::{Actor, Reason, Role};
 use certflow_proto::bus::v1::AcmeRevocation;
+use certflow_proto::refusal::ClientReason;
 use certflow_proto::v1::{CertificateStatus, RequestRevocationResponse};
 use certflow_store::{AcmeAccount, AcmeStore};
 use prost::Message;
@@ -487,7 +488,8 @@ async fn new_account(State(acme): Shared, headers: HeaderMap, body: Bytes) -> Re
     acme.answer(result).await
 }
 
-fn now_millis() -> i64 {
+/// Unix milliseconds now, as the ACME records keep time.
+pub(crate) fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -645,9 +647,11 @@ async fn revoke_cert(State(acme): Shared, headers: HeaderMap, body: Bytes) -> Re
 
 /// A refusal of the revocation service, as an ACME problem.
 fn refusal_problem(refusal: Refusal) -> Problem {
-    let kind = match (refusal.reason.as_str(), refusal.status_code()) {
-        ("ALREADY_REVOKED", _) => ProblemType::AlreadyRevoked,
-        ("INVALID_REVOCATION_REASON", _) => ProblemType::BadRevocationReason,
+    let kind = match (refusal.client_reason(), refusal.status_code()) {
+        (Some(ClientReason::Rule(Reason::AlreadyRevoked)), _) => ProblemType::AlreadyRevoked,
+        (Some(ClientReason::Rule(Reason::InvalidRevocationReason)), _) => {
+            ProblemType::BadRevocationReason
+        }
         (_, Code::InvalidArgument) => ProblemType::Malformed,
         (
             _,
@@ -660,7 +664,8 @@ fn refusal_problem(refusal: Refusal) -> Problem {
     };
     let detail = if refusal.status_code() == Code::NotFound {
         "no certificate this signer may revoke: it was not issued here, or not to this \
-         account"
+         account; sign with the certificate's own key, or with an ACME account bound to the \
+         certflow account that holds it"
             .to_string()
     } else {
         refusal.message

@@ -618,11 +618,8 @@ impl AcmeService for Gateway {
                 "this deployment serves no ACME endpoint",
             ));
         };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         let (key_id, key) = store
-            .create_eab(&envelope.actor.account, now)
+            .create_eab(&envelope.actor.account, acme::now_millis())
             .await
             .map_err(|e| {
                 warn!(error = %e, "could not store an EAB key");
