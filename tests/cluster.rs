@@ -292,15 +292,12 @@ async fn reissue_spans(js: &jetstream::Context, original: &str) -> Vec<(u64, Opt
         .await
     {
         from = message.sequence + 1;
-        let types = message
-            .headers
-            .get("Certflow-Event-Types")
-            .map(|v| v.as_str().to_string())
-            .unwrap_or_default();
-        if types.contains("ReissueRequested") {
+        let events = certflow_proto::convert::decode_batch(&message.payload).expect("a batch");
+        let has = |kind: &str| events.iter().any(|event| event.type_name() == kind);
+        if has("ReissueRequested") {
             spans.push((message.sequence, None));
         }
-        if (types.contains("ReissueCompleted") || types.contains("ReissueFailed"))
+        if (has("ReissueCompleted") || has("ReissueFailed"))
             && let Some(open) = spans.iter_mut().rev().find(|span| span.1.is_none())
         {
             open.1 = Some(message.sequence);

@@ -2,6 +2,7 @@
 
 use async_nats::HeaderMap;
 use certflow_domain::{Actor, CommandId, Role};
+use certflow_proto::events::v1::{ActorRole, CommandRecord};
 use uuid::Uuid;
 
 /// Header names. The same names carry a command from the gateway to a service and sit on the
@@ -144,6 +145,60 @@ impl CommandMeta {
     }
 }
 
+impl CommandMeta {
+    /// The metadata as the event log records it, inside the batch's body.
+    pub fn to_record(&self) -> CommandRecord {
+        CommandRecord {
+            command_id: self.command_id.0.clone(),
+            request_id: self.request_id.clone(),
+            correlation_id: self.correlation_id.clone(),
+            causation_id: self.causation_id.clone().unwrap_or_default(),
+            actor_subject: self.actor.subject.clone(),
+            actor_account: self.actor.account.clone(),
+            actor_roles: self
+                .actor
+                .roles
+                .iter()
+                .map(|role| match role {
+                    Role::Customer => ActorRole::Customer,
+                    Role::Reviewer => ActorRole::Reviewer,
+                    Role::Admin => ActorRole::Admin,
+                } as i32)
+                .collect(),
+            traceparent: self.traceparent.clone().unwrap_or_default(),
+        }
+    }
+
+    /// Reads metadata written by [`CommandMeta::to_record`]; `None` if the command id or the
+    /// actor is missing, as [`CommandMeta::from_headers`] reads the older form.
+    pub fn from_record(record: CommandRecord) -> Option<Self> {
+        let present = |text: String| (!text.is_empty()).then_some(text);
+        let roles = record
+            .actor_roles
+            .iter()
+            .filter_map(|role| match ActorRole::try_from(*role) {
+                Ok(ActorRole::Customer) => Some(Role::Customer),
+                Ok(ActorRole::Reviewer) => Some(Role::Reviewer),
+                Ok(ActorRole::Admin) => Some(Role::Admin),
+                Ok(ActorRole::Unspecified) | Err(_) => None,
+            })
+            .collect();
+        Some(CommandMeta {
+            command_id: CommandId(present(record.command_id)?),
+            request_id: record.request_id,
+            correlation_id: record.correlation_id,
+            causation_id: present(record.causation_id),
+            actor: Actor {
+                subject: present(record.actor_subject)?,
+                account: record.actor_account,
+                roles,
+            },
+            traceparent: present(record.traceparent),
+            binding: None,
+        })
+    }
+}
+
 /// The actor a service's own requests and appends are recorded under.
 pub fn service_actor(service: &str) -> Actor {
     Actor {
@@ -227,5 +282,51 @@ mod tests {
         let mut map = HeaderMap::new();
         meta.write_headers(&mut map);
         assert_eq!(CommandMeta::from_headers(&map), Some(meta));
+    }
+
+    /// The record in an event batch's body says what the headers said, with or without the
+    /// optional parts; without a command id or an actor it is no record.
+    #[test]
+    fn record_round_trip() {
+        let mut meta = CommandMeta::for_request("r-1", "corr", actor("acme"));
+        assert_eq!(
+            CommandMeta::from_record(meta.to_record()),
+            Some(meta.clone())
+        );
+        meta.causation_id = Some("cause".into());
+        meta.traceparent = Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into());
+        meta.actor.roles = vec![Role::Admin, Role::Reviewer, Role::Customer];
+        assert_eq!(
+            CommandMeta::from_record(meta.to_record()),
+            Some(meta.clone())
+        );
+
+        let mut headers = HeaderMap::new();
+        meta.write_headers(&mut headers);
+        assert_eq!(
+            CommandMeta::from_headers(&headers),
+            CommandMeta::from_record(meta.to_record()),
+            "both forms read as the same metadata"
+        );
+
+        let no_command = CommandRecord {
+            command_id: String::new(),
+            ..meta.to_record()
+        };
+        assert_eq!(CommandMeta::from_record(no_command), None);
+        let no_actor = CommandRecord {
+            actor_subject: String::new(),
+            ..meta.to_record()
+        };
+        assert_eq!(CommandMeta::from_record(no_actor), None);
+        let unknown_role = CommandRecord {
+            actor_roles: vec![ActorRole::Customer as i32, 99],
+            ..meta.to_record()
+        };
+        assert_eq!(
+            CommandMeta::from_record(unknown_role).map(|meta| meta.actor.roles),
+            Some(vec![Role::Customer]),
+            "a role this build does not know grants nothing"
+        );
     }
 }

@@ -21,5 +21,8 @@ pub use api::{
     setups_from_proto, status_from_proto, status_to_proto, timestamp_from_proto,
     timestamp_from_request, timestamp_to_proto, validation_from_proto, validation_to_proto,
 };
-pub use stored::{ConvertError, decode_batch, encode_batch, event_from_proto, event_to_proto};
+pub use stored::{
+    ConvertError, decode_batch, decode_recorded, encode_batch, encode_recorded, event_from_proto,
+    event_to_proto,
+};
 pub use summary::event_summary;

@@ -21,8 +21,9 @@
 //! A command's events travel as one message (an
 //! [`certflow_proto::events::v1::EventBatch`]) published with
 //! `Nats-Expected-Last-Subject-Sequence` (optimistic concurrency, GEN-2) and `Nats-Msg-Id`
-//! set to the command id (idempotency, GEN-1). Who, when and why (GEN-4) travel in headers
-//! ([`certflow_bus::CommandMeta`]).
+//! set to the command id (idempotency, GEN-1). Who, when and why (GEN-4,
+//! [`certflow_bus::CommandMeta`]) are recorded in the same body, as its `CommandRecord`;
+//! batches stored before that carry them in headers and still read.
 //!
 //! [`EventStore::append_command`] is the write path of commands (the runtime decides on the
 //! state its cache holds and lets the expected sequence catch staleness);

@@ -8,14 +8,14 @@ use async_nats::jetstream::{self, consumer, message::PublishMessage, stream};
 use async_nats::{HeaderMap, header};
 use bytes::Bytes;
 use certflow_domain::{CertificateId, Event, State, Timestamp, replay};
-use certflow_proto::convert::{ConvertError, decode_batch, encode_batch};
+use certflow_proto::convert::{ConvertError, decode_recorded, encode_recorded};
 use certflow_telemetry::instruments;
 
 use opentelemetry::KeyValue;
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::cache::StateCache;
-use certflow_bus::{CommandMeta, headers};
+use certflow_bus::CommandMeta;
 
 /// JetStream's "wrong last sequence" error code.
 const WRONG_LAST_SEQUENCE: u64 = 10071;
@@ -414,21 +414,15 @@ impl EventStore {
         events: &[Event],
         meta: &CommandMeta,
     ) -> Result<Appended, StoreError> {
+        // The command travels in the body (one decode for every follower); the headers are
+        // the two JetStream acts on.
         let mut headers = HeaderMap::new();
-        meta.write_headers(&mut headers);
         headers.insert(header::NATS_MESSAGE_ID, meta.command_id.0.as_str());
         headers.insert(
             header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
             expected.to_string().as_str(),
         );
-        let types: Vec<&str> = events.iter().map(Event::type_name).collect();
-        headers.insert(headers::EVENT_TYPES, types.join(",").as_str());
-        headers.insert(headers::SCHEMA_VERSION, "1");
-        headers.insert(
-            headers::CONTENT_TYPE,
-            "application/protobuf; proto=certflow.events.v1.EventBatch",
-        );
-        let payload = Bytes::from(encode_batch(events));
+        let payload = Bytes::from(encode_recorded(events, Some(meta.to_record())));
         let subject = self.subject(id);
 
         let mut attempt = 0;
@@ -776,10 +770,14 @@ impl RecordedBatch {
         let certificate_id = CertificateId::parse(id)
             .map_err(ConvertError::Invalid)
             .map_err(corrupt)?;
-        let meta = CommandMeta::from_headers(headers)
-            .ok_or(ConvertError::Missing("command headers"))
-            .map_err(corrupt)?;
-        let events = decode_batch(payload).map_err(corrupt)?;
+        let (events, record) = decode_recorded(payload).map_err(corrupt)?;
+        // Batches stored before the body recorded the command carry it in headers.
+        let meta = match record {
+            Some(record) => CommandMeta::from_record(record),
+            None => CommandMeta::from_headers(headers),
+        }
+        .ok_or(ConvertError::Missing("the command that appended the batch"))
+        .map_err(corrupt)?;
         Ok(RecordedBatch {
             certificate_id,
             sequence,

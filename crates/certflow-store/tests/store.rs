@@ -397,6 +397,92 @@ async fn gen1_a_request_id_reused_on_another_certificate_is_refused() {
     assert!(store.history(&b).await.expect("history").is_empty());
 }
 
+/// GEN-4: a batch records its command in its body, and the message carries only the headers
+/// JetStream acts on; a batch stored in the earlier form, the command in `Certflow-*`
+/// headers, still reads as the same history, state and feed.
+#[tokio::test]
+async fn gen4_the_command_is_recorded_in_the_body_and_the_header_form_still_reads() {
+    let nats = NatsServer::start().expect("nats");
+    let store = open(&nats, StoreConfig::default()).await;
+    let id = CertificateId::parse("c-old").expect("valid");
+
+    // The earlier form, as a release before this one appended it.
+    let mut old = CommandMeta::for_request("r-old", "corr-old", actor());
+    old.causation_id = Some("cause-old".into());
+    let mut headers = async_nats::HeaderMap::new();
+    old.write_headers(&mut headers);
+    headers.insert("Nats-Msg-Id", old.command_id.0.as_str());
+    headers.insert("Certflow-Event-Types", "CertificateIssued");
+    headers.insert("Certflow-Schema-Version", "1");
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("connect"));
+    let first = js
+        .publish_with_headers(
+            store.subject(&id),
+            headers,
+            certflow_proto::convert::encode_batch(&[issued(&id)]).into(),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("stored")
+        .sequence;
+
+    let new = CommandMeta::for_request("r-new", "corr-new", actor());
+    let second = store
+        .append(&id, first, &[revoked()], &new)
+        .await
+        .expect("append after the old form");
+
+    let history = store.history(&id).await.expect("history");
+    let metas: Vec<_> = history.iter().map(|batch| batch.meta.clone()).collect();
+    assert_eq!(metas, vec![old, new.clone()]);
+    let loaded = store.load(&id).await.expect("load");
+    assert_eq!(loaded.version, second.sequence);
+    assert_eq!(
+        loaded
+            .state
+            .expect("exists")
+            .status(Timestamp::from_unix_seconds(1_800_000_200)),
+        Status::Revoked
+    );
+    let mut feed = store.follow(0).await.expect("feed");
+    let mut followed = Vec::new();
+    while followed.len() < 2 {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), feed.next_chunk(10))
+            .await
+            .expect("a chunk in time")
+            .expect("the feed goes on")
+            .expect("readable");
+        followed.extend(
+            chunk
+                .into_iter()
+                .map(|message| message.batch.expect("a batch").meta.request_id),
+        );
+    }
+    assert_eq!(followed, ["r-old", "r-new"]);
+
+    let stored = js
+        .get_stream("CERTFLOW_EVENTS")
+        .await
+        .expect("stream")
+        .direct_get(second.sequence)
+        .await
+        .expect("stored message");
+    let names: Vec<String> = stored
+        .headers
+        .iter()
+        .map(|(name, _)| name.to_string())
+        .collect();
+    assert!(
+        names.iter().all(|name| name.starts_with("Nats-")),
+        "only JetStream's headers on a new batch: {names:?}"
+    );
+    let (events, record) =
+        certflow_proto::convert::decode_recorded(&stored.payload).expect("decodes");
+    assert_eq!(events, vec![revoked()]);
+    assert_eq!(record.and_then(CommandMeta::from_record), Some(new));
+}
+
 /// The feed delivers the whole log in stream order, in chunks of at most the size asked
 /// for, whether it reads a thousand messages per request or one by one.
 #[tokio::test]

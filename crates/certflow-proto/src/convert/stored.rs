@@ -46,19 +46,36 @@ pub enum ConvertError {
 
 /// A command's events as one message body.
 pub fn encode_batch(events: &[Event]) -> Vec<u8> {
+    encode_recorded(events, None)
+}
+
+/// A command's events and the command that appended them (GEN-4), as one message body: what
+/// the event log stores.
+pub fn encode_recorded(events: &[Event], command: Option<pe::CommandRecord>) -> Vec<u8> {
     pe::EventBatch {
         events: events.iter().map(event_to_proto).collect(),
+        command,
     }
     .encode_to_vec()
 }
 
 /// A message body back as the command's events.
 pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Event>, ConvertError> {
-    pe::EventBatch::decode(bytes)?
+    decode_recorded(bytes).map(|(events, _)| events)
+}
+
+/// A message body back as the command's events and the command, if the body records it
+/// (batches stored before [`pe::CommandRecord`] existed carry it in message headers).
+pub fn decode_recorded(
+    bytes: &[u8],
+) -> Result<(Vec<Event>, Option<pe::CommandRecord>), ConvertError> {
+    let batch = pe::EventBatch::decode(bytes)?;
+    let events = batch
         .events
         .into_iter()
         .map(event_from_proto)
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((events, batch.command))
 }
 
 /// One domain event on the wire.
