@@ -339,3 +339,126 @@ async fn gen6_ids_that_name_nothing_leave_no_outcome_behind() {
     // The one revocation is remembered for its retry; the unknown ids left nothing.
     assert_eq!(outcomes().await, before + 1);
 }
+
+/// The revocation service's side of a bulk revocation: a batch is refused whole to anyone but
+/// an admin and above its bound, and each revocation in it is the `RequestRevocation` it
+/// stands for: sent again by itself with its request id, it is answered as it was (GEN-1).
+#[tokio::test]
+async fn gen6_a_batch_is_admins_only_bounded_and_each_of_its_revocations_is_a_request() {
+    use certflow_bus::headers;
+    use certflow_proto::bus::v1::{RevocationBatch, RevocationBatchReply, reply};
+    use prost::Message;
+
+    let (certflow, mut certs, _) = started().await;
+    let cert = issue(&mut certs, dns_auto_dv("acme", "batched.example.com")).await;
+    wait_for_status(&mut certs, &cert.id, CertificateStatus::Issued).await;
+    let nats = certflow.nats().connect_as(None).await.expect("nats");
+    let events = async_nats::jetstream::new(nats.clone())
+        .get_stream("CERTFLOW_EVENTS")
+        .await
+        .expect("events");
+    let last_sequence = || {
+        let events = events.clone();
+        let subject = format!("certflow.events.certificate.{}", cert.id);
+        async move {
+            events
+                .direct_get_last_for_subject(subject)
+                .await
+                .expect("the certificate's events")
+                .sequence
+        }
+    };
+    let issued_at = last_sequence().await;
+    let send = |roles: &'static str, subject: &'static str, body: Vec<u8>| {
+        let nats = nats.clone();
+        async move {
+            let mut sent = async_nats::HeaderMap::new();
+            sent.insert(headers::ACTOR_SUBJECT, "ops");
+            sent.insert(headers::ACTOR_ACCOUNT, "operators");
+            sent.insert(headers::ACTOR_ROLES, roles);
+            let answer = nats
+                .request_with_headers(subject, sent, body.into())
+                .await
+                .expect("answered");
+            certflow_proto::bus::v1::Reply::decode(answer.payload).expect("a reply")
+        }
+    };
+    let single = |id: &str, request: &str| RequestRevocationRequest {
+        request_id: request.into(),
+        certificate_id: id.into(),
+        reason: RevocationReason::Superseded as i32,
+        ..Default::default()
+    };
+    let refusal = |reply: &certflow_proto::bus::v1::Reply| match &reply.outcome {
+        Some(reply::Outcome::Refusal(refusal)) => refusal.reason.clone(),
+        other => panic!("expected a refusal: {other:?}"),
+    };
+    let batch = |requests| RevocationBatch { requests }.encode_to_vec();
+
+    let as_customer = send(
+        "customer",
+        "certflow.cmd.revocation.batch",
+        batch(vec![single(&cert.id, "b-1")]),
+    )
+    .await;
+    assert_eq!(refusal(&as_customer), "ROLE_REQUIRED");
+    let too_many = send(
+        "admin",
+        "certflow.cmd.revocation.batch",
+        batch(
+            (0..501)
+                .map(|n| single(&cert.id, &format!("b-{n}")))
+                .collect(),
+        ),
+    )
+    .await;
+    assert_eq!(refusal(&too_many), "INVALID_ARGUMENT");
+    assert_eq!(
+        last_sequence().await,
+        issued_at,
+        "a refused batch appended nothing"
+    );
+
+    let answered = send(
+        "admin",
+        "certflow.cmd.revocation.batch",
+        batch(vec![single(&cert.id, "b-1"), single("no-such-cert", "b-2")]),
+    )
+    .await;
+    let Some(reply::Outcome::Response(body)) = answered.outcome else {
+        panic!("the batch is answered: {answered:?}");
+    };
+    let replies = RevocationBatchReply::decode(body.as_slice())
+        .expect("batch reply")
+        .replies;
+    assert_eq!(replies.len(), 2, "one reply per revocation, in order");
+    assert!(
+        matches!(replies[0].outcome, Some(reply::Outcome::Response(_))),
+        "{:?}",
+        replies[0]
+    );
+    assert_eq!(refusal(&replies[1]), "NOT_FOUND");
+    assert!(
+        last_sequence().await > issued_at,
+        "the revocation was appended"
+    );
+    wait_for_status(&mut certs, &cert.id, CertificateStatus::Revoked).await;
+
+    let again = send(
+        "admin",
+        "certflow.cmd.revocation.request",
+        single(&cert.id, "b-1").encode_to_vec(),
+    )
+    .await;
+    assert_eq!(
+        again, replies[0],
+        "the retry is answered from the first outcome"
+    );
+    let new_request = send(
+        "admin",
+        "certflow.cmd.revocation.request",
+        single(&cert.id, "b-3").encode_to_vec(),
+    )
+    .await;
+    assert_eq!(refusal(&new_request), "ALREADY_REVOKED");
+}

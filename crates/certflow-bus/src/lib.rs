@@ -60,6 +60,8 @@ pub mod subjects {
     pub const DELETE_CERTIFICATE: &str = "certflow.cmd.revocation.delete";
     /// Records a renewal order.
     pub const ORDER_RENEWAL: &str = "certflow.cmd.revocation.renewal";
+    /// Many revocations of one bulk revocation at once (admins, through the gateway).
+    pub const REVOCATION_BATCH: &str = "certflow.cmd.revocation.batch";
     /// A submitted revocation cannot be cancelled (REV-7): the service says so.
     pub const CANCEL_REVOCATION: &str = "certflow.cmd.revocation.cancel";
     /// Everything the revocation service answers.

@@ -49,6 +49,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use certflow_bus::{BusClient, Envelope, Outcome, ServiceReason, subjects};
 use certflow_domain::Role;
+use certflow_proto::bus::v1::Reply;
 use certflow_proto::v1::acme_service_server::{AcmeService, AcmeServiceServer};
 use certflow_proto::v1::certificate_service_server::{
     CertificateService, CertificateServiceServer,
@@ -418,20 +419,29 @@ impl Gateway {
             .request(subject, envelope, payload)
             .await
             .map_err(status::bus)?;
-        match reply.outcome {
-            Some(Outcome::Response(bytes)) => Resp::decode(bytes.as_slice()).map_err(|err| {
-                warn!(%subject, error = %err, "undecodable response from a service");
-                status::service(
-                    ServiceReason::Internal,
-                    "a service answered with an undecodable response; retry with the same request id",
-                )
-            }),
-            Some(Outcome::Refusal(refusal)) => Err(status::refusal(refusal)),
-            None => Err(status::service(
+        read_reply(subject, reply)
+    }
+}
+
+/// A service's reply to a request sent to `subject`: the response decoded as `Resp`, or the
+/// refusal as a status.
+pub(crate) fn read_reply<Resp: Message + Default>(
+    subject: &str,
+    reply: Reply,
+) -> Result<Resp, Status> {
+    match reply.outcome {
+        Some(Outcome::Response(bytes)) => Resp::decode(bytes.as_slice()).map_err(|err| {
+            warn!(%subject, error = %err, "undecodable response from a service");
+            status::service(
                 ServiceReason::Internal,
-                "a service answered with an empty reply; retry with the same request id",
-            )),
-        }
+                "a service answered with an undecodable response; retry with the same request id",
+            )
+        }),
+        Some(Outcome::Refusal(refusal)) => Err(status::refusal(refusal)),
+        None => Err(status::service(
+            ServiceReason::Internal,
+            "a service answered with an empty reply; retry with the same request id",
+        )),
     }
 }
 

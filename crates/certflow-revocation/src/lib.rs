@@ -34,8 +34,8 @@ use certflow_domain::{
     CertificateId, Command, DeleteCertificate, Event, OrderRenewal, RequestRevocation,
     cancel_revocation, reactions,
 };
-use certflow_domain::{RevocationCause, RevocationReason};
-use certflow_proto::bus::v1::Reply;
+use certflow_domain::{DomainError, Reason, RevocationCause, RevocationReason, Role, Rule};
+use certflow_proto::bus::v1::{Reply, RevocationBatch, RevocationBatchReply};
 use certflow_proto::convert::method_from_proto;
 use certflow_proto::v1::{
     CancelRevocationRequest, DeleteCertificateRequest, DeleteCertificateResponse,
@@ -45,9 +45,13 @@ use certflow_runtime::{
     CommandRuntime, ReactionError, Reacts, Service, ServiceSpec, StartError, reaction_meta,
 };
 use certflow_store::{KeyIndex, RecordedBatch};
+use prost::Message;
 
 /// The service's name in logs, actors and consumer names.
 const SERVICE: &str = "revocation";
+/// Most revocations one batch may carry: its reply (each certificate as revoked, some
+/// 3 KB) stays well under a NATS message.
+pub const MAX_BATCH: usize = 500;
 
 /// The revocation service: its commands, and the key index it keeps compromised keys out
 /// with.
@@ -75,23 +79,8 @@ impl Service for RevocationService {
     async fn answer(&self, request: Request) -> Reply {
         let runtime = &self.runtime;
         match request.subject.as_str() {
-            subjects::REQUEST_REVOCATION => {
-                runtime
-                    .decide_request(
-                        &request,
-                        |req: &RequestRevocationRequest| &req.request_id,
-                        |req| {
-                            Ok(Command::RequestRevocation(RequestRevocation {
-                                id: CertificateId::parse(&req.certificate_id)?,
-                                reason_code: req.reason,
-                                description: req.description,
-                                validation_method: method_from_proto(req.validation_method)?,
-                            }))
-                        },
-                        |certificate| RequestRevocationResponse { certificate },
-                    )
-                    .await
-            }
+            subjects::REQUEST_REVOCATION => request_revocation(runtime, &request).await,
+            subjects::REVOCATION_BATCH => revoke_batch(runtime, request).await,
             // DEL-1, DEL-2: the issuance service erases the key when it sees the event.
             subjects::DELETE_CERTIFICATE => {
                 runtime
@@ -131,6 +120,63 @@ impl Service for RevocationService {
     async fn react(&self, batch: RecordedBatch) -> Result<(), ReactionError> {
         react(&self.runtime, &self.keys, batch).await
     }
+}
+
+/// One `RequestRevocation`: decided on the certificate's state, appended, recorded (GEN-1).
+async fn request_revocation(runtime: &CommandRuntime, request: &Request) -> Reply {
+    runtime
+        .decide_request(
+            request,
+            |req: &RequestRevocationRequest| &req.request_id,
+            |req| {
+                Ok(Command::RequestRevocation(RequestRevocation {
+                    id: CertificateId::parse(&req.certificate_id)?,
+                    reason_code: req.reason,
+                    description: req.description,
+                    validation_method: method_from_proto(req.validation_method)?,
+                }))
+            },
+            |certificate| RequestRevocationResponse { certificate },
+        )
+        .await
+}
+
+/// GEN-6: the revocations of one bulk revocation, all at once, each decided, appended and
+/// recorded as the `RequestRevocation` it stands for, so retrying a request by itself or in
+/// another batch is answered as it was. Only an admin sends batches (the gateway's
+/// `BulkRevoke`).
+async fn revoke_batch(runtime: &CommandRuntime, request: Request) -> Reply {
+    let batch = match decode_request::<RevocationBatch>(&request) {
+        Ok(batch) => batch,
+        Err(err) => return refused(&err),
+    };
+    let actor = actor_from_headers(request.headers.as_ref());
+    if !actor.roles.contains(&Role::Admin) {
+        return refused(&DomainError::permission_denied(
+            Rule::Gen3,
+            Reason::RoleRequired,
+            "a batch of revocations is a bulk revocation, which needs the admin role",
+        ));
+    }
+    if batch.requests.len() > MAX_BATCH {
+        return refused(&DomainError::invalid(
+            Reason::InvalidArgument,
+            format!(
+                "a batch holds at most {MAX_BATCH} revocations; this one holds {}",
+                batch.requests.len()
+            ),
+        ));
+    }
+    let singles = batch.requests.into_iter().map(|single| {
+        let one = Request {
+            subject: subjects::REQUEST_REVOCATION.into(),
+            headers: request.headers.clone(),
+            payload: single.encode_to_vec().into(),
+        };
+        async move { request_revocation(runtime, &one).await }
+    });
+    let replies = futures::future::join_all(singles).await;
+    certflow_bus::response(&RevocationBatchReply { replies })
 }
 
 /// REV-7: there is no cancelling a revocation; this says so, or that there is no such
