@@ -19,7 +19,9 @@ const FILES: &[&str] = &[
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read at run time, not baked in with env!: checkouts that share a target directory
+    // share this script's binary, and each must compile its own protos.
+    let proto_root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     println!("cargo:rerun-if-changed={}", proto_root.display());
     let descriptors = protox::compile(FILES, [&proto_root])?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
