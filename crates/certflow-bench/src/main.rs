@@ -13,6 +13,7 @@
 //! - `baseline`: raw JetStream publish+ack, stream reads and batched sled writes, no certflow.
 //! - `ghz`: ghz configuration files, their call data and metadata, made into calls.
 //! - `chart`: the SVG picture of each figure.
+//! - `heap`: nats-server's Go heap profile, added up by the function that allocated.
 //! - `calls`: the RPCs the load tool makes, as a customer's client would: token, fresh ids.
 //! - `load`: closed- and open-loop runs and each call's latency (no coordinated omission).
 //! - `report`: results in ghz's JSON report format, so tools that read ghz reports read these.
@@ -23,6 +24,7 @@ mod baseline;
 mod calls;
 mod chart;
 mod ghz;
+mod heap;
 mod load;
 mod report;
 mod suite;

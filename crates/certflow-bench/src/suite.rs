@@ -124,7 +124,9 @@ struct Figure {
 pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
     let progress = !args.quiet;
     let monitor_port = free_port()?;
-    let nats = NatsServer::start_monitored(monitor_port).context("starting nats-server")?;
+    let profile_port = free_port()?;
+    let nats =
+        NatsServer::start_profiled(monitor_port, profile_port).context("starting nats-server")?;
     let dir = tempfile::tempdir()?;
     let keys = dir.path().join("keys");
     let (signing_key, public_key) = certd::dev::ensure_signing_key(&keys)?;
@@ -625,6 +627,10 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         }
         Err(err) => eprintln!("could not read the streams from /jsz: {err:#}"),
     }
+    match nats_heap(profile_port, &args.out).await {
+        Ok(()) => {}
+        Err(err) => eprintln!("could not read nats-server's heap profile: {err:#}"),
+    }
     println!(
         "NATS messages per revocation (P2's, with the reactions, projection and CRL it set \
          off, and the bench's idle checks): {:.1} into the server, {:.1} out",
@@ -1021,4 +1027,44 @@ fn metric(metrics: &str, name: &str) -> Option<u64> {
         .parse::<f64>()
         .ok()
         .map(|value| value as u64)
+}
+
+/// Prints where nats-server's live heap is, by the server function that allocated it, and
+/// keeps the whole profile in `out/nats-heap.txt`.
+async fn nats_heap(profile_port: u16, out: &std::path::Path) -> anyhow::Result<()> {
+    const MIB: f64 = 1048576.0;
+    let text = crate::heap::fetch(profile_port).await?;
+    std::fs::write(out.join("nats-heap.txt"), &text)?;
+    // Buffer pools and the subject tree allocate on behalf of their callers: the file
+    // store's block caches (reads and writes) and subject indexes are what count.
+    let profile = crate::heap::HeapProfile::parse(
+        &text,
+        "nats-server/v2/server",
+        &[
+            "server.init.func",
+            "getMsgBlockBuf",
+            "/stree.",
+            "server.copyBytes",
+            "server.copyString",
+        ],
+    )
+    .context("not a Go heap profile")?;
+    let total = profile.total();
+    println!(
+        "nats-server's live heap at the end (Go heap profile, {}): {:.1} MiB sampled; \
+         runtime: HeapInuse {:.1} MiB, Sys {:.1} MiB",
+        out.join("nats-heap.txt").display(),
+        total / MIB,
+        profile.heap_inuse.unwrap_or(0) as f64 / MIB,
+        profile.sys.unwrap_or(0) as f64 / MIB,
+    );
+    for (function, bytes) in profile.by_function.iter().take(10) {
+        let short = function.rsplit('/').next().unwrap_or(function);
+        println!(
+            "  {:>8.1} MiB {:>5.1}%  {short}",
+            bytes / MIB,
+            100.0 * bytes / total.max(1.0)
+        );
+    }
+    Ok(())
 }

@@ -301,6 +301,20 @@ impl NatsServer {
         )
     }
 
+    /// As [`start_monitored`](Self::start_monitored), with Go's profiling endpoints
+    /// (`/debug/pprof/heap`: where the server's memory goes) on `127.0.0.1:<profile_port>`.
+    pub fn start_profiled(monitor_port: u16, profile_port: u16) -> Result<Self, TestkitError> {
+        Self::start_with(
+            NatsUsers::default(),
+            vec![
+                "-m".into(),
+                monitor_port.to_string(),
+                "--profile".into(),
+                profile_port.to_string(),
+            ],
+        )
+    }
+
     /// Starts a server with `deploy/nats/certflow.conf` (a user per service, each with its
     /// permissions), fresh random passwords, an ephemeral port and a new store directory.
     pub fn start_secured() -> Result<Self, TestkitError> {
