@@ -50,9 +50,9 @@ async fn gen1_retry_with_same_request_id_returns_first_outcome_and_appends_nothi
     let (certflow, mut certs, mut revocations) = started().await;
 
     // A retried issue creates no second certificate.
-    let request = dns_auto_dv("acme", "retry.example.com");
-    let first = issue(&mut certs, request.clone()).await;
-    let again = issue(&mut certs, request).await;
+    let issue_request = dns_auto_dv("acme", "retry.example.com");
+    let first = issue(&mut certs, issue_request.clone()).await;
+    let again = issue(&mut certs, issue_request.clone()).await;
     assert_eq!(first, again);
 
     let request = revoke(&first.id, RevocationReason::Superseded);
@@ -74,6 +74,29 @@ async fn gen1_retry_with_same_request_id_returns_first_outcome_and_appends_nothi
         .await
         .expect_err("refused");
     assert_eq!(reason(&err), "ALREADY_REVOKED");
+
+    // The issue's first reply was only the certificate, so its record says where the log
+    // holds it, not the reply; retried after the certificate moved on, the issue is still
+    // answered with the certificate as it left it.
+    // An issue's command id is its certificate's id.
+    let command = first.id.clone();
+    let outcomes =
+        async_nats::jetstream::new(certflow.nats().connect_as(None).await.expect("nats"))
+            .get_stream("CERTFLOW_OUTCOMES")
+            .await
+            .expect("outcomes");
+    let record = certflow_testkit::eventually(std::time::Duration::from_secs(10), || {
+        let outcomes = outcomes.clone();
+        let subject = format!("certflow.outcomes.{command}");
+        async move { outcomes.direct_get_last_for_subject(subject).await.ok() }
+    })
+    .await
+    .expect("the issue's outcome is recorded");
+    assert!(record.payload.is_empty(), "{} bytes", record.payload.len());
+    assert!(record.headers.get("Certflow-Sequence").is_some());
+    let after_revocation = issue(&mut certs, issue_request).await;
+    assert_eq!(after_revocation, first);
+    assert_eq!(after_revocation.status, CertificateStatus::Issued as i32);
 
     let history = wait_for_history(&certflow, &first.id, 3).await;
     let types: Vec<&str> = history.iter().map(|e| e.event_type.as_str()).collect();

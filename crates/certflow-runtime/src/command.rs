@@ -10,9 +10,9 @@ use certflow_bus::{
 use certflow_domain::{
     Certificate, CertificateId, Context, DomainError, Event, Policy, State, Timestamp, replay,
 };
-use certflow_proto::bus::v1::{Refusal, Reply};
+use certflow_proto::bus::v1::{CertificateReply, Refusal, Reply};
 use certflow_proto::convert::certificate_to_proto;
-use certflow_store::{Appended, EventStore, Outcome, Outcomes, StoreError};
+use certflow_store::{Appended, EventStore, Outcome, Outcomes, Recorded, StoreError};
 use prost::Message;
 use tracing::{debug, warn};
 
@@ -44,7 +44,7 @@ impl CommandRuntime {
     /// before the command runs call this first, so a retry is answered as it was.
     pub async fn first_outcome(&self, meta: &CommandMeta) -> Option<Reply> {
         match self.outcomes.get(&meta.command_id).await {
-            Ok(Some(first)) => Some(answer_with(meta, first)),
+            Ok(Some(first)) => Some(self.answer_with(meta, first).await),
             Ok(None) => None,
             Err(err) => Some(unavailable(format!(
                 "{err}; retry with the same request id"
@@ -229,13 +229,25 @@ impl CommandRuntime {
                 .await
             {
                 Ok(Appended {
-                    duplicate: false, ..
+                    duplicate: false,
+                    sequence,
                 }) => {
-                    let reply = match &after {
-                        Some(cert) => certflow_bus::response(&respond(cert, now)),
-                        None => internal("the command left no certificate behind"),
+                    let Some(cert) = &after else {
+                        return internal("the command left no certificate behind");
                     };
-                    self.record_later(meta, &reply);
+                    let reply = certflow_bus::response(&respond(cert, now));
+                    // A reply that is only the certificate is kept as where the log holds
+                    // it; anything else, whole.
+                    let recorded = if is_certificate_reply(&reply, cert, now) {
+                        Recorded::Applied {
+                            certificate: id.clone(),
+                            sequence,
+                            decided_at: now,
+                        }
+                    } else {
+                        Recorded::Reply(reply.encode_to_vec().into())
+                    };
+                    self.record_later(meta, recorded);
                     return reply;
                 }
                 // The same command landed before (a concurrent retry): answered by its
@@ -279,10 +291,13 @@ impl CommandRuntime {
 
     /// Records a success's reply as its first outcome after the caller has it: the events
     /// are stored, and a retry before the record lands is answered from them.
-    fn record_later(&self, meta: &CommandMeta, reply: &Reply) {
+    fn record_later(&self, meta: &CommandMeta, recorded: Recorded) {
         let outcomes = self.outcomes.clone();
         let command = meta.command_id.clone();
-        let outcome = outcome_of(meta, reply);
+        let outcome = Outcome {
+            recorded,
+            binding: meta.binding.clone(),
+        };
         tokio::spawn(async move {
             if let Err(err) = outcomes.record(&command, outcome).await {
                 warn!(error = %err, %command, "could not record the outcome");
@@ -293,55 +308,71 @@ impl CommandRuntime {
     /// Records `reply` as the command's first outcome and answers with the one that stands
     /// (ours, or one recorded before).
     async fn record(&self, meta: &CommandMeta, reply: Reply) -> Reply {
-        match self
-            .outcomes
-            .record(&meta.command_id, outcome_of(meta, &reply))
-            .await
-        {
-            Ok(standing) => answer_with(meta, standing),
+        let outcome = Outcome {
+            recorded: Recorded::Reply(reply.encode_to_vec().into()),
+            binding: meta.binding.clone(),
+        };
+        match self.outcomes.record(&meta.command_id, outcome).await {
+            Ok(standing) => self.answer_with(meta, standing).await,
             Err(err) => {
                 warn!(error = %err, "could not record the outcome");
                 reply
             }
         }
     }
+
+    /// The reply for a command whose first outcome is `first`: that outcome's reply (rebuilt
+    /// from the log when it was only the certificate), or `REQUEST_ID_REUSED` when the
+    /// request id was first sent with another request (GEN-1).
+    async fn answer_with(&self, meta: &CommandMeta, first: Outcome) -> Reply {
+        if let (Some(ours), Some(theirs)) = (&meta.binding, &first.binding)
+            && ours != theirs
+        {
+            return refused(&DomainError::invalid_by(
+                certflow_domain::Rule::Gen1,
+                certflow_domain::Reason::RequestIdReused,
+                format!(
+                    "request id {:?} was first sent with another request ({}); a request id \
+                     names one request: send this one with a new request id",
+                    meta.request_id,
+                    rpc_name(&theirs.rpc)
+                ),
+            ));
+        }
+        debug!(command = %meta.command_id, "answering a retry from its first outcome");
+        match first.recorded {
+            Recorded::Reply(reply) => Reply::decode(reply).unwrap_or_else(|err| {
+                warn!(error = %err, "unreadable recorded outcome");
+                internal("the first reply to this request cannot be read; send a new request id")
+            }),
+            Recorded::Applied {
+                certificate,
+                sequence,
+                decided_at,
+            } => match self.store.state_through(&certificate, sequence).await {
+                Ok(Some(Some(cert))) => certflow_bus::response(&CertificateReply {
+                    certificate: Some(certificate_to_proto(&cert, decided_at)),
+                }),
+                Ok(_) => {
+                    warn!(%certificate, sequence, "a recorded outcome names no certificate state");
+                    internal(
+                        "the first reply to this request cannot be rebuilt; send a new request id",
+                    )
+                }
+                Err(err) => unavailable(format!("{err}; retry with the same request id")),
+            },
+        }
+    }
 }
 
-/// `reply` as the outcome of the command `meta` names, with the request it answers.
-fn outcome_of(meta: &CommandMeta, reply: &Reply) -> Outcome {
-    Outcome {
-        reply: reply.encode_to_vec().into(),
-        binding: meta.binding.clone(),
-    }
-}
-
-/// The reply for a command whose first outcome is `first`: that outcome's reply, or
-/// `REQUEST_ID_REUSED` when the request id was first sent with another request (GEN-1).
-fn answer_with(meta: &CommandMeta, first: Outcome) -> Reply {
-    if let (Some(ours), Some(theirs)) = (&meta.binding, &first.binding)
-        && ours != theirs
-    {
-        return refused(&DomainError::invalid_by(
-            certflow_domain::Rule::Gen1,
-            certflow_domain::Reason::RequestIdReused,
-            format!(
-                "request id {:?} was first sent with another request ({}); a request id \
-                 names one request: send this one with a new request id",
-                meta.request_id,
-                rpc_name(&theirs.rpc)
-            ),
-        ));
-    }
-    match Reply::decode(first.reply) {
-        Ok(reply) => {
-            debug!(command = %meta.command_id, "answering a retry from its first outcome");
-            reply
+/// Whether `reply` is only `cert` as at `now`, the shape every certificate-only response
+/// shares (`CertificateReply`).
+fn is_certificate_reply(reply: &Reply, cert: &Certificate, now: Timestamp) -> bool {
+    matches!(&reply.outcome, Some(certflow_bus::Outcome::Response(bytes))
+        if *bytes == CertificateReply {
+            certificate: Some(certificate_to_proto(cert, now)),
         }
-        Err(err) => {
-            warn!(error = %err, "unreadable recorded outcome");
-            internal("the first reply to this request cannot be read; send a new request id")
-        }
-    }
+        .encode_to_vec())
 }
 
 /// How a client knows the RPC of a command subject, for a message.

@@ -75,7 +75,7 @@ pub use keyindex::KeyIndex;
 pub use keystore::{KeyStore, StoredKey, StoredWrappedKey};
 pub use layout::{Layout, Provisioned, provision};
 pub use locks::{LockHolder, ReissueLocks, Reservation};
-pub use outcomes::{Outcome, Outcomes};
+pub use outcomes::{Outcome, Outcomes, Recorded};
 pub use reactions::{Reaction, Reactions};
 pub use review::{
     DocumentStore, LeaseOutcome, LeasedTask, QueueWatch, ReviewLeases, ReviewQueue, StoredDocument,

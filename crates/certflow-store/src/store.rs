@@ -271,6 +271,31 @@ impl EventStore {
         Ok(batches)
     }
 
+    /// Certificate `id` as it was right after its message `sequence` (its batches up to that
+    /// one, folded), or `None` if `sequence` is not one of its messages: what a command
+    /// recorded as applied at `sequence` answered (GEN-1).
+    pub async fn state_through(
+        &self,
+        id: &CertificateId,
+        sequence: u64,
+    ) -> Result<Option<State>, StoreError> {
+        let subject = self.subject(id);
+        let mut state = None;
+        let mut from = 0;
+        while let Some(message) = self.next_for_subject(&subject, from).await? {
+            if message.sequence > sequence {
+                break;
+            }
+            from = message.sequence + 1;
+            let batch = self.parse(&message)?;
+            state = replay(state, &batch.meta.command_id, &batch.events);
+            if batch.sequence == sequence {
+                return Ok(Some(state));
+            }
+        }
+        Ok(None)
+    }
+
     pub(crate) fn parse(
         &self,
         message: &jetstream::message::StreamMessage,

@@ -8,7 +8,7 @@ use certflow_domain::{
     RevocationCause, RevocationReason, Role, Status, Timestamp, replay,
 };
 use certflow_store::{
-    CrlStore, EventStore, KeyStore, Layout, Outcome, Outcomes, PublishedCrl, StoreConfig,
+    CrlStore, EventStore, KeyStore, Layout, Outcome, Outcomes, PublishedCrl, Recorded, StoreConfig,
     StoreError, StoredKey, provision,
 };
 use certflow_testkit::NatsServer;
@@ -261,14 +261,18 @@ async fn outcomes_keep_the_first_reply() {
     let command = CommandMeta::for_request("r", "c", actor()).command_id;
     assert_eq!(outcomes.get(&command).await.expect("get"), None);
     let first = Outcome {
-        reply: "first".into(),
+        recorded: Recorded::Reply("first".into()),
         binding: Some(RequestBinding::of(
             "certflow.cmd.revocation.request",
             b"revoke c1",
         )),
     };
     let second = Outcome {
-        reply: "second".into(),
+        recorded: Recorded::Applied {
+            certificate: CertificateId::parse("c2").expect("valid"),
+            sequence: 7,
+            decided_at: Timestamp::from_unix_millis(1_800_000_000_123),
+        },
         binding: Some(RequestBinding::of(
             "certflow.cmd.revocation.delete",
             b"delete c2",
@@ -278,11 +282,84 @@ async fn outcomes_keep_the_first_reply() {
         .record(&command, first.clone())
         .await
         .expect("record");
-    let standing = outcomes.record(&command, second).await.expect("record");
+    let standing = outcomes
+        .record(&command, second.clone())
+        .await
+        .expect("record");
     assert_eq!(recorded, first);
     // GEN-1: the reply that stands is kept with the request it answered.
     assert_eq!(standing, first);
     assert_eq!(outcomes.get(&command).await.expect("get"), Some(first));
+
+    // A success kept as where the log holds it reads back as written.
+    let other = CommandMeta::for_request("r-2", "c", actor()).command_id;
+    let recorded = outcomes
+        .record(&other, second.clone())
+        .await
+        .expect("record");
+    assert_eq!(recorded, second);
+    assert_eq!(outcomes.get(&other).await.expect("get"), Some(second));
+}
+
+/// GEN-1: a certificate as a command left it, whatever came after; `None` for a sequence
+/// that is not one of its messages.
+#[tokio::test]
+async fn state_through_a_sequence_is_the_certificate_as_that_command_left_it() {
+    let nats = NatsServer::start().expect("nats");
+    let store = open(&nats, StoreConfig::default()).await;
+    let id = CertificateId::parse("c-through").expect("valid");
+    let other = CertificateId::parse("c-other").expect("valid");
+    let issued_at = store
+        .append(
+            &id,
+            0,
+            &[issued(&id)],
+            &CommandMeta::for_request("t1", "c", actor()),
+        )
+        .await
+        .expect("issue")
+        .sequence;
+    let elsewhere = store
+        .append(
+            &other,
+            0,
+            &[issued(&other)],
+            &CommandMeta::for_request("t2", "c", actor()),
+        )
+        .await
+        .expect("issue another")
+        .sequence;
+    store
+        .append(
+            &id,
+            issued_at,
+            &[revoked()],
+            &CommandMeta::for_request("t3", "c", actor()),
+        )
+        .await
+        .expect("revoke");
+    let at = Timestamp::from_unix_seconds(1_800_000_200);
+    let then = store
+        .state_through(&id, issued_at)
+        .await
+        .expect("read")
+        .expect("a message of the certificate")
+        .expect("exists");
+    assert_eq!(then.status(at), Status::Issued);
+    assert_eq!(
+        store
+            .load(&id)
+            .await
+            .expect("load")
+            .state
+            .expect("exists")
+            .status(at),
+        Status::Revoked
+    );
+    assert_eq!(
+        store.state_through(&id, elsewhere).await.expect("read"),
+        None
+    );
 }
 
 /// GEN-2: a command decided on the state one instance holds is refused by the expected
