@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer, message::PublishMessage, stream};
 use async_nats::{HeaderMap, header};
 use bytes::Bytes;
-use certflow_domain::{CertificateId, Event, Followers, State, Timestamp, replay};
+use certflow_domain::{CertificateId, Event, State, Timestamp, replay};
 use certflow_proto::convert::{ConvertError, decode_recorded, encode_recorded};
 use certflow_telemetry::instruments;
 
@@ -19,9 +19,6 @@ use certflow_bus::CommandMeta;
 
 /// JetStream's "wrong last sequence" error code.
 const WRONG_LAST_SEQUENCE: u64 = 10071;
-/// The subject (here a filter) `Nats-Expected-Last-Subject-Sequence` is checked on, when it
-/// is not the one published to (nats-server 2.11 and later).
-const EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT: &str = "Nats-Expected-Last-Subject-Sequence-Subject";
 /// The code clustered servers from 2.11 may answer for the same race.
 const WRONG_LAST_SEQUENCE_CLUSTERED: u64 = 10164;
 
@@ -70,14 +67,11 @@ impl Default for StoreConfig {
 }
 
 impl StoreConfig {
-    /// The events stream: subjects per certificate and the services its events concern,
-    /// kept for ever, never purged.
+    /// The events stream: one subject per certificate, kept for ever, never purged.
     pub(crate) fn events_stream(&self) -> stream::Config {
         stream::Config {
             name: self.stream.clone(),
-            description: Some(
-                "certflow domain events, by certificate and the services they concern".into(),
-            ),
+            description: Some("certflow domain events, one subject per aggregate".into()),
             subjects: vec![format!("{}.>", self.subject_prefix)],
             storage: stream::StorageType::File,
             num_replicas: self.replicas,
@@ -188,10 +182,6 @@ pub struct EventStore {
     stream: stream::Stream,
     config: Arc<StoreConfig>,
     cache: Arc<StateCache>,
-    /// The sequence of the last message stored on a certificate's own subject, the layout
-    /// of releases that named no followers (0: the log holds none). Every message after it
-    /// names its followers, so only reads from before it look at the older subjects.
-    legacy_last: u64,
 }
 
 impl std::fmt::Debug for EventStore {
@@ -211,41 +201,16 @@ impl EventStore {
         let mut js = jetstream::new(client);
         js.set_timeout(config.request_timeout);
         let stream = crate::layout::attach_stream(&js, &config.stream).await?;
-        let legacy = format!("{}.certificate.*", config.subject_prefix);
-        let legacy_last = match stream.direct_get_last_for_subject(legacy).await {
-            Ok(message) => message.sequence,
-            Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => 0,
-            Err(err) => return Err(StoreError::unavailable(err)),
-        };
         Ok(EventStore {
             js,
             stream,
             cache: Arc::new(StateCache::new(config.cache_capacity)),
             config: Arc::new(config),
-            legacy_last,
         })
     }
 
-    /// The subject a batch of events is appended on: the certificate's, then the reacting
-    /// services they concern ([`Followers::token`]), so each service's consumer takes only
-    /// what it acts on.
-    pub fn subject(&self, id: &CertificateId, followers: Followers) -> String {
-        format!(
-            "{}.certificate.{}.{}",
-            self.config.subject_prefix,
-            id,
-            followers.token()
-        )
-    }
-
-    /// Every subject of one certificate's events (a filter): what reads, and the expected
-    /// sequence of an append, cover.
-    pub fn certificate_filter(&self, id: &CertificateId) -> String {
-        format!("{}.certificate.{}.*", self.config.subject_prefix, id)
-    }
-
-    /// The subject releases that named no followers stored a certificate's events on.
-    fn legacy_subject(&self, id: &CertificateId) -> String {
+    /// The subject of one certificate's events.
+    pub fn subject(&self, id: &CertificateId) -> String {
         format!("{}.certificate.{}", self.config.subject_prefix, id)
     }
 
@@ -296,9 +261,10 @@ impl EventStore {
     /// answered by a replica that lags behind, and a reaction decided on such a state could
     /// find "nothing to do" and be lost; so replicated logs are read from the leader.
     pub async fn history(&self, id: &CertificateId) -> Result<Vec<RecordedBatch>, StoreError> {
+        let subject = self.subject(id);
         let mut batches = Vec::new();
         let mut from = 0;
-        while let Some(message) = self.next_of(id, from).await? {
+        while let Some(message) = self.next_for_subject(&subject, from).await? {
             from = message.sequence + 1;
             batches.push(self.parse(&message)?);
         }
@@ -313,9 +279,10 @@ impl EventStore {
         id: &CertificateId,
         sequence: u64,
     ) -> Result<Option<State>, StoreError> {
+        let subject = self.subject(id);
         let mut state = None;
         let mut from = 0;
-        while let Some(message) = self.next_of(id, from).await? {
+        while let Some(message) = self.next_for_subject(&subject, from).await? {
             if message.sequence > sequence {
                 break;
             }
@@ -341,29 +308,6 @@ impl EventStore {
             &message.payload,
             &self.config.subject_prefix,
         )
-    }
-
-    /// Certificate `id`'s first message at or after sequence `from`, on whichever of its
-    /// subjects holds it.
-    async fn next_of(
-        &self,
-        id: &CertificateId,
-        from: u64,
-    ) -> Result<Option<jetstream::message::StreamMessage>, StoreError> {
-        let filter = self.certificate_filter(id);
-        if from > self.legacy_last {
-            return self.next_for_subject(&filter, from).await;
-        }
-        let legacy = self.legacy_subject(id);
-        let (named, legacy) = tokio::join!(
-            self.next_for_subject(&filter, from),
-            self.next_for_subject(&legacy, from)
-        );
-        Ok(match (named?, legacy?) {
-            (Some(named), Some(legacy)) if legacy.sequence < named.sequence => Some(legacy),
-            (Some(named), _) => Some(named),
-            (None, legacy) => legacy,
-        })
     }
 
     /// The first message on `subject` at or after sequence `from`.
@@ -428,8 +372,9 @@ impl EventStore {
             state: None,
             version: 0,
         });
+        let subject = self.subject(id);
         let mut changed = false;
-        while let Some(message) = self.next_of(id, version + 1).await? {
+        while let Some(message) = self.next_for_subject(&subject, version + 1).await? {
             let batch = self.parse(&message)?;
             state = replay(state, &batch.meta.command_id, &batch.events);
             version = batch.sequence;
@@ -496,23 +441,14 @@ impl EventStore {
     ) -> Result<Appended, StoreError> {
         // The command travels in the body (one decode for every follower); the headers are
         // the two JetStream acts on.
-        // The expected sequence covers every subject of the certificate (GEN-2). A
-        // certificate whose last message is on its older subject has none on the newer ones.
-        let filter = self.certificate_filter(id);
-        let expected_on_filter = if expected <= self.legacy_last {
-            0
-        } else {
-            expected
-        };
         let mut headers = HeaderMap::new();
         headers.insert(header::NATS_MESSAGE_ID, meta.command_id.0.as_str());
         headers.insert(
             header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
-            expected_on_filter.to_string().as_str(),
+            expected.to_string().as_str(),
         );
-        headers.insert(EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT, filter.as_str());
         let payload = Bytes::from(encode_recorded(events, Some(meta.to_record())));
-        let subject = self.subject(id, Followers::of(events));
+        let subject = self.subject(id);
 
         let mut attempt = 0;
         loop {
@@ -535,7 +471,7 @@ impl EventStore {
                     // An earlier try of this very command may be what the subject ends with
                     // (nats-server 2.10 and later check the expected sequence before the
                     // duplicate window): then it is a duplicate, not a conflict.
-                    return match self.last_for_subject(&filter).await? {
+                    return match self.last_for_subject(&subject).await? {
                         Some(last) if carries_message_id(&last, &meta.command_id.0) => {
                             Ok(Appended {
                                 sequence: last.sequence,
@@ -689,15 +625,8 @@ impl EventStore {
 
     /// The stream sequence of certificate `id`'s last message (0: none).
     pub async fn last_sequence_of(&self, id: &CertificateId) -> Result<u64, StoreError> {
-        let named = self
-            .last_for_subject(&self.certificate_filter(id))
-            .await?
-            .map_or(0, |message| message.sequence);
-        if named > 0 || self.legacy_last == 0 {
-            return Ok(named);
-        }
         Ok(self
-            .last_for_subject(&self.legacy_subject(id))
+            .last_for_subject(&self.subject(id))
             .await?
             .map_or(0, |message| message.sequence))
     }
@@ -858,12 +787,9 @@ impl RecordedBatch {
         subject_prefix: &str,
     ) -> Result<Self, StoreError> {
         let corrupt = |source| StoreError::Corrupt { sequence, source };
-        // `<prefix>.certificate.<id>.<followers>`, or `<prefix>.certificate.<id>` as
-        // releases that named no followers stored it.
         let id = subject
             .strip_prefix(subject_prefix)
             .and_then(|rest| rest.strip_prefix(".certificate."))
-            .and_then(|rest| rest.split('.').next())
             .ok_or(ConvertError::Missing("certificate subject"))
             .map_err(corrupt)?;
         let certificate_id = CertificateId::parse(id)
