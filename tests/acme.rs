@@ -143,6 +143,31 @@ async fn certbot(
     )
 }
 
+/// Waits until certificate `id` is revoked, then checks it was for `reason` with `cause`,
+/// that its history has a line containing each of `says`, and that its CRL lists it with
+/// `crl_reason` (openssl's words).
+async fn revoked_as(
+    certflow: &Certflow,
+    id: &str,
+    (reason, cause): (RevocationReason, RevocationCause),
+    says: &[&str],
+    crl_reason: &str,
+    dir: &Path,
+) {
+    let revoked = certificate_once(certflow, id, CertificateStatus::Revoked).await;
+    let revocation = revoked.revocation.clone().expect("its revocation");
+    assert_eq!(revocation.reason, reason as i32);
+    assert_eq!(revocation.cause, cause as i32);
+    let lines = history(certflow, id).await;
+    for said in says {
+        assert!(
+            lines.iter().any(|line| line.contains(said)),
+            "{said}: {lines:?}"
+        );
+    }
+    listed_on_its_crl(certflow, &revoked, crl_reason, dir).await;
+}
+
 /// The CRL shard `cert` names lists it, revoked with `reason`.
 async fn listed_on_its_crl(certflow: &Certflow, cert: &Certificate, reason: &str, dir: &Path) {
     let crl = crl_of(certflow, cert, 1).await;
@@ -198,18 +223,15 @@ async fn rev16_certbot_revokes_a_certificate_by_its_own_key() {
     let (ok, text, _) = certbot(dir.path(), &directory, &args, None).await;
     assert!(ok, "certbot revoke: {text}");
 
-    let revoked = certificate_once(&certflow, &cert.id, CertificateStatus::Revoked).await;
-    let revocation = revoked.revocation.clone().expect("its revocation");
-    assert_eq!(revocation.reason, RevocationReason::KeyCompromise as i32);
-    assert_eq!(revocation.cause, RevocationCause::KeyProven as i32);
-    let history = history(&certflow, &cert.id).await;
-    assert!(
-        history
-            .iter()
-            .any(|line| line.contains("by the holder of its private key")),
-        "{history:?}"
-    );
-    listed_on_its_crl(&certflow, &revoked, "Key Compromise", dir.path()).await;
+    revoked_as(
+        &certflow,
+        &cert.id,
+        (RevocationReason::KeyCompromise, RevocationCause::KeyProven),
+        &["by the holder of its private key"],
+        "Key Compromise",
+        dir.path(),
+    )
+    .await;
 
     // certbot 2.1 fails on any ACME error in `revoke` with an AttributeError of its own;
     // its debug log holds the problem document the server sent.
@@ -261,21 +283,18 @@ async fn rev10_certbot_revokes_through_an_eab_bound_account_and_a_waiting_path_i
     ];
     let (ok, text, _) = certbot(dir.path(), &directory, &revoke, None).await;
     assert!(ok, "certbot revoke: {text}");
-    let revoked = certificate_once(&certflow, &cert.id, CertificateStatus::Revoked).await;
-    let revocation = revoked.revocation.clone().expect("its revocation");
-    assert_eq!(revocation.reason, RevocationReason::Superseded as i32);
-    assert_eq!(revocation.cause, RevocationCause::Requested as i32);
-    let lines = history(&certflow, &cert.id).await;
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("revocation requested (superseded)"))
-            && lines
-                .iter()
-                .any(|l| l.contains("revoked (superseded) as requested")),
-        "{lines:?}"
-    );
-    listed_on_its_crl(&certflow, &revoked, "Superseded", dir.path()).await;
+    revoked_as(
+        &certflow,
+        &cert.id,
+        (RevocationReason::Superseded, RevocationCause::Requested),
+        &[
+            "revocation requested (superseded)",
+            "revoked (superseded) as requested",
+        ],
+        "Superseded",
+        dir.path(),
+    )
+    .await;
 
     // A certificate whose revocation waits for a domain validation (REV-10): recorded,
     // and answered revocationPending; it goes on as one asked through gRPC.
@@ -384,20 +403,18 @@ async fn rev9_lego_revokes_through_its_account_and_a_refused_reason_is_bad_revoc
     revoke.extend(["revoke", "--keep", "--reason", "5"]);
     let (ok, text) = run("lego", &revoke).await;
     assert!(ok, "lego revoke: {text}");
-    let revoked = certificate_once(&certflow, &cert.id, CertificateStatus::Revoked).await;
-    let revocation = revoked.revocation.clone().expect("its revocation");
-    assert_eq!(
-        revocation.reason,
-        RevocationReason::CessationOfOperation as i32
-    );
-    let lines = history(&certflow, &cert.id).await;
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("revoked (cessationOfOperation) as requested")),
-        "{lines:?}"
-    );
-    listed_on_its_crl(&certflow, &revoked, "Cessation Of Operation", dir.path()).await;
+    revoked_as(
+        &certflow,
+        &cert.id,
+        (
+            RevocationReason::CessationOfOperation,
+            RevocationCause::Requested,
+        ),
+        &["revoked (cessationOfOperation) as requested"],
+        "Cessation Of Operation",
+        dir.path(),
+    )
+    .await;
 }
 
 /// A hand-made ACME client: JWS requests signed as RFC 8555 §6.2 has them, so the requests

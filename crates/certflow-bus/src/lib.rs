@@ -30,8 +30,8 @@ pub use certflow_proto::refusal::{ClientReason, ServiceReason};
 pub use client::{BusClient, BusError, Envelope};
 pub use meta::{CommandMeta, RequestBinding, actor_from_headers, headers, service_actor};
 pub use reply::{
-    bound_command_meta, command_meta, decode_request, internal, not_available, refused, response,
-    unavailable, unimplemented_reply,
+    bound_command_meta, bound_command_meta_on, command_meta, decode_request, internal,
+    not_available, refused, response, unavailable, unimplemented_reply,
 };
 pub use serve::{Request, Responder};
 pub use tokio_util::sync::CancellationToken;

@@ -81,6 +81,22 @@ pub fn bound_command_meta(
     request_id: &str,
     canonical: &impl Message,
 ) -> Result<CommandMeta, DomainError> {
-    let binding = RequestBinding::of(&request.subject, &canonical.encode_to_vec());
-    Ok(command_meta(request_id, request.headers.as_ref())?.bound_to(binding))
+    bound_command_meta_on(
+        &request.subject,
+        request.headers.as_ref(),
+        request_id,
+        canonical,
+    )
+}
+
+/// [`bound_command_meta`] of a request already decoded: sent to `rpc` with `headers` (one
+/// revocation of a batch stands for a request of its own).
+pub fn bound_command_meta_on(
+    rpc: &str,
+    headers: Option<&HeaderMap>,
+    request_id: &str,
+    canonical: &impl Message,
+) -> Result<CommandMeta, DomainError> {
+    let binding = RequestBinding::of(rpc, &canonical.encode_to_vec());
+    Ok(command_meta(request_id, headers)?.bound_to(binding))
 }

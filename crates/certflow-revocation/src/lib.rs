@@ -27,6 +27,7 @@
 
 mod acme;
 
+use async_nats::HeaderMap;
 use certflow_bus::{
     Request, actor_from_headers, decode_request, not_available, refused, subjects, unavailable,
 };
@@ -45,7 +46,6 @@ use certflow_runtime::{
     CommandRuntime, ReactionError, Reacts, Service, ServiceSpec, StartError, reaction_meta,
 };
 use certflow_store::{KeyIndex, RecordedBatch};
-use prost::Message;
 
 /// The service's name in logs, actors and consumer names.
 const SERVICE: &str = "revocation";
@@ -79,7 +79,13 @@ impl Service for RevocationService {
     async fn answer(&self, request: Request) -> Reply {
         let runtime = &self.runtime;
         match request.subject.as_str() {
-            subjects::REQUEST_REVOCATION => request_revocation(runtime, &request).await,
+            subjects::REQUEST_REVOCATION => match decode_request(&request) {
+                Ok(req) => {
+                    request_revocation(runtime, &request.subject, request.headers.as_ref(), req)
+                        .await
+                }
+                Err(err) => refused(&err),
+            },
             subjects::REVOCATION_BATCH => revoke_batch(runtime, request).await,
             // DEL-1, DEL-2: the issuance service erases the key when it sees the event.
             subjects::DELETE_CERTIFICATE => {
@@ -122,11 +128,19 @@ impl Service for RevocationService {
     }
 }
 
-/// One `RequestRevocation`: decided on the certificate's state, appended, recorded (GEN-1).
-async fn request_revocation(runtime: &CommandRuntime, request: &Request) -> Reply {
+/// One `RequestRevocation`, decoded, as sent to `rpc` with `headers`: decided on the
+/// certificate's state, appended, recorded (GEN-1).
+async fn request_revocation(
+    runtime: &CommandRuntime,
+    rpc: &str,
+    headers: Option<&HeaderMap>,
+    req: RequestRevocationRequest,
+) -> Reply {
     runtime
-        .decide_request(
-            request,
+        .decide_decoded(
+            rpc,
+            headers,
+            req,
             |req: &RequestRevocationRequest| &req.request_id,
             |req| {
                 Ok(Command::RequestRevocation(RequestRevocation {
@@ -150,31 +164,29 @@ async fn revoke_batch(runtime: &CommandRuntime, request: Request) -> Reply {
         Ok(batch) => batch,
         Err(err) => return refused(&err),
     };
-    let actor = actor_from_headers(request.headers.as_ref());
-    if !actor.roles.contains(&Role::Admin) {
+    let headers = request.headers.as_ref();
+    if !actor_from_headers(headers).roles.contains(&Role::Admin) {
         return refused(&DomainError::permission_denied(
             Rule::Gen3,
             Reason::RoleRequired,
-            "a batch of revocations is a bulk revocation, which needs the admin role",
+            "a batch of revocations is a bulk revocation, which needs the admin role; revoke \
+             your own certificates one by one with RequestRevocation",
         ));
     }
     if batch.requests.len() > MAX_BATCH {
         return refused(&DomainError::invalid(
             Reason::InvalidArgument,
             format!(
-                "a batch holds at most {MAX_BATCH} revocations; this one holds {}",
+                "a batch holds at most {MAX_BATCH} revocations and this one holds {}; send \
+                 them in batches of {MAX_BATCH} or fewer",
                 batch.requests.len()
             ),
         ));
     }
-    let singles = batch.requests.into_iter().map(|single| {
-        let one = Request {
-            subject: subjects::REQUEST_REVOCATION.into(),
-            headers: request.headers.clone(),
-            payload: single.encode_to_vec().into(),
-        };
-        async move { request_revocation(runtime, &one).await }
-    });
+    let singles = batch
+        .requests
+        .into_iter()
+        .map(|single| request_revocation(runtime, subjects::REQUEST_REVOCATION, headers, single));
     let replies = futures::future::join_all(singles).await;
     certflow_bus::response(&RevocationBatchReply { replies })
 }

@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
+use async_nats::HeaderMap;
 use certflow_bus::{
-    CommandMeta, Request, ServiceReason, bound_command_meta, decode_request, internal, refused,
+    CommandMeta, Request, ServiceReason, bound_command_meta_on, decode_request, internal, refused,
     subjects, unavailable,
 };
 use certflow_domain::{
@@ -67,10 +68,39 @@ impl CommandRuntime {
         Req: Message + Default,
         Resp: Message,
     {
-        let parsed = decode_request::<Req>(request).and_then(|req| {
-            let meta = bound_command_meta(request, request_id(&req), &req)?;
-            Ok((meta, command(req)?))
-        });
+        match decode_request::<Req>(request) {
+            Ok(req) => {
+                self.decide_decoded(
+                    &request.subject,
+                    request.headers.as_ref(),
+                    req,
+                    request_id,
+                    command,
+                    respond,
+                )
+                .await
+            }
+            Err(err) => refused(&err),
+        }
+    }
+
+    /// [`decide_request`](Self::decide_request) for a request already decoded, sent to
+    /// `rpc` with `headers`: what a batch of requests decides each of.
+    pub async fn decide_decoded<Req, Resp>(
+        &self,
+        rpc: &str,
+        headers: Option<&HeaderMap>,
+        req: Req,
+        request_id: fn(&Req) -> &str,
+        command: impl FnOnce(Req) -> Result<certflow_domain::Command, DomainError>,
+        respond: fn(Option<certflow_proto::v1::Certificate>) -> Resp,
+    ) -> Reply
+    where
+        Req: Message,
+        Resp: Message,
+    {
+        let parsed = bound_command_meta_on(rpc, headers, request_id(&req), &req)
+            .and_then(|meta| Ok((meta, command(req)?)));
         let (meta, command) = match parsed {
             Ok(parsed) => parsed,
             Err(err) => return refused(&err),

@@ -6,7 +6,6 @@ use async_nats::jetstream::{message::PublishMessage, stream};
 use async_nats::{HeaderMap, header};
 use bytes::Bytes;
 use certflow_domain::{CertificateId, CommandId, Timestamp};
-use certflow_proto::convert::ConvertError;
 
 use crate::store::{Attached, StoreError};
 use certflow_bus::RequestBinding;
@@ -101,9 +100,8 @@ impl Outcomes {
                     .zip(sequence.parse::<u64>().ok())
                     .zip(get(DECIDED_AT).and_then(|at| at.parse::<i64>().ok()));
                 let Some(((certificate, sequence), decided_at)) = applied else {
-                    return Err(StoreError::Corrupt {
+                    return Err(StoreError::CorruptOutcome {
                         sequence: message.sequence,
-                        source: ConvertError::Missing("the applied command's certificate"),
                     });
                 };
                 Recorded::Applied {

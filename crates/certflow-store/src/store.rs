@@ -113,6 +113,9 @@ pub enum StoreError {
         #[source]
         source: async_nats::Error,
     },
+    /// A recorded outcome names an applied command but not where its certificate is.
+    #[error("the outcome recorded at {sequence} is unreadable")]
+    CorruptOutcome { sequence: u64 },
     /// A stored message could not be read back as events.
     #[error("message {sequence} holds unreadable events: {source}")]
     Corrupt {
