@@ -344,7 +344,7 @@ async fn gen6_ids_that_name_nothing_leave_no_outcome_behind() {
 /// an admin and above its bound, and each revocation in it is the `RequestRevocation` it
 /// stands for: sent again by itself with its request id, it is answered as it was (GEN-1).
 #[tokio::test]
-async fn gen6_a_batch_is_admins_only_bounded_and_each_of_its_revocations_is_a_request() {
+async fn gen6_gen3_a_batch_is_admins_only_bounded_and_each_of_its_revocations_is_a_request() {
     use certflow_bus::headers;
     use certflow_proto::bus::v1::{RevocationBatch, RevocationBatchReply, reply};
     use prost::Message;
