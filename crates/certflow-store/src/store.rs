@@ -355,6 +355,13 @@ impl EventStore {
             }
             newest_first.push(batch);
             match previous_sequence(&message) {
+                // Each step goes back, so a damaged header cannot send the walk round.
+                Some(previous) if previous >= message.sequence => {
+                    return Err(StoreError::Corrupt {
+                        sequence: message.sequence,
+                        source: ConvertError::Missing("an earlier previous message"),
+                    });
+                }
                 Some(previous) if previous > after => {
                     next = Some(
                         self.message_at(previous)
