@@ -346,31 +346,24 @@ impl EventStore {
                 from_the_start = false;
                 break;
             }
+            let broken = |what| StoreError::Corrupt {
+                sequence: message.sequence,
+                source: ConvertError::Missing(what),
+            };
             let batch = self.parse(&message)?;
             if &batch.certificate_id != id {
-                return Err(StoreError::Corrupt {
-                    sequence: message.sequence,
-                    source: ConvertError::Missing("a message of this certificate"),
-                });
+                return Err(broken("a message of this certificate"));
             }
             newest_first.push(batch);
             match previous_sequence(&message) {
                 // Each step goes back, so a damaged header cannot send the walk round.
                 Some(previous) if previous >= message.sequence => {
-                    return Err(StoreError::Corrupt {
-                        sequence: message.sequence,
-                        source: ConvertError::Missing("an earlier previous message"),
-                    });
+                    return Err(broken("an earlier previous message"));
                 }
                 Some(previous) if previous > after => {
-                    next = Some(
-                        self.message_at(previous)
-                            .await?
-                            .ok_or(StoreError::Corrupt {
-                                sequence: message.sequence,
-                                source: ConvertError::Missing("the certificate's previous message"),
-                            })?,
-                    );
+                    let previous = self.message_at(previous).await?;
+                    next =
+                        Some(previous.ok_or_else(|| broken("the certificate's previous message"))?);
                 }
                 Some(previous) => from_the_start = previous == 0,
                 // Not appended with an expected sequence: read forward instead.

@@ -51,6 +51,19 @@ fn revoked() -> Event {
     })
 }
 
+/// A revocation that waits for domain validation: it concerns the validation service.
+fn validation_requested() -> Event {
+    use certflow_domain::{RevocationPath, RevocationRequested, ValidationMethod};
+    Event::RevocationRequested(RevocationRequested {
+        reason: RevocationReason::Superseded,
+        description: String::new(),
+        path: RevocationPath::DomainValidation,
+        requested_at: Timestamp::from_unix_seconds(1_800_000_050),
+        validation_method: ValidationMethod::Dns,
+        requested_by: "acme".into(),
+    })
+}
+
 /// A client of `nats` once every stream of `layout` is provisioned.
 async fn provisioned(nats: &NatsServer, layout: &Layout) -> async_nats::Client {
     let client = async_nats::connect(nats.url()).await.expect("connect");
@@ -767,7 +780,6 @@ async fn an_acme_nonce_is_used_once_and_an_eab_key_binds_one_account_key() {
 /// service alone, and a message stored before subjects named followers for all of them.
 #[tokio::test]
 async fn each_reacting_service_is_sent_only_the_events_it_acts_on() {
-    use certflow_domain::{RevocationPath, RevocationRequested, ValidationMethod};
     let nats = NatsServer::start().expect("nats");
     let config = StoreConfig::default();
     let services = ["revocation", "validation", "review", "reissue"];
@@ -794,14 +806,7 @@ async fn each_reacting_service_is_sent_only_the_events_it_acts_on() {
         .await
         .expect("issue");
     let validating = CertificateId::parse("c-validating").expect("valid");
-    let requested = Event::RevocationRequested(RevocationRequested {
-        reason: RevocationReason::Superseded,
-        description: String::new(),
-        path: RevocationPath::DomainValidation,
-        requested_at: Timestamp::from_unix_seconds(1_800_000_050),
-        validation_method: ValidationMethod::Dns,
-        requested_by: "acme".into(),
-    });
+    let requested = validation_requested();
     store
         .append(
             &validating,
@@ -846,7 +851,6 @@ async fn each_reacting_service_is_sent_only_the_events_it_acts_on() {
 /// without an expected sequence is still found.
 #[tokio::test]
 async fn a_certificate_is_read_back_through_the_sequences_its_appends_expected() {
-    use certflow_domain::{RevocationPath, RevocationRequested, ValidationMethod};
     let nats = NatsServer::start().expect("nats");
     let ours = open(&nats, StoreConfig::default()).await;
     let client = async_nats::connect(nats.url()).await.expect("connect");
@@ -889,14 +893,7 @@ async fn a_certificate_is_read_back_through_the_sequences_its_appends_expected()
         .expect("issue");
     interleave(0).await;
     // Another instance appends twice, on two different subjects of the certificate.
-    let requested = Event::RevocationRequested(RevocationRequested {
-        reason: RevocationReason::Superseded,
-        description: String::new(),
-        path: RevocationPath::DomainValidation,
-        requested_at: Timestamp::from_unix_seconds(1_800_000_050),
-        validation_method: ValidationMethod::Dns,
-        requested_by: "acme".into(),
-    });
+    let requested = validation_requested();
     let second = theirs
         .append(
             &id,
