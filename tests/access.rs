@@ -107,14 +107,8 @@ async fn call(
 }
 
 async fn history_len(certflow: &Certflow, id: &str) -> usize {
-    let mut certs = certflow.certificates().await.expect("client");
-    certs
-        .get_certificate_history(GetCertificateHistoryRequest { id: id.into() })
-        .await
-        .expect("history")
-        .into_inner()
-        .events
-        .len()
+    let certs = certflow.certificates().await.expect("client");
+    crate::support::history(&certs, id).await.len()
 }
 
 #[tokio::test]

@@ -8,8 +8,8 @@ use std::time::Duration;
 use certflow_proto::v1::acme_service_client::AcmeServiceClient;
 use certflow_proto::v1::{
     Certificate, CertificateStatus, CreateExternalAccountKeyRequest,
-    CreateExternalAccountKeyResponse, DownloadCertificateRequest, DownloadFormat,
-    GetCertificateHistoryRequest, RevocationCause, RevocationReason,
+    CreateExternalAccountKeyResponse, DownloadCertificateRequest, DownloadFormat, RevocationCause,
+    RevocationReason,
 };
 use certflow_testkit::{Bearer, Certflow};
 
@@ -78,13 +78,9 @@ async fn certificate_once(certflow: &Certflow, id: &str, status: CertificateStat
 
 /// The sentences of a certificate's history.
 async fn history(certflow: &Certflow, id: &str) -> Vec<String> {
-    let mut certs = certflow.certificates().await.expect("client");
-    certs
-        .get_certificate_history(GetCertificateHistoryRequest { id: id.into() })
+    let certs = certflow.certificates().await.expect("client");
+    crate::support::history(&certs, id)
         .await
-        .expect("history")
-        .into_inner()
-        .events
         .into_iter()
         .map(|event| event.summary)
         .collect()

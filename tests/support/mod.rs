@@ -187,8 +187,8 @@ pub async fn wait_until(
     .unwrap_or_else(|| panic!("certificate {id} did not {what}"))
 }
 
-/// The event types of certificate `id`'s history, in order.
-pub async fn history_types(client: &CertificateServiceClient<Authed>, id: &str) -> Vec<String> {
+/// Certificate `id`'s history as the gateway answers it, in order.
+pub async fn history(client: &CertificateServiceClient<Authed>, id: &str) -> Vec<HistoryEvent> {
     client
         .clone()
         .get_certificate_history(GetCertificateHistoryRequest { id: id.into() })
@@ -196,6 +196,12 @@ pub async fn history_types(client: &CertificateServiceClient<Authed>, id: &str) 
         .expect("history")
         .into_inner()
         .events
+}
+
+/// The event types of certificate `id`'s history, in order.
+pub async fn history_types(client: &CertificateServiceClient<Authed>, id: &str) -> Vec<String> {
+    history(client, id)
+        .await
         .into_iter()
         .map(|e| e.event_type)
         .collect()
