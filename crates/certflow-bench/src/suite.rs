@@ -74,6 +74,45 @@ fn peak_rss(pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// CPU time a process has used so far, user and system, all threads, from /proc (Linux;
+/// in clock ticks of `USER_HZ`, which Linux fixes at 100 a second for what /proc reports).
+fn cpu_time(pid: u32) -> Option<Duration> {
+    const USER_HZ: u64 = 100;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name, which is in parentheses and may hold anything: field 3 on.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 1000 / USER_HZ))
+}
+
+/// The CPU time of each process named, taken before and after some work.
+struct CpuUse(Vec<(&'static str, Option<u32>, Option<Duration>)>);
+
+impl CpuUse {
+    fn start(processes: &[(&'static str, Option<u32>)]) -> Self {
+        CpuUse(
+            processes
+                .iter()
+                .map(|&(name, pid)| (name, pid, pid.and_then(cpu_time)))
+                .collect(),
+        )
+    }
+
+    /// Each process's CPU time since `start`, per unit of work, in microseconds.
+    fn per(&self, units: u64) -> String {
+        self.0
+            .iter()
+            .filter_map(|&(name, pid, before)| {
+                let used = pid.and_then(cpu_time)?.checked_sub(before?)?;
+                let micros = used.as_secs_f64() * 1e6 / units.max(1) as f64;
+                Some(format!("{name} {micros:.0} µs"))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -315,6 +354,12 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
     wait_idle(&nats_client, operator_port, Duration::from_secs(1800)).await?;
     // P1: throughput at `concurrency` in flight.
     let throughput: Vec<String> = ids.by_ref().take(args.throughput_calls as usize).collect();
+    let processes = [
+        ("certd all", Some(all.child.id())),
+        ("nats-server", nats.pid()),
+        ("the bench", Some(std::process::id())),
+    ];
+    let cpu = CpuUse::start(&processes);
     let p1 = revoke(
         &gateway,
         throughput,
@@ -325,6 +370,10 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         "P1 revoke c=64",
     )
     .await;
+    // Until what the revocations set off (reactions, projection, CRLs) is done too.
+    wait_idle(&nats_client, operator_port, Duration::from_secs(1800)).await?;
+    let p1_cpu = cpu.per(p1.count());
+    let cpu = CpuUse::start(&processes);
     let p1_raw = raw
         .run(
             "P1 raw async publish",
@@ -336,6 +385,7 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
             progress,
         )
         .await;
+    let p1_raw_cpu = cpu.per(p1_raw.count());
     let ratio = p1.rps() / p1_raw.rps();
     figures.push(Figure {
         id: "P1",
@@ -631,6 +681,10 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         Ok(()) => {}
         Err(err) => eprintln!("could not read nats-server's heap profile: {err:#}"),
     }
+    println!(
+        "CPU time per revocation (P1's, and what they set off until all was idle): {p1_cpu}; \
+         per raw publish (P1's baseline): {p1_raw_cpu}"
+    );
     println!(
         "NATS messages per revocation (P2's, with the reactions, projection and CRL it set \
          off, and the bench's idle checks): {:.1} into the server, {:.1} out",
