@@ -3,7 +3,9 @@
 //! Everything lives in one tree under key prefixes (`c/<id>` a certificate's record,
 //! `a/<account>\0<id>` the account index, `h/<id>\0<sequence>` its history, one value per
 //! message with that message's events,
-//! `m/applied` the position, `m/layout` the layout's version), so a chunk of events is
+//! `x/<sha256>` a certificate chain (intermediate and root), which every certificate of a CA
+//! shares and is kept once, `m/applied` the position, `m/layout` the layout's version), so a
+//! chunk of events is
 //! written as one `sled::Batch`: atomic, and far cheaper than a transaction across trees.
 //! Records are postcard (compact, and several times cheaper to write and read than JSON);
 //! postcard has no field names, so a change of `Certificate` is a new layout version, and
@@ -13,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 
 use certflow_domain::{Certificate, CertificateId, replay};
 use certflow_proto::convert::{event_summary, timestamp_to_proto};
@@ -20,6 +23,7 @@ use certflow_proto::v1::{GetCertificateHistoryResponse, HistoryEvent};
 use certflow_store::Delivered;
 use prost::Message;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tracing::{debug, error, info};
 
 /// Errors of the projection's database.
@@ -33,6 +37,8 @@ pub enum ViewError {
         #[source]
         source: postcard::Error,
     },
+    #[error("the chain the record of {key} names is not stored")]
+    MissingChain { key: String },
 }
 
 /// One certificate as stored: its state and the stream sequence it reflects.
@@ -42,14 +48,25 @@ pub struct Record {
     pub certificate: Certificate,
 }
 
+/// A record as sled holds it: the certificate without its chain, which is kept once under
+/// `x/<chain>` (`chain` its SHA-256). A chain is some two thirds of a certificate's PEM, and
+/// every message rewrites its certificate's record.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredRecord {
+    last_sequence: u64,
+    certificate: Certificate,
+    chain: Option<[u8; 32]>,
+}
+
 const APPLIED: &[u8] = b"m/applied";
 const LAYOUT: &[u8] = b"m/layout";
 /// The layout's version: 2 added the account index, 3 made records postcard, 4 keeps a
-/// message's history entries under one key.
-const LAYOUT_VERSION: u64 = 4;
+/// message's history entries under one key, 5 keeps each chain once.
+const LAYOUT_VERSION: u64 = 5;
 const CERTIFICATE: &[u8] = b"c/";
 const ACCOUNT: &[u8] = b"a/";
 const HISTORY: &[u8] = b"h/";
+const CHAIN: &[u8] = b"x/";
 /// Trees of the earlier layout (one per kind, written in a transaction).
 const EARLIER_TREES: [&str; 3] = ["certificates", "history", "meta"];
 
@@ -68,6 +85,8 @@ pub fn sled_config(path: &Path) -> sled::Config {
 pub struct ProjectionDb {
     db: sled::Db,
     tree: sled::Tree,
+    /// The chains read or written so far, by SHA-256: a handful, one per CA.
+    chains: Arc<RwLock<HashMap<[u8; 32], Arc<str>>>>,
 }
 
 impl ProjectionDb {
@@ -100,7 +119,11 @@ impl ProjectionDb {
             }
             tree.insert(LAYOUT, &LAYOUT_VERSION.to_be_bytes())?;
         }
-        Ok(ProjectionDb { tree, db })
+        Ok(ProjectionDb {
+            tree,
+            db,
+            chains: Arc::default(),
+        })
     }
 
     /// The last stream sequence applied (0: none).
@@ -186,9 +209,11 @@ impl ProjectionDb {
                 GetCertificateHistoryResponse { events: entries }.encode_to_vec(),
             );
         }
+        let mut new_chains = HashMap::new();
         for (id, record) in records {
             let Some(record) = record else { continue };
-            let bytes = postcard::to_allocvec(&record).map_err(|source| ViewError::Corrupt {
+            let stored = self.to_stored(record, &mut writes, &mut new_chains)?;
+            let bytes = postcard::to_allocvec(&stored).map_err(|source| ViewError::Corrupt {
                 key: id.to_string(),
                 source,
             })?;
@@ -196,14 +221,79 @@ impl ProjectionDb {
         }
         writes.insert(APPLIED, &applied.to_be_bytes());
         self.tree.apply_batch(writes)?;
+        if let Ok(mut chains) = self.chains.write() {
+            chains.extend(new_chains);
+        }
         Ok(())
+    }
+
+    /// `record` as sled keeps it, its chain written to `writes` if it is not stored yet.
+    fn to_stored(
+        &self,
+        record: Record,
+        writes: &mut sled::Batch,
+        new_chains: &mut HashMap<[u8; 32], Arc<str>>,
+    ) -> Result<StoredRecord, ViewError> {
+        let Record {
+            last_sequence,
+            mut certificate,
+        } = record;
+        let chain = match certificate.chain_pem.take() {
+            Some(pem) => {
+                let digest: [u8; 32] = Sha256::digest(pem.as_bytes()).into();
+                if !new_chains.contains_key(&digest) && self.chain(&digest)?.is_none() {
+                    writes.insert(chain_key(&digest), pem.as_bytes());
+                    new_chains.insert(digest, pem.into());
+                }
+                Some(digest)
+            }
+            None => None,
+        };
+        Ok(StoredRecord {
+            last_sequence,
+            certificate,
+            chain,
+        })
+    }
+
+    /// The chain stored under `digest`, if any.
+    fn chain(&self, digest: &[u8; 32]) -> Result<Option<Arc<str>>, ViewError> {
+        if let Some(pem) = self.chains.read().ok().and_then(|c| c.get(digest).cloned()) {
+            return Ok(Some(pem));
+        }
+        let Some(bytes) = self.tree.get(chain_key(digest))? else {
+            return Ok(None);
+        };
+        let pem: Arc<str> = String::from_utf8_lossy(&bytes).into();
+        if let Ok(mut chains) = self.chains.write() {
+            chains.insert(*digest, pem.clone());
+        }
+        Ok(Some(pem))
+    }
+
+    /// A record read back from sled, its chain in place again.
+    fn decode_record(&self, key: &str, bytes: &[u8]) -> Result<Record, ViewError> {
+        let stored = decode_stored(key, bytes)?;
+        let mut certificate = stored.certificate;
+        if let Some(digest) = stored.chain {
+            let pem = self
+                .chain(&digest)?
+                .ok_or_else(|| ViewError::MissingChain {
+                    key: key.to_string(),
+                })?;
+            certificate.chain_pem = Some(pem.to_string());
+        }
+        Ok(Record {
+            last_sequence: stored.last_sequence,
+            certificate,
+        })
     }
 
     /// One certificate's record.
     pub fn get(&self, id: &CertificateId) -> Result<Option<Record>, ViewError> {
         self.tree
             .get(certificate_key(id))?
-            .map(|bytes| decode_record(id.as_str(), &bytes))
+            .map(|bytes| self.decode_record(id.as_str(), &bytes))
             .transpose()
     }
 
@@ -226,7 +316,7 @@ impl ProjectionDb {
         }
         self.tree.range(start..end).map(|item| {
             let (key, bytes) = item?;
-            decode_record(&String::from_utf8_lossy(&key), &bytes)
+            self.decode_record(&String::from_utf8_lossy(&key), &bytes)
         })
     }
 
@@ -293,11 +383,17 @@ impl ProjectionDb {
     }
 }
 
-fn decode_record(key: &str, bytes: &[u8]) -> Result<Record, ViewError> {
+fn decode_stored(key: &str, bytes: &[u8]) -> Result<StoredRecord, ViewError> {
     postcard::from_bytes(bytes).map_err(|source| ViewError::Corrupt {
         key: key.to_string(),
         source,
     })
+}
+
+fn chain_key(digest: &[u8; 32]) -> Vec<u8> {
+    let mut key = CHAIN.to_vec();
+    key.extend_from_slice(digest);
+    key
 }
 
 fn certificate_key(id: &CertificateId) -> Vec<u8> {
@@ -429,9 +525,10 @@ mod tests {
         );
         let certificate =
             replay(None, &meta.command_id, &[issued(&id, "acme")]).expect("an issued certificate");
-        let record = Record {
+        let record = StoredRecord {
             last_sequence: 7,
             certificate,
+            chain: Some([7; 32]),
         };
         let bytes = postcard::to_allocvec(&record).expect("encode");
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -449,9 +546,62 @@ mod tests {
             bytes, stored,
             "a record's bytes changed: raise LAYOUT_VERSION and write testdata again"
         );
-        let read = decode_record("c", &stored).expect("the stored bytes read");
+        let read = decode_stored("c", &stored).expect("the stored bytes read");
         assert_eq!(read.last_sequence, 7);
         assert_eq!(read.certificate.id, id);
+        assert_eq!(read.chain, Some([7; 32]));
+    }
+
+    /// Certificates of one CA share a chain: sled keeps it once, and every record reads
+    /// back with it, also after the database is opened again.
+    #[test]
+    fn a_chain_is_kept_once_and_read_back_into_every_record() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let with_chain = |sequence: u64, id: &str, chain: &str| {
+            let id = CertificateId::parse(id).expect("id");
+            let mut message = delivered(sequence, &id, "acme");
+            if let Ok(batch) = &mut message.batch
+                && let certflow_domain::Event::Issued(issued) = &mut batch.events[0]
+            {
+                issued.x509 = Some(certflow_domain::X509Facts {
+                    serial_number: format!("{sequence:x}"),
+                    public_key_sha256: "00".repeat(32),
+                    pem: format!("leaf {sequence}"),
+                    chain_pem: chain.into(),
+                    private_key_id: None,
+                    crl_shard: None,
+                });
+            }
+            message
+        };
+        let ca = "-----BEGIN CERTIFICATE-----\nintermediate\n-----END CERTIFICATE-----\n";
+        let other = "-----BEGIN CERTIFICATE-----\nanother CA\n-----END CERTIFICATE-----\n";
+        {
+            let db = ProjectionDb::open(dir.path()).expect("open");
+            db.apply(&[with_chain(1, "c1", ca), with_chain(2, "c2", ca)])
+                .expect("apply");
+            db.apply(&[with_chain(3, "c3", ca), with_chain(4, "c4", other)])
+                .expect("apply");
+            let chains = db.tree.scan_prefix(CHAIN).count();
+            assert_eq!(chains, 2, "one chain per CA, however many certificates");
+        }
+        let db = ProjectionDb::open(dir.path()).expect("open again");
+        let chain_of = |id: &str| {
+            db.get(&CertificateId::parse(id).expect("id"))
+                .expect("read")
+                .expect("a record")
+                .certificate
+                .chain_pem
+        };
+        assert_eq!(chain_of("c1").as_deref(), Some(ca));
+        assert_eq!(chain_of("c3").as_deref(), Some(ca));
+        assert_eq!(chain_of("c4").as_deref(), Some(other));
+        let listed: Vec<_> = db
+            .scan_after(None)
+            .map(|record| record.expect("read").certificate.chain_pem)
+            .collect();
+        assert_eq!(listed.len(), 4);
+        assert!(listed.iter().all(Option::is_some));
     }
 
     #[test]
