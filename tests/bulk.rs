@@ -359,7 +359,7 @@ async fn gen6_gen3_a_batch_is_admins_only_bounded_and_each_of_its_revocations_is
         .expect("events");
     let last_sequence = || {
         let events = events.clone();
-        let subject = format!("certflow.events.certificate.{}.*", cert.id);
+        let subject = format!("certflow.events.certificate.{}", cert.id);
         async move {
             events
                 .direct_get_last_for_subject(subject)

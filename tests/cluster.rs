@@ -284,7 +284,7 @@ async fn the_event_stream_leader_killed_under_load_loses_no_acknowledged_event()
 /// ended (completed or failed), of its end.
 async fn reissue_spans(js: &jetstream::Context, original: &str) -> Vec<(u64, Option<u64>)> {
     let stream = js.get_stream("CERTFLOW_EVENTS").await.expect("events");
-    let subject = format!("certflow.events.certificate.{original}.*");
+    let subject = format!("certflow.events.certificate.{original}");
     let mut spans: Vec<(u64, Option<u64>)> = Vec::new();
     let mut from = 1;
     while let Ok(message) = stream

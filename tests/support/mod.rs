@@ -400,11 +400,8 @@ pub async fn messages_per_certificate(
     let mut counts = std::collections::BTreeMap::new();
     while let Some(entry) = subjects.next().await {
         let (subject, count) = entry.ok()?;
-        // `certflow.events.certificate.<id>.<followers>`: a certificate's messages may be
-        // on several subjects, one per set of services they concern.
-        let rest = subject.trim_start_matches("certflow.events.certificate.");
-        let id = rest.split('.').next().unwrap_or(rest);
-        *counts.entry(id.to_string()).or_insert(0) += count;
+        let id = subject.trim_start_matches("certflow.events.certificate.");
+        counts.insert(id.to_string(), count);
     }
     Some(counts)
 }

@@ -30,7 +30,6 @@
 //! - `state`: the aggregate, [`Certificate`] and its [`Status`], as its events made it.
 //! - `values`: ids, brands, levels, keys, reasons, paths and the other values of the rules.
 //! - `command` and `event`: what callers ask ([`Command`]) and what the log keeps ([`Event`]).
-//! - `followers`: which reacting services act on which events ([`Follower`], [`Followers`]).
 //! - `context`: who asks and when ([`Context`], [`Actor`]), and what they may see (GEN-3).
 //! - `policy`: the durations, dates and counts the rules depend on ([`Policy`]).
 //! - `error`: rule ids, reason codes and refusals ([`Rule`], [`Reason`], [`DomainError`]).
@@ -44,7 +43,6 @@ mod command;
 mod context;
 mod error;
 mod event;
-mod followers;
 mod lifecycle;
 mod names;
 mod policy;
@@ -71,7 +69,6 @@ pub use event::{
     RevocationDocumentUploaded, RevocationFailed, RevocationRequested, ValidationChallengesIssued,
     ValidationExpired, ValidationPassed, X509Facts,
 };
-pub use followers::{Follower, Followers};
 pub use lifecycle::revocation::{cancel_revocation, downloadable, revocation_path};
 pub use lifecycle::{decide, evolve, reissue, replay, review};
 pub use names::DomainName;

@@ -8,7 +8,7 @@ use certflow_domain::reissue::{
     complete_reissue, conclude_reissue_review, conclude_reissue_validation, fail_reissue,
     ready_to_issue, reservations,
 };
-use certflow_domain::{CertificateId, Event, Follower, ReissueFailure};
+use certflow_domain::{CertificateId, Event, ReissueFailure};
 use certflow_proto::bus::v1::{IssueReissuedRequest, reply::Outcome};
 use certflow_runtime::{ReactionError, reaction_meta};
 use certflow_store::{LockHolder, RecordedBatch};
@@ -24,12 +24,7 @@ pub(crate) async fn react(
     batch: RecordedBatch,
 ) -> Result<(), ReactionError> {
     let id = &batch.certificate_id;
-    // Only what this service's subjects name it for (the same test chose them).
-    for event in batch
-        .events
-        .iter()
-        .filter(|e| Follower::Reissue.reacts_to(e))
-    {
+    for event in &batch.events {
         match event {
             Event::ReissueRequested(requested) => {
                 complete_if_ready(service, &batch, &requested.reissue_id).await?;

@@ -2,8 +2,8 @@
 //! missing (REV-R4), and offer every queued review, and every approval short of the quorum
 //! (REV-R3), on the review queue.
 
+use certflow_domain::Event;
 use certflow_domain::review::{queue_reissue_review, queue_review};
-use certflow_domain::{Event, Follower};
 use certflow_runtime::{ReactionError, reaction_meta};
 use certflow_store::RecordedBatch;
 
@@ -16,12 +16,7 @@ pub(crate) async fn react(
 ) -> Result<(), ReactionError> {
     let id = &batch.certificate_id;
     let mut offer = false;
-    // Only what this service's subjects name it for (the same test chose them).
-    for event in batch
-        .events
-        .iter()
-        .filter(|e| Follower::Review.reacts_to(e))
-    {
+    for event in &batch.events {
         match event {
             // Only a revocation a reviewer decides is queued; other paths are not read.
             Event::RevocationRequested(requested) if !requested.path.needs_review() => {}

@@ -32,7 +32,7 @@ use certflow_bus::{
     Request, actor_from_headers, decode_request, not_available, refused, subjects, unavailable,
 };
 use certflow_domain::{
-    CertificateId, Command, DeleteCertificate, Event, Follower, OrderRenewal, RequestRevocation,
+    CertificateId, Command, DeleteCertificate, Event, OrderRenewal, RequestRevocation,
     cancel_revocation, reactions,
 };
 use certflow_domain::{DomainError, Reason, RevocationCause, RevocationReason, Role, Rule};
@@ -216,12 +216,7 @@ async fn react(
     batch: RecordedBatch,
 ) -> Result<(), ReactionError> {
     let id = &batch.certificate_id;
-    // Only what this service's subjects name it for (the same test chose them).
-    for event in batch
-        .events
-        .iter()
-        .filter(|e| Follower::Revocation.reacts_to(e))
-    {
+    for event in &batch.events {
         match event {
             Event::Issued(certificate_issued) => {
                 if let Some(x509) = &certificate_issued.x509 {

@@ -82,10 +82,7 @@ impl EventStore {
     /// The message at `sequence`; `None` if the stream does not hold it (removed by an
     /// operator). A replica may not have it yet, so what a direct get does not find is
     /// asked of the stream's leader.
-    pub(crate) async fn message_at(
-        &self,
-        sequence: u64,
-    ) -> Result<Option<StreamMessage>, StoreError> {
+    async fn message_at(&self, sequence: u64) -> Result<Option<StreamMessage>, StoreError> {
         match self.stream().direct_get(sequence).await {
             Ok(message) => return Ok(Some(message)),
             Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => {}

@@ -5,8 +5,8 @@
 //!
 //! | resource | type | what it holds |
 //! |---|---|---|
-//! | `CERTFLOW_EVENTS` | [`EventStore`] | the log: one message per command, on a subject naming its certificate and the services it concerns |
-//! | `revocation`, `validation`, `review`, `reissue` | [`Reactions`] | the reacting services' durable consumers of the log, each of the events it acts on |
+//! | `CERTFLOW_EVENTS` | [`EventStore`] | the log: one message per command, one subject per certificate |
+//! | `revocation`, `validation`, `review`, `reissue` | [`Reactions`] | the reacting services' durable consumers of the log |
 //! | `CERTFLOW_OUTCOMES` | [`Outcomes`] | each command's first reply, for retries (GEN-1) |
 //! | `CERTFLOW_KEYS` | [`KeyStore`] | sealed private keys and CA keys |
 //! | `CERTFLOW_KEY_INDEX` | [`KeyIndex`] | certificates by public key, and blocked keys (REV-16) |

@@ -1,6 +1,5 @@
-//! The feed services react to: a durable pull consumer over the certificate events that
-//! concern the service (their subjects name it, [`Follower`]), shared by all instances of
-//! one service, acknowledged message by message.
+//! The feed services react to: a durable pull consumer over every certificate's events,
+//! shared by all instances of one service, acknowledged message by message.
 //!
 //! Unlike the projection's feed, which reads the log from its own position, this consumer
 //! is made once by `certd provision` and kept: JetStream tracks what each service has handled, hands
@@ -12,8 +11,6 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer};
 use futures::StreamExt;
-
-use certflow_domain::Follower;
 
 use crate::store::{EventStore, RecordedBatch, StoreConfig, StoreError, read_delivered};
 
@@ -75,22 +72,6 @@ impl Reactions {
 }
 
 impl StoreConfig {
-    /// What the consumer of the service named `durable` takes: the messages whose subject
-    /// names it among their followers, and those stored before subjects named any; every
-    /// certificate's events for a consumer of another name.
-    fn followed_subjects(&self, durable: &str) -> Vec<String> {
-        let prefix = &self.subject_prefix;
-        match Follower::named(durable) {
-            Some(follower) => follower
-                .tokens()
-                .into_iter()
-                .map(|token| format!("{prefix}.certificate.*.{token}"))
-                .chain([format!("{prefix}.certificate.*")])
-                .collect(),
-            None => vec![self.certificate_subjects()],
-        }
-    }
-
     /// The durable consumer `durable` shares among a service's instances: every
     /// certificate's events from the start of the log, each acknowledged once handled, and
     /// offered again after `ack_wait` if it is not.
@@ -102,7 +83,7 @@ impl StoreConfig {
         consumer::pull::Config {
             durable_name: Some(durable.to_string()),
             description: Some(format!("certflow reactions of {durable}")),
-            filter_subjects: self.followed_subjects(durable),
+            filter_subject: self.certificate_subjects(),
             deliver_policy: consumer::DeliverPolicy::All,
             ack_policy: consumer::AckPolicy::Explicit,
             ack_wait,

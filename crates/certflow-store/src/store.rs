@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer, message::PublishMessage, stream};
 use async_nats::{HeaderMap, header};
 use bytes::Bytes;
-use certflow_domain::{CertificateId, Event, Followers, State, Timestamp, replay};
+use certflow_domain::{CertificateId, Event, State, Timestamp, replay};
 use certflow_proto::convert::{ConvertError, decode_recorded, encode_recorded};
 use certflow_telemetry::instruments;
 
@@ -19,9 +19,6 @@ use certflow_bus::CommandMeta;
 
 /// JetStream's "wrong last sequence" error code.
 const WRONG_LAST_SEQUENCE: u64 = 10071;
-/// The subject (here a filter) `Nats-Expected-Last-Subject-Sequence` is checked on, when it
-/// is not the one published to (nats-server 2.11 and later).
-const EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT: &str = "Nats-Expected-Last-Subject-Sequence-Subject";
 /// The code clustered servers from 2.11 may answer for the same race.
 const WRONG_LAST_SEQUENCE_CLUSTERED: u64 = 10164;
 
@@ -70,14 +67,11 @@ impl Default for StoreConfig {
 }
 
 impl StoreConfig {
-    /// The events stream: subjects per certificate and the services its events concern,
-    /// kept for ever, never purged.
+    /// The events stream: one subject per certificate, kept for ever, never purged.
     pub(crate) fn events_stream(&self) -> stream::Config {
         stream::Config {
             name: self.stream.clone(),
-            description: Some(
-                "certflow domain events, by certificate and the services they concern".into(),
-            ),
+            description: Some("certflow domain events, one subject per aggregate".into()),
             subjects: vec![format!("{}.>", self.subject_prefix)],
             storage: stream::StorageType::File,
             num_replicas: self.replicas,
@@ -191,10 +185,6 @@ pub struct EventStore {
     stream: stream::Stream,
     config: Arc<StoreConfig>,
     cache: Arc<StateCache>,
-    /// The sequence of the last message stored on a certificate's own subject, the layout
-    /// of releases that named no followers (0: the log holds none). Every message after it
-    /// names its followers, so only reads from before it look at the older subjects.
-    legacy_last: u64,
 }
 
 impl std::fmt::Debug for EventStore {
@@ -214,41 +204,16 @@ impl EventStore {
         let mut js = jetstream::new(client);
         js.set_timeout(config.request_timeout);
         let stream = crate::layout::attach_stream(&js, &config.stream).await?;
-        let legacy = format!("{}.certificate.*", config.subject_prefix);
-        let legacy_last = match stream.direct_get_last_for_subject(legacy).await {
-            Ok(message) => message.sequence,
-            Err(err) if err.kind() == stream::DirectGetErrorKind::NotFound => 0,
-            Err(err) => return Err(StoreError::unavailable(err)),
-        };
         Ok(EventStore {
             js,
             stream,
             cache: Arc::new(StateCache::new(config.cache_capacity)),
             config: Arc::new(config),
-            legacy_last,
         })
     }
 
-    /// The subject a batch of events is appended on: the certificate's, then the reacting
-    /// services they concern ([`Followers::token`]), so each service's consumer takes only
-    /// what it acts on.
-    pub fn subject(&self, id: &CertificateId, followers: Followers) -> String {
-        format!(
-            "{}.certificate.{}.{}",
-            self.config.subject_prefix,
-            id,
-            followers.token()
-        )
-    }
-
-    /// Every subject of one certificate's events (a filter): what reads, and the expected
-    /// sequence of an append, cover.
-    pub fn certificate_filter(&self, id: &CertificateId) -> String {
-        format!("{}.certificate.{}.*", self.config.subject_prefix, id)
-    }
-
-    /// The subject releases that named no followers stored a certificate's events on.
-    fn legacy_subject(&self, id: &CertificateId) -> String {
+    /// The subject of one certificate's events.
+    pub fn subject(&self, id: &CertificateId) -> String {
         format!("{}.certificate.{}", self.config.subject_prefix, id)
     }
 
@@ -299,7 +264,14 @@ impl EventStore {
     /// answered by a replica that lags behind, and a reaction decided on such a state could
     /// find "nothing to do" and be lost; so replicated logs are read from the leader.
     pub async fn history(&self, id: &CertificateId) -> Result<Vec<RecordedBatch>, StoreError> {
-        self.batches_after(id, 0).await
+        let subject = self.subject(id);
+        let mut batches = Vec::new();
+        let mut from = 0;
+        while let Some(message) = self.next_for_subject(&subject, from).await? {
+            from = message.sequence + 1;
+            batches.push(self.parse(&message)?);
+        }
+        Ok(batches)
     }
 
     /// Certificate `id` as it was right after its message `sequence` (its batches up to that
@@ -310,91 +282,21 @@ impl EventStore {
         id: &CertificateId,
         sequence: u64,
     ) -> Result<Option<State>, StoreError> {
+        let subject = self.subject(id);
         let mut state = None;
-        for batch in self.batches_after(id, 0).await? {
-            if batch.sequence > sequence {
+        let mut from = 0;
+        while let Some(message) = self.next_for_subject(&subject, from).await? {
+            if message.sequence > sequence {
                 break;
             }
+            from = message.sequence + 1;
+            let batch = self.parse(&message)?;
             state = replay(state, &batch.meta.command_id, &batch.events);
             if batch.sequence == sequence {
                 return Ok(Some(state));
             }
         }
         Ok(None)
-    }
-
-    /// Certificate `id`'s batches stored after sequence `after`, oldest first.
-    ///
-    /// Read as a chain, newest first: the last message on any of the certificate's subjects,
-    /// then each one's predecessor by sequence. Every append names the sequence it expects
-    /// the certificate to end at and the server refuses any other, so each message's
-    /// `Nats-Expected-Last-Subject-Sequence` is its certificate's previous message. A direct
-    /// get of "the next message after" on a wildcard would walk every later block of the log;
-    /// a wildcard "last" and gets by sequence touch only the blocks that hold the messages.
-    async fn batches_after(
-        &self,
-        id: &CertificateId,
-        after: u64,
-    ) -> Result<Vec<RecordedBatch>, StoreError> {
-        let mut newest_first = Vec::new();
-        // Whether the chain ends at the certificate's first message on the newer subjects,
-        // before which releases that named no followers may have stored some.
-        let mut from_the_start = true;
-        let mut next = self.last_for_subject(&self.certificate_filter(id)).await?;
-        while let Some(message) = next.take() {
-            if message.sequence <= after {
-                from_the_start = false;
-                break;
-            }
-            let broken = |what| StoreError::Corrupt {
-                sequence: message.sequence,
-                source: ConvertError::Missing(what),
-            };
-            let batch = self.parse(&message)?;
-            if &batch.certificate_id != id {
-                return Err(broken("a message of this certificate"));
-            }
-            newest_first.push(batch);
-            match previous_sequence(&message) {
-                // Each step goes back, so a damaged header cannot send the walk round.
-                Some(previous) if previous >= message.sequence => {
-                    return Err(broken("an earlier previous message"));
-                }
-                Some(previous) if previous > after => {
-                    let previous = self.message_at(previous).await?;
-                    next =
-                        Some(previous.ok_or_else(|| broken("the certificate's previous message"))?);
-                }
-                Some(previous) => from_the_start = previous == 0,
-                // Not appended with an expected sequence: read forward instead.
-                None => return self.scan_after(&self.certificate_filter(id), after).await,
-            }
-        }
-        // Messages on a certificate's own subject (releases that named no followers) are
-        // all older than its first on the newer ones, which expected none there.
-        let mut batches = if from_the_start && self.legacy_last > after {
-            self.scan_after(&self.legacy_subject(id), after).await?
-        } else {
-            Vec::new()
-        };
-        batches.extend(newest_first.into_iter().rev());
-        Ok(batches)
-    }
-
-    /// The batches on `subject` (a literal subject, or a filter read the slow way) stored
-    /// after sequence `after`, oldest first.
-    async fn scan_after(
-        &self,
-        subject: &str,
-        after: u64,
-    ) -> Result<Vec<RecordedBatch>, StoreError> {
-        let mut batches = Vec::new();
-        let mut from = after + 1;
-        while let Some(message) = self.next_for_subject(subject, from).await? {
-            from = message.sequence + 1;
-            batches.push(self.parse(&message)?);
-        }
-        Ok(batches)
     }
 
     pub(crate) fn parse(
@@ -473,11 +375,13 @@ impl EventStore {
             state: None,
             version: 0,
         });
-        let newer = self.batches_after(id, version).await?;
-        let changed = !newer.is_empty();
-        for batch in newer {
+        let subject = self.subject(id);
+        let mut changed = false;
+        while let Some(message) = self.next_for_subject(&subject, version + 1).await? {
+            let batch = self.parse(&message)?;
             state = replay(state, &batch.meta.command_id, &batch.events);
             version = batch.sequence;
+            changed = true;
         }
         let loaded = Loaded { state, version };
         if changed {
@@ -540,23 +444,14 @@ impl EventStore {
     ) -> Result<Appended, StoreError> {
         // The command travels in the body (one decode for every follower); the headers are
         // the two JetStream acts on.
-        // The expected sequence covers every subject of the certificate (GEN-2). A
-        // certificate whose last message is on its older subject has none on the newer ones.
-        let filter = self.certificate_filter(id);
-        let expected_on_filter = if expected <= self.legacy_last {
-            0
-        } else {
-            expected
-        };
         let mut headers = HeaderMap::new();
         headers.insert(header::NATS_MESSAGE_ID, meta.command_id.0.as_str());
         headers.insert(
             header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
-            expected_on_filter.to_string().as_str(),
+            expected.to_string().as_str(),
         );
-        headers.insert(EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT, filter.as_str());
         let payload = Bytes::from(encode_recorded(events, Some(meta.to_record())));
-        let subject = self.subject(id, Followers::of(events));
+        let subject = self.subject(id);
 
         let mut attempt = 0;
         loop {
@@ -579,7 +474,7 @@ impl EventStore {
                     // An earlier try of this very command may be what the subject ends with
                     // (nats-server 2.10 and later check the expected sequence before the
                     // duplicate window): then it is a duplicate, not a conflict.
-                    return match self.last_for_subject(&filter).await? {
+                    return match self.last_for_subject(&subject).await? {
                         Some(last) if carries_message_id(&last, &meta.command_id.0) => {
                             Ok(Appended {
                                 sequence: last.sequence,
@@ -733,15 +628,8 @@ impl EventStore {
 
     /// The stream sequence of certificate `id`'s last message (0: none).
     pub async fn last_sequence_of(&self, id: &CertificateId) -> Result<u64, StoreError> {
-        let named = self
-            .last_for_subject(&self.certificate_filter(id))
-            .await?
-            .map_or(0, |message| message.sequence);
-        if named > 0 || self.legacy_last == 0 {
-            return Ok(named);
-        }
         Ok(self
-            .last_for_subject(&self.legacy_subject(id))
+            .last_for_subject(&self.subject(id))
             .await?
             .map_or(0, |message| message.sequence))
     }
@@ -866,16 +754,6 @@ impl Attached {
     }
 }
 
-/// The sequence `message` expected its certificate to end at when it was appended: the
-/// certificate's previous message (0: none on the subjects the expectation covered), or
-/// `None` for a message appended without one.
-fn previous_sequence(message: &jetstream::message::StreamMessage) -> Option<u64> {
-    message
-        .headers
-        .get(header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE)
-        .and_then(|value| value.as_str().parse().ok())
-}
-
 /// Whether `message` was published with `Nats-Msg-Id` `id`.
 fn carries_message_id(message: &jetstream::message::StreamMessage, id: &str) -> bool {
     message
@@ -912,12 +790,9 @@ impl RecordedBatch {
         subject_prefix: &str,
     ) -> Result<Self, StoreError> {
         let corrupt = |source| StoreError::Corrupt { sequence, source };
-        // `<prefix>.certificate.<id>.<followers>`, or `<prefix>.certificate.<id>` as
-        // releases that named no followers stored it.
         let id = subject
             .strip_prefix(subject_prefix)
             .and_then(|rest| rest.strip_prefix(".certificate."))
-            .and_then(|rest| rest.split('.').next())
             .ok_or(ConvertError::Missing("certificate subject"))
             .map_err(corrupt)?;
         let certificate_id = CertificateId::parse(id)

@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certflow_bus::{CancellationToken, Request, not_available, subjects};
-use certflow_domain::{Event, Follower, Policy, RevocationPath, reactions};
+use certflow_domain::{Event, Policy, RevocationPath, reactions};
 use certflow_proto::bus::v1::Reply;
 use certflow_runtime::{ReactionError, Reacts, Service, ServiceSpec, reaction_meta};
 use certflow_store::{EventStore, RecordedBatch, StoreError, ValidationChecks};
@@ -148,12 +148,7 @@ impl Service for ValidationService {
 /// for every set of challenges issued.
 async fn react(service: &ValidationService, batch: RecordedBatch) -> Result<(), ReactionError> {
     let id = &batch.certificate_id;
-    // Only what this service's subjects name it for (the same test chose them).
-    for event in batch
-        .events
-        .iter()
-        .filter(|e| Follower::Validation.reacts_to(e))
-    {
+    for event in &batch.events {
         match event {
             Event::RevocationRequested(requested)
                 if requested.path == RevocationPath::DomainValidation =>
