@@ -41,8 +41,9 @@ pub enum ViewError {
     MissingChain { key: String },
 }
 
-/// One certificate as stored: its state and the stream sequence it reflects.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One certificate as the projection answers it: its state and the stream sequence it
+/// reflects ([`StoredRecord`] is how sled holds it).
+#[derive(Debug, Clone)]
 pub struct Record {
     pub last_sequence: u64,
     pub certificate: Certificate,
