@@ -586,7 +586,13 @@ mod tests {
             let chains = db.tree.scan_prefix(CHAIN).count();
             assert_eq!(chains, 2, "one chain per CA, however many certificates");
         }
-        let db = ProjectionDb::open(dir.path()).expect("open again");
+        // sled's flusher thread lets go of the directory's lock a moment after the drop.
+        let reopened = (0..100).find_map(|_| {
+            ProjectionDb::open(dir.path())
+                .inspect_err(|_| std::thread::sleep(std::time::Duration::from_millis(20)))
+                .ok()
+        });
+        let db = reopened.expect("open again");
         let chain_of = |id: &str| {
             db.get(&CertificateId::parse(id).expect("id"))
                 .expect("read")
