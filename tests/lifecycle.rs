@@ -99,6 +99,7 @@ impl CertdProcess {
             .env("CERTD_SHUTDOWN_GRACE", "0.5")
             .env("CERTD_CRL_LISTEN", "127.0.0.1:0")
             .env("CERTD_ACME_LISTEN", "127.0.0.1:0")
+            .env("CERTD_CONSOLE_LISTEN", "127.0.0.1:0")
             .env(
                 "CERTD_KEK",
                 certd::dev::ensure_kek(data_dir).expect("key-encryption key"),

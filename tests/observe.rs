@@ -252,6 +252,8 @@ async fn one_revocation_is_one_trace_across_processes() {
             "127.0.0.1:0",
             "--acme-listen",
             "127.0.0.1:0",
+            "--console-listen",
+            "off",
             "--listen",
             &format!("127.0.0.1:{gateway_port}"),
             "--plaintext",

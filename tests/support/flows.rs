@@ -176,6 +176,8 @@ impl Ground {
             "127.0.0.1:0",
             "--acme-listen",
             "127.0.0.1:0",
+            "--console-listen",
+            "off",
             "--plaintext",
             "--jwt-ed25519-key",
             &self.public_key.display().to_string(),

@@ -149,6 +149,27 @@ pub(crate) struct Cli {
         global = true
     )]
     crl_shards: u32,
+    /// Where the web console listens (`certd all` and `certd console`); `off` for nowhere,
+    /// port 0 for any free port.
+    #[arg(
+        long,
+        env = "CERTD_CONSOLE_LISTEN",
+        default_value = "127.0.0.1:8081",
+        global = true
+    )]
+    console_listen: String,
+    /// The gateway the console calls (e.g. `https://gateway.certflow:50051`); by default
+    /// `certd all`'s own gateway, and `http://` plus --listen for `certd console`.
+    #[arg(long, env = "CERTD_CONSOLE_GATEWAY", global = true)]
+    console_gateway: Option<String>,
+    /// CA (PEM) that signs an `https://` --console-gateway's certificate.
+    #[arg(long, env = "CERTD_CONSOLE_GATEWAY_CA", global = true)]
+    console_gateway_ca: Option<PathBuf>,
+    /// Development sign-in: a directory of token files (`make run` writes `.run/tokens`)
+    /// the console's sign-in page offers. Unset: callers arrive signed in, with the
+    /// `Authorization` header an identity-aware proxy sets.
+    #[arg(long, env = "CERTD_CONSOLE_DEV_IDENTITIES", global = true)]
+    console_dev_identities: Option<PathBuf>,
     #[command(flatten)]
     gateway: GatewayArgs,
     #[command(flatten)]
@@ -220,7 +241,8 @@ struct GatewayArgs {
 }
 
 impl GatewayArgs {
-    fn config(&self) -> anyhow::Result<GatewayConfig> {
+    /// The keys that sign callers' tokens.
+    fn token_keys(&self) -> Vec<KeySource> {
         let mut token_keys: Vec<KeySource> = Vec::new();
         token_keys.extend(
             self.jwt_ed25519_key
@@ -236,6 +258,11 @@ impl GatewayArgs {
                 .cloned()
                 .map(KeySource::DevSecret),
         );
+        token_keys
+    }
+
+    fn config(&self) -> anyhow::Result<GatewayConfig> {
+        let token_keys = self.token_keys();
         let tls = match (&self.tls_cert, &self.tls_key) {
             (Some(certificate_pem), Some(key_pem)) => Some(TlsConfig {
                 certificate_pem: certificate_pem.clone(),
@@ -461,6 +488,7 @@ impl Command {
             | Command::DevToken { .. }
             | Command::RewrapKeys => "certd".into(),
             Command::Gateway => "certd-gateway".into(),
+            Command::Console => "certd-console".into(),
             Command::Issuance => "certd-issuance".into(),
             Command::Revocation => "certd-revocation".into(),
             Command::Reissue => "certd-reissue".into(),
@@ -481,6 +509,9 @@ pub(crate) enum Command {
     },
     /// The gRPC gateway.
     Gateway,
+    /// The web console: a client of the gateway (--console-gateway), with no NATS
+    /// connection of its own.
+    Console,
     /// Records issued and uploaded certificates.
     Issuance,
     /// Decides revocations.
@@ -534,6 +565,41 @@ pub(crate) enum Command {
 }
 
 impl Cli {
+    /// The console's settings; `None` when --console-listen is `off`.
+    pub(crate) fn console_settings(&self) -> anyhow::Result<Option<certd::ConsoleSettings>> {
+        if self.console_listen == "off" {
+            return Ok(None);
+        }
+        let listen = self
+            .console_listen
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--console-listen {:?}: {e}", self.console_listen))?;
+        Ok(Some(certd::ConsoleSettings {
+            listen,
+            gateway: self.console_gateway.clone(),
+            gateway_ca: self.console_gateway_ca.clone(),
+            dev_identities: self.console_dev_identities.clone(),
+        }))
+    }
+
+    /// `certd console`'s configuration: it calls --console-gateway, else the gateway at
+    /// --listen, and checks tokens with the gateway's keys.
+    pub(crate) fn standalone_console(
+        &self,
+    ) -> anyhow::Result<Option<(SocketAddr, certflow_console::ConsoleConfig)>> {
+        let Some(settings) = self.console_settings()? else {
+            return Ok(None);
+        };
+        let gateway = settings
+            .gateway
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen));
+        Ok(Some((
+            settings.listen,
+            settings.console_config(gateway, self.gateway.token_keys()),
+        )))
+    }
+
     /// The configuration the flags make, and the services the subcommand runs.
     pub(crate) fn config(&self, telemetry: &Telemetry) -> anyhow::Result<(Config, Vec<Service>)> {
         let mut config = Config::new(self.nats_url.clone(), self.data_dir.clone());
@@ -587,6 +653,7 @@ impl Cli {
                 Service::ALL.to_vec()
             }
             Command::Gateway => vec![Service::Gateway],
+            Command::Console => Vec::new(),
             Command::DevKeys { .. } | Command::DevToken { .. } | Command::Provision => Vec::new(),
             // Rewrapping works on the issuance service's key store, as its NATS user.
             Command::Issuance | Command::RewrapKeys => vec![Service::Issuance],
@@ -607,6 +674,9 @@ impl Cli {
         }
         if services.contains(&Service::Gateway) {
             config.gateway = self.gateway.config()?;
+        }
+        if let Command::All { .. } = self.command {
+            config.console = self.console_settings()?;
         }
         // Each service's NATS password, and the operator's for provisioning, from the
         // environment only: never a flag, which `ps` would show.

@@ -174,6 +174,40 @@ pub struct Config {
     pub metrics_registry: MetricsRegistry,
     /// How often consumer backlogs are read for the lag metrics.
     pub backlog_interval: Duration,
+    /// The web console, when this process serves one.
+    pub console: Option<ConsoleSettings>,
+}
+
+/// Where the web console listens and which gateway it calls. It holds no NATS connection:
+/// it is a gRPC client of the gateway, with the callers' own tokens.
+#[derive(Debug, Clone)]
+pub struct ConsoleSettings {
+    /// Where it listens; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// The gateway's URL; `None`: this process's own gateway (plaintext only).
+    pub gateway: Option<String>,
+    /// CA (PEM) of an `https://` gateway's certificate.
+    pub gateway_ca: Option<PathBuf>,
+    /// Development sign-in: a directory of token files (`make run`'s `.run/tokens`). With
+    /// it, session cookies are not marked `Secure`, so `http://127.0.0.1` works.
+    pub dev_identities: Option<PathBuf>,
+}
+
+impl ConsoleSettings {
+    /// The console's configuration, given its gateway and the keys that sign tokens.
+    pub fn console_config(
+        &self,
+        gateway: String,
+        token_keys: Vec<certflow_gateway::auth::KeySource>,
+    ) -> certflow_console::ConsoleConfig {
+        certflow_console::ConsoleConfig {
+            gateway,
+            gateway_ca: self.gateway_ca.clone(),
+            token_keys,
+            dev_identities: self.dev_identities.clone(),
+            secure_cookies: self.dev_identities.is_none(),
+        }
+    }
 }
 
 /// TLS towards NATS: the servers' certificates are checked against `ca` (else the system's
@@ -236,6 +270,7 @@ impl Config {
             health_listen: None,
             metrics_registry: MetricsRegistry::new(),
             backlog_interval: Duration::from_secs(5),
+            console: None,
         }
     }
 }
@@ -288,6 +323,12 @@ pub enum CertdError {
         service: &'static str,
         message: String,
     },
+    #[error(
+        "the console needs --console-gateway when this process runs no plaintext gateway of its own"
+    )]
+    ConsoleGateway,
+    #[error("the console: {0}")]
+    Console(#[from] certflow_console::ConsoleError),
 }
 
 fn service_error(service: Service, err: impl std::fmt::Display) -> CertdError {
@@ -310,6 +351,8 @@ pub struct Running {
     pub operator_address: Option<SocketAddr>,
     /// Where the plaintext gRPC health service answers, when it does.
     pub health_address: Option<SocketAddr>,
+    /// Where the web console listens, when it runs.
+    pub console_address: Option<SocketAddr>,
     /// What every service of this process says about being able to work.
     pub readiness: Readiness,
     shutdown: CancellationToken,
@@ -479,6 +522,19 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
     for backlog in backlogs {
         tasks.spawn(backlog.run(config.backlog_interval, shutdown.clone()));
     }
+    let console_address = match &config.console {
+        Some(settings) => Some(
+            start_console(
+                settings,
+                &config,
+                gateway_address,
+                shutdown.clone(),
+                &mut tasks,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let mut operator_address = None;
     if let Some(listener) = operator_listener {
         operator_address = listener.local_addr().ok();
@@ -505,11 +561,48 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
         acme_address,
         operator_address,
         health_address,
+        console_address,
         readiness,
         shutdown,
         tasks,
         clients,
     })
+}
+
+/// Starts the web console against `settings.gateway`, else this process's gateway.
+async fn start_console(
+    settings: &ConsoleSettings,
+    config: &Config,
+    gateway_address: Option<SocketAddr>,
+    shutdown: CancellationToken,
+    tasks: &mut JoinSet<()>,
+) -> Result<SocketAddr, CertdError> {
+    let gateway = match (&settings.gateway, gateway_address) {
+        (Some(url), _) => url.clone(),
+        (None, Some(address)) if config.gateway.tls.is_none() => format!("http://{address}"),
+        _ => return Err(CertdError::ConsoleGateway),
+    };
+    let server = certflow_console::ConsoleServer::new(
+        &settings.console_config(gateway, config.gateway.token_keys.clone()),
+    )?;
+    let listener =
+        TcpListener::bind(settings.listen)
+            .await
+            .map_err(|source| CertdError::Listen {
+                address: settings.listen,
+                source,
+            })?;
+    let address = listener.local_addr().map_err(|source| CertdError::Listen {
+        address: settings.listen,
+        source,
+    })?;
+    tasks.spawn(async move {
+        if let Err(err) = server.serve(listener, shutdown).await {
+            error!(error = %err, "the console stopped");
+        }
+    });
+    info!(%address, "console");
+    Ok(address)
 }
 
 /// Serves `grpc.health.v1` on `listener` until `shutdown`: the server `""` is `SERVING`

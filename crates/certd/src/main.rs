@@ -70,6 +70,9 @@ async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<()> {
         _ => {}
     }
 
+    if let Command::Console = cli.command {
+        return run_console(&cli).await;
+    }
     let (config, services) = cli.config(telemetry)?;
     if let Command::Provision = cli.command {
         let done = certd::provision(&config)
@@ -110,6 +113,27 @@ async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<()> {
         shutdown.cancel();
     });
     running.wait().await;
+    Ok(())
+}
+
+/// `certd console`: the web console alone, calling a gateway elsewhere; no NATS.
+async fn run_console(cli: &Cli) -> anyhow::Result<()> {
+    let (listen, config) = cli
+        .standalone_console()?
+        .context("certd console needs --console-listen")?;
+    let server = certflow_console::ConsoleServer::new(&config).context("starting the console")?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(address = %listener.local_addr()?, gateway = %config.gateway, "console ready");
+    let shutdown = certflow_bus::CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        stop.cancel();
+    });
+    server.serve(listener, shutdown).await?;
     Ok(())
 }
 

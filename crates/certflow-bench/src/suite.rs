@@ -197,6 +197,8 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
                     "127.0.0.1:0",
                     "--acme-listen",
                     "127.0.0.1:0",
+                    "--console-listen",
+                    "off",
                     "--listen",
                     &format!("127.0.0.1:{gateway_port}"),
                     "--plaintext",

@@ -652,6 +652,11 @@ impl Certflow {
         self.running.as_ref().and_then(|r| r.crl_address)
     }
 
+    /// Where the web console listens, when the configuration asked for one.
+    pub fn console_address(&self) -> Option<SocketAddr> {
+        self.running.as_ref().and_then(|r| r.console_address)
+    }
+
     /// Where the gateway serves ACME.
     pub fn acme_address(&self) -> Option<SocketAddr> {
         self.running.as_ref().and_then(|r| r.acme_address)

@@ -1,0 +1,119 @@
+//! The gateway's gRPC clients, each call made with the caller's token, and what a refused
+//! call tells the page.
+
+use std::path::Path;
+
+use certflow_proto::v1::certificate_service_client::CertificateServiceClient;
+use certflow_proto::v1::reissue_service_client::ReissueServiceClient;
+use certflow_proto::v1::review_service_client::ReviewServiceClient;
+use certflow_proto::v1::revocation_service_client::RevocationServiceClient;
+use tonic::metadata::MetadataValue;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::{Code, Request, Status};
+use tonic_types::StatusExt as _;
+
+use crate::ConsoleError;
+use crate::i18n::Texts;
+use crate::session::Caller;
+
+/// One lazily connected channel to the gateway, shared by every page.
+#[derive(Debug, Clone)]
+pub(crate) struct Gateway {
+    channel: Channel,
+}
+
+impl Gateway {
+    pub fn new(address: &str, ca: Option<&Path>) -> Result<Self, ConsoleError> {
+        let invalid = |message: String| ConsoleError::Gateway {
+            address: address.to_string(),
+            message,
+        };
+        let mut endpoint =
+            Endpoint::from_shared(address.to_string()).map_err(|e| invalid(e.to_string()))?;
+        if address.starts_with("https://") {
+            let mut tls = ClientTlsConfig::new().with_enabled_roots();
+            if let Some(path) = ca {
+                let pem = std::fs::read(path).map_err(|source| ConsoleError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                tls = tls.ca_certificate(Certificate::from_pem(pem));
+            }
+            endpoint = endpoint
+                .tls_config(tls)
+                .map_err(|e| invalid(e.to_string()))?;
+        }
+        let channel = endpoint
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .timeout(std::time::Duration::from_secs(30))
+            .connect_lazy();
+        Ok(Gateway { channel })
+    }
+
+    pub fn certificates(&self) -> CertificateServiceClient<Channel> {
+        CertificateServiceClient::new(self.channel.clone())
+    }
+
+    pub fn revocations(&self) -> RevocationServiceClient<Channel> {
+        RevocationServiceClient::new(self.channel.clone())
+    }
+
+    pub fn reissues(&self) -> ReissueServiceClient<Channel> {
+        ReissueServiceClient::new(self.channel.clone()).max_decoding_message_size(16 * 1024 * 1024)
+    }
+
+    pub fn reviews(&self) -> ReviewServiceClient<Channel> {
+        ReviewServiceClient::new(self.channel.clone()).max_decoding_message_size(16 * 1024 * 1024)
+    }
+}
+
+/// `message` as a call of `caller`: their token in `authorization`.
+pub(crate) fn as_caller<T>(caller: &Caller, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    if let Ok(value) = MetadataValue::try_from(format!("Bearer {}", caller.bearer())) {
+        request.metadata_mut().insert("authorization", value);
+    }
+    request
+}
+
+/// A refused or failed call as a form shows it: the product's message and reason code.
+#[derive(Debug, Clone)]
+pub(crate) struct Refusal {
+    pub message: String,
+    /// The `google.rpc.ErrorInfo` reason (RULES.md), or the gRPC code's name.
+    pub reason: String,
+    /// The gateway could not be reached: the page offers to retry with the same request.
+    pub unavailable: bool,
+}
+
+impl Refusal {
+    pub fn from_status(status: &Status, t: &Texts) -> Self {
+        let reason = status
+            .get_details_error_info()
+            .map(|info| info.reason)
+            .unwrap_or_else(|| format!("{:?}", status.code()).to_uppercase());
+        let unavailable = matches!(
+            status.code(),
+            Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted
+        );
+        let message = if status.message().is_empty() || status.code() == Code::Unknown {
+            t.gateway_unreachable.to_string()
+        } else {
+            status.message().to_string()
+        };
+        Refusal {
+            message,
+            reason,
+            unavailable,
+        }
+    }
+
+    /// A refusal the console finds before calling (e.g. an empty upload).
+    pub fn local(message: &str, reason: &str) -> Self {
+        Refusal {
+            message: message.to_string(),
+            reason: reason.to_string(),
+            unavailable: false,
+        }
+    }
+}

@@ -1,0 +1,460 @@
+//! The revocation request, and then the step the certificate's path needs (REV-10): none;
+//! a DNS record or file to publish before the deadline, with "Validate now"; a stamped
+//! document to download, stamp and upload; a reviewer's decision.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Multipart, Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use certflow_proto::v1::{
+    Brand, Certificate, CertificateStatus, CheckValidationRequest, GetDocumentTemplateRequest,
+    ProbeResult, RequestRevocationRequest, RevocationPath, UploadRevocationDocumentRequest,
+    ValidationMethod,
+};
+use serde::Deserialize;
+
+use crate::Console;
+use crate::gateway::{Refusal, as_caller};
+use crate::pages::{fetch, refused_page, request_id};
+use crate::session::Caller;
+use crate::view;
+use crate::web::{self, Chrome};
+
+/// REV-12: the largest stamped document, in bytes.
+pub(crate) const MAX_DOCUMENT_BYTES: usize = 1_468_006;
+
+#[derive(Template)]
+#[template(path = "revoke.html")]
+struct RevokePage {
+    chrome: Chrome,
+    c: Certificate,
+    domains: String,
+    brand: &'static str,
+    level: &'static str,
+    reasons: Vec<view::Choice>,
+    description: String,
+    method: String,
+    request_id: String,
+    refusal: Option<Refusal>,
+}
+
+/// The revocation form: reason, description, and how domains will be proven.
+pub(crate) async fn form(
+    State(console): State<Console>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    match fetch(&console, &caller, &id).await {
+        Ok(certificate) => render_form(&caller, certificate, None, None),
+        Err(response) => response,
+    }
+}
+
+fn render_form(
+    caller: &Caller,
+    certificate: Certificate,
+    submitted: Option<RevokeForm>,
+    refusal: Option<Refusal>,
+) -> Response {
+    let t = caller.texts();
+    let submitted = submitted.unwrap_or_default();
+    let page = RevokePage {
+        chrome: caller.chrome(t.revoke_title),
+        domains: certificate.domains.join(", "),
+        brand: view::brand(certificate.brand),
+        level: view::level(certificate.level),
+        c: certificate,
+        reasons: view::choices(&view::revocation_reasons(t), &submitted.reason),
+        description: submitted.description,
+        method: if submitted.method.is_empty() {
+            "dns".into()
+        } else {
+            submitted.method
+        },
+        // A refused form keeps its request id: sending it again is the same request.
+        request_id: if submitted.request_id.is_empty() {
+            request_id()
+        } else {
+            submitted.request_id
+        },
+        refusal,
+    };
+    let status = if page.refusal.is_some() {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        axum::http::StatusCode::OK
+    };
+    (status, web::render(&page)).into_response()
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RevokeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    request_id: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    method: String,
+}
+
+/// Sends the revocation request; on success, the page of its next step.
+pub(crate) async fn request(
+    State(console): State<Console>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Form(form): Form<RevokeForm>,
+) -> Response {
+    if let Some(refused) = caller.csrf_refusal(&form.csrf) {
+        return refused;
+    }
+    let t = caller.texts();
+    let certificate = match fetch(&console, &caller, &id).await {
+        Ok(certificate) => certificate,
+        Err(response) => return response,
+    };
+    let Some(reason) = view::parse_reason(&form.reason) else {
+        let refusal = Refusal::local(t.choose_reason, "INVALID_REVOCATION_REASON");
+        return render_form(&caller, certificate, Some(form), Some(refusal));
+    };
+    let method = match form.method.as_str() {
+        "file" => ValidationMethod::File,
+        _ => ValidationMethod::Dns,
+    };
+    let request = RequestRevocationRequest {
+        request_id: form.request_id.clone(),
+        certificate_id: id.clone(),
+        reason: reason as i32,
+        description: form.description.clone(),
+        validation_method: method as i32,
+    };
+    match console
+        .gateway
+        .revocations()
+        .request_revocation(as_caller(&caller, request))
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/certificates/{id}/revocation")).into_response(),
+        Err(status) => {
+            let refusal = Refusal::from_status(&status, t);
+            render_form(&caller, certificate, Some(form), Some(refusal))
+        }
+    }
+}
+
+/// One challenge as the page shows it: what to publish where.
+#[derive(Debug)]
+pub(crate) struct ChallengeView {
+    pub domain: String,
+    pub automatic: bool,
+    pub dns: bool,
+    pub record_name: String,
+    pub file_url: String,
+    pub value: String,
+    pub validated: bool,
+}
+
+#[derive(Template)]
+#[template(path = "revocation.html")]
+struct ProgressPage {
+    chrome: Chrome,
+    c: Certificate,
+    domains: String,
+    status: &'static str,
+    status_class: &'static str,
+    revoked: bool,
+    pending: bool,
+    path: &'static str,
+    reason: &'static str,
+    requested_at: String,
+    revoked_at: String,
+    challenges: Vec<ChallengeView>,
+    deadline: String,
+    deadline_epoch: i64,
+    needs_document: bool,
+    document_formats: &'static str,
+    document_accept: &'static str,
+    document_uploaded: String,
+    in_review: bool,
+    approvals: Vec<(String, String)>,
+    approvals_needed: u32,
+    rejection: Option<(String, String)>,
+    failed: Option<&'static str>,
+    probes: Vec<ProbeResult>,
+    checked: bool,
+    upload_request_id: String,
+    refusal: Option<Refusal>,
+}
+
+/// Where a revocation stands, and the step it waits for.
+pub(crate) async fn progress(
+    State(console): State<Console>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    match fetch(&console, &caller, &id).await {
+        Ok(certificate) => render_progress(&caller, certificate, Vec::new(), false, None),
+        Err(response) => response,
+    }
+}
+
+fn render_progress(
+    caller: &Caller,
+    certificate: Certificate,
+    probes: Vec<ProbeResult>,
+    checked: bool,
+    refusal: Option<Refusal>,
+) -> Response {
+    let t = caller.texts();
+    let status = CertificateStatus::try_from(certificate.status).unwrap_or_default();
+    let revocation = certificate.revocation.clone().unwrap_or_default();
+    let path = RevocationPath::try_from(revocation.path).unwrap_or_default();
+    let validation = revocation.validation.clone().unwrap_or_default();
+    let challenges = validation
+        .challenges
+        .iter()
+        .map(|c| ChallengeView {
+            domain: c.domain.clone(),
+            automatic: c.method == ValidationMethod::DnsAuto as i32,
+            dns: c.method != ValidationMethod::File as i32,
+            record_name: c.dns_record_name.clone(),
+            file_url: c.file_url.clone(),
+            value: c.value.clone(),
+            validated: c.validated_at.is_some(),
+        })
+        .collect();
+    let dnspod = certificate.brand == Brand::Dnspod as i32;
+    let review = revocation.review.clone().unwrap_or_default();
+    let pending = status == CertificateStatus::RevocationPending;
+    let failed = certificate
+        .failed_revocation
+        .as_ref()
+        .filter(|_| status == CertificateStatus::Issued)
+        .map(|f| match f.failure {
+            1 => t.failed_validation_expired,
+            _ => t.failed_review_rejected,
+        });
+    let page = ProgressPage {
+        chrome: caller.chrome(t.revocation_title),
+        domains: certificate.domains.join(", "),
+        status: view::status(t, certificate.status),
+        status_class: view::status_class(certificate.status),
+        revoked: status == CertificateStatus::Revoked,
+        pending,
+        path: view::path(t, revocation.path),
+        reason: view::reason(t, revocation.reason),
+        requested_at: view::when(revocation.requested_at.as_ref()),
+        revoked_at: view::when(revocation.revoked_at.as_ref()),
+        challenges,
+        deadline: view::when(validation.deadline.as_ref()),
+        deadline_epoch: view::epoch(validation.deadline.as_ref()),
+        needs_document: pending
+            && path == RevocationPath::ManualReviewAfterDocument
+            && revocation.document.is_none(),
+        document_formats: if dnspod {
+            "JPG, GIF, PDF"
+        } else {
+            "JPG, PNG, PDF"
+        },
+        document_accept: if dnspod {
+            ".jpg,.jpeg,.gif,.pdf,image/jpeg,image/gif,application/pdf"
+        } else {
+            ".jpg,.jpeg,.png,.pdf,image/jpeg,image/png,application/pdf"
+        },
+        document_uploaded: revocation
+            .document
+            .as_ref()
+            .map(|d| view::when(d.uploaded_at.as_ref()))
+            .unwrap_or_default(),
+        in_review: revocation.review.is_some(),
+        approvals: review
+            .approvals
+            .iter()
+            .map(|v| (v.reviewer.clone(), v.comment.clone()))
+            .collect(),
+        approvals_needed: review.approvals_needed,
+        rejection: review
+            .rejection
+            .as_ref()
+            .map(|v| (v.reviewer.clone(), v.comment.clone())),
+        failed,
+        probes,
+        checked,
+        upload_request_id: request_id(),
+        refusal,
+        c: certificate,
+    };
+    let status = if page.refusal.is_some() {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        axum::http::StatusCode::OK
+    };
+    (status, web::render(&page)).into_response()
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CsrfForm {
+    csrf: String,
+}
+
+/// "Validate now": the validation service probes every open challenge at once, and the
+/// page shows what each probe saw.
+pub(crate) async fn check(
+    State(console): State<Console>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Some(refused) = caller.csrf_refusal(&form.csrf) {
+        return refused;
+    }
+    let t = caller.texts();
+    let checked = console
+        .gateway
+        .revocations()
+        .check_validation(as_caller(
+            &caller,
+            CheckValidationRequest {
+                certificate_id: id.clone(),
+            },
+        ))
+        .await;
+    match checked {
+        Ok(response) => {
+            let response = response.into_inner();
+            match response.certificate {
+                Some(certificate) => {
+                    render_progress(&caller, certificate, response.probes, true, None)
+                }
+                None => match fetch(&console, &caller, &id).await {
+                    Ok(certificate) => {
+                        render_progress(&caller, certificate, response.probes, true, None)
+                    }
+                    Err(page) => page,
+                },
+            }
+        }
+        Err(status) => {
+            let refusal = Refusal::from_status(&status, t);
+            match fetch(&console, &caller, &id).await {
+                Ok(certificate) => {
+                    render_progress(&caller, certificate, Vec::new(), false, Some(refusal))
+                }
+                Err(page) => page,
+            }
+        }
+    }
+}
+
+/// The printable template of the stamped document the revocation needs.
+pub(crate) async fn template(
+    State(console): State<Console>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    let request = GetDocumentTemplateRequest { certificate_id: id };
+    match console
+        .gateway
+        .reviews()
+        .get_document_template(as_caller(&caller, request))
+        .await
+    {
+        Ok(response) => {
+            let response = response.into_inner();
+            web::attachment(&response.file_name, "application/pdf", response.pdf)
+        }
+        Err(status) => refused_page(&caller, Refusal::from_status(&status, caller.texts())),
+    }
+}
+
+/// Uploads the stamped document. The body is bounded before it is read (the router's
+/// limit), and the file is read a chunk at a time and refused as soon as it passes
+/// REV-12's size, before the gateway judges its size and format again.
+pub(crate) async fn upload_document(
+    State(console): State<Console>,
+    caller: Caller,
+    Path(id): Path<String>,
+    mut multipart: Multipart,
+) -> Response {
+    let t = caller.texts();
+    let mut csrf = String::new();
+    let mut upload_request_id = String::new();
+    let mut file_name = String::new();
+    let mut content = Vec::new();
+    let mut too_large = false;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            // The body passed the router's bound, or was cut off.
+            Err(_) => {
+                too_large = true;
+                break;
+            }
+        };
+        match field.name().unwrap_or_default() {
+            "csrf" => csrf = field.text().await.unwrap_or_default(),
+            "request_id" => upload_request_id = field.text().await.unwrap_or_default(),
+            "document" => {
+                file_name = field.file_name().unwrap_or("document").to_string();
+                let mut field = field;
+                loop {
+                    match field.chunk().await {
+                        Ok(Some(chunk)) => {
+                            if content.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+                                too_large = true;
+                                break;
+                            }
+                            content.extend_from_slice(&chunk);
+                        }
+                        Ok(None) => break,
+                        Err(_) => {
+                            too_large = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        if too_large {
+            break;
+        }
+    }
+    if !too_large && let Some(refused) = caller.csrf_refusal(&csrf) {
+        return refused;
+    }
+    let certificate = match fetch(&console, &caller, &id).await {
+        Ok(certificate) => certificate,
+        Err(page) => return page,
+    };
+    if too_large {
+        let refusal = Refusal::local(t.document_too_large, "DOCUMENT_TOO_LARGE");
+        return render_progress(&caller, certificate, Vec::new(), false, Some(refusal));
+    }
+    if content.is_empty() {
+        let refusal = Refusal::local(t.document_missing, "INVALID_ARGUMENT");
+        return render_progress(&caller, certificate, Vec::new(), false, Some(refusal));
+    }
+    let request = UploadRevocationDocumentRequest {
+        request_id: upload_request_id,
+        certificate_id: id.clone(),
+        file_name,
+        content,
+    };
+    match console
+        .gateway
+        .reviews()
+        .upload_revocation_document(as_caller(&caller, request))
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/certificates/{id}/revocation")).into_response(),
+        Err(status) => {
+            let refusal = Refusal::from_status(&status, t);
+            render_progress(&caller, certificate, Vec::new(), false, Some(refusal))
+        }
+    }
+}
