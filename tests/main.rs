@@ -15,6 +15,7 @@ mod architecture;
 mod bulk;
 mod certificates;
 mod cluster;
+mod console;
 mod crashes;
 mod crl;
 mod delete;

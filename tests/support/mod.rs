@@ -1,6 +1,7 @@
 //! Helpers shared by the black-box tests: requests a client would send, and reading the
 //! `ErrorInfo` of a refusal.
 
+pub mod browser;
 pub mod flows;
 
 use std::time::Duration;

@@ -1,0 +1,687 @@
+//! The web console in a real headless Chromium over WebDriver, each test a whole flow
+//! through the service set (as `certd all` runs it) on a real nats-server: customers revoke
+//! and reissue, a reviewer judges a stamped letter, refusals show in the forms, and every
+//! page passes axe-core's serious and critical checks in both languages.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use certflow_proto::v1::{
+    Brand, DownloadCertificateRequest, DownloadFormat, IssueCertificateRequest, Level,
+};
+use certflow_testkit::Certflow;
+use certflow_testkit::dns::AuthoritativeDns;
+use fantoccini::key::Key;
+
+use crate::support::browser::{Browser, screenshot_dir};
+use crate::support::{self, dns_auto_dv, issue, legacy_record};
+
+/// A service set with a console, the DNS server its validation asks, and the development
+/// identities the sign-in page offers.
+struct Stage {
+    certflow: Certflow,
+    dns: AuthoritativeDns,
+    base: String,
+    _identities: tempfile::TempDir,
+}
+
+impl Stage {
+    async fn new() -> Self {
+        let dns = AuthoritativeDns::start(&["example.com"])
+            .await
+            .expect("DNS server");
+        let dns_address = dns.addr();
+        let identities = tempfile::tempdir().expect("identities");
+        let identities_dir = identities.path().to_path_buf();
+        let certflow = Certflow::start_with(move |config| {
+            config.gateway.commands_per_second = 100_000;
+            config.gateway.queries_per_second = 100_000;
+            config.validation.probe.dns_servers = vec![dns_address];
+            config.validation.probe.timeout = Duration::from_secs(2);
+            config.validation.recheck_initial = Duration::from_millis(300);
+            config.validation.recheck_max = Duration::from_millis(600);
+            config.console = Some(certd::ConsoleSettings {
+                listen: "127.0.0.1:0".parse().expect("address"),
+                gateway: None,
+                gateway_ca: None,
+                dev_identities: Some(identities_dir),
+            });
+        })
+        .await
+        .expect("start certflow");
+        for (name, account, role) in [
+            ("alice", "acme", "customer"),
+            ("bob", "globex", "customer"),
+            ("rita", "reviewers", "reviewer"),
+            ("ops", "platform", "admin"),
+        ] {
+            std::fs::write(
+                identities.path().join(name),
+                certflow.token(name, account, &[role]),
+            )
+            .expect("token file");
+        }
+        let address = certflow.console_address().expect("the console listens");
+        Stage {
+            certflow,
+            dns,
+            base: format!("http://{address}"),
+            _identities: identities,
+        }
+    }
+
+    async fn browser(&self, language: &str) -> Browser {
+        Browser::start(&self.base, language).await
+    }
+
+    /// Issues `request` as an admin.
+    async fn issued(&self, request: IssueCertificateRequest) -> String {
+        let mut admin = self.certflow.certificates().await.expect("client");
+        issue(&mut admin, request).await.id
+    }
+}
+
+/// A DV certificate of acme's for `domain` with no automatic validation: revoking it takes
+/// a DNS record or a file.
+fn manual_dv(domain: &str) -> IssueCertificateRequest {
+    IssueCertificateRequest {
+        validation_setup: Vec::new(),
+        ..dns_auto_dv("acme", domain)
+    }
+}
+
+fn certificate_of(brand: Brand, level: Level, domain: &str) -> IssueCertificateRequest {
+    IssueCertificateRequest {
+        brand: brand as i32,
+        level: level as i32,
+        validation_setup: Vec::new(),
+        ..dns_auto_dv("acme", domain)
+    }
+}
+
+async fn sign_in(browser: &Browser, name: &str) {
+    browser.open("/sign-in").await;
+    browser.click(&format!("#sign-in-{name}")).await;
+    browser.element("table.list, p").await;
+    assert_eq!(browser.path().await, "/certificates", "signed in as {name}");
+}
+
+async fn sign_out(browser: &Browser) {
+    browser.click("form[action='/sign-out'] button").await;
+    browser.element("#sign-in-alice").await;
+}
+
+/// No serious or critical accessibility violation on the page.
+async fn accessible(browser: &Browser, page: &str) {
+    let violations = browser.accessibility_violations().await;
+    assert!(violations.is_empty(), "{page}: {violations:#?}");
+}
+
+/// An image drawn by the browser itself: `image/jpeg` or `image/png` bytes of a stamped
+/// letter.
+async fn drawn_image(browser: &Browser, media_type: &str) -> Vec<u8> {
+    let data_url = browser
+        .client
+        .execute(
+            "const c = document.createElement('canvas'); c.width = 600; c.height = 400;
+             const g = c.getContext('2d'); g.fillStyle = '#fff'; g.fillRect(0, 0, 600, 400);
+             g.fillStyle = '#000'; g.font = '28px sans-serif';
+             g.fillText('Application for revocation', 40, 80);
+             g.strokeStyle = '#c00'; g.lineWidth = 8; g.beginPath();
+             g.arc(450, 280, 80, 0, 2 * Math.PI); g.stroke();
+             return c.toDataURL(arguments[0], 0.9);",
+            vec![serde_json::json!(media_type)],
+        )
+        .await
+        .expect("draw")
+        .as_str()
+        .expect("a data URL")
+        .to_string();
+    let encoded = data_url.split_once(',').expect("data URL").1;
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .expect("base64")
+}
+
+/// Chooses `content` as the file `name` in the upload form.
+async fn choose_file(browser: &Browser, dir: &std::path::Path, name: &str, content: &[u8]) {
+    let path = dir.join(name);
+    std::fs::write(&path, content).expect("file to upload");
+    browser
+        .element("#document")
+        .await
+        .send_keys(&path.display().to_string())
+        .await
+        .expect("choose the file");
+}
+
+async fn revoke_in_form(browser: &Browser, id: &str, reason: &str, method: &str) {
+    browser.open(&format!("/certificates/{id}/revoke")).await;
+    browser.click(&format!("#reason-{reason}")).await;
+    browser
+        .fill("#description", "the domain was sold to another company")
+        .await;
+    browser.click(&format!("#method-{method}")).await;
+    browser.click("#submit-revocation").await;
+}
+
+#[tokio::test]
+async fn rev10_a_customer_revokes_a_dv_certificate_with_automatic_dns_and_sees_it_revoked() {
+    let stage = Stage::new().await;
+    let id = stage.issued(dns_auto_dv("acme", "auto.example.com")).await;
+    let browser = stage.browser("en-US").await;
+    sign_in(&browser, "alice").await;
+
+    let row = format!("tr[data-certificate='{id}']");
+    assert!(browser.text(&row).await.contains("auto.example.com"));
+    accessible(&browser, "my certificates").await;
+    browser.click(&format!("{row} a.revoke")).await;
+    assert_eq!(browser.path().await, format!("/certificates/{id}/revoke"));
+    accessible(&browser, "revocation request").await;
+    browser.click("#reason-superseded").await;
+    browser.click("#submit-revocation").await;
+
+    let status = browser.wait_for_text("#status", "Revoked", 30, true).await;
+    assert_eq!(status, "Revoked", "the revocation page ends revoked");
+    assert!(browser.text("#revoked").await.contains("revoked"));
+    accessible(&browser, "revocation done").await;
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn rev11_a_dv_revocation_by_dns_shows_the_record_and_validate_now_revokes() {
+    let stage = Stage::new().await;
+    let id = stage.issued(manual_dv("manual.example.com")).await;
+    let browser = stage.browser("en-US").await;
+    sign_in(&browser, "alice").await;
+    revoke_in_form(&browser, &id, "key-compromise", "dns").await;
+
+    assert_eq!(
+        browser.path().await,
+        format!("/certificates/{id}/revocation")
+    );
+    let name = browser.text(".record-name").await;
+    let value = browser.text(".record-value").await;
+    assert_eq!(name, "_dnsauth.manual.example.com");
+    assert!(!value.is_empty(), "the value to publish is shown");
+    let deadline = browser
+        .element("#deadline")
+        .await
+        .attr("data-deadline")
+        .await
+        .expect("attribute")
+        .expect("a deadline");
+    let left = deadline.parse::<i64>().expect("seconds") - support::unix_now();
+    assert!(
+        (3 * 86_400 - 120..=3 * 86_400).contains(&left),
+        "3 days: {left}"
+    );
+    accessible(&browser, "domain validation").await;
+
+    // Not published yet: the probe says what it saw.
+    browser.click("#validate-now").await;
+    assert!(browser.text("#probes").await.contains("not found yet"));
+
+    stage.dns.set_txt(&name, &[value.as_str()]).await;
+    browser.click("#validate-now").await;
+    let status = browser.wait_for_text("#status", "Revoked", 30, true).await;
+    assert_eq!(status, "Revoked");
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn rev10_rev13_a_dnspod_ov_revocation_goes_through_a_stamped_jpg_and_a_reviewer() {
+    let stage = Stage::new().await;
+    let id = stage
+        .issued(certificate_of(Brand::Dnspod, Level::Ov, "doc.example.com"))
+        .await;
+    let browser = stage.browser("en-US").await;
+    let files = tempfile::tempdir().expect("files");
+    sign_in(&browser, "alice").await;
+    revoke_in_form(&browser, &id, "cessation-of-operation", "dns").await;
+
+    // The template, downloaded as a PDF.
+    browser.click("#download-template").await;
+    let template = std::fs::read(browser.downloaded(".pdf").await).expect("template");
+    assert!(template.starts_with(b"%PDF"), "the template is a PDF");
+
+    let jpg = drawn_image(&browser, "image/jpeg").await;
+    choose_file(&browser, files.path(), "stamped.jpg", &jpg).await;
+    browser.click("#upload").await;
+    let approvals = browser.text("#approvals").await;
+    assert!(approvals.contains("0 / 1"), "{approvals}");
+
+    sign_out(&browser).await;
+    sign_in(&browser, "rita").await;
+    browser.open("/review").await;
+    let queue = browser
+        .wait_for_text("main", "doc.example.com", 15, true)
+        .await;
+    assert!(
+        queue.contains("doc.example.com"),
+        "the task is queued: {queue}"
+    );
+    accessible(&browser, "review queue").await;
+    browser.click("#take-next").await;
+    let shown = browser
+        .client
+        .execute(
+            "const img = document.getElementById('document');
+             return img.complete && img.naturalWidth === 600 && img.naturalHeight === 400;",
+            Vec::new(),
+        )
+        .await
+        .expect("image state");
+    assert_eq!(
+        shown,
+        serde_json::json!(true),
+        "the stamped JPG is shown inline"
+    );
+    accessible(&browser, "review task").await;
+    browser.fill("#comment", "stamp and letter check out").await;
+    browser.click("#approve").await;
+    browser.element("#take-next").await;
+
+    sign_out(&browser).await;
+    sign_in(&browser, "alice").await;
+    browser.open(&format!("/certificates/{id}")).await;
+    let status = browser.wait_for_text("#status", "Revoked", 30, true).await;
+    assert_eq!(status, "Revoked");
+    assert!(
+        browser
+            .element("#downloads-refused")
+            .await
+            .is_displayed()
+            .await
+            .unwrap_or(false)
+    );
+
+    // The download by URL is refused as the gateway refuses it.
+    let customer = stage.certflow.token("alice", "acme", &["customer"]);
+    let refused = stage
+        .certflow
+        .certificates_as(Some(&customer))
+        .await
+        .expect("client")
+        .download_certificate(DownloadCertificateRequest {
+            id: id.clone(),
+            format: DownloadFormat::Pem as i32,
+            password: String::new(),
+        })
+        .await
+        .expect_err("revoked: no download");
+    browser
+        .open(&format!("/certificates/{id}/files/certificate"))
+        .await;
+    assert_eq!(
+        browser.text(".refusal .reason code").await,
+        support::reason(&refused)
+    );
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn rei7_a_reissue_with_a_generated_ecc_key_and_password_downloads_as_pkcs12() {
+    let stage = Stage::new().await;
+    let id = stage.issued(dns_auto_dv("acme", "shop.example.com")).await;
+    let browser = stage.browser("en-US").await;
+    sign_in(&browser, "alice").await;
+    browser.open(&format!("/certificates/{id}/reissue")).await;
+    accessible(&browser, "reissue request").await;
+    browser.click("#key-generated").await;
+    browser
+        .element("#algorithm")
+        .await
+        .select_by_value("ecc-p256")
+        .await
+        .expect("algorithm");
+    browser.fill("#key-password", "correct horse 42").await;
+    browser.fill("#reissue-reason", "moving to ECC").await;
+    browser.click("#submit-reissue").await;
+
+    let new_path = browser.path().await;
+    assert!(
+        new_path.starts_with("/certificates/") && new_path != format!("/certificates/{id}"),
+        "the new certificate's page: {new_path}"
+    );
+    let status = browser.wait_for_text("#status", "Issued", 30, true).await;
+    assert_eq!(status, "Issued");
+    assert!(browser.text(".details").await.contains("ECC P-256"));
+    browser.fill("#pkcs12-password", "correct horse 42").await;
+    browser.click("#download-pkcs12").await;
+    let archive = browser.downloaded(".p12").await;
+    let archive = archive.display().to_string();
+    let (opened, output) = support::openssl(&[
+        "pkcs12",
+        "-in",
+        &archive,
+        "-passin",
+        "pass:correct horse 42",
+        "-nodes",
+        "-info",
+    ]);
+    assert!(opened, "openssl opens it with the password: {output}");
+    assert!(output.contains("BEGIN PRIVATE KEY"), "the key is in it");
+    let (opened, _) = support::openssl(&[
+        "pkcs12",
+        "-in",
+        &archive,
+        "-passin",
+        "pass:wrong",
+        "-nodes",
+        "-info",
+    ]);
+    assert!(!opened, "and not with another password");
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn rev6_rev12_refusals_show_in_the_form_with_the_products_reason() {
+    let stage = Stage::new().await;
+    let mut admin = stage.certflow.certificates().await.expect("client");
+    let legacy = legacy_record(
+        &mut admin,
+        &["cutoff.example.com"],
+        (1_560_000_000, support::unix_now() + 30 * 86_400),
+        |_| {},
+    )
+    .await;
+    let dnspod = stage
+        .issued(certificate_of(
+            Brand::Dnspod,
+            Level::Ov,
+            "letter.example.com",
+        ))
+        .await;
+    let browser = stage.browser("en-US").await;
+    let files = tempfile::tempdir().expect("files");
+    sign_in(&browser, "alice").await;
+
+    // REV-6: a legacy certificate.
+    revoke_in_form(&browser, &legacy.id, "superseded", "dns").await;
+    assert_eq!(
+        browser.text("#refusal .reason code").await,
+        "LEGACY_CERT_CONTACT_SUPPORT"
+    );
+    assert!(browser.text("#refusal .message").await.contains("support"));
+    assert!(
+        browser
+            .element("#description")
+            .await
+            .prop("value")
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .contains("sold"),
+        "the form keeps what was typed"
+    );
+    accessible(&browser, "refused revocation").await;
+
+    // REV-12: a document too large, refused in the page before it is sent…
+    revoke_in_form(&browser, &dnspod, "cessation-of-operation", "dns").await;
+    let mut large = drawn_image(&browser, "image/jpeg").await;
+    large.resize(1_468_007, 0);
+    choose_file(&browser, files.path(), "large.jpg", &large).await;
+    assert!(browser.text("#document-check").await.contains("1.4 MiB"));
+    assert!(
+        !browser
+            .element("#upload")
+            .await
+            .is_enabled()
+            .await
+            .expect("state")
+    );
+    // …and by the console when a page sends it anyway.
+    browser
+        .client
+        .execute(
+            "document.getElementById('upload').disabled = false;
+             document.getElementById('upload-form').dataset.maxBytes = '999999999';",
+            Vec::new(),
+        )
+        .await
+        .expect("script");
+    browser.click("#upload").await;
+    assert_eq!(
+        browser.text("#refusal .reason code").await,
+        "DOCUMENT_TOO_LARGE"
+    );
+
+    // A PNG named .jpg is a PNG, which DNSPod's application may not be.
+    let png = drawn_image(&browser, "image/png").await;
+    choose_file(&browser, files.path(), "application.jpg", &png).await;
+    browser.click("#upload").await;
+    assert_eq!(
+        browser.text("#refusal .reason code").await,
+        "DOCUMENT_FORMAT_NOT_ALLOWED"
+    );
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn gen3_bob_cannot_see_alices_certificate_by_url() {
+    let stage = Stage::new().await;
+    let id = stage
+        .issued(dns_auto_dv("acme", "private.example.com"))
+        .await;
+    let browser = stage.browser("en-US").await;
+    sign_in(&browser, "bob").await;
+    assert!(
+        browser
+            .client
+            .find(fantoccini::Locator::Css(&format!(
+                "tr[data-certificate='{id}']"
+            )))
+            .await
+            .is_err(),
+        "not in bob's list"
+    );
+    for path in [
+        format!("/certificates/{id}"),
+        format!("/certificates/{id}/revoke"),
+        format!("/certificates/{id}/revocation"),
+        format!("/certificates/{id}/files/certificate"),
+    ] {
+        browser.open(&path).await;
+        let page = browser.text("main").await;
+        assert!(!page.contains("private.example.com"), "{path}: {page}");
+        assert_eq!(
+            browser.text("#refusal .reason code").await,
+            "NOT_FOUND",
+            "{path}"
+        );
+    }
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn the_revoke_form_is_completed_by_keyboard_alone() {
+    let stage = Stage::new().await;
+    let id = stage.issued(dns_auto_dv("acme", "keys.example.com")).await;
+    let browser = stage.browser("en-US").await;
+    sign_in(&browser, "alice").await;
+    browser.open(&format!("/certificates/{id}/revoke")).await;
+
+    async fn focused(browser: &Browser) -> String {
+        browser
+            .client
+            .execute(
+                "return document.activeElement && document.activeElement.id;",
+                Vec::new(),
+            )
+            .await
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+    async fn press(browser: &Browser, key: Key) {
+        let active = browser.client.active_element().await.expect("focus");
+        active
+            .send_keys(&char::from(key).to_string())
+            .await
+            .expect("key");
+    }
+    // Tab to the first reason, arrow to "superseded", tab to the description and type.
+    let mut tabs = 0;
+    while focused(&browser).await != "reason-key-compromise" {
+        press(&browser, Key::Tab).await;
+        tabs += 1;
+        assert!(tabs < 30, "the reasons are reachable by Tab");
+    }
+    press(&browser, Key::Down).await;
+    press(&browser, Key::Down).await;
+    assert_eq!(focused(&browser).await, "reason-superseded");
+    press(&browser, Key::Tab).await;
+    assert_eq!(focused(&browser).await, "description");
+    browser
+        .client
+        .active_element()
+        .await
+        .expect("focus")
+        .send_keys("typed without a mouse")
+        .await
+        .expect("type");
+    while focused(&browser).await != "submit-revocation" {
+        press(&browser, Key::Tab).await;
+        tabs += 1;
+        assert!(tabs < 60, "the submit button is reachable by Tab");
+    }
+    press(&browser, Key::Enter).await;
+    let status = browser.wait_for_text("#status", "Revoked", 30, true).await;
+    assert_eq!(status, "Revoked");
+    assert!(browser.text("dl.details").await.contains("Superseded"));
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn every_page_in_both_languages_is_accessible_and_photographed() {
+    let stage = Stage::new().await;
+    let manual = stage.issued(manual_dv("pages.example.com")).await;
+    let letter = stage
+        .issued(certificate_of(
+            Brand::Dnspod,
+            Level::Ov,
+            "letter.example.com",
+        ))
+        .await;
+    // Wotrus revocations go straight to review: one task for each language's reviewer.
+    let reviewed = [
+        stage
+            .issued(certificate_of(
+                Brand::Wotrus,
+                Level::Dv,
+                "review.example.com",
+            ))
+            .await,
+        stage
+            .issued(certificate_of(
+                Brand::Wotrus,
+                Level::Dv,
+                "review2.example.com",
+            ))
+            .await,
+    ];
+    let plain = stage.issued(dns_auto_dv("acme", "plain.example.com")).await;
+    let mut written = Vec::new();
+    for (language, lang_attr, label) in [("en-US", "en", "en"), ("zh-CN", "zh-Hans", "zh")] {
+        let browser = stage.browser(language).await;
+        browser.open("/sign-in").await;
+        let html_lang = browser
+            .element("html")
+            .await
+            .attr("lang")
+            .await
+            .expect("attr");
+        assert_eq!(
+            html_lang.as_deref(),
+            Some(lang_attr),
+            "Accept-Language {language}"
+        );
+        written.push(browser.screenshot(&format!("{label}-sign-in")).await);
+        accessible(&browser, "sign-in").await;
+        sign_in(&browser, "alice").await;
+        if label == "en" {
+            revoke_in_form(&browser, &manual, "superseded", "dns").await;
+            revoke_in_form(&browser, &letter, "cessation-of-operation", "dns").await;
+            for id in &reviewed {
+                revoke_in_form(&browser, id, "cessation-of-operation", "dns").await;
+            }
+        }
+        let customer_pages = [
+            ("certificates", "/certificates".to_string()),
+            ("certificate", format!("/certificates/{plain}")),
+            ("revoke", format!("/certificates/{plain}/revoke")),
+            ("reissue", format!("/certificates/{plain}/reissue")),
+            (
+                "revocation-dns",
+                format!("/certificates/{manual}/revocation"),
+            ),
+            (
+                "revocation-document",
+                format!("/certificates/{letter}/revocation"),
+            ),
+            (
+                "revocation-review",
+                format!("/certificates/{}/revocation", reviewed[0]),
+            ),
+            ("not-found", "/certificates/no-such-certificate".to_string()),
+        ];
+        for (name, path) in customer_pages {
+            browser.open(&path).await;
+            let heading = browser.text("main h1").await;
+            if name == "certificates" {
+                let expected = if label == "zh" {
+                    "我的证书"
+                } else {
+                    "My certificates"
+                };
+                assert_eq!(heading, expected, "{label}");
+            }
+            written.push(browser.screenshot(&format!("{label}-{name}")).await);
+            accessible(&browser, &format!("{label} {name}")).await;
+        }
+        sign_out(&browser).await;
+        sign_in(&browser, "rita").await;
+        browser.open("/review").await;
+        let queue = browser.wait_for_text("main", "example.com", 15, true).await;
+        assert!(queue.contains("review"), "a task waits: {queue}");
+        written.push(browser.screenshot(&format!("{label}-review-queue")).await);
+        accessible(&browser, &format!("{label} review queue")).await;
+        browser.click("#take-next").await;
+        browser.element("#approve").await;
+        written.push(browser.screenshot(&format!("{label}-review-task")).await);
+        accessible(&browser, &format!("{label} review task")).await;
+        sign_out(&browser).await;
+        sign_in(&browser, "ops").await;
+        browser.open("/bulk").await;
+        browser.element("#submit-bulk").await;
+        written.push(browser.screenshot(&format!("{label}-bulk")).await);
+        accessible(&browser, &format!("{label} bulk")).await;
+
+        // The switch turns the page into the other language and remembers it.
+        browser.click(".who form[action='/language'] button").await;
+        let switched = browser
+            .element("html")
+            .await
+            .attr("lang")
+            .await
+            .expect("attr");
+        assert_ne!(
+            switched.as_deref(),
+            Some(lang_attr),
+            "the switch changes language"
+        );
+        assert_eq!(browser.path().await, "/bulk", "and stays on the page");
+        browser.quit().await;
+    }
+    for path in &written {
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            size > 10_000,
+            "{} is a real screenshot ({size} bytes)",
+            path.display()
+        );
+    }
+    assert!(screenshot_dir().join("zh-revocation-dns.png").exists());
+}
