@@ -177,6 +177,41 @@ fn jetstream_is_used_only_in_the_store() {
     );
 }
 
+/// Architecture invariant: the console is a client of the gateway and nothing else: its
+/// code names no NATS client, bus, store or service crate, only the gateway's token check.
+#[test]
+fn the_console_talks_only_to_the_gateway() {
+    let packages = packages();
+    let (dir, _) = packages.get("certflow-console").expect("the console crate");
+    let forbidden = [
+        "async_nats",
+        "certflow_bus",
+        "certflow_store",
+        "certflow_issuance",
+        "certflow_revocation",
+        "certflow_reissue",
+        "certflow_validation",
+        "certflow_review",
+        "certflow_projection",
+        "certflow_ca",
+    ];
+    let mut offenders = Vec::new();
+    for file in rust_files(&dir.join("src")) {
+        let text = std::fs::read_to_string(&file).expect("readable");
+        for name in forbidden {
+            if text.contains(name) {
+                offenders.push(format!("{}: {name}", file.display()));
+            }
+        }
+        for line in text.lines().filter(|l| l.contains("certflow_gateway::")) {
+            if !line.contains("certflow_gateway::auth") {
+                offenders.push(format!("{}: {}", file.display(), line.trim()));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "the console reaches past the gateway: {offenders:#?}");
+}
+
 /// Architecture invariant: every crate root opens with a doc that names each module it
 /// declares, so a reader finds their way from `lib.rs` (or `main.rs`).
 #[test]

@@ -685,3 +685,141 @@ async fn every_page_in_both_languages_is_accessible_and_photographed() {
     }
     assert!(screenshot_dir().join("zh-revocation-dns.png").exists());
 }
+
+/// The session cookie a sign-in as `name` sets, with the whole `Set-Cookie` line.
+async fn signed_in_cookie(http: &reqwest::Client, base: &str, name: &str) -> (String, String) {
+    let page = http
+        .get(format!("{base}/sign-in"))
+        .send()
+        .await
+        .expect("sign-in page");
+    let nonce_cookie = page
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("the sign-in form's cookie")
+        .to_string();
+    let nonce = nonce_cookie.split_once('=').expect("name=value").1.to_string();
+    let signed_in = http
+        .post(format!("{base}/sign-in"))
+        .header("cookie", &nonce_cookie)
+        .form(&[("identity", name), ("nonce", nonce.as_str())])
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(signed_in.status(), 303, "signed in and sent on");
+    let line = signed_in
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session cookie")
+        .to_string();
+    let cookie = line.split(';').next().expect("name=value").to_string();
+    (cookie, line)
+}
+
+#[tokio::test]
+async fn sessions_are_strict_http_only_cookies_and_a_form_without_its_csrf_token_changes_nothing() {
+    let stage = Stage::new().await;
+    let id = stage.issued(dns_auto_dv("acme", "csrf.example.com")).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+
+    let page = http
+        .get(format!("{}/sign-in", stage.base))
+        .send()
+        .await
+        .expect("page");
+    let policy = page
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    assert!(!policy.contains("unsafe-inline"), "no inline script: {policy}");
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+
+    let (cookie, line) = signed_in_cookie(&http, &stage.base, "alice").await;
+    let attributes = line.to_ascii_lowercase();
+    assert!(attributes.contains("httponly"), "{line}");
+    assert!(attributes.contains("samesite=strict"), "{line}");
+    assert!(attributes.contains("path=/"), "{line}");
+    let token = stage.certflow.token("alice", "acme", &["customer"]);
+
+    // A page of another site posting as alice: no CSRF token, or another caller's.
+    for csrf in ["", "0123456789abcdef"] {
+        let forged = http
+            .post(format!("{}/certificates/{id}/revoke", stage.base))
+            .header("cookie", &cookie)
+            .form(&[
+                ("csrf", csrf),
+                ("request_id", "forged-1"),
+                ("reason", "key-compromise"),
+                ("method", "dns"),
+            ])
+            .send()
+            .await
+            .expect("forged post");
+        assert_eq!(forged.status(), 403, "refused");
+    }
+    let mut certs = stage.certflow.certificates().await.expect("client");
+    let certificate = certs
+        .get_certificate(certflow_proto::v1::GetCertificateRequest { id: id.clone() })
+        .await
+        .expect("get")
+        .into_inner()
+        .certificate
+        .expect("certificate");
+    assert_eq!(
+        certificate.status,
+        certflow_proto::v1::CertificateStatus::Issued as i32,
+        "nothing changed"
+    );
+    assert!(certificate.revocation.is_none());
+
+    // An upload larger than any document is cut off before it is read whole.
+    let boundary = "certflow-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"document\"; filename=\"big.pdf\"\r\n\
+         Content-Type: application/pdf\r\n\r\n"
+    )
+    .into_bytes();
+    body.resize(body.len() + 8 * 1024 * 1024, b'%');
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let upload = http
+        .post(format!("{}/certificates/{id}/revocation/document", stage.base))
+        .header("cookie", &cookie)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(upload.status(), 422);
+    let page = upload.text().await.unwrap_or_default();
+    assert!(page.contains("DOCUMENT_TOO_LARGE"), "refused as too large");
+
+    // Behind an identity-aware proxy the caller arrives in Authorization, no cookie.
+    let list = http
+        .get(format!("{}/certificates", stage.base))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(list.status(), 200);
+    assert!(list.text().await.unwrap_or_default().contains("csrf.example.com"));
+    // And a token that does not check out is nobody.
+    let nobody = http
+        .get(format!("{}/certificates", stage.base))
+        .header("authorization", "Bearer not-a-token")
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(nobody.status(), 303, "sent to sign in");
+}

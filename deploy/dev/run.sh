@@ -6,6 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 run_dir="$root/.run"
 listen="${CERTD_LISTEN:-127.0.0.1:50051}"
+console="${CERTD_CONSOLE_LISTEN:-127.0.0.1:8081}"
 nats_port="${CERTFLOW_NATS_PORT:-14222}"
 mkdir -p "$run_dir"
 
@@ -74,6 +75,7 @@ make_token ops platform admin
 
 cat <<MSG
 Gateway:  $listen (gRPC, plaintext for local development, reflection on)
+Console:  http://$console/ (sign in as alice, bob, rita or ops)
 CRLs:     http://127.0.0.1:8080/crl/<issuer>.json lists each CA's CRL shards
 ACME:     http://127.0.0.1:4001/acme/directory (revokeCert; certctl acme-eab makes an EAB key)
 Tokens (24 h) in .run/tokens/: alice (customer, account acme), bob (customer, account globex),
@@ -91,7 +93,8 @@ Ctrl-C stops everything.
 MSG
 
 CERTD_KEK="$(cat "$run_dir/kek.hex")" CERTD_LISTEN="$listen" "$certd" all --data-dir "$run_dir/data" --plaintext \
-  --jwt-ed25519-key "$run_dir/token-signing.pub.pem" &
+  --jwt-ed25519-key "$run_dir/token-signing.pub.pem" \
+  --console-listen "$console" --console-dev-identities "$run_dir/tokens" &
 certd_pid=$!
 wait "$certd_pid" || true
 certd_pid=""
