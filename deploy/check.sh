@@ -81,15 +81,19 @@ for path in glob.glob("deploy/k8s/*.yaml"):
                 if ref:
                     keys.add(ref["key"])
         check(f"{path} {name}", service, keys)
-# Compose: each certd container's env file is its own, and it mounts no private key but
-# the gateway's own.
+# Compose: each certd container's env file is its own (the console has none), and it
+# mounts no private key but the gateway's own.
 compose = yaml.safe_load(open("deploy/docker/docker-compose.yml"))
 for name, service in compose["services"].items():
     if service.get("image") != "certflow:latest":
         continue
     role = "operator" if name == "provision" else name.split("-")[0]
     env_file = service.get("env_file")
-    if env_file != f"secrets/{role}.env":
+    if role == "console":
+        # The console holds no secret at all: no NATS password, no env file.
+        if env_file is not None:
+            problems.append(f"docker-compose {name}: the console gets {env_file}")
+    elif env_file != f"secrets/{role}.env":
         problems.append(f"docker-compose {name}: env_file {env_file}, not secrets/{role}.env")
     for volume in service.get("volumes", []):
         source = volume.split(":")[0]

@@ -168,6 +168,7 @@ fn router(config: &ConsoleConfig) -> Result<Router, ConsoleError> {
         .route("/live/certificates/{id}", get(live::certificate))
         .route("/live/review", get(live::review_queue))
         .route("/static/{file}", get(web::static_file))
+        .route("/healthz", get(web::healthz))
         .layer(DefaultBodyLimit::max(MAX_FORM_BODY));
     Ok(pages
         .merge(upload)
