@@ -4,6 +4,7 @@
 //! screenshots under the build directory and axe-core's accessibility checks.
 
 use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -96,9 +97,11 @@ impl Browser {
     /// A headless Chromium whose pages are `base` + path, asking for `language` first.
     pub async fn start(base: &str, language: &str) -> Self {
         let port = super::free_port();
+        // A process group of its own: the browsers it starts go with it (Drop).
         let mut driver = Command::new(chromedriver())
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -277,7 +280,15 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    /// Ends chromedriver and every browser it started, even when a test panicked before
+    /// [`Browser::quit`].
     fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
