@@ -209,7 +209,10 @@ fn the_console_talks_only_to_the_gateway() {
             }
         }
     }
-    assert!(offenders.is_empty(), "the console reaches past the gateway: {offenders:#?}");
+    assert!(
+        offenders.is_empty(),
+        "the console reaches past the gateway: {offenders:#?}"
+    );
 }
 
 /// Architecture invariant: every crate root opens with a doc that names each module it

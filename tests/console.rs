@@ -102,7 +102,12 @@ fn certificate_of(brand: Brand, level: Level, domain: &str) -> IssueCertificateR
 async fn sign_in(browser: &Browser, name: &str) {
     browser.open("/sign-in").await;
     browser.click(&format!("#sign-in-{name}")).await;
-    browser.element("table.list, p").await;
+    for _ in 0..100 {
+        if !browser.path().await.starts_with("/sign-in") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(browser.path().await, "/certificates", "signed in as {name}");
 }
 
@@ -700,7 +705,11 @@ async fn signed_in_cookie(http: &reqwest::Client, base: &str, name: &str) -> (St
         .and_then(|v| v.split(';').next())
         .expect("the sign-in form's cookie")
         .to_string();
-    let nonce = nonce_cookie.split_once('=').expect("name=value").1.to_string();
+    let nonce = nonce_cookie
+        .split_once('=')
+        .expect("name=value")
+        .1
+        .to_string();
     let signed_in = http
         .post(format!("{base}/sign-in"))
         .header("cookie", &nonce_cookie)
@@ -740,7 +749,10 @@ async fn sessions_are_strict_http_only_cookies_and_a_form_without_its_csrf_token
         .unwrap_or_default()
         .to_string();
     assert!(policy.contains("script-src 'self'"), "{policy}");
-    assert!(!policy.contains("unsafe-inline"), "no inline script: {policy}");
+    assert!(
+        !policy.contains("unsafe-inline"),
+        "no inline script: {policy}"
+    );
     assert_eq!(page.headers()["x-content-type-options"], "nosniff");
 
     let (cookie, line) = signed_in_cookie(&http, &stage.base, "alice").await;
@@ -791,7 +803,10 @@ async fn sessions_are_strict_http_only_cookies_and_a_form_without_its_csrf_token
     body.resize(body.len() + 8 * 1024 * 1024, b'%');
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     let upload = http
-        .post(format!("{}/certificates/{id}/revocation/document", stage.base))
+        .post(format!(
+            "{}/certificates/{id}/revocation/document",
+            stage.base
+        ))
         .header("cookie", &cookie)
         .header(
             "content-type",
@@ -813,7 +828,12 @@ async fn sessions_are_strict_http_only_cookies_and_a_form_without_its_csrf_token
         .await
         .expect("list");
     assert_eq!(list.status(), 200);
-    assert!(list.text().await.unwrap_or_default().contains("csrf.example.com"));
+    assert!(
+        list.text()
+            .await
+            .unwrap_or_default()
+            .contains("csrf.example.com")
+    );
     // And a token that does not check out is nobody.
     let nobody = http
         .get(format!("{}/certificates", stage.base))
@@ -822,4 +842,54 @@ async fn sessions_are_strict_http_only_cookies_and_a_form_without_its_csrf_token
         .await
         .expect("list");
     assert_eq!(nobody.status(), 303, "sent to sign in");
+}
+
+#[tokio::test]
+async fn rei9_a_reissue_that_needs_validation_shows_its_record_and_validate_now_completes_it() {
+    let stage = Stage::new().await;
+    let mut admin = stage.certflow.certificates().await.expect("client");
+    // Issued ten days ago: a new key must prove the domain again (REI-9).
+    let original = legacy_record(
+        &mut admin,
+        &["older.example.com"],
+        (
+            support::unix_now() - 10 * 86_400,
+            support::unix_now() + 200 * 86_400,
+        ),
+        |_| {},
+    )
+    .await;
+    let browser = stage.browser("en-US").await;
+    sign_in(&browser, "alice").await;
+    browser
+        .open(&format!("/certificates/{}/reissue", original.id))
+        .await;
+    browser.click("#key-generated").await;
+    browser.fill("#reissue-reason", "new key").await;
+    browser.click("#submit-reissue").await;
+
+    assert_eq!(
+        browser.path().await,
+        format!("/certificates/{}", original.id)
+    );
+    let name = browser.text("#reissue-progress .record-name").await;
+    let value = browser.text("#reissue-progress .record-value").await;
+    assert_eq!(name, "_dnsauth.older.example.com");
+    accessible(&browser, "reissue waiting for validation").await;
+    stage.dns.set_txt(&name, &[value.as_str()]).await;
+    browser.click("#validate-now").await;
+    assert!(
+        browser
+            .text("#probes")
+            .await
+            .contains("older.example.com: found")
+    );
+    let reissued = browser
+        .wait_for_text("dl.details", "Reissued as", 30, true)
+        .await;
+    assert!(
+        reissued.contains("Reissued as"),
+        "the new certificate is linked: {reissued}"
+    );
+    browser.quit().await;
 }

@@ -3,8 +3,8 @@
 //! port, one browser session per test, downloads into a directory of the test's own,
 //! screenshots under the build directory and axe-core's accessibility checks.
 
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 

@@ -207,6 +207,7 @@ texts! {
     record_value: "Value", "记录值";
     refused_title: "Not possible", "无法完成";
     reissue: "Reissue", "重新签发";
+    reissue_in_progress: "Reissue in progress", "重新签发进行中";
     reissue_reason: "Reason for the reissue", "重新签发原因";
     reissue_title: "Reissue request", "重新签发申请";
     reissued_as: "Reissued as", "重新签发为";

@@ -152,7 +152,7 @@ fn router(config: &ConsoleConfig) -> Result<Router, ConsoleError> {
             get(revoke::form).post(revoke::request),
         )
         .route("/certificates/{id}/revocation", get(revoke::progress))
-        .route("/certificates/{id}/revocation/check", post(revoke::check))
+        .route("/certificates/{id}/check", post(revoke::check))
         .route(
             "/certificates/{id}/revocation/template",
             get(revoke::template),

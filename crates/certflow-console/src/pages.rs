@@ -6,12 +6,13 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use certflow_proto::v1::{
     Certificate, DeleteCertificateRequest, DownloadCertificateRequest, DownloadFormat,
-    GetCertificateHistoryRequest, GetCertificateRequest, ListCertificatesRequest,
+    GetCertificateHistoryRequest, GetCertificateRequest, ListCertificatesRequest, ProbeResult,
 };
 use serde::Deserialize;
 
 use crate::Console;
 use crate::gateway::{Refusal, as_caller};
+use crate::revoke::{ChallengeView, challenge_views};
 use crate::session::Caller;
 use crate::view::{self, Actions, Row};
 use crate::web::{self, Chrome};
@@ -125,25 +126,59 @@ struct CertificatePage {
     revocation_requested: bool,
     delete_request_id: String,
     refusal: Option<Refusal>,
+    /// A reissue in progress: its new certificate, and what it waits for.
+    reissue: Option<ReissueProgress>,
+    challenges: Vec<ChallengeView>,
+    deadline: String,
+    deadline_epoch: i64,
+    probes: Vec<ProbeResult>,
+    checked: bool,
 }
 
-/// A certificate's details, chain, history and downloads.
+/// A reissue in progress as the original's page shows it.
+#[derive(Debug)]
+pub(crate) struct ReissueProgress {
+    pub new_certificate_id: String,
+    pub domains: String,
+    pub requested_at: String,
+    pub needs_validation: bool,
+    pub needs_review: bool,
+    pub approvals: usize,
+    pub approvals_needed: u32,
+}
+
+/// A certificate's details, chain, history and downloads, and a reissue in progress.
 pub(crate) async fn certificate(
     State(console): State<Console>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Response {
+    match fetch(&console, &caller, &id).await {
+        Ok(certificate) => {
+            render_certificate(&console, &caller, certificate, Vec::new(), false, None).await
+        }
+        Err(response) => response,
+    }
+}
+
+/// The certificate page, with what "Validate now" saw when it was just used.
+pub(crate) async fn render_certificate(
+    console: &Console,
+    caller: &Caller,
+    certificate: Certificate,
+    probes: Vec<ProbeResult>,
+    checked: bool,
+    refusal: Option<Refusal>,
+) -> Response {
     let t = caller.texts();
-    let certificate = match fetch(&console, &caller, &id).await {
-        Ok(certificate) => certificate,
-        Err(response) => return response,
-    };
     let history = console
         .gateway
         .certificates()
         .get_certificate_history(as_caller(
-            &caller,
-            GetCertificateHistoryRequest { id: id.clone() },
+            caller,
+            GetCertificateHistoryRequest {
+                id: certificate.id.clone(),
+            },
         ))
         .await
         .map(|r| r.into_inner().events)
@@ -160,16 +195,23 @@ pub(crate) async fn certificate(
             event: event.event_type,
         })
         .collect();
-    render_certificate(&caller, certificate, history, None)
-}
-
-fn render_certificate(
-    caller: &Caller,
-    certificate: Certificate,
-    history: Vec<Moment>,
-    refusal: Option<Refusal>,
-) -> Response {
-    let t = caller.texts();
+    let pending = certificate.pending_reissue.clone();
+    let validation = pending
+        .as_ref()
+        .and_then(|p| p.validation.clone())
+        .unwrap_or_default();
+    let reissue = pending.map(|p| {
+        let review = p.review.unwrap_or_default();
+        ReissueProgress {
+            new_certificate_id: p.new_certificate_id,
+            domains: p.domains.join(", "),
+            requested_at: view::when(p.requested_at.as_ref()),
+            needs_validation: p.needs_validation,
+            needs_review: p.needs_review,
+            approvals: review.approvals.len(),
+            approvals_needed: review.approvals_needed,
+        }
+    });
     web::render(&CertificatePage {
         chrome: caller.chrome(t.certificate),
         row: Row::of(t, &certificate),
@@ -177,8 +219,17 @@ fn render_certificate(
         issued_at: view::when(certificate.issued_at.as_ref()),
         not_before: view::when(certificate.not_before.as_ref()),
         actions: Actions::of(&certificate),
-        revocation_requested: certificate.revocation.is_some(),
+        revocation_requested: certificate
+            .revocation
+            .as_ref()
+            .is_some_and(|r| r.requested_at.is_some()),
         delete_request_id: request_id(),
+        reissue,
+        challenges: challenge_views(&validation),
+        deadline: view::when(validation.deadline.as_ref()),
+        deadline_epoch: view::epoch(validation.deadline.as_ref()),
+        probes,
+        checked,
         c: certificate,
         history,
         refusal,

@@ -180,8 +180,15 @@ pub(crate) async fn request(
     {
         Ok(response) => {
             let response = response.into_inner();
-            let target = if response.new_certificate_id.is_empty() {
-                format!("/certificates/{id}")
+            // Waiting for proof of ownership or a reviewer: the original's page shows the
+            // step; otherwise the new certificate's.
+            let waits = response
+                .certificate
+                .as_ref()
+                .and_then(|c| c.pending_reissue.as_ref())
+                .is_some_and(|p| p.needs_validation || p.needs_review);
+            let target = if waits || response.new_certificate_id.is_empty() {
+                format!("/certificates/{id}#reissue-progress")
             } else {
                 format!("/certificates/{}", response.new_certificate_id)
             };

@@ -7,9 +7,9 @@ use axum::Form;
 use axum::extract::{Multipart, Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use certflow_proto::v1::{
-    Brand, Certificate, CertificateStatus, CheckValidationRequest, GetDocumentTemplateRequest,
-    ProbeResult, RequestRevocationRequest, RevocationPath, UploadRevocationDocumentRequest,
-    ValidationMethod,
+    Brand, Certificate, CertificateStatus, CheckValidationRequest, DomainValidation,
+    GetDocumentTemplateRequest, ProbeResult, RequestRevocationRequest, RevocationPath,
+    UploadRevocationDocumentRequest, ValidationMethod,
 };
 use serde::Deserialize;
 
@@ -157,6 +157,23 @@ pub(crate) struct ChallengeView {
     pub validated: bool,
 }
 
+/// The challenges of a validation as the page lists them.
+pub(crate) fn challenge_views(validation: &DomainValidation) -> Vec<ChallengeView> {
+    validation
+        .challenges
+        .iter()
+        .map(|c| ChallengeView {
+            domain: c.domain.clone(),
+            automatic: c.method == ValidationMethod::DnsAuto as i32,
+            dns: c.method != ValidationMethod::File as i32,
+            record_name: c.dns_record_name.clone(),
+            file_url: c.file_url.clone(),
+            value: c.value.clone(),
+            validated: c.validated_at.is_some(),
+        })
+        .collect()
+}
+
 #[derive(Template)]
 #[template(path = "revocation.html")]
 struct ProgressPage {
@@ -213,19 +230,7 @@ fn render_progress(
     let revocation = certificate.revocation.clone().unwrap_or_default();
     let path = RevocationPath::try_from(revocation.path).unwrap_or_default();
     let validation = revocation.validation.clone().unwrap_or_default();
-    let challenges = validation
-        .challenges
-        .iter()
-        .map(|c| ChallengeView {
-            domain: c.domain.clone(),
-            automatic: c.method == ValidationMethod::DnsAuto as i32,
-            dns: c.method != ValidationMethod::File as i32,
-            record_name: c.dns_record_name.clone(),
-            file_url: c.file_url.clone(),
-            value: c.value.clone(),
-            validated: c.validated_at.is_some(),
-        })
-        .collect();
+    let challenges = challenge_views(&validation);
     let dnspod = certificate.brand == Brand::Dnspod as i32;
     let review = revocation.review.clone().unwrap_or_default();
     let pending = status == CertificateStatus::RevocationPending;
@@ -300,8 +305,8 @@ pub(crate) struct CsrfForm {
     csrf: String,
 }
 
-/// "Validate now": the validation service probes every open challenge at once, and the
-/// page shows what each probe saw.
+/// "Validate now": the validation service probes every open challenge at once (of a
+/// revocation or of a reissue), and the page it was asked from shows what each probe saw.
 pub(crate) async fn check(
     State(console): State<Console>,
     caller: Caller,
@@ -322,30 +327,34 @@ pub(crate) async fn check(
             },
         ))
         .await;
-    match checked {
+    let (certificate, probes, refusal) = match checked {
         Ok(response) => {
             let response = response.into_inner();
-            match response.certificate {
-                Some(certificate) => {
-                    render_progress(&caller, certificate, response.probes, true, None)
-                }
+            let certificate = match response.certificate {
+                Some(certificate) => certificate,
                 None => match fetch(&console, &caller, &id).await {
-                    Ok(certificate) => {
-                        render_progress(&caller, certificate, response.probes, true, None)
-                    }
-                    Err(page) => page,
+                    Ok(certificate) => certificate,
+                    Err(page) => return page,
                 },
-            }
+            };
+            (certificate, Some(response.probes), None)
         }
-        Err(status) => {
-            let refusal = Refusal::from_status(&status, t);
-            match fetch(&console, &caller, &id).await {
-                Ok(certificate) => {
-                    render_progress(&caller, certificate, Vec::new(), false, Some(refusal))
-                }
-                Err(page) => page,
-            }
-        }
+        Err(status) => match fetch(&console, &caller, &id).await {
+            Ok(certificate) => (certificate, None, Some(Refusal::from_status(&status, t))),
+            Err(page) => return page,
+        },
+    };
+    let checked = probes.is_some();
+    let probes = probes.unwrap_or_default();
+    let revocation_requested = certificate
+        .revocation
+        .as_ref()
+        .is_some_and(|r| r.requested_at.is_some());
+    if certificate.pending_reissue.is_some() || !revocation_requested {
+        crate::pages::render_certificate(&console, &caller, certificate, probes, checked, refusal)
+            .await
+    } else {
+        render_progress(&caller, certificate, probes, checked, refusal)
     }
 }
 
