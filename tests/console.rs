@@ -893,3 +893,62 @@ async fn rei9_a_reissue_that_needs_validation_shows_its_record_and_validate_now_
     );
     browser.quit().await;
 }
+
+#[tokio::test]
+async fn gen6_an_admin_revokes_in_bulk_and_sees_each_result_as_it_comes() {
+    let stage = Stage::new().await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(
+            stage
+                .issued(dns_auto_dv("acme", &format!("bulk{n}.example.com")))
+                .await,
+        );
+    }
+    let browser = stage.browser("en-US").await;
+    sign_in(&browser, "ops").await;
+    browser.open("/bulk").await;
+    let pasted = format!("{}\n{}\n{}\nno-such-certificate", ids[0], ids[1], ids[2]);
+    browser.fill("#ids", &pasted).await;
+    browser.click("#reason-superseded").await;
+    browser.fill("#description", "the customer left").await;
+    browser.click("#submit-bulk").await;
+
+    let summary = browser.text("#bulk-summary").await;
+    assert!(summary.contains("3 ✓ · 1 ✗"), "{summary}");
+    let rows = browser
+        .client
+        .find_all(fantoccini::Locator::Css("table.list tbody tr"))
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 5, "a row per certificate and the summary");
+    let table = browser.text("table.list").await;
+    assert!(
+        table.contains("4 / 4"),
+        "each row says how far along: {table}"
+    );
+    assert!(
+        table.contains("NOT_FOUND"),
+        "the unknown id is refused: {table}"
+    );
+    accessible(&browser, "bulk results").await;
+    browser.screenshot("en-bulk-results").await;
+
+    let mut admin = stage.certflow.certificates().await.expect("client");
+    for id in &ids {
+        let status = admin
+            .get_certificate(certflow_proto::v1::GetCertificateRequest { id: id.clone() })
+            .await
+            .expect("get")
+            .into_inner()
+            .certificate
+            .expect("certificate")
+            .status;
+        assert_ne!(
+            status,
+            certflow_proto::v1::CertificateStatus::Issued as i32,
+            "{id} is revoked or on its way"
+        );
+    }
+    browser.quit().await;
+}

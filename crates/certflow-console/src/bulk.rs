@@ -1,16 +1,21 @@
 //! Bulk revocation (GEN-6, admins): pasted certificate ids or every certificate of an
-//! account, one reason; each certificate's result as the gateway streams it.
+//! account, one reason. The results page is sent as the gateway streams the results: each
+//! certificate's row (with how many of how many are done) reaches the browser as soon as
+//! it is decided, and a summary ends it.
 
 use askama::Template;
 use axum::Form;
+use axum::body::Body;
 use axum::extract::State;
-use axum::response::Response;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use certflow_proto::v1::{BulkRevokeRequest, ValidationMethod, bulk_revoke_response};
 use futures::StreamExt as _;
 use serde::Deserialize;
 
 use crate::Console;
 use crate::gateway::{Refusal, as_caller};
+use crate::i18n::Texts;
 use crate::pages::request_id;
 use crate::session::Caller;
 use crate::view;
@@ -19,12 +24,36 @@ use crate::web::{self, Chrome};
 /// Ids a pasted list may hold; longer lists go through `certctl bulk-revoke --ids-file`.
 const MAX_PASTED_IDS: usize = 10_000;
 
-/// One certificate's result.
-#[derive(Debug)]
-pub(crate) struct BulkResult {
-    pub certificate_id: String,
-    pub accepted: bool,
-    pub detail: String,
+/// Where the streamed rows go in the rendered page.
+const RESULTS_MARK: &str = "<!-- results -->";
+
+/// One certificate's result, as a row of the streamed table.
+#[derive(Template)]
+#[template(
+    source = r#"<tr class="{% if accepted %}ok{% else %}refused{% endif %}"><td>{{ completed }} / {{ total }}</td><td><code>{{ certificate_id }}</code></td><td>{{ detail }}</td></tr>
+"#,
+    ext = "html"
+)]
+struct ResultRow {
+    certificate_id: String,
+    accepted: bool,
+    detail: String,
+    completed: u32,
+    total: u32,
+}
+
+/// The line that ends the results.
+#[derive(Template)]
+#[template(
+    source = r#"<tr><td colspan="3" role="status" id="bulk-summary">{{ done }}: {{ accepted }} ✓ · {{ refused }} ✗{% if !failure.is_empty() %} · {{ failure }}{% endif %}</td></tr>
+"#,
+    ext = "html"
+)]
+struct Summary<'a> {
+    done: &'a str,
+    accepted: usize,
+    refused: usize,
+    failure: String,
 }
 
 #[derive(Template)]
@@ -36,9 +65,8 @@ struct BulkPage {
     ids: String,
     account: String,
     description: String,
-    results: Vec<BulkResult>,
-    completed: u32,
-    total: u32,
+    /// The page is the head of a streamed answer: the results table follows.
+    streaming: bool,
     refusal: Option<Refusal>,
 }
 
@@ -52,9 +80,7 @@ pub(crate) async fn form(caller: Caller) -> Response {
         ids: String::new(),
         account: String::new(),
         description: String::new(),
-        results: Vec::new(),
-        completed: 0,
-        total: 0,
+        streaming: false,
         refusal: None,
     })
 }
@@ -96,9 +122,7 @@ pub(crate) async fn request(
         ids: form.ids.clone(),
         account: form.account.clone(),
         description: form.description.clone(),
-        results: Vec::new(),
-        completed: 0,
-        total: 0,
+        streaming: false,
         refusal: None,
     };
     let Some(reason) = view::parse_reason(&form.reason) else {
@@ -117,42 +141,103 @@ pub(crate) async fn request(
         description: form.description,
         validation_method: ValidationMethod::Dns as i32,
     };
-    match console
+    let results = match console
         .gateway
         .revocations()
         .bulk_revoke(as_caller(&caller, request))
         .await
     {
-        Ok(response) => {
-            let mut results = response.into_inner();
-            while let Some(item) = results.next().await {
-                match item {
-                    Ok(item) => {
-                        page.completed = item.completed;
-                        page.total = item.total;
-                        let (accepted, detail) = match item.outcome {
-                            Some(bulk_revoke_response::Outcome::Certificate(c)) => {
-                                (true, view::status(t, c.status).to_string())
-                            }
-                            Some(bulk_revoke_response::Outcome::Refusal(r)) => {
-                                (false, format!("{} ({})", r.message, r.reason))
-                            }
-                            None => (false, String::new()),
-                        };
-                        page.results.push(BulkResult {
-                            certificate_id: item.certificate_id,
-                            accepted,
-                            detail,
-                        });
-                    }
-                    Err(status) => {
-                        page.refusal = Some(Refusal::from_status(&status, t));
-                        break;
-                    }
-                }
-            }
+        Ok(response) => response.into_inner(),
+        Err(status) => {
+            page.refusal = Some(Refusal::from_status(&status, t));
+            return web::render(&page);
         }
-        Err(status) => page.refusal = Some(Refusal::from_status(&status, t)),
+    };
+    page.streaming = true;
+    // A fresh request id for the form shown again above the results.
+    page.request_id = request_id();
+    let html = match page.render() {
+        Ok(html) => html,
+        Err(_) => return web::render(&page),
+    };
+    let (head, tail) = html.split_at(html.find(RESULTS_MARK).unwrap_or(html.len()));
+    let tail = tail.trim_start_matches(RESULTS_MARK).to_string();
+    let head = head.to_string();
+    let rows = futures::stream::unfold(
+        (results, 0usize, 0usize, false),
+        move |(mut results, mut accepted, mut refused, finished)| async move {
+            if finished {
+                return None;
+            }
+            let piece = match results.next().await {
+                Some(Ok(item)) => {
+                    let (ok, detail) = match item.outcome {
+                        Some(bulk_revoke_response::Outcome::Certificate(c)) => {
+                            (true, view::status(t, c.status).to_string())
+                        }
+                        Some(bulk_revoke_response::Outcome::Refusal(r)) => {
+                            (false, format!("{} ({})", r.message, r.reason))
+                        }
+                        None => (false, String::new()),
+                    };
+                    if ok {
+                        accepted += 1;
+                    } else {
+                        refused += 1;
+                    }
+                    let row = ResultRow {
+                        certificate_id: item.certificate_id,
+                        accepted: ok,
+                        detail,
+                        completed: item.completed,
+                        total: item.total,
+                    };
+                    return Some((
+                        row.render().unwrap_or_default(),
+                        (results, accepted, refused, false),
+                    ));
+                }
+                // The stream broke off (the gateway went away): say so after what came.
+                Some(Err(status)) => summary(
+                    t,
+                    accepted,
+                    refused,
+                    Some(&Refusal::from_status(&status, t)),
+                ),
+                None => summary(t, accepted, refused, None),
+            };
+            Some((piece, (results, accepted, refused, true)))
+        },
+    );
+    let end = futures::stream::once(async move { tail });
+    let body = futures::stream::once(async move { head })
+        .chain(rows)
+        .chain(end)
+        .map(|piece| Ok::<_, std::convert::Infallible>(bytes_of(piece)));
+    web::no_store(
+        (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            Body::from_stream(body),
+        )
+            .into_response(),
+    )
+}
+
+/// The line after the last row: how many were accepted and refused, and why the results
+/// stopped early, if they did.
+fn summary(t: &Texts, accepted: usize, refused: usize, failure: Option<&Refusal>) -> String {
+    Summary {
+        done: t.results,
+        accepted,
+        refused,
+        failure: failure
+            .map(|f| format!("{} ({})", f.message, f.reason))
+            .unwrap_or_default(),
     }
-    web::render(&page)
+    .render()
+    .unwrap_or_default()
+}
+
+fn bytes_of(piece: String) -> axum::body::Bytes {
+    axum::body::Bytes::from(piece)
 }
