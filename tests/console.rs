@@ -952,3 +952,137 @@ async fn gen6_an_admin_revokes_in_bulk_and_sees_each_result_as_it_comes() {
     }
     browser.quit().await;
 }
+
+/// A TCP relay to the gateway that can be cut (every connection dropped, new ones refused)
+/// and restored: the console's link to the gateway, lost and found again.
+struct Link {
+    address: std::net::SocketAddr,
+    state: std::sync::Arc<std::sync::Mutex<(bool, certflow_bus::CancellationToken)>>,
+}
+
+impl Link {
+    async fn to(target: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("relay");
+        let address = listener.local_addr().expect("address");
+        let state = std::sync::Arc::new(std::sync::Mutex::new((
+            true,
+            certflow_bus::CancellationToken::new(),
+        )));
+        let shared = state.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let (up, cut) = {
+                    let guard = shared.lock().expect("state");
+                    (guard.0, guard.1.clone())
+                };
+                if !up {
+                    continue;
+                }
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = cut.cancelled() => {}
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    }
+                });
+            }
+        });
+        Link { address, state }
+    }
+
+    fn cut(&self) {
+        let mut guard = self.state.lock().expect("state");
+        guard.0 = false;
+        guard.1.cancel();
+    }
+
+    fn restore(&self) {
+        let mut guard = self.state.lock().expect("state");
+        *guard = (true, certflow_bus::CancellationToken::new());
+    }
+}
+
+#[tokio::test]
+async fn gen1_a_lost_connection_says_so_and_the_page_retries_with_the_same_request_id() {
+    let stage = Stage::new().await;
+    let id = stage.issued(dns_auto_dv("acme", "flaky.example.com")).await;
+    // A console of its own, reaching the gateway through a link that can be cut.
+    let link = Link::to(stage.certflow.gateway_address()).await;
+    let keys = stage.certflow.data.path().join("keys");
+    let config = certflow_console::ConsoleConfig {
+        gateway: format!("http://{}", link.address),
+        gateway_ca: None,
+        token_keys: vec![certflow_gateway::auth::KeySource::Ed25519Pem(
+            certd::dev::key_paths(&keys).1,
+        )],
+        dev_identities: Some(stage._identities.path().to_path_buf()),
+        secure_cookies: false,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("listen");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let server = certflow_console::ConsoleServer::new(&config).expect("console");
+    let stop = certflow_bus::CancellationToken::new();
+    tokio::spawn(server.serve(listener, stop.clone()));
+
+    let browser = Browser::start(&base, "en-US").await;
+    sign_in(&browser, "alice").await;
+    browser.open(&format!("/certificates/{id}/revoke")).await;
+    let request_id = browser
+        .element("input[name=request_id]")
+        .await
+        .prop("value")
+        .await
+        .expect("value")
+        .expect("a request id");
+    browser.click("#reason-superseded").await;
+
+    link.cut();
+    browser.click("#submit-revocation").await;
+    assert!(
+        browser
+            .text("#refusal .retrying")
+            .await
+            .contains("same request")
+    );
+    let kept = browser
+        .element("form[data-retry-form] input[name=request_id]")
+        .await
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(
+        kept.as_deref(),
+        Some(request_id.as_str()),
+        "the retry sends the same id"
+    );
+
+    link.restore();
+    // The page sends the form again by itself, and the revocation goes through once.
+    let status = browser.wait_for_text("#status", "Revoked", 30, false).await;
+    assert_eq!(status, "Revoked");
+    let mut admin = stage.certflow.certificates().await.expect("client");
+    let requested: Vec<_> = admin
+        .get_certificate_history(certflow_proto::v1::GetCertificateHistoryRequest {
+            id: id.clone(),
+        })
+        .await
+        .expect("history")
+        .into_inner()
+        .events
+        .into_iter()
+        .filter(|e| e.event_type == "RevocationRequested")
+        .collect();
+    assert_eq!(requested.len(), 1, "one revocation");
+    assert_eq!(
+        requested[0].request_id, request_id,
+        "under the form's request id"
+    );
+    browser.quit().await;
+    stop.cancel();
+}

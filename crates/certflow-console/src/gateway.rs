@@ -88,23 +88,28 @@ pub(crate) struct Refusal {
 
 impl Refusal {
     pub fn from_status(status: &Status, t: &Texts) -> Self {
-        let reason = status
-            .get_details_error_info()
+        let info = status.get_details_error_info();
+        // No answer from the gateway at all: the connection failed, broke off or timed out.
+        let lost = info.is_none()
+            && matches!(
+                status.code(),
+                Code::Unavailable | Code::Cancelled | Code::Unknown | Code::DeadlineExceeded
+            );
+        if lost {
+            return Refusal {
+                message: t.gateway_unreachable.to_string(),
+                reason: "UNAVAILABLE".into(),
+                unavailable: true,
+            };
+        }
+        let reason = info
             .map(|info| info.reason)
             .unwrap_or_else(|| format!("{:?}", status.code()).to_uppercase());
-        let unavailable = matches!(
-            status.code(),
-            Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted
-        );
-        let message = if status.message().is_empty() || status.code() == Code::Unknown {
-            t.gateway_unreachable.to_string()
-        } else {
-            status.message().to_string()
-        };
         Refusal {
-            message,
+            message: status.message().to_string(),
             reason,
-            unavailable,
+            // The gateway is there but busy, or a service behind it is away: worth a retry.
+            unavailable: matches!(status.code(), Code::Unavailable | Code::ResourceExhausted),
         }
     }
 

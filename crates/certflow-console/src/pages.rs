@@ -236,12 +236,12 @@ pub(crate) async fn render_certificate(
     })
 }
 
-/// The certificate `id` as the caller may see it, or the page that says why not.
-pub(crate) async fn fetch(
+/// The certificate `id` as the caller may see it, or why not.
+pub(crate) async fn lookup(
     console: &Console,
     caller: &Caller,
     id: &str,
-) -> Result<Certificate, Response> {
+) -> Result<Certificate, Refusal> {
     let t = caller.texts();
     match console
         .gateway
@@ -255,9 +255,32 @@ pub(crate) async fn fetch(
         Ok(response) => response
             .into_inner()
             .certificate
-            .ok_or_else(|| refused_page(caller, Refusal::local(t.not_found, "NOT_FOUND"))),
-        Err(status) => Err(refused_page(caller, Refusal::from_status(&status, t))),
+            .ok_or_else(|| Refusal::local(t.not_found, "NOT_FOUND")),
+        Err(status) => Err(Refusal::from_status(&status, t)),
     }
+}
+
+/// The certificate `id` as the caller may see it, or the page that says why not.
+pub(crate) async fn fetch(
+    console: &Console,
+    caller: &Caller,
+    id: &str,
+) -> Result<Certificate, Response> {
+    lookup(console, caller, id)
+        .await
+        .map_err(|refusal| refused_page(caller, refusal))
+}
+
+/// The certificate `id` for a form shown again after its call was refused; when even that
+/// cannot be read (the gateway is away), a bare one naming only its id, so the form and its
+/// request id survive to be sent again.
+pub(crate) async fn fetch_or_bare(console: &Console, caller: &Caller, id: &str) -> Certificate {
+    fetch(console, caller, id)
+        .await
+        .unwrap_or_else(|_| Certificate {
+            id: id.to_string(),
+            ..Certificate::default()
+        })
 }
 
 #[derive(Template)]

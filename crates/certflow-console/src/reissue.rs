@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::Console;
 use crate::gateway::{Refusal, as_caller};
-use crate::pages::{fetch, request_id};
+use crate::pages::{fetch, lookup, refused_page, request_id};
 use crate::session::Caller;
 use crate::view;
 use crate::web::{self, Chrome};
@@ -134,9 +134,18 @@ pub(crate) async fn request(
         return refused;
     }
     let t = caller.texts();
-    let certificate = match fetch(&console, &caller, &id).await {
+    // The request carries the recorded organisation details, so it is sent only once the
+    // certificate has been read; when the gateway is away, the form waits to be sent again.
+    let certificate = match lookup(&console, &caller, &id).await {
         Ok(certificate) => certificate,
-        Err(page) => return page,
+        Err(refusal) if refusal.unavailable => {
+            let bare = Certificate {
+                id: id.clone(),
+                ..Certificate::default()
+            };
+            return render(&caller, bare, form, Some(refusal));
+        }
+        Err(refusal) => return refused_page(&caller, refusal),
     };
     let key = match form.key.as_str() {
         "generated" => {

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::Console;
 use crate::gateway::{Refusal, as_caller};
-use crate::pages::{fetch, refused_page, request_id};
+use crate::pages::{fetch, fetch_or_bare, refused_page, request_id};
 use crate::session::Caller;
 use crate::view;
 use crate::web::{self, Chrome};
@@ -112,12 +112,9 @@ pub(crate) async fn request(
         return refused;
     }
     let t = caller.texts();
-    let certificate = match fetch(&console, &caller, &id).await {
-        Ok(certificate) => certificate,
-        Err(response) => return response,
-    };
     let Some(reason) = view::parse_reason(&form.reason) else {
         let refusal = Refusal::local(t.choose_reason, "INVALID_REVOCATION_REASON");
+        let certificate = fetch_or_bare(&console, &caller, &id).await;
         return render_form(&caller, certificate, Some(form), Some(refusal));
     };
     let method = match form.method.as_str() {
@@ -140,6 +137,7 @@ pub(crate) async fn request(
         Ok(_) => Redirect::to(&format!("/certificates/{id}/revocation")).into_response(),
         Err(status) => {
             let refusal = Refusal::from_status(&status, t);
+            let certificate = fetch_or_bare(&console, &caller, &id).await;
             render_form(&caller, certificate, Some(form), Some(refusal))
         }
     }
