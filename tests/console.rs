@@ -190,6 +190,27 @@ async fn rev10_a_customer_revokes_a_dv_certificate_with_automatic_dns_and_sees_i
     assert_eq!(status, "Revoked", "the revocation page ends revoked");
     assert!(browser.text("#revoked").await.contains("revoked"));
     accessible(&browser, "revocation done").await;
+
+    // DEL-1: revoked, its row now offers deletion, and then it is gone from the list.
+    browser.open("/certificates").await;
+    browser
+        .click(&format!("{row} form[action$='/delete'] button"))
+        .await;
+    let mut listed = true;
+    for _ in 0..50 {
+        browser.element("main h1").await;
+        listed = browser
+            .client
+            .find(fantoccini::Locator::Css(&row))
+            .await
+            .is_ok();
+        if !listed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        browser.client.refresh().await.ok();
+    }
+    assert!(!listed, "deleted, not listed");
     browser.quit().await;
 }
 

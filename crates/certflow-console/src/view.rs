@@ -196,6 +196,8 @@ pub(crate) struct Row {
     pub status_class: &'static str,
     pub not_after: String,
     pub actions: Actions,
+    /// The request id of this row's delete form (GEN-1: a resent form repeats nothing).
+    pub delete_request_id: String,
 }
 
 impl Row {
@@ -209,6 +211,7 @@ impl Row {
             status_class: status_class(certificate.status),
             not_after: when(certificate.not_after.as_ref()),
             actions: Actions::of(certificate),
+            delete_request_id: uuid::Uuid::new_v4().to_string(),
         }
     }
 }
