@@ -111,6 +111,18 @@ async fn sign_in(browser: &Browser, name: &str) {
     assert_eq!(browser.path().await, "/certificates", "signed in as {name}");
 }
 
+/// Waits up to 15 s for the browser to leave `path` (a form's answer arriving).
+async fn left(browser: &Browser, path: &str) -> String {
+    for _ in 0..150 {
+        let now = browser.path().await;
+        if now != path {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("still on {path}");
+}
+
 async fn sign_out(browser: &Browser) {
     browser.click("form[action='/sign-out'] button").await;
     browser.element("#sign-in-alice").await;
@@ -168,6 +180,20 @@ async fn revoke_in_form(browser: &Browser, id: &str, reason: &str, method: &str)
         .await;
     browser.click(&format!("#method-{method}")).await;
     browser.click("#submit-revocation").await;
+    // Answered: the revocation's page, or the form again with the refusal.
+    for _ in 0..150 {
+        let answered = browser.path().await.ends_with("/revocation")
+            || browser
+                .client
+                .find(fantoccini::Locator::Css("#refusal"))
+                .await
+                .is_ok();
+        if answered {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the revocation of {id} was not answered");
 }
 
 #[tokio::test]
@@ -181,10 +207,14 @@ async fn rev10_a_customer_revokes_a_dv_certificate_with_automatic_dns_and_sees_i
     assert!(browser.text(&row).await.contains("auto.example.com"));
     accessible(&browser, "my certificates").await;
     browser.click(&format!("{row} a.revoke")).await;
-    assert_eq!(browser.path().await, format!("/certificates/{id}/revoke"));
+    assert_eq!(
+        left(&browser, "/certificates").await,
+        format!("/certificates/{id}/revoke")
+    );
     accessible(&browser, "revocation request").await;
     browser.click("#reason-superseded").await;
     browser.click("#submit-revocation").await;
+    left(&browser, &format!("/certificates/{id}/revoke")).await;
 
     let status = browser.wait_for_text("#status", "Revoked", 30, true).await;
     assert_eq!(status, "Revoked", "the revocation page ends revoked");
@@ -250,6 +280,13 @@ async fn rev11_a_dv_revocation_by_dns_shows_the_record_and_validate_now_revokes(
 
     stage.dns.set_txt(&name, &[value.as_str()]).await;
     browser.click("#validate-now").await;
+    let probes = browser
+        .wait_for_text("#probes", "manual.example.com: found", 15, false)
+        .await;
+    assert!(probes.contains("manual.example.com: found"), "{probes}");
+    browser
+        .open(&format!("/certificates/{id}/revocation"))
+        .await;
     let status = browser.wait_for_text("#status", "Revoked", 30, true).await;
     assert_eq!(status, "Revoked");
     browser.quit().await;
@@ -289,15 +326,24 @@ async fn rev10_rev13_a_dnspod_ov_revocation_goes_through_a_stamped_jpg_and_a_rev
     );
     accessible(&browser, "review queue").await;
     browser.click("#take-next").await;
-    let shown = browser
-        .client
-        .execute(
-            "const img = document.getElementById('document');
-             return img.complete && img.naturalWidth === 600 && img.naturalHeight === 400;",
-            Vec::new(),
-        )
-        .await
-        .expect("image state");
+    browser.element("#approve").await;
+    // Loaded from the console like any image of the page, at the size it was drawn.
+    let mut shown = serde_json::json!(false);
+    for _ in 0..50 {
+        shown = browser
+            .client
+            .execute(
+                "const img = document.getElementById('document');
+                 return img.complete && img.naturalWidth === 600 && img.naturalHeight === 400;",
+                Vec::new(),
+            )
+            .await
+            .expect("image state");
+        if shown == serde_json::json!(true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(
         shown,
         serde_json::json!(true),
@@ -365,7 +411,7 @@ async fn rei7_a_reissue_with_a_generated_ecc_key_and_password_downloads_as_pkcs1
     browser.fill("#reissue-reason", "moving to ECC").await;
     browser.click("#submit-reissue").await;
 
-    let new_path = browser.path().await;
+    let new_path = left(&browser, &format!("/certificates/{id}/reissue")).await;
     assert!(
         new_path.starts_with("/certificates/") && new_path != format!("/certificates/{id}"),
         "the new certificate's page: {new_path}"
@@ -478,10 +524,15 @@ async fn rev6_rev12_refusals_show_in_the_form_with_the_products_reason() {
     let png = drawn_image(&browser, "image/png").await;
     choose_file(&browser, files.path(), "application.jpg", &png).await;
     browser.click("#upload").await;
-    assert_eq!(
-        browser.text("#refusal .reason code").await,
-        "DOCUMENT_FORMAT_NOT_ALLOWED"
-    );
+    let reason = browser
+        .wait_for_text(
+            "#refusal .reason code",
+            "DOCUMENT_FORMAT_NOT_ALLOWED",
+            15,
+            false,
+        )
+        .await;
+    assert_eq!(reason, "DOCUMENT_FORMAT_NOT_ALLOWED");
     browser.quit().await;
 }
 
@@ -574,6 +625,7 @@ async fn the_revoke_form_is_completed_by_keyboard_alone() {
         assert!(tabs < 60, "the submit button is reachable by Tab");
     }
     press(&browser, Key::Enter).await;
+    left(&browser, &format!("/certificates/{id}/revoke")).await;
     let status = browser.wait_for_text("#status", "Revoked", 30, true).await;
     assert_eq!(status, "Revoked");
     assert!(browser.text("dl.details").await.contains("Superseded"));
@@ -687,12 +739,20 @@ async fn every_page_in_both_languages_is_accessible_and_photographed() {
 
         // The switch turns the page into the other language and remembers it.
         browser.click(".who form[action='/language'] button").await;
-        let switched = browser
-            .element("html")
-            .await
-            .attr("lang")
-            .await
-            .expect("attr");
+        let mut switched = None;
+        for _ in 0..150 {
+            switched = browser
+                .element("html")
+                .await
+                .attr("lang")
+                .await
+                .ok()
+                .flatten();
+            if switched.as_deref() != Some(lang_attr) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         assert_ne!(
             switched.as_deref(),
             Some(lang_attr),
@@ -889,8 +949,9 @@ async fn rei9_a_reissue_that_needs_validation_shows_its_record_and_validate_now_
     browser.fill("#reissue-reason", "new key").await;
     browser.click("#submit-reissue").await;
 
+    let reissue_form = format!("/certificates/{}/reissue", original.id);
     assert_eq!(
-        browser.path().await,
+        left(&browser, &reissue_form).await,
         format!("/certificates/{}", original.id)
     );
     let name = browser.text("#reissue-progress .record-name").await;
@@ -905,6 +966,9 @@ async fn rei9_a_reissue_that_needs_validation_shows_its_record_and_validate_now_
             .await
             .contains("older.example.com: found")
     );
+    browser
+        .open(&format!("/certificates/{}", original.id))
+        .await;
     let reissued = browser
         .wait_for_text("dl.details", "Reissued as", 30, true)
         .await;
