@@ -92,12 +92,7 @@ fn render(
         form,
         refusal,
     };
-    let status = if page.refusal.is_some() {
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        axum::http::StatusCode::OK
-    };
-    (status, web::render(&page)).into_response()
+    web::render_answer(&page, page.refusal.is_some())
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -79,12 +79,7 @@ fn render_form(
         },
         refusal,
     };
-    let status = if page.refusal.is_some() {
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        axum::http::StatusCode::OK
-    };
-    (status, web::render(&page)).into_response()
+    web::render_answer(&page, page.refusal.is_some())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -290,12 +285,7 @@ fn render_progress(
         refusal,
         c: certificate,
     };
-    let status = if page.refusal.is_some() {
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        axum::http::StatusCode::OK
-    };
-    (status, web::render(&page)).into_response()
+    web::render_answer(&page, page.refusal.is_some())
 }
 
 #[derive(Deserialize)]

@@ -71,6 +71,16 @@ pub(crate) fn render(page: &impl Template) -> Response {
     }
 }
 
+/// A form's page: 422 when it shows a refusal, so scripts and tests see the outcome.
+pub(crate) fn render_answer(page: &impl Template, refused: bool) -> Response {
+    let status = if refused {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    (status, render(page)).into_response()
+}
+
 /// Pages show a caller's own data: never kept by a shared cache or the browser's history.
 pub(crate) fn no_store(mut response: Response) -> Response {
     response
