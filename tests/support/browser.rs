@@ -113,7 +113,7 @@ impl Browser {
                 "binary": chromium(),
                 "args": [
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--window-size=1280,1000", format!("--lang={language}"),
+                    "--window-size=1280,4000", format!("--lang={language}"),
                     "--no-first-run", "--disable-extensions", "--disable-background-networking",
                 ],
                 "prefs": {
@@ -229,8 +229,24 @@ impl Browser {
         }
     }
 
-    /// A screenshot of the page as `<name>.png` under [`screenshot_dir`].
+    /// A screenshot of the whole page (not only what the window shows) as `<name>.png`
+    /// under [`screenshot_dir`].
     pub async fn screenshot(&self, name: &str) -> PathBuf {
+        // The window starts as tall as any page (the most headless Chromium lets it grow
+        // to); it is fitted to the page for the picture.
+        let _ = self.client.set_window_size(1280, 4000).await;
+        let height = self
+            .client
+            .execute(
+                "return Math.ceil(document.body.getBoundingClientRect().bottom) + 200;",
+                Vec::new(),
+            )
+            .await
+            .ok()
+            .and_then(|v| v.as_u64())
+            .unwrap_or(1000)
+            .clamp(600, 4000);
+        let _ = self.client.set_window_size(1280, height as u32).await;
         let png = self.client.screenshot().await.expect("screenshot");
         let dir = screenshot_dir();
         std::fs::create_dir_all(&dir).expect("screenshot directory");
