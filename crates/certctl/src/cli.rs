@@ -145,6 +145,10 @@ pub struct DownloadArgs {
     /// Directory the files are written to.
     #[arg(long, default_value = ".")]
     pub out: PathBuf,
+
+    /// Replace files that already exist (otherwise nothing is written).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Flags of `certctl issue`.

@@ -117,7 +117,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .await?
                 .download_certificate(download_request(&args))
                 .await?;
-            write_files(&args.out, &response.into_inner().files)
+            write_files(&args.out, &response.into_inner().files, args.force)
         }
         Command::Renew {
             id,
@@ -300,15 +300,66 @@ fn download_request(args: &DownloadArgs) -> certflow_proto::v1::DownloadCertific
     }
 }
 
-/// Writes downloaded files into `dir`, keeping only their base names.
-fn write_files(dir: &Path, files: &[certflow_proto::v1::DownloadedFile]) -> Result<()> {
+/// Whether a downloaded file holds a private key (a `.key`, or a PKCS#12 archive).
+fn is_private(file: &certflow_proto::v1::DownloadedFile) -> bool {
+    let name = file.name.to_ascii_lowercase();
+    name.ends_with(".key")
+        || name.ends_with(".p12")
+        || name.ends_with(".pfx")
+        || file.content_type.contains("pkcs12")
+}
+
+/// Writes downloaded files into `dir`, keeping only their base names. A private key or
+/// PKCS#12 archive is readable by its owner only (0600), the rest 0644. No file is
+/// replaced unless `force`: when one exists, nothing is written.
+fn write_files(
+    dir: &Path,
+    files: &[certflow_proto::v1::DownloadedFile],
+    force: bool,
+) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+
     std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
+    let mut targets = Vec::with_capacity(files.len());
     for file in files {
         let name = Path::new(&file.name)
             .file_name()
             .with_context(|| format!("the server sent an unusable file name {:?}", file.name))?;
-        let path = dir.join(name);
-        std::fs::write(&path, &file.content)
+        targets.push((dir.join(name), file));
+    }
+    if !force {
+        let existing: Vec<String> = targets
+            .iter()
+            .filter(|(path, _)| path.symlink_metadata().is_ok())
+            .map(|(path, _)| path.display().to_string())
+            .collect();
+        anyhow::ensure!(
+            existing.is_empty(),
+            "{} already exist; nothing was written (--force replaces them)",
+            existing.join(", ")
+        );
+    }
+    for (path, file) in targets {
+        let mode = if is_private(file) { 0o600 } else { 0o644 };
+        // Written beside the target and renamed over it, so a replaced key is never
+        // readable by others for a moment, and a failed write leaves the old file.
+        let mut partial_name = path.file_name().unwrap_or_default().to_os_string();
+        partial_name.push(".certctl-partial");
+        let partial = path.with_file_name(partial_name);
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&partial)
+            .with_context(|| format!("could not write {}", partial.display()))?;
+        out.set_permissions(std::fs::Permissions::from_mode(mode))
+            .and_then(|()| out.write_all(&file.content))
+            .and_then(|()| out.sync_all())
+            .and_then(|()| std::fs::rename(&partial, &path))
+            .inspect_err(|_| {
+                let _ = std::fs::remove_file(&partial);
+            })
             .with_context(|| format!("could not write {}", path.display()))?;
         println!("{}", path.display());
     }
@@ -648,11 +699,69 @@ mod tests {
             content_type: "application/x-pem-file".into(),
             content: b"pem".to_vec(),
         }];
-        write_files(dir.path(), &files).expect("written");
+        write_files(dir.path(), &files, false).expect("written");
         assert_eq!(
             std::fs::read(dir.path().join("evil.crt")).expect("inside the directory"),
             b"pem"
         );
+    }
+
+    fn file(name: &str, content: &[u8]) -> certflow_proto::v1::DownloadedFile {
+        certflow_proto::v1::DownloadedFile {
+            name: name.into(),
+            content_type: "application/x-pem-file".into(),
+            content: content.to_vec(),
+        }
+    }
+
+    fn mode_of(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(path)
+            .expect("written")
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    #[test]
+    fn private_keys_and_archives_are_readable_by_their_owner_only() {
+        let dir = tempfile::tempdir().expect("dir");
+        let files = vec![
+            file("www.crt", b"cert"),
+            file("www.key", b"key"),
+            file("www.p12", b"archive"),
+        ];
+        write_files(dir.path(), &files, false).expect("written");
+        assert_eq!(mode_of(&dir.path().join("www.crt")), 0o644);
+        assert_eq!(mode_of(&dir.path().join("www.key")), 0o600);
+        assert_eq!(mode_of(&dir.path().join("www.p12")), 0o600);
+    }
+
+    #[test]
+    fn nothing_is_overwritten_without_force_and_force_keeps_the_key_private() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("www.key"), b"old key").expect("existing");
+        let files = vec![file("www.crt", b"cert"), file("www.key", b"new key")];
+        let err = write_files(dir.path(), &files, false).expect_err("exists");
+        assert!(err.to_string().contains("--force"), "{err}");
+        assert!(!dir.path().join("www.crt").exists(), "nothing written");
+        assert_eq!(
+            std::fs::read(dir.path().join("www.key")).expect("kept"),
+            b"old key"
+        );
+
+        write_files(dir.path(), &files, true).expect("replaced");
+        assert_eq!(
+            std::fs::read(dir.path().join("www.key")).expect("new"),
+            b"new key"
+        );
+        assert_eq!(mode_of(&dir.path().join("www.key")), 0o600);
+        let leftovers = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains("partial"))
+            .count();
+        assert_eq!(leftovers, 0);
     }
 
     #[test]

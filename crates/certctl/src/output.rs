@@ -288,6 +288,10 @@ pub fn certificate_json(cert: &Certificate) -> Value {
         "public_key_sha256": cert.public_key_sha256,
         "serial_number": cert.serial_number,
         "revocation": cert.revocation.as_ref().map_or(Value::Null, revocation_json),
+        "pem": cert.pem,
+        "chain_pem": cert.chain_pem,
+        "private_key_held": cert.private_key_held,
+        "reissue_ids": cert.reissue_ids,
     })
 }
 
@@ -516,6 +520,19 @@ mod tests {
             history_text(&[event]),
             "7  1970-01-01T00:00:00Z  CertificateIssued  alice (ACME)  r-1  issued for www.example.com\n"
         );
+    }
+
+    #[test]
+    fn certificate_json_carries_the_pem_and_chain_readme_promises() {
+        let mut cert = sample();
+        cert.pem = "-----BEGIN CERTIFICATE-----\nleaf\n".into();
+        cert.chain_pem = "-----BEGIN CERTIFICATE-----\nchain\n".into();
+        cert.private_key_held = true;
+        let value = certificate_json(&cert);
+        assert_eq!(value["pem"], "-----BEGIN CERTIFICATE-----\nleaf\n");
+        assert_eq!(value["chain_pem"], "-----BEGIN CERTIFICATE-----\nchain\n");
+        assert_eq!(value["private_key_held"], true);
+        assert_eq!(value["reissue_ids"], json!([]));
     }
 
     #[test]
