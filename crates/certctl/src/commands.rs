@@ -24,6 +24,7 @@ use crate::cli::{
 };
 use crate::connect::{self, TlsOptions};
 use crate::output;
+use crate::retry::patiently;
 
 /// Runs the command; a gRPC failure comes back as a [`tonic::Status`] inside the error.
 pub async fn run(cli: Cli) -> Result<()> {
@@ -32,28 +33,31 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Issue(args) => {
             let request = issue_request(&args, request_id(args.request_id.as_deref()))?;
-            let response = gateway
-                .certificates()
-                .await?
-                .issue_certificate(request)
-                .await?;
+            let response = patiently(
+                gateway.certificates().await?,
+                request,
+                |mut client, request| async move { client.issue_certificate(request).await },
+            )
+            .await?;
             print_certificate(response.into_inner().certificate, json)
         }
         Command::Upload(args) => {
             let request = upload_request(&args)?;
-            let response = gateway
-                .certificates()
-                .await?
-                .upload_certificate(request)
-                .await?;
+            let response = patiently(
+                gateway.certificates().await?,
+                request,
+                |mut client, request| async move { client.upload_certificate(request).await },
+            )
+            .await?;
             print_certificate(response.into_inner().certificate, json)
         }
         Command::Get { id } => {
-            let response = gateway
-                .certificates()
-                .await?
-                .get_certificate(GetCertificateRequest { id })
-                .await?;
+            let response = patiently(
+                gateway.certificates().await?,
+                GetCertificateRequest { id },
+                |mut client, request| async move { client.get_certificate(request).await },
+            )
+            .await?;
             print_certificate(response.into_inner().certificate, json)
         }
         Command::List(args) => {
@@ -61,11 +65,12 @@ pub async fn run(cli: Cli) -> Result<()> {
             list(client, &args, json).await
         }
         Command::History { id } => {
-            let response = gateway
-                .certificates()
-                .await?
-                .get_certificate_history(GetCertificateHistoryRequest { id })
-                .await?;
+            let response = patiently(
+                gateway.certificates().await?,
+                GetCertificateHistoryRequest { id },
+                |mut client, request| async move { client.get_certificate_history(request).await },
+            )
+            .await?;
             let events = response.into_inner().events;
             if json {
                 print_json(&output::history_json(&events))?;
@@ -76,20 +81,22 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Revoke(args) => {
             let request = revoke_request(&args, request_id(args.request_id.as_deref()));
-            let response = gateway
-                .revocations()
-                .await?
-                .request_revocation(request)
-                .await?;
+            let response = patiently(
+                gateway.revocations().await?,
+                request,
+                |mut client, request| async move { client.request_revocation(request).await },
+            )
+            .await?;
             print_certificate(response.into_inner().certificate, json)
         }
         Command::Check { id } => {
-            let response = gateway
-                .revocations()
-                .await?
-                .check_validation(certflow_proto::v1::CheckValidationRequest { certificate_id: id })
-                .await?
-                .into_inner();
+            let response = patiently(
+                gateway.revocations().await?,
+                certflow_proto::v1::CheckValidationRequest { certificate_id: id },
+                |mut client, request| async move { client.check_validation(request).await },
+            )
+            .await?
+            .into_inner();
             if json {
                 print_json(&output::check_json(&response))?;
             } else {
@@ -100,7 +107,12 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::BulkRevoke(args) => bulk_revoke(gateway, &args, json).await,
         Command::Reissue(args) => {
             let request = reissue_request(&args)?;
-            let response = gateway.reissues().await?.request_reissue(request).await?;
+            let response = patiently(
+                gateway.reissues().await?,
+                request,
+                |mut client, request| async move { client.request_reissue(request).await },
+            )
+            .await?;
             let response = response.into_inner();
             eprintln!("new certificate: {}", response.new_certificate_id);
             print_certificate(response.certificate, json)
@@ -112,11 +124,12 @@ pub async fn run(cli: Cli) -> Result<()> {
             crate::review::review(gateway.reviews().await?, command, json).await
         }
         Command::Download(args) => {
-            let response = gateway
-                .certificates()
-                .await?
-                .download_certificate(download_request(&args))
-                .await?;
+            let response = patiently(
+                gateway.certificates().await?,
+                download_request(&args),
+                |mut client, request| async move { client.download_certificate(request).await },
+            )
+            .await?;
             write_files(&args.out, &response.into_inner().files, args.force)
         }
         Command::Renew {
@@ -127,7 +140,12 @@ pub async fn run(cli: Cli) -> Result<()> {
                 request_id: request_id(id_of_request.as_deref()),
                 id,
             };
-            let response = gateway.certificates().await?.order_renewal(request).await?;
+            let response = patiently(
+                gateway.certificates().await?,
+                request,
+                |mut client, request| async move { client.order_renewal(request).await },
+            )
+            .await?;
             print_certificate(response.into_inner().certificate, json)
         }
         Command::AcmeEab => {
@@ -169,11 +187,12 @@ pub async fn run(cli: Cli) -> Result<()> {
                 request_id: request_id(id_of_request.as_deref()),
                 id,
             };
-            let response = gateway
-                .certificates()
-                .await?
-                .delete_certificate(request)
-                .await?;
+            let response = patiently(
+                gateway.certificates().await?,
+                request,
+                |mut client, request| async move { client.delete_certificate(request).await },
+            )
+            .await?;
             print_certificate(response.into_inner().certificate, json)
         }
     }
@@ -558,7 +577,7 @@ pub fn revoke_request(args: &RevokeArgs, request_id: String) -> RequestRevocatio
     }
 }
 
-async fn list(mut client: CertificateClient, args: &ListArgs, json: bool) -> Result<()> {
+async fn list(client: CertificateClient, args: &ListArgs, json: bool) -> Result<()> {
     let mut request = ListCertificatesRequest {
         status: args.status.map_or(0, |status| status as i32),
         page_size: args.page_size.unwrap_or(0),
@@ -567,10 +586,13 @@ async fn list(mut client: CertificateClient, args: &ListArgs, json: bool) -> Res
     };
     let mut certificates = Vec::new();
     let next_page_token = loop {
-        let page = client
-            .list_certificates(request.clone())
-            .await?
-            .into_inner();
+        let page = patiently(
+            client.clone(),
+            request.clone(),
+            |mut client, request| async move { client.list_certificates(request).await },
+        )
+        .await?
+        .into_inner();
         certificates.extend(page.certificates);
         if !args.all || page.next_page_token.is_empty() {
             break page.next_page_token;

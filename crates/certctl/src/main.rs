@@ -31,6 +31,7 @@
 //! - `connect`: the endpoint address, its default and legacy variable, and TLS for `https://`.
 //! - `names`: the API's enums as short names (`revocation-pending`), parsed and printed.
 //! - `output`: certificates, lists, histories, checks and bulk results as text or JSON.
+//! - `retry`: calling again, with the same request, when the gateway says "later".
 //! - `review`: the `document` and `review` subcommands: stamped documents and the review queue.
 
 mod auth;
@@ -39,6 +40,7 @@ mod commands;
 mod connect;
 mod names;
 mod output;
+mod retry;
 mod review;
 
 use std::process::ExitCode;

@@ -13,19 +13,19 @@ use serde_json::{Value, json};
 use crate::cli::{DecisionArgs, DocumentCommand, ReviewCommand};
 use crate::commands::{ReviewClient, print_certificate, print_json, request_id};
 use crate::names::display;
+use crate::retry::patiently;
 
 /// Runs a `document` subcommand.
-pub async fn document(
-    mut client: ReviewClient,
-    command: DocumentCommand,
-    json: bool,
-) -> Result<()> {
+pub async fn document(client: ReviewClient, command: DocumentCommand, json: bool) -> Result<()> {
     match command {
         DocumentCommand::Template { id, out } => {
-            let template = client
-                .get_document_template(GetDocumentTemplateRequest { certificate_id: id })
-                .await?
-                .into_inner();
+            let template = patiently(
+                client.clone(),
+                GetDocumentTemplateRequest { certificate_id: id },
+                |mut client, request| async move { client.get_document_template(request).await },
+            )
+            .await?
+            .into_inner();
             let path = out.unwrap_or_else(|| PathBuf::from(safe_name(&template.file_name)));
             write(&path, &template.pdf)
         }
@@ -36,24 +36,33 @@ pub async fn document(
         } => {
             let content = std::fs::read(&file)
                 .with_context(|| format!("could not read {}", file.display()))?;
-            let response = client
-                .upload_revocation_document(UploadRevocationDocumentRequest {
-                    request_id: request_id(given.as_deref()),
-                    certificate_id: id,
-                    file_name: file
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                    content,
-                })
+            let response =
+                patiently(
+                    client.clone(),
+                    UploadRevocationDocumentRequest {
+                        request_id: request_id(given.as_deref()),
+                        certificate_id: id,
+                        file_name: file
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                        content,
+                    },
+                    |mut client, request| async move {
+                        client.upload_revocation_document(request).await
+                    },
+                )
                 .await?;
             print_certificate(response.into_inner().certificate, json)
         }
         DocumentCommand::Get { id, out } => {
-            let document = client
-                .get_revocation_document(GetRevocationDocumentRequest { certificate_id: id })
-                .await?
-                .into_inner();
+            let document = patiently(
+                client.clone(),
+                GetRevocationDocumentRequest { certificate_id: id },
+                |mut client, request| async move { client.get_revocation_document(request).await },
+            )
+            .await?
+            .into_inner();
             write(&out, &document.content)
         }
     }
@@ -75,10 +84,16 @@ pub async fn review(mut client: ReviewClient, command: ReviewCommand, json: bool
             if let Some(certificate) = &task.certificate
                 && !task.documents.is_empty()
             {
-                let document = client
-                    .get_revocation_document(GetRevocationDocumentRequest {
-                        certificate_id: certificate.id.clone(),
-                    })
+                let document =
+                    patiently(
+                        client.clone(),
+                        GetRevocationDocumentRequest {
+                            certificate_id: certificate.id.clone(),
+                        },
+                        |mut client, request| async move {
+                            client.get_revocation_document(request).await
+                        },
+                    )
                     .await?
                     .into_inner();
                 let extension = document
@@ -118,14 +133,17 @@ pub async fn review(mut client: ReviewClient, command: ReviewCommand, json: bool
                 lease,
                 request_id: given,
             } = args;
-            let response = client
-                .approve_review(ApproveReviewRequest {
+            let response = patiently(
+                client.clone(),
+                ApproveReviewRequest {
                     request_id: request_id(given.as_deref()),
                     task_id: task,
                     comment,
                     lease,
-                })
-                .await?;
+                },
+                |mut client, request| async move { client.approve_review(request).await },
+            )
+            .await?;
             print_certificate(response.into_inner().certificate, json)
         }
         ReviewCommand::Reject(args) => {
@@ -135,14 +153,17 @@ pub async fn review(mut client: ReviewClient, command: ReviewCommand, json: bool
                 lease,
                 request_id: given,
             } = args;
-            let response = client
-                .reject_review(RejectReviewRequest {
+            let response = patiently(
+                client.clone(),
+                RejectReviewRequest {
                     request_id: request_id(given.as_deref()),
                     task_id: task,
                     comment,
                     lease,
-                })
-                .await?;
+                },
+                |mut client, request| async move { client.reject_review(request).await },
+            )
+            .await?;
             print_certificate(response.into_inner().certificate, json)
         }
         ReviewCommand::Watch => {

@@ -503,7 +503,10 @@ impl Gateway {
                 let wait = not_until
                     .wait_time_from(DefaultClock::default().now())
                     .max(Duration::from_millis(1));
-                Err(status::rate_limited(rpc, wait))
+                Err(status::rate_limited(
+                    rpc,
+                    status::jittered(wait, status::random_unit()),
+                ))
             }
         }
     }
