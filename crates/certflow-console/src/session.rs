@@ -74,6 +74,15 @@ impl DevIdentities {
     }
 }
 
+/// Whether `target` is a path of this site, never another origin: browsers read `//host`
+/// and `/\host` as another site, and a scheme or control character has no place here.
+fn is_local_path(target: &str) -> bool {
+    target.starts_with('/')
+        && !target.starts_with("//")
+        && !target.contains('\\')
+        && !target.chars().any(char::is_control)
+}
+
 /// A name that can only be a file in the identities directory.
 fn is_identity_name(name: &str) -> bool {
     !name.is_empty()
@@ -353,8 +362,7 @@ pub(crate) async fn set_language(
         .path("/")
         .max_age(cookie::time::Duration::days(365))
         .build();
-    // Only a path of this site, never another origin.
-    let back = if form.back.starts_with('/') && !form.back.starts_with("//") {
+    let back = if is_local_path(&form.back) {
         form.back
     } else {
         "/".into()
@@ -382,6 +390,22 @@ mod tests {
             csrf_for("token-a").as_bytes()
         ));
         assert!(!constant_time_eq(a.as_bytes(), &a.as_bytes()[1..]));
+    }
+
+    #[test]
+    fn the_language_switch_returns_only_to_a_page_of_this_site() {
+        assert!(is_local_path("/certificates?status=issued"));
+        assert!(is_local_path("/"));
+        for elsewhere in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "/\tevil",
+            "evil.example",
+            "",
+        ] {
+            assert!(!is_local_path(elsewhere), "{elsewhere:?}");
+        }
     }
 
     #[test]
