@@ -39,8 +39,9 @@ fuzz:
 test: fmt-check lint buf-lint unit deploy-lint
 
 ## Tests start their own nats-server: 2.12 or newer, found or installed by deploy/nats/server.sh.
+## The console's accessibility checks read axe-core from deploy/dev/axe-core.sh.
 unit:
-	bin=$$(deploy/nats/server.sh) && NATS_SERVER_BIN=$$bin $(CARGO) test --workspace
+	bin=$$(deploy/nats/server.sh) && axe=$$(deploy/dev/axe-core.sh) && NATS_SERVER_BIN=$$bin AXE_CORE_JS=$$axe $(CARGO) test --workspace
 
 lint: buf-breaking
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

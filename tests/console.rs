@@ -14,7 +14,7 @@ use certflow_testkit::dns::AuthoritativeDns;
 use fantoccini::key::Key;
 
 use crate::support::browser::{Browser, screenshot_dir};
-use crate::support::{self, dns_auto_dv, issue, legacy_record};
+use crate::support::{self, certificate_of, dns_auto_dv, issue, legacy_record};
 
 /// A service set with a console, the DNS server its validation asks, and the development
 /// identities the sign-in page offers.
@@ -86,19 +86,7 @@ impl Stage {
 /// A DV certificate of acme's for `domain` with no automatic validation: revoking it takes
 /// a DNS record or a file.
 fn manual_dv(domain: &str) -> IssueCertificateRequest {
-    IssueCertificateRequest {
-        validation_setup: Vec::new(),
-        ..dns_auto_dv("acme", domain)
-    }
-}
-
-fn certificate_of(brand: Brand, level: Level, domain: &str) -> IssueCertificateRequest {
-    IssueCertificateRequest {
-        brand: brand as i32,
-        level: level as i32,
-        validation_setup: Vec::new(),
-        ..dns_auto_dv("acme", domain)
-    }
+    certificate_of(Brand::Geotrust, Level::Dv, domain)
 }
 
 async fn sign_in(browser: &Browser, name: &str) {

@@ -17,19 +17,10 @@ use prost::Message;
 use tonic::Code;
 
 use crate::support::{
-    dns_auto_dv, history_types, issue, reason, request_id, started, wait_for_status, wait_until,
+    certificate_of, history_types, issue, reason, request_id, started, wait_for_status, wait_until,
 };
 
 /// A certificate of `brand` and `level` for acme with no automatic validation.
-fn certificate(brand: Brand, level: Level, domain: &str) -> IssueCertificateRequest {
-    IssueCertificateRequest {
-        brand: brand as i32,
-        level: level as i32,
-        validation_setup: Vec::new(),
-        ..dns_auto_dv("acme", domain)
-    }
-}
-
 fn revoke(id: &str) -> RequestRevocationRequest {
     RequestRevocationRequest {
         request_id: request_id(),
@@ -89,7 +80,7 @@ async fn revr1_a_reviewer_follows_review_queue_with_plain_nats_and_takes_and_dec
     let mut revocations = certflow.revocations_as(Some(&alice)).await.expect("client");
     let cert = issue(
         &mut certs,
-        certificate(Brand::Wotrus, Level::Dv, "shop.example.com"),
+        certificate_of(Brand::Wotrus, Level::Dv, "shop.example.com"),
     )
     .await;
     let request = revoke(&cert.id);
@@ -199,7 +190,7 @@ async fn revr1_a_task_whose_reviewer_vanishes_is_offered_again_and_a_race_record
     let mut revocations = certflow.revocations().await.expect("client");
     let cert = issue(
         &mut certs,
-        certificate(Brand::Dnspod, Level::Dv, "a.example.com"),
+        certificate_of(Brand::Dnspod, Level::Dv, "a.example.com"),
     )
     .await;
     revocations
@@ -270,12 +261,12 @@ async fn rev10_revr4_each_review_row_and_no_task_before_the_document() {
             domain: "auto.example.com".into(),
             setup: ValidationSetup::DnsAuto as i32,
         }],
-        ..certificate(Brand::Geotrust, Level::Ov, "auto.example.com")
+        ..certificate_of(Brand::Geotrust, Level::Ov, "auto.example.com")
     };
     // Rows without a document: a task at once.
     for request in [
-        certificate(Brand::Wotrus, Level::Ev, "w.example.com"),
-        certificate(Brand::Dnspod, Level::Dv, "d.example.com"),
+        certificate_of(Brand::Wotrus, Level::Ev, "w.example.com"),
+        certificate_of(Brand::Dnspod, Level::Dv, "d.example.com"),
         auto_ov,
     ] {
         let cert = issue(&mut certs, request).await;
@@ -295,11 +286,11 @@ async fn rev10_revr4_each_review_row_and_no_task_before_the_document() {
     // Rows with a document: no task until it is in (REV-R4).
     for (request, document) in [
         (
-            certificate(Brand::Dnspod, Level::Ov, "dov.example.com"),
+            certificate_of(Brand::Dnspod, Level::Ov, "dov.example.com"),
             PDF,
         ),
         (
-            certificate(Brand::Geotrust, Level::Ev, "gev.example.com"),
+            certificate_of(Brand::Geotrust, Level::Ev, "gev.example.com"),
             PNG,
         ),
     ] {
@@ -359,7 +350,7 @@ async fn rev12_bad_documents_are_refused_and_change_nothing() {
     let mut documents = certflow.reviews_as(&customer).await.expect("client");
     let cert = issue(
         &mut certs,
-        certificate(Brand::Dnspod, Level::Ov, "doc.example.com"),
+        certificate_of(Brand::Dnspod, Level::Ov, "doc.example.com"),
     )
     .await;
     revocations
@@ -451,7 +442,7 @@ async fn revr3_two_of_three_approvals_a_repeated_vote_and_a_self_review_refused(
     let mut revocations = certflow.revocations().await.expect("client");
     let cert = issue(
         &mut certs,
-        certificate(Brand::Wotrus, Level::Ev, "two.example.com"),
+        certificate_of(Brand::Wotrus, Level::Ev, "two.example.com"),
     )
     .await;
     revocations
@@ -501,7 +492,7 @@ async fn rev13_a_rejection_makes_the_certificate_issued_and_downloadable_again()
     let (certflow, mut certs, mut revocations) = started().await;
     let cert = issue(
         &mut certs,
-        certificate(Brand::Wotrus, Level::Ov, "keep.example.com"),
+        certificate_of(Brand::Wotrus, Level::Ov, "keep.example.com"),
     )
     .await;
     revocations
@@ -570,7 +561,7 @@ async fn revr1_reviewers_follow_the_queue_through_the_gateway_without_taking_tas
     let mut revocations = certflow.revocations().await.expect("client");
     let waiting = issue(
         &mut certs,
-        certificate(Brand::Wotrus, Level::Dv, "w1.example.com"),
+        certificate_of(Brand::Wotrus, Level::Dv, "w1.example.com"),
     )
     .await;
     revocations
@@ -614,7 +605,7 @@ async fn revr1_reviewers_follow_the_queue_through_the_gateway_without_taking_tas
 
     let offered = issue(
         &mut certs,
-        certificate(Brand::Wotrus, Level::Dv, "w2.example.com"),
+        certificate_of(Brand::Wotrus, Level::Dv, "w2.example.com"),
     )
     .await;
     revocations
@@ -648,7 +639,7 @@ async fn rev10_the_document_template_is_a_pdf_naming_the_certificate_and_can_com
     let mut documents = certflow.reviews_as(&alice).await.expect("client");
     let cert = issue(
         &mut certs,
-        certificate(Brand::Geotrust, Level::Ov, "t.example.com"),
+        certificate_of(Brand::Geotrust, Level::Ov, "t.example.com"),
     )
     .await;
     let template = documents
@@ -715,7 +706,7 @@ async fn revr1_a_lease_settles_only_its_own_task_and_tasks_behind_one_the_caller
         .expect("client");
     let own = issue(
         &mut certs,
-        certificate(Brand::Wotrus, Level::Dv, "own.example.com"),
+        certificate_of(Brand::Wotrus, Level::Dv, "own.example.com"),
     )
     .await;
     acme_revocations
@@ -726,7 +717,7 @@ async fn revr1_a_lease_settles_only_its_own_task_and_tasks_behind_one_the_caller
         &mut certs,
         IssueCertificateRequest {
             account: "globex".into(),
-            ..certificate(Brand::Wotrus, Level::Dv, "other.example.com")
+            ..certificate_of(Brand::Wotrus, Level::Dv, "other.example.com")
         },
     )
     .await;
@@ -738,7 +729,7 @@ async fn revr1_a_lease_settles_only_its_own_task_and_tasks_behind_one_the_caller
         &mut certs,
         IssueCertificateRequest {
             account: "globex".into(),
-            ..certificate(Brand::Wotrus, Level::Dv, "third.example.com")
+            ..certificate_of(Brand::Wotrus, Level::Dv, "third.example.com")
         },
     )
     .await;
@@ -807,7 +798,7 @@ async fn revr5_no_reviewer_can_take_every_task_hold_one_for_ever_or_drop_one() {
     for n in 0..3 {
         let cert = issue(
             &mut certs,
-            certificate(Brand::Wotrus, Level::Dv, &format!("held{n}.example.com")),
+            certificate_of(Brand::Wotrus, Level::Dv, &format!("held{n}.example.com")),
         )
         .await;
         revocations
@@ -939,7 +930,7 @@ async fn revr2_gen3_a_reviewer_of_acme_in_other_letters_is_still_of_acme() {
         .expect("client");
     let cert = issue(
         &mut certs,
-        certificate(Brand::Wotrus, Level::Dv, "case.example.com"),
+        certificate_of(Brand::Wotrus, Level::Dv, "case.example.com"),
     )
     .await;
     revocations

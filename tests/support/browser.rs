@@ -54,35 +54,19 @@ pub fn screenshot_dir() -> PathBuf {
     build_dir().join("console-screenshots")
 }
 
-/// The pinned axe-core, installed once with npm under the build directory (or
-/// `AXE_CORE_JS`).
+/// axe-core's script: `AXE_CORE_JS`, else where `deploy/dev/axe-core.sh` installs it (it
+/// runs before the tests in `make test`; the tests themselves never reach the network).
 fn axe_source() -> String {
-    const VERSION: &str = "4.10.2";
-    let path = match std::env::var("AXE_CORE_JS") {
-        Ok(path) => PathBuf::from(path),
-        Err(_) => {
-            let prefix = build_dir().join("axe-core").join(VERSION);
-            let script = prefix.join("node_modules/axe-core/axe.min.js");
-            if !script.exists() {
-                let status = Command::new("npm")
-                    .args([
-                        "install",
-                        "--no-save",
-                        "--no-audit",
-                        "--no-fund",
-                        "--prefix",
-                    ])
-                    .arg(&prefix)
-                    .arg(format!("axe-core@{VERSION}"))
-                    .stdout(Stdio::null())
-                    .status()
-                    .expect("npm (Debian: apt-get install npm) installs axe-core");
-                assert!(status.success(), "npm install axe-core@{VERSION} failed");
-            }
-            script
-        }
-    };
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    let path = std::env::var("AXE_CORE_JS").map_or_else(
+        |_| build_dir().join("axe-core/4.10.2/node_modules/axe-core/axe.min.js"),
+        PathBuf::from,
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "axe-core is not at {} ({e}): run deploy/dev/axe-core.sh, as make test does",
+            path.display()
+        )
+    })
 }
 
 /// chromedriver and one browser session; both end when dropped.
@@ -115,6 +99,12 @@ impl Browser {
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--window-size=1280,4000", format!("--lang={language}"),
                     "--no-first-run", "--disable-extensions", "--disable-background-networking",
+                    // Only this machine: no name resolves (the console is reached by its
+                    // loopback address), and the browser's own services stay off.
+                    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+                    "--disable-component-update", "--disable-sync", "--disable-default-apps",
+                    "--disable-domain-reliability", "--disable-client-side-phishing-detection",
+                    "--no-pings", "--dns-prefetch-disable", "--disable-breakpad",
                 ],
                 "prefs": {
                     "intl.accept_languages": language,

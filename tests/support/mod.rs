@@ -59,6 +59,17 @@ pub fn dns_auto_dv(account: &str, domain: &str) -> IssueCertificateRequest {
     }
 }
 
+/// An acme certificate of `brand` and `level` for `domain`, with no automatic validation
+/// set up: its revocation takes the path the brand and level give (REV-10).
+pub fn certificate_of(brand: Brand, level: Level, domain: &str) -> IssueCertificateRequest {
+    IssueCertificateRequest {
+        brand: brand as i32,
+        level: level as i32,
+        validation_setup: Vec::new(),
+        ..dns_auto_dv("acme", domain)
+    }
+}
+
 /// A GeoTrust DV certificate for `domains` (the first one its subject) issued before
 /// certflow, valid between the Unix times `not_before` and `not_after`, as an admin records
 /// it (CA-3): the only way a certificate with dates in the past comes to be. `change`

@@ -112,7 +112,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_retryable_answer_is_retried_with_the_same_request_until_answered() {
+    async fn gen1_a_retryable_answer_is_retried_with_the_same_request_until_answered() {
         let calls = Arc::new(AtomicU32::new(0));
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
         let answer = patiently((), "request-1".to_string(), |(), request| {

@@ -4,7 +4,6 @@
 //! it is decided, and a summary ends it.
 
 use askama::Template;
-use axum::Form;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::header;
@@ -17,7 +16,7 @@ use crate::Console;
 use crate::gateway::{Refusal, as_caller};
 use crate::i18n::Texts;
 use crate::pages::request_id;
-use crate::session::Caller;
+use crate::session::{Caller, Posted};
 use crate::view;
 use crate::web::{self, Chrome};
 
@@ -87,7 +86,6 @@ pub(crate) async fn form(caller: Caller) -> Response {
 
 #[derive(Deserialize)]
 pub(crate) struct BulkForm {
-    csrf: String,
     request_id: String,
     #[serde(default)]
     ids: String,
@@ -102,12 +100,8 @@ pub(crate) struct BulkForm {
 /// Sends the bulk revocation and lists each certificate's result.
 pub(crate) async fn request(
     State(console): State<Console>,
-    caller: Caller,
-    Form(form): Form<BulkForm>,
+    Posted { caller, form }: Posted<BulkForm>,
 ) -> Response {
-    if let Some(refused) = caller.csrf_refusal(&form.csrf) {
-        return refused;
-    }
     let t = caller.texts();
     let ids: Vec<String> = form
         .ids
@@ -213,7 +207,7 @@ pub(crate) async fn request(
     let body = futures::stream::once(async move { head })
         .chain(rows)
         .chain(end)
-        .map(|piece| Ok::<_, std::convert::Infallible>(bytes_of(piece)));
+        .map(|piece| Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(piece)));
     web::no_store(
         (
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -236,8 +230,4 @@ fn summary(t: &Texts, accepted: usize, refused: usize, failure: Option<&Refusal>
     }
     .render()
     .unwrap_or_default()
-}
-
-fn bytes_of(piece: String) -> axum::body::Bytes {
-    axum::body::Bytes::from(piece)
 }

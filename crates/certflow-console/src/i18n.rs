@@ -130,7 +130,7 @@ texts! {
     document_received: "Document received", "文件已收到";
     document_rules: "At most 1.4 MiB (1,468,006 bytes), uploaded once. Formats:", "不超过 1.4 MiB（1,468,006 字节），仅可上传一次。格式：";
     document_wrong_format: "This format is not accepted here. Accepted:", "不支持该文件格式。支持的格式：";
-    document_too_large: "The document is larger than 1.4 MiB (1,468,006 bytes).", "文件超过 1.4 MiB（1,468,006 字节）。";
+    document_too_large: "The document is larger than 1.4 MiB (1,468,006 bytes): scan it again at a lower resolution, or save it as JPG, and upload that.", "文件超过 1.4 MiB（1,468,006 字节）：请降低分辨率重新扫描，或另存为 JPG 后再上传。";
     domain: "Domain", "域名";
     domains: "Domains", "域名";
     domains_hint: "One per line; every domain must be under the original's.", "每行一个；须属于原证书的域名。";

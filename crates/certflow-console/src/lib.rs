@@ -45,8 +45,6 @@ use certflow_gateway::auth::{Authenticator, KeySource};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use session::DevIdentities;
-
 /// How the console runs.
 #[derive(Debug, Clone)]
 pub struct ConsoleConfig {
@@ -85,7 +83,7 @@ pub enum ConsoleError {
 struct Console {
     gateway: gateway::Gateway,
     authenticator: Arc<Authenticator>,
-    dev_identities: Option<DevIdentities>,
+    dev_identities: Option<session::DevIdentities>,
     secure_cookies: bool,
 }
 
@@ -125,7 +123,10 @@ fn router(config: &ConsoleConfig) -> Result<Router, ConsoleError> {
     let console = Console {
         gateway: gateway::Gateway::new(&config.gateway, config.gateway_ca.as_deref())?,
         authenticator: Arc::new(Authenticator::load(&config.token_keys)?),
-        dev_identities: config.dev_identities.as_deref().map(DevIdentities::new),
+        dev_identities: config
+            .dev_identities
+            .as_deref()
+            .map(session::DevIdentities::new),
         secure_cookies: config.secure_cookies,
     };
     let upload = Router::new()

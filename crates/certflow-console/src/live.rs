@@ -8,7 +8,9 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use certflow_proto::v1::{Certificate, GetCertificateRequest, WatchReviewQueueRequest};
+use certflow_proto::v1::{
+    Certificate, GetCertificateRequest, PendingReissueInfo, Revocation, WatchReviewQueueRequest,
+};
 use futures::{Stream, StreamExt as _};
 
 use crate::Console;
@@ -21,33 +23,36 @@ const CERTIFICATE_POLL: Duration = Duration::from_secs(2);
 const STREAM_LIFETIME: Duration = Duration::from_secs(300);
 
 /// What of a certificate a page shows changing while it is open.
-fn progress_of(certificate: &Certificate) -> (i32, Option<String>) {
+type Progress = (i32, Option<Revocation>, Option<PendingReissueInfo>);
+
+fn progress_of(certificate: Certificate) -> Progress {
     (
         certificate.status,
-        certificate.revocation.as_ref().map(|r| format!("{r:?}")),
+        certificate.revocation,
+        certificate.pending_reissue,
     )
 }
 
-/// `changed` once the certificate's status or revocation moves on.
+/// `changed` once the certificate's status, revocation or reissue moves on.
 pub(crate) async fn certificate(
     State(console): State<Console>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Response {
-    let stream = async_stream(console, caller, id);
+    let stream = changes(console, caller, id);
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
 }
 
-fn async_stream(
+fn changes(
     console: Console,
     caller: Caller,
     id: String,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let started = tokio::time::Instant::now();
     futures::stream::unfold(
-        (console, caller, id, None::<(i32, Option<String>)>, false),
+        (console, caller, id, None::<Progress>, false),
         move |(console, caller, id, seen, done)| async move {
             if done {
                 return None;
@@ -63,7 +68,7 @@ fn async_stream(
                     .await
                     .ok()
                     .and_then(|r| r.into_inner().certificate)
-                    .map(|c| progress_of(&c));
+                    .map(progress_of);
                 match (&seen, now) {
                     (Some(before), Some(now)) if *before != now => {
                         let event = Event::default().event("changed").data(id.clone());

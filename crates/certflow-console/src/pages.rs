@@ -1,7 +1,6 @@
 //! My certificates, one certificate, its downloads and its deletion.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use certflow_proto::v1::{
@@ -13,7 +12,7 @@ use serde::Deserialize;
 use crate::Console;
 use crate::gateway::{Refusal, as_caller};
 use crate::revoke::{ChallengeView, challenge_views};
-use crate::session::Caller;
+use crate::session::{Caller, Posted};
 use crate::view::{self, Actions, Row};
 use crate::web::{self, Chrome};
 
@@ -354,20 +353,15 @@ pub(crate) async fn download_pem(
 
 #[derive(Deserialize)]
 pub(crate) struct Pkcs12Form {
-    csrf: String,
     password: String,
 }
 
 /// The PKCS#12 archive (IIS, Tomcat), protected by the password given.
 pub(crate) async fn download_pkcs12(
     State(console): State<Console>,
-    caller: Caller,
     Path(id): Path<String>,
-    Form(form): Form<Pkcs12Form>,
+    Posted { caller, form }: Posted<Pkcs12Form>,
 ) -> Response {
-    if let Some(refused) = caller.csrf_refusal(&form.csrf) {
-        return refused;
-    }
     let t = caller.texts();
     let request = DownloadCertificateRequest {
         id,
@@ -390,20 +384,15 @@ pub(crate) async fn download_pkcs12(
 
 #[derive(Deserialize)]
 pub(crate) struct DeleteForm {
-    csrf: String,
     request_id: String,
 }
 
 /// Deletes a certificate (DEL-1), then back to the list.
 pub(crate) async fn delete(
     State(console): State<Console>,
-    caller: Caller,
     Path(id): Path<String>,
-    Form(form): Form<DeleteForm>,
+    Posted { caller, form }: Posted<DeleteForm>,
 ) -> Response {
-    if let Some(refused) = caller.csrf_refusal(&form.csrf) {
-        return refused;
-    }
     let request = DeleteCertificateRequest {
         request_id: form.request_id,
         id,

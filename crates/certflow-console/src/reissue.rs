@@ -2,7 +2,6 @@
 //! optional password that cannot be recovered) or from a pasted CSR; the domains; a reason.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use certflow_proto::v1::{
@@ -14,7 +13,7 @@ use serde::Deserialize;
 use crate::Console;
 use crate::gateway::{Refusal, as_caller};
 use crate::pages::{fetch, lookup, refused_page, request_id};
-use crate::session::Caller;
+use crate::session::{Caller, Posted};
 use crate::view;
 use crate::web::{self, Chrome};
 
@@ -98,8 +97,6 @@ fn render(
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct ReissueForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     pub request_id: String,
     #[serde(default)]
     pub domains: String,
@@ -121,13 +118,9 @@ pub(crate) struct ReissueForm {
 /// Sends the reissue request; on success, the new certificate's page.
 pub(crate) async fn request(
     State(console): State<Console>,
-    caller: Caller,
     Path(id): Path<String>,
-    Form(mut form): Form<ReissueForm>,
+    Posted { caller, mut form }: Posted<ReissueForm>,
 ) -> Response {
-    if let Some(refused) = caller.csrf_refusal(&form.csrf) {
-        return refused;
-    }
     let t = caller.texts();
     // The request carries the recorded organisation details, so it is sent only once the
     // certificate has been read; when the gateway is away, the form waits to be sent again.

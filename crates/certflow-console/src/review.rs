@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +17,7 @@ use serde::Deserialize;
 use crate::Console;
 use crate::gateway::{Refusal, as_caller};
 use crate::pages::{refused_page, request_id};
-use crate::session::Caller;
+use crate::session::{Caller, Nothing, Posted};
 use crate::view;
 use crate::web::{self, Chrome};
 
@@ -165,20 +164,11 @@ struct TaskPage {
     refusal: Option<Refusal>,
 }
 
-#[derive(Deserialize)]
-pub(crate) struct TakeForm {
-    csrf: String,
-}
-
 /// Takes the next task the queue offers this reviewer.
 pub(crate) async fn take(
     State(console): State<Console>,
-    caller: Caller,
-    Form(form): Form<TakeForm>,
+    Posted { caller, .. }: Posted<Nothing>,
 ) -> Response {
-    if let Some(refused) = caller.csrf_refusal(&form.csrf) {
-        return refused;
-    }
     let t = caller.texts();
     match console
         .gateway
@@ -209,7 +199,6 @@ pub(crate) async fn take(
 
 #[derive(Deserialize)]
 pub(crate) struct DecideForm {
-    csrf: String,
     /// Task ids hold `/`: a form field, not a path segment.
     task_id: String,
     lease: String,
@@ -222,12 +211,8 @@ pub(crate) struct DecideForm {
 /// Approves or rejects the task with a comment.
 pub(crate) async fn decide(
     State(console): State<Console>,
-    caller: Caller,
-    Form(form): Form<DecideForm>,
+    Posted { caller, form }: Posted<DecideForm>,
 ) -> Response {
-    if let Some(refused) = caller.csrf_refusal(&form.csrf) {
-        return refused;
-    }
     let task_id = form.task_id.clone();
     let t = caller.texts();
     let mut reviews = console.gateway.reviews();

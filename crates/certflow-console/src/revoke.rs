@@ -3,7 +3,6 @@
 //! document to download, stamp and upload; a reviewer's decision.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Multipart, Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use certflow_proto::v1::{
@@ -16,7 +15,7 @@ use serde::Deserialize;
 use crate::Console;
 use crate::gateway::{Refusal, as_caller};
 use crate::pages::{fetch, fetch_or_bare, refused_page, request_id};
-use crate::session::Caller;
+use crate::session::{Caller, Nothing, Posted};
 use crate::view;
 use crate::web::{self, Chrome};
 
@@ -85,8 +84,6 @@ fn render_form(
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct RevokeForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     request_id: String,
     #[serde(default)]
     reason: String,
@@ -99,13 +96,9 @@ pub(crate) struct RevokeForm {
 /// Sends the revocation request; on success, the page of its next step.
 pub(crate) async fn request(
     State(console): State<Console>,
-    caller: Caller,
     Path(id): Path<String>,
-    Form(form): Form<RevokeForm>,
+    Posted { caller, form }: Posted<RevokeForm>,
 ) -> Response {
-    if let Some(refused) = caller.csrf_refusal(&form.csrf) {
-        return refused;
-    }
     let t = caller.texts();
     let Some(reason) = view::parse_reason(&form.reason) else {
         let refusal = Refusal::local(t.choose_reason, "INVALID_REVOCATION_REASON");
@@ -288,22 +281,13 @@ fn render_progress(
     web::render_answer(&page, page.refusal.is_some())
 }
 
-#[derive(Deserialize)]
-pub(crate) struct CsrfForm {
-    csrf: String,
-}
-
 /// "Validate now": the validation service probes every open challenge at once (of a
 /// revocation or of a reissue), and the page it was asked from shows what each probe saw.
 pub(crate) async fn check(
     State(console): State<Console>,
-    caller: Caller,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Posted { caller, .. }: Posted<Nothing>,
 ) -> Response {
-    if let Some(refused) = caller.csrf_refusal(&form.csrf) {
-        return refused;
-    }
     let t = caller.texts();
     let checked = console
         .gateway

@@ -17,10 +17,10 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, http::StatusCode};
 use certflow_domain::{Actor, Role};
+use certflow_gateway::auth::bearer_token;
 use cookie::{Cookie, SameSite};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tonic::metadata::{MetadataMap, MetadataValue};
 
 use crate::Console;
 use crate::i18n::{Lang, Texts};
@@ -37,13 +37,13 @@ const SIGN_IN_NONCE: &str = "certflow-sign-in";
 
 /// The development identities `make run` writes: `<dir>/<name>` holds a token.
 #[derive(Debug, Clone)]
-pub struct DevIdentities {
+pub(crate) struct DevIdentities {
     dir: PathBuf,
 }
 
 impl DevIdentities {
     /// The identities in `dir`.
-    pub fn new(dir: &Path) -> Self {
+    pub(crate) fn new(dir: &Path) -> Self {
         DevIdentities {
             dir: dir.to_path_buf(),
         }
@@ -173,28 +173,34 @@ fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// The caller's token: the proxy's `Authorization: Bearer`, else the session cookie.
 fn presented_token(headers: &HeaderMap) -> Option<String> {
-    let from_header = headers
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_string);
-    from_header
+        .and_then(bearer_token)
+        .map(str::to_string)
         .or_else(|| cookie_value(headers, SESSION_SECURE))
         .or_else(|| cookie_value(headers, SESSION_PLAIN))
 }
 
 impl Console {
-    /// Checks `token` as the gateway would.
+    /// Checks `token` as the gateway does.
     fn actor_of(&self, token: &str) -> Option<Actor> {
-        let mut metadata = MetadataMap::new();
-        let value = MetadataValue::try_from(format!("Bearer {token}")).ok()?;
-        metadata.insert("authorization", value);
-        self.authenticator.authenticate(&metadata).ok()
+        self.authenticator.actor(token).ok()
+    }
+
+    /// A cookie of the console's: `HttpOnly`, `SameSite=Strict`, `Secure` outside
+    /// development, for `path`.
+    fn cookie(
+        &self,
+        name: &'static str,
+        value: String,
+        path: &'static str,
+    ) -> cookie::CookieBuilder<'static> {
+        Cookie::build((name, value))
+            .http_only(true)
+            .same_site(SameSite::Strict)
+            .secure(self.secure_cookies)
+            .path(path)
     }
 
     fn session_cookie_name(&self) -> &'static str {
@@ -226,6 +232,48 @@ impl FromRequestParts<Console> for Caller {
                 Err(Redirect::to("/sign-in").into_response())
             }
             None => Err(web::unauthorized(lang)),
+        }
+    }
+}
+
+/// A form the signed-in caller posted, its CSRF token already checked: a handler that
+/// takes its form this way cannot forget the check, and no form struct repeats the field.
+pub(crate) struct Posted<T> {
+    pub caller: Caller,
+    pub form: T,
+}
+
+#[derive(Deserialize)]
+struct WithCsrf<T> {
+    #[serde(default)]
+    csrf: String,
+    #[serde(flatten)]
+    form: T,
+}
+
+/// A form with nothing but its CSRF token.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Nothing {}
+
+impl<T> axum::extract::FromRequest<Console> for Posted<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        console: &Console,
+    ) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let caller = Caller::from_request_parts(&mut parts, console).await?;
+        let request = axum::extract::Request::from_parts(parts, body);
+        let Form(WithCsrf { csrf, form }) = Form::<WithCsrf<T>>::from_request(request, console)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        match caller.csrf_refusal(&csrf) {
+            Some(refused) => Err(refused),
+            None => Ok(Posted { caller, form }),
         }
     }
 }
@@ -262,12 +310,7 @@ pub(crate) async fn sign_in_page(
         nonce: nonce.clone(),
         failed: query.failed,
     };
-    let cookie = Cookie::build((SIGN_IN_NONCE, nonce))
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(console.secure_cookies)
-        .path("/sign-in")
-        .build();
+    let cookie = console.cookie(SIGN_IN_NONCE, nonce, "/sign-in").build();
     let mut response = web::render(&page);
     web::set_cookie(&mut response, &cookie);
     response
@@ -299,36 +342,18 @@ pub(crate) async fn sign_in(
     if console.actor_of(&token).is_none() {
         return Redirect::to("/sign-in?failed=true").into_response();
     }
-    let cookie = Cookie::build((console.session_cookie_name(), token))
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(console.secure_cookies)
-        .path("/")
+    let cookie = console
+        .cookie(console.session_cookie_name(), token, "/")
         .build();
     let mut response = Redirect::to("/certificates").into_response();
     web::set_cookie(&mut response, &cookie);
     response
 }
 
-#[derive(Deserialize)]
-pub(crate) struct CsrfForm {
-    csrf: String,
-}
-
 /// Forgets the session cookie.
-pub(crate) async fn sign_out(
-    State(console): State<Console>,
-    caller: Caller,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    if let Some(refused) = caller.csrf_refusal(&form.csrf) {
-        return refused;
-    }
-    let cookie = Cookie::build((console.session_cookie_name(), ""))
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(console.secure_cookies)
-        .path("/")
+pub(crate) async fn sign_out(State(console): State<Console>, _: Posted<Nothing>) -> Response {
+    let cookie = console
+        .cookie(console.session_cookie_name(), String::new(), "/")
         .max_age(cookie::time::Duration::ZERO)
         .build();
     let target = if console.dev_identities.is_some() {
@@ -356,10 +381,8 @@ pub(crate) async fn set_language(
     let Some(lang) = Lang::from_tag(&form.lang) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
-    let cookie = Cookie::build((LANGUAGE, lang.tag()))
-        .same_site(SameSite::Strict)
-        .secure(console.secure_cookies)
-        .path("/")
+    let cookie = console
+        .cookie(LANGUAGE, lang.tag().to_string(), "/")
         .max_age(cookie::time::Duration::days(365))
         .build();
     let back = if is_local_path(&form.back) {

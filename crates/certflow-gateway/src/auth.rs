@@ -125,6 +125,15 @@ pub struct Authenticator {
     verified: Mutex<HashMap<String, Claims>>,
 }
 
+/// The token of an `Authorization: Bearer <token>` value; `None` for any other value.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
 /// Most verified tokens remembered; when full the memory starts again.
 const VERIFIED_TOKENS: usize = 10_000;
 /// Seconds a token is still accepted after its `exp`, as in verification.
@@ -215,18 +224,18 @@ impl Authenticator {
         let token = metadata
             .get("authorization")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
+            .and_then(bearer_token)
             .ok_or_else(|| {
                 status::service(
                     ServiceReason::TokenMissing,
                     "a bearer token is required: authorization: Bearer <JWT>",
                 )
             })?;
+        self.actor(token)
+    }
+
+    /// The caller a token names, once its signature, dates and claims check out.
+    pub fn actor(&self, token: &str) -> Result<Actor, Status> {
         let claims = self.verified(token)?;
         let roles = claims
             .roles
