@@ -10,6 +10,7 @@
 //!
 //! ## Layout
 //!
+//! - [`address`]: which addresses a service may connect to on a customer's behalf.
 //! - `clock` (private): [`now`]: services read the time here; the domain is given it.
 //! - `command` (private): [`CommandRuntime`]: one command, from retry check to remembered reply.
 //! - `react` (private): [`run_reactions`]: a durable consumer fed to a service's reactions.
@@ -17,6 +18,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod address;
 mod clock;
 mod command;
 mod react;

@@ -18,13 +18,14 @@
 //!
 //! ## Layout
 //!
-//! - [`address`]: which addresses the file probe may connect to: public unicast only.
+//! - [`address`] (from `certflow-runtime`): which addresses the file probe may connect to.
 //! - [`probe`]: the DNS (`TXT _dnsauth.<domain>`) and HTTP file probes, and what each saw.
 //! - `checks` (private): working the check queue, and the check `CheckValidation` asks for now.
 
 #![forbid(unsafe_code)]
 
-pub mod address;
+/// The address policy, shared with every service that connects on a customer's behalf.
+pub use certflow_runtime::address;
 pub mod probe;
 
 mod checks;

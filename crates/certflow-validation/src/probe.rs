@@ -19,7 +19,7 @@ use hickory_resolver::proto::xfer::Protocol;
 use hickory_resolver::{Name, ResolveError, TokioResolver};
 use reqwest::{StatusCode, Url, redirect};
 
-use crate::address;
+use crate::address::connectable;
 
 /// The label a DNS challenge is published under.
 const DNS_LABEL: &str = "_dnsauth";
@@ -413,38 +413,6 @@ impl reqwest::dns::Resolve for PublicAddresses {
             Ok(addrs)
         })
     }
-}
-
-/// The addresses of `host` the prober may connect to, or why there are none: each address
-/// DNS answered with the range that rules it out.
-fn connectable(
-    host: &str,
-    answered: impl Iterator<Item = std::net::IpAddr>,
-    allowed_networks: &[ipnet::IpNet],
-) -> Result<Vec<SocketAddr>, String> {
-    let mut allowed = Vec::new();
-    let mut refused = Vec::new();
-    for ip in answered {
-        if allowed_networks.iter().any(|network| network.contains(&ip)) {
-            allowed.push(SocketAddr::new(ip, 0));
-            continue;
-        }
-        match address::check(ip) {
-            Ok(()) => allowed.push(SocketAddr::new(ip, 0)),
-            Err(range) => refused.push(format!("{ip} ({range})")),
-        }
-    }
-    if allowed.is_empty() {
-        return Err(if refused.is_empty() {
-            format!("{host} has no address")
-        } else {
-            format!(
-                "{host} resolves only to addresses the prober does not connect to: {}",
-                refused.join(", ")
-            )
-        });
-    }
-    Ok(allowed)
 }
 
 /// Plain HTTP/1 only, no proxy from the environment, redirects only within the domain,

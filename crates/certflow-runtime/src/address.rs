@@ -1,8 +1,9 @@
-//! Which addresses the file prober may connect to: public unicast only.
+//! Which addresses a service may connect to on a customer's behalf: public unicast only.
 //!
-//! A customer chooses the domain, so a customer chooses where the prober connects. Every
-//! address a hop would connect to (what DNS answered, or an IP literal in a URL) is judged
-//! here first, and refused when it is in any range of IANA's special-purpose address
+//! A customer chooses the domain a file probe fetches from and the URL a webhook is posted
+//! to, so a customer chooses where those services connect. Every address a hop would
+//! connect to (what DNS answered, or an IP literal in a URL) is judged here first, and
+//! refused when it is in any range of IANA's special-purpose address
 //! registries (IPv4 and IPv6, RFC 6890 and its updates), multicast, or outside IPv6 global
 //! unicast. An IPv6 address that carries an IPv4 one (IPv4-mapped, IPv4-compatible, NAT64,
 //! 6to4, Teredo) is judged as the IPv4 address it carries.
@@ -121,6 +122,39 @@ fn check_v6(ip: Ipv6Addr) -> Result<(), NotPublic> {
         });
     }
     Ok(())
+}
+
+/// The addresses of `host` a service may connect to, or why there are none: each address
+/// DNS answered with the range that rules it out. Addresses in `allowed_networks` (an
+/// operator's own networks, or loopback in tests) pass whatever their range.
+pub fn connectable(
+    host: &str,
+    answered: impl Iterator<Item = IpAddr>,
+    allowed_networks: &[ipnet::IpNet],
+) -> Result<Vec<std::net::SocketAddr>, String> {
+    let mut allowed = Vec::new();
+    let mut refused = Vec::new();
+    for ip in answered {
+        if allowed_networks.iter().any(|network| network.contains(&ip)) {
+            allowed.push(std::net::SocketAddr::new(ip, 0));
+            continue;
+        }
+        match check(ip) {
+            Ok(()) => allowed.push(std::net::SocketAddr::new(ip, 0)),
+            Err(range) => refused.push(format!("{ip} ({range})")),
+        }
+    }
+    if allowed.is_empty() {
+        return Err(if refused.is_empty() {
+            format!("{host} has no address")
+        } else {
+            format!(
+                "{host} resolves only to addresses certflow does not connect to: {}",
+                refused.join(", ")
+            )
+        });
+    }
+    Ok(allowed)
 }
 
 /// The IPv4 address an IPv6 address carries, in the forms that carry one: IPv4-mapped
