@@ -27,6 +27,7 @@ mod issuance;
 mod keys;
 mod lifecycle;
 mod nats_permissions;
+mod notifications;
 mod observe;
 mod reissue;
 mod review;

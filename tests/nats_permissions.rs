@@ -18,7 +18,7 @@ use certflow_testkit::NatsServer;
 use tokio::sync::mpsc;
 
 /// The users the tables have a column for; `operator` may do everything.
-const USERS: [&str; 8] = [
+const USERS: [&str; 9] = [
     "gateway",
     "issuance",
     "revocation",
@@ -27,6 +27,7 @@ const USERS: [&str; 8] = [
     "review",
     "reviewer",
     "projection",
+    "notifier",
 ];
 
 /// One thing a user tries.
@@ -135,6 +136,9 @@ fn sample_subject(stream: &str) -> String {
         "CERTFLOW_ACME_ACCOUNTS" => "certflow.acme.accounts.key.probe".into(),
         "REVIEW_QUEUE" => "review.queue.revocation.probe".into(),
         "CERTFLOW_REVIEW_LEASES" => "certflow.review.leases.00ff.0".into(),
+        "CERTFLOW_NOTIFY_ENDPOINTS" => "certflow.notify.endpoints.61636d65".into(),
+        "CERTFLOW_NOTIFICATIONS" => "certflow.notify.queue.61636d65".into(),
+        "CERTFLOW_NOTIFY_DEAD" => "certflow.notify.dead.61636d65.msg_1.ep_1".into(),
         object if object.starts_with("OBJ_") => {
             format!("$O.{}.C.probe", object.trim_start_matches("OBJ_"))
         }

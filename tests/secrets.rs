@@ -26,7 +26,8 @@ use crate::support::{self, dns_auto_dv, request_id};
 
 /// Every user but the issuance service, which needs the request secrets, and the gateway,
 /// which takes them from the client and returns the downloaded key to it.
-const ATTACKERS: [&str; 6] = [
+const ATTACKERS: [&str; 7] = [
+    "notifier",
     "revocation",
     "reissue",
     "validation",

@@ -14,6 +14,7 @@ const FILES: &[&str] = &[
     "certflow/v1/reissue_service.proto",
     "certflow/v1/review_task.proto",
     "certflow/v1/acme_service.proto",
+    "certflow/v1/notification_service.proto",
     "certflow/events/v1/events.proto",
     "certflow/bus/v1/bus.proto",
 ];

@@ -37,7 +37,7 @@ if [ -z "${NATS_URL:-}" ]; then
   passwords="$run_dir/nats-passwords.env"
   umask 077
   touch "$passwords"
-  for user in GATEWAY ISSUANCE REVOCATION REISSUE VALIDATION REVIEW REVIEWER PROJECTION OPERATOR; do
+  for user in GATEWAY ISSUANCE REVOCATION REISSUE VALIDATION REVIEW NOTIFIER REVIEWER PROJECTION OPERATOR; do
     grep -q "^CERTFLOW_NATS_${user}_PASSWORD=" "$passwords" ||
       echo "CERTFLOW_NATS_${user}_PASSWORD=p$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')" >> "$passwords"
   done

@@ -30,7 +30,7 @@ fi
 # (secrets/<service>.env), the issuance service alone the KEK, the provisioning job alone
 # the operator's.
 if [ ! -f secrets/nats.env ]; then
-  for user in gateway issuance revocation reissue validation review reviewer projection operator; do
+  for user in gateway issuance revocation reissue validation review notifier reviewer projection operator; do
     # nats-server reads the value as configuration: letters and digits, a letter first.
     variable="CERTFLOW_NATS_$(echo "$user" | tr a-z A-Z)_PASSWORD"
     line="$variable=p$(openssl rand -hex 16)"

@@ -26,13 +26,14 @@ use tonic::transport::Channel;
 use super::{dns_auto_dv, history_types, request_id};
 
 /// The services in the order they are started, each one process.
-pub const SERVICES: [&str; 7] = [
+pub const SERVICES: [&str; 8] = [
     "projection",
     "issuance",
     "revocation",
     "reissue",
     "validation",
     "review",
+    "notifier",
     "gateway",
 ];
 

@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod flows;
+pub mod receivers;
 
 use std::time::Duration;
 

@@ -176,6 +176,8 @@ pub(crate) struct Cli {
     validation: ValidationArgs,
     #[command(flatten)]
     review: ReviewArgs,
+    #[command(flatten)]
+    notify: NotifyArgs,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -349,6 +351,96 @@ struct ValidationArgs {
     validation_window: f64,
 }
 
+/// Where and how accounts are notified.
+#[derive(clap::Args, Debug)]
+struct NotifyArgs {
+    /// The SMTP relay notification email goes through, as a URL: `smtp://host:587`
+    /// (STARTTLS when offered; `?tls=required` to insist), `smtps://host:465`, with
+    /// `user:password@` when the relay asks. Unset: no email is sent.
+    #[arg(long, env = "CERTD_SMTP_URL", global = true, hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// The sender of notification email, e.g. `certflow <noreply@ca.example>`.
+    #[arg(long, env = "CERTD_EMAIL_FROM", global = true)]
+    email_from: Option<String>,
+    /// A network (CIDR) webhooks may be delivered to although it is not public: an
+    /// operator's own, or 127.0.0.0/8 in tests; repeatable, comma-separated in the variable.
+    /// Default: public addresses only.
+    #[arg(
+        long,
+        env = "CERTD_NOTIFY_ALLOW_NETWORK",
+        value_delimiter = ',',
+        global = true
+    )]
+    notify_allow_network: Vec<ipnet::IpNet>,
+    /// DNS server that resolves webhook hosts (ip:port); repeatable. Default: resolv.conf.
+    #[arg(long, env = "CERTD_NOTIFY_DNS", value_delimiter = ',', global = true)]
+    notify_dns: Vec<SocketAddr>,
+    /// PEM file of root certificates trusted for webhook receivers beside the public ones.
+    #[arg(long, env = "CERTD_NOTIFY_EXTRA_ROOTS", global = true)]
+    notify_extra_roots: Option<PathBuf>,
+    /// Seconds to wait after each failed delivery, in order; the last repeats.
+    #[arg(
+        long,
+        env = "CERTD_NOTIFY_RETRY_DELAYS",
+        value_delimiter = ',',
+        default_values_t = [5.0, 300.0, 1800.0, 7200.0, 18_000.0, 36_000.0],
+        global = true
+    )]
+    notify_retry_delays: Vec<f64>,
+    /// Seconds after which a delivery still failing becomes a dead letter.
+    #[arg(
+        long,
+        env = "CERTD_NOTIFY_GIVE_UP_AFTER",
+        default_value_t = 3.0 * 86_400.0,
+        global = true
+    )]
+    notify_give_up_after: f64,
+    /// Seconds before a validation's deadline that the reminder goes out.
+    #[arg(
+        long,
+        env = "CERTD_NOTIFY_REMIND_BEFORE",
+        default_value_t = 86_400.0,
+        global = true
+    )]
+    notify_remind_before: f64,
+    /// Seconds one delivery attempt may take (DNS, connect, exchange).
+    #[arg(
+        long,
+        env = "CERTD_NOTIFY_TIMEOUT",
+        default_value_t = 10.0,
+        global = true
+    )]
+    notify_timeout: f64,
+}
+
+impl NotifyArgs {
+    fn apply(&self, config: &mut Config) -> anyhow::Result<()> {
+        let notify = &mut config.notify;
+        notify.smtp_url = self.smtp_url.clone();
+        notify.email_from = self.email_from.clone();
+        anyhow::ensure!(
+            notify.smtp_url.is_some() == notify.email_from.is_some(),
+            "--smtp-url and --email-from go together"
+        );
+        notify.allowed_networks = self.notify_allow_network.clone();
+        notify.dns_servers = self.notify_dns.clone();
+        if let Some(path) = &self.notify_extra_roots {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("--notify-extra-roots {}", path.display()))?;
+            notify.extra_roots_pem = vec![pem];
+        }
+        notify.retry.delays = self
+            .notify_retry_delays
+            .iter()
+            .map(|&delay| seconds(delay, "--notify-retry-delays"))
+            .collect::<anyhow::Result<_>>()?;
+        notify.retry.give_up_after = seconds(self.notify_give_up_after, "--notify-give-up-after")?;
+        notify.remind_before = seconds(self.notify_remind_before, "--notify-remind-before")?;
+        notify.timeout = seconds(self.notify_timeout, "--notify-timeout")?;
+        Ok(())
+    }
+}
+
 /// How reviews are handed out and how many approvals they need.
 #[derive(clap::Args, Debug)]
 struct ReviewArgs {
@@ -494,6 +586,7 @@ impl Command {
             Command::Reissue => "certd-reissue".into(),
             Command::Validation => "certd-validation".into(),
             Command::Review => "certd-review".into(),
+            Command::Notifier => "certd-notifier".into(),
             Command::Projection { .. } => "certd-projection".into(),
         }
     }
@@ -522,6 +615,8 @@ pub(crate) enum Command {
     Validation,
     /// The review queue.
     Review,
+    /// Tells accounts what happens to their certificates: signed webhooks and email.
+    Notifier,
     /// Folds the event log into sled and answers queries.
     Projection {
         /// Wipe the projection and rebuild it from the event log.
@@ -647,6 +742,7 @@ impl Cli {
         config.metrics_registry = telemetry.registry();
         self.validation.apply(&mut config)?;
         self.review.apply(&mut config)?;
+        self.notify.apply(&mut config)?;
         let services: Vec<Service> = match &self.command {
             Command::All { rebuild } => {
                 config.rebuild_projection = *rebuild;
@@ -661,6 +757,7 @@ impl Cli {
             Command::Reissue => vec![Service::Reissue],
             Command::Validation => vec![Service::Validation],
             Command::Review => vec![Service::Review],
+            Command::Notifier => vec![Service::Notifier],
             Command::Projection { rebuild } => {
                 config.rebuild_projection = *rebuild;
                 vec![Service::Projection]

@@ -29,6 +29,7 @@ use certflow_ca::sealing::Kek;
 use certflow_domain::Policy;
 use certflow_gateway::{Gateway, GatewayConfig};
 use certflow_issuance::{CrlConfig, IssuanceService, Signing, builtin_ca};
+use certflow_notify::{NotifierService, NotifyConfig};
 use certflow_projection::{ProjectionConfig, ProjectionService};
 use certflow_reissue::{ReissueConfig, ReissueService};
 use certflow_review::{ReviewConfig, ReviewService};
@@ -64,18 +65,20 @@ pub enum Service {
     Reissue,
     Validation,
     Review,
+    Notifier,
     Projection,
 }
 
 impl Service {
     /// Every service, as `certd all` runs them.
-    pub const ALL: [Service; 7] = [
+    pub const ALL: [Service; 8] = [
         Service::Projection,
         Service::Issuance,
         Service::Revocation,
         Service::Reissue,
         Service::Validation,
         Service::Review,
+        Service::Notifier,
         Service::Gateway,
     ];
 
@@ -88,6 +91,7 @@ impl Service {
             Service::Reissue => "reissue",
             Service::Validation => "validation",
             Service::Review => "review",
+            Service::Notifier => "notifier",
             Service::Projection => "projection",
         }
     }
@@ -99,12 +103,13 @@ pub const DEFAULT_CRL_SHARDS: u32 = 16;
 
 /// What the services that run on the runtime's skeleton declare about themselves: the
 /// subjects they answer and the consumers they react through.
-pub const SPECS: [ServiceSpec; 5] = [
+pub const SPECS: [ServiceSpec; 6] = [
     IssuanceService::SPEC,
     RevocationService::SPEC,
     ReissueService::SPEC,
     ValidationService::SPEC,
     ReviewService::SPEC,
+    NotifierService::SPEC,
 ];
 
 /// Everything the services need to know.
@@ -155,6 +160,8 @@ pub struct Config {
     pub review: ReviewConfig,
     /// How reissues hold their reservations.
     pub reissue: ReissueConfig,
+    /// Where and how accounts are notified.
+    pub notify: NotifyConfig,
     /// Operator-provided CAs: `<dir>/<brand>/{root.crt,intermediate.crt,intermediate.key}`.
     pub ca_dir: Option<PathBuf>,
     /// How connections to NATS are secured.
@@ -263,6 +270,7 @@ impl Config {
             validation: ValidationConfig::default(),
             review: ReviewConfig::default(),
             reissue: ReissueConfig::default(),
+            notify: NotifyConfig::default(),
             crl: CrlConfig::default(),
             crl_shards: DEFAULT_CRL_SHARDS,
             ca_dir: None,
@@ -283,6 +291,7 @@ impl Config {
             outcome_ttl: self.outcome_ttl,
             review_ack_wait: self.review.ack_wait,
             check_ack_wait: self.validation.check_ack_wait(),
+            notify_ack_wait: self.notify.ack_wait(),
             reacting: SPECS
                 .iter()
                 .filter_map(|spec| Some((spec.name.to_string(), spec.reacts?.redelivery)))
@@ -460,9 +469,14 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
         None => None,
     };
     if let Some(client) = &shared {
+        let names = services
+            .iter()
+            .map(|service| service.name())
+            .collect::<Vec<_>>();
         tasks.spawn(watch_connection(
             client.clone(),
             "nats".into(),
+            names.join(","),
             readiness.clone(),
             shutdown.clone(),
         ));
@@ -480,6 +494,7 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
                 tasks.spawn(watch_connection(
                     client.clone(),
                     format!("nats ({})", service.name()),
+                    service.name().to_string(),
                     readiness.clone(),
                     shutdown.clone(),
                 ));
@@ -498,6 +513,7 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
             Service::Review => backlog
                 .event_consumer(&config.store, service.name())
                 .review_queue(),
+            Service::Notifier => backlog.event_consumer(&config.store, service.name()),
             Service::Gateway | Service::Issuance | Service::Projection => backlog,
         };
         if !backlog.is_empty() {
@@ -638,16 +654,22 @@ async fn serve_health(listener: TcpListener, readiness: Readiness, shutdown: Can
     }
 }
 
-/// Keeps `part` of `readiness` in step with a NATS connection's state.
+/// Keeps `part` of `readiness`, and the `certflow_nats_connected` gauge of `services` (the
+/// services the connection carries), in step with a NATS connection's state.
 async fn watch_connection(
     client: async_nats::Client,
     part: String,
+    services: String,
     readiness: Readiness,
     shutdown: CancellationToken,
 ) {
     let mut connected = None;
+    let label = [opentelemetry::KeyValue::new("service", services)];
     loop {
         let now = client.connection_state() == async_nats::connection::State::Connected;
+        certflow_telemetry::instruments()
+            .nats_connected
+            .record(u64::from(now), &label);
         if connected != Some(now) {
             if now {
                 readiness.ready(&part);
@@ -800,6 +822,14 @@ async fn start_service(
                 .await
                 .map_err(|e| failed(e.to_string()))?;
             launch(tasks, client, store, review, token).await?;
+        }
+        Service::Notifier => {
+            let store = store().await?;
+            let notifier =
+                NotifierService::new(client.clone(), store.clone(), config.notify.clone())
+                    .await
+                    .map_err(|e| failed(e.to_string()))?;
+            launch(tasks, client, store, notifier, token).await?;
         }
     }
     Ok(None)

@@ -90,6 +90,20 @@ pub mod subjects {
     pub const ACME_REVOCATION: &str = "certflow.cmd.revocation.acme";
     /// Everything the review service answers.
     pub const REVIEW: &str = "certflow.cmd.review.>";
+    /// `NotificationService/CreateEndpoint`.
+    pub const CREATE_ENDPOINT: &str = "certflow.cmd.notify.endpoint.create";
+    /// `NotificationService/ListEndpoints`.
+    pub const LIST_ENDPOINTS: &str = "certflow.cmd.notify.endpoint.list";
+    /// `NotificationService/RotateEndpointSecret`.
+    pub const ROTATE_ENDPOINT_SECRET: &str = "certflow.cmd.notify.endpoint.rotate";
+    /// `NotificationService/DeleteEndpoint`.
+    pub const DELETE_ENDPOINT: &str = "certflow.cmd.notify.endpoint.delete";
+    /// `NotificationService/ListDeadLetters`.
+    pub const LIST_DEAD_LETTERS: &str = "certflow.cmd.notify.dead.list";
+    /// `NotificationService/ReplayDeadLetter`.
+    pub const REPLAY_DEAD_LETTER: &str = "certflow.cmd.notify.dead.replay";
+    /// Everything the notifier answers.
+    pub const NOTIFY: &str = "certflow.cmd.notify.>";
     /// One certificate.
     pub const GET_CERTIFICATE: &str = "certflow.query.certificate.get";
     /// A page of certificates.

@@ -1,7 +1,7 @@
 //! The gRPC gateway: the only door into certflow.
 //!
 //! It serves the `certflow.v1` services `CertificateService`, `RevocationService`,
-//! `ReissueService`, `ReviewService` and `CrlService`, plus `grpc.health.v1.Health` and
+//! `ReissueService`, `ReviewService`, `NotificationService` and `CrlService`, plus `grpc.health.v1.Health` and
 //! server reflection (v1 and v1alpha, so grpcurl, ghz and generated clients can discover the
 //! API). It decides nothing: each call is forwarded over NATS request-reply to the service
 //! that owns it (commands) or to the projection (queries), with the caller and a correlation
@@ -55,6 +55,9 @@ use certflow_proto::v1::certificate_service_server::{
     CertificateService, CertificateServiceServer,
 };
 use certflow_proto::v1::crl_service_server::{CrlService, CrlServiceServer};
+use certflow_proto::v1::notification_service_server::{
+    NotificationService, NotificationServiceServer,
+};
 use certflow_proto::v1::reissue_service_server::{ReissueService, ReissueServiceServer};
 use certflow_proto::v1::review_service_server::ReviewServiceServer;
 use certflow_proto::v1::revocation_service_server::{RevocationService, RevocationServiceServer};
@@ -211,6 +214,42 @@ const CHECK_VALIDATION: Rpc = Rpc {
     // It probes DNS and HTTP servers on the caller's behalf: limited like a command.
     command: true,
 };
+const CREATE_ENDPOINT: Rpc = Rpc {
+    name: "CreateEndpoint",
+    subject: subjects::CREATE_ENDPOINT,
+    roles: CUSTOMER_OR_ADMIN,
+    command: true,
+};
+const LIST_ENDPOINTS: Rpc = Rpc {
+    name: "ListEndpoints",
+    subject: subjects::LIST_ENDPOINTS,
+    roles: CUSTOMER_OR_ADMIN,
+    command: false,
+};
+const ROTATE_ENDPOINT_SECRET: Rpc = Rpc {
+    name: "RotateEndpointSecret",
+    subject: subjects::ROTATE_ENDPOINT_SECRET,
+    roles: CUSTOMER_OR_ADMIN,
+    command: true,
+};
+const DELETE_ENDPOINT: Rpc = Rpc {
+    name: "DeleteEndpoint",
+    subject: subjects::DELETE_ENDPOINT,
+    roles: CUSTOMER_OR_ADMIN,
+    command: true,
+};
+const LIST_DEAD_LETTERS: Rpc = Rpc {
+    name: "ListDeadLetters",
+    subject: subjects::LIST_DEAD_LETTERS,
+    roles: CUSTOMER_OR_ADMIN,
+    command: false,
+};
+const REPLAY_DEAD_LETTER: Rpc = Rpc {
+    name: "ReplayDeadLetter",
+    subject: subjects::REPLAY_DEAD_LETTER,
+    roles: CUSTOMER_OR_ADMIN,
+    command: true,
+};
 const CANCEL_REVOCATION: Rpc = Rpc {
     name: "CancelRevocation",
     subject: subjects::CANCEL_REVOCATION,
@@ -308,6 +347,9 @@ impl Gateway {
             .await;
         health.set_serving::<ReviewServiceServer<Gateway>>().await;
         health.set_serving::<ReissueServiceServer<Gateway>>().await;
+        health
+            .set_serving::<NotificationServiceServer<Gateway>>()
+            .await;
         tokio::spawn(health::watch(
             self.bus.clone(),
             health,
@@ -345,6 +387,7 @@ impl Gateway {
             .add_service(AcmeServiceServer::new(self.clone()))
             .add_service(RevocationServiceServer::new(self.clone()))
             .add_service(ReviewServiceServer::new(self.clone()))
+            .add_service(NotificationServiceServer::new(self.clone()))
             .add_service(ReissueServiceServer::new(self))
             // No Nagle: a small response must not wait for the client's delayed ACK.
             .serve_with_incoming_shutdown(
@@ -734,5 +777,52 @@ impl ReissueService for Gateway {
             envelope = envelope.with_sealed_key_password(sealed);
         }
         self.send(REISSUE, &envelope, &request).await
+    }
+}
+
+/// An account's notification endpoints and dead letters: the notifier's, for the caller's
+/// own account.
+#[tonic::async_trait]
+impl NotificationService for Gateway {
+    async fn create_endpoint(
+        &self,
+        request: Request<CreateEndpointRequest>,
+    ) -> Result<Response<CreateEndpointResponse>, Status> {
+        self.forward(CREATE_ENDPOINT, request).await
+    }
+
+    async fn list_endpoints(
+        &self,
+        request: Request<ListEndpointsRequest>,
+    ) -> Result<Response<ListEndpointsResponse>, Status> {
+        self.forward(LIST_ENDPOINTS, request).await
+    }
+
+    async fn rotate_endpoint_secret(
+        &self,
+        request: Request<RotateEndpointSecretRequest>,
+    ) -> Result<Response<RotateEndpointSecretResponse>, Status> {
+        self.forward(ROTATE_ENDPOINT_SECRET, request).await
+    }
+
+    async fn delete_endpoint(
+        &self,
+        request: Request<DeleteEndpointRequest>,
+    ) -> Result<Response<DeleteEndpointResponse>, Status> {
+        self.forward(DELETE_ENDPOINT, request).await
+    }
+
+    async fn list_dead_letters(
+        &self,
+        request: Request<ListDeadLettersRequest>,
+    ) -> Result<Response<ListDeadLettersResponse>, Status> {
+        self.forward(LIST_DEAD_LETTERS, request).await
+    }
+
+    async fn replay_dead_letter(
+        &self,
+        request: Request<ReplayDeadLetterRequest>,
+    ) -> Result<Response<ReplayDeadLetterResponse>, Status> {
+        self.forward(REPLAY_DEAD_LETTER, request).await
     }
 }

@@ -15,8 +15,8 @@ use serde::Serialize;
 
 use crate::store::{StoreConfig, StoreError};
 use crate::{
-    AcmeStore, CrlStore, DocumentStore, KeyIndex, KeyStore, Outcomes, ReissueLocks, ReviewLeases,
-    ReviewQueue, ValidationChecks,
+    AcmeStore, CrlStore, DocumentStore, KeyIndex, KeyStore, NotifyStore, Outcomes, ReissueLocks,
+    ReviewLeases, ReviewQueue, ValidationChecks,
 };
 
 /// The settings JetStream resources are made with.
@@ -31,6 +31,8 @@ pub struct Layout {
     pub review_ack_wait: Duration,
     /// How long a validation check task is held by the instance probing it.
     pub check_ack_wait: Duration,
+    /// How long a notification delivery is held by the notifier sending it.
+    pub notify_ack_wait: Duration,
     /// The services that react to the log, each through a durable consumer named like it,
     /// with its redelivery delay: how long an event a killed instance was handling waits
     /// before another instance gets it. The services declare these (their `ServiceSpec`).
@@ -44,6 +46,7 @@ impl Default for Layout {
             outcome_ttl: Duration::from_secs(24 * 3600),
             review_ack_wait: Duration::from_secs(15 * 60),
             check_ack_wait: Duration::from_secs(25),
+            notify_ack_wait: Duration::from_secs(60),
             reacting: Vec::new(),
         }
     }
@@ -99,6 +102,9 @@ impl Layout {
                 "uploaded documents waiting to be judged",
                 DocumentStore::UPLOAD_MAX_AGE,
             ),
+            NotifyStore::endpoints_config(),
+            NotifyStore::queue_config(),
+            NotifyStore::dead_config(),
         ];
         let mut resources: Vec<Resource> = streams
             .into_iter()
@@ -120,6 +126,12 @@ impl Layout {
             config: Box::new(ValidationChecks::consumer_config(
                 self.store.redelivery_after.unwrap_or(self.check_ack_wait),
             )),
+        });
+        resources.push(Resource::Consumer {
+            stream: NotifyStore::QUEUE.into(),
+            // Its own wait, longer than an attempt may take, whatever the reactions'
+            // redelivery: a delivery still under way is never handed to a second worker.
+            config: Box::new(NotifyStore::consumer_config(self.notify_ack_wait)),
         });
         resources.push(Resource::Consumer {
             stream: ReviewQueue::STREAM.into(),

@@ -17,6 +17,7 @@
 //! | `certflow-uploads`, `certflow-documents` | [`DocumentStore`] | staged and recorded documents, object stores |
 //! | `CERTFLOW_REISSUE_LOCKS` | [`ReissueLocks`] | one running reissue per registrable domain (REI-4) |
 //! | `CERTFLOW_ACME_NONCES`, `CERTFLOW_ACME_ACCOUNTS` | [`AcmeStore`] | ACME nonces (single use), EAB keys and ACME accounts |
+//! | `CERTFLOW_NOTIFY_ENDPOINTS`, `CERTFLOW_NOTIFICATIONS`, `CERTFLOW_NOTIFY_DEAD` | [`NotifyStore`] | accounts' notification endpoints (with signing secrets), the delivery queue, dead letters |
 //!
 //! A command's events travel as one message (an
 //! [`certflow_proto::events::v1::EventBatch`]) published with
@@ -44,6 +45,7 @@
 //! - `keystore` (private): [`KeyStore`]: sealed keys, data key and ciphertext apart (shredding).
 //! - [`layout`]: every stream and consumer with its settings, and [`provision`] that makes them.
 //! - `locks` (private): [`ReissueLocks`]: one reservation per registrable domain (REI-4).
+//! - `notify` (private): [`NotifyStore`]: endpoints, the delivery queue and dead letters.
 //! - `outcomes` (private): [`Outcomes`]: each command's first reply, for retries (GEN-1).
 //! - `reactions` (private): [`Reactions`]: the durable pull consumer a reacting service shares.
 //! - `review` (private): [`ReviewQueue`], [`ReviewLeases`] and [`DocumentStore`] for manual review.
@@ -61,6 +63,7 @@ mod keyindex;
 mod keystore;
 pub mod layout;
 mod locks;
+mod notify;
 mod outcomes;
 mod reactions;
 mod review;
@@ -75,6 +78,7 @@ pub use keyindex::KeyIndex;
 pub use keystore::{KeyStore, StoredKey, StoredWrappedKey};
 pub use layout::{Layout, Provisioned, provision};
 pub use locks::{LockHolder, ReissueLocks, Reservation};
+pub use notify::{EndpointsRead, NotifyStore, NotifyTask, NotifyTasks};
 pub use outcomes::{Outcome, Outcomes, Recorded};
 pub use reactions::{Reaction, Reactions};
 pub use review::{

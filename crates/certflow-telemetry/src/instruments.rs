@@ -40,6 +40,25 @@ pub struct Instruments {
     /// Domain-ownership probes by `method` (`dns`, `file`) and `outcome` (`found`,
     /// `wrong_value`, `missing`, `error`).
     pub validation_checks: Counter<u64>,
+    /// Notification delivery attempts by `channel` (`webhook`, `email`) and `outcome`
+    /// (`delivered`, `retry`, `dead`).
+    pub notify_deliveries: Counter<u64>,
+    /// Notifications the retries gave up on, by `channel`.
+    pub notify_dead_letters: Counter<u64>,
+    /// `thisUpdate` of each CRL partition's latest stored CRL, Unix seconds, by `issuer` and
+    /// `partition`.
+    pub crl_this_update: Gauge<u64>,
+    /// `nextUpdate` of the same, Unix seconds: relying parties reject a CRL past it.
+    pub crl_next_update: Gauge<u64>,
+    /// How often every partition is signed again, seconds.
+    pub crl_refresh_interval: Gauge<u64>,
+    /// Open domain validations by `due`: `overdue` (deadline passed, not yet concluded),
+    /// `within_24h`, `later`.
+    pub validations_open: Gauge<u64>,
+    /// Seconds the oldest task in `REVIEW_QUEUE` has waited.
+    pub review_oldest_task_age: Gauge<u64>,
+    /// 1 while the process's NATS connection is up, by `service`.
+    pub nats_connected: Gauge<u64>,
 }
 
 static INSTRUMENTS: OnceLock<Instruments> = OnceLock::new();
@@ -107,6 +126,42 @@ pub fn instruments() -> &'static Instruments {
             validation_checks: meter
                 .u64_counter("certflow.validation.checks")
                 .with_description("domain-ownership probes by method and outcome")
+                .build(),
+            notify_deliveries: meter
+                .u64_counter("certflow.notify.deliveries")
+                .with_description("notification delivery attempts by channel and outcome")
+                .build(),
+            notify_dead_letters: meter
+                .u64_counter("certflow.notify.dead_letters")
+                .with_description("notifications the retries gave up on, by channel")
+                .build(),
+            crl_this_update: meter
+                .u64_gauge("certflow.crl.this_update_timestamp")
+                .with_unit("s")
+                .with_description("thisUpdate of each CRL partition's latest CRL, Unix time")
+                .build(),
+            crl_next_update: meter
+                .u64_gauge("certflow.crl.next_update_timestamp")
+                .with_unit("s")
+                .with_description("nextUpdate of each CRL partition's latest CRL, Unix time")
+                .build(),
+            crl_refresh_interval: meter
+                .u64_gauge("certflow.crl.refresh_interval")
+                .with_unit("s")
+                .with_description("how often every CRL partition is signed again")
+                .build(),
+            validations_open: meter
+                .u64_gauge("certflow.validations.open")
+                .with_description("open domain validations by how soon their deadline falls")
+                .build(),
+            review_oldest_task_age: meter
+                .u64_gauge("certflow.review.oldest_task_age")
+                .with_unit("s")
+                .with_description("how long the oldest task in REVIEW_QUEUE has waited")
+                .build(),
+            nats_connected: meter
+                .u64_gauge("certflow.nats.connected")
+                .with_description("1 while the process's NATS connection is up")
                 .build(),
         }
     })

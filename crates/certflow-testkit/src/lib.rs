@@ -253,8 +253,9 @@ fn parse_server_version(reported: &str) -> Option<[u32; 3]> {
 }
 
 /// The users of `deploy/nats/certflow.conf`.
-pub const NATS_USERS: [&str; 9] = [
+pub const NATS_USERS: [&str; 10] = [
     "gateway",
+    "notifier",
     "issuance",
     "revocation",
     "reissue",

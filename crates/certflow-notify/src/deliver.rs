@@ -1,0 +1,490 @@
+//! Working the delivery queue: each task is a delivery of one notification to one endpoint,
+//! or a reminder waiting for its time. A delivery that fails is handed back to JetStream
+//! with the retry schedule's delay; one the schedule gives up on becomes a dead letter. A
+//! worker that dies mid-delivery leaves the task unacknowledged, and JetStream offers it
+//! again after the ack wait, with the same notification id.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use certflow_bus::CancellationToken;
+use certflow_domain::{CertificateId, Timestamp};
+use certflow_store::{NotifyTask, StoreError};
+use futures::{FutureExt, StreamExt};
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
+use hickory_resolver::name_server::TokioConnectionProvider;
+use hickory_resolver::proto::xfer::Protocol;
+use lettre::message::{Mailbox, header::ContentType};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use opentelemetry::KeyValue;
+use serde::{Deserialize, Serialize};
+use tracing::{debug, info, warn};
+
+use crate::endpoints::{self, StoredEndpoint, Target};
+use crate::notices::{self, Notice, Reminder};
+use crate::schedule::AfterFailure;
+use crate::{NotifierService, NotifyConfig, NotifyError};
+
+/// A task of the queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Task {
+    Deliver(Delivery),
+    Remind(Reminder),
+}
+
+/// One notification to one endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub notice: Notice,
+    pub endpoint_id: String,
+    /// When it was queued (or replayed), Unix milliseconds: the retries give up a schedule's
+    /// `give_up_after` later.
+    pub queued_at: i64,
+    /// How many times it was replayed from the dead letters.
+    pub replays: u32,
+}
+
+impl Delivery {
+    /// The dead letter's key: `<notification>.<endpoint>`, subject tokens.
+    pub fn dead_key(&self) -> String {
+        format!("{}.{}", self.notice.id, self.endpoint_id)
+    }
+
+    /// The queue's message id: a delivery queued twice (a redelivered event, a replay
+    /// retried) is stored once.
+    fn queue_id(&self) -> String {
+        format!("{}.{}.{}", self.notice.id, self.endpoint_id, self.replays)
+    }
+}
+
+/// A delivery the retries gave up on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadRecord {
+    pub delivery: Delivery,
+    pub attempts: u64,
+    pub last_attempt_at: i64,
+    pub last_error: String,
+    pub replayed_at: Option<i64>,
+}
+
+/// How notifications leave: an HTTPS client held to the address policy, and the operator's
+/// SMTP relay.
+#[derive(Clone)]
+pub struct Senders {
+    http: reqwest::Client,
+    smtp: Option<AsyncSmtpTransport<Tokio1Executor>>,
+    from: Option<Mailbox>,
+}
+
+impl std::fmt::Debug for Senders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Senders")
+            .field("smtp", &self.smtp.is_some())
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Senders {
+    /// The HTTPS client and the SMTP transport `config` describes.
+    pub fn new(config: &NotifyConfig) -> Result<Self, NotifyError> {
+        let resolver = build_resolver(&config.dns_servers, config.timeout)?;
+        let resolve = Arc::new(PublicAddresses {
+            resolver,
+            allowed_networks: Arc::new(config.allowed_networks.clone()),
+        });
+        let mut http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .https_only(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .user_agent("certflow-notifier")
+            .dns_resolver(resolve);
+        for pem in &config.extra_roots_pem {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|err| NotifyError::Config(format!("extra root certificates: {err}")))?;
+            for certificate in certificates {
+                http = http.add_root_certificate(certificate);
+            }
+        }
+        let http = http
+            .build()
+            .map_err(|err| NotifyError::Config(format!("HTTPS client: {err}")))?;
+        let smtp = match &config.smtp_url {
+            Some(url) => Some(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|err| NotifyError::Config(format!("--smtp-url: {err}")))?
+                    .timeout(Some(config.timeout))
+                    .build(),
+            ),
+            None => None,
+        };
+        let from = match &config.email_from {
+            Some(from) => Some(
+                from.parse::<Mailbox>()
+                    .map_err(|err| NotifyError::Config(format!("--email-from: {err}")))?,
+            ),
+            None => None,
+        };
+        Ok(Senders { http, smtp, from })
+    }
+}
+
+/// Resolves webhook hosts and hands the client only the addresses the address policy (or
+/// the operator's allowed networks) lets it connect to: a customer's host that resolves to
+/// loopback, a private network or a metadata service is refused before any connection.
+#[derive(Clone)]
+struct PublicAddresses {
+    resolver: TokioResolver,
+    allowed_networks: Arc<Vec<ipnet::IpNet>>,
+}
+
+impl reqwest::dns::Resolve for PublicAddresses {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let resolver = self.resolver.clone();
+        let allowed_networks = self.allowed_networks.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let lookup = resolver.lookup_ip(format!("{host}.")).await?;
+            let allowed =
+                certflow_runtime::address::connectable(&host, lookup.iter(), &allowed_networks)?;
+            let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+fn build_resolver(servers: &[SocketAddr], timeout: Duration) -> Result<TokioResolver, NotifyError> {
+    let config = if servers.is_empty() {
+        hickory_resolver::system_conf::read_system_conf()
+            .map_err(|err| NotifyError::Config(format!("resolv.conf: {err}")))?
+            .0
+    } else {
+        let mut config = ResolverConfig::new();
+        for server in servers {
+            config.add_name_server(NameServerConfig::new(*server, Protocol::Udp));
+            config.add_name_server(NameServerConfig::new(*server, Protocol::Tcp));
+        }
+        config
+    };
+    let mut opts = ResolverOpts::default();
+    opts.timeout = timeout;
+    opts.attempts = 2;
+    opts.use_hosts_file = ResolveHosts::Never;
+    opts.edns0 = true;
+    let mut builder =
+        TokioResolver::builder_with_config(config, TokioConnectionProvider::default());
+    *builder.options_mut() = opts;
+    Ok(builder.build())
+}
+
+/// Queues a delivery of `notice` to each of `account`'s endpoints that wants it.
+pub(crate) async fn fan_out(
+    service: &NotifierService,
+    account: &str,
+    notice: &Notice,
+) -> Result<(), StoreError> {
+    let (endpoints, _) = endpoints::read(&service.notify, account).await?;
+    for endpoint in endpoints.endpoints.iter().filter(|e| e.wants(notice.kind)) {
+        let delivery = Delivery {
+            notice: notice.clone(),
+            endpoint_id: endpoint.id.clone(),
+            queued_at: certflow_runtime::now().unix_millis(),
+            replays: 0,
+        };
+        enqueue(service, account, &Task::Deliver(delivery)).await?;
+    }
+    Ok(())
+}
+
+/// Queues `task` for `account`.
+pub(crate) async fn enqueue(
+    service: &NotifierService,
+    account: &str,
+    task: &Task,
+) -> Result<(), StoreError> {
+    let id = match task {
+        Task::Deliver(delivery) => delivery.queue_id(),
+        Task::Remind(reminder) => reminder.queue_id(),
+    };
+    let payload =
+        serde_json::to_vec(task).map_err(|err| StoreError::Unavailable(err.to_string().into()))?;
+    service
+        .notify
+        .enqueue(account, &id, Bytes::from(payload))
+        .await
+}
+
+/// Works the queue until `shutdown`, attaching again when the subscription ends.
+pub(crate) async fn work(service: NotifierService, shutdown: CancellationToken) {
+    while !shutdown.is_cancelled() {
+        let tasks = match service.notify.tasks().await {
+            Ok(tasks) => tasks,
+            Err(err) => {
+                warn!(error = %err, "cannot attach to the notification queue; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
+                }
+            }
+        };
+        let mut fetched = Box::pin(futures::stream::unfold(tasks, |mut tasks| async move {
+            tasks.next().await.map(|task| (task, tasks))
+        }));
+        fetched
+            .by_ref()
+            .take_until(shutdown.cancelled())
+            .for_each_concurrent(service.config.max_concurrent_deliveries, |task| async {
+                match task {
+                    Ok(task) => run_task(&service, task).await,
+                    Err(err) => warn!(error = %err, "notification queue hiccup"),
+                }
+            })
+            .await;
+        if shutdown.is_cancelled() {
+            // Tasks fetched but not started go back now, not after the ack wait.
+            while let Some(Some(Ok(task))) = fetched.next().now_or_never() {
+                let _ = task.again_after(Duration::ZERO).await;
+            }
+        }
+    }
+}
+
+async fn run_task(service: &NotifierService, task: NotifyTask) {
+    let parsed: Result<Task, _> = serde_json::from_slice(&task.payload);
+    let settled = match parsed {
+        Ok(Task::Deliver(delivery)) => deliver(service, &task, delivery).await,
+        Ok(Task::Remind(reminder)) => remind(service, &task, reminder).await,
+        Err(err) => {
+            warn!(error = %err, "dropping an unreadable notification task");
+            task.done().await
+        }
+    };
+    if let Err(err) = settled {
+        warn!(error = %err, "a notification task is offered again after the ack wait");
+    }
+}
+
+/// A reminder before its time goes back until then; at its time, it is sent if the
+/// validation is still open.
+async fn remind(
+    service: &NotifierService,
+    task: &NotifyTask,
+    reminder: Reminder,
+) -> Result<(), StoreError> {
+    let now = certflow_runtime::now().unix_millis();
+    if now < reminder.due_at {
+        let wait = u64::try_from(reminder.due_at - now).unwrap_or(0);
+        return task.again_after(Duration::from_millis(wait)).await;
+    }
+    let Ok(id) = CertificateId::parse(&reminder.certificate_id) else {
+        return task.done().await;
+    };
+    let loaded = service.store.load(&id).await?;
+    if let Some(notice) = notices::remind(&loaded.state, &reminder) {
+        fan_out(service, &task.account, &notice).await?;
+    } else {
+        debug!(certificate = %id, "the validation ended before its reminder");
+    }
+    task.done().await
+}
+
+/// One attempt to deliver; then done, handed back with the schedule's delay, or moved to
+/// the dead letters.
+async fn deliver(
+    service: &NotifierService,
+    task: &NotifyTask,
+    delivery: Delivery,
+) -> Result<(), StoreError> {
+    let (endpoints, _) = endpoints::read(&service.notify, &task.account).await?;
+    let Some(endpoint) = endpoints.find(&delivery.endpoint_id) else {
+        debug!(endpoint = %delivery.endpoint_id, "endpoint deleted; dropping its delivery");
+        return task.done().await;
+    };
+    let channel = match endpoint.target {
+        Target::Webhook(_) => "webhook",
+        Target::Email(_) => "email",
+    };
+    let metrics = certflow_telemetry::instruments();
+    let attempt = send(service, endpoint, &delivery.notice).await;
+    let now = certflow_runtime::now().unix_millis();
+    let error = match attempt {
+        Ok(()) => {
+            info!(
+                notification = %delivery.notice.id,
+                endpoint = %endpoint.id,
+                attempt = task.deliveries,
+                "notification delivered"
+            );
+            metrics.notify_deliveries.add(
+                1,
+                &[
+                    KeyValue::new("channel", channel),
+                    KeyValue::new("outcome", "delivered"),
+                ],
+            );
+            return task.done().await;
+        }
+        Err(error) => error,
+    };
+    let elapsed = Duration::from_millis(u64::try_from(now - delivery.queued_at).unwrap_or(0));
+    match service.config.retry.after_failure(task.deliveries, elapsed) {
+        AfterFailure::RetryAfter(delay) => {
+            warn!(
+                notification = %delivery.notice.id,
+                endpoint = %endpoint.id,
+                attempt = task.deliveries,
+                ?delay,
+                %error,
+                "notification not delivered; trying again"
+            );
+            metrics.notify_deliveries.add(
+                1,
+                &[
+                    KeyValue::new("channel", channel),
+                    KeyValue::new("outcome", "retry"),
+                ],
+            );
+            task.again_after(delay).await
+        }
+        AfterFailure::GiveUp => {
+            warn!(
+                notification = %delivery.notice.id,
+                endpoint = %endpoint.id,
+                attempt = task.deliveries,
+                %error,
+                "notification not delivered; giving up: it is a dead letter"
+            );
+            let record = DeadRecord {
+                attempts: task.deliveries,
+                last_attempt_at: now,
+                last_error: error,
+                replayed_at: None,
+                delivery,
+            };
+            let bytes = serde_json::to_vec(&record)
+                .map_err(|err| StoreError::Unavailable(err.to_string().into()))?;
+            service
+                .notify
+                .write_dead(
+                    &task.account,
+                    &record.delivery.dead_key(),
+                    Bytes::from(bytes),
+                )
+                .await?;
+            metrics
+                .notify_dead_letters
+                .add(1, &[KeyValue::new("channel", channel)]);
+            metrics.notify_deliveries.add(
+                1,
+                &[
+                    KeyValue::new("channel", channel),
+                    KeyValue::new("outcome", "dead"),
+                ],
+            );
+            task.done().await
+        }
+    }
+}
+
+/// Sends `notice` to `endpoint` once: `Err` says what went wrong, for the dead letter.
+async fn send(
+    service: &NotifierService,
+    endpoint: &StoredEndpoint,
+    notice: &Notice,
+) -> Result<(), String> {
+    match &endpoint.target {
+        Target::Webhook(url) => post_webhook(service, endpoint, url, notice).await,
+        Target::Email(address) => send_email(service, address, notice).await,
+    }
+}
+
+async fn post_webhook(
+    service: &NotifierService,
+    endpoint: &StoredEndpoint,
+    url: &str,
+    notice: &Notice,
+) -> Result<(), String> {
+    // Judged again: an IP literal is not resolved, and the operator's networks may change.
+    let url = endpoints::check_webhook_url(url, &service.config.allowed_networks)
+        .map_err(|err| err.to_string())?;
+    let body = notices::webhook_body(notice);
+    let now = certflow_runtime::now();
+    let timestamp = now.unix_millis() / 1000;
+    let secrets = endpoint.signing_secrets(now.unix_millis());
+    let secrets: Vec<_> = secrets.iter().collect();
+    let signature = crate::signature::signature_header(&secrets, &notice.id, timestamp, &body);
+    let response = service
+        .senders
+        .http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &notice.id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .map_err(|err| error_chain(&err))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    if status.is_redirection() {
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        return Err(format!(
+            "HTTP {status}: redirects are not followed (to {location:?}); register the final URL"
+        ));
+    }
+    Err(format!("HTTP {status}"))
+}
+
+async fn send_email(
+    service: &NotifierService,
+    address: &str,
+    notice: &Notice,
+) -> Result<(), String> {
+    let (Some(smtp), Some(from)) = (&service.senders.smtp, &service.senders.from) else {
+        return Err("this deployment sends no email (no --smtp-url and --email-from)".into());
+    };
+    let to = endpoints::check_email(address).map_err(|err| err.to_string())?;
+    let (subject, text) = notices::email_text(notice);
+    let domain = from.email.domain().to_string();
+    let message = Message::builder()
+        .from(from.clone())
+        .to(Mailbox::new(None, to))
+        .subject(subject)
+        .message_id(Some(format!("<{}@{domain}>", notice.id)))
+        .header(ContentType::TEXT_PLAIN)
+        .body(text)
+        .map_err(|err| format!("cannot build the message: {err}"))?;
+    smtp.send(message)
+        .await
+        .map(|_| ())
+        .map_err(|err| format!("SMTP relay: {}", error_chain(&err)))
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(next) = source {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        source = next.source();
+    }
+    text
+}
+
+/// `millis` as a timestamp, for the API.
+pub(crate) fn at(millis: i64) -> Timestamp {
+    Timestamp::from_unix_millis(millis)
+}
