@@ -659,3 +659,107 @@ async fn health_is_not_serving_while_nats_is_down() {
     .await;
     assert!(ready.is_some(), "ready again once NATS is back");
 }
+
+/// The metric names an expression of `deploy/prometheus/alerts.yml` reads.
+fn metrics_the_alert_rules_read() -> BTreeSet<String> {
+    let rules = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/prometheus/alerts.yml"
+    ))
+    .expect("alerts.yml");
+    let mut names = BTreeSet::new();
+    for line in rules
+        .lines()
+        .filter(|line| !line.contains("summary:") && !line.contains("description:"))
+    {
+        let mut rest = line;
+        while let Some(start) = rest.find("certflow_") {
+            let name: String = rest[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            rest = &rest[start + name.len()..];
+            names.insert(name);
+        }
+    }
+    names
+}
+
+/// Every metric an alert rule reads is exported by a running certd: an alert on a series
+/// that never exists would never fire.
+#[tokio::test]
+async fn every_metric_the_alert_rules_read_is_exported() {
+    let nats = NatsServer::start().expect("nats");
+    let ground = support::flows::Ground::new().await;
+    let metrics = support::free_port();
+    let gateway_port = support::free_port();
+    let mut args = ground.certd_args(&nats.url());
+    let at = args
+        .iter()
+        .position(|arg| arg == "--metrics-listen")
+        .expect("metrics flag");
+    args[at + 1] = format!("127.0.0.1:{metrics}");
+    args.extend(
+        [
+            "--data-dir",
+            &ground.dir.path().join("data").display().to_string(),
+            "--listen",
+            &format!("127.0.0.1:{gateway_port}"),
+        ]
+        .map(String::from),
+    );
+    support::provision(&args, &[]);
+    let log = std::fs::File::create(ground.dir.path().join("all.log")).expect("log file");
+    let child = Command::new(env!("CARGO_BIN_EXE_certd"))
+        .args(&args)
+        .arg("all")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .stdout(Stdio::from(log.try_clone().expect("log file")))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("spawn certd");
+    let _processes = Processes(vec![("all".to_string(), child)]);
+    let channel = support::flows::connect(&format!("http://127.0.0.1:{gateway_port}")).await;
+    let clients = support::flows::clients(channel, &ground.signing_key);
+    // One call, so the gRPC series exist.
+    let _ = support::flows::answered(|| {
+        let mut certs = clients.certs.clone();
+        async move {
+            certs
+                .issue_certificate(support::dns_auto_dv("acme", "metrics.example.org"))
+                .await
+        }
+    })
+    .await
+    .expect("issued");
+
+    let wanted = metrics_the_alert_rules_read();
+    assert!(wanted.len() >= 10, "the rules read {wanted:?}");
+    let absent = |exposition: &str| -> Vec<String> {
+        let exported: BTreeSet<&str> = exposition
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| line.split(['{', ' ']).next())
+            .collect();
+        wanted
+            .iter()
+            .filter(|name| !exported.contains(name.as_str()))
+            .cloned()
+            .collect()
+    };
+    // The gauges are recorded on their schedules (backlogs every 5 s, open validations
+    // every 15 s once the projection has caught up).
+    let all_there = eventually(Duration::from_secs(60), || async {
+        absent(&scrape(metrics, "/metrics").await.1)
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    if all_there.is_none() {
+        let (_, exposition) = scrape(metrics, "/metrics").await;
+        panic!(
+            "the alert rules read metrics certd does not export: {:?}",
+            absent(&exposition)
+        );
+    }
+}

@@ -513,7 +513,9 @@ pub async fn start(config: Config, services: &[Service]) -> Result<Running, Cert
             Service::Review => backlog
                 .event_consumer(&config.store, service.name())
                 .review_queue(),
-            Service::Notifier => backlog.event_consumer(&config.store, service.name()),
+            Service::Notifier => backlog
+                .event_consumer(&config.store, service.name())
+                .notify_queue(),
             Service::Gateway | Service::Issuance | Service::Projection => backlog,
         };
         if !backlog.is_empty() {

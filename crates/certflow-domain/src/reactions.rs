@@ -224,9 +224,21 @@ pub fn validation_deadline(state: &State, subject: &ValidationFor) -> Option<Tim
 
 /// The earliest deadline of the certificate's open validations.
 pub fn next_deadline(state: &State) -> Option<Timestamp> {
-    open_validations(state)
+    state.as_ref().and_then(open_deadline)
+}
+
+/// [`next_deadline`] of a certificate at hand.
+pub fn open_deadline(cert: &Certificate) -> Option<Timestamp> {
+    let reissue = cert
+        .pending_reissue
+        .as_ref()
+        .map(|pending| ValidationFor::Reissue(pending.reissue_id.clone()));
+    [Some(ValidationFor::Revocation), reissue]
         .iter()
-        .filter_map(|subject| validation_deadline(state, subject))
+        .flatten()
+        .filter_map(|subject| validation_of(cert, subject))
+        .filter(|validation| validation.is_open())
+        .map(|validation| validation.deadline)
         .min()
 }
 

@@ -50,6 +50,27 @@ fn covered(sequence: u64) {
         .record(sequence, &[]);
 }
 
+/// Records the `thisUpdate` and `nextUpdate` of `partition`'s stored CRL (Unix
+/// milliseconds), so an alert sees a CRL that is not being signed again in time.
+fn stored(partition: CrlPartition, this_update: i64, next_update: i64) {
+    let shard = match partition.shard {
+        certflow_ca::Shard::Original => "original".to_string(),
+        certflow_ca::Shard::Numbered(n) => n.to_string(),
+    };
+    let labels = [
+        opentelemetry::KeyValue::new("issuer", partition.issuer.slug()),
+        opentelemetry::KeyValue::new("partition", shard),
+    ];
+    let seconds = |millis: i64| u64::try_from(millis / 1000).unwrap_or(0);
+    let metrics = certflow_telemetry::instruments();
+    metrics
+        .crl_this_update
+        .record(seconds(this_update), &labels);
+    metrics
+        .crl_next_update
+        .record(seconds(next_update), &labels);
+}
+
 /// After signing, wait at least this many times as long as the signing took: signing then
 /// takes at most about a tenth of the publisher's time, however large the CRLs grow.
 pub const PACE: u32 = 9;
@@ -300,6 +321,9 @@ impl CrlPublisher {
     /// Follows the log and publishes CRLs until `shutdown`. Every partition gets a CRL on
     /// start, so each distribution point answers from the first moment.
     pub async fn run(self, shutdown: CancellationToken) {
+        certflow_telemetry::instruments()
+            .crl_refresh_interval
+            .record(self.config.refresh.as_secs(), &[]);
         let mut first = true;
         'follow: loop {
             if !std::mem::take(&mut first) {
@@ -479,6 +503,7 @@ impl CrlPublisher {
                 && latest.digest == digest
                 && latest.this_update + millis(self.config.refresh) > now_millis()
             {
+                stored(partition, latest.this_update, latest.next_update);
                 return Ok((Signed::Current, latest.this_update));
             }
             let number = latest.as_ref().map_or(1, |l| l.number + 1);
@@ -515,6 +540,7 @@ impl CrlPublisher {
                         partition.issuer.slug(),
                     )],
                 );
+                stored(partition, crl.this_update, crl.next_update);
                 if !entries.is_empty() {
                     info!(%partition, number, entries = entries.len(), "CRL published");
                 }

@@ -215,12 +215,49 @@ impl ProjectionService {
             progress.clone(),
             shutdown.clone(),
         );
+        let deadlines = report_open_validations(db.clone(), progress.clone(), shutdown.clone());
         let applier = Applier {
             db,
             store,
             progress,
         };
-        tokio::join!(applier.run(feed, shutdown), queries);
+        tokio::join!(applier.run(feed, shutdown), queries, deadlines);
+    }
+}
+
+/// How often the open validations are counted.
+const DEADLINES_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Once caught up, records `certflow.validations.open` by `due` every
+/// [`DEADLINES_INTERVAL`]: `overdue` (past the deadline, not concluded: the validation
+/// service is behind), `within_24h` (customers who must act soon), `later`.
+async fn report_open_validations(
+    db: ProjectionDb,
+    progress: Arc<Progress>,
+    shutdown: CancellationToken,
+) {
+    tokio::select! {
+        _ = shutdown.cancelled() => return,
+        _ = progress.wait_caught_up() => {}
+    }
+    loop {
+        match db.open_validations(certflow_runtime::now(), certflow_domain::Duration::days(1)) {
+            Ok(open) => {
+                let gauge = &certflow_telemetry::instruments().validations_open;
+                for (due, count) in [
+                    ("overdue", open.overdue),
+                    ("within_24h", open.soon),
+                    ("later", open.later),
+                ] {
+                    gauge.record(count, &[opentelemetry::KeyValue::new("due", due)]);
+                }
+            }
+            Err(err) => warn!(error = %err, "cannot count open validations"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(DEADLINES_INTERVAL) => {}
+        }
     }
 }
 

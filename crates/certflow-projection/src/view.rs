@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
-use certflow_domain::{Certificate, CertificateId, replay};
+use certflow_domain::{Certificate, CertificateId, Timestamp, reactions, replay};
 use certflow_proto::convert::{event_summary, timestamp_to_proto};
 use certflow_proto::v1::{GetCertificateHistoryResponse, HistoryEvent};
 use certflow_store::Delivered;
@@ -41,6 +41,14 @@ pub enum ViewError {
     MissingChain { key: String },
 }
 
+/// Counts of open domain validations by how soon their deadline falls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenValidations {
+    pub overdue: u64,
+    pub soon: u64,
+    pub later: u64,
+}
+
 /// One certificate as the projection answers it: its state and the stream sequence it
 /// reflects ([`StoredRecord`] is how sled holds it).
 #[derive(Debug, Clone)]
@@ -62,12 +70,14 @@ struct StoredRecord {
 const APPLIED: &[u8] = b"m/applied";
 const LAYOUT: &[u8] = b"m/layout";
 /// The layout's version: 2 added the account index, 3 made records postcard, 4 keeps a
-/// message's history entries under one key, 5 keeps each chain once.
-const LAYOUT_VERSION: u64 = 5;
+/// message's history entries under one key, 5 keeps each chain once, 6 indexes open
+/// validations by deadline.
+const LAYOUT_VERSION: u64 = 6;
 const CERTIFICATE: &[u8] = b"c/";
 const ACCOUNT: &[u8] = b"a/";
 const HISTORY: &[u8] = b"h/";
 const CHAIN: &[u8] = b"x/";
+const DEADLINE: &[u8] = b"d/";
 /// Trees of the earlier layout (one per kind, written in a transaction).
 const EARLIER_TREES: [&str; 3] = ["certificates", "history", "meta"];
 
@@ -145,6 +155,8 @@ impl ProjectionDb {
     pub fn apply(&self, chunk: &[Delivered]) -> Result<(), ViewError> {
         let mut applied = self.applied_sequence()?;
         let mut records: HashMap<&CertificateId, Option<Record>> = HashMap::new();
+        // Each certificate's open-validation deadline before the chunk, as indexed.
+        let mut indexed: HashMap<&CertificateId, Option<Timestamp>> = HashMap::new();
         let mut writes = sled::Batch::default();
         for delivered in chunk {
             if delivered.sequence <= applied {
@@ -161,7 +173,14 @@ impl ProjectionDb {
             let id = &batch.certificate_id;
             let record = match records.remove(id) {
                 Some(record) => record,
-                None => self.get(id)?,
+                None => {
+                    let record = self.get(id)?;
+                    let deadline = record
+                        .as_ref()
+                        .and_then(|r| reactions::open_deadline(&r.certificate));
+                    indexed.insert(id, deadline);
+                    record
+                }
             };
             if record
                 .as_ref()
@@ -213,6 +232,16 @@ impl ProjectionDb {
         let mut new_chains = HashMap::new();
         for (id, record) in records {
             let Some(record) = record else { continue };
+            let before = indexed.get(id).copied().flatten();
+            let after = reactions::open_deadline(&record.certificate);
+            if before != after {
+                if let Some(deadline) = before {
+                    writes.remove(deadline_key(deadline, id));
+                }
+                if let Some(deadline) = after {
+                    writes.insert(deadline_key(deadline, id), &[]);
+                }
+            }
             let stored = self.to_stored(record, &mut writes, &mut new_chains)?;
             let bytes = postcard::to_allocvec(&stored).map_err(|source| ViewError::Corrupt {
                 key: id.to_string(),
@@ -291,6 +320,35 @@ impl ProjectionDb {
     }
 
     /// One certificate's record.
+    /// Open domain validations by when their deadline falls, as of `now`: past it (not
+    /// concluded yet), within `soon`, later.
+    pub fn open_validations(
+        &self,
+        now: Timestamp,
+        soon: certflow_domain::Duration,
+    ) -> Result<OpenValidations, ViewError> {
+        let mut open = OpenValidations::default();
+        let soon = now.plus(soon);
+        for entry in self.tree.scan_prefix(DEADLINE) {
+            let (key, _) = entry?;
+            let Some(millis) = key
+                .get(DEADLINE.len()..DEADLINE.len() + 8)
+                .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+            else {
+                continue;
+            };
+            let deadline = Timestamp::from_unix_millis(i64::from_be_bytes(millis));
+            if deadline <= now {
+                open.overdue += 1;
+            } else if deadline <= soon {
+                open.soon += 1;
+            } else {
+                open.later += 1;
+            }
+        }
+        Ok(open)
+    }
+
     pub fn get(&self, id: &CertificateId) -> Result<Option<Record>, ViewError> {
         self.tree
             .get(certificate_key(id))?
@@ -394,6 +452,15 @@ fn decode_stored(key: &str, bytes: &[u8]) -> Result<StoredRecord, ViewError> {
 fn chain_key(digest: &[u8; 32]) -> Vec<u8> {
     let mut key = CHAIN.to_vec();
     key.extend_from_slice(digest);
+    key
+}
+
+/// `d/<deadline, big-endian milliseconds><id>`: one key per certificate with an open
+/// validation. Deadlines are after 1970, so the signed value sorts as its bytes do.
+fn deadline_key(deadline: Timestamp, id: &CertificateId) -> Vec<u8> {
+    let mut key = DEADLINE.to_vec();
+    key.extend_from_slice(&deadline.unix_millis().to_be_bytes());
+    key.extend_from_slice(id.as_str().as_bytes());
     key
 }
 

@@ -1,6 +1,6 @@
 //! How far behind the durable consumers of a process are, recorded as gauges: messages not
 //! delivered yet (`certflow.consumer.pending`) and delivered but not acknowledged
-//! (`certflow.consumer.ack_pending`), and the review queue's depth.
+//! (`certflow.consumer.ack_pending`), and the review queue's depth and oldest task's age.
 
 use std::time::Duration;
 
@@ -46,7 +46,16 @@ impl Backlog {
         self
     }
 
-    /// Watches the review queue: its reviewers' consumer and its depth.
+    /// Watches the notifier's delivery queue.
+    pub fn notify_queue(mut self) -> Self {
+        self.consumers.push((
+            crate::NotifyStore::QUEUE.to_string(),
+            crate::NotifyStore::CONSUMER.to_string(),
+        ));
+        self
+    }
+
+    /// Watches the review queue: its reviewers' consumer, its depth and its oldest task.
     pub fn review_queue(mut self) -> Self {
         self.consumers.push((
             ReviewQueue::STREAM.to_string(),
@@ -107,7 +116,18 @@ impl Backlog {
         if self.review_queue {
             match self.js.get_stream(ReviewQueue::STREAM).await {
                 Ok(mut stream) => match stream.info().await {
-                    Ok(info) => metrics.review_queue_depth.record(info.state.messages, &[]),
+                    Ok(info) => {
+                        metrics.review_queue_depth.record(info.state.messages, &[]);
+                        // A work queue: its first message is the task that waited longest.
+                        let age = if info.state.messages == 0 {
+                            0
+                        } else {
+                            let waited =
+                                time::OffsetDateTime::now_utc() - info.state.first_timestamp;
+                            u64::try_from(waited.whole_seconds()).unwrap_or(0)
+                        };
+                        metrics.review_oldest_task_age.record(age, &[]);
+                    }
                     Err(err) => debug!(error = %err, "review queue depth unknown"),
                 },
                 Err(err) => debug!(error = %err, "review queue depth unknown"),
