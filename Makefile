@@ -1,8 +1,9 @@
 # Thin targets; the logic lives in cargo and in deploy/dev/run.sh.
 CARGO ?= cargo
 BUF ?= npx --yes @bufbuild/buf@1.75.0
+PROMTOOL ?= promtool
 
-.PHONY: build run test unit lint fmt fmt-check buf-lint buf-breaking deploy-lint bench load-setup soak fuzz
+.PHONY: build run test unit lint fmt fmt-check buf-lint buf-breaking deploy-lint alerts-check bench load-setup soak fuzz
 
 build:
 	$(CARGO) build --bin certd --bin certctl
@@ -36,12 +37,13 @@ fuzz:
 	fuzz/run.sh $(FUZZ_SECONDS)
 
 ## What CI runs: formatting, lints (proto and deploy files too), every test.
-test: fmt-check lint buf-lint unit deploy-lint
+test: fmt-check lint buf-lint unit deploy-lint alerts-check
 
 ## Tests start their own nats-server: 2.12 or newer, found or installed by deploy/nats/server.sh.
-## The console's accessibility checks read axe-core from deploy/dev/axe-core.sh.
+## The console's accessibility checks read axe-core from deploy/dev/axe-core.sh; the
+## notifier's tests send email to aiosmtpd, run by the Python deploy/dev/aiosmtpd.sh prints.
 unit:
-	bin=$$(deploy/nats/server.sh) && axe=$$(deploy/dev/axe-core.sh) && NATS_SERVER_BIN=$$bin AXE_CORE_JS=$$axe $(CARGO) test --workspace
+	bin=$$(deploy/nats/server.sh) && axe=$$(deploy/dev/axe-core.sh) && smtpd=$$(deploy/dev/aiosmtpd.sh) && NATS_SERVER_BIN=$$bin AXE_CORE_JS=$$axe AIOSMTPD_PYTHON=$$smtpd $(CARGO) test --workspace
 
 lint: buf-breaking
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
@@ -54,6 +56,12 @@ buf-breaking:
 ## Kubernetes manifests (kubernetes-validate), systemd units, certd settings named in deploy/.
 deploy-lint:
 	deploy/check.sh
+
+## The Prometheus alerting rules (deploy/prometheus/alerts.yml): promtool checks them and runs
+## their unit tests, alerts.test.yml (promtool: Debian's prometheus package).
+alerts-check:
+	$(PROMTOOL) check rules deploy/prometheus/alerts.yml
+	$(PROMTOOL) test rules deploy/prometheus/alerts.test.yml
 
 fmt:
 	$(CARGO) fmt --all

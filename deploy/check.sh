@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Checks the files of deploy/ without a cluster: the Kubernetes manifests against the API
-# schema (kubernetes-validate, strict), the compose file's references, the systemd units
-# (systemd-analyze verify), and that every certd setting they name (CERTD_*) is one certd
-# knows. `make deploy-lint` runs it.
+# schema (kubernetes-validate, strict), the compose file's references, the alerting rules'
+# runbook, tests and the Grafana dashboard (promtool itself runs in `make alerts-check`),
+# the systemd units (systemd-analyze verify), and that every certd setting they name
+# (CERTD_*) is one certd knows. `make deploy-lint` runs it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -45,6 +46,49 @@ for name, service in compose["services"].items():
 if missing:
     sys.exit("deploy/docker/docker-compose.yml refers to missing files: " + ", ".join(missing))
 print(f"deploy/docker: docker-compose.yml parses; {len(compose['services'])} services, their files present")
+PY
+
+# The alerting rules: each alert has a severity, a runbook section in docs/alerts.md that its
+# link finds, and in alerts.test.yml a case that fires it and one where it stays quiet. The
+# dashboard is JSON whose every query names its data source.
+"$venv/bin/python" - <<'PY'
+import json, re, sys, yaml
+problems = []
+rules = yaml.safe_load(open("deploy/prometheus/alerts.yml"))
+alerts = [r for g in rules["groups"] for r in g["rules"] if "alert" in r]
+headings = set(re.findall(r"^## (\S+)$", open("docs/alerts.md").read(), re.M))
+tests = yaml.safe_load(open("deploy/prometheus/alerts.test.yml"))["tests"]
+fires, quiet = set(), set()
+for test in tests:
+    for case in test.get("alert_rule_test", []):
+        (fires if case.get("exp_alerts") else quiet).add(case["alertname"])
+for rule in alerts:
+    name = rule["alert"]
+    if rule.get("labels", {}).get("severity") not in ("page", "ticket"):
+        problems.append(f"{name}: severity is neither page nor ticket")
+    annotations = rule.get("annotations", {})
+    for key in ("summary", "description"):
+        if not annotations.get(key):
+            problems.append(f"{name}: no {key}")
+    if annotations.get("runbook") != f"docs/alerts.md#{name.lower()}":
+        problems.append(f"{name}: runbook is not docs/alerts.md#{name.lower()}")
+    if name not in headings:
+        problems.append(f"{name}: no section '## {name}' in docs/alerts.md")
+    if name not in fires:
+        problems.append(f"{name}: no test in alerts.test.yml where it fires")
+    if name not in quiet:
+        problems.append(f"{name}: no test in alerts.test.yml where it stays quiet")
+dashboard = json.load(open("deploy/grafana/certflow.json"))
+queries = 0
+for panel in dashboard["panels"]:
+    for target in panel.get("targets", []):
+        queries += 1
+        if target.get("datasource", {}).get("uid") != "${datasource}" or not target.get("expr"):
+            problems.append(f"dashboard panel {panel['title']!r}: a query without expr or data source")
+if problems:
+    sys.exit("deploy/prometheus, deploy/grafana:\n  " + "\n  ".join(problems))
+print(f"deploy/prometheus: {len(alerts)} alerts, each with its runbook section and tests; "
+      f"deploy/grafana: {len(dashboard['panels'])} panels, {queries} queries")
 PY
 
 # Secrets per process: each certd process is handed its own NATS password and nothing

@@ -250,12 +250,14 @@ pub struct SmtpServer {
 }
 
 impl SmtpServer {
-    /// Starts `python3 -m aiosmtpd`; fails the test when aiosmtpd is not installed
-    /// (`.ci/run` installs it).
+    /// Starts `python -m aiosmtpd` with the Python `AIOSMTPD_PYTHON` names (`make test`
+    /// sets it from `deploy/dev/aiosmtpd.sh`), else `python3`; fails the test when that
+    /// Python has no aiosmtpd.
     pub async fn start() -> Self {
         let maildir = tempfile::tempdir().expect("maildir");
         let port = super::free_port();
-        let child = Command::new("python3")
+        let python = std::env::var("AIOSMTPD_PYTHON").unwrap_or_else(|_| "python3".into());
+        let child = Command::new(&python)
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
@@ -263,7 +265,9 @@ impl SmtpServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("python3 -m aiosmtpd (pip install aiosmtpd)");
+            .unwrap_or_else(|err| {
+                panic!("{python} -m aiosmtpd: {err} (run deploy/dev/aiosmtpd.sh)")
+            });
         let server = SmtpServer {
             port,
             maildir,
