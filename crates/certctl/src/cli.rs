@@ -105,6 +105,10 @@ pub enum Command {
     /// Reviewers: take, decide and follow review tasks.
     #[command(subcommand)]
     Review(ReviewCommand),
+    /// Where your account is told what happens to its certificates: webhooks and email,
+    /// and the notifications that could not be delivered.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
     /// Write the files a server needs: PEM (Nginx, Apache) or PKCS#12 (IIS, Tomcat).
     Download(DownloadArgs),
     /// Record that a renewal was ordered (within 30 days of expiry).
@@ -413,6 +417,65 @@ pub enum DocumentCommand {
     },
 }
 
+/// `certctl notify …`
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Register an HTTPS webhook (signed as Standard Webhooks says; the signing secret is
+    /// shown this once) or an email address.
+    Add {
+        /// The webhook's https URL.
+        #[arg(
+            long,
+            value_name = "URL",
+            conflicts_with = "email",
+            required_unless_present = "email"
+        )]
+        webhook: Option<String>,
+        /// The email address.
+        #[arg(long, value_name = "ADDRESS")]
+        email: Option<String>,
+        /// Only these kinds (repeatable): challenges-issued, deadline-approaching,
+        /// revocation-completed, revocation-failed, review-rejected, reissue-completed,
+        /// key-blocked [default: all].
+        #[arg(long = "type", value_name = "KIND", value_enum)]
+        types: Vec<NotificationKind>,
+        /// Request id, to retry a request safely (default: a fresh UUID).
+        #[arg(long, value_name = "ID")]
+        request_id: Option<String>,
+    },
+    /// List your endpoints.
+    List,
+    /// Give a webhook a new signing secret; the old one keeps signing beside it for 24 hours.
+    RotateSecret {
+        /// Endpoint id.
+        id: String,
+    },
+    /// Stop notifying an endpoint.
+    Remove {
+        /// Endpoint id.
+        id: String,
+    },
+    /// Notifications the retries gave up on (after 3 days).
+    DeadLetters,
+    /// Send a dead letter again, with its original id.
+    Replay {
+        /// Dead letter id (`<notification>/<endpoint>`).
+        id: String,
+    },
+}
+
+/// A kind of notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NotificationKind {
+    ChallengesIssued,
+    DeadlineApproaching,
+    RevocationCompleted,
+    RevocationFailed,
+    ReviewRejected,
+    ReissueCompleted,
+    KeyBlocked,
+}
+
 /// `certctl review …`
 #[derive(Debug, Subcommand)]
 pub enum ReviewCommand {
@@ -498,6 +561,67 @@ mod tests {
     #[test]
     fn the_command_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn notify_add_takes_a_webhook_or_an_email_and_kinds() {
+        match parse(&[
+            "notify",
+            "add",
+            "--webhook",
+            "https://hooks.example.com/certflow",
+            "--type",
+            "challenges-issued",
+            "--type",
+            "key-blocked",
+        ])
+        .map(|cli| cli.command)
+        {
+            Ok(Command::Notify(NotifyCommand::Add {
+                webhook,
+                email,
+                types,
+                ..
+            })) => {
+                assert_eq!(
+                    webhook.as_deref(),
+                    Some("https://hooks.example.com/certflow")
+                );
+                assert!(email.is_none());
+                assert_eq!(
+                    types,
+                    [
+                        NotificationKind::ChallengesIssued,
+                        NotificationKind::KeyBlocked
+                    ]
+                );
+            }
+            other => panic!("expected notify add, got {other:?}"),
+        }
+        assert!(parse(&["notify", "add"]).is_err(), "a target is required");
+        assert!(
+            parse(&[
+                "notify",
+                "add",
+                "--webhook",
+                "https://a.example",
+                "--email",
+                "a@example.com"
+            ])
+            .is_err(),
+            "one target at a time"
+        );
+        assert!(
+            parse(&[
+                "notify",
+                "add",
+                "--email",
+                "a@example.com",
+                "--type",
+                "nope"
+            ])
+            .is_err()
+        );
     }
 
     #[test]

@@ -123,6 +123,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Review(command) => {
             crate::review::review(gateway.reviews().await?, command, json).await
         }
+        Command::Notify(command) => {
+            crate::notify::notify(gateway.notifications().await?, command, json).await
+        }
         Command::Download(args) => {
             let response = patiently(
                 gateway.certificates().await?,
@@ -401,6 +404,12 @@ pub(crate) type ReviewClient = certflow_proto::v1::review_service_client::Review
     InterceptedService<Channel, BearerAuth>,
 >;
 
+/// A client of the notification service that sends the bearer token.
+pub(crate) type NotificationClient =
+    certflow_proto::v1::notification_service_client::NotificationServiceClient<
+        InterceptedService<Channel, BearerAuth>,
+    >;
+
 /// How to reach the gateway: its address, TLS settings and the token to present.
 #[derive(Debug)]
 struct Gateway {
@@ -456,6 +465,16 @@ impl Gateway {
         let channel = connect::connect(&self.address, &self.tls).await?;
         Ok(
             certflow_proto::v1::reissue_service_client::ReissueServiceClient::with_interceptor(
+                channel,
+                self.auth.clone(),
+            ),
+        )
+    }
+
+    async fn notifications(&self) -> Result<NotificationClient> {
+        let channel = connect::connect(&self.address, &self.tls).await?;
+        Ok(
+            certflow_proto::v1::notification_service_client::NotificationServiceClient::with_interceptor(
                 channel,
                 self.auth.clone(),
             ),

@@ -10,7 +10,9 @@
 //!   `delete` removes a certificate and erases its key;
 //! - `download` the files a server needs: PEM (Nginx, Apache) or PKCS#12 (IIS, Tomcat);
 //! - `document template|upload|get`: the stamped document a reviewed revocation needs;
-//! - `review next|approve|reject|watch`: reviewers take, decide and follow review tasks.
+//! - `review next|approve|reject|watch`: reviewers take, decide and follow review tasks;
+//! - `notify add|list|rotate-secret|remove|dead-letters|replay`: the webhooks and email
+//!   addresses an account is notified at, and what could not be delivered.
 //!
 //! Responses print as aligned text or, with `--json`, as JSON. A gRPC failure is printed on
 //! standard error as `error: <code>: <message>`, with the `google.rpc.ErrorInfo` reason and
@@ -29,6 +31,7 @@
 //! - `cli`: the clap definition: global options, subcommands, their flags and env variables.
 //! - `commands`: runs a parsed command against the gateway, and reports a failure on stderr.
 //! - `connect`: the endpoint address, its default and legacy variable, and TLS for `https://`.
+//! - `notify`: the `notify` subcommands: notification endpoints and dead letters.
 //! - `names`: the API's enums as short names (`revocation-pending`), parsed and printed.
 //! - `output`: certificates, lists, histories, checks and bulk results as text or JSON.
 //! - `retry`: calling again, with the same request, when the gateway says "later".
@@ -39,6 +42,7 @@ mod cli;
 mod commands;
 mod connect;
 mod names;
+mod notify;
 mod output;
 mod retry;
 mod review;
