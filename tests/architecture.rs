@@ -135,6 +135,7 @@ fn services_depend_on_no_other_service_and_the_bus_on_no_store() {
         "certflow-reissue",
         "certflow-validation",
         "certflow-review",
+        "certflow-notify",
         "certflow-projection",
     ];
     for service in services {

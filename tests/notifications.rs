@@ -13,9 +13,10 @@ use certflow_proto::v1::notification_service_client::NotificationServiceClient;
 use certflow_proto::v1::reissue_service_client::ReissueServiceClient;
 use certflow_proto::v1::request_reissue_request::Key;
 use certflow_proto::v1::{
-    Brand, CreateEndpointRequest, DeadLetter, Level, ListDeadLettersRequest, NextReviewTaskRequest,
-    NotificationType, OriginalKey, RejectReviewRequest, ReplayDeadLetterRequest,
-    RequestReissueRequest, RequestRevocationRequest, RevocationReason, ValidationMethod,
+    Brand, CreateEndpointRequest, DeadLetter, DeleteEndpointRequest, Level, ListDeadLettersRequest,
+    ListEndpointsRequest, NextReviewTaskRequest, NotificationType, OriginalKey,
+    RejectReviewRequest, ReplayDeadLetterRequest, RequestReissueRequest, RequestRevocationRequest,
+    RevocationReason, RotateEndpointSecretRequest, ValidationMethod,
     create_endpoint_request::Target,
 };
 use certflow_testkit::dns::AuthoritativeDns;
@@ -592,4 +593,94 @@ async fn a_notifier_killed_mid_delivery_delivers_after_restart_under_the_same_id
         cert.id.as_str()
     );
     assert!(dead_letters(&mut notify).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_rotated_secret_signs_beside_the_new_one_and_a_removed_endpoint_hears_nothing() {
+    let receiver = WebhookReceiver::start().await;
+    let dns = AuthoritativeDns::start(&["example.org"])
+        .await
+        .expect("dns");
+    let certflow = certflow_notifying(&receiver, None, &dns, |_| {}).await;
+    // The token's account is written `Acme`: one account with `acme`, whose certificates
+    // these are.
+    let mut notify = notifications(&certflow, "Acme").await;
+    let (endpoint, old_secret) = webhook(
+        &mut notify,
+        receiver.url("/rotating"),
+        &[NotificationType::RevocationCompleted],
+    )
+    .await;
+    let rotated = notify
+        .rotate_endpoint_secret(RotateEndpointSecretRequest {
+            endpoint_id: endpoint.clone(),
+        })
+        .await
+        .expect("rotated")
+        .into_inner();
+    let new_secret = rotated.signing_secret;
+    assert!(new_secret.starts_with("whsec_") && new_secret != old_secret);
+    let listed = notify
+        .list_endpoints(ListEndpointsRequest {})
+        .await
+        .expect("listed")
+        .into_inner()
+        .endpoints;
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].previous_secret_until.is_some());
+
+    let mut certs = certflow.certificates().await.expect("client");
+    let mut revocations = certflow.revocations().await.expect("client");
+    let first = issue(&mut certs, dns_auto_dv("acme", "rotate.example.org")).await;
+    revocations
+        .request_revocation(revoke(&first.id, RevocationReason::Superseded))
+        .await
+        .expect("revoked");
+    let received = receiver
+        .wait_for(Duration::from_secs(30), "the revocation", |r| r.len() == 1)
+        .await;
+    assert_eq!(
+        received[0].signature.split(' ').count(),
+        2,
+        "both secrets sign"
+    );
+    assert!(received[0].signed_by(&new_secret));
+    assert!(received[0].signed_by(&old_secret));
+    assert!(!received[0].signed_by("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+
+    // Another account cannot remove it; its owner can, and then it hears nothing.
+    let mut other = notifications(&certflow, "other").await;
+    other
+        .delete_endpoint(DeleteEndpointRequest {
+            endpoint_id: endpoint.clone(),
+        })
+        .await
+        .expect("nothing of theirs to delete");
+    let second = issue(&mut certs, dns_auto_dv("acme", "still.example.org")).await;
+    revocations
+        .request_revocation(revoke(&second.id, RevocationReason::Superseded))
+        .await
+        .expect("revoked");
+    receiver
+        .wait_for(Duration::from_secs(30), "the second revocation", |r| {
+            r.len() == 2
+        })
+        .await;
+    notify
+        .delete_endpoint(DeleteEndpointRequest {
+            endpoint_id: endpoint,
+        })
+        .await
+        .expect("removed");
+    let third = issue(&mut certs, dns_auto_dv("acme", "silent.example.org")).await;
+    revocations
+        .request_revocation(revoke(&third.id, RevocationReason::Superseded))
+        .await
+        .expect("revoked");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        receiver.received().len(),
+        2,
+        "a removed endpoint hears nothing"
+    );
 }

@@ -26,7 +26,8 @@ const MAX_LISTED: usize = 1000;
 
 /// The caller's account and the decoded request, or the reply that refuses it.
 fn admit<M: Message + Default>(request: &Request) -> Result<(String, M), Reply> {
-    let account = actor_from_headers(request.headers.as_ref()).account;
+    let account =
+        certflow_domain::account_key(&actor_from_headers(request.headers.as_ref()).account);
     if account.is_empty() {
         return Err(refused(&DomainError::invalid(
             Reason::InvalidArgument,

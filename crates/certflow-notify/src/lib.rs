@@ -217,7 +217,7 @@ async fn react(service: &NotifierService, batch: RecordedBatch) -> Result<(), Re
     );
     let Some(account) = state
         .as_ref()
-        .map(|certificate| certificate.account.clone())
+        .map(|certificate| certflow_domain::account_key(&certificate.account))
     else {
         return Ok(());
     };
