@@ -431,6 +431,22 @@ async fn webhook_urls_are_held_to_the_address_policy_and_redirects_are_refused()
         assert_eq!(support::reason(&refused), "INVALID_ARGUMENT", "{url}");
     }
 
+    // This deployment has no SMTP relay: an email endpoint would only collect dead letters.
+    let refused = notify
+        .create_endpoint(CreateEndpointRequest {
+            request_id: request_id(),
+            target: Some(Target::Email("pki@acme.example".into())),
+            types: Vec::new(),
+        })
+        .await
+        .expect_err("no relay");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(
+        refused.message().contains("sends no email"),
+        "{}",
+        refused.message()
+    );
+
     // A host name is judged on the addresses it resolves to, before connecting; a
     // redirect is never followed.
     let port = receiver.url("")["https://127.0.0.1:".len()..].to_string();
@@ -467,11 +483,13 @@ async fn webhook_urls_are_held_to_the_address_policy_and_redirects_are_refused()
     .expect("two dead letters");
     let by_endpoint: BTreeMap<&str, &DeadLetter> =
         dead.iter().map(|d| (d.endpoint_id.as_str(), d)).collect();
+    // Refused before connecting; the customer is not told which private address it was.
     let refused = &by_endpoint[internal.as_str()].last_error;
     assert!(
-        refused.contains("10.1.2.3") && refused.contains("does not connect to"),
+        refused.contains("internal.example.org resolves to no address certflow connects to"),
         "{refused}"
     );
+    assert!(!refused.contains("10.1.2.3"), "{refused}");
     let redirected = &by_endpoint[redirecting.as_str()].last_error;
     assert!(
         redirected.contains("redirects are not followed"),
@@ -611,15 +629,24 @@ async fn a_rotated_secret_signs_beside_the_new_one_and_a_removed_endpoint_hears_
         &[NotificationType::RevocationCompleted],
     )
     .await;
+    let rotate = RotateEndpointSecretRequest {
+        endpoint_id: endpoint.clone(),
+        request_id: request_id(),
+    };
     let rotated = notify
-        .rotate_endpoint_secret(RotateEndpointSecretRequest {
-            endpoint_id: endpoint.clone(),
-        })
+        .rotate_endpoint_secret(rotate.clone())
         .await
         .expect("rotated")
         .into_inner();
     let new_secret = rotated.signing_secret;
     assert!(new_secret.starts_with("whsec_") && new_secret != old_secret);
+    // A retry of the same rotation answers with the same secret and rotates nothing.
+    let retried = notify
+        .rotate_endpoint_secret(rotate)
+        .await
+        .expect("retried")
+        .into_inner();
+    assert_eq!(retried.signing_secret, new_secret);
     let listed = notify
         .list_endpoints(ListEndpointsRequest {})
         .await

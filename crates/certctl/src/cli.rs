@@ -449,6 +449,9 @@ pub enum NotifyCommand {
     RotateSecret {
         /// Endpoint id.
         id: String,
+        /// Request id, to retry a request safely (default: a fresh UUID).
+        #[arg(long, value_name = "ID")]
+        request_id: Option<String>,
     },
     /// Stop notifying an endpoint.
     Remove {

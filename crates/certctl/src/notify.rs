@@ -70,10 +70,16 @@ pub async fn notify(client: NotificationClient, command: NotifyCommand, json: bo
             }
             Ok(())
         }
-        NotifyCommand::RotateSecret { id } => {
+        NotifyCommand::RotateSecret {
+            id,
+            request_id: given,
+        } => {
             let rotated = patiently(
                 client,
-                RotateEndpointSecretRequest { endpoint_id: id },
+                RotateEndpointSecretRequest {
+                    endpoint_id: id,
+                    request_id: request_id(given.as_deref()),
+                },
                 |mut client, request| async move { client.rotate_endpoint_secret(request).await },
             )
             .await?

@@ -354,9 +354,10 @@ struct ValidationArgs {
 /// Where and how accounts are notified.
 #[derive(clap::Args, Debug)]
 struct NotifyArgs {
-    /// The SMTP relay notification email goes through, as a URL: `smtp://host:587`
-    /// (STARTTLS when offered; `?tls=required` to insist), `smtps://host:465`, with
-    /// `user:password@` when the relay asks. Unset: no email is sent.
+    /// The SMTP relay notification email goes through, as a URL:
+    /// `smtp://host:587?tls=required` (STARTTLS) or `smtps://host:465`, with
+    /// `user:password@` when the relay asks; plain `smtp://` only to a relay on this
+    /// machine. Unset: no email is sent.
     #[arg(long, env = "CERTD_SMTP_URL", global = true, hide_env_values = true)]
     smtp_url: Option<String>,
     /// The sender of notification email, e.g. `certflow <noreply@ca.example>`.

@@ -51,7 +51,11 @@ pub(crate) async fn create_endpoint(service: &NotifierService, request: Request)
         Ok(admitted) => admitted,
         Err(reply) => return reply,
     };
-    let prepared = prepare_endpoint(service, &account, &create);
+    let secret = match Secret::generate() {
+        Ok(secret) => secret,
+        Err(err) => return unavailable(format!("no random source for a secret: {err}")),
+    };
+    let prepared = prepare_endpoint(service, &account, &create, &secret);
     let endpoint = match prepared {
         Ok(endpoint) => endpoint,
         Err(err) => return refused(&err),
@@ -84,6 +88,7 @@ fn prepare_endpoint(
     service: &NotifierService,
     account: &str,
     create: &CreateEndpointRequest,
+    secret: &Secret,
 ) -> Result<StoredEndpoint, DomainError> {
     let request_id = create.request_id.trim();
     if request_id.is_empty() || request_id.len() > 128 {
@@ -96,15 +101,15 @@ fn prepare_endpoint(
     let (target, secret) = match &create.target {
         Some(create_endpoint_request::Target::WebhookUrl(url)) => {
             let url = endpoints::check_webhook_url(url, &service.config.allowed_networks)?;
-            let secret = Secret::generate().map_err(|err| {
-                DomainError::invalid(
-                    Reason::InvalidArgument,
-                    format!("no random source for a secret: {err}"),
-                )
-            })?;
             (Target::Webhook(url.to_string()), Some(secret.encode()))
         }
         Some(create_endpoint_request::Target::Email(address)) => {
+            if service.config.smtp_url.is_none() {
+                return Err(DomainError::invalid(
+                    Reason::InvalidArgument,
+                    "this deployment sends no email: register a webhook",
+                ));
+            }
             let address = endpoints::check_email(address)?;
             (Target::Email(address.to_string()), None)
         }
@@ -123,6 +128,7 @@ fn prepare_endpoint(
         request_id: request_id.to_string(),
         secret,
         previous_secret: None,
+        rotated_by: None,
     })
 }
 
@@ -188,6 +194,13 @@ pub(crate) async fn rotate_secret(service: &NotifierService, request: Request) -
         else {
             return Err(no_endpoint(&rotate.endpoint_id));
         };
+        let request_id = rotate.request_id.trim();
+        if !request_id.is_empty() && endpoint.rotated_by.as_deref() == Some(request_id) {
+            return Ok(Change::Unchanged(RotateEndpointSecretResponse {
+                endpoint: Some(to_proto(endpoint)),
+                signing_secret: endpoint.secret.clone().unwrap_or_default(),
+            }));
+        }
         let Some(current) = endpoint.secret.replace(secret.clone()) else {
             return Err(DomainError::invalid(
                 Reason::InvalidArgument,
@@ -195,6 +208,7 @@ pub(crate) async fn rotate_secret(service: &NotifierService, request: Request) -
             ));
         };
         endpoint.previous_secret = Some((current, now + ROTATION_OVERLAP_MILLIS));
+        endpoint.rotated_by = (!request_id.is_empty()).then(|| request_id.to_string());
         Ok(Change::Write(RotateEndpointSecretResponse {
             endpoint: Some(to_proto(endpoint)),
             signing_secret: secret.clone(),
@@ -281,6 +295,15 @@ pub(crate) async fn replay_dead_letter(service: &NotifierService, request: Reque
         return not_found();
     }
     let key = format!("{notification}.{endpoint}");
+    match endpoints::read(&service.notify, &account).await {
+        Ok((list, _)) if list.find(endpoint).is_none() => {
+            return refused(&DomainError::not_found_named(format!(
+                "the endpoint {endpoint} was removed: nothing to replay to"
+            )));
+        }
+        Ok(_) => {}
+        Err(err) => return unavailable(err.to_string()),
+    }
     let mut record = match service.notify.dead(&account, &key).await {
         Ok(Some(bytes)) => match serde_json::from_slice::<DeadRecord>(&bytes) {
             Ok(record) => record,

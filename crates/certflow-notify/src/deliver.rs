@@ -116,12 +116,13 @@ impl Senders {
             .build()
             .map_err(|err| NotifyError::Config(format!("HTTPS client: {err}")))?;
         let smtp = match &config.smtp_url {
-            Some(url) => Some(
+            Some(url) => Some({
+                check_relay_url(url)?;
                 AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                     .map_err(|err| NotifyError::Config(format!("--smtp-url: {err}")))?
                     .timeout(Some(config.timeout))
-                    .build(),
-            ),
+                    .build()
+            }),
             None => None,
         };
         let from = match &config.email_from {
@@ -132,6 +133,40 @@ impl Senders {
             None => None,
         };
         Ok(Senders { http, smtp, from })
+    }
+}
+
+/// Refuses a relay URL that would send email (and the relay's password) in the clear over
+/// a network: `smtp://` without `tls=required` is plain text in lettre, so it is allowed
+/// only to a relay on this machine.
+fn check_relay_url(text: &str) -> Result<(), NotifyError> {
+    let url = url::Url::parse(text)
+        .map_err(|err| NotifyError::Config(format!("--smtp-url is not a URL: {err}")))?;
+    let encrypted = url.scheme() == "smtps"
+        || url
+            .query_pairs()
+            .any(|(key, value)| key == "tls" && value == "required");
+    let local = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        // `smtp` is no special scheme: an IPv4 address arrives as an opaque host name.
+        Some(url::Host::Domain(name)) => {
+            name == "localhost"
+                || name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        None => false,
+    };
+    if encrypted || local {
+        Ok(())
+    } else {
+        Err(NotifyError::Config(format!(
+            "--smtp-url {}://{}: plain SMTP to another machine; use smtp://…?tls=required \
+             (STARTTLS) or smtps://",
+            url.scheme(),
+            url.host_str().unwrap_or("")
+        )))
     }
 }
 
@@ -151,8 +186,19 @@ impl reqwest::dns::Resolve for PublicAddresses {
         Box::pin(async move {
             let host = name.as_str().to_string();
             let lookup = resolver.lookup_ip(format!("{host}.")).await?;
+            // The addresses a name resolves to are the operator's business when they are
+            // not public (a cluster's internal names): the customer reads only that none
+            // was allowed, the log has which.
             let allowed =
-                certflow_runtime::address::connectable(&host, lookup.iter(), &allowed_networks)?;
+                certflow_runtime::address::connectable(&host, lookup.iter(), &allowed_networks)
+                    .map_err(|detail| {
+                        warn!(%detail, "webhook host refused by the address policy");
+                        format!(
+                            "{host} resolves to no address certflow connects to: only public \
+                             addresses are (the webhook's host must not point into a private \
+                             network)"
+                        )
+                    })?;
             let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
             Ok(addrs)
         })
@@ -223,7 +269,11 @@ pub(crate) async fn enqueue(
 /// Works the queue until `shutdown`, attaching again when the subscription ends.
 pub(crate) async fn work(service: NotifierService, shutdown: CancellationToken) {
     while !shutdown.is_cancelled() {
-        let tasks = match service.notify.tasks().await {
+        let tasks = match service
+            .notify
+            .tasks(service.config.max_concurrent_deliveries)
+            .await
+        {
             Ok(tasks) => tasks,
             Err(err) => {
                 warn!(error = %err, "cannot attach to the notification queue; retrying");
@@ -251,6 +301,9 @@ pub(crate) async fn work(service: NotifierService, shutdown: CancellationToken) 
             while let Some(Some(Ok(task))) = fetched.next().now_or_never() {
                 let _ = task.again_after(Duration::ZERO).await;
             }
+        } else {
+            // The subscription ended: attach again, without spinning.
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 }
@@ -286,7 +339,7 @@ async fn remind(
         return task.done().await;
     };
     let loaded = service.store.load(&id).await?;
-    if let Some(notice) = notices::remind(&loaded.state, &reminder) {
+    if let Some(notice) = notices::remind(&loaded.state, &reminder, certflow_runtime::now()) {
         fan_out(service, &task.account, &notice).await?;
     } else {
         debug!(certificate = %id, "the validation ended before its reminder");
@@ -311,7 +364,19 @@ async fn deliver(
         Target::Email(_) => "email",
     };
     let metrics = certflow_telemetry::instruments();
-    let attempt = send(service, endpoint, &delivery.notice).await;
+    // The ack wait starts again now: the task may have waited in the fetched batch.
+    task.in_progress().await?;
+    let attempt = tokio::time::timeout(
+        service.config.timeout,
+        send(service, endpoint, &delivery.notice),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(format!(
+            "no answer within {} s",
+            service.config.timeout.as_secs_f64()
+        ))
+    });
     let now = certflow_runtime::now().unix_millis();
     let error = match attempt {
         Ok(()) => {
@@ -487,4 +552,31 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 /// `millis` as a timestamp, for the API.
 pub(crate) fn at(millis: i64) -> Timestamp {
     Timestamp::from_unix_millis(millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_leaves_the_machine_only_encrypted() {
+        for url in [
+            "smtp://relay.example:587?tls=required",
+            "smtps://relay.example:465",
+            "smtp://user:pw@relay.example:587?tls=required",
+            "smtp://127.0.0.1:2525",
+            "smtp://localhost:25",
+            "smtp://[::1]:25",
+        ] {
+            assert!(check_relay_url(url).is_ok(), "{url}");
+        }
+        for url in [
+            "smtp://relay.example:587",
+            "smtp://relay.example:587?tls=opportunistic",
+            "smtp://10.0.0.5:25",
+            "not a url",
+        ] {
+            assert!(check_relay_url(url).is_err(), "{url}");
+        }
+    }
 }

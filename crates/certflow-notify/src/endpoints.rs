@@ -31,7 +31,7 @@ pub enum Target {
 }
 
 /// One endpoint as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredEndpoint {
     pub id: String,
     pub target: Target,
@@ -44,6 +44,22 @@ pub struct StoredEndpoint {
     pub secret: Option<String>,
     /// The secret before the last rotation, and until when it still signs.
     pub previous_secret: Option<(String, i64)>,
+    /// The request of the last rotation: a retry of it answers with the secret it made.
+    #[serde(default)]
+    pub rotated_by: Option<String>,
+}
+
+/// Secrets stay out of logs and error messages.
+impl std::fmt::Debug for StoredEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredEndpoint")
+            .field("id", &self.id)
+            .field("target", &self.target)
+            .field("types", &self.types)
+            .field("created_at", &self.created_at)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl StoredEndpoint {
@@ -340,7 +356,9 @@ mod tests {
             request_id: "r1".into(),
             secret: Some(current.encode()),
             previous_secret: Some((previous.encode(), 1000)),
+            rotated_by: None,
         };
+        assert!(!format!("{endpoint:?}").contains("whsec_"));
         assert_eq!(
             endpoint.signing_secrets(999),
             vec![current.clone(), previous]

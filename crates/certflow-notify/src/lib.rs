@@ -48,7 +48,7 @@ pub use deliver::{DeadRecord, Delivery, Task};
 const SERVICE: &str = "notifier";
 
 /// How the notifier delivers.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NotifyConfig {
     /// When failed deliveries are tried again, and when they are given up.
     pub retry: schedule::RetrySchedule,
@@ -86,6 +86,21 @@ impl Default for NotifyConfig {
             timeout: Duration::from_secs(10),
             max_concurrent_deliveries: 32,
         }
+    }
+}
+
+/// The relay URL may carry its password: it stays out of logs.
+impl std::fmt::Debug for NotifyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifyConfig")
+            .field("retry", &self.retry)
+            .field("remind_before", &self.remind_before)
+            .field("allowed_networks", &self.allowed_networks)
+            .field("dns_servers", &self.dns_servers)
+            .field("smtp_url", &self.smtp_url.as_ref().map(|_| "<redacted>"))
+            .field("email_from", &self.email_from)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
     }
 }
 

@@ -235,16 +235,17 @@ pub fn plan(
     planned
 }
 
-/// The reminder's notification, when the validation it is for is still open with the same
-/// deadline; `None` when it has ended (passed, expired, cancelled) or changed.
-pub fn remind(state: &State, reminder: &Reminder) -> Option<Notice> {
+/// The reminder's notification at `now`, when the validation it is for is still open with
+/// the same deadline, not yet past; `None` when it has ended (passed, expired, cancelled),
+/// changed or is past its deadline.
+pub fn remind(state: &State, reminder: &Reminder, now: Timestamp) -> Option<Notice> {
     let certificate = state.as_ref()?;
     let subject = match &reminder.reissue_id {
         Some(id) => ValidationFor::Reissue(id.clone()),
         None => ValidationFor::Revocation,
     };
     let deadline = reactions::validation_deadline(state, &subject)?;
-    if deadline.unix_millis() != reminder.deadline {
+    if deadline.unix_millis() != reminder.deadline || deadline <= now {
         return None;
     }
     let open: Vec<certflow_domain::Challenge> = reactions::open_challenges(state, &subject)
@@ -259,7 +260,7 @@ pub fn remind(state: &State, reminder: &Reminder) -> Option<Notice> {
     let mut data = challenges_data(certificate, &subject, deadline, &open);
     if let Some(object) = data.as_object_mut() {
         let left = Duration::from_millis(
-            u64::try_from(reminder.deadline.saturating_sub(reminder.due_at)).unwrap_or(0),
+            u64::try_from(reminder.deadline.saturating_sub(now.unix_millis())).unwrap_or(0),
         );
         object.insert("hours_left".into(), json!(left.as_secs() / 3600));
     }
@@ -651,14 +652,20 @@ mod tests {
         )
         .reminders
         .remove(0);
-        let notice = remind(&state_open, &reminder).expect("still open");
+        let due = at(reminder.due_at);
+        let notice = remind(&state_open, &reminder, due).expect("still open");
         assert_eq!(notice.kind, Kind::DeadlineApproaching);
         assert_eq!(notice.data["hours_left"], 24);
+        // Sent late, it says what is left then; past the deadline, it is not sent.
+        let late = remind(&state_open, &reminder, at(deadline - 5 * HOUR)).expect("open");
+        assert_eq!(late.data["hours_left"], 5);
+        assert_eq!(late.id, notice.id);
+        assert_eq!(remind(&state_open, &reminder, at(deadline)), None);
         assert_eq!(
             notice.data["challenges"][0]["value"],
             "0123456789abcdef0123456789abcdef"
         );
-        assert_eq!(remind(&state_open, &reminder), Some(notice));
+        assert_eq!(remind(&state_open, &reminder, due), Some(notice));
         let mut failed = open.to_vec();
         failed.push(Event::ValidationExpired(
             certflow_domain::ValidationExpired {
@@ -670,13 +677,13 @@ mod tests {
             failure: RevocationFailure::ValidationExpired,
             failed_at: at(deadline),
         }));
-        assert_eq!(remind(&state(&failed), &reminder), None);
+        assert_eq!(remind(&state(&failed), &reminder, due), None);
         let other_deadline = Reminder {
             deadline: deadline + 1,
             ..reminder.clone()
         };
-        assert_eq!(remind(&state_open, &other_deadline), None);
-        assert_eq!(remind(&None, &reminder), None);
+        assert_eq!(remind(&state_open, &other_deadline, due), None);
+        assert_eq!(remind(&None, &reminder, due), None);
     }
 
     #[test]

@@ -234,12 +234,13 @@ impl NotifyStore {
         Ok(())
     }
 
-    /// The tasks of the shared consumer.
-    pub async fn tasks(&self) -> Result<NotifyTasks, StoreError> {
+    /// The tasks of the shared consumer, fetched `batch` at a time: no more than the worker
+    /// runs at once, so none waits out its ack wait in the client before it starts.
+    pub async fn tasks(&self, batch: usize) -> Result<NotifyTasks, StoreError> {
         let consumer = crate::layout::attach_consumer(&self.queue.stream, Self::CONSUMER).await?;
         let messages = consumer
             .stream()
-            .max_messages_per_batch(64)
+            .max_messages_per_batch(batch.max(1))
             .messages()
             .await
             .map_err(|err| StoreError::Unavailable(err.into()))?;
