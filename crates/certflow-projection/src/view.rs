@@ -319,9 +319,8 @@ impl ProjectionDb {
         })
     }
 
-    /// One certificate's record.
-    /// Open domain validations by when their deadline falls, as of `now`: past it (not
-    /// concluded yet), within `soon`, later.
+    /// Certificates with an open domain validation, by when their earliest deadline falls,
+    /// as of `now`: past it (not concluded yet), within `soon`, later.
     pub fn open_validations(
         &self,
         now: Timestamp,
@@ -349,6 +348,7 @@ impl ProjectionDb {
         Ok(open)
     }
 
+    /// One certificate's record.
     pub fn get(&self, id: &CertificateId) -> Result<Option<Record>, ViewError> {
         self.tree
             .get(certificate_key(id))?
