@@ -4,19 +4,15 @@
 //! worker that dies mid-delivery leaves the task unacknowledged, and JetStream offers it
 //! again after the ack wait, with the same notification id.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use certflow_bus::CancellationToken;
 use certflow_domain::{CertificateId, Timestamp};
+use certflow_runtime::outbound::{PolicyResolver, Refusal, fresh_resolver};
 use certflow_store::{NotifyTask, StoreError};
 use futures::{FutureExt, StreamExt};
-use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
-use hickory_resolver::name_server::TokioConnectionProvider;
-use hickory_resolver::proto::xfer::Protocol;
 use lettre::message::{Mailbox, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use opentelemetry::KeyValue;
@@ -91,11 +87,15 @@ impl std::fmt::Debug for Senders {
 impl Senders {
     /// The HTTPS client and the SMTP transport `config` describes.
     pub fn new(config: &NotifyConfig) -> Result<Self, NotifyError> {
-        let resolver = build_resolver(&config.dns_servers, config.timeout)?;
-        let resolve = Arc::new(PublicAddresses {
+        let resolver = fresh_resolver(&config.dns_servers, config.timeout)
+            .map_err(|err| NotifyError::Config(format!("resolv.conf: {err}")))?;
+        // Public addresses only, judged before connecting; what a customer's host name
+        // resolved to is not told back to the customer.
+        let resolve = Arc::new(PolicyResolver::new(
             resolver,
-            allowed_networks: Arc::new(config.allowed_networks.clone()),
-        });
+            config.allowed_networks.clone(),
+            Refusal::Redacted,
+        ));
         let mut http = reqwest::Client::builder()
             .use_rustls_tls()
             .https_only(true)
@@ -168,65 +168,6 @@ fn check_relay_url(text: &str) -> Result<(), NotifyError> {
             url.host_str().unwrap_or("")
         )))
     }
-}
-
-/// Resolves webhook hosts and hands the client only the addresses the address policy (or
-/// the operator's allowed networks) lets it connect to: a customer's host that resolves to
-/// loopback, a private network or a metadata service is refused before any connection.
-#[derive(Clone)]
-struct PublicAddresses {
-    resolver: TokioResolver,
-    allowed_networks: Arc<Vec<ipnet::IpNet>>,
-}
-
-impl reqwest::dns::Resolve for PublicAddresses {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let resolver = self.resolver.clone();
-        let allowed_networks = self.allowed_networks.clone();
-        Box::pin(async move {
-            let host = name.as_str().to_string();
-            let lookup = resolver.lookup_ip(format!("{host}.")).await?;
-            // The addresses a name resolves to are the operator's business when they are
-            // not public (a cluster's internal names): the customer reads only that none
-            // was allowed, the log has which.
-            let allowed =
-                certflow_runtime::address::connectable(&host, lookup.iter(), &allowed_networks)
-                    .map_err(|detail| {
-                        warn!(%detail, "webhook host refused by the address policy");
-                        format!(
-                            "{host} resolves to no address certflow connects to: only public \
-                             addresses are (the webhook's host must not point into a private \
-                             network)"
-                        )
-                    })?;
-            let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
-            Ok(addrs)
-        })
-    }
-}
-
-fn build_resolver(servers: &[SocketAddr], timeout: Duration) -> Result<TokioResolver, NotifyError> {
-    let config = if servers.is_empty() {
-        hickory_resolver::system_conf::read_system_conf()
-            .map_err(|err| NotifyError::Config(format!("resolv.conf: {err}")))?
-            .0
-    } else {
-        let mut config = ResolverConfig::new();
-        for server in servers {
-            config.add_name_server(NameServerConfig::new(*server, Protocol::Udp));
-            config.add_name_server(NameServerConfig::new(*server, Protocol::Tcp));
-        }
-        config
-    };
-    let mut opts = ResolverOpts::default();
-    opts.timeout = timeout;
-    opts.attempts = 2;
-    opts.use_hosts_file = ResolveHosts::Never;
-    opts.edns0 = true;
-    let mut builder =
-        TokioResolver::builder_with_config(config, TokioConnectionProvider::default());
-    *builder.options_mut() = opts;
-    Ok(builder.build())
 }
 
 /// Queues a delivery of `notice` to each of `account`'s endpoints that wants it.

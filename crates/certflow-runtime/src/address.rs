@@ -328,4 +328,42 @@ mod tests {
         assert_eq!(refused.range, "169.254.0.0/16");
         assert!(refused.to_string().contains("link local"), "{refused}");
     }
+
+    #[test]
+    fn the_client_is_handed_only_public_addresses_and_told_why_none() {
+        let ips = |list: &[&str]| -> Vec<std::net::IpAddr> {
+            list.iter().map(|ip| ip.parse().expect("address")).collect()
+        };
+        let mixed = connectable(
+            "mixed.example",
+            ips(&["10.0.0.1", "1.1.1.1"]).into_iter(),
+            &[],
+        )
+        .expect("one public address");
+        assert_eq!(mixed, vec!["1.1.1.1:0".parse().expect("socket address")]);
+        let refused = connectable(
+            "metadata.example",
+            ips(&["169.254.169.254", "::ffff:127.0.0.1", "64:ff9b::a9fe:a9fe"]).into_iter(),
+            &[],
+        )
+        .expect_err("no public address");
+        assert!(
+            refused.contains("169.254.169.254 (169.254.0.0/16 is link local"),
+            "{refused}"
+        );
+        assert!(
+            refused.contains("::ffff:127.0.0.1 (127.0.0.0/8 is loopback"),
+            "{refused}"
+        );
+        assert!(
+            refused.contains("64:ff9b::a9fe:a9fe (169.254.0.0/16"),
+            "{refused}"
+        );
+        assert!(connectable("none.example", std::iter::empty(), &[]).is_err());
+        // A network the operator allows is connected to.
+        let lab: ipnet::IpNet = "10.0.0.0/24".parse().expect("network");
+        let allowed = connectable("lab.example", ips(&["10.0.0.7"]).into_iter(), &[lab])
+            .expect("allowed by the operator");
+        assert_eq!(allowed, vec!["10.0.0.7:0".parse().expect("socket address")]);
+    }
 }

@@ -11,6 +11,7 @@
 //! ## Layout
 //!
 //! - [`address`]: which addresses a service may connect to on a customer's behalf.
+//! - [`outbound`]: the resolver and address filter of connections made on a customer's behalf.
 //! - `clock` (private): [`now`]: services read the time here; the domain is given it.
 //! - `command` (private): [`CommandRuntime`]: one command, from retry check to remembered reply.
 //! - `react` (private): [`run_reactions`]: a durable consumer fed to a service's reactions.
@@ -21,6 +22,7 @@
 pub mod address;
 mod clock;
 mod command;
+pub mod outbound;
 mod react;
 mod service;
 

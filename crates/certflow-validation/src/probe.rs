@@ -11,15 +11,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
-use hickory_resolver::name_server::TokioConnectionProvider;
+use certflow_runtime::outbound::{PolicyResolver, Refusal};
 use hickory_resolver::proto::ProtoErrorKind;
 use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::xfer::Protocol;
 use hickory_resolver::{Name, ResolveError, TokioResolver};
 use reqwest::{StatusCode, Url, redirect};
-
-use crate::address::connectable;
 
 /// The label a DNS challenge is published under.
 const DNS_LABEL: &str = "_dnsauth";
@@ -354,65 +350,11 @@ impl Prober {
     }
 }
 
-/// A resolver that asks exactly the configured servers and keeps nothing: every probe is a
-/// fresh question, so a record published after a miss is found on the next check.
+/// The probes' resolver: exactly the configured servers, nothing kept
+/// ([`certflow_runtime::outbound::fresh_resolver`]).
 fn build_resolver(config: &ProbeConfig) -> Result<TokioResolver, ProbeError> {
-    let resolver_config = if config.dns_servers.is_empty() {
-        let (system, _) = hickory_resolver::system_conf::read_system_conf()
-            .map_err(ProbeError::SystemDnsConfig)?;
-        system
-    } else {
-        let mut resolver_config = ResolverConfig::new();
-        for addr in &config.dns_servers {
-            resolver_config.add_name_server(NameServerConfig::new(*addr, Protocol::Udp));
-            resolver_config.add_name_server(NameServerConfig::new(*addr, Protocol::Tcp));
-        }
-        resolver_config
-    };
-    let mut opts = ResolverOpts::default();
-    opts.timeout = config.timeout;
-    // The caller retries transient failures later; one attempt keeps a probe within `timeout`.
-    opts.attempts = 1;
-    opts.cache_size = 0;
-    opts.positive_max_ttl = Some(Duration::ZERO);
-    opts.negative_max_ttl = Some(Duration::ZERO);
-    opts.use_hosts_file = ResolveHosts::Never;
-    opts.try_tcp_on_error = true;
-    // Advertise a real UDP payload size. Without EDNS, hickory's client reads only 512 bytes
-    // of a datagram, and some servers (hickory-server 0.25 among them) send up to 4096 to
-    // non-EDNS clients: the cut answer is dropped as malformed and the lookup times out
-    // instead of retrying over TCP.
-    opts.edns0 = true;
-    let mut builder =
-        TokioResolver::builder_with_config(resolver_config, TokioConnectionProvider::default());
-    *builder.options_mut() = opts;
-    Ok(builder.build())
-}
-
-/// Resolves the hosts of validation-file fetches with the probes' own resolver (the
-/// configured servers, no hosts file) and hands the HTTP client only the addresses the
-/// address policy allows ([`crate::address`]), so the client never connects anywhere else:
-/// a customer's domain that points at loopback, a private network or a link-local metadata
-/// service is refused before any connection. Operator overrides, and networks the operator
-/// allows, bypass it.
-#[derive(Clone)]
-struct PublicAddresses {
-    resolver: TokioResolver,
-    allowed_networks: Arc<Vec<ipnet::IpNet>>,
-}
-
-impl reqwest::dns::Resolve for PublicAddresses {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let resolver = self.resolver.clone();
-        let allowed_networks = self.allowed_networks.clone();
-        Box::pin(async move {
-            let host = name.as_str().to_string();
-            let lookup = resolver.lookup_ip(format!("{host}.")).await?;
-            let allowed = connectable(&host, lookup.iter(), &allowed_networks)?;
-            let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
-            Ok(addrs)
-        })
-    }
+    certflow_runtime::outbound::fresh_resolver(&config.dns_servers, config.timeout)
+        .map_err(ProbeError::SystemDnsConfig)
 }
 
 /// Plain HTTP/1 only, no proxy from the environment, redirects only within the domain,
@@ -442,10 +384,13 @@ fn build_http_client(
         .timeout(config.timeout)
         .connect_timeout(config.timeout)
         .pool_max_idle_per_host(0)
-        .dns_resolver(Arc::new(PublicAddresses {
-            resolver: resolver.clone(),
-            allowed_networks: Arc::new(config.allowed_networks.clone()),
-        }))
+        // Public addresses only, judged before connecting; operator overrides (below) and
+        // networks the operator allows pass.
+        .dns_resolver(Arc::new(PolicyResolver::new(
+            resolver.clone(),
+            config.allowed_networks.clone(),
+            Refusal::Detailed,
+        )))
         .user_agent(concat!("certflow-validation/", env!("CARGO_PKG_VERSION")));
     for (host, addr) in &config.http_overrides {
         // reqwest keeps a non-zero override port when the URL has none, which ours never do,
@@ -640,44 +585,6 @@ mod tests {
             "example.com",
             80
         ));
-    }
-
-    #[test]
-    fn the_client_is_handed_only_public_addresses_and_told_why_none() {
-        let ips = |list: &[&str]| -> Vec<std::net::IpAddr> {
-            list.iter().map(|ip| ip.parse().expect("address")).collect()
-        };
-        let mixed = connectable(
-            "mixed.example",
-            ips(&["10.0.0.1", "1.1.1.1"]).into_iter(),
-            &[],
-        )
-        .expect("one public address");
-        assert_eq!(mixed, vec!["1.1.1.1:0".parse().expect("socket address")]);
-        let refused = connectable(
-            "metadata.example",
-            ips(&["169.254.169.254", "::ffff:127.0.0.1", "64:ff9b::a9fe:a9fe"]).into_iter(),
-            &[],
-        )
-        .expect_err("no public address");
-        assert!(
-            refused.contains("169.254.169.254 (169.254.0.0/16 is link local"),
-            "{refused}"
-        );
-        assert!(
-            refused.contains("::ffff:127.0.0.1 (127.0.0.0/8 is loopback"),
-            "{refused}"
-        );
-        assert!(
-            refused.contains("64:ff9b::a9fe:a9fe (169.254.0.0/16"),
-            "{refused}"
-        );
-        assert!(connectable("none.example", std::iter::empty(), &[]).is_err());
-        // A network the operator allows is connected to.
-        let lab: ipnet::IpNet = "10.0.0.0/24".parse().expect("network");
-        let allowed = connectable("lab.example", ips(&["10.0.0.7"]).into_iter(), &[lab])
-            .expect("allowed by the operator");
-        assert_eq!(allowed, vec!["10.0.0.7:0".parse().expect("socket address")]);
     }
 
     #[test]
