@@ -14,10 +14,9 @@ use certflow_proto::v1::reissue_service_client::ReissueServiceClient;
 use certflow_proto::v1::request_reissue_request::Key;
 use certflow_proto::v1::{
     Brand, CreateEndpointRequest, DeadLetter, DeleteEndpointRequest, Level, ListDeadLettersRequest,
-    ListEndpointsRequest, NextReviewTaskRequest, NotificationType, OriginalKey,
-    RejectReviewRequest, ReplayDeadLetterRequest, RequestReissueRequest, RequestRevocationRequest,
-    RevocationReason, RotateEndpointSecretRequest, ValidationMethod,
-    create_endpoint_request::Target,
+    ListEndpointsRequest, NotificationType, OriginalKey, RejectReviewRequest,
+    ReplayDeadLetterRequest, RequestReissueRequest, RequestRevocationRequest, RevocationReason,
+    RotateEndpointSecretRequest, ValidationMethod, create_endpoint_request::Target,
 };
 use certflow_testkit::dns::AuthoritativeDns;
 use certflow_testkit::{Authed, Bearer, Certflow, NatsServer, eventually};
@@ -99,6 +98,20 @@ fn revoke(id: &str, reason: RevocationReason) -> RequestRevocationRequest {
     }
 }
 
+/// Issues an acme certificate for `domain` (DNS_AUTO: revoked at once) and revokes it.
+async fn issued_and_revoked(certflow: &Certflow, domain: &str) -> certflow_proto::v1::Certificate {
+    let mut certs = certflow.certificates().await.expect("client");
+    let cert = issue(&mut certs, dns_auto_dv("acme", domain)).await;
+    certflow
+        .revocations()
+        .await
+        .expect("client")
+        .request_revocation(revoke(&cert.id, RevocationReason::Superseded))
+        .await
+        .expect("revoked");
+    cert
+}
+
 fn of_kind<'a>(received: &'a [Received], kind: &str) -> Vec<&'a Received> {
     received.iter().filter(|r| r.kind() == kind).collect()
 }
@@ -165,19 +178,7 @@ async fn every_kind_of_notification_reaches_a_signed_webhook_and_an_email() {
         .reviews_as(&certflow.token("rita", "certflow-review", &["reviewer"]))
         .await
         .expect("reviewer");
-    let task = eventually(Duration::from_secs(15), || {
-        let mut rita = rita.clone();
-        async move {
-            let next = rita
-                .next_review_task(NextReviewTaskRequest {})
-                .await
-                .ok()?
-                .into_inner();
-            Some((next.task?, next.lease))
-        }
-    })
-    .await
-    .expect("a review task");
+    let task = support::next_review_task(&rita).await;
     rita.reject_review(RejectReviewRequest {
         request_id: request_id(),
         task_id: task.0.task_id.clone(),
@@ -317,15 +318,7 @@ async fn failed_deliveries_retry_on_schedule_with_one_id_then_dead_letters_repla
     )
     .await;
     receiver.answer_always(Answer::Status(503));
-    let mut certs = certflow.certificates().await.expect("client");
-    let cert = issue(&mut certs, dns_auto_dv("acme", "retry.example.org")).await;
-    certflow
-        .revocations()
-        .await
-        .expect("client")
-        .request_revocation(revoke(&cert.id, RevocationReason::Superseded))
-        .await
-        .expect("revoked");
+    let cert = issued_and_revoked(&certflow, "retry.example.org").await;
 
     // The four attempts fail; then it is a dead letter.
     let dead = eventually(Duration::from_secs(30), || {
@@ -463,15 +456,7 @@ async fn webhook_urls_are_held_to_the_address_policy_and_redirects_are_refused()
     )
     .await;
     receiver.answer_always(Answer::Redirect(receiver.url("/elsewhere")));
-    let mut certs = certflow.certificates().await.expect("client");
-    let cert = issue(&mut certs, dns_auto_dv("acme", "policy.example.org")).await;
-    certflow
-        .revocations()
-        .await
-        .expect("client")
-        .request_revocation(revoke(&cert.id, RevocationReason::Superseded))
-        .await
-        .expect("revoked");
+    issued_and_revoked(&certflow, "policy.example.org").await;
     let dead = eventually(Duration::from_secs(30), || {
         let mut notify = notify.clone();
         async move {
@@ -656,13 +641,7 @@ async fn a_rotated_secret_signs_beside_the_new_one_and_a_removed_endpoint_hears_
     assert_eq!(listed.len(), 1);
     assert!(listed[0].previous_secret_until.is_some());
 
-    let mut certs = certflow.certificates().await.expect("client");
-    let mut revocations = certflow.revocations().await.expect("client");
-    let first = issue(&mut certs, dns_auto_dv("acme", "rotate.example.org")).await;
-    revocations
-        .request_revocation(revoke(&first.id, RevocationReason::Superseded))
-        .await
-        .expect("revoked");
+    issued_and_revoked(&certflow, "rotate.example.org").await;
     let received = receiver
         .wait_for(Duration::from_secs(30), "the revocation", |r| r.len() == 1)
         .await;
@@ -683,11 +662,7 @@ async fn a_rotated_secret_signs_beside_the_new_one_and_a_removed_endpoint_hears_
         })
         .await
         .expect("nothing of theirs to delete");
-    let second = issue(&mut certs, dns_auto_dv("acme", "still.example.org")).await;
-    revocations
-        .request_revocation(revoke(&second.id, RevocationReason::Superseded))
-        .await
-        .expect("revoked");
+    issued_and_revoked(&certflow, "still.example.org").await;
     receiver
         .wait_for(Duration::from_secs(30), "the second revocation", |r| {
             r.len() == 2
@@ -699,11 +674,7 @@ async fn a_rotated_secret_signs_beside_the_new_one_and_a_removed_endpoint_hears_
         })
         .await
         .expect("removed");
-    let third = issue(&mut certs, dns_auto_dv("acme", "silent.example.org")).await;
-    revocations
-        .request_revocation(revoke(&third.id, RevocationReason::Superseded))
-        .await
-        .expect("revoked");
+    issued_and_revoked(&certflow, "silent.example.org").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
         receiver.received().len(),

@@ -17,7 +17,8 @@ use prost::Message;
 use tonic::Code;
 
 use crate::support::{
-    certificate_of, history_types, issue, reason, request_id, started, wait_for_status, wait_until,
+    certificate_of, history_types, issue, next_review_task, reason, request_id, started,
+    wait_for_status, wait_until,
 };
 
 /// A certificate of `brand` and `level` for acme with no automatic validation.
@@ -46,23 +47,6 @@ async fn reviewer(certflow: &Certflow, name: &str, account: &str) -> ReviewServi
         .reviews_as(&certflow.token(name, account, &["reviewer"]))
         .await
         .expect("client")
-}
-
-/// Leases the next task through the gateway, waiting for one to arrive.
-async fn next_task(client: &ReviewServiceClient<Authed>) -> (ReviewTask, String) {
-    eventually(Duration::from_secs(15), || {
-        let mut client = client.clone();
-        async move {
-            let next = client
-                .next_review_task(NextReviewTaskRequest {})
-                .await
-                .ok()?
-                .into_inner();
-            Some((next.task?, next.lease))
-        }
-    })
-    .await
-    .expect("a task is offered")
 }
 
 const PDF: &[u8] =
@@ -148,7 +132,7 @@ async fn revr1_a_reviewer_follows_review_queue_with_plain_nats_and_takes_and_dec
 
     // Taking it is asking the gateway for a lease; the decision settles it.
     let mut rita = reviewer(&certflow, "rita", "certflow-review").await;
-    let (taken, lease) = next_task(&rita).await;
+    let (taken, lease) = next_review_task(&rita).await;
     assert_eq!(taken.task_id, task.task_id);
     rita.approve_review(approve(&task.task_id, &lease))
         .await
@@ -200,10 +184,10 @@ async fn revr1_a_task_whose_reviewer_vanishes_is_offered_again_and_a_race_record
 
     // Rita takes the task and goes away without deciding.
     let rita = reviewer(&certflow, "rita", "certflow-review").await;
-    let (taken, _lease) = next_task(&rita).await;
+    let (taken, _lease) = next_review_task(&rita).await;
     // After the ack wait, Remy is offered the same task.
     let remy = reviewer(&certflow, "remy", "certflow-review").await;
-    let (again, lease) = next_task(&remy).await;
+    let (again, lease) = next_review_task(&remy).await;
     assert_eq!(again.task_id, taken.task_id);
 
     // Both decide at once: one decision is recorded.
@@ -274,7 +258,7 @@ async fn rev10_revr4_each_review_row_and_no_task_before_the_document() {
             .request_revocation(revoke(&cert.id))
             .await
             .expect("accepted");
-        let (task, lease) = next_task(&rita).await;
+        let (task, lease) = next_review_task(&rita).await;
         assert_eq!(task.certificate.map(|c| c.id), Some(cert.id.clone()));
         assert!(task.documents.is_empty());
         rita.clone()
@@ -322,7 +306,7 @@ async fn rev10_revr4_each_review_row_and_no_task_before_the_document() {
             })
             .await
             .expect("document accepted");
-        let (task, lease) = next_task(&rita).await;
+        let (task, lease) = next_review_task(&rita).await;
         assert_eq!(task.documents.len(), 1);
         assert_eq!(task.documents[0].size, document.len() as u64);
         // The reviewer reads the document through the gateway.
@@ -451,7 +435,7 @@ async fn revr3_two_of_three_approvals_a_repeated_vote_and_a_self_review_refused(
         .expect("accepted");
 
     let rita = reviewer(&certflow, "rita", "certflow-review").await;
-    let (task, lease) = next_task(&rita).await;
+    let (task, lease) = next_review_task(&rita).await;
     assert_eq!(task.approvals_needed, 2);
     rita.clone()
         .approve_review(approve(&task.task_id, &lease))
@@ -475,7 +459,7 @@ async fn revr3_two_of_three_approvals_a_repeated_vote_and_a_self_review_refused(
 
     // The task comes back with the first approval on it, for a second reviewer.
     let remy = reviewer(&certflow, "remy", "certflow-review").await;
-    let (again, lease) = next_task(&remy).await;
+    let (again, lease) = next_review_task(&remy).await;
     assert_eq!(again.task_id, task.task_id);
     assert_eq!(again.approvals.len(), 1);
     let still = wait_for_status(&mut certs, &cert.id, CertificateStatus::RevocationPending).await;
@@ -500,7 +484,7 @@ async fn rev13_a_rejection_makes_the_certificate_issued_and_downloadable_again()
         .await
         .expect("accepted");
     let rita = reviewer(&certflow, "rita", "certflow-review").await;
-    let (task, lease) = next_task(&rita).await;
+    let (task, lease) = next_review_task(&rita).await;
     let err = rita
         .clone()
         .reject_review(RejectReviewRequest {
@@ -621,7 +605,7 @@ async fn revr1_reviewers_follow_the_queue_through_the_gateway_without_taking_tas
     // Watching took nothing: both tasks are still there to lease.
     let mut leased = Vec::new();
     for _ in 0..2 {
-        let (task, _) = next_task(&rita).await;
+        let (task, _) = next_review_task(&rita).await;
         leased.push(task.certificate.map(|c| c.id).unwrap_or_default());
     }
     leased.sort();
@@ -741,12 +725,12 @@ async fn revr1_a_lease_settles_only_its_own_task_and_tasks_behind_one_the_caller
     // A reviewer of acme is never offered acme's own request, and it does not hide the
     // others behind it.
     let acme_reviewer = reviewer(&certflow, "acme-reviewer", "acme").await;
-    let (first, first_lease) = next_task(&acme_reviewer).await;
+    let (first, first_lease) = next_review_task(&acme_reviewer).await;
     let first_id = first.certificate.map(|c| c.id).unwrap_or_default();
     assert_ne!(first_id, own.id, "no self-review is offered");
 
     // Deciding another task with that lease does not settle the leased one.
-    let (second, _) = next_task(&acme_reviewer).await;
+    let (second, _) = next_review_task(&acme_reviewer).await;
     let second_id = second.certificate.map(|c| c.id).unwrap_or_default();
     assert_ne!(second_id, own.id);
     acme_reviewer
@@ -862,8 +846,8 @@ async fn revr5_no_reviewer_can_take_every_task_hold_one_for_ever_or_drop_one() {
 
     // Through the gateway, one reviewer holds at most two tasks at once.
     let mut rita = reviewer(&certflow, "rita", "certflow-review").await;
-    let (first, first_lease) = next_task(&rita).await;
-    let (second, _second_lease) = next_task(&rita).await;
+    let (first, first_lease) = next_review_task(&rita).await;
+    let (second, _second_lease) = next_review_task(&rita).await;
     assert_ne!(first.task_id, second.task_id);
     let err = rita
         .next_review_task(NextReviewTaskRequest {})
@@ -880,7 +864,7 @@ async fn revr5_no_reviewer_can_take_every_task_hold_one_for_ever_or_drop_one() {
     rita.approve_review(approve(&first.task_id, &first_lease))
         .await
         .expect("decided");
-    let (third, _) = next_task(&rita).await;
+    let (third, _) = next_review_task(&rita).await;
     assert!(![&first.task_id, &second.task_id].contains(&&third.task_id));
 
     // A task held past the ack wait goes back to the queue: another reviewer gets the
@@ -888,7 +872,7 @@ async fn revr5_no_reviewer_can_take_every_task_hold_one_for_ever_or_drop_one() {
     let remy = reviewer(&certflow, "remy", "certflow-review").await;
     let mut taken = Vec::new();
     for _ in 0..2 {
-        let (task, lease) = next_task(&remy).await;
+        let (task, lease) = next_review_task(&remy).await;
         remy.clone()
             .approve_review(approve(&task.task_id, &lease))
             .await
@@ -943,7 +927,7 @@ async fn revr2_gen3_a_reviewer_of_acme_in_other_letters_is_still_of_acme() {
         .reviews_as(&certflow.token("remy", "certflow-review", &["reviewer"]))
         .await
         .expect("client");
-    let (task, _) = next_task(&watched).await;
+    let (task, _) = next_review_task(&watched).await;
     let err = rita
         .clone()
         .approve_review(approve(&task.task_id, ""))

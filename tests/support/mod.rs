@@ -554,3 +554,22 @@ pub async fn geotrust_crls_listing(
     })
     .await
 }
+
+/// Leases the next task through the gateway, waiting for one to arrive.
+pub async fn next_review_task(
+    client: &certflow_proto::v1::review_service_client::ReviewServiceClient<Authed>,
+) -> (certflow_proto::v1::ReviewTask, String) {
+    eventually(Duration::from_secs(15), || {
+        let mut client = client.clone();
+        async move {
+            let next = client
+                .next_review_task(certflow_proto::v1::NextReviewTaskRequest {})
+                .await
+                .ok()?
+                .into_inner();
+            Some((next.task?, next.lease))
+        }
+    })
+    .await
+    .expect("a task is offered")
+}
