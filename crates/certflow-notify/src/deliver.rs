@@ -11,8 +11,8 @@ use bytes::Bytes;
 use certflow_bus::CancellationToken;
 use certflow_domain::{CertificateId, Timestamp};
 use certflow_runtime::outbound::{PolicyResolver, Refusal, fresh_resolver};
-use certflow_store::{NotifyTask, StoreError};
-use futures::{FutureExt, StreamExt};
+use certflow_store::{NotifyStore, NotifyTask, StoreError};
+
 use lettre::message::{Mailbox, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use opentelemetry::KeyValue;
@@ -207,46 +207,18 @@ pub(crate) async fn enqueue(
         .await
 }
 
-/// Works the queue until `shutdown`, attaching again when the subscription ends.
+/// Works the delivery queue until `shutdown`, fetching no more than it runs at once, so no
+/// task waits out its ack wait before it starts.
 pub(crate) async fn work(service: NotifierService, shutdown: CancellationToken) {
-    while !shutdown.is_cancelled() {
-        let tasks = match service
-            .notify
-            .tasks(service.config.max_concurrent_deliveries)
-            .await
-        {
-            Ok(tasks) => tasks,
-            Err(err) => {
-                warn!(error = %err, "cannot attach to the notification queue; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
-                }
-            }
-        };
-        let mut fetched = Box::pin(futures::stream::unfold(tasks, |mut tasks| async move {
-            tasks.next().await.map(|task| (task, tasks))
-        }));
-        fetched
-            .by_ref()
-            .take_until(shutdown.cancelled())
-            .for_each_concurrent(service.config.max_concurrent_deliveries, |task| async {
-                match task {
-                    Ok(task) => run_task(&service, task).await,
-                    Err(err) => warn!(error = %err, "notification queue hiccup"),
-                }
-            })
-            .await;
-        if shutdown.is_cancelled() {
-            // Tasks fetched but not started go back now, not after the ack wait.
-            while let Some(Some(Ok(task))) = fetched.next().now_or_never() {
-                let _ = task.again_after(Duration::ZERO).await;
-            }
-        } else {
-            // The subscription ended: attach again, without spinning.
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    }
+    let concurrency = service.config.max_concurrent_deliveries;
+    certflow_runtime::work_queue(
+        NotifyStore::QUEUE,
+        || service.notify.tasks(concurrency),
+        concurrency,
+        shutdown,
+        |task| run_task(&service, task),
+    )
+    .await;
 }
 
 async fn run_task(service: &NotifierService, task: NotifyTask) {

@@ -15,6 +15,7 @@
 //! - `clock` (private): [`now`]: services read the time here; the domain is given it.
 //! - `command` (private): [`CommandRuntime`]: one command, from retry check to remembered reply.
 //! - `react` (private): [`run_reactions`]: a durable consumer fed to a service's reactions.
+//! - `work` (private): [`work_queue`]: the one loop that works a work queue.
 //! - `service` (private): [`ServiceSpec`], [`Service`], [`bind`] and [`Bound`]: the skeleton.
 
 #![forbid(unsafe_code)]
@@ -25,8 +26,10 @@ mod command;
 pub mod outbound;
 mod react;
 mod service;
+mod work;
 
 pub use clock::now;
 pub use command::{CommandError, CommandRuntime};
 pub use react::{ReactionError, reaction_meta, run_reactions};
 pub use service::{Bound, Reacts, Service, ServiceSpec, StartError, bind};
+pub use work::work_queue;

@@ -47,6 +47,7 @@
 //! - `locks` (private): [`ReissueLocks`]: one reservation per registrable domain (REI-4).
 //! - `notify` (private): [`NotifyStore`]: endpoints, the delivery queue and dead letters.
 //! - `outcomes` (private): [`Outcomes`]: each command's first reply, for retries (GEN-1).
+//! - `queue` (private): [`TaskFeed`] and [`QueuedTask`]: what every work queue's worker sees.
 //! - `reactions` (private): [`Reactions`]: the durable pull consumer a reacting service shares.
 //! - `review` (private): [`ReviewQueue`], [`ReviewLeases`] and [`DocumentStore`] for manual review.
 //! - `store` (private): [`EventStore`]: the events stream: append, load, execute, history.
@@ -65,6 +66,7 @@ pub mod layout;
 mod locks;
 mod notify;
 mod outcomes;
+mod queue;
 mod reactions;
 mod review;
 mod store;
@@ -80,6 +82,7 @@ pub use layout::{Layout, Provisioned, provision};
 pub use locks::{LockHolder, ReissueLocks, Reservation};
 pub use notify::{EndpointsRead, NotifyStore, NotifyTask, NotifyTasks};
 pub use outcomes::{Outcome, Outcomes, Recorded};
+pub use queue::{QueuedTask, TaskFeed};
 pub use reactions::{Reaction, Reactions};
 pub use review::{
     DocumentStore, LeaseOutcome, LeasedTask, QueueWatch, ReviewLeases, ReviewQueue, StoredDocument,

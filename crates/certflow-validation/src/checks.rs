@@ -14,7 +14,6 @@ use certflow_runtime::now;
 use certflow_store::{CheckTask, StoreError};
 use certflow_telemetry::propagation;
 use futures::future::join_all;
-use futures::{FutureExt, StreamExt};
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::probe::{ProbeMethod, ProbeOutcome};
@@ -29,41 +28,16 @@ struct Checked {
     probes: Vec<ProbeResult>,
 }
 
-/// Works the check queue until `shutdown`, re-attaching when the subscription ends.
+/// Works the check queue until `shutdown`.
 pub(crate) async fn work(service: ValidationService, shutdown: certflow_bus::CancellationToken) {
-    while !shutdown.is_cancelled() {
-        let tasks = match service.checks.tasks().await {
-            Ok(tasks) => tasks,
-            Err(err) => {
-                warn!(error = %err, "cannot attach to the check queue; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
-                }
-            }
-        };
-        let mut fetched = Box::pin(futures::stream::unfold(tasks, |mut tasks| async move {
-            tasks.next().await.map(|task| (task, tasks))
-        }));
-        fetched
-            .by_ref()
-            .take_until(shutdown.cancelled())
-            .for_each_concurrent(32, |task| async {
-                match task {
-                    Ok(task) => run_task(&service, task).await,
-                    Err(err) => warn!(error = %err, "check queue hiccup"),
-                }
-            })
-            .await;
-        if shutdown.is_cancelled() {
-            // Tasks fetched but not started go back now, not after the ack wait.
-            while let Some(Some(Ok(task))) = fetched.next().now_or_never() {
-                if let Err(err) = task.again_after(Duration::ZERO).await {
-                    warn!(error = %err, "could not hand a check task back on shutdown");
-                }
-            }
-        }
-    }
+    certflow_runtime::work_queue(
+        certflow_store::ValidationChecks::STREAM,
+        || service.checks.tasks(),
+        32,
+        shutdown,
+        |task| run_task(&service, task),
+    )
+    .await;
 }
 
 /// Checks one certificate's challenges; the task is done once the validation has ended, and
