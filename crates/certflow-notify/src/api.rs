@@ -31,7 +31,7 @@ fn admit<M: Message + Default>(request: &Request) -> Result<(String, M), Reply> 
     if account.is_empty() {
         return Err(refused(&DomainError::invalid(
             Reason::InvalidArgument,
-            "the caller acts for no account",
+            "the caller acts for no account: call with a token that names the account to notify",
         )));
     }
     let message = decode_request(request).map_err(|err| refused(&err))?;
@@ -173,7 +173,9 @@ pub(crate) async fn list_endpoints(service: &NotifierService, request: Request) 
 }
 
 fn no_endpoint(id: &str) -> DomainError {
-    DomainError::not_found_named(format!("no endpoint {id} in this account"))
+    DomainError::not_found_named(format!(
+        "no endpoint {id} in this account: ListEndpoints (certctl notify list) shows its endpoints"
+    ))
 }
 
 pub(crate) async fn rotate_secret(service: &NotifierService, request: Request) -> Reply {
@@ -204,7 +206,7 @@ pub(crate) async fn rotate_secret(service: &NotifierService, request: Request) -
         let Some(current) = endpoint.secret.replace(secret.clone()) else {
             return Err(DomainError::invalid(
                 Reason::InvalidArgument,
-                "an email endpoint has no signing secret",
+                "an email endpoint has no signing secret: only webhooks are rotated",
             ));
         };
         endpoint.previous_secret = Some((current, now + ROTATION_OVERLAP_MILLIS));
@@ -279,7 +281,7 @@ pub(crate) async fn replay_dead_letter(service: &NotifierService, request: Reque
     };
     let not_found = || {
         refused(&DomainError::not_found_named(format!(
-            "no dead letter {} in this account",
+            "no dead letter {} in this account: ListDeadLetters (certctl notify dead-letters) shows its dead letters",
             replay.dead_letter_id
         )))
     };
@@ -298,7 +300,7 @@ pub(crate) async fn replay_dead_letter(service: &NotifierService, request: Reque
     match endpoints::read(&service.notify, &account).await {
         Ok((list, _)) if list.find(endpoint).is_none() => {
             return refused(&DomainError::not_found_named(format!(
-                "the endpoint {endpoint} was removed: nothing to replay to"
+                "the endpoint {endpoint} was removed: register it again (CreateEndpoint), and the next notifications reach it"
             )));
         }
         Ok(_) => {}

@@ -180,8 +180,11 @@ pub fn check_webhook_url(
     if text.len() > 2048 {
         return Err(invalid("webhook_url is longer than 2048 characters".into()));
     }
-    let url =
-        Url::parse(text).map_err(|err| invalid(format!("webhook_url is not a URL: {err}")))?;
+    let url = Url::parse(text).map_err(|err| {
+        invalid(format!(
+            "webhook_url is not a URL ({err}): give https://<host>/<path>"
+        ))
+    })?;
     if url.scheme() != "https" {
         return Err(invalid(format!(
             "webhook_url must be https, not {}: notifications carry what to publish to prove \
@@ -197,10 +200,16 @@ pub fn check_webhook_url(
         ));
     }
     if url.fragment().is_some() {
-        return Err(invalid("webhook_url must not have a fragment".into()));
+        return Err(invalid(
+            "webhook_url must not have a fragment: leave out the part from #".into(),
+        ));
     }
     let ip = match url.host() {
-        None => return Err(invalid("webhook_url has no host".into())),
+        None => {
+            return Err(invalid(
+                "webhook_url has no host: give https://<host>/<path>".into(),
+            ));
+        }
         Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
         Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
         Some(Host::Domain(_)) => None,
@@ -228,23 +237,19 @@ pub fn check_email(text: &str) -> Result<lettre::Address, DomainError> {
 
 /// The kinds a request names; an unknown value is refused.
 pub fn kinds(types: &[i32]) -> Result<Vec<Kind>, DomainError> {
-    use certflow_proto::v1::NotificationType as T;
     let mut kinds = Vec::new();
     for &value in types {
-        let kind = match T::try_from(value) {
-            Ok(T::ChallengesIssued) => Kind::ChallengesIssued,
-            Ok(T::DeadlineApproaching) => Kind::DeadlineApproaching,
-            Ok(T::RevocationCompleted) => Kind::RevocationCompleted,
-            Ok(T::RevocationFailed) => Kind::RevocationFailed,
-            Ok(T::ReviewRejected) => Kind::ReviewRejected,
-            Ok(T::ReissueCompleted) => Kind::ReissueCompleted,
-            Ok(T::KeyBlocked) => Kind::KeyBlocked,
-            Ok(T::Unspecified) | Err(_) => {
-                return Err(DomainError::invalid(
-                    Reason::InvalidArgument,
-                    format!("types: {value} is not a notification type"),
-                ));
-            }
+        let Some(kind) = Kind::ALL
+            .into_iter()
+            .find(|&kind| kind_to_proto(kind) as i32 == value)
+        else {
+            return Err(DomainError::invalid(
+                Reason::InvalidArgument,
+                format!(
+                    "types: {value} is not a notification type; leave types empty for every \
+                     type, or name NOTIFICATION_TYPE_CHALLENGES_ISSUED … KEY_BLOCKED (1 to 7)"
+                ),
+            ));
         };
         if !kinds.contains(&kind) {
             kinds.push(kind);
