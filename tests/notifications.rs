@@ -449,6 +449,12 @@ async fn webhook_urls_are_held_to_the_address_policy_and_redirects_are_refused()
         &[NotificationType::RevocationCompleted],
     )
     .await;
+    let (unknown, _) = webhook(
+        &mut notify,
+        format!("https://missing.example.org:{port}/hook"),
+        &[NotificationType::RevocationCompleted],
+    )
+    .await;
     let (redirecting, _) = webhook(
         &mut notify,
         receiver.url("/moved"),
@@ -461,11 +467,11 @@ async fn webhook_urls_are_held_to_the_address_policy_and_redirects_are_refused()
         let mut notify = notify.clone();
         async move {
             let dead = dead_letters(&mut notify).await;
-            (dead.len() == 2).then_some(dead)
+            (dead.len() == 3).then_some(dead)
         }
     })
     .await
-    .expect("two dead letters");
+    .expect("three dead letters");
     let by_endpoint: BTreeMap<&str, &DeadLetter> =
         dead.iter().map(|d| (d.endpoint_id.as_str(), d)).collect();
     // Refused before connecting; the customer is not told which private address it was.
@@ -475,6 +481,24 @@ async fn webhook_urls_are_held_to_the_address_policy_and_redirects_are_refused()
         "{refused}"
     );
     assert!(!refused.contains("10.1.2.3"), "{refused}");
+    // A name the resolver does not know reads the same: nothing is learnt of the zone.
+    let unresolved = &by_endpoint[unknown.as_str()].last_error;
+    assert_eq!(
+        unresolved.replace("missing.example.org", "internal.example.org"),
+        *refused
+    );
+    let malformed = notify
+        .replay_dead_letter(ReplayDeadLetterRequest {
+            dead_letter_id: "not an id".into(),
+        })
+        .await
+        .expect_err("malformed");
+    assert_eq!(malformed.code(), Code::InvalidArgument);
+    assert!(
+        malformed
+            .message()
+            .contains("<notification id>/<endpoint id>")
+    );
     let redirected = &by_endpoint[redirecting.as_str()].last_error;
     assert!(
         redirected.contains("redirects are not followed"),

@@ -257,10 +257,19 @@ impl SmtpServer {
         let maildir = tempfile::tempdir().expect("maildir");
         let port = super::free_port();
         let python = std::env::var("AIOSMTPD_PYTHON").unwrap_or_else(|_| "python3".into());
+        // Named explicitly, the server never asks DNS for this machine's name (the command
+        // line's server would, with socket.getfqdn, on every connection).
+        let serve = format!(
+            "import sys, threading\n\
+             from aiosmtpd.controller import Controller\n\
+             from aiosmtpd.handlers import Mailbox\n\
+             c = Controller(Mailbox(sys.argv[1]), hostname='127.0.0.1', port={port}, \
+             server_hostname='localhost', ready_timeout=20)\n\
+             c.start()\n\
+             threading.Event().wait()\n"
+        );
         let child = Command::new(&python)
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .args(["-c", &serve])
             .arg(maildir.path().join("mail"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())

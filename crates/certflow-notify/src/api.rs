@@ -125,7 +125,6 @@ fn prepare_endpoint(
         target,
         types,
         created_at: certflow_runtime::now().unix_millis(),
-        request_id: request_id.to_string(),
         secret,
         previous_secret: None,
         rotated_by: None,
@@ -285,17 +284,21 @@ pub(crate) async fn replay_dead_letter(service: &NotifierService, request: Reque
             replay.dead_letter_id
         )))
     };
-    let Some((notification, endpoint)) = replay.dead_letter_id.split_once('/') else {
-        return not_found();
-    };
     let token = |part: &str| {
         !part.is_empty()
             && part.len() <= 64
             && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
     };
-    if !token(notification) || !token(endpoint) {
-        return not_found();
-    }
+    let Some((notification, endpoint)) = replay
+        .dead_letter_id
+        .split_once('/')
+        .filter(|(notification, endpoint)| token(notification) && token(endpoint))
+    else {
+        return refused(&DomainError::invalid(
+            Reason::InvalidArgument,
+            "dead_letter_id is <notification id>/<endpoint id>, as ListDeadLetters shows it",
+        ));
+    };
     let key = format!("{notification}.{endpoint}");
     match endpoints::read(&service.notify, &account).await {
         Ok((list, _)) if list.find(endpoint).is_none() => {

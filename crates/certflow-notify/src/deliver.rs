@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use certflow_bus::CancellationToken;
 use certflow_domain::{CertificateId, Timestamp};
-use certflow_runtime::outbound::{PolicyResolver, Refusal, fresh_resolver};
+use certflow_runtime::outbound::{PolicyResolver, Refusal, error_chain, fresh_resolver};
 use certflow_store::{NotifyStore, NotifyTask, StoreError};
 
 use lettre::message::{Mailbox, header::ContentType};
@@ -19,7 +19,7 @@ use opentelemetry::KeyValue;
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
-use crate::endpoints::{self, StoredEndpoint, Target};
+use crate::endpoints::{self, Endpoints, StoredEndpoint, Target};
 use crate::notices::{self, Notice, Reminder};
 use crate::schedule::AfterFailure;
 use crate::{NotifierService, NotifyConfig, NotifyError};
@@ -71,15 +71,14 @@ pub struct DeadRecord {
 #[derive(Clone)]
 pub struct Senders {
     http: reqwest::Client,
-    smtp: Option<AsyncSmtpTransport<Tokio1Executor>>,
-    from: Option<Mailbox>,
+    /// The relay and the sender, when this deployment sends email.
+    email: Option<(AsyncSmtpTransport<Tokio1Executor>, Mailbox)>,
 }
 
 impl std::fmt::Debug for Senders {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Senders")
-            .field("smtp", &self.smtp.is_some())
-            .field("from", &self.from)
+            .field("from", &self.email.as_ref().map(|(_, from)| from))
             .finish_non_exhaustive()
     }
 }
@@ -115,24 +114,26 @@ impl Senders {
         let http = http
             .build()
             .map_err(|err| NotifyError::Config(format!("HTTPS client: {err}")))?;
-        let smtp = match &config.smtp_url {
-            Some(url) => Some({
+        let email = match (&config.smtp_url, &config.email_from) {
+            (Some(url), Some(from)) => {
                 check_relay_url(url)?;
-                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                let relay = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                     .map_err(|err| NotifyError::Config(format!("--smtp-url: {err}")))?
                     .timeout(Some(config.timeout))
-                    .build()
-            }),
-            None => None,
+                    .build();
+                let from = from
+                    .parse::<Mailbox>()
+                    .map_err(|err| NotifyError::Config(format!("--email-from: {err}")))?;
+                Some((relay, from))
+            }
+            (None, None) => None,
+            _ => {
+                return Err(NotifyError::Config(
+                    "--smtp-url and --email-from go together".into(),
+                ));
+            }
         };
-        let from = match &config.email_from {
-            Some(from) => Some(
-                from.parse::<Mailbox>()
-                    .map_err(|err| NotifyError::Config(format!("--email-from: {err}")))?,
-            ),
-            None => None,
-        };
-        Ok(Senders { http, smtp, from })
+        Ok(Senders { http, email })
     }
 }
 
@@ -170,13 +171,13 @@ fn check_relay_url(text: &str) -> Result<(), NotifyError> {
     }
 }
 
-/// Queues a delivery of `notice` to each of `account`'s endpoints that wants it.
+/// Queues a delivery of `notice` to each of `account`'s `endpoints` that wants it.
 pub(crate) async fn fan_out(
     service: &NotifierService,
     account: &str,
+    endpoints: &Endpoints,
     notice: &Notice,
 ) -> Result<(), StoreError> {
-    let (endpoints, _) = endpoints::read(&service.notify, account).await?;
     for endpoint in endpoints.endpoints.iter().filter(|e| e.wants(notice.kind)) {
         let delivery = Delivery {
             notice: notice.clone(),
@@ -253,7 +254,8 @@ async fn remind(
     };
     let loaded = service.store.load(&id).await?;
     if let Some(notice) = notices::remind(&loaded.state, &reminder, certflow_runtime::now()) {
-        fan_out(service, &task.account, &notice).await?;
+        let (endpoints, _) = endpoints::read(&service.notify, &task.account).await?;
+        fan_out(service, &task.account, &endpoints, &notice).await?;
     } else {
         debug!(certificate = %id, "the validation ended before its reminder");
     }
@@ -431,7 +433,7 @@ async fn send_email(
     address: &str,
     notice: &Notice,
 ) -> Result<(), String> {
-    let (Some(smtp), Some(from)) = (&service.senders.smtp, &service.senders.from) else {
+    let Some((smtp, from)) = &service.senders.email else {
         return Err("this deployment sends no email (no --smtp-url and --email-from)".into());
     };
     let to = endpoints::check_email(address).map_err(|err| err.to_string())?;
@@ -449,17 +451,6 @@ async fn send_email(
         .await
         .map(|_| ())
         .map_err(|err| format!("SMTP relay: {}", error_chain(&err)))
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(next) = source {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
-        source = next.source();
-    }
-    text
 }
 
 /// `millis` as a timestamp, for the API.

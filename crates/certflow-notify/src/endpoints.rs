@@ -38,8 +38,6 @@ pub struct StoredEndpoint {
     /// Kinds sent; empty: all.
     pub types: Vec<Kind>,
     pub created_at: i64,
-    /// The request that created it: a retry answers with it.
-    pub request_id: String,
     /// A webhook's current secret, `whsec_…`.
     pub secret: Option<String>,
     /// The secret before the last rotation, and until when it still signs.
@@ -219,7 +217,8 @@ pub fn check_webhook_url(
         && let Err(range) = certflow_runtime::address::check(ip)
     {
         return Err(invalid(format!(
-            "webhook_url names {ip}, which certflow does not connect to: {range}"
+            "webhook_url names {ip}, which certflow does not connect to ({range}): give a \
+             host name or a public address"
         )));
     }
     Ok(url)
@@ -231,8 +230,12 @@ pub fn check_email(text: &str) -> Result<lettre::Address, DomainError> {
     if text.len() > 254 {
         return Err(invalid("email is longer than 254 characters".into()));
     }
-    text.parse::<lettre::Address>()
-        .map_err(|err| invalid(format!("email is not an address: {err}")))
+    text.parse::<lettre::Address>().map_err(|err| {
+        invalid(format!(
+            "email is not an address ({err}): give one mailbox like pki@example.com, \
+                 without a display name"
+        ))
+    })
 }
 
 /// The kinds a request names; an unknown value is refused.
@@ -358,7 +361,6 @@ mod tests {
             target: Target::Webhook("https://hooks.example.com/".into()),
             types: vec![Kind::KeyBlocked],
             created_at: 0,
-            request_id: "r1".into(),
             secret: Some(current.encode()),
             previous_secret: Some((previous.encode(), 1000)),
             rotated_by: None,

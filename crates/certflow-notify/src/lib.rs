@@ -42,8 +42,6 @@ use certflow_runtime::{ReactionError, Reacts, Service, ServiceSpec};
 use certflow_store::{EventStore, NotifyStore, RecordedBatch, StoreError};
 use opentelemetry::KeyValue;
 
-pub use deliver::{DeadRecord, Delivery, Task};
-
 /// The service's name in logs, actors and consumer names.
 const SERVICE: &str = "notifier";
 
@@ -236,11 +234,15 @@ async fn react(service: &NotifierService, batch: RecordedBatch) -> Result<(), Re
     else {
         return Ok(());
     };
-    for notice in &planned.notices {
-        deliver::fan_out(service, &account, notice).await?;
+    if !planned.notices.is_empty() {
+        // One read of the account's endpoints for the whole batch.
+        let (endpoints, _) = endpoints::read(&service.notify, &account).await?;
+        for notice in &planned.notices {
+            deliver::fan_out(service, &account, &endpoints, notice).await?;
+        }
     }
     for reminder in planned.reminders {
-        deliver::enqueue(service, &account, &Task::Remind(reminder)).await?;
+        deliver::enqueue(service, &account, &deliver::Task::Remind(reminder)).await?;
     }
     Ok(())
 }

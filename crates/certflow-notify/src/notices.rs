@@ -12,6 +12,7 @@ use certflow_domain::{
     Certificate, Event, RevocationCause, RevocationFailure, RevocationReason, State, Timestamp,
     ValidationMethod,
 };
+use certflow_proto::convert::api::{dns_record_name, file_url};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -149,7 +150,7 @@ pub fn plan(
                         "certificate_id": certificate.id.to_string(),
                         "serial_number": certificate.serial_number,
                         "domains": domains(certificate),
-                        "reason": reason_name(revoked.reason),
+                        "reason": revoked.reason.to_string(),
                         "cause": cause(&revoked.cause),
                         "revoked_at": rfc3339(revoked.revoked_at),
                     }),
@@ -415,17 +416,18 @@ fn challenges_data(
         .filter_map(|challenge| {
             let domain = challenge.domain.as_str();
             match challenge.method {
+                // The names the API shows too: a wildcard's challenge is on its base domain.
                 ValidationMethod::Dns => Some(json!({
                     "domain": domain,
                     "method": "dns",
-                    "record_name": format!("_dnsauth.{domain}"),
+                    "record_name": dns_record_name(&challenge.domain),
                     "record_type": "TXT",
                     "value": challenge.value,
                 })),
                 ValidationMethod::File => Some(json!({
                     "domain": domain,
                     "method": "file",
-                    "file_url": format!("http://{domain}/.well-known/pki-validation/fileauth.txt"),
+                    "file_url": file_url(&challenge.domain),
                     "value": challenge.value,
                 })),
                 ValidationMethod::DnsAuto => None,
@@ -459,16 +461,6 @@ fn cause(cause: &RevocationCause) -> Value {
         RevocationCause::KeyCompromised { certificate } => {
             json!({"kind": "key_compromised", "certificate": certificate.to_string()})
         }
-    }
-}
-
-/// RFC 5280's name of a reason, as CRLs and ACME write it.
-fn reason_name(reason: RevocationReason) -> String {
-    let debug = format!("{reason:?}");
-    let mut chars = debug.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => debug,
     }
 }
 
@@ -592,6 +584,36 @@ mod tests {
             "_dnsauth.shop.example.com"
         );
         assert_eq!(notice.data["deadline"], rfc3339(at(deadline)));
+        // A wildcard's challenge is published on its base domain, as the API says.
+        let wildcard = Event::ValidationChallengesIssued(ValidationChallengesIssued {
+            reissue_id: None,
+            challenges: vec![
+                Challenge {
+                    domain: DomainName::parse("*.shop.example.com").expect("domain"),
+                    method: ValidationMethod::Dns,
+                    value: "v".into(),
+                    validated_at: None,
+                },
+                Challenge {
+                    domain: DomainName::parse("*.files.example.com").expect("domain"),
+                    method: ValidationMethod::File,
+                    value: "w".into(),
+                    validated_at: None,
+                },
+            ],
+            issued_at: at(HOUR),
+            deadline: at(deadline),
+        });
+        let told = plan(&state, 8, &[wildcard], None, Duration::ZERO);
+        let data = &told.notices[0].data;
+        assert_eq!(
+            data["challenges"][0]["record_name"],
+            "_dnsauth.shop.example.com"
+        );
+        assert_eq!(
+            data["challenges"][1]["file_url"],
+            "http://files.example.com/.well-known/pki-validation/fileauth.txt"
+        );
         assert_eq!(
             planned.reminders,
             vec![Reminder {

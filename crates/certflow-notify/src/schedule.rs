@@ -55,9 +55,9 @@ impl RetrySchedule {
         }
     }
 
-    /// The times after queueing at which the attempts fall when every attempt fails at once:
-    /// the whole schedule, for the docs and the tests.
-    pub fn attempt_times(&self) -> Vec<Duration> {
+    /// The times after queueing at which the attempts fall when every attempt fails at once.
+    #[cfg(test)]
+    fn attempt_times(&self) -> Vec<Duration> {
         let mut times = vec![Duration::ZERO];
         let mut elapsed = Duration::ZERO;
         loop {

@@ -101,21 +101,40 @@ impl reqwest::dns::Resolve for PolicyResolver {
         let refusal = self.refusal;
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let lookup = resolver.lookup_ip(format!("{host}.")).await?;
+            // Redacted, a name the resolver does not know and one that points into a
+            // private network read the same: the customer learns nothing of the zone.
+            let redacted = |detail: String| {
+                tracing::warn!(%detail, "host not resolved, or refused by the address policy");
+                format!(
+                    "{host} resolves to no address certflow connects to: it must resolve to \
+                     public addresses only"
+                )
+            };
+            let lookup = match resolver.lookup_ip(format!("{host}.")).await {
+                Ok(lookup) => lookup,
+                Err(err) if refusal == Refusal::Detailed => return Err(err.into()),
+                Err(err) => return Err(redacted(error_chain(&err)).into()),
+            };
             let allowed = crate::address::connectable(&host, lookup.iter(), &allowed_networks)
                 .map_err(|detail| match refusal {
                     Refusal::Detailed => detail,
-                    Refusal::Redacted => {
-                        tracing::warn!(%detail, "host refused by the address policy");
-                        format!(
-                            "{host} resolves to no address certflow connects to: only \
-                                 public addresses are (the host must not point into a private \
-                                 network)"
-                        )
-                    }
+                    Refusal::Redacted => redacted(detail),
                 })?;
             let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
             Ok(addrs)
         })
     }
+}
+
+/// An error and its causes on one line, `outer: inner: …`: what a probe or delivery tells
+/// about a failed exchange (reqwest's and lettre's top-level messages alone say little).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -247,13 +247,6 @@ impl NotifyStore {
         Ok(NotifyTasks { messages })
     }
 
-    /// Tasks waiting in the queue (delivered or not): what the notifier still owes.
-    pub async fn queued(&self) -> Result<u64, StoreError> {
-        let mut stream = self.queue.stream.clone();
-        let info = stream.info().await.map_err(StoreError::unavailable)?;
-        Ok(info.state.messages)
-    }
-
     /// Records (or replaces) the dead letter `key` of `account`. `key` is made of subject
     /// tokens joined by dots.
     pub async fn write_dead(
