@@ -83,8 +83,9 @@ impl Browser {
         let port = super::free_port();
         // A process group of its own: the browsers it starts go with it (Drop).
         let mut driver = Command::new(chromedriver())
+            // Without --allowed-ips, chromedriver listens on loopback only (with it, on
+            // every interface).
             .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
             .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -104,7 +105,7 @@ impl Browser {
                     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
                     "--disable-component-update", "--disable-sync", "--disable-default-apps",
                     "--disable-domain-reliability", "--disable-client-side-phishing-detection",
-                    "--no-pings", "--dns-prefetch-disable", "--disable-breakpad",
+                    "--no-pings", "--dns-prefetch-disable", "--disable-breakpad", "--no-proxy-server",
                 ],
                 "prefs": {
                     "intl.accept_languages": language,

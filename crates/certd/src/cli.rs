@@ -666,10 +666,17 @@ impl Cli {
         if self.console_listen == "off" {
             return Ok(None);
         }
-        let listen = self
+        let listen: SocketAddr = self
             .console_listen
             .parse()
             .map_err(|e| anyhow::anyhow!("--console-listen {:?}: {e}", self.console_listen))?;
+        // Development sign-in hands out every identity it holds, admins included: only to
+        // this machine.
+        anyhow::ensure!(
+            self.console_dev_identities.is_none() || listen.ip().is_loopback(),
+            "--console-dev-identities signs anyone in as any identity: the console must then \
+             listen on a loopback address (--console-listen 127.0.0.1:8081), not {listen}"
+        );
         Ok(Some(certd::ConsoleSettings {
             listen,
             gateway: self.console_gateway.clone(),
@@ -792,5 +799,33 @@ impl Cli {
                 .map(certd::Password);
         }
         Ok((config, services))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    #[test]
+    fn development_sign_in_is_served_on_loopback_only() {
+        let settings = |listen: &str| {
+            Cli::try_parse_from([
+                "certd",
+                "--console-listen",
+                listen,
+                "--console-dev-identities",
+                "/tmp/tokens",
+                "all",
+            ])
+            .expect("flags")
+            .console_settings()
+        };
+        assert!(settings("127.0.0.1:8081").is_ok());
+        assert!(settings("[::1]:8081").is_ok());
+        let refused = settings("0.0.0.0:8081").expect_err("any address");
+        assert!(refused.to_string().contains("loopback"), "{refused}");
+        assert!(settings("192.0.2.10:8081").is_err());
     }
 }

@@ -82,8 +82,11 @@ pub(crate) struct Refusal {
     pub message: String,
     /// The `google.rpc.ErrorInfo` reason (RULES.md), or the gRPC code's name.
     pub reason: String,
-    /// The gateway could not be reached: the page offers to retry with the same request.
+    /// The gateway could not be reached, or is busy: worth trying again shortly.
     pub unavailable: bool,
+    /// The page sends its form again by itself, with the same request id
+    /// ([`Refusal::resent_by_the_page`]); otherwise it asks the reader to try again.
+    pub resend: bool,
 }
 
 impl Refusal {
@@ -100,16 +103,27 @@ impl Refusal {
                 message: t.gateway_unreachable.to_string(),
                 reason: "UNAVAILABLE".into(),
                 unavailable: true,
+                resend: false,
             };
         }
         let reason = info
             .map(|info| info.reason)
-            .unwrap_or_else(|| format!("{:?}", status.code()).to_uppercase());
+            .unwrap_or_else(|| certflow_proto::refusal::code_name(status.code()).to_string());
         Refusal {
             message: status.message().to_string(),
             reason,
             // The gateway is there but busy, or a service behind it is away: worth a retry.
             unavailable: matches!(status.code(), Code::Unavailable | Code::ResourceExhausted),
+            resend: false,
+        }
+    }
+
+    /// For a form that can be sent again as it is (its request id kept, nothing secret to
+    /// ask for anew): when the refusal is worth a retry, the page resends it by itself.
+    pub fn resent_by_the_page(self) -> Self {
+        Refusal {
+            resend: self.unavailable,
+            ..self
         }
     }
 
@@ -119,6 +133,7 @@ impl Refusal {
             message: message.to_string(),
             reason: reason.to_string(),
             unavailable: false,
+            resend: false,
         }
     }
 }

@@ -218,6 +218,7 @@ texts! {
     requester: "Requested by", "申请账号";
     results: "Results", "结果";
     retrying: "Trying again with the same request…", "正在以同一请求重试……";
+    try_again_shortly: "Try again in a moment.", "请稍后再试。";
     review: "Review", "审核";
     review_queue: "Review queue", "审核队列";
     review_task: "Review task", "审核任务";

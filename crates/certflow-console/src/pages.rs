@@ -294,7 +294,7 @@ struct RefusedPage {
 pub(crate) fn refused_page(caller: &Caller, refusal: Refusal) -> Response {
     let t = caller.texts();
     let status = match refusal.reason.as_str() {
-        "NOT_FOUND" | "CERTIFICATE_NOT_FOUND" => axum::http::StatusCode::NOT_FOUND,
+        "NOT_FOUND" => axum::http::StatusCode::NOT_FOUND,
         _ if refusal.unavailable => axum::http::StatusCode::SERVICE_UNAVAILABLE,
         _ => axum::http::StatusCode::UNPROCESSABLE_ENTITY,
     };

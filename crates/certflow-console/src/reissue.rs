@@ -5,10 +5,12 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use certflow_proto::v1::{
-    Brand, Certificate, GeneratedKey, KeyAlgorithm, Level, OriginalKey, RequestReissueRequest,
-    ValidationMethod, request_reissue_request,
+    Certificate, GeneratedKey, KeyAlgorithm, OriginalKey, RequestReissueRequest, ValidationMethod,
+    request_reissue_request,
 };
 use serde::Deserialize;
+
+use certflow_proto::convert::api::{brand_from_proto, level_from_proto};
 
 use crate::Console;
 use crate::gateway::{Refusal, as_caller};
@@ -69,17 +71,19 @@ fn render(
     refusal: Option<Refusal>,
 ) -> Response {
     let t = caller.texts();
-    let organisation = matches!(
-        Level::try_from(certificate.level).unwrap_or_default(),
-        Level::Ov | Level::Ev
+    // REI-8, as the domain decides it.
+    let single_domain = matches!(
+        (
+            brand_from_proto(certificate.brand),
+            level_from_proto(certificate.level),
+        ),
+        (Ok(brand), Ok(level)) if certflow_domain::reissue::binds_single_domain(brand, level)
     );
-    let brand = Brand::try_from(certificate.brand).unwrap_or_default();
     let page = ReissuePage {
         chrome: caller.chrome(t.reissue_title),
         brand: view::brand(certificate.brand),
         level: view::level(certificate.level),
-        // REI-8.
-        single_domain: brand == Brand::Wotrus || (brand == Brand::Dnspod && organisation),
+        single_domain,
         algorithms: view::choices(
             &ALGORITHMS
                 .iter()
@@ -193,6 +197,13 @@ pub(crate) async fn request(
         }
         Err(status) => {
             let refusal = Refusal::from_status(&status, t);
+            // A key password is never shown again, so a form that carried one cannot be
+            // resent as it is: the reader sends it again with the password.
+            let refusal = if form.key_password.is_empty() {
+                refusal.resent_by_the_page()
+            } else {
+                refusal
+            };
             render(&caller, certificate, form, Some(refusal))
         }
     }

@@ -20,7 +20,7 @@ use crate::view;
 use crate::web::{self, Chrome};
 
 /// REV-12: the largest stamped document, in bytes.
-pub(crate) const MAX_DOCUMENT_BYTES: usize = 1_468_006;
+pub(crate) const MAX_DOCUMENT_BYTES: usize = certflow_domain::review::MAX_DOCUMENT_BYTES as usize;
 
 #[derive(Template)]
 #[template(path = "revoke.html")]
@@ -124,7 +124,7 @@ pub(crate) async fn request(
     {
         Ok(_) => Redirect::to(&format!("/certificates/{id}/revocation")).into_response(),
         Err(status) => {
-            let refusal = Refusal::from_status(&status, t);
+            let refusal = Refusal::from_status(&status, t).resent_by_the_page();
             let certificate = fetch_or_bare(&console, &caller, &id).await;
             render_form(&caller, certificate, Some(form), Some(refusal))
         }

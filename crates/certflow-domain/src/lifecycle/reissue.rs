@@ -122,11 +122,15 @@ fn reissuable(cert: &Certificate, ctx: &Context<'_>) -> Result<(), DomainError> 
     Ok(())
 }
 
+/// REI-8: whether a reissue of a `brand` `level` certificate binds a single domain (Wotrus
+/// and DNSPod OV/EV); forms ask for one domain where this says so.
+pub fn binds_single_domain(brand: Brand, level: Level) -> bool {
+    matches!(brand, Brand::Wotrus | Brand::DnsPod) && matches!(level, Level::Ov | Level::Ev)
+}
+
 /// REI-8: a reissued Wotrus or DNSPod OV/EV certificate binds a single domain.
 fn single_domain(cert: &Certificate, domains: &[DomainName]) -> Result<(), DomainError> {
-    let single_domain_brand = matches!(cert.brand, Brand::Wotrus | Brand::DnsPod)
-        && matches!(cert.level, Level::Ov | Level::Ev);
-    if single_domain_brand && domains.len() != 1 {
+    if binds_single_domain(cert.brand, cert.level) && domains.len() != 1 {
         return Err(DomainError::refused(
             Rule::Rei8,
             Reason::SingleDomainRequired,
