@@ -279,8 +279,6 @@ async fn deliver(
         Target::Email(_) => "email",
     };
     let metrics = certflow_telemetry::instruments();
-    // The ack wait starts again now: the task may have waited in the fetched batch.
-    task.in_progress().await?;
     let attempt = tokio::time::timeout(
         service.config.timeout,
         send(service, endpoint, &delivery.notice),

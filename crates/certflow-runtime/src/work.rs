@@ -10,7 +10,8 @@ use futures::{FutureExt, StreamExt};
 use tracing::warn;
 
 /// Works the tasks of `attach`'s feed until `shutdown`, `concurrency` at a time, each with
-/// `run` (which settles it: done or handed back). Attaches again when the subscription ends
+/// `run` (which settles it: done or handed back), telling JetStream every third of the ack
+/// wait that a task is still being worked, so a slow one is never handed to a second worker. Attaches again when the subscription ends
 /// or cannot be made yet. On shutdown, tasks fetched but not started are handed back at
 /// once rather than after the ack wait. `queue` names the queue in logs.
 pub async fn work_queue<F, Attach, Attached, Run, Ran>(
@@ -37,6 +38,8 @@ pub async fn work_queue<F, Attach, Attached, Run, Ran>(
                 }
             }
         };
+        // A word well within the ack wait keeps each task held while it is worked.
+        let beat = (feed.ack_wait() / 3).max(Duration::from_millis(100));
         let mut fetched = Box::pin(futures::stream::unfold(feed, |mut feed| async move {
             feed.next().await.map(|task| (task, feed))
         }));
@@ -45,7 +48,21 @@ pub async fn work_queue<F, Attach, Attached, Run, Ran>(
             .take_until(shutdown.cancelled())
             .for_each_concurrent(concurrency.max(1), |task| async {
                 match task {
-                    Ok(task) => run(task).await,
+                    Ok(task) => {
+                        let alive = task.keep_alive();
+                        let work = run(task);
+                        tokio::pin!(work);
+                        loop {
+                            tokio::select! {
+                                () = &mut work => break,
+                                () = tokio::time::sleep(beat) => {
+                                    if let Err(err) = alive.still_working().await {
+                                        warn!(queue, error = %err, "could not keep a task held");
+                                    }
+                                }
+                            }
+                        }
+                    }
                     Err(err) => warn!(queue, error = %err, "queue hiccup"),
                 }
             })

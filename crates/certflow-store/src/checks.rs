@@ -35,7 +35,7 @@ pub struct CheckTask {
     pub traceparent: Option<String>,
     /// How many times the task has been handed out, this time included.
     pub deliveries: u64,
-    message: jetstream::Message,
+    pub(crate) message: jetstream::Message,
 }
 
 impl CheckTask {
@@ -56,6 +56,8 @@ impl CheckTask {
 /// The tasks handed to this worker, as they come.
 pub struct CheckTasks {
     messages: consumer::pull::Stream,
+    /// The consumer's ack wait: how long a task is held without a word.
+    pub(crate) ack_wait: Duration,
 }
 
 impl std::fmt::Debug for CheckTasks {
@@ -152,13 +154,14 @@ impl ValidationChecks {
     /// The tasks of the shared consumer.
     pub async fn tasks(&self) -> Result<CheckTasks, StoreError> {
         let consumer = crate::layout::attach_consumer(&self.on.stream, Self::CONSUMER).await?;
+        let ack_wait = consumer.cached_info().config.ack_wait;
         let messages = consumer
             .stream()
             .max_messages_per_batch(100)
             .messages()
             .await
             .map_err(|err| StoreError::Unavailable(err.into()))?;
-        Ok(CheckTasks { messages })
+        Ok(CheckTasks { messages, ack_wait })
     }
 
     /// The task in `message`, or the message back when it names no certificate.

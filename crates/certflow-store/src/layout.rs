@@ -46,7 +46,7 @@ impl Default for Layout {
             outcome_ttl: Duration::from_secs(24 * 3600),
             review_ack_wait: Duration::from_secs(15 * 60),
             check_ack_wait: Duration::from_secs(25),
-            notify_ack_wait: Duration::from_secs(60),
+            notify_ack_wait: Duration::from_secs(35),
             reacting: Vec::new(),
         }
     }
@@ -129,9 +129,9 @@ impl Layout {
         });
         resources.push(Resource::Consumer {
             stream: NotifyStore::QUEUE.into(),
-            // Its own wait, longer than an attempt may take, whatever the reactions'
-            // redelivery: a delivery still under way is never handed to a second worker.
-            config: Box::new(NotifyStore::consumer_config(self.notify_ack_wait)),
+            config: Box::new(NotifyStore::consumer_config(
+                self.store.redelivery_after.unwrap_or(self.notify_ack_wait),
+            )),
         });
         resources.push(Resource::Consumer {
             stream: ReviewQueue::STREAM.into(),

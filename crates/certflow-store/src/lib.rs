@@ -82,7 +82,7 @@ pub use layout::{Layout, Provisioned, provision};
 pub use locks::{LockHolder, ReissueLocks, Reservation};
 pub use notify::{EndpointsRead, NotifyStore, NotifyTask, NotifyTasks};
 pub use outcomes::{Outcome, Outcomes, Recorded};
-pub use queue::{QueuedTask, TaskFeed};
+pub use queue::{KeepAlive, QueuedTask, TaskFeed};
 pub use reactions::{Reaction, Reactions};
 pub use review::{
     DocumentStore, LeaseOutcome, LeasedTask, QueueWatch, ReviewLeases, ReviewQueue, StoredDocument,

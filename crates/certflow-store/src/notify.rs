@@ -50,7 +50,7 @@ pub struct NotifyTask {
     pub payload: Bytes,
     /// How many times the task has been handed out, this time included.
     pub deliveries: u64,
-    message: jetstream::Message,
+    pub(crate) message: jetstream::Message,
 }
 
 impl NotifyTask {
@@ -69,19 +69,13 @@ impl NotifyTask {
             .await
             .map_err(StoreError::Unavailable)
     }
-
-    /// Tells JetStream the task is still being worked, so the ack wait starts again.
-    pub async fn in_progress(&self) -> Result<(), StoreError> {
-        self.message
-            .ack_with(AckKind::Progress)
-            .await
-            .map_err(StoreError::Unavailable)
-    }
 }
 
 /// The tasks handed to this worker, as they come.
 pub struct NotifyTasks {
     messages: consumer::pull::Stream,
+    /// The consumer's ack wait: how long a task is held without a word.
+    pub(crate) ack_wait: Duration,
 }
 
 impl std::fmt::Debug for NotifyTasks {
@@ -238,13 +232,14 @@ impl NotifyStore {
     /// runs at once, so none waits out its ack wait in the client before it starts.
     pub async fn tasks(&self, batch: usize) -> Result<NotifyTasks, StoreError> {
         let consumer = crate::layout::attach_consumer(&self.queue.stream, Self::CONSUMER).await?;
+        let ack_wait = consumer.cached_info().config.ack_wait;
         let messages = consumer
             .stream()
             .max_messages_per_batch(batch.max(1))
             .messages()
             .await
             .map_err(|err| StoreError::Unavailable(err.into()))?;
-        Ok(NotifyTasks { messages })
+        Ok(NotifyTasks { messages, ack_wait })
     }
 
     /// Records (or replaces) the dead letter `key` of `account`. `key` is made of subject

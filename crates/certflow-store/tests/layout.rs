@@ -44,7 +44,7 @@ async fn provisioning_twice_changes_nothing_and_a_new_setting_is_applied() {
     assert!(again.created.is_empty() && again.updated.is_empty());
 
     // Outcomes kept longer, redelivery sooner: the outcome stream and every consumer of the
-    // event log and the check queue change; nothing else does.
+    // event log, the check queue and the delivery queue change; nothing else does.
     let changed = Layout {
         outcome_ttl: Duration::from_secs(48 * 3600),
         store: StoreConfig {
@@ -65,6 +65,7 @@ async fn provisioning_twice_changes_nothing_and_a_new_setting_is_applied() {
             "CERTFLOW_EVENTS/review",
             "CERTFLOW_EVENTS/reissue",
             "CERTFLOW_VALIDATION_CHECKS/validation-checks",
+            "CERTFLOW_NOTIFICATIONS/notifier-deliveries",
         ]
     );
     let js = async_nats::jetstream::new(client.clone());
