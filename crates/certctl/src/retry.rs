@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use certflow_proto::retry::{jittered, random_unit};
 use tonic::{Code, Status};
 use tonic_types::StatusExt as _;
 
@@ -29,15 +30,7 @@ pub fn wait_before(attempt: u32, status: &Status, unit: f64) -> Duration {
         .get_details_retry_info()
         .and_then(|info| info.retry_delay)
         .unwrap_or_else(|| FIRST_BACKOFF.saturating_mul(1 << attempt.saturating_sub(2).min(6)));
-    let base = base.min(LONGEST_WAIT);
-    (base + base.mul_f64(unit.clamp(0.0, 1.0))).min(LONGEST_WAIT)
-}
-
-/// A number in [0, 1) from the operating system's randomness.
-fn random_unit() -> f64 {
-    use rand_core::TryRngCore as _;
-    let bits = rand_core::OsRng.try_next_u64().unwrap_or(0);
-    (bits >> 11) as f64 / (1u64 << 53) as f64
+    jittered(base.min(LONGEST_WAIT), unit).min(LONGEST_WAIT)
 }
 
 /// Calls `call(client, request)` until it is answered with something other than a
@@ -102,13 +95,6 @@ mod tests {
             wait_before(2, &limited(Duration::from_secs(3600)), 0.0),
             LONGEST_WAIT
         );
-    }
-
-    #[test]
-    fn random_units_spread_over_zero_to_one() {
-        let draws: Vec<f64> = (0..200).map(|_| random_unit()).collect();
-        assert!(draws.iter().all(|u| (0.0..1.0).contains(u)));
-        assert!(draws.iter().any(|u| *u < 0.25) && draws.iter().any(|u| *u > 0.75));
     }
 
     #[tokio::test]

@@ -548,7 +548,7 @@ impl Gateway {
                     .max(Duration::from_millis(1));
                 Err(status::rate_limited(
                     rpc,
-                    status::jittered(wait, status::random_unit()),
+                    certflow_proto::retry::jittered(wait, certflow_proto::retry::random_unit()),
                 ))
             }
         }

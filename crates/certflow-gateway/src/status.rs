@@ -43,19 +43,6 @@ pub(crate) fn service(reason: ServiceReason, message: impl Into<String>) -> Stat
     refusal(Refusal::service(reason, message))
 }
 
-/// `wait` stretched by up to as much again (`unit` in [0, 1)): callers refused in the same
-/// instant are told different times, so they do not all return in the same instant either.
-pub(crate) fn jittered(wait: Duration, unit: f64) -> Duration {
-    wait + wait.mul_f64(unit.clamp(0.0, 1.0))
-}
-
-/// A number in [0, 1) from the operating system's randomness.
-pub(crate) fn random_unit() -> f64 {
-    use rand_core::TryRngCore as _;
-    let bits = rand_core::OsRng.try_next_u64().unwrap_or(0);
-    (bits >> 11) as f64 / (1u64 << 53) as f64
-}
-
 /// `RESOURCE_EXHAUSTED` (`RATE_LIMITED`) with a `RetryInfo` saying when to call again.
 pub(crate) fn rate_limited(rpc: &str, wait: Duration) -> Status {
     let reason = ServiceReason::RateLimited;
@@ -142,20 +129,6 @@ mod tests {
             Some(Duration::from_millis(250))
         );
         assert_eq!(info(&invalid_argument("bad")).0, Code::InvalidArgument);
-    }
-
-    #[test]
-    fn retry_hints_are_spread_between_the_wait_and_twice_it() {
-        let wait = Duration::from_millis(100);
-        assert_eq!(jittered(wait, 0.0), wait);
-        assert_eq!(jittered(wait, 0.5), Duration::from_millis(150));
-        let hints: std::collections::BTreeSet<Duration> =
-            (0..100).map(|_| jittered(wait, random_unit())).collect();
-        assert!(hints.iter().all(|h| *h >= wait && *h < wait * 2));
-        assert!(
-            hints.len() > 50,
-            "callers refused together are told different times"
-        );
     }
 
     /// The reasons of README's error tables: `(reason, status)` per row, status empty where

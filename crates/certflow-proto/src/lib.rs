@@ -17,6 +17,7 @@
 
 pub mod convert;
 pub mod refusal;
+pub mod retry;
 
 /// The public API.
 pub mod v1 {
