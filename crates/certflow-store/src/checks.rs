@@ -136,19 +136,13 @@ impl ValidationChecks {
         if let Some(traceparent) = traceparent {
             message_headers.insert(headers::TRACEPARENT, traceparent);
         }
-        let ack = self
-            .on
-            .js
-            .publish_with_headers(
+        self.on
+            .publish_acked(
                 format!("{}.{id}", Self::PREFIX),
                 message_headers,
                 Bytes::from(challenges_sequence.to_string()),
             )
             .await
-            .map_err(|err| StoreError::Unavailable(err.into()))?;
-        ack.await
-            .map_err(|err| StoreError::Unavailable(err.into()))?;
-        Ok(())
     }
 
     /// The tasks of the shared consumer.

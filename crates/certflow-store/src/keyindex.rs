@@ -63,15 +63,7 @@ impl KeyIndex {
     async fn publish(&self, subject: String, id: String, payload: Bytes) -> Result<(), StoreError> {
         let mut headers = HeaderMap::new();
         headers.insert(header::NATS_MESSAGE_ID, id.as_str());
-        let ack = self
-            .on
-            .js
-            .publish_with_headers(subject, headers, payload)
-            .await
-            .map_err(|err| StoreError::Unavailable(err.into()))?;
-        ack.await
-            .map_err(|err| StoreError::Unavailable(err.into()))?;
-        Ok(())
+        self.on.publish_acked(subject, headers, payload).await
     }
 
     /// Records that `certificate` carries the key.

@@ -217,15 +217,7 @@ impl NotifyStore {
         let mut headers = HeaderMap::new();
         headers.insert(header::NATS_MESSAGE_ID, message_id);
         let subject = format!("{}.{}", Self::QUEUE_PREFIX, account_token(account));
-        let ack = self
-            .queue
-            .js
-            .publish_with_headers(subject, headers, payload)
-            .await
-            .map_err(|err| StoreError::Unavailable(err.into()))?;
-        ack.await
-            .map_err(|err| StoreError::Unavailable(err.into()))?;
-        Ok(())
+        self.queue.publish_acked(subject, headers, payload).await
     }
 
     /// The tasks of the shared consumer, fetched `batch` at a time: no more than the worker
@@ -251,15 +243,9 @@ impl NotifyStore {
         record: Bytes,
     ) -> Result<(), StoreError> {
         let subject = self.dead_subject(account, key);
-        let ack = self
-            .dead
-            .js
-            .publish(subject, record)
+        self.dead
+            .publish_acked(subject, HeaderMap::new(), record)
             .await
-            .map_err(|err| StoreError::Unavailable(err.into()))?;
-        ack.await
-            .map_err(|err| StoreError::Unavailable(err.into()))?;
-        Ok(())
     }
 
     /// The dead letter `key` of `account`, if it is kept.

@@ -733,6 +733,23 @@ impl Attached {
         }
     }
 
+    /// Publishes `payload` with `headers` to `subject` and waits until the stream has stored
+    /// it (or, with a `Nats-Msg-Id` seen within the duplicate window, stored it before).
+    pub(crate) async fn publish_acked(
+        &self,
+        subject: String,
+        headers: HeaderMap,
+        payload: Bytes,
+    ) -> Result<(), StoreError> {
+        self.js
+            .publish_with_headers(subject, headers, payload)
+            .await
+            .map_err(|err| StoreError::Unavailable(err.into()))?
+            .await
+            .map_err(|err| StoreError::Unavailable(err.into()))?;
+        Ok(())
+    }
+
     /// Publishes `message` to `subject` and waits for the stream's acknowledgement: the
     /// message's sequence, or `None` when the stream refused it because the subject's last
     /// sequence was not the one the message expected.
