@@ -103,12 +103,7 @@ pub(crate) async fn request(
     Posted { caller, form }: Posted<BulkForm>,
 ) -> Response {
     let t = caller.texts();
-    let ids: Vec<String> = form
-        .ids
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|id| !id.is_empty())
-        .map(str::to_string)
-        .collect();
+    let ids = view::listed(&form.ids);
     let mut page = BulkPage {
         chrome: caller.chrome(t.bulk_title),
         reasons: view::choices(&view::revocation_reasons(t), &form.reason),

@@ -79,17 +79,9 @@ pub(crate) async fn certificates(
             Some(Refusal::from_status(&status, t)),
         ),
     };
-    let status_labels = [
-        t.status_issued,
-        t.status_revocation_pending,
-        t.status_revoked,
-        t.status_reissue_pending,
-        t.status_expired,
-    ];
     let options: Vec<(&'static str, &'static str)> = view::STATUS_FILTERS
         .iter()
-        .zip(status_labels)
-        .map(|((name, _), label)| (*name, label))
+        .map(|(name, status)| (*name, view::status(t, *status as i32)))
         .collect();
     let filters = view::choices(&options, &query.status);
     web::render(&ListPage {

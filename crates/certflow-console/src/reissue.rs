@@ -154,12 +154,7 @@ pub(crate) async fn request(
         "csr" => request_reissue_request::Key::CsrPem(form.csr.clone()),
         _ => request_reissue_request::Key::OriginalKey(OriginalKey {}),
     };
-    let domains = form
-        .domains
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|d| !d.is_empty())
-        .map(str::to_string)
-        .collect();
+    let domains = view::listed(&form.domains);
     let request = RequestReissueRequest {
         request_id: form.request_id.clone(),
         certificate_id: id.clone(),

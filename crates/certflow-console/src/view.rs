@@ -211,9 +211,17 @@ impl Row {
             status_class: status_class(certificate.status),
             not_after: when(certificate.not_after.as_ref()),
             actions: Actions::of(certificate),
-            delete_request_id: uuid::Uuid::new_v4().to_string(),
+            delete_request_id: crate::pages::request_id(),
         }
     }
+}
+
+/// The items of a text area: one per line or separated by commas or spaces (domains, ids).
+pub(crate) fn listed(text: &str) -> Vec<String> {
+    text.split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|item| !item.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// The CSS class of a status badge.
