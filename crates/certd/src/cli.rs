@@ -162,7 +162,7 @@ pub(crate) struct Cli {
     /// `certd all`'s own gateway, and `http://` plus --listen for `certd console`.
     #[arg(long, env = "CERTD_CONSOLE_GATEWAY", global = true)]
     console_gateway: Option<String>,
-    /// CA (PEM) that signs an `https://` --console-gateway's certificate.
+    /// CA (PEM) that signs an `https://` --console-gateway's certificate; required with one.
     #[arg(long, env = "CERTD_CONSOLE_GATEWAY_CA", global = true)]
     console_gateway_ca: Option<PathBuf>,
     /// Development sign-in: a directory of token files (`make run` writes `.run/tokens`)

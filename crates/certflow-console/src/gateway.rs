@@ -31,14 +31,20 @@ impl Gateway {
         let mut endpoint =
             Endpoint::from_shared(address.to_string()).map_err(|e| invalid(e.to_string()))?;
         if address.starts_with("https://") {
-            let mut tls = ClientTlsConfig::new().with_enabled_roots();
-            if let Some(path) = ca {
-                let pem = std::fs::read(path).map_err(|source| ConsoleError::Read {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-                tls = tls.ca_certificate(Certificate::from_pem(pem));
-            }
+            // certd carries no system roots: the gateway's CA is named, or the console would
+            // only find out at the first call.
+            let Some(path) = ca else {
+                return Err(invalid(
+                    "an https:// gateway needs the CA of its certificate: give \
+                     --console-gateway-ca"
+                        .into(),
+                ));
+            };
+            let pem = std::fs::read(path).map_err(|source| ConsoleError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem));
             endpoint = endpoint
                 .tls_config(tls)
                 .map_err(|e| invalid(e.to_string()))?;
@@ -135,5 +141,19 @@ impl Refusal {
             unavailable: false,
             resend: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_https_gateway_without_its_ca_is_refused_at_start() {
+        let refused = Gateway::new("https://gateway.example:50051", None).expect_err("no CA");
+        assert!(
+            refused.to_string().contains("--console-gateway-ca"),
+            "{refused}"
+        );
     }
 }
