@@ -295,11 +295,16 @@ pub(crate) async fn document(
             let media_type = response
                 .document
                 .map(|d| d.media_type)
+                // Only a type a document may have is served as such (REV-12).
                 .filter(|m| {
-                    matches!(
-                        m.as_str(),
-                        "image/jpeg" | "image/png" | "image/gif" | "application/pdf"
-                    )
+                    [
+                        certflow_domain::DocumentFormat::Jpeg,
+                        certflow_domain::DocumentFormat::Png,
+                        certflow_domain::DocumentFormat::Gif,
+                        certflow_domain::DocumentFormat::Pdf,
+                    ]
+                    .iter()
+                    .any(|format| format.media_type() == m)
                 })
                 .unwrap_or_else(|| "application/octet-stream".into());
             let mut response = web::no_store(response.content.into_response());

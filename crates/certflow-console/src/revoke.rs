@@ -6,7 +6,7 @@ use askama::Template;
 use axum::extract::{Multipart, Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use certflow_proto::v1::{
-    Brand, Certificate, CertificateStatus, CheckValidationRequest, DomainValidation,
+    Certificate, CertificateStatus, CheckValidationRequest, DomainValidation,
     GetDocumentTemplateRequest, ProbeResult, RequestRevocationRequest, RevocationPath,
     UploadRevocationDocumentRequest, ValidationMethod,
 };
@@ -178,8 +178,9 @@ struct ProgressPage {
     deadline: String,
     deadline_epoch: i64,
     needs_document: bool,
-    document_formats: &'static str,
-    document_accept: &'static str,
+    document_formats: String,
+    document_accept: String,
+    max_document_bytes: usize,
     document_uploaded: String,
     in_review: bool,
     approvals: Vec<(String, String)>,
@@ -217,7 +218,6 @@ fn render_progress(
     let path = RevocationPath::try_from(revocation.path).unwrap_or_default();
     let validation = revocation.validation.clone().unwrap_or_default();
     let challenges = challenge_views(&validation);
-    let dnspod = certificate.brand == Brand::Dnspod as i32;
     let review = revocation.review.clone().unwrap_or_default();
     let pending = status == CertificateStatus::RevocationPending;
     let failed = certificate
@@ -245,16 +245,9 @@ fn render_progress(
         needs_document: pending
             && path == RevocationPath::ManualReviewAfterDocument
             && revocation.document.is_none(),
-        document_formats: if dnspod {
-            "JPG, GIF, PDF"
-        } else {
-            "JPG, PNG, PDF"
-        },
-        document_accept: if dnspod {
-            ".jpg,.jpeg,.gif,.pdf,image/jpeg,image/gif,application/pdf"
-        } else {
-            ".jpg,.jpeg,.png,.pdf,image/jpeg,image/png,application/pdf"
-        },
+        document_formats: view::document_formats(certificate.brand),
+        document_accept: view::document_accept(certificate.brand),
+        max_document_bytes: MAX_DOCUMENT_BYTES,
         document_uploaded: revocation
             .document
             .as_ref()

@@ -6,6 +6,8 @@ use certflow_proto::v1::{
     RevocationReason,
 };
 
+use certflow_domain::DocumentFormat;
+
 use crate::i18n::Texts;
 
 /// A timestamp as `2026-12-07 14:03 UTC`; empty when unset.
@@ -216,6 +218,45 @@ impl Row {
     }
 }
 
+/// The formats a revocation document of a `brand` certificate may have (REV-10, REV-12),
+/// as people name them: `JPG, PNG, PDF`.
+pub(crate) fn document_formats(brand: i32) -> String {
+    allowed_documents(brand)
+        .iter()
+        .map(|format| match format {
+            DocumentFormat::Jpeg => "JPG",
+            DocumentFormat::Png => "PNG",
+            DocumentFormat::Gif => "GIF",
+            DocumentFormat::Pdf => "PDF",
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The same as a file input's `accept`: extensions and media types.
+pub(crate) fn document_accept(brand: i32) -> String {
+    allowed_documents(brand)
+        .iter()
+        .flat_map(|format| {
+            let extensions: &[&str] = match format {
+                DocumentFormat::Jpeg => &[".jpg", ".jpeg"],
+                DocumentFormat::Png => &[".png"],
+                DocumentFormat::Gif => &[".gif"],
+                DocumentFormat::Pdf => &[".pdf"],
+            };
+            extensions.iter().copied().chain([format.media_type()])
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn allowed_documents(brand: i32) -> &'static [DocumentFormat] {
+    match certflow_proto::convert::api::brand_from_proto(brand) {
+        Ok(brand) => certflow_domain::review::document_kind_of(brand).allowed(),
+        Err(_) => &[],
+    }
+}
+
 /// The items of a text area: one per line or separated by commas or spaces (domains, ids).
 pub(crate) fn listed(text: &str) -> Vec<String> {
     text.split(|c: char| c.is_whitespace() || c == ',')
@@ -300,5 +341,24 @@ mod tests {
         }
         assert_eq!(parse_reason("ca-compromise"), None);
         assert_eq!(parse_reason("certificate-hold"), None);
+    }
+}
+
+#[cfg(test)]
+mod document_tests {
+    use super::*;
+
+    #[test]
+    fn rev10_a_form_asks_for_the_formats_the_brands_document_may_have() {
+        assert_eq!(document_formats(Brand::Dnspod as i32), "JPG, GIF, PDF");
+        assert_eq!(document_formats(Brand::Wotrus as i32), "JPG, PNG, PDF");
+        assert_eq!(
+            document_accept(Brand::Dnspod as i32),
+            ".jpg,.jpeg,image/jpeg,.gif,image/gif,.pdf,application/pdf"
+        );
+        assert_eq!(
+            listed(" a.example.com,b.example.com\nc.example.com "),
+            ["a.example.com", "b.example.com", "c.example.com"]
+        );
     }
 }

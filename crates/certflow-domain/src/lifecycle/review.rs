@@ -21,7 +21,12 @@ const MAX_COMMENT: usize = 2_000;
 
 /// The document a revocation of `cert` needs, by brand (REV-10).
 pub fn document_kind(cert: &Certificate) -> DocumentKind {
-    match cert.brand {
+    document_kind_of(cert.brand)
+}
+
+/// The document a revocation of a `brand` certificate needs (REV-10): what forms ask for.
+pub fn document_kind_of(brand: Brand) -> DocumentKind {
+    match brand {
         Brand::DnsPod => DocumentKind::Application,
         _ => DocumentKind::ConfirmationLetter,
     }
