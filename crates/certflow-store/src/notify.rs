@@ -257,7 +257,7 @@ impl NotifyStore {
             .map(|message| message.payload))
     }
 
-    /// Every dead letter of `account` still kept, at most `limit`.
+    /// The dead letters of `account` still kept, newest first, at most `limit`.
     pub async fn dead_letters(
         &self,
         account: &str,
@@ -274,14 +274,19 @@ impl NotifyStore {
             let (subject, _) = next.map_err(|err| StoreError::Unavailable(err.into()))?;
             names.push(subject);
         }
-        names.sort();
+        // Every one is read (30 days of one account's), so the newest come first.
         let mut records = Vec::new();
-        for subject in names.into_iter().take(limit) {
+        for subject in names {
             if let Some(message) = self.dead.last(subject).await? {
-                records.push(message.payload);
+                records.push((message.sequence, message.payload));
             }
         }
-        Ok(records)
+        records.sort_by_key(|(sequence, _)| std::cmp::Reverse(*sequence));
+        Ok(records
+            .into_iter()
+            .take(limit)
+            .map(|(_, payload)| payload)
+            .collect())
     }
 
     fn dead_subject(&self, account: &str, key: &str) -> String {
