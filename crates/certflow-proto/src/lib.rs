@@ -8,6 +8,7 @@
 //! - [`convert::api`]: domain types to and from the public API; client input checked.
 //! - [`convert::summary`]: one-line accounts of events for histories.
 //! - [`refusal`]: the error catalogue, and the refusals services send the gateway.
+//! - [`retry`]: spreading retries (the gateway's hints, certctl's waits) with jitter.
 //! - [`FILE_DESCRIPTOR_SET`]: every proto file, for gRPC server reflection.
 //!
 //! Proto enums and the domain's enums meet only in [`convert`], so an unknown enum value is
